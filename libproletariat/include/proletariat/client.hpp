@@ -1,0 +1,83 @@
+// proletariat::Client — a peer that pushes groups of jobs and receives results.
+//
+// Threading: a Client owns one I/O thread that alone touches its ZeroMQ socket. All
+// public methods may be called from any thread and do not block on the network.
+// Callbacks (done, each) run on the client's I/O thread: keep them short; they may
+// call back into the Client. The std::future forms suit blocking callers.
+//
+// Ordering: `work` gives results in the order the jobs were given; `work_individual`
+// reports each job as it finishes. Every job gets exactly one result.
+//
+// Reconnection: when the manager falls silent past its liveness or answers ENOHELLO,
+// the client waits `con_retry_time` and registers again. With `keep_state` it pushes
+// every unfinished job again (timeouts keep counting from the original call);
+// without, those jobs fail with ECONNLOST.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <proletariat/job.hpp>
+
+namespace proletariat {
+
+struct ClientOptions {
+  std::string endpoint = "tcp://127.0.0.1:1917";
+  bool keep_state = false;
+  std::chrono::milliseconds con_retry_time{2000};
+  std::string name;
+};
+
+// Identifies one finished job of a request to a work_individual callback.
+struct JobRef {
+  std::uint64_t request = 0;  // the client's request number
+  std::size_t index = 0;      // position in the pushed group
+  std::uint64_t id = 0;       // the manager's job id (0 if it never got one)
+};
+
+class Client {
+ public:
+  using RequestId = std::uint64_t;
+  using GroupCallback = std::function<void(std::vector<Result>)>;
+  using SingleCallback = std::function<void(Result)>;
+  using EachCallback = std::function<void(const Result&, const JobRef&)>;
+  using DoneCallback = std::function<void()>;
+
+  explicit Client(ClientOptions options = {});
+  ~Client();  // fails every unfinished job with EABORTED after telling the manager
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Pushes a group; `done` gets every result, in the order of `jobs`.
+  RequestId work(std::vector<JobSpec> jobs, const WorkOptions& options, GroupCallback done);
+  // A single job gives a single result.
+  RequestId work(JobSpec job, const WorkOptions& options, SingleCallback done);
+  [[nodiscard]] std::future<std::vector<Result>> work(std::vector<JobSpec> jobs, const WorkOptions& options = {});
+  [[nodiscard]] std::future<Result> work(JobSpec job, const WorkOptions& options = {});
+
+  // `each` fires per job in finishing order, then `done` once all have finished.
+  RequestId work_individual(std::vector<JobSpec> jobs, const WorkOptions& options, EachCallback each,
+                            DoneCallback done);
+
+  // Aborts every unfinished job of a request, or the jobs at the given positions.
+  // They finish with EABORTED; running ones are aborted on their workers.
+  void abort(RequestId request);
+  void abort(RequestId request, std::vector<std::size_t> indices);
+
+  // True once registered with a manager; waits at most `timeout`.
+  [[nodiscard]] bool wait_connected(std::chrono::milliseconds timeout) const;
+  [[nodiscard]] std::string id() const;
+  // Jobs pushed and not yet finished.
+  [[nodiscard]] std::size_t pending() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace proletariat

@@ -1,0 +1,61 @@
+// proletariat::Error and the stable error codes of the wire protocol.
+//
+// Error codes are strings in the original node-proletariat style ("ECSTO", "ETO",
+// "EATO" are kept as they were so that programs testing err.code keep working).
+// They never change meaning and are never reused; docs/PROTOCOL.md §6 lists them,
+// with the class that tells a caller whether to retry, fix the request, or report.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace proletariat {
+
+namespace errc {
+// Job errors.
+inline constexpr std::string_view kClientTimeout = "ECSTO";
+inline constexpr std::string_view kRunTimeout = "ETO";
+inline constexpr std::string_view kAssignTimeout = "EATO";
+inline constexpr std::string_view kWorkerLost = "EWORKERLOST";
+inline constexpr std::string_view kAborted = "EABORTED";
+inline constexpr std::string_view kConnectionLost = "ECONNLOST";
+inline constexpr std::string_view kHandler = "EHANDLER";
+// Protocol errors.
+inline constexpr std::string_view kNoHello = "ENOHELLO";
+inline constexpr std::string_view kVersion = "EVERSION";
+inline constexpr std::string_view kBadFrame = "EBADFRAME";
+inline constexpr std::string_view kBadJson = "EBADJSON";
+inline constexpr std::string_view kBadField = "EBADFIELD";
+inline constexpr std::string_view kUnknownCommand = "EUNKNOWNCMD";
+inline constexpr std::string_view kState = "ESTATE";
+inline constexpr std::string_view kBadOffer = "EBADOFFER";
+inline constexpr std::string_view kTooBig = "ETOOBIG";
+inline constexpr std::string_view kLimit = "ELIMIT";
+inline constexpr std::string_view kInternal = "EINTERNAL";
+}  // namespace errc
+
+// What a caller should do about an error.
+enum class ErrorClass {
+  retry,    // transient: try again later
+  request,  // the request was wrong: fix it
+  fault,    // something broke: report it
+};
+
+// The class of a code from errc; unknown codes (application errors) are `fault`.
+[[nodiscard]] ErrorClass error_class(std::string_view code) noexcept;
+[[nodiscard]] std::string_view to_string(ErrorClass cls) noexcept;
+
+// Thrown on misuse of the C++ API and on configuration errors (bad offer, endpoint
+// that cannot be bound). Carries one of the codes above.
+class Error : public std::runtime_error {
+ public:
+  Error(std::string code, const std::string& message)
+      : std::runtime_error(code + ": " + message), code_(std::move(code)) {}
+  [[nodiscard]] const std::string& code() const noexcept { return code_; }
+
+ private:
+  std::string code_;
+};
+
+}  // namespace proletariat

@@ -1,0 +1,119 @@
+// proletariat::Manager — the broker, embeddable in a C++ program.
+//
+// Threading: the manager's state belongs to one thread, the loop thread, started by
+// start() (or the caller's thread in run()). Every event callback runs on that thread
+// and must return quickly; none may call stop() and wait (use a flag). stop() may be
+// called from any thread, including a signal-handling thread.
+//
+// The manager binds a ROUTER socket for commands and an XPUB socket for system
+// messages; see docs/PROTOCOL.md. Options are fixed once started.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include <proletariat/job.hpp>
+
+namespace proletariat {
+
+// Every manager option of the SPEC (names of the original in capitals) and the
+// limits of this implementation.
+struct ManagerOptions {
+  std::string endpoint = "tcp://*:1917";
+  std::string pub_endpoint = "tcp://*:1918";
+
+  // AVAIL_THRESHOLD: after the system was full, wait until this many slots are free
+  // before distributing again (never more than the total capacity, so it can't stall).
+  unsigned avail_threshold = 50;
+  // CLEANUP_REQS / CLEANUP_CHECKINT: give memory back after this many finished jobs,
+  // or after this long idle.
+  unsigned cleanup_reqs = 1000;
+  std::chrono::milliseconds cleanup_checkint{60000};
+  // DISTRIB_RANDMAX: random delay before a distribution round. 0 (the default) serves
+  // latency: the original's 100 ms cost ~50 ms per job.
+  std::chrono::milliseconds distrib_randmax{0};
+  // DEBUG: debug logging.
+  bool debug = false;
+  // SACRED_GUARANTEES (SPEC 3).
+  bool sacred_guarantees = false;
+  // HOLDSIMILARWORK (SPEC 2.2).
+  bool hold_similar_work = false;
+
+  // Heartbeats (PROTOCOL §7): sent after this long without other traffic ...
+  std::chrono::milliseconds heartbeat_interval{1000};
+  // ... and a peer silent for liveness × interval is dead.
+  unsigned heartbeat_liveness = 5;
+  // A job whose worker died this many times fails with EWORKERLOST.
+  unsigned max_attempts = 3;
+
+  // Limits (PROTOCOL §10).
+  std::size_t max_message_bytes = 64u << 20;
+  std::size_t max_frames = 100004;
+  std::size_t max_jobs_per_client = 1000000;
+
+  // Seed of the dispatch randomness; 0 picks one from std::random_device.
+  std::uint64_t seed = 0;
+};
+
+// A job as the manager's events see it.
+struct JobInfo {
+  std::uint64_t id = 0;
+  std::string client;  // peer id
+  double priority = 0;
+  std::string key;
+  std::string service;
+  unsigned attempt = 0;  // current assignment attempt, 0 while never assigned
+};
+
+// A worker able to take a job, as a custom selection function sees it.
+struct WorkerCandidate {
+  std::string id;
+  unsigned free_slots = 0;  // slots free for this job's priority range
+  unsigned slots = 0;       // the worker's offer
+};
+
+// Returns the index of the chosen candidate in `candidates` (all of which can take
+// the job), or std::nullopt to leave the job queued for now.
+using WorkerSelector =
+    std::function<std::optional<std::size_t>(const JobInfo& job, std::span<const WorkerCandidate> candidates)>;
+
+class Manager {
+ public:
+  explicit Manager(ManagerOptions options = {});
+  ~Manager();  // stop()
+  Manager(const Manager&) = delete;
+  Manager& operator=(const Manager&) = delete;
+
+  // Events (SPEC 7). Set before start(); called on the loop thread.
+  void on_receive(std::function<void(const JobInfo&)> fn);
+  void on_finish(std::function<void(const JobInfo&, const Result&)> fn);
+  void on_giveup(std::function<void(const JobInfo&, const std::string& worker)> fn);
+  void on_abort(std::function<void(const JobInfo&, const std::string& worker)> fn);
+  void on_assigntimeout(std::function<void(const JobInfo&)> fn);
+  void on_sysmsg(std::function<void(const nlohmann::json& msg, const std::string& from)> fn);
+  void on_cleanup(std::function<void()> fn);
+  // Replaces the weighted-random choice of worker. Set before start().
+  void set_worker_selector(WorkerSelector selector);
+
+  // Binds both sockets and runs the loop on a new thread. Throws Error on bind failure.
+  void start();
+  // Binds and runs the loop on the calling thread until stop().
+  void run();
+  // Says BYE to every peer, closes the sockets, joins the loop thread. Idempotent.
+  void stop();
+
+  // The endpoints actually bound (with the real port when `*` or `:*` was asked).
+  [[nodiscard]] std::string endpoint() const;
+  [[nodiscard]] std::string pub_endpoint() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace proletariat

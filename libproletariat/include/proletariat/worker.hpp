@@ -1,0 +1,105 @@
+// proletariat::Worker — a peer that offers slots to a manager and runs jobs.
+//
+// Threading: a Worker owns one I/O thread that alone touches its ZeroMQ socket
+// (sockets are not thread-safe). Every public method may be called from any thread;
+// calls reach the I/O thread through a mailbox and never block on the network.
+// Jobs are handed to the work handler on `handler_threads` internal threads, so a
+// handler that blocks does not stop heartbeats; a handler may also return at once and
+// finish the job later, from any thread, through Job::reply() or Job::fail().
+//
+// Reconnection: when the manager falls silent past its liveness, or answers ENOHELLO
+// (it restarted), the worker waits `con_retry_time`, opens a new socket, registers and
+// re-offers its slots. Jobs that were running are cancelled (their results would be
+// for attempts the manager has given away).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include <proletariat/job.hpp>
+
+namespace proletariat {
+
+struct WorkerOptions {
+  // The manager's command endpoint.
+  std::string endpoint = "tcp://127.0.0.1:1917";
+  // How many jobs run at once (SPEC 3). 1 … 1,000,000.
+  unsigned slots = 100;
+  // Lowest priority of a range -> slots guaranteed to that range; the rest belongs to
+  // the range starting at 0. Guarantees above `slots` are refused by start().
+  std::map<double, unsigned> priority_slots;
+  // Services offered; empty: only jobs that name no service.
+  std::vector<std::string> services;
+  // Results are batched until this many are waiting (ANSWER_THRESHOLD) ...
+  unsigned answer_threshold = 1;
+  // ... or the oldest waited this long, or the worker has nothing else running.
+  std::chrono::milliseconds answer_delay_max{5};
+  // Wait before reconnecting after the manager was lost (CON_RETRYTIME).
+  std::chrono::milliseconds con_retry_time{2000};
+  // Threads that call the work handler.
+  unsigned handler_threads = 1;
+  // Shown in the manager's status.
+  std::string name;
+};
+
+// One job on a worker. Shared between the worker and the handler; reply() or fail()
+// may be called once, from any thread; later calls are ignored.
+class Job {
+ public:
+  virtual ~Job() = default;
+  [[nodiscard]] virtual std::uint64_t id() const noexcept = 0;
+  [[nodiscard]] virtual unsigned attempt() const noexcept = 0;
+  [[nodiscard]] virtual double priority() const noexcept = 0;
+  [[nodiscard]] virtual const std::string& key() const noexcept = 0;
+  [[nodiscard]] virtual const std::string& service() const noexcept = 0;
+  [[nodiscard]] virtual const Payload& args() const noexcept = 0;
+  // Set once the job is aborted, timed out (runTimeout) or the worker stops; a
+  // long-running handler should check it and give up.
+  [[nodiscard]] virtual std::stop_token stop_token() const noexcept = 0;
+  [[nodiscard]] bool cancelled() const noexcept { return stop_token().stop_requested(); }
+  virtual void reply(Payload data) = 0;
+  virtual void fail(std::string code, std::string message) = 0;
+};
+using JobPtr = std::shared_ptr<Job>;
+
+class Worker {
+ public:
+  using WorkHandler = std::function<void(const JobPtr&)>;
+  // Why a job was taken away from the handler: "abort" (client or manager), "ETO"
+  // (runTimeout), "reconnect" (the manager was lost), "stop".
+  using AbortHandler = std::function<void(const JobPtr&, const std::string& reason)>;
+
+  explicit Worker(WorkerOptions options);
+  ~Worker();  // stop()
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Set before start(). A handler that throws fails the job with EHANDLER.
+  void on_work(WorkHandler handler);
+  void on_abort(AbortHandler handler);
+
+  // Validates the offer (throws Error EBADOFFER) and starts the I/O thread.
+  void start();
+  // Tells the manager goodbye (its running jobs are requeued), cancels running jobs,
+  // joins the threads. Idempotent.
+  void stop();
+
+  // True once the manager acknowledged the offer; waits at most `timeout`.
+  [[nodiscard]] bool wait_ready(std::chrono::milliseconds timeout) const;
+  // The id the manager gave this worker (empty before registration).
+  [[nodiscard]] std::string id() const;
+  // Jobs currently running on this worker.
+  [[nodiscard]] std::size_t running() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace proletariat

@@ -1,0 +1,224 @@
+// The scheduler: every scheduling decision of the manager, as pure state.
+//
+// No sockets, no clock reads, no threads: time is passed in, randomness comes from a
+// seeded generator, and every decision is appended to an Effects list that the
+// dispatcher carries out in order. Job state changes only here, so a journal can
+// later record exactly these calls and effects.
+//
+// It owns: the FIFO queues (one per service and priority), each worker's slot
+// accounting (SlotPools, SPEC 3), the hold lists of HOLDSIMILARWORK, the assign
+// deadlines, attempts, and the weighted choice of worker (one Fenwick tree of free
+// slots per service and merged priority range, so a choice is O(log W)).
+//
+// Invariants, checked by the property tests after every call:
+//  - no worker runs more jobs than its pools allow (default or sacred mode);
+//  - after dispatch(), no queued job could legally take a free slot of a worker that
+//    offers its service, unless throttling (AVAIL_THRESHOLD, DISTRIB_RANDMAX) defers it;
+//  - within one queue jobs leave in submission order (requeued jobs go to the front);
+//  - every submitted job ends in exactly one of: Finished, Failed, or abort().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "broker/priority.hpp"
+
+namespace proletariat::broker {
+
+using JobId = std::uint64_t;
+using WorkerSlot = std::uint32_t;  // dense handle of a worker; reused after removal
+using ClientSlot = std::uint32_t;  // opaque tag of the submitting client
+using TimePoint = std::chrono::steady_clock::time_point;
+
+struct SchedulerOptions {
+  bool sacred_guarantees = false;
+  bool hold_similar_work = false;
+  unsigned avail_threshold = 0;                   // 0: no throttling after full
+  std::chrono::milliseconds distrib_randmax{0};  // 0: dispatch at once
+  unsigned max_attempts = 3;                      // worker deaths before EWORKERLOST
+  std::uint64_t seed = 1;
+};
+
+struct JobSpec {
+  JobId id = 0;
+  ClientSlot client = 0;
+  double priority = 0;
+  std::string key;      // hold-similar-work key; empty: none
+  std::string service;  // empty: jobs for workers that name no service
+  std::optional<TimePoint> assign_deadline;
+};
+
+// --- Effects: what the dispatcher must do, in order. ---
+
+// Send the job to the worker (JOBS).
+struct Assigned {
+  JobId job;
+  WorkerSlot worker;
+  unsigned attempt;
+};
+// The job is done; its client gets the result the worker gave for `source` (the job
+// itself, or the leader it was held behind). The job is gone from the scheduler.
+struct Finished {
+  JobId job;
+  ClientSlot client;
+  JobId source;
+};
+enum class FailReason { assign_timeout, worker_lost };
+// The job failed in the manager; its client gets the error. The job is gone.
+struct Failed {
+  JobId job;
+  ClientSlot client;
+  FailReason reason;
+};
+// Tell the worker to stop running this attempt (ABORT).
+struct AbortOnWorker {
+  JobId job;
+  WorkerSlot worker;
+  unsigned attempt;
+};
+// The worker died or left with the job running; the job went back to the front of
+// its queue (or failed, see Failed{worker_lost}, which follows this effect).
+struct GaveUp {
+  JobId job;
+  WorkerSlot worker;
+};
+using Effect = std::variant<Assigned, Finished, Failed, AbortOnWorker, GaveUp>;
+using Effects = std::vector<Effect>;
+
+// A worker's offer, validated by validate_offer() in priority.hpp.
+struct Offer {
+  unsigned slots = 100;
+  std::map<double, unsigned> priority_slots;
+  std::vector<std::string> services;
+};
+
+// How a running job ended on its worker.
+enum class Completion {
+  result,     // the handler answered (success or error): shared with held jobs
+  timed_out,  // ETO: the job's client gets it, the next held job leads and is queued
+};
+
+enum class WorkerLoss {
+  died,  // heartbeat expired: counts as a lost attempt (max_attempts)
+  left,  // said BYE: requeued without counting
+};
+
+// Why a job is where it is (status, "why is my job stuck").
+enum class JobState { queued, held, running, unknown };
+enum class WaitReason { none, no_worker_for_service, no_free_slot, held_behind_key, throttled };
+
+// The candidate view a custom selector gets.
+struct Candidate {
+  WorkerSlot worker;
+  unsigned free_slots;  // free for this job's range
+};
+struct JobView {
+  JobId id;
+  ClientSlot client;
+  double priority;
+  const std::string& key;
+  const std::string& service;
+  unsigned attempt;  // the attempt the job would get is attempt + 1
+};
+// Returns an index into candidates, or nullopt to leave the job queued this round.
+using Selector = std::function<std::optional<std::size_t>(const JobView&, std::span<const Candidate>)>;
+
+struct PriorityRangeStats {
+  double start;
+  unsigned limit;  // sum over workers of the slots this range may use
+  unsigned used;   // jobs of this range running
+  unsigned workers;
+};
+
+struct SchedulerStats {
+  std::map<double, std::size_t> queued_by_priority;
+  std::size_t queued = 0;
+  std::size_t held = 0;
+  std::size_t running = 0;
+  std::size_t workers = 0;
+  std::uint64_t total_slots = 0;
+  std::uint64_t free_slots = 0;
+  std::uint64_t finished = 0;  // Finished effects emitted
+  bool throttled = false;
+  std::vector<PriorityRangeStats> ranges;  // merged over all workers
+};
+
+struct WorkerStats {
+  unsigned slots;
+  unsigned running;
+  std::vector<PoolUsage> pools;
+  std::vector<std::string> services;
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(SchedulerOptions options);
+  ~Scheduler();
+  Scheduler(Scheduler&&) noexcept;
+  Scheduler& operator=(Scheduler&&) noexcept;
+
+  // --- workers ---
+  // The offer must have passed validate_offer(). Does not dispatch.
+  WorkerSlot add_worker(const Offer& offer);
+  // Running jobs: GaveUp each, requeued at the front; with `died`, a job that has now
+  // lost max_attempts workers gets Failed{worker_lost} instead. Held jobs keep waiting.
+  void remove_worker(WorkerSlot worker, WorkerLoss loss, Effects& out);
+
+  // --- jobs ---
+  // Queues the job (or holds it behind a running/queued job with the same key when
+  // hold_similar_work is on). Job ids must be unique. Does not dispatch.
+  void submit(JobSpec job, TimePoint now, Effects& out);
+  // A worker's answer for (job, attempt). Returns false, changing nothing, if the
+  // attempt is not the job's current one on that worker (stale: drop and log).
+  // With Completion::result: Finished for the job and, in order, each job held
+  // behind it (source = job). With timed_out: Finished for the job only; the next
+  // held job becomes leader and is queued.
+  [[nodiscard]] bool complete(JobId job, WorkerSlot worker, unsigned attempt, Completion how, Effects& out);
+  // The worker refused the job: back to the front of its queue. False if stale.
+  [[nodiscard]] bool reject(JobId job, WorkerSlot worker, unsigned attempt);
+  // Client abort: a queued or held job is dropped; a running one frees its slot and
+  // gets AbortOnWorker. If it led held jobs, the next one leads and is queued.
+  // Returns false if the job is unknown. Emits no Finished/Failed for the job.
+  bool abort(JobId job, Effects& out);
+  // abort() for every job of a client (disconnect).
+  void abort_client(ClientSlot client, Effects& out);
+
+  // --- decisions ---
+  // Assigns queued jobs to workers while the rules allow: highest priority first,
+  // FIFO within a priority, weighted-random worker (or the selector).
+  void dispatch(TimePoint now, Effects& out);
+  // Fails queued jobs whose assign deadline is <= now (Failed{assign_timeout}); a
+  // leader that fails this way hands its held jobs to the next leader.
+  void expire(TimePoint now, Effects& out);
+  // The earliest time dispatch() or expire() has work to do that no event will
+  // trigger: an assign deadline, or the end of a DISTRIB_RANDMAX delay.
+  [[nodiscard]] std::optional<TimePoint> next_deadline() const;
+
+  void set_selector(Selector selector);
+
+  // --- introspection ---
+  [[nodiscard]] JobState state_of(JobId job) const;
+  [[nodiscard]] WaitReason why_waiting(JobId job) const;
+  [[nodiscard]] std::optional<JobView> view(JobId job) const;
+  [[nodiscard]] SchedulerStats stats() const;
+  [[nodiscard]] std::optional<WorkerStats> worker_stats(WorkerSlot worker) const;
+  // Jobs running on a worker, as (job, attempt).
+  [[nodiscard]] std::vector<std::pair<JobId, unsigned>> running_on(WorkerSlot worker) const;
+
+  // Gives memory back: shrinks tables sized for a burst (CLEANUP_REQS/CHECKINT).
+  void compact();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace proletariat::broker
