@@ -1,0 +1,691 @@
+#include "protocol/codec.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include <proletariat/error.hpp>
+
+namespace proletariat::protocol {
+namespace {
+
+using nlohmann::json;
+
+// Ids must survive a JavaScript number (PROTOCOL §2).
+constexpr std::uint64_t kMaxSafeInteger = (std::uint64_t{1} << 53) - 1;
+
+// Commands and their wire names. Every command of the protocol is listed here once.
+enum class Cmd { hello, offer, push, abort, result, reject, heartbeat, bye, welcome, offered, accepted, jobs, error };
+
+struct CmdName {
+  Cmd cmd;
+  std::string_view name;
+};
+constexpr CmdName kCommands[] = {
+    {Cmd::hello, "HELLO"},       {Cmd::offer, "OFFER"},     {Cmd::push, "PUSH"},
+    {Cmd::abort, "ABORT"},       {Cmd::result, "RESULT"},   {Cmd::reject, "REJECT"},
+    {Cmd::heartbeat, "HEARTBEAT"}, {Cmd::bye, "BYE"},       {Cmd::welcome, "WELCOME"},
+    {Cmd::offered, "OFFERED"},   {Cmd::accepted, "ACCEPTED"}, {Cmd::jobs, "JOBS"},
+    {Cmd::error, "ERROR"},
+};
+
+std::string_view name_of(Cmd cmd) {
+  for (const auto& c : kCommands) {
+    if (c.cmd == cmd) return c.name;
+  }
+  return "?";
+}
+
+std::optional<Cmd> cmd_of(std::string_view name) {
+  for (const auto& c : kCommands) {
+    if (c.name == name) return c.cmd;
+  }
+  return std::nullopt;
+}
+
+std::string_view view(const zmq::message_t& frame) { return {frame.data<char>(), frame.size()}; }
+
+zmq::message_t frame_of(std::string_view text) { return zmq::message_t(text.data(), text.size()); }
+
+Frames start_message(Cmd cmd, const json& header) {
+  Frames frames;
+  frames.reserve(kFixedFrames);
+  frames.emplace_back();
+  frames.push_back(frame_of(kSignature));
+  frames.push_back(frame_of(name_of(cmd)));
+  if (header.empty()) {
+    frames.emplace_back();
+  } else {
+    frames.push_back(frame_of(header.dump()));
+  }
+  return frames;
+}
+
+Frames with_payloads(Frames frames, Frames&& payloads) {
+  frames.reserve(frames.size() + payloads.size());
+  for (auto& p : payloads) frames.push_back(std::move(p));
+  return frames;
+}
+
+// Reads typed fields out of a header, recording the first problem. Each getter
+// returns false (and leaves the output alone) when the field is absent and optional.
+class FieldReader {
+ public:
+  explicit FieldReader(const json& object) : object_(object) {}
+
+  [[nodiscard]] bool ok() const { return error_.empty(); }
+  [[nodiscard]] const std::string& error() const { return error_; }
+  void fail(std::string message) {
+    if (error_.empty()) error_ = std::move(message);
+  }
+
+  const json* find(const json& obj, std::string_view name) {
+    auto it = obj.find(name);
+    if (it == obj.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+
+  bool uint(const json& obj, std::string_view name, std::uint64_t& out, bool required,
+            std::uint64_t max = kMaxSafeInteger) {
+    const json* v = find(obj, name);
+    if (v == nullptr) {
+      if (required) fail("missing field '" + std::string(name) + "'");
+      return false;
+    }
+    if (!v->is_number_unsigned() && !(v->is_number_integer() && v->get<std::int64_t>() >= 0)) {
+      fail("field '" + std::string(name) + "' must be an unsigned integer");
+      return false;
+    }
+    auto value = v->get<std::uint64_t>();
+    if (value > max) {
+      fail("field '" + std::string(name) + "' is out of range");
+      return false;
+    }
+    out = value;
+    return true;
+  }
+
+  bool number(const json& obj, std::string_view name, double& out) {
+    const json* v = find(obj, name);
+    if (v == nullptr) return false;
+    if (!v->is_number() || !std::isfinite(v->get<double>()) || v->get<double>() < 0) {
+      fail("field '" + std::string(name) + "' must be a finite number >= 0");
+      return false;
+    }
+    out = v->get<double>();
+    return true;
+  }
+
+  bool string(const json& obj, std::string_view name, std::string& out) {
+    const json* v = find(obj, name);
+    if (v == nullptr) return false;
+    if (!v->is_string()) {
+      fail("field '" + std::string(name) + "' must be a string");
+      return false;
+    }
+    out = v->get<std::string>();
+    return true;
+  }
+
+  bool boolean(const json& obj, std::string_view name, bool& out) {
+    const json* v = find(obj, name);
+    if (v == nullptr) return false;
+    if (!v->is_boolean()) {
+      fail("field '" + std::string(name) + "' must be a boolean");
+      return false;
+    }
+    out = v->get<bool>();
+    return true;
+  }
+
+  const json* array(const json& obj, std::string_view name, bool required) {
+    const json* v = find(obj, name);
+    if (v == nullptr) {
+      if (required) fail("missing field '" + std::string(name) + "'");
+      return nullptr;
+    }
+    if (!v->is_array()) {
+      fail("field '" + std::string(name) + "' must be an array");
+      return nullptr;
+    }
+    return v;
+  }
+
+  // An array of objects; each element must be an object.
+  const json* objects(const json& obj, std::string_view name) {
+    const json* arr = array(obj, name, true);
+    if (arr == nullptr) return nullptr;
+    for (const auto& e : *arr) {
+      if (!e.is_object()) {
+        fail("entries of '" + std::string(name) + "' must be objects");
+        return nullptr;
+      }
+    }
+    return arr;
+  }
+
+  std::optional<JobError> error_value(const json& obj) {
+    const json* v = find(obj, "err");
+    if (v == nullptr) return std::nullopt;
+    if (!v->is_object()) {
+      fail("field 'err' must be null or an object");
+      return std::nullopt;
+    }
+    JobError err;
+    string(*v, "code", err.code);
+    string(*v, "message", err.message);
+    if (err.code.empty()) err.code = std::string(errc::kHandler);
+    return err;
+  }
+
+  bool attempt_list(const json& obj, std::string_view name, std::vector<JobAttempt>& out) {
+    const json* arr = objects(obj, name);
+    if (arr == nullptr) return false;
+    out.reserve(arr->size());
+    for (const auto& e : *arr) {
+      JobAttempt a;
+      std::uint64_t attempt = 0;
+      uint(e, "id", a.id, true);
+      uint(e, "attempt", attempt, true, std::numeric_limits<unsigned>::max());
+      a.attempt = static_cast<unsigned>(attempt);
+      out.push_back(a);
+    }
+    return ok();
+  }
+
+ private:
+  [[maybe_unused]] const json& object_;
+  std::string error_;
+};
+
+json attempts_json(const std::vector<JobAttempt>& jobs) {
+  json arr = json::array();
+  for (const auto& j : jobs) arr.push_back({{"id", j.id}, {"attempt", j.attempt}});
+  return arr;
+}
+
+json error_json(const std::optional<JobError>& err) {
+  if (!err) return nullptr;
+  return {{"code", err->code}, {"message", err->message}};
+}
+
+// Checks the fixed frames and size limits, parses the header. On success `cmd` and
+// `header` are set.
+struct Envelope {
+  std::string command;
+  std::optional<Cmd> cmd;
+  json header;
+  std::size_t payload_begin = 0;
+};
+
+std::optional<DecodeError> open_envelope(const Frames& frames, std::size_t first, const Limits* limits,
+                                         Envelope& env) {
+  if (frames.size() < first + kFixedFrames) {
+    return DecodeError{errc::kBadFrame, "a message needs a delimiter, signature, command and header frame", {}, {}};
+  }
+  if (limits != nullptr) {
+    if (frames.size() - first > limits->max_frames) {
+      return DecodeError{errc::kTooBig,
+                         "message has " + std::to_string(frames.size() - first) + " frames, the limit is " +
+                             std::to_string(limits->max_frames),
+                         {}, {}};
+    }
+    std::size_t bytes = 0;
+    for (std::size_t i = first; i < frames.size(); ++i) bytes += frames[i].size();
+    if (bytes > limits->max_message_bytes) {
+      return DecodeError{errc::kTooBig,
+                         "message has " + std::to_string(bytes) + " bytes, the limit is " +
+                             std::to_string(limits->max_message_bytes),
+                         {}, {}};
+    }
+  }
+  if (frames[first].size() != 0) {
+    return DecodeError{errc::kBadFrame, "frame 0 must be the empty delimiter", {}, {}};
+  }
+  if (view(frames[first + 1]) != kSignature) {
+    return DecodeError{errc::kVersion, "frame 1 must be the protocol signature PRO1", {}, {}};
+  }
+  const auto command = view(frames[first + 2]);
+  env.command = std::string(command.substr(0, 32));
+  env.cmd = cmd_of(command);
+  const auto& header_frame = frames[first + 3];
+  if (header_frame.size() == 0) {
+    env.header = json::object();
+  } else {
+    env.header = json::parse(header_frame.data<char>(), header_frame.data<char>() + header_frame.size(), nullptr,
+                             false);
+    if (env.header.is_discarded() || !env.header.is_object()) {
+      return DecodeError{errc::kBadJson, "header is not a JSON object", env.command, {}};
+    }
+  }
+  if (!env.cmd) {
+    return DecodeError{errc::kUnknownCommand, "unknown command '" + env.command + "'", env.command, {}};
+  }
+  env.payload_begin = first + kFixedFrames;
+  return std::nullopt;
+}
+
+std::optional<DecodeError> take_payloads(Frames& frames, const Envelope& env, std::size_t expected, Frames& out,
+                                         std::optional<std::uint64_t> req = std::nullopt) {
+  const std::size_t available = frames.size() - env.payload_begin;
+  if (available != expected) {
+    return DecodeError{errc::kBadFrame,
+                       "header lists " + std::to_string(expected) + " entries but " + std::to_string(available) +
+                           " payload frames follow",
+                       env.command, req};
+  }
+  out.reserve(expected);
+  for (std::size_t i = env.payload_begin; i < frames.size(); ++i) out.push_back(std::move(frames[i]));
+  return std::nullopt;
+}
+
+std::optional<DecodeError> no_payloads(const Frames& frames, const Envelope& env) {
+  if (frames.size() != env.payload_begin) {
+    return DecodeError{errc::kBadFrame, env.command + " carries no payload frames", env.command, {}};
+  }
+  return std::nullopt;
+}
+
+DecodeError field_error(const Envelope& env, const FieldReader& r, std::optional<std::uint64_t> req = {}) {
+  return DecodeError{errc::kBadField, r.error(), env.command, req};
+}
+
+std::variant<Offer, DecodeError> decode_offer(const Envelope& env) {
+  FieldReader r(env.header);
+  Offer offer;
+  std::uint64_t slots = offer.slots;
+  r.uint(env.header, "slots", slots, false, std::numeric_limits<unsigned>::max());
+  offer.slots = static_cast<unsigned>(slots);
+  if (const json* ps = r.find(env.header, "prioritySlots")) {
+    if (!ps->is_object()) {
+      r.fail("field 'prioritySlots' must be an object");
+    } else {
+      for (const auto& [start_text, guaranteed] : ps->items()) {
+        char* end = nullptr;
+        const double start = std::strtod(start_text.c_str(), &end);
+        if (start_text.empty() || end == nullptr || *end != '\0' || !std::isfinite(start) || start < 0) {
+          r.fail("prioritySlots key '" + start_text.substr(0, 32) + "' is not a number >= 0");
+          break;
+        }
+        if (!guaranteed.is_number_unsigned() ||
+            guaranteed.get<std::uint64_t>() > std::numeric_limits<unsigned>::max()) {
+          r.fail("prioritySlots values must be unsigned integers");
+          break;
+        }
+        offer.priority_slots[start] = guaranteed.get<unsigned>();
+      }
+    }
+  }
+  if (const json* services = r.array(env.header, "services", false)) {
+    for (const auto& s : *services) {
+      if (!s.is_string() || s.get<std::string>().empty()) {
+        r.fail("services must be non-empty strings");
+        break;
+      }
+      offer.services.push_back(s.get<std::string>());
+    }
+  }
+  if (!r.ok()) return field_error(env, r);
+  return offer;
+}
+
+}  // namespace
+
+std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::size_t first, const Limits& limits) {
+  Envelope env;
+  if (auto err = open_envelope(frames, first, &limits, env)) return *err;
+  FieldReader r(env.header);
+  switch (*env.cmd) {
+    case Cmd::hello: {
+      if (auto err = no_payloads(frames, env)) return *err;
+      Hello hello;
+      r.string(env.header, "name", hello.name);
+      r.string(env.header, "lang", hello.lang);
+      if (!r.ok()) return field_error(env, r);
+      return PeerMessage{std::move(hello)};
+    }
+    case Cmd::offer: {
+      if (auto err = no_payloads(frames, env)) return *err;
+      auto offer = decode_offer(env);
+      if (auto* e = std::get_if<DecodeError>(&offer)) return *e;
+      return PeerMessage{std::get<Offer>(std::move(offer))};
+    }
+    case Cmd::push: {
+      Push push;
+      const bool has_req = r.uint(env.header, "req", push.req, true);
+      const std::optional<std::uint64_t> req = has_req ? std::optional(push.req) : std::nullopt;
+      r.number(env.header, "priority", push.priority);
+      std::uint64_t ms = 0;
+      if (r.uint(env.header, "assigntimeout", ms, false)) push.assign_timeout_ms = ms;
+      if (r.uint(env.header, "runTimeout", ms, false)) push.run_timeout_ms = ms;
+      if (const json* jobs = r.objects(env.header, "jobs")) {
+        push.jobs.reserve(jobs->size());
+        for (const auto& j : *jobs) {
+          PushJob job;
+          r.string(j, "key", job.key);
+          r.string(j, "service", job.service);
+          r.boolean(j, "raw", job.raw);
+          push.jobs.push_back(std::move(job));
+        }
+      }
+      if (!r.ok()) return field_error(env, r, req);
+      if (auto err = take_payloads(frames, env, push.jobs.size(), push.payloads, req)) return *err;
+      return PeerMessage{std::move(push)};
+    }
+    case Cmd::abort: {
+      if (auto err = no_payloads(frames, env)) return *err;
+      ClientAbort abort;
+      if (const json* ids = r.array(env.header, "ids", true)) {
+        for (const auto& id : *ids) {
+          if (!id.is_number_unsigned()) {
+            r.fail("ids must be unsigned integers");
+            break;
+          }
+          abort.ids.push_back(id.get<std::uint64_t>());
+        }
+      }
+      if (!r.ok()) return field_error(env, r);
+      return PeerMessage{std::move(abort)};
+    }
+    case Cmd::result: {
+      WorkerResults results;
+      if (const json* arr = r.objects(env.header, "results")) {
+        results.results.reserve(arr->size());
+        for (const auto& e : *arr) {
+          WorkerResult res;
+          std::uint64_t attempt = 0;
+          r.uint(e, "id", res.id, true);
+          r.uint(e, "attempt", attempt, true, std::numeric_limits<unsigned>::max());
+          res.attempt = static_cast<unsigned>(attempt);
+          res.err = r.error_value(e);
+          r.boolean(e, "raw", res.raw);
+          results.results.push_back(std::move(res));
+        }
+      }
+      if (!r.ok()) return field_error(env, r);
+      if (auto err = take_payloads(frames, env, results.results.size(), results.payloads)) return *err;
+      return PeerMessage{std::move(results)};
+    }
+    case Cmd::reject: {
+      if (auto err = no_payloads(frames, env)) return *err;
+      Reject reject;
+      r.attempt_list(env.header, "jobs", reject.jobs);
+      if (!r.ok()) return field_error(env, r);
+      return PeerMessage{std::move(reject)};
+    }
+    case Cmd::heartbeat:
+      if (auto err = no_payloads(frames, env)) return *err;
+      return PeerMessage{Heartbeat{}};
+    case Cmd::bye: {
+      if (auto err = no_payloads(frames, env)) return *err;
+      Bye bye;
+      r.string(env.header, "reason", bye.reason);
+      return PeerMessage{std::move(bye)};
+    }
+    default:
+      return DecodeError{errc::kUnknownCommand, env.command + " is not a command a peer may send", env.command, {}};
+  }
+}
+
+std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, std::size_t first) {
+  Envelope env;
+  if (auto err = open_envelope(frames, first, nullptr, env)) return *err;
+  FieldReader r(env.header);
+  switch (*env.cmd) {
+    case Cmd::welcome: {
+      Welcome w;
+      std::uint64_t protocol = 0;
+      std::uint64_t liveness = 0;
+      r.string(env.header, "id", w.id);
+      r.uint(env.header, "protocol", protocol, true);
+      r.uint(env.header, "heartbeat_ms", w.heartbeat_ms, true);
+      r.uint(env.header, "liveness", liveness, true, 1000);
+      r.uint(env.header, "max_message_bytes", w.max_message_bytes, false);
+      r.uint(env.header, "max_frames", w.max_frames, false);
+      w.protocol = static_cast<int>(protocol);
+      w.liveness = static_cast<unsigned>(liveness);
+      if (w.id.empty()) r.fail("missing field 'id'");
+      if (!r.ok()) return field_error(env, r);
+      return ManagerMessage{std::move(w)};
+    }
+    case Cmd::offered: {
+      Offered o;
+      std::uint64_t slots = 0;
+      r.uint(env.header, "slots", slots, true, std::numeric_limits<unsigned>::max());
+      o.slots = static_cast<unsigned>(slots);
+      if (const json* ranges = r.array(env.header, "ranges", false)) {
+        for (const auto& e : *ranges) {
+          if (!e.is_object()) continue;
+          OfferedRange range;
+          std::uint64_t s = 0;
+          r.number(e, "start", range.start);
+          r.uint(e, "slots", s, false, std::numeric_limits<unsigned>::max());
+          range.slots = static_cast<unsigned>(s);
+          o.ranges.push_back(range);
+        }
+      }
+      if (!r.ok()) return field_error(env, r);
+      return ManagerMessage{std::move(o)};
+    }
+    case Cmd::accepted: {
+      Accepted a;
+      r.uint(env.header, "req", a.req, true);
+      if (const json* ids = r.array(env.header, "ids", true)) {
+        for (const auto& id : *ids) {
+          if (!id.is_number_unsigned()) {
+            r.fail("ids must be unsigned integers");
+            break;
+          }
+          a.ids.push_back(id.get<std::uint64_t>());
+        }
+      }
+      if (!r.ok()) return field_error(env, r);
+      return ManagerMessage{std::move(a)};
+    }
+    case Cmd::jobs: {
+      Jobs jobs;
+      if (const json* arr = r.objects(env.header, "jobs")) {
+        jobs.jobs.reserve(arr->size());
+        for (const auto& e : *arr) {
+          JobAssignment j;
+          std::uint64_t attempt = 0;
+          std::uint64_t ms = 0;
+          r.uint(e, "id", j.id, true);
+          r.uint(e, "attempt", attempt, true, std::numeric_limits<unsigned>::max());
+          j.attempt = static_cast<unsigned>(attempt);
+          r.number(e, "priority", j.priority);
+          if (r.uint(e, "runTimeout", ms, false)) j.run_timeout_ms = ms;
+          r.string(e, "key", j.key);
+          r.string(e, "service", j.service);
+          r.boolean(e, "raw", j.raw);
+          r.string(e, "client", j.client);
+          jobs.jobs.push_back(std::move(j));
+        }
+      }
+      if (!r.ok()) return field_error(env, r);
+      if (auto err = take_payloads(frames, env, jobs.jobs.size(), jobs.payloads)) return *err;
+      return ManagerMessage{std::move(jobs)};
+    }
+    case Cmd::abort: {
+      WorkerAbort abort;
+      r.attempt_list(env.header, "jobs", abort.jobs);
+      if (!r.ok()) return field_error(env, r);
+      return ManagerMessage{std::move(abort)};
+    }
+    case Cmd::result: {
+      ClientResults results;
+      if (const json* arr = r.objects(env.header, "results")) {
+        results.results.reserve(arr->size());
+        for (const auto& e : *arr) {
+          ClientResult res;
+          r.uint(e, "id", res.id, true);
+          res.err = r.error_value(e);
+          r.boolean(e, "raw", res.raw);
+          results.results.push_back(std::move(res));
+        }
+      }
+      if (!r.ok()) return field_error(env, r);
+      if (auto err = take_payloads(frames, env, results.results.size(), results.payloads)) return *err;
+      return ManagerMessage{std::move(results)};
+    }
+    case Cmd::heartbeat:
+      return ManagerMessage{Heartbeat{}};
+    case Cmd::error: {
+      ErrorReply e;
+      std::uint64_t req = 0;
+      r.string(env.header, "code", e.code);
+      r.string(env.header, "message", e.message);
+      r.string(env.header, "command", e.command);
+      if (r.uint(env.header, "req", req, false)) e.req = req;
+      if (e.code.empty()) r.fail("missing field 'code'");
+      if (!r.ok()) return field_error(env, r);
+      return ManagerMessage{std::move(e)};
+    }
+    case Cmd::bye: {
+      Bye bye;
+      r.string(env.header, "reason", bye.reason);
+      return ManagerMessage{std::move(bye)};
+    }
+    default:
+      return DecodeError{errc::kUnknownCommand, env.command + " is not a command the manager sends", env.command, {}};
+  }
+}
+
+Frames encode(const Hello& msg) {
+  json h = json::object();
+  if (!msg.name.empty()) h["name"] = msg.name;
+  if (!msg.lang.empty()) h["lang"] = msg.lang;
+  return start_message(Cmd::hello, h);
+}
+
+Frames encode(const Offer& msg) {
+  json h = {{"slots", msg.slots}};
+  if (!msg.priority_slots.empty()) {
+    json ps = json::object();
+    for (const auto& [start, slots] : msg.priority_slots) {
+      json key = start;  // shortest round-trip text of the number
+      ps[key.dump()] = slots;
+    }
+    h["prioritySlots"] = std::move(ps);
+  }
+  if (!msg.services.empty()) h["services"] = msg.services;
+  return start_message(Cmd::offer, h);
+}
+
+Frames encode(Push&& msg) {
+  json jobs = json::array();
+  for (const auto& j : msg.jobs) {
+    json e = json::object();
+    if (!j.key.empty()) e["key"] = j.key;
+    if (!j.service.empty()) e["service"] = j.service;
+    if (j.raw) e["raw"] = true;
+    jobs.push_back(std::move(e));
+  }
+  json h = {{"req", msg.req}, {"jobs", std::move(jobs)}};
+  if (msg.priority != 0) h["priority"] = msg.priority;
+  if (msg.assign_timeout_ms) h["assigntimeout"] = *msg.assign_timeout_ms;
+  if (msg.run_timeout_ms) h["runTimeout"] = *msg.run_timeout_ms;
+  return with_payloads(start_message(Cmd::push, h), std::move(msg.payloads));
+}
+
+Frames encode(const ClientAbort& msg) { return start_message(Cmd::abort, {{"ids", msg.ids}}); }
+
+Frames encode(WorkerResults&& msg) {
+  json arr = json::array();
+  for (const auto& res : msg.results) {
+    json e = {{"id", res.id}, {"attempt", res.attempt}};
+    if (res.err) e["err"] = error_json(res.err);
+    if (res.raw) e["raw"] = true;
+    arr.push_back(std::move(e));
+  }
+  return with_payloads(start_message(Cmd::result, {{"results", std::move(arr)}}), std::move(msg.payloads));
+}
+
+Frames encode(const Reject& msg) { return start_message(Cmd::reject, {{"jobs", attempts_json(msg.jobs)}}); }
+
+Frames encode(const Heartbeat&) { return start_message(Cmd::heartbeat, json::object()); }
+
+Frames encode(const Bye& msg) {
+  json h = json::object();
+  if (!msg.reason.empty()) h["reason"] = msg.reason;
+  return start_message(Cmd::bye, h);
+}
+
+Frames encode(const Welcome& msg) {
+  return start_message(Cmd::welcome, {{"id", msg.id},
+                                      {"protocol", msg.protocol},
+                                      {"heartbeat_ms", msg.heartbeat_ms},
+                                      {"liveness", msg.liveness},
+                                      {"max_message_bytes", msg.max_message_bytes},
+                                      {"max_frames", msg.max_frames}});
+}
+
+Frames encode(const Offered& msg) {
+  json ranges = json::array();
+  for (const auto& r : msg.ranges) ranges.push_back({{"start", r.start}, {"slots", r.slots}});
+  return start_message(Cmd::offered, {{"slots", msg.slots}, {"ranges", std::move(ranges)}});
+}
+
+Frames encode(const Accepted& msg) { return start_message(Cmd::accepted, {{"req", msg.req}, {"ids", msg.ids}}); }
+
+Frames encode(Jobs&& msg) {
+  json arr = json::array();
+  for (const auto& j : msg.jobs) {
+    json e = {{"id", j.id}, {"attempt", j.attempt}, {"priority", j.priority}};
+    if (j.run_timeout_ms) e["runTimeout"] = *j.run_timeout_ms;
+    if (!j.key.empty()) e["key"] = j.key;
+    if (!j.service.empty()) e["service"] = j.service;
+    if (j.raw) e["raw"] = true;
+    if (!j.client.empty()) e["client"] = j.client;
+    arr.push_back(std::move(e));
+  }
+  return with_payloads(start_message(Cmd::jobs, {{"jobs", std::move(arr)}}), std::move(msg.payloads));
+}
+
+Frames encode(const WorkerAbort& msg) { return start_message(Cmd::abort, {{"jobs", attempts_json(msg.jobs)}}); }
+
+Frames encode(ClientResults&& msg) {
+  json arr = json::array();
+  for (const auto& res : msg.results) {
+    json e = {{"id", res.id}};
+    if (res.err) e["err"] = error_json(res.err);
+    if (res.raw) e["raw"] = true;
+    arr.push_back(std::move(e));
+  }
+  return with_payloads(start_message(Cmd::result, {{"results", std::move(arr)}}), std::move(msg.payloads));
+}
+
+Frames encode(const ErrorReply& msg) {
+  json h = {{"code", msg.code},
+            {"message", msg.message},
+            {"class", std::string(to_string(error_class(msg.code)))}};
+  if (!msg.command.empty()) h["command"] = msg.command;
+  if (msg.req) h["req"] = *msg.req;
+  return start_message(Cmd::error, h);
+}
+
+zmq::message_t to_frame(const Payload& payload) { return frame_of(payload.bytes()); }
+
+Payload from_frame(const zmq::message_t& frame, bool raw) {
+  std::string bytes(frame.data<char>(), frame.size());
+  return raw ? Payload::raw(std::move(bytes)) : Payload::json_text(std::move(bytes));
+}
+
+std::string snippet(const zmq::message_t& frame, std::size_t max_bytes) {
+  std::string out;
+  const auto text = view(frame);
+  for (std::size_t i = 0; i < text.size() && i < max_bytes; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+  }
+  if (text.size() > max_bytes) out += "...";
+  return out;
+}
+
+}  // namespace proletariat::protocol

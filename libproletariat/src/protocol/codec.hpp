@@ -1,0 +1,187 @@
+// The codec: ZeroMQ frames in, typed messages or an error code out, and back.
+//
+// This is the one decode boundary of the system (docs/PROTOCOL.md): every message
+// from any peer passes through decode_from_peer() in the manager, or through
+// decode_from_manager() in the client and worker libraries. It never throws on bad
+// input, never touches a socket, and never looks inside payload frames (they are
+// moved through untouched).
+//
+// Changing the wire format: docs/PROTOCOL.md first, then this codec, the wire vectors
+// (tests/vectors/), then every binding (bindings/python, bindings/node, bindings/c).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include <proletariat/job.hpp>
+
+namespace proletariat::protocol {
+
+inline constexpr std::string_view kSignature = "PRO1";
+inline constexpr int kProtocolVersion = 1;
+// Frames before the payloads on a DEALER: delimiter, signature, command, header.
+inline constexpr std::size_t kFixedFrames = 4;
+
+using Frames = std::vector<zmq::message_t>;
+
+struct Limits {
+  std::size_t max_message_bytes = 64u << 20;  // all frames together
+  std::size_t max_frames = 100004;            // 100,000 payloads + the fixed frames
+};
+
+// --- peer -> manager ---
+struct Hello {
+  std::string name;
+  std::string lang;
+};
+struct Offer {
+  unsigned slots = 100;
+  std::map<double, unsigned> priority_slots;
+  std::vector<std::string> services;
+};
+struct PushJob {
+  std::string key;
+  std::string service;
+  bool raw = false;
+};
+struct Push {
+  std::uint64_t req = 0;
+  double priority = 0;
+  std::optional<std::uint64_t> assign_timeout_ms;
+  std::optional<std::uint64_t> run_timeout_ms;
+  std::vector<PushJob> jobs;
+  Frames payloads;  // one per job
+};
+struct ClientAbort {
+  std::vector<std::uint64_t> ids;
+};
+struct JobAttempt {
+  std::uint64_t id = 0;
+  unsigned attempt = 0;
+};
+struct WorkerResult {
+  std::uint64_t id = 0;
+  unsigned attempt = 0;
+  std::optional<JobError> err;
+  bool raw = false;
+};
+struct WorkerResults {
+  std::vector<WorkerResult> results;
+  Frames payloads;  // one per result
+};
+struct Reject {
+  std::vector<JobAttempt> jobs;
+};
+struct Heartbeat {};
+struct Bye {
+  std::string reason;
+};
+
+using PeerMessage = std::variant<Hello, Offer, Push, ClientAbort, WorkerResults, Reject, Heartbeat, Bye>;
+
+// --- manager -> peer ---
+struct Welcome {
+  std::string id;
+  int protocol = kProtocolVersion;
+  std::uint64_t heartbeat_ms = 1000;
+  unsigned liveness = 5;
+  std::uint64_t max_message_bytes = 0;
+  std::uint64_t max_frames = 0;
+};
+struct OfferedRange {
+  double start = 0;
+  unsigned slots = 0;
+};
+struct Offered {
+  unsigned slots = 0;
+  std::vector<OfferedRange> ranges;
+};
+struct Accepted {
+  std::uint64_t req = 0;
+  std::vector<std::uint64_t> ids;
+};
+struct JobAssignment {
+  std::uint64_t id = 0;
+  unsigned attempt = 0;
+  double priority = 0;
+  std::optional<std::uint64_t> run_timeout_ms;
+  std::string key;
+  std::string service;
+  bool raw = false;
+  std::string client;
+};
+struct Jobs {
+  std::vector<JobAssignment> jobs;
+  Frames payloads;  // one per job
+};
+struct WorkerAbort {
+  std::vector<JobAttempt> jobs;
+};
+struct ClientResult {
+  std::uint64_t id = 0;
+  std::optional<JobError> err;
+  bool raw = false;
+};
+struct ClientResults {
+  std::vector<ClientResult> results;
+  Frames payloads;  // one per result
+};
+struct ErrorReply {
+  std::string code;
+  std::string message;
+  std::string command;  // empty if unknown
+  std::optional<std::uint64_t> req;
+};
+
+using ManagerMessage =
+    std::variant<Welcome, Offered, Accepted, Jobs, WorkerAbort, ClientResults, Heartbeat, ErrorReply, Bye>;
+
+// Why a message could not be decoded. `command` and `req` are filled when they could
+// be read, so the error reply can name them.
+struct DecodeError {
+  std::string_view code;  // one of proletariat::errc
+  std::string message;
+  std::string command;
+  std::optional<std::uint64_t> req;
+};
+
+// `frames` as received by the decoding side, starting at `first` (1 on the manager's
+// ROUTER, after the routing id; 0 on a DEALER). Payload frames are moved out of it.
+[[nodiscard]] std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::size_t first,
+                                                                      const Limits& limits);
+[[nodiscard]] std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, std::size_t first);
+
+// Encoders produce the frames as a DEALER sends or receives them (delimiter first);
+// the manager prepends the routing id.
+[[nodiscard]] Frames encode(const Hello& msg);
+[[nodiscard]] Frames encode(const Offer& msg);
+[[nodiscard]] Frames encode(Push&& msg);
+[[nodiscard]] Frames encode(const ClientAbort& msg);
+[[nodiscard]] Frames encode(WorkerResults&& msg);
+[[nodiscard]] Frames encode(const Reject& msg);
+[[nodiscard]] Frames encode(const Heartbeat& msg);
+[[nodiscard]] Frames encode(const Bye& msg);
+[[nodiscard]] Frames encode(const Welcome& msg);
+[[nodiscard]] Frames encode(const Offered& msg);
+[[nodiscard]] Frames encode(const Accepted& msg);
+[[nodiscard]] Frames encode(Jobs&& msg);
+[[nodiscard]] Frames encode(const WorkerAbort& msg);
+[[nodiscard]] Frames encode(ClientResults&& msg);
+[[nodiscard]] Frames encode(const ErrorReply& msg);
+
+// Payload <-> frame, for the client and worker libraries.
+[[nodiscard]] zmq::message_t to_frame(const Payload& payload);
+[[nodiscard]] Payload from_frame(const zmq::message_t& frame, bool raw);
+
+// A printable, bounded excerpt of a frame for logs (NATS's protoSnippet).
+[[nodiscard]] std::string snippet(const zmq::message_t& frame, std::size_t max_bytes = 64);
+
+}  // namespace proletariat::protocol
