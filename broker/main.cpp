@@ -1,1 +1,192 @@
-int main() { return 0; }
+// proletariatd: the manager as a daemon. Turns flags into ManagerOptions, sets up
+// logging, runs the manager and stops it cleanly on SIGINT or SIGTERM.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include <proletariat/error.hpp>
+#include <proletariat/manager.hpp>
+#include <proletariat/version.hpp>
+
+namespace {
+
+using proletariat::ManagerOptions;
+
+struct Flag {
+  std::string_view name;   // --name
+  std::string_view alias;  // the original's option name, also accepted
+  std::string_view arg;    // "" for switches
+  std::string_view help;
+  std::function<bool(ManagerOptions&, const std::string&)> apply;
+};
+
+template <typename T>
+bool parse_number(const std::string& text, T& out) {
+  try {
+    std::size_t used = 0;
+    if constexpr (std::is_floating_point_v<T>) {
+      out = static_cast<T>(std::stod(text, &used));
+    } else {
+      if (!text.empty() && text[0] == '-') return false;
+      out = static_cast<T>(std::stoull(text, &used));
+    }
+    return used == text.size();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+bool set_ms(std::chrono::milliseconds& field, const std::string& text) {
+  std::uint64_t ms = 0;
+  if (!parse_number(text, ms)) return false;
+  field = std::chrono::milliseconds(ms);
+  return true;
+}
+
+std::string g_log_level = "info";
+
+const std::vector<Flag>& flags() {
+  static const std::vector<Flag> table = {
+      {"endpoint", "", "ENDPOINT", "command socket (ROUTER) to bind [tcp://*:1917]",
+       [](ManagerOptions& o, const std::string& v) { o.endpoint = v; return !v.empty(); }},
+      {"pub-endpoint", "", "ENDPOINT", "system-message socket (XPUB) to bind [tcp://*:1918]",
+       [](ManagerOptions& o, const std::string& v) { o.pub_endpoint = v; return !v.empty(); }},
+      {"port", "", "PORT", "shorthand: bind tcp://*:PORT and tcp://*:PORT+1",
+       [](ManagerOptions& o, const std::string& v) {
+         unsigned port = 0;
+         if (!parse_number(v, port) || port == 0 || port > 65534) return false;
+         o.endpoint = "tcp://*:" + std::to_string(port);
+         o.pub_endpoint = "tcp://*:" + std::to_string(port + 1);
+         return true;
+       }},
+      {"avail-threshold", "AVAIL_THRESHOLD", "N",
+       "after the system was full, free slots needed before distributing again [50]",
+       [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.avail_threshold); }},
+      {"cleanup-reqs", "CLEANUP_REQS", "N", "finished jobs between memory cleanups [1000]",
+       [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.cleanup_reqs); }},
+      {"cleanup-checkint", "CLEANUP_CHECKINT", "MS", "idle time before a memory cleanup [60000]",
+       [](ManagerOptions& o, const std::string& v) { return set_ms(o.cleanup_checkint, v); }},
+      {"distrib-randmax", "DISTRIB_RANDMAX", "MS", "random delay before a distribution round [0]",
+       [](ManagerOptions& o, const std::string& v) { return set_ms(o.distrib_randmax, v); }},
+      {"sacred-guarantees", "SACRED_GUARANTEES", "", "keep every range's guaranteed slots from higher ranges",
+       [](ManagerOptions& o, const std::string&) { return o.sacred_guarantees = true; }},
+      {"hold-similar-work", "HOLDSIMILARWORK", "", "hold jobs whose key matches a queued or running job",
+       [](ManagerOptions& o, const std::string&) { return o.hold_similar_work = true; }},
+      {"heartbeat-interval", "", "MS", "heartbeat interval [1000]",
+       [](ManagerOptions& o, const std::string& v) { return set_ms(o.heartbeat_interval, v) && o.heartbeat_interval.count() > 0; }},
+      {"heartbeat-liveness", "", "N", "missed heartbeats before a peer is dead [5]",
+       [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.heartbeat_liveness) && o.heartbeat_liveness > 0; }},
+      {"max-attempts", "", "N", "worker deaths a job may cause before it fails with EWORKERLOST [3]",
+       [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.max_attempts) && o.max_attempts > 0; }},
+      {"max-message-bytes", "", "N", "largest message accepted [67108864]",
+       [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.max_message_bytes); }},
+      {"max-frames", "", "N", "most frames in one message [100004]",
+       [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.max_frames); }},
+      {"max-jobs-per-client", "", "N", "outstanding jobs one client may have [1000000]",
+       [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.max_jobs_per_client); }},
+      {"seed", "", "N", "seed of the dispatch randomness (0: random) [0]",
+       [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.seed); }},
+      {"debug", "DEBUG", "", "debug logging (same as --log-level debug)",
+       [](ManagerOptions& o, const std::string&) {
+         g_log_level = "debug";
+         return o.debug = true;
+       }},
+      {"log-level", "", "LEVEL", "trace, debug, info, warn, error, critical or off [info]",
+       [](ManagerOptions&, const std::string& v) {
+         g_log_level = v;
+         return spdlog::level::from_str(v) != spdlog::level::off || v == "off";
+       }},
+  };
+  return table;
+}
+
+void usage(std::FILE* out) {
+  std::fprintf(out, "usage: proletariatd [options]\n\nThe proletariat manager (broker). Options:\n");
+  for (const auto& f : flags()) {
+    std::string left = "  --" + std::string(f.name);
+    if (!f.arg.empty()) left += " " + std::string(f.arg);
+    std::fprintf(out, "%-34s %s\n", left.c_str(), std::string(f.help).c_str());
+    if (!f.alias.empty()) std::fprintf(out, "%-34s (also --%s)\n", "", std::string(f.alias).c_str());
+  }
+  std::fprintf(out,
+               "  --help                             this text\n"
+               "  --version                          print the version\n\n"
+               "Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a startup error, 2 on bad flags.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ManagerOptions options;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      usage(stdout);
+      return 0;
+    }
+    if (arg == "--version") {
+      std::printf("proletariatd %s (protocol %s)\n", PROLETARIAT_VERSION_STRING, PROLETARIAT_PROTOCOL_SIGNATURE);
+      return 0;
+    }
+    std::string value;
+    bool has_value = false;
+    if (auto eq = arg.find('='); eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    const Flag* flag = nullptr;
+    for (const auto& f : flags()) {
+      if (arg == "--" + std::string(f.name) || (!f.alias.empty() && arg == "--" + std::string(f.alias))) flag = &f;
+    }
+    if (flag == nullptr) {
+      std::fprintf(stderr, "proletariatd: unknown option '%s' (see --help)\n", arg.c_str());
+      return 2;
+    }
+    if (!flag->arg.empty() && !has_value) {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "proletariatd: --%s needs a value\n", std::string(flag->name).c_str());
+        return 2;
+      }
+      value = argv[++i];
+    }
+    if (!flag->apply(options, value)) {
+      std::fprintf(stderr, "proletariatd: bad value '%s' for --%s\n", value.c_str(), std::string(flag->name).c_str());
+      return 2;
+    }
+  }
+
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  auto logger = spdlog::default_logger()->clone("proletariat");
+  logger->set_level(spdlog::level::from_str(g_log_level));
+  spdlog::register_logger(logger);
+
+  // Signals are taken by sigwait on this thread, so the manager's loop thread never
+  // runs a handler: a clean stop, not an interrupted poll.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  proletariat::Manager manager(options);
+  try {
+    manager.start();
+  } catch (const proletariat::Error& e) {
+    logger->critical("cannot start: {}", e.what());
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  logger->info("signal {}: stopping", sig);
+  manager.stop();
+  logger->info("stopped");
+  return 0;
+}

@@ -1,0 +1,100 @@
+#include <proletariat/error.hpp>
+#include <proletariat/manager.hpp>
+
+#include <mutex>
+#include <thread>
+
+#include <zmq.hpp>
+
+#include "broker/event_loop.hpp"
+#include "detail/mailbox.hpp"
+#include "log.hpp"
+
+namespace proletariat {
+
+class Manager::Impl {
+ public:
+  explicit Impl(ManagerOptions options) : options_(std::move(options)) {
+    if (options_.debug) detail::log().set_level(spdlog::level::debug);
+  }
+
+  void bind() {
+    std::lock_guard lock(mutex_);
+    if (loop_) throw Error(std::string(errc::kState), "manager already started");
+    if (options_.heartbeat_interval.count() <= 0 || options_.heartbeat_liveness == 0) {
+      throw Error(std::string(errc::kBadField), "heartbeat interval and liveness must be positive");
+    }
+    loop_ = std::make_unique<broker::EventLoop>(context_, options_, events_, selector_);
+  }
+
+  void start() {
+    bind();
+    thread_ = std::thread([this] { loop_->run(stop_); });
+  }
+
+  void run() {
+    bind();
+    loop_->run(stop_);
+    std::lock_guard lock(mutex_);
+    loop_.reset();  // closes the sockets: the ports are free once run() returns
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      if (!loop_) return;
+    }
+    stop_.post(1);
+    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) {
+      thread_.join();
+      std::lock_guard lock(mutex_);
+      loop_.reset();
+    }
+  }
+
+  std::string endpoint() const {
+    std::lock_guard lock(mutex_);
+    return loop_ ? loop_->endpoint() : std::string();
+  }
+  std::string pub_endpoint() const {
+    std::lock_guard lock(mutex_);
+    return loop_ ? loop_->pub_endpoint() : std::string();
+  }
+
+  ManagerOptions options_;
+  broker::ManagerEvents events_;
+  WorkerSelector selector_;
+  zmq::context_t context_{1};
+  detail::Mailbox<int> stop_;
+  mutable std::mutex mutex_;
+  std::unique_ptr<broker::EventLoop> loop_;
+  std::thread thread_;
+};
+
+Manager::Manager(ManagerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Manager::~Manager() { stop(); }
+
+void Manager::on_receive(std::function<void(const JobInfo&)> fn) { impl_->events_.receive = std::move(fn); }
+void Manager::on_finish(std::function<void(const JobInfo&, const Result&)> fn) {
+  impl_->events_.finish = std::move(fn);
+}
+void Manager::on_giveup(std::function<void(const JobInfo&, const std::string&)> fn) {
+  impl_->events_.giveup = std::move(fn);
+}
+void Manager::on_abort(std::function<void(const JobInfo&, const std::string&)> fn) {
+  impl_->events_.abort = std::move(fn);
+}
+void Manager::on_assigntimeout(std::function<void(const JobInfo&)> fn) { impl_->events_.assigntimeout = std::move(fn); }
+void Manager::on_sysmsg(std::function<void(const nlohmann::json&, const std::string&)> fn) {
+  impl_->events_.sysmsg = std::move(fn);
+}
+void Manager::on_cleanup(std::function<void()> fn) { impl_->events_.cleanup = std::move(fn); }
+void Manager::set_worker_selector(WorkerSelector selector) { impl_->selector_ = std::move(selector); }
+
+void Manager::start() { impl_->start(); }
+void Manager::run() { impl_->run(); }
+void Manager::stop() { impl_->stop(); }
+std::string Manager::endpoint() const { return impl_->endpoint(); }
+std::string Manager::pub_endpoint() const { return impl_->pub_endpoint(); }
+
+}  // namespace proletariat

@@ -1,0 +1,492 @@
+#include "broker/dispatcher.hpp"
+
+#include <malloc.h>
+
+#include <random>
+
+#include <proletariat/error.hpp>
+
+#include "broker/priority.hpp"
+#include "log.hpp"
+
+namespace proletariat::broker {
+namespace {
+
+std::string make_id_prefix(std::uint64_t seed) {
+  // Peer ids stay unique across manager restarts: a random prefix per boot.
+  std::mt19937_64 rng(seed ^ static_cast<std::uint64_t>(std::random_device{}()));
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string prefix;
+  for (int i = 0; i < 6; ++i) prefix.push_back(kHex[rng() & 0xf]);
+  return prefix;
+}
+
+SchedulerOptions scheduler_options(const ManagerOptions& o) {
+  SchedulerOptions s;
+  s.sacred_guarantees = o.sacred_guarantees;
+  s.hold_similar_work = o.hold_similar_work;
+  s.avail_threshold = o.avail_threshold;
+  s.distrib_randmax = o.distrib_randmax;
+  s.max_attempts = o.max_attempts;
+  s.seed = o.seed != 0 ? o.seed : std::random_device{}();
+  return s;
+}
+
+std::string rid_text(const std::string& rid) {
+  return protocol::snippet(zmq::message_t(rid.data(), rid.size()), 16);
+}
+
+template <typename... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <typename... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+}  // namespace
+
+// --- Outbox ---
+
+void Outbox::send(const std::string& routing_id, protocol::Frames frames) {
+  messages_.push_back(Message{routing_id, std::move(frames)});
+}
+
+void Outbox::forget(const std::string& routing_id) {
+  jobs_.erase(routing_id);
+  aborts_.erase(routing_id);
+  results_.erase(routing_id);
+  std::erase_if(messages_, [&](const Message& m) { return m.routing_id == routing_id; });
+}
+
+std::vector<Outbox::Message> Outbox::take() {
+  std::vector<Message> out;
+  out.swap(messages_);
+  for (auto& [rid, jobs] : jobs_) {
+    if (!jobs.jobs.empty()) out.push_back(Message{rid, protocol::encode(std::move(jobs))});
+  }
+  for (auto& [rid, aborts] : aborts_) {
+    if (!aborts.jobs.empty()) out.push_back(Message{rid, protocol::encode(aborts)});
+  }
+  for (auto& [rid, results] : results_) {
+    if (!results.results.empty()) out.push_back(Message{rid, protocol::encode(std::move(results))});
+  }
+  jobs_.clear();
+  aborts_.clear();
+  results_.clear();
+  return out;
+}
+
+// --- Dispatcher ---
+
+Dispatcher::Dispatcher(const ManagerOptions& options, ManagerEvents events)
+    : options_(options),
+      events_(std::move(events)),
+      limits_{options.max_message_bytes, options.max_frames},
+      peers_(make_id_prefix(options.seed)),
+      scheduler_(scheduler_options(options)),
+      liveness_window_(options.heartbeat_interval * options.heartbeat_liveness) {}
+
+void Dispatcher::set_worker_selector(WorkerSelector selector) {
+  if (!selector) {
+    scheduler_.set_selector({});
+    return;
+  }
+  scheduler_.set_selector([this, select = std::move(selector)](
+                              const JobView& job, std::span<const Candidate> candidates) -> std::optional<std::size_t> {
+    JobInfo info{job.id, {}, job.priority, job.key, job.service, job.attempt};
+    if (Peer* client = peers_.by_client(job.client)) info.client = client->id;
+    std::vector<WorkerCandidate> view;
+    view.reserve(candidates.size());
+    for (const auto& c : candidates) {
+      WorkerCandidate wc;
+      wc.free_slots = c.free_slots;
+      if (Peer* w = peers_.by_worker(c.worker)) wc.id = w->id;
+      if (auto stats = scheduler_.worker_stats(c.worker)) wc.slots = stats->slots;
+      view.push_back(std::move(wc));
+    }
+    auto chosen = select(info, view);
+    if (chosen && *chosen >= candidates.size()) {
+      detail::log().warn("worker selector returned index {} of {} candidates; job {} stays queued", *chosen,
+                         candidates.size(), job.id);
+      return std::nullopt;
+    }
+    return chosen;
+  });
+}
+
+void Dispatcher::send(Peer& peer, protocol::Frames frames, TimePoint now) {
+  peer.last_sent = now;
+  outbox_.send(peer.routing_id, std::move(frames));
+}
+
+void Dispatcher::reply_error(const std::string& rid, std::string_view code, std::string message, std::string command,
+                             std::optional<std::uint64_t> req) {
+  detail::log().warn("peer {}: {} {}: {}", rid_text(rid), command.empty() ? "?" : command, code, message);
+  protocol::ErrorReply reply{std::string(code), std::move(message), std::move(command), req};
+  if (Peer* peer = peers_.find(rid)) peer->last_sent = now_;
+  outbox_.send(rid, protocol::encode(reply));
+}
+
+void Dispatcher::on_message(protocol::Frames& frames, TimePoint now) {
+  now_ = now;
+  last_activity_ = now;
+  if (frames.empty() || frames[0].size() == 0) return;  // no routing id: nobody to answer
+  const std::string rid(frames[0].data<char>(), frames[0].size());
+  Peer* peer = peers_.find(rid);
+  if (peer != nullptr) peer->last_seen = now;
+
+  auto decoded = protocol::decode_from_peer(frames, 1, limits_);
+  if (auto* err = std::get_if<protocol::DecodeError>(&decoded)) {
+    if (frames.size() > 3) {
+      detail::log().debug("peer {}: undecodable frame 3: {}", rid_text(rid), protocol::snippet(frames[3]));
+    }
+    reply_error(rid, err->code, std::move(err->message), std::move(err->command), err->req);
+    return;
+  }
+  auto& msg = std::get<protocol::PeerMessage>(decoded);
+
+  if (peer == nullptr) {
+    if (auto* hello = std::get_if<protocol::Hello>(&msg)) {
+      on_hello(rid, *hello, now);
+    } else if (!std::holds_alternative<protocol::Bye>(msg)) {
+      reply_error(rid, errc::kNoHello, "unknown peer: send HELLO first");
+    }
+    return;
+  }
+
+  std::visit(Overloaded{
+                 [&](protocol::Hello&) { reply_error(rid, errc::kState, "already registered", "HELLO"); },
+                 [&](protocol::Offer& offer) { on_offer(*peer, offer); },
+                 [&](protocol::Push& push) { on_push(*peer, push, now); },
+                 [&](protocol::ClientAbort& abort) { on_client_abort(*peer, abort); },
+                 [&](protocol::WorkerResults& results) { on_results(*peer, results); },
+                 [&](protocol::Reject& reject) { on_reject(*peer, reject); },
+                 [&](protocol::Heartbeat&) {},
+                 [&](protocol::Bye&) { on_bye(*peer); },
+             },
+             msg);
+}
+
+void Dispatcher::on_hello(const std::string& rid, const protocol::Hello& msg, TimePoint now) {
+  Peer& peer = peers_.add(rid, now);
+  peer.name = msg.name.substr(0, 128);
+  peer.lang = msg.lang.substr(0, 32);
+  protocol::Welcome welcome;
+  welcome.id = peer.id;
+  welcome.heartbeat_ms = static_cast<std::uint64_t>(options_.heartbeat_interval.count());
+  welcome.liveness = options_.heartbeat_liveness;
+  welcome.max_message_bytes = options_.max_message_bytes;
+  welcome.max_frames = options_.max_frames;
+  detail::log().debug("peer {} registered ({} {})", peer.id, peer.name, peer.lang);
+  send(peer, protocol::encode(welcome), now);
+}
+
+void Dispatcher::on_offer(Peer& peer, const protocol::Offer& msg) {
+  if (peer.role != Role::unknown) {
+    reply_error(peer.routing_id, errc::kState,
+                peer.role == Role::worker ? "offer already made" : "a client cannot offer slots", "OFFER");
+    return;
+  }
+  if (auto problem = validate_offer(msg.slots, msg.priority_slots)) {
+    reply_error(peer.routing_id, errc::kBadOffer, *problem, "OFFER");
+    return;
+  }
+  Offer offer{msg.slots, msg.priority_slots, msg.services};
+  const WorkerSlot slot = scheduler_.add_worker(offer);
+  peers_.make_worker(peer, slot);
+
+  protocol::Offered offered;
+  offered.slots = msg.slots;
+  if (auto stats = scheduler_.worker_stats(slot)) {
+    for (const auto& pool : stats->pools) offered.ranges.push_back({pool.start, pool.slots});
+  }
+  detail::log().info("worker {} offers {} slots ({} ranges, {} services)", peer.id, msg.slots, offered.ranges.size(),
+                     msg.services.size());
+  send(peer, protocol::encode(offered), now_);
+}
+
+void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
+  if (peer.role == Role::worker) {
+    reply_error(peer.routing_id, errc::kState, "a worker cannot push jobs", "PUSH", msg.req);
+    return;
+  }
+  if (peer.outstanding_jobs + msg.jobs.size() > options_.max_jobs_per_client) {
+    reply_error(peer.routing_id, errc::kLimit,
+                "push of " + std::to_string(msg.jobs.size()) + " jobs would exceed the limit of " +
+                    std::to_string(options_.max_jobs_per_client) + " outstanding jobs",
+                "PUSH", msg.req);
+    return;
+  }
+  if (peer.role == Role::unknown) peers_.make_client(peer);
+  const ClientSlot client = *peer.client;
+
+  std::optional<TimePoint> deadline;
+  if (msg.assign_timeout_ms) deadline = now + std::chrono::milliseconds(*msg.assign_timeout_ms);
+
+  protocol::Accepted accepted;
+  accepted.req = msg.req;
+  accepted.ids.reserve(msg.jobs.size());
+  for (std::size_t i = 0; i < msg.jobs.size(); ++i) {
+    auto& job = msg.jobs[i];
+    const JobId id = next_job_id_++;
+    accepted.ids.push_back(id);
+    JobRecord record;
+    record.payload = std::move(msg.payloads[i]);
+    record.run_timeout_ms = msg.run_timeout_ms;
+    record.priority = msg.priority;
+    record.key = job.key;
+    record.service = job.service;
+    record.client = client;
+    record.raw = job.raw;
+    auto [it, inserted] = jobs_.emplace(id, std::move(record));
+    ++peer.outstanding_jobs;
+    if (events_.receive) events_.receive(info(id, it->second));
+    scheduler_.submit(JobSpec{id, client, msg.priority, std::move(job.key), std::move(job.service), deadline}, now,
+                      effects_);
+  }
+  send(peer, protocol::encode(accepted), now);
+  apply(effects_);
+}
+
+void Dispatcher::on_client_abort(Peer& peer, const protocol::ClientAbort& msg) {
+  if (peer.role != Role::client) {
+    reply_error(peer.routing_id, errc::kState, "only a client that pushed jobs can abort them", "ABORT");
+    return;
+  }
+  for (const JobId id : msg.ids) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || it->second.client != *peer.client) continue;
+    if (scheduler_.abort(id, effects_)) {
+      apply(effects_);
+      job_done(id);
+    }
+  }
+}
+
+void Dispatcher::on_results(Peer& peer, protocol::WorkerResults& msg) {
+  if (peer.role != Role::worker) {
+    reply_error(peer.routing_id, errc::kState, "only a worker sends results", "RESULT");
+    return;
+  }
+  std::unordered_map<JobId, ResultSource> sources;
+  for (std::size_t i = 0; i < msg.results.size(); ++i) {
+    const auto& entry = msg.results[i];
+    const bool timed_out = entry.err && entry.err->code == errc::kRunTimeout;
+    const auto how = timed_out ? Completion::timed_out : Completion::result;
+    if (!scheduler_.complete(entry.id, *peer.worker, entry.attempt, how, effects_)) {
+      detail::log().info("worker {}: dropped result for job {} attempt {}: not its current attempt", peer.id,
+                         entry.id, entry.attempt);
+      continue;
+    }
+    sources[entry.id] = ResultSource{&entry, &msg.payloads[i]};
+    apply(effects_, &sources);
+  }
+}
+
+void Dispatcher::on_reject(Peer& peer, const protocol::Reject& msg) {
+  if (peer.role != Role::worker) {
+    reply_error(peer.routing_id, errc::kState, "only a worker rejects jobs", "REJECT");
+    return;
+  }
+  for (const auto& job : msg.jobs) {
+    if (!scheduler_.reject(job.id, *peer.worker, job.attempt)) {
+      detail::log().info("worker {}: dropped reject of job {} attempt {}: not its current attempt", peer.id, job.id,
+                         job.attempt);
+    }
+  }
+}
+
+void Dispatcher::on_bye(Peer& peer) { drop_peer(peer.routing_id, DropReason::bye); }
+
+void Dispatcher::drop_peer(const std::string& rid, DropReason reason) {
+  Peer* peer = peers_.find(rid);
+  if (peer == nullptr) return;
+  detail::log().info("{} {} leaves: {}", to_string(peer->role), peer->id, to_string(reason));
+  if (peer->worker) {
+    const auto loss = reason == DropReason::heartbeat_expired ? WorkerLoss::died : WorkerLoss::left;
+    scheduler_.remove_worker(*peer->worker, loss, effects_);
+    apply(effects_);
+  }
+  if (peer->client) {
+    const ClientSlot client = *peer->client;
+    scheduler_.abort_client(client, effects_);
+    apply(effects_);
+    // Every job of the client is gone from the scheduler now; drop our records too.
+    std::erase_if(jobs_, [client](const auto& entry) { return entry.second.client == client; });
+  }
+  outbox_.forget(rid);
+  peers_.remove(rid);
+}
+
+std::string Dispatcher::worker_id(WorkerSlot slot) {
+  Peer* w = peers_.by_worker(slot);
+  return w != nullptr ? w->id : std::string();
+}
+
+JobInfo Dispatcher::info(JobId job, const JobRecord& record) {
+  JobInfo out{job, {}, record.priority, record.key, record.service, record.attempt};
+  if (Peer* client = peers_.by_client(record.client)) out.client = client->id;
+  return out;
+}
+
+void Dispatcher::deliver(JobId job, ClientSlot client, std::optional<JobError> err, zmq::message_t data, bool raw) {
+  Peer* peer = peers_.by_client(client);
+  if (peer == nullptr) return;  // the client left; its jobs were aborted
+  if (peer->outstanding_jobs > 0) --peer->outstanding_jobs;
+  peer->last_sent = now_;
+  auto& batch = outbox_.results_for(peer->routing_id);
+  batch.results.push_back(protocol::ClientResult{job, std::move(err), raw});
+  batch.payloads.push_back(std::move(data));
+}
+
+void Dispatcher::job_done(JobId job) {
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return;
+  if (Peer* client = peers_.by_client(it->second.client); client != nullptr && client->outstanding_jobs > 0) {
+    --client->outstanding_jobs;
+  }
+  jobs_.erase(it);
+}
+
+void Dispatcher::apply(Effects& effects, const std::unordered_map<JobId, ResultSource>* results) {
+  for (auto& effect : effects) {
+    std::visit(
+        Overloaded{
+            [&](const Assigned& a) {
+              auto it = jobs_.find(a.job);
+              Peer* worker = peers_.by_worker(a.worker);
+              if (it == jobs_.end() || worker == nullptr) {
+                detail::log().error("assignment of job {} to worker slot {} names nothing known", a.job, a.worker);
+                return;
+              }
+              auto& record = it->second;
+              record.attempt = a.attempt;
+              protocol::JobAssignment assignment;
+              assignment.id = a.job;
+              assignment.attempt = a.attempt;
+              assignment.priority = record.priority;
+              assignment.run_timeout_ms = record.run_timeout_ms;
+              assignment.key = record.key;
+              assignment.service = record.service;
+              assignment.raw = record.raw;
+              if (Peer* client = peers_.by_client(record.client)) assignment.client = client->id;
+              auto& batch = outbox_.jobs_for(worker->routing_id);
+              batch.jobs.push_back(std::move(assignment));
+              zmq::message_t copy;
+              copy.copy(record.payload);  // reference-counted for large payloads
+              batch.payloads.push_back(std::move(copy));
+              worker->last_sent = now_;
+            },
+            [&](const Finished& f) {
+              auto it = jobs_.find(f.job);
+              if (it == jobs_.end()) return;
+              const ResultSource* source = nullptr;
+              if (results != nullptr) {
+                if (auto s = results->find(f.source); s != results->end()) source = &s->second;
+              }
+              zmq::message_t data;
+              std::optional<JobError> err;
+              bool raw = false;
+              if (source != nullptr) {
+                data.copy(*source->frame);
+                err = source->entry->err;
+                raw = source->entry->raw;
+              } else {
+                detail::log().error("job {} finished without a result source {}", f.job, f.source);
+                err = JobError{std::string(errc::kInternal), "result lost in the manager"};
+              }
+              if (events_.finish) {
+                Result result{err, protocol::from_frame(data, raw)};
+                events_.finish(info(f.job, it->second), result);
+              }
+              deliver(f.job, f.client, std::move(err), std::move(data), raw);
+              jobs_.erase(it);
+              ++finished_since_cleanup_;
+            },
+            [&](const Failed& f) {
+              auto it = jobs_.find(f.job);
+              if (it == jobs_.end()) return;
+              JobError err;
+              if (f.reason == FailReason::assign_timeout) {
+                err = {std::string(errc::kAssignTimeout), "no worker took the job within its assigntimeout"};
+                if (events_.assigntimeout) events_.assigntimeout(info(f.job, it->second));
+              } else {
+                err = {std::string(errc::kWorkerLost),
+                       "the job's worker died " + std::to_string(options_.max_attempts) + " times"};
+              }
+              if (events_.finish) events_.finish(info(f.job, it->second), Result{err, {}});
+              deliver(f.job, f.client, std::move(err), zmq::message_t(), false);
+              jobs_.erase(it);
+              ++finished_since_cleanup_;
+            },
+            [&](const AbortOnWorker& a) {
+              Peer* worker = peers_.by_worker(a.worker);
+              if (worker == nullptr) return;
+              outbox_.aborts_for(worker->routing_id).jobs.push_back({a.job, a.attempt});
+              worker->last_sent = now_;
+              if (events_.abort) {
+                if (auto it = jobs_.find(a.job); it != jobs_.end()) events_.abort(info(a.job, it->second), worker->id);
+              }
+            },
+            [&](const GaveUp& g) {
+              detail::log().info("job {} lost its worker {}", g.job, worker_id(g.worker));
+              if (events_.giveup) {
+                if (auto it = jobs_.find(g.job); it != jobs_.end()) {
+                  events_.giveup(info(g.job, it->second), worker_id(g.worker));
+                }
+              }
+            },
+        },
+        effect);
+  }
+  effects.clear();
+}
+
+void Dispatcher::after_batch(TimePoint now) {
+  now_ = now;
+  scheduler_.dispatch(now, effects_);
+  apply(effects_);
+}
+
+void Dispatcher::on_tick(TimePoint now) {
+  now_ = now;
+  for (const auto& rid : peers_.silent_since(now, liveness_window_)) drop_peer(rid, DropReason::heartbeat_expired);
+  peers_.for_each([&](Peer& peer) {
+    if (now - peer.last_sent >= options_.heartbeat_interval) {
+      peer.last_sent = now;
+      outbox_.send(peer.routing_id, protocol::encode(protocol::Heartbeat{}));
+    }
+  });
+  scheduler_.expire(now, effects_);
+  apply(effects_);
+  after_batch(now);
+  maybe_cleanup(now, jobs_.empty());
+}
+
+void Dispatcher::maybe_cleanup(TimePoint now, bool idle) {
+  const bool burst_done = options_.cleanup_reqs > 0 && finished_since_cleanup_ >= options_.cleanup_reqs && idle;
+  const bool idle_long = idle && finished_since_cleanup_ > 0 && now - last_activity_ >= options_.cleanup_checkint;
+  if (!burst_done && !idle_long) return;
+  finished_since_cleanup_ = 0;
+  last_cleanup_ = now;
+  scheduler_.compact();
+  jobs_.rehash(0);
+  malloc_trim(0);
+  detail::log().debug("cleanup: tables shrunk, memory returned");
+  if (events_.cleanup) events_.cleanup();
+}
+
+TimePoint Dispatcher::next_wakeup(TimePoint now) const {
+  // Heartbeats and liveness are checked at half the interval, which bounds how late a
+  // heartbeat or an expiry can be.
+  auto wake = now + std::max(options_.heartbeat_interval / 2, std::chrono::milliseconds(1));
+  if (auto deadline = scheduler_.next_deadline()) wake = std::min(wake, *deadline);
+  return wake;
+}
+
+void Dispatcher::on_shutdown() {
+  peers_.for_each(
+      [&](Peer& peer) { outbox_.send(peer.routing_id, protocol::encode(protocol::Bye{"shutdown"})); });
+}
+
+}  // namespace proletariat::broker

@@ -1,0 +1,137 @@
+#include "broker/event_loop.hpp"
+
+#include <proletariat/error.hpp>
+
+#include "log.hpp"
+
+namespace proletariat::broker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string bind_socket(zmq::socket_t& socket, const std::string& endpoint) {
+  try {
+    socket.bind(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw Error(std::string(errc::kInternal), "cannot bind " + endpoint + ": " + e.what());
+  }
+  return socket.get(zmq::sockopt::last_endpoint);
+}
+
+}  // namespace
+
+EventLoop::EventLoop(zmq::context_t& context, const ManagerOptions& options, ManagerEvents events,
+                     WorkerSelector selector)
+    : options_(options),
+      router_(context, zmq::socket_type::router),
+      pub_(context, zmq::socket_type::xpub),
+      dispatcher_(options, std::move(events)) {
+  dispatcher_.set_worker_selector(std::move(selector));
+  // Sends to a vanished peer fail visibly instead of being dropped silently.
+  router_.set(zmq::sockopt::router_mandatory, true);
+  // A hard guard far above the protocol limit: libzmq disconnects a peer whose frame
+  // exceeds it, so the protocol limit itself is enforced by the codec, with an error
+  // reply (ETOOBIG).
+  router_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(options.max_message_bytes) * 2 + 4096);
+  // Queues are bounded by the protocol's own limits; do not let libzmq drop silently.
+  router_.set(zmq::sockopt::sndhwm, 0);
+  router_.set(zmq::sockopt::rcvhwm, 0);
+  router_.set(zmq::sockopt::linger, 200);
+  pub_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(64 * 1024));
+  pub_.set(zmq::sockopt::linger, 0);
+  endpoint_ = bind_socket(router_, options.endpoint);
+  pub_endpoint_ = bind_socket(pub_, options.pub_endpoint);
+  detail::log().info("manager listening on {} (system messages on {})", endpoint_, pub_endpoint_);
+}
+
+void EventLoop::run(detail::Mailbox<int>& stop) {
+  zmq::pollitem_t items[] = {
+      {router_.handle(), 0, ZMQ_POLLIN, 0},
+      {pub_.handle(), 0, ZMQ_POLLIN, 0},
+      {nullptr, stop.fd(), ZMQ_POLLIN, 0},
+  };
+  auto next_tick = Clock::now();
+  for (;;) {
+    auto now = Clock::now();
+    if (now >= next_tick) {
+      dispatcher_.on_tick(now);
+      flush();
+      next_tick = dispatcher_.next_wakeup(now);
+    }
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now);
+    zmq::poll(items, 3, std::max(wait, std::chrono::milliseconds(0)) + std::chrono::milliseconds(1));
+    if (items[2].revents & ZMQ_POLLIN) {
+      (void)stop.drain();
+      break;
+    }
+    if (items[0].revents & ZMQ_POLLIN) {
+      drain_router(Clock::now());
+      now = Clock::now();
+      dispatcher_.after_batch(now);
+      flush();
+      next_tick = std::min(next_tick, dispatcher_.next_wakeup(now));
+    }
+    if (items[1].revents & ZMQ_POLLIN) drain_pub();
+  }
+  dispatcher_.on_shutdown();
+  flush();
+}
+
+void EventLoop::drain_router(Clock::time_point now) {
+  for (std::size_t n = 0; n < kMaxBatch; ++n) {
+    frames_.clear();
+    // Frames beyond the limit are received (libzmq already holds the whole message)
+    // but not kept; the codec sees one too many and answers ETOOBIG.
+    const std::size_t keep = options_.max_frames + 2;
+    std::size_t received = 0;
+    bool more = true;
+    while (more) {
+      zmq::message_t frame;
+      auto ok = router_.recv(frame, received == 0 ? zmq::recv_flags::dontwait : zmq::recv_flags::none);
+      if (!ok) {
+        if (received == 0) return;  // socket drained
+        break;
+      }
+      more = frame.more();
+      if (++received <= keep) frames_.push_back(std::move(frame));
+    }
+    try {
+      dispatcher_.on_message(frames_, now);
+    } catch (const std::exception& e) {
+      // One bad message must not stop the manager: log, answer, carry on.
+      const std::string rid = frames_.empty() ? std::string() : frames_[0].to_string();
+      detail::log().error("internal error on a message from {}: {}", protocol::snippet(zmq::message_t(rid.data(), rid.size())), e.what());
+      if (!rid.empty()) {
+        protocol::ErrorReply reply{std::string(errc::kInternal), "the manager failed on this message", {}, {}};
+        dispatcher_.outbox().send(rid, protocol::encode(reply));
+      }
+    }
+  }
+}
+
+void EventLoop::drain_pub() {
+  // Subscriptions arrive here; system messages (PROTOCOL §8) will use them. Until
+  // then they are read so they cannot pile up.
+  for (std::size_t n = 0; n < kMaxBatch; ++n) {
+    zmq::message_t msg;
+    if (!pub_.recv(msg, zmq::recv_flags::dontwait)) return;
+  }
+}
+
+void EventLoop::flush() {
+  for (auto& message : dispatcher_.outbox().take()) {
+    try {
+      zmq::message_t rid(message.routing_id.data(), message.routing_id.size());
+      if (!router_.send(rid, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) continue;
+      const std::size_t last = message.frames.size() - 1;
+      for (std::size_t i = 0; i <= last; ++i) {
+        (void)router_.send(message.frames[i], i == last ? zmq::send_flags::none : zmq::send_flags::sndmore);
+      }
+    } catch (const zmq::error_t& e) {
+      // EHOSTUNREACH (ROUTER_MANDATORY): the peer is gone; its liveness will expire.
+      detail::log().debug("send to {} failed: {}", protocol::snippet(zmq::message_t(message.routing_id.data(), message.routing_id.size()), 16), e.what());
+    }
+  }
+}
+
+}  // namespace proletariat::broker

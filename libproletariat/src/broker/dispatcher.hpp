@@ -1,0 +1,148 @@
+// The dispatcher: a decoded peer message and the time in, state changes and outgoing
+// messages out.
+//
+// The only place that combines the peer registry and the scheduler. It checks that a
+// peer's role and state allow each command, feeds the scheduler, carries out the
+// scheduler's effects (JOBS to workers, RESULT to clients, ABORT, events), and keeps
+// the job payload frames that the scheduler must not see. No sockets and no clock:
+// the event loop hands it frames and `now`, and sends what it leaves in the Outbox.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <proletariat/manager.hpp>
+
+#include "broker/peers.hpp"
+#include "broker/scheduler.hpp"
+#include "protocol/codec.hpp"
+
+namespace proletariat::broker {
+
+// The embedding program's callbacks (SPEC 7); any may be empty.
+struct ManagerEvents {
+  std::function<void(const JobInfo&)> receive;
+  std::function<void(const JobInfo&, const Result&)> finish;
+  std::function<void(const JobInfo&, const std::string& worker)> giveup;
+  std::function<void(const JobInfo&, const std::string& worker)> abort;
+  std::function<void(const JobInfo&)> assigntimeout;
+  std::function<void(const nlohmann::json&, const std::string&)> sysmsg;
+  std::function<void()> cleanup;
+};
+
+// Messages waiting to be sent. Jobs, aborts and results are gathered per peer over
+// one loop iteration and leave as one message each, so a burst costs one message per
+// peer rather than one per job.
+class Outbox {
+ public:
+  struct Message {
+    std::string routing_id;
+    protocol::Frames frames;
+  };
+
+  void send(const std::string& routing_id, protocol::Frames frames);
+  protocol::Jobs& jobs_for(const std::string& routing_id) { return jobs_[routing_id]; }
+  protocol::WorkerAbort& aborts_for(const std::string& routing_id) { return aborts_[routing_id]; }
+  protocol::ClientResults& results_for(const std::string& routing_id) { return results_[routing_id]; }
+  // Drops everything queued for a peer that is gone.
+  void forget(const std::string& routing_id);
+
+  // Everything queued, in an order that keeps the protocol's promises: immediate
+  // messages (ACCEPTED before any RESULT of its jobs), then JOBS before ABORT for the
+  // same worker, then results.
+  [[nodiscard]] std::vector<Message> take();
+  [[nodiscard]] bool empty() const noexcept {
+    return messages_.empty() && jobs_.empty() && aborts_.empty() && results_.empty();
+  }
+
+ private:
+  std::vector<Message> messages_;
+  std::unordered_map<std::string, protocol::Jobs> jobs_;
+  std::unordered_map<std::string, protocol::WorkerAbort> aborts_;
+  std::unordered_map<std::string, protocol::ClientResults> results_;
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(const ManagerOptions& options, ManagerEvents events);
+
+  // One message from the ROUTER socket: frames[0] is the routing id.
+  void on_message(protocol::Frames& frames, TimePoint now);
+  // Timers: peer liveness, heartbeats, assign deadlines, throttling, cleanup.
+  void on_tick(TimePoint now);
+  // Runs the scheduler after a batch of messages (dispatch happens once per batch).
+  void after_batch(TimePoint now);
+  // The latest time the loop may sleep until.
+  [[nodiscard]] TimePoint next_wakeup(TimePoint now) const;
+  // BYE to every peer; the manager is stopping.
+  void on_shutdown();
+
+  void set_worker_selector(WorkerSelector selector);
+
+  [[nodiscard]] Outbox& outbox() noexcept { return outbox_; }
+  [[nodiscard]] const Scheduler& scheduler() const noexcept { return scheduler_; }
+  [[nodiscard]] const Peers& peers() const noexcept { return peers_; }
+
+ private:
+  // What the manager keeps of a job beside the scheduler's view: everything needed to
+  // send it to a worker again and to report it.
+  struct JobRecord {
+    zmq::message_t payload;
+    std::optional<std::uint64_t> run_timeout_ms;
+    double priority = 0;
+    std::string key;
+    std::string service;
+    ClientSlot client = 0;
+    unsigned attempt = 0;
+    bool raw = false;
+  };
+
+  void on_hello(const std::string& rid, const protocol::Hello& msg, TimePoint now);
+  void on_offer(Peer& peer, const protocol::Offer& msg);
+  void on_push(Peer& peer, protocol::Push& msg, TimePoint now);
+  void on_client_abort(Peer& peer, const protocol::ClientAbort& msg);
+  void on_results(Peer& peer, protocol::WorkerResults& msg);
+  void on_reject(Peer& peer, const protocol::Reject& msg);
+  void on_bye(Peer& peer);
+
+  void drop_peer(const std::string& rid, DropReason reason);
+  void reply_error(const std::string& rid, std::string_view code, std::string message, std::string command = {},
+                   std::optional<std::uint64_t> req = {});
+  void send(Peer& peer, protocol::Frames frames, TimePoint now);
+
+  // Carries out the scheduler's effects; `results` maps a job id to its result frame
+  // and entry when the effects come from a worker's RESULT.
+  struct ResultSource {
+    const protocol::WorkerResult* entry;
+    zmq::message_t* frame;
+  };
+  void apply(Effects& effects, const std::unordered_map<JobId, ResultSource>* results = nullptr);
+  void deliver(JobId job, ClientSlot client, std::optional<JobError> err, zmq::message_t data, bool raw);
+  void job_done(JobId job);
+  [[nodiscard]] JobInfo info(JobId job, const JobRecord& record);
+  [[nodiscard]] std::string worker_id(WorkerSlot slot);
+  void maybe_cleanup(TimePoint now, bool idle);
+
+  ManagerOptions options_;
+  ManagerEvents events_;
+  protocol::Limits limits_;
+  Peers peers_;
+  Scheduler scheduler_;
+  Outbox outbox_;
+  Effects effects_;  // reused buffer
+  std::unordered_map<JobId, JobRecord> jobs_;
+  JobId next_job_id_ = 1;
+  std::chrono::milliseconds liveness_window_;
+  std::uint64_t finished_since_cleanup_ = 0;
+  TimePoint last_activity_{};
+  TimePoint last_cleanup_{};
+  TimePoint now_{};
+};
+
+}  // namespace proletariat::broker

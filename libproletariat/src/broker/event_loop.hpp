@@ -1,0 +1,55 @@
+// The event loop: the only code of the manager that touches sockets or the clock.
+//
+// It owns the ROUTER (commands) and XPUB (system messages) sockets, polls them with
+// a timeout equal to the time until the dispatcher's next deadline (never infinite),
+// drains a bounded batch of messages per wake-up, hands each to the dispatcher, runs
+// the scheduler once per batch and sends what the dispatcher queued. One thread runs
+// it; other threads reach it only through the stop mailbox.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include <zmq.hpp>
+
+#include <proletariat/manager.hpp>
+
+#include "broker/dispatcher.hpp"
+#include "detail/mailbox.hpp"
+
+namespace proletariat::broker {
+
+// Messages read per wake-up before the scheduler runs and replies go out: large
+// enough to amortise a dispatch round over many results, small enough that timers
+// and the other socket are never starved.
+inline constexpr std::size_t kMaxBatch = 512;
+
+class EventLoop {
+ public:
+  // Binds both sockets; throws proletariat::Error(EINTERNAL) with the endpoint and
+  // reason when a bind fails.
+  EventLoop(zmq::context_t& context, const ManagerOptions& options, ManagerEvents events, WorkerSelector selector);
+
+  // Runs until a message arrives in `stop`; then says BYE to every peer.
+  void run(detail::Mailbox<int>& stop);
+
+  [[nodiscard]] const std::string& endpoint() const noexcept { return endpoint_; }
+  [[nodiscard]] const std::string& pub_endpoint() const noexcept { return pub_endpoint_; }
+
+ private:
+  void drain_router(std::chrono::steady_clock::time_point now);
+  void drain_pub();
+  void flush();
+
+  ManagerOptions options_;
+  zmq::socket_t router_;
+  zmq::socket_t pub_;
+  Dispatcher dispatcher_;
+  std::string endpoint_;
+  std::string pub_endpoint_;
+  protocol::Frames frames_;  // reused receive buffer
+};
+
+}  // namespace proletariat::broker
