@@ -1,0 +1,221 @@
+// Codec: round trips, the shared wire vectors, limits. No sockets.
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include <proletariat/error.hpp>
+
+#include "protocol/codec.hpp"
+
+namespace proletariat::protocol {
+namespace {
+
+Frames frames_of(std::initializer_list<std::string_view> parts) {
+  Frames f;
+  for (auto p : parts) f.emplace_back(p.data(), p.size());
+  return f;
+}
+
+std::string text(const zmq::message_t& m) { return std::string(m.data<char>(), m.size()); }
+
+// Re-decodes what an encoder produced, as the other side would.
+PeerMessage round_trip_peer(Frames frames) {
+  auto decoded = decode_from_peer(frames, 0, Limits{});
+  if (auto* err = std::get_if<DecodeError>(&decoded)) {
+    ADD_FAILURE() << "decode failed: " << err->code << " " << err->message;
+    return Heartbeat{};
+  }
+  return std::get<PeerMessage>(std::move(decoded));
+}
+
+ManagerMessage round_trip_manager(Frames frames) {
+  auto decoded = decode_from_manager(frames, 0);
+  if (auto* err = std::get_if<DecodeError>(&decoded)) {
+    ADD_FAILURE() << "decode failed: " << err->code << " " << err->message;
+    return Heartbeat{};
+  }
+  return std::get<ManagerMessage>(std::move(decoded));
+}
+
+TEST(Codec, PushRoundTripKeepsFieldsAndPayloadsUntouched) {
+  Push push;
+  push.req = 42;
+  push.priority = 1.5;
+  push.assign_timeout_ms = 200;
+  push.run_timeout_ms = 50;
+  push.jobs = {{"k1", "resize", false}, {"", "", true}};
+  push.payloads.emplace_back(std::string_view("{\"a\":1}"));
+  push.payloads.emplace_back(std::string_view("\x00\x01\xff", 3));
+  auto frames = encode(std::move(push));
+  ASSERT_EQ(frames.size(), kFixedFrames + 2);
+  EXPECT_EQ(text(frames[1]), "PRO1");
+  EXPECT_EQ(text(frames[2]), "PUSH");
+
+  auto msg = round_trip_peer(std::move(frames));
+  auto* got = std::get_if<Push>(&msg);
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->req, 42u);
+  EXPECT_DOUBLE_EQ(got->priority, 1.5);
+  EXPECT_EQ(got->assign_timeout_ms, 200u);
+  EXPECT_EQ(got->run_timeout_ms, 50u);
+  ASSERT_EQ(got->jobs.size(), 2u);
+  EXPECT_EQ(got->jobs[0].key, "k1");
+  EXPECT_EQ(got->jobs[0].service, "resize");
+  EXPECT_TRUE(got->jobs[1].raw);
+  EXPECT_EQ(text(got->payloads[0]), "{\"a\":1}");
+  EXPECT_EQ(text(got->payloads[1]), std::string("\x00\x01\xff", 3));
+}
+
+TEST(Codec, OfferRoundTripKeepsFractionalRangeStarts) {
+  Offer offer;
+  offer.slots = 10;
+  offer.priority_slots = {{0.5, 2}, {3, 4}};
+  offer.services = {"a", "b"};
+  auto msg = round_trip_peer(encode(offer));
+  auto* got = std::get_if<Offer>(&msg);
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->slots, 10u);
+  EXPECT_EQ(got->priority_slots, offer.priority_slots);
+  EXPECT_EQ(got->services, offer.services);
+}
+
+TEST(Codec, WorkerResultsRoundTripWithError) {
+  WorkerResults r;
+  r.results = {{7, 2, JobError{"EBOOM", "it broke"}, false}, {8, 1, std::nullopt, true}};
+  r.payloads.emplace_back();
+  r.payloads.emplace_back(std::string_view("raw"));
+  auto msg = round_trip_peer(encode(std::move(r)));
+  auto* got = std::get_if<WorkerResults>(&msg);
+  ASSERT_NE(got, nullptr);
+  ASSERT_EQ(got->results.size(), 2u);
+  EXPECT_EQ(got->results[0].id, 7u);
+  EXPECT_EQ(got->results[0].attempt, 2u);
+  ASSERT_TRUE(got->results[0].err);
+  EXPECT_EQ(got->results[0].err->code, "EBOOM");
+  EXPECT_EQ(got->results[0].err->message, "it broke");
+  EXPECT_FALSE(got->results[1].err);
+  EXPECT_TRUE(got->results[1].raw);
+  EXPECT_EQ(text(got->payloads[1]), "raw");
+}
+
+TEST(Codec, ManagerMessagesRoundTrip) {
+  Jobs jobs;
+  jobs.jobs = {{5, 3, 2.5, 100, "key", "svc", false, "abc.1"}};
+  jobs.payloads.emplace_back(std::string_view("[1,2]"));
+  auto msg = round_trip_manager(encode(std::move(jobs)));
+  auto* got = std::get_if<Jobs>(&msg);
+  ASSERT_NE(got, nullptr);
+  ASSERT_EQ(got->jobs.size(), 1u);
+  EXPECT_EQ(got->jobs[0].id, 5u);
+  EXPECT_EQ(got->jobs[0].attempt, 3u);
+  EXPECT_DOUBLE_EQ(got->jobs[0].priority, 2.5);
+  EXPECT_EQ(got->jobs[0].run_timeout_ms, 100u);
+  EXPECT_EQ(got->jobs[0].client, "abc.1");
+  EXPECT_EQ(text(got->payloads[0]), "[1,2]");
+
+  auto err = round_trip_manager(encode(ErrorReply{"EBADJSON", "bad", "PUSH", 9}));
+  auto* e = std::get_if<ErrorReply>(&err);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->code, "EBADJSON");
+  EXPECT_EQ(e->command, "PUSH");
+  EXPECT_EQ(e->req, 9u);
+
+  auto acc = round_trip_manager(encode(Accepted{3, {10, 11}}));
+  ASSERT_TRUE(std::holds_alternative<Accepted>(acc));
+  EXPECT_EQ(std::get<Accepted>(acc).ids, (std::vector<std::uint64_t>{10, 11}));
+
+  auto welcome = round_trip_manager(encode(Welcome{"ab.1", 1, 50, 3, 1000, 10}));
+  ASSERT_TRUE(std::holds_alternative<Welcome>(welcome));
+  EXPECT_EQ(std::get<Welcome>(welcome).heartbeat_ms, 50u);
+  EXPECT_EQ(std::get<Welcome>(welcome).liveness, 3u);
+}
+
+TEST(Codec, ErrorReplyCarriesItsClass) {
+  auto frames = encode(ErrorReply{"ELIMIT", "too many", "PUSH", {}});
+  auto header = nlohmann::json::parse(text(frames[3]));
+  EXPECT_EQ(header["class"], "retry");
+  auto frames2 = encode(ErrorReply{"EBADJSON", "bad", "", {}});
+  EXPECT_EQ(nlohmann::json::parse(text(frames2[3]))["class"], "request");
+}
+
+TEST(Codec, MessageAboveByteLimitIsTooBig) {
+  auto frames = frames_of({"", "PRO1", "PUSH", "{\"req\":1,\"jobs\":[{}]}"});
+  frames.emplace_back(std::string(2000, 'x').data(), 2000);
+  auto decoded = decode_from_peer(frames, 0, Limits{1000, 100});
+  ASSERT_TRUE(std::holds_alternative<DecodeError>(decoded));
+  EXPECT_EQ(std::get<DecodeError>(decoded).code, errc::kTooBig);
+}
+
+TEST(Codec, MessageAboveFrameLimitIsTooBig) {
+  auto frames = frames_of({"", "PRO1", "HEARTBEAT", ""});
+  for (int i = 0; i < 10; ++i) frames.emplace_back();
+  auto decoded = decode_from_peer(frames, 0, Limits{1 << 20, 8});
+  ASSERT_TRUE(std::holds_alternative<DecodeError>(decoded));
+  EXPECT_EQ(std::get<DecodeError>(decoded).code, errc::kTooBig);
+}
+
+TEST(Codec, PushErrorNamesItsRequest) {
+  auto frames = frames_of({"", "PRO1", "PUSH", "{\"req\":77,\"jobs\":[{},{}]}", "1"});
+  auto decoded = decode_from_peer(frames, 0, Limits{});
+  ASSERT_TRUE(std::holds_alternative<DecodeError>(decoded));
+  EXPECT_EQ(std::get<DecodeError>(decoded).req, 77u);
+  EXPECT_EQ(std::get<DecodeError>(decoded).command, "PUSH");
+}
+
+TEST(Codec, DecodeStartsAfterTheRoutingId) {
+  auto frames = frames_of({"routing-id", "", "PRO1", "HEARTBEAT", ""});
+  auto decoded = decode_from_peer(frames, 1, Limits{});
+  ASSERT_TRUE(std::holds_alternative<PeerMessage>(decoded));
+  EXPECT_TRUE(std::holds_alternative<Heartbeat>(std::get<PeerMessage>(decoded)));
+}
+
+TEST(Codec, SnippetEscapesBinaryAndBoundsLength) {
+  zmq::message_t m(std::string_view("ab\x01\xff" "cdefgh"));
+  EXPECT_EQ(snippet(m, 6), "ab\\x01\\xffcd...");
+}
+
+std::string_view peer_command_name(const PeerMessage& m) {
+  static constexpr std::string_view kNames[] = {"HELLO", "OFFER", "PUSH", "ABORT", "RESULT", "REJECT", "HEARTBEAT", "BYE"};
+  return kNames[m.index()];
+}
+
+Frames frames_from_json(const nlohmann::json& list) {
+  Frames frames;
+  for (const auto& f : list) {
+    if (f.is_string()) {
+      const auto s = f.get<std::string>();
+      frames.emplace_back(s.data(), s.size());
+    } else {
+      const auto hex = f.at("hex").get<std::string>();
+      std::string bytes;
+      for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+        bytes.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+      }
+      frames.emplace_back(bytes.data(), bytes.size());
+    }
+  }
+  return frames;
+}
+
+TEST(CodecVectors, EveryPeerVectorDecodesAsExpected) {
+  std::ifstream in(PROLETARIAT_VECTORS_DIR "/peer_to_manager.json");
+  ASSERT_TRUE(in) << "cannot open the wire vectors";
+  auto doc = nlohmann::json::parse(in);
+  ASSERT_GT(doc["cases"].size(), 20u);
+  for (const auto& c : doc["cases"]) {
+    SCOPED_TRACE(c["name"].get<std::string>());
+    auto frames = frames_from_json(c["frames"]);
+    auto decoded = decode_from_peer(frames, 0, Limits{});
+    if (c["expect"].contains("error")) {
+      ASSERT_TRUE(std::holds_alternative<DecodeError>(decoded));
+      EXPECT_EQ(std::get<DecodeError>(decoded).code, c["expect"]["error"].get<std::string>());
+    } else {
+      ASSERT_TRUE(std::holds_alternative<PeerMessage>(decoded))
+          << std::get<DecodeError>(decoded).code << ": " << std::get<DecodeError>(decoded).message;
+      EXPECT_EQ(peer_command_name(std::get<PeerMessage>(decoded)), c["expect"]["command"].get<std::string>());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace proletariat::protocol

@@ -1,0 +1,328 @@
+// Dispatcher: raw frames and a fake clock in, outgoing messages out. No sockets.
+#include <gtest/gtest.h>
+
+#include <proletariat/error.hpp>
+
+#include "broker/dispatcher.hpp"
+
+namespace proletariat::broker {
+namespace {
+
+using namespace std::chrono_literals;
+using protocol::Frames;
+
+struct Sent {
+  std::string to;
+  std::string command;
+  nlohmann::json header;
+  std::vector<std::string> payloads;
+};
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  DispatcherTest() { reset({}); }
+
+  void reset(ManagerOptions options, ManagerEvents events = {}) {
+    options.heartbeat_interval = 100ms;
+    options.heartbeat_liveness = 3;
+    options.avail_threshold = 0;
+    options.seed = 7;
+    options_ = options;
+    dispatcher_ = std::make_unique<Dispatcher>(options_, std::move(events));
+  }
+
+  // Sends frames as `rid`'s DEALER would, runs the batch, returns what went out.
+  std::vector<Sent> from(const std::string& rid, std::string_view command, const nlohmann::json& header,
+                         std::vector<std::string> payloads = {}) {
+    Frames frames;
+    frames.emplace_back(rid.data(), rid.size());
+    frames.emplace_back();
+    frames.emplace_back(std::string_view("PRO1"));
+    frames.emplace_back(command.data(), command.size());
+    const auto h = header.dump();
+    frames.emplace_back(h.data(), h.size());
+    for (const auto& p : payloads) frames.emplace_back(p.data(), p.size());
+    return raw(frames);
+  }
+
+  std::vector<Sent> raw(Frames& frames) {
+    dispatcher_->on_message(frames, now_);
+    dispatcher_->after_batch(now_);
+    return take();
+  }
+
+  std::vector<Sent> tick(std::chrono::milliseconds advance) {
+    now_ += advance;
+    dispatcher_->on_tick(now_);
+    return take();
+  }
+
+  std::vector<Sent> take() {
+    std::vector<Sent> out;
+    for (auto& m : dispatcher_->outbox().take()) {
+      Sent s;
+      s.to = m.routing_id;
+      s.command = m.frames[2].to_string();
+      s.header = m.frames[3].size() ? nlohmann::json::parse(m.frames[3].to_string()) : nlohmann::json::object();
+      for (std::size_t i = 4; i < m.frames.size(); ++i) s.payloads.push_back(m.frames[i].to_string());
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  static const Sent& only(const std::vector<Sent>& sent, std::string_view command) {
+    static const Sent none{};
+    const Sent* found = nullptr;
+    for (const auto& s : sent) {
+      if (s.command == command) {
+        EXPECT_EQ(found, nullptr) << "more than one " << command;
+        found = &s;
+      }
+    }
+    EXPECT_NE(found, nullptr) << "no " << command << " was sent";
+    return found ? *found : none;
+  }
+
+  static bool has(const std::vector<Sent>& sent, std::string_view command) {
+    return std::any_of(sent.begin(), sent.end(), [&](const Sent& s) { return s.command == command; });
+  }
+
+  void hello(const std::string& rid) { ASSERT_EQ(only(from(rid, "HELLO", {}), "WELCOME").to, rid); }
+
+  std::vector<Sent> worker(const std::string& rid, unsigned slots) {
+    hello(rid);
+    return from(rid, "OFFER", {{"slots", slots}});
+  }
+
+  ManagerOptions options_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  TimePoint now_{std::chrono::steady_clock::time_point{} + 1h};
+};
+
+TEST_F(DispatcherTest, HelloIsWelcomedWithHeartbeatSettings) {
+  auto sent = from("p1", "HELLO", {{"name", "w"}});
+  const auto& w = only(sent, "WELCOME");
+  EXPECT_EQ(w.header["heartbeat_ms"], 100);
+  EXPECT_EQ(w.header["liveness"], 3);
+  EXPECT_EQ(w.header["protocol"], 1);
+  EXPECT_FALSE(w.header["id"].get<std::string>().empty());
+}
+
+TEST_F(DispatcherTest, CommandBeforeHelloGetsNoHello) {
+  auto sent = from("p1", "PUSH", {{"req", 1}, {"jobs", nlohmann::json::array()}});
+  EXPECT_EQ(only(sent, "ERROR").header["code"], "ENOHELLO");
+}
+
+TEST_F(DispatcherTest, JobFlowsToWorkerAndResultBackToClient) {
+  worker("w", 2);
+  hello("c");
+  auto sent = from("c", "PUSH", {{"req", 5}, {"jobs", {{{"key", "k"}}}}}, {"{\"n\":1}"});
+  const auto& accepted = only(sent, "ACCEPTED");
+  EXPECT_EQ(accepted.to, "c");
+  EXPECT_EQ(accepted.header["req"], 5);
+  const auto id = accepted.header["ids"][0].get<std::uint64_t>();
+  const auto& jobs = only(sent, "JOBS");
+  EXPECT_EQ(jobs.to, "w");
+  EXPECT_EQ(jobs.header["jobs"][0]["id"], id);
+  EXPECT_EQ(jobs.header["jobs"][0]["attempt"], 1);
+  EXPECT_EQ(jobs.header["jobs"][0]["key"], "k");
+  EXPECT_EQ(jobs.payloads, std::vector<std::string>{"{\"n\":1}"});  // untouched
+
+  sent = from("w", "RESULT", {{"results", {{{"id", id}, {"attempt", 1}}}}}, {"\"done\""});
+  const auto& result = only(sent, "RESULT");
+  EXPECT_EQ(result.to, "c");
+  EXPECT_EQ(result.header["results"][0]["id"], id);
+  EXPECT_EQ(result.payloads, std::vector<std::string>{"\"done\""});
+}
+
+TEST_F(DispatcherTest, CommandsOutOfRoleGetState) {
+  worker("w", 1);
+  hello("c");
+  from("c", "PUSH", {{"req", 1}, {"jobs", nlohmann::json::array()}});
+  EXPECT_EQ(only(from("w", "PUSH", {{"req", 1}, {"jobs", nlohmann::json::array()}}), "ERROR").header["code"],
+            "ESTATE");
+  EXPECT_EQ(only(from("c", "OFFER", {{"slots", 1}}), "ERROR").header["code"], "ESTATE");
+  EXPECT_EQ(only(from("c", "RESULT", {{"results", nlohmann::json::array()}}), "ERROR").header["code"], "ESTATE");
+  EXPECT_EQ(only(from("w", "OFFER", {{"slots", 1}}), "ERROR").header["code"], "ESTATE");
+  EXPECT_EQ(only(from("w", "HELLO", {}), "ERROR").header["code"], "ESTATE");
+}
+
+TEST_F(DispatcherTest, BadOfferIsRefusedAndPeerMayOfferAgain) {
+  hello("w");
+  auto sent = from("w", "OFFER", {{"slots", 10}, {"prioritySlots", {{"1", 8}, {"2", 5}}}});
+  EXPECT_EQ(only(sent, "ERROR").header["code"], "EBADOFFER");
+  sent = from("w", "OFFER", {{"slots", 10}, {"prioritySlots", {{"1", 3}}}});
+  const auto& offered = only(sent, "OFFERED");
+  EXPECT_EQ(offered.header["slots"], 10);
+  EXPECT_EQ(offered.header["ranges"].size(), 2u);
+}
+
+TEST_F(DispatcherTest, StaleResultIsDroppedNotDelivered) {
+  worker("w", 1);
+  hello("c");
+  auto sent = from("c", "PUSH", {{"req", 1}, {"jobs", {nlohmann::json::object()}}}, {"1"});
+  const auto id = only(sent, "ACCEPTED").header["ids"][0].get<std::uint64_t>();
+  sent = from("w", "RESULT", {{"results", {{{"id", id}, {"attempt", 9}}}}}, {"2"});
+  EXPECT_FALSE(has(sent, "RESULT"));
+  sent = from("w", "RESULT", {{"results", {{{"id", id}, {"attempt", 1}}}}}, {"3"});
+  EXPECT_EQ(only(sent, "RESULT").payloads[0], "3");
+  sent = from("w", "RESULT", {{"results", {{{"id", id}, {"attempt", 1}}}}}, {"4"});
+  EXPECT_FALSE(has(sent, "RESULT"));  // exactly one result per job
+}
+
+TEST_F(DispatcherTest, DeadWorkersJobsGoToAnotherWorkerWithGiveup) {
+  std::vector<std::string> giveups;
+  ManagerEvents events;
+  events.giveup = [&](const JobInfo& job, const std::string& worker) {
+    giveups.push_back(std::to_string(job.id) + "@" + worker);
+  };
+  reset({}, std::move(events));
+  worker("w1", 1);
+  hello("c");
+  auto sent = from("c", "PUSH", {{"req", 1}, {"jobs", {nlohmann::json::object()}}}, {"1"});
+  ASSERT_EQ(only(sent, "JOBS").to, "w1");
+  // w1 goes silent; c and a new worker w2 keep talking.
+  for (int i = 0; i < 5; ++i) {
+    tick(80ms);
+    from("c", "HEARTBEAT", {});
+  }
+  EXPECT_EQ(giveups.size(), 1u);
+  // The job went back to the front of its queue and reaches the next worker.
+  sent = worker("w2", 1);
+  const auto& jobs = only(sent, "JOBS");
+  EXPECT_EQ(jobs.to, "w2");
+  EXPECT_EQ(jobs.header["jobs"][0]["attempt"], 2);
+}
+
+TEST_F(DispatcherTest, JobThatKillsMaxAttemptsWorkersFails) {
+  ManagerOptions o;
+  o.max_attempts = 2;
+  reset(o);
+  hello("c");
+  std::uint64_t id = 0;
+  for (int round = 0; round < 2; ++round) {
+    const std::string w = "w" + std::to_string(round);
+    worker(w, 1);
+    if (round == 0) {
+      auto sent = from("c", "PUSH", {{"req", 1}, {"jobs", {nlohmann::json::object()}}}, {"1"});
+      id = only(sent, "ACCEPTED").header["ids"][0].get<std::uint64_t>();
+    }
+    std::vector<Sent> last;
+    for (int i = 0; i < 5; ++i) {
+      auto t = tick(80ms);
+      last.insert(last.end(), t.begin(), t.end());
+      auto h = from("c", "HEARTBEAT", {});
+      last.insert(last.end(), h.begin(), h.end());
+    }
+    if (round == 1) {
+      bool failed = false;
+      for (const auto& s : last) {
+        if (s.command == "RESULT" && s.to == "c") {
+          EXPECT_EQ(s.header["results"][0]["id"], id);
+          EXPECT_EQ(s.header["results"][0]["err"]["code"], "EWORKERLOST");
+          failed = true;
+        }
+      }
+      EXPECT_TRUE(failed);
+    }
+  }
+}
+
+TEST_F(DispatcherTest, ClientThatLeavesHasRunningJobsAbortedOnWorker) {
+  worker("w", 1);
+  hello("c");
+  auto sent = from("c", "PUSH", {{"req", 1}, {"jobs", {nlohmann::json::object(), nlohmann::json::object()}}},
+                   {"1", "2"});
+  const auto running = only(sent, "JOBS").header["jobs"][0]["id"];
+  sent = from("c", "BYE", {});
+  const auto& abort = only(sent, "ABORT");
+  EXPECT_EQ(abort.to, "w");
+  EXPECT_EQ(abort.header["jobs"][0]["id"], running);
+  EXPECT_FALSE(has(sent, "JOBS"));  // the queued second job was dropped, not started
+}
+
+TEST_F(DispatcherTest, ClientAbortReachesTheWorker) {
+  worker("w", 1);
+  hello("c");
+  auto sent = from("c", "PUSH", {{"req", 1}, {"jobs", {nlohmann::json::object()}}}, {"1"});
+  const auto id = only(sent, "ACCEPTED").header["ids"][0];
+  sent = from("c", "ABORT", {{"ids", {id}}});
+  EXPECT_EQ(only(sent, "ABORT").header["jobs"][0]["id"], id);
+  sent = from("w", "RESULT", {{"results", {{{"id", id}, {"attempt", 1}}}}}, {"late"});
+  EXPECT_FALSE(has(sent, "RESULT"));
+}
+
+TEST_F(DispatcherTest, RejectedJobGoesBackAndIsOfferedAgain) {
+  worker("w", 1);
+  hello("c");
+  auto sent = from("c", "PUSH", {{"req", 1}, {"jobs", {nlohmann::json::object()}}}, {"1"});
+  const auto id = only(sent, "ACCEPTED").header["ids"][0];
+  sent = from("w", "REJECT", {{"jobs", {{{"id", id}, {"attempt", 1}}}}});
+  const auto& again = only(sent, "JOBS");
+  EXPECT_EQ(again.header["jobs"][0]["id"], id);
+  EXPECT_EQ(again.header["jobs"][0]["attempt"], 2);
+}
+
+TEST_F(DispatcherTest, PushOverClientLimitIsRefusedWhole) {
+  ManagerOptions o;
+  o.max_jobs_per_client = 2;
+  reset(o);
+  hello("c");
+  auto sent = from("c", "PUSH", {{"req", 3}, {"jobs", {nlohmann::json::object(), nlohmann::json::object(),
+                                                       nlohmann::json::object()}}},
+                   {"1", "2", "3"});
+  const auto& err = only(sent, "ERROR");
+  EXPECT_EQ(err.header["code"], "ELIMIT");
+  EXPECT_EQ(err.header["req"], 3);
+  EXPECT_FALSE(has(sent, "ACCEPTED"));
+  sent = from("c", "PUSH", {{"req", 4}, {"jobs", {nlohmann::json::object()}}}, {"1"});
+  EXPECT_TRUE(has(sent, "ACCEPTED"));
+}
+
+TEST_F(DispatcherTest, SilentPeerIsHeartbeatedThenDropped) {
+  hello("c");
+  auto sent = tick(100ms);
+  EXPECT_EQ(only(sent, "HEARTBEAT").to, "c");
+  tick(150ms);
+  tick(100ms);
+  sent = from("c", "HEARTBEAT", {});
+  EXPECT_EQ(only(sent, "ERROR").header["code"], "ENOHELLO");  // it was dropped
+}
+
+TEST_F(DispatcherTest, MalformedInputIsAnsweredAndPeerKeepsWorking) {
+  hello("c");
+  Frames frames;
+  frames.emplace_back(std::string_view("c"));
+  frames.emplace_back(std::string_view("junk"));
+  EXPECT_EQ(only(raw(frames), "ERROR").header["code"], "EBADFRAME");
+  EXPECT_EQ(only(from("c", "PUSH", nlohmann::json::array()), "ERROR").header["code"], "EBADJSON");
+  EXPECT_EQ(only(from("c", "NOPE", {}), "ERROR").header["code"], "EUNKNOWNCMD");
+  worker("w", 1);
+  auto sent = from("c", "PUSH", {{"req", 1}, {"jobs", {nlohmann::json::object()}}}, {"1"});
+  EXPECT_TRUE(has(sent, "ACCEPTED"));
+  EXPECT_TRUE(has(sent, "JOBS"));
+}
+
+TEST_F(DispatcherTest, EventsFireForReceiveFinishAndAssignTimeout) {
+  std::vector<std::string> log;
+  ManagerEvents events;
+  events.receive = [&](const JobInfo& j) { log.push_back("receive " + j.key); };
+  events.finish = [&](const JobInfo& j, const Result& r) {
+    log.push_back("finish " + j.key + " " + (r.err ? r.err->code : r.data.bytes()));
+  };
+  events.assigntimeout = [&](const JobInfo& j) { log.push_back("assigntimeout " + j.key); };
+  reset({}, std::move(events));
+  hello("c");
+  from("c", "PUSH", {{"req", 1}, {"assigntimeout", 50}, {"jobs", {{{"key", "a"}}}}}, {"1"});
+  auto sent = tick(60ms);
+  EXPECT_EQ(only(sent, "RESULT").header["results"][0]["err"]["code"], "EATO");
+  worker("w", 1);
+  sent = from("c", "PUSH", {{"req", 2}, {"jobs", {{{"key", "b"}}}}}, {"1"});
+  const auto id = only(sent, "ACCEPTED").header["ids"][0];
+  from("w", "RESULT", {{"results", {{{"id", id}, {"attempt", 1}}}}}, {"\"ok\""});
+  EXPECT_EQ(log, (std::vector<std::string>{"receive a", "assigntimeout a", "finish a EATO", "receive b",
+                                           "finish b \"ok\""}));
+}
+
+}  // namespace
+}  // namespace proletariat::broker
