@@ -1,0 +1,42 @@
+// A worker process for tests that kill workers: runs jobs that take --job-ms, prints
+// "ready" once the manager accepted its offer, and "started <id>" as each job starts.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include <proletariat/worker.hpp>
+
+int main(int argc, char** argv) {
+  proletariat::WorkerOptions options;
+  long job_ms = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    const std::string value = argv[i + 1];
+    if (flag == "--endpoint") options.endpoint = value;
+    else if (flag == "--slots") options.slots = static_cast<unsigned>(std::stoul(value));
+    else if (flag == "--job-ms") job_ms = std::stol(value);
+    else {
+      std::fprintf(stderr, "test_worker: unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  options.handler_threads = options.slots;
+  options.con_retry_time = std::chrono::milliseconds(50);
+  proletariat::Worker worker(options);
+  worker.on_work([job_ms](const proletariat::JobPtr& job) {
+    std::printf("started %llu\n", static_cast<unsigned long long>(job->id()));
+    std::fflush(stdout);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(job_ms);
+    while (std::chrono::steady_clock::now() < until && !job->cancelled()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    job->reply(proletariat::Payload::json("slow-worker"));
+  });
+  worker.start();
+  if (!worker.wait_ready(std::chrono::seconds(10))) return 1;
+  std::printf("ready\n");
+  std::fflush(stdout);
+  for (;;) std::this_thread::sleep_for(std::chrono::seconds(60));
+}
