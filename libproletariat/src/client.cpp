@@ -1,0 +1,595 @@
+// proletariat::Client: an I/O thread that owns the peer::Session, the table of
+// requests and the map from the manager's job ids back to (request, index).
+//
+// Who owns what:
+//  - callers' threads: build a Request and post it (or an abort) to the mailbox; bump
+//    pending_jobs_. Nothing else.
+//  - I/O thread: everything in "I/O thread state"; it runs every user callback.
+//
+// A job's life on the I/O thread: unsent -> sent (PUSH queued in awaiting_accept_)
+// -> accepted (id known, in by_id_) -> done (result delivered). Any state may jump to
+// done (timeout, abort, ERROR for its push, connection lost without keep_state).
+// Losing the session takes every sent/accepted job back to unsent (keep_state) or to
+// done with ECONNLOST. Invariants: by_id_ holds exactly the accepted jobs that are
+// not done; awaiting_accept_ holds the chunks pushed in the current session whose
+// ACCEPTED (or ERROR) has not arrived, including chunks whose jobs finished meanwhile
+// (their ids, when they come, are aborted on the manager).
+#include <proletariat/client.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+
+#include <proletariat/error.hpp>
+
+#include "detail/mailbox.hpp"
+#include "log.hpp"
+#include "peer/session.hpp"
+#include "protocol/codec.hpp"
+
+namespace proletariat {
+
+namespace {
+
+using peer::Clock;
+using std::chrono::milliseconds;
+using RequestId = Client::RequestId;
+
+// Defaults for the push limits when a WELCOME does not state them (PROTOCOL §10).
+constexpr std::uint64_t kDefaultMaxMessageBytes = 64u << 20;
+constexpr std::uint64_t kDefaultMaxFrames = 100004;
+// Bytes of header assumed per job entry besides its key and service, and for the
+// rest of the PUSH header: enough for {"key":"","service":"","raw":true}, and req,
+// priority and timeouts. Used to split a request into pushes under the manager's
+// max_message_bytes.
+constexpr std::size_t kHeaderBytesPerJob = 48;
+constexpr std::size_t kHeaderBytesBase = 256;
+
+enum class Kind { group, single, individual };
+
+struct ClientJob {
+  JobSpec spec;
+  std::uint64_t id = 0;  // the manager's id, once accepted in this session
+  bool sent = false;     // pushed in the current session
+  bool done = false;
+  Result result;
+};
+
+struct Request {
+  RequestId req = 0;
+  Kind kind = Kind::group;
+  double priority = 0;
+  std::optional<std::uint64_t> run_timeout_ms;
+  std::optional<std::uint64_t> assign_timeout_ms;
+  std::optional<milliseconds> timeout;
+  std::optional<Clock::time_point> deadline;
+  std::vector<ClientJob> jobs;
+  std::size_t remaining = 0;
+  Client::GroupCallback group;
+  Client::SingleCallback single;
+  Client::EachCallback each;
+  Client::DoneCallback done;
+};
+
+struct AbortCommand {
+  RequestId req = 0;
+  std::optional<std::vector<std::size_t>> indices;  // none: the whole request
+};
+struct ShutdownCommand {};
+using Command = std::variant<Request, AbortCommand, ShutdownCommand>;
+
+std::optional<std::uint64_t> to_ms(const std::optional<milliseconds>& value, const char* name) {
+  if (!value) return std::nullopt;
+  if (value->count() < 0) {
+    throw Error(std::string(errc::kBadField), std::string(name) + " must not be negative");
+  }
+  return static_cast<std::uint64_t>(value->count());
+}
+
+}  // namespace
+
+class Client::Impl {
+ public:
+  explicit Impl(ClientOptions options) : options_(std::move(options)) {
+    io_ = std::jthread([this] { run(); });
+  }
+  ~Impl() {
+    mailbox_->post(ShutdownCommand{});
+    if (io_.joinable()) io_.join();
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  RequestId submit(Kind kind, std::vector<JobSpec> jobs, const WorkOptions& options, Request callbacks) {
+    if (!std::isfinite(options.priority) || options.priority < 0) {
+      throw Error(std::string(errc::kBadField), "priority must be a finite number >= 0");
+    }
+    Request r = std::move(callbacks);
+    r.kind = kind;
+    r.priority = options.priority;
+    r.run_timeout_ms = to_ms(options.run_timeout, "run_timeout");
+    r.assign_timeout_ms = to_ms(options.assign_timeout, "assign_timeout");
+    if (options.timeout) {
+      to_ms(options.timeout, "timeout");
+      r.timeout = *options.timeout;
+      r.deadline = Clock::now() + *options.timeout;
+    }
+    r.req = next_req_.fetch_add(1);
+    r.jobs.reserve(jobs.size());
+    for (auto& spec : jobs) r.jobs.push_back(ClientJob{std::move(spec), 0, false, false, {}});
+    r.remaining = r.jobs.size();
+    const RequestId req = r.req;
+    pending_jobs_.fetch_add(r.jobs.size());
+    mailbox_->post(std::move(r));
+    return req;
+  }
+
+  void abort(RequestId req, std::optional<std::vector<std::size_t>> indices) {
+    mailbox_->post(AbortCommand{req, std::move(indices)});
+  }
+
+  bool wait_connected(milliseconds timeout) const {
+    std::unique_lock lock(status_mutex_);
+    return status_cv_.wait_for(lock, timeout, [this] { return connected_; });
+  }
+  std::string id() const {
+    std::lock_guard lock(status_mutex_);
+    return id_;
+  }
+  std::size_t pending() const { return pending_jobs_.load(); }
+
+ private:
+  // --- I/O thread ---
+  void run() {
+    session_.emplace(context_,
+                     peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "client"},
+                     peer::SessionHooks{[this] { on_registered(); },
+                                        [this](protocol::ManagerMessage&& msg) { on_message(std::move(msg)); },
+                                        [this] { on_lost(); }});
+    session_->connect();
+    bool stopping = false;
+    while (!stopping) {
+      try {
+        zmq_pollitem_t item{nullptr, mailbox_->fd(), ZMQ_POLLIN, 0};
+        session_->poll(std::span(&item, 1), next_deadline());
+        for (auto& command : mailbox_->drain()) {
+          if (auto* request = std::get_if<Request>(&command)) {
+            on_request(std::move(*request));
+          } else if (auto* abort = std::get_if<AbortCommand>(&command)) {
+            on_abort(*abort);
+          } else {
+            stopping = true;
+          }
+        }
+        expire_requests(Clock::now());
+      } catch (const std::exception& e) {
+        detail::log().error("client: I/O loop: {}", e.what());
+      }
+    }
+    shut_down();
+    session_.reset();
+  }
+
+  Clock::time_point next_deadline() const {
+    return deadlines_.empty() ? Clock::time_point::max() : deadlines_.begin()->first;
+  }
+
+  void on_registered() {
+    {
+      std::lock_guard lock(status_mutex_);
+      connected_ = true;
+      id_ = session_->welcome().id;
+    }
+    status_cv_.notify_all();
+    for (auto& [req, request] : requests_) push_unsent(request);
+  }
+
+  void on_lost() {
+    {
+      std::lock_guard lock(status_mutex_);
+      connected_ = false;
+      id_.clear();
+    }
+    awaiting_accept_.clear();
+    by_id_.clear();
+    std::size_t lost = 0;
+    for (auto req : request_ids()) {
+      for (std::size_t i = 0;; ++i) {
+        auto it = requests_.find(req);  // finish() may have completed the request
+        if (it == requests_.end() || i >= it->second.jobs.size()) break;
+        auto& job = it->second.jobs[i];
+        if (job.done || !job.sent) continue;  // never given to the lost manager: stays queued
+        ++lost;
+        if (options_.keep_state) {
+          job.sent = false;
+          job.id = 0;
+        } else {
+          finish(it->second, i,
+                 Result{JobError{std::string(errc::kConnectionLost), "the connection to the manager was lost"}, {}});
+        }
+      }
+    }
+    if (lost > 0) {
+      detail::log().warn("client: {} unfinished jobs {}", lost,
+                         options_.keep_state ? "will be pushed again" : "failed with ECONNLOST");
+    }
+  }
+
+  void on_message(protocol::ManagerMessage&& msg) {
+    if (auto* accepted = std::get_if<protocol::Accepted>(&msg)) {
+      on_accepted(*accepted);
+    } else if (auto* results = std::get_if<protocol::ClientResults>(&msg)) {
+      on_results(std::move(*results));
+    } else if (auto* error = std::get_if<protocol::ErrorReply>(&msg)) {
+      on_error(*error);
+    } else {
+      detail::log().warn("client: unexpected message from the manager dropped");
+    }
+  }
+
+  void on_request(Request&& request) {
+    const RequestId req = request.req;
+    if (request.jobs.empty()) {
+      complete(request);
+      return;
+    }
+    if (request.deadline) deadlines_.emplace(*request.deadline, req);
+    auto [it, inserted] = requests_.emplace(req, std::move(request));
+    if (session_->registered()) push_unsent(it->second);
+  }
+
+  // Pushes every job of the request that is neither done nor sent, in as many PUSH
+  // messages as the manager's limits require.
+  void push_unsent(Request& request) {
+    const auto& welcome = session_->welcome();
+    const std::uint64_t max_frames = welcome.max_frames > protocol::kFixedFrames ? welcome.max_frames : kDefaultMaxFrames;
+    const std::size_t max_jobs = static_cast<std::size_t>(max_frames - protocol::kFixedFrames);
+    const std::size_t max_bytes =
+        static_cast<std::size_t>(welcome.max_message_bytes > 0 ? welcome.max_message_bytes : kDefaultMaxMessageBytes);
+
+    std::vector<std::size_t> chunk;
+    std::size_t bytes = kHeaderBytesBase;
+    auto send_chunk = [&] {
+      if (chunk.empty()) return;
+      protocol::Push push;
+      push.req = request.req;
+      push.priority = request.priority;
+      push.assign_timeout_ms = request.assign_timeout_ms;
+      push.run_timeout_ms = request.run_timeout_ms;
+      push.jobs.reserve(chunk.size());
+      push.payloads.reserve(chunk.size());
+      for (auto index : chunk) {
+        auto& job = request.jobs[index];
+        push.jobs.push_back(protocol::PushJob{job.spec.key, job.spec.service, job.spec.args.is_raw()});
+        push.payloads.push_back(protocol::to_frame(job.spec.args));
+        job.sent = true;
+      }
+      awaiting_accept_[request.req].push_back(std::move(chunk));
+      chunk.clear();
+      bytes = kHeaderBytesBase;
+      session_->send(protocol::encode(std::move(push)));
+    };
+    for (std::size_t i = 0; i < request.jobs.size(); ++i) {
+      const auto& job = request.jobs[i];
+      if (job.done || job.sent) continue;
+      const std::size_t job_bytes =
+          job.spec.args.bytes().size() + job.spec.key.size() + job.spec.service.size() + kHeaderBytesPerJob;
+      if (!chunk.empty() && (chunk.size() >= max_jobs || bytes + job_bytes > max_bytes)) send_chunk();
+      chunk.push_back(i);
+      bytes += job_bytes;
+    }
+    send_chunk();
+  }
+
+  void on_accepted(const protocol::Accepted& msg) {
+    std::vector<std::uint64_t> to_abort;
+    auto chunks = awaiting_accept_.find(msg.req);
+    if (chunks == awaiting_accept_.end() || chunks->second.empty()) {
+      detail::log().warn("client: ACCEPTED for unknown push {}; aborting its {} jobs", msg.req, msg.ids.size());
+      send_abort(msg.ids);
+      return;
+    }
+    const std::vector<std::size_t> indices = std::move(chunks->second.front());
+    chunks->second.pop_front();
+    if (chunks->second.empty()) awaiting_accept_.erase(chunks);
+
+    auto it = requests_.find(msg.req);
+    const std::size_t matched = std::min(indices.size(), msg.ids.size());
+    for (std::size_t k = 0; k < matched; ++k) {
+      if (it == requests_.end() || it->second.jobs[indices[k]].done) {
+        to_abort.push_back(msg.ids[k]);  // finished here meanwhile (timeout, abort)
+        continue;
+      }
+      it->second.jobs[indices[k]].id = msg.ids[k];
+      by_id_[msg.ids[k]] = {msg.req, indices[k]};
+    }
+    for (std::size_t k = matched; k < msg.ids.size(); ++k) to_abort.push_back(msg.ids[k]);
+    if (indices.size() != msg.ids.size()) {
+      detail::log().error("client: manager accepted {} ids for a push of {} jobs (req {})", msg.ids.size(),
+                          indices.size(), msg.req);
+      for (std::size_t k = matched; k < indices.size() && requests_.contains(msg.req); ++k) {
+        auto& request = requests_.at(msg.req);
+        if (!request.jobs[indices[k]].done) {
+          finish(request, indices[k],
+                 Result{JobError{std::string(errc::kInternal), "the manager did not accept this job"}, {}});
+        }
+      }
+    }
+    send_abort(to_abort);
+  }
+
+  void on_results(protocol::ClientResults&& msg) {
+    for (std::size_t i = 0; i < msg.results.size(); ++i) {
+      auto& entry = msg.results[i];
+      auto found = by_id_.find(entry.id);
+      if (found == by_id_.end()) {
+        detail::log().debug("client: result for job {} that is not waiting; dropped", entry.id);
+        continue;
+      }
+      const auto [req, index] = found->second;
+      auto it = requests_.find(req);
+      if (it == requests_.end()) {  // cannot happen: by_id_ entries die with their job
+        by_id_.erase(found);
+        continue;
+      }
+      finish(it->second, index, Result{std::move(entry.err), protocol::from_frame(msg.payloads[i], entry.raw)});
+    }
+  }
+
+  void on_error(const protocol::ErrorReply& msg) {
+    if (!msg.req) {
+      detail::log().error("client: manager answered {}{}: {}", msg.code, msg.command.empty() ? "" : " to " + msg.command,
+                          msg.message);
+      return;
+    }
+    auto chunks = awaiting_accept_.find(*msg.req);
+    if (chunks == awaiting_accept_.end() || chunks->second.empty()) {
+      detail::log().error("client: manager answered {} for push {}, which is not waiting: {}", msg.code, *msg.req,
+                          msg.message);
+      return;
+    }
+    const std::vector<std::size_t> indices = std::move(chunks->second.front());
+    chunks->second.pop_front();
+    if (chunks->second.empty()) awaiting_accept_.erase(chunks);
+    detail::log().warn("client: manager refused push {} ({} jobs): {} {}", *msg.req, indices.size(), msg.code,
+                       msg.message);
+    for (auto index : indices) {
+      auto it = requests_.find(*msg.req);
+      if (it == requests_.end()) break;
+      if (!it->second.jobs[index].done) finish(it->second, index, Result{JobError{msg.code, msg.message}, {}});
+    }
+  }
+
+  void on_abort(const AbortCommand& command) {
+    auto it = requests_.find(command.req);
+    if (it == requests_.end()) return;  // finished or unknown: nothing to abort
+    std::vector<std::size_t> indices;
+    if (command.indices) {
+      for (auto index : *command.indices) {
+        if (index < it->second.jobs.size()) {
+          indices.push_back(index);
+        } else {
+          detail::log().warn("client: abort of request {} names index {}, beyond its {} jobs", command.req, index,
+                             it->second.jobs.size());
+        }
+      }
+    } else {
+      for (std::size_t i = 0; i < it->second.jobs.size(); ++i) indices.push_back(i);
+    }
+    end_jobs(command.req, indices, errc::kAborted, "aborted by the application");
+  }
+
+  void expire_requests(Clock::time_point now) {
+    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+      const RequestId req = deadlines_.begin()->second;
+      deadlines_.erase(deadlines_.begin());
+      auto it = requests_.find(req);
+      if (it == requests_.end()) continue;
+      std::vector<std::size_t> indices(it->second.jobs.size());
+      for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = i;
+      const auto ms = it->second.timeout ? it->second.timeout->count() : 0;
+      end_jobs(req, indices, errc::kClientTimeout,
+               "the request did not finish within its timeout of " + std::to_string(ms) + " ms");
+    }
+  }
+
+  // Finishes the given unfinished jobs of a request with an error, and tells the
+  // manager to abort the ones it accepted. Jobs pushed but not yet accepted are
+  // aborted when their ACCEPTED arrives.
+  void end_jobs(RequestId req, const std::vector<std::size_t>& indices, std::string_view code,
+                const std::string& message) {
+    auto it = requests_.find(req);
+    if (it == requests_.end()) return;
+    std::vector<std::uint64_t> ids;
+    for (auto index : indices) {
+      const auto& job = it->second.jobs[index];
+      if (!job.done && job.id != 0) ids.push_back(job.id);
+    }
+    send_abort(ids);
+    for (auto index : indices) {
+      it = requests_.find(req);
+      if (it == requests_.end()) break;
+      if (!it->second.jobs[index].done) finish(it->second, index, Result{JobError{std::string(code), message}, {}});
+    }
+  }
+
+  void send_abort(const std::vector<std::uint64_t>& ids) {
+    if (ids.empty() || !session_->registered()) return;
+    session_->send(protocol::encode(protocol::ClientAbort{ids}));
+  }
+
+  // Marks one job done and delivers its result; completes the request when it was
+  // the last. May erase `request` from requests_: callers look it up again after.
+  void finish(Request& request, std::size_t index, Result result) {
+    auto& job = request.jobs[index];
+    if (job.done) return;
+    job.done = true;
+    if (job.id != 0) by_id_.erase(job.id);
+    --request.remaining;
+    pending_jobs_.fetch_sub(1);
+    if (request.kind == Kind::individual) {
+      if (request.each) {
+        guarded("each", [&] { request.each(result, JobRef{request.req, index, job.id}); });
+      }
+    } else {
+      job.result = std::move(result);
+    }
+    if (request.remaining == 0) {
+      const RequestId req = request.req;
+      if (request.deadline) deadlines_.erase({*request.deadline, req});
+      Request done = std::move(request);
+      requests_.erase(req);
+      complete(done);
+    }
+  }
+
+  void complete(Request& request) {
+    switch (request.kind) {
+      case Kind::group:
+        if (request.group) {
+          std::vector<Result> results;
+          results.reserve(request.jobs.size());
+          for (auto& job : request.jobs) results.push_back(std::move(job.result));
+          guarded("done", [&] { request.group(std::move(results)); });
+        }
+        break;
+      case Kind::single:
+        if (request.single) {
+          Result result;
+          if (!request.jobs.empty()) result = std::move(request.jobs.front().result);
+          guarded("done", [&] { request.single(std::move(result)); });
+        }
+        break;
+      case Kind::individual:
+        if (request.done) guarded("done", [&] { request.done(); });
+        break;
+    }
+  }
+
+  template <typename F>
+  void guarded(const char* what, F&& call) {
+    try {
+      call();
+    } catch (const std::exception& e) {
+      detail::log().error("client: {} callback threw: {}", what, e.what());
+    } catch (...) {
+      detail::log().error("client: {} callback threw", what);
+    }
+  }
+
+  std::vector<RequestId> request_ids() const {
+    std::vector<RequestId> ids;
+    ids.reserve(requests_.size());
+    for (const auto& [req, request] : requests_) ids.push_back(req);
+    return ids;
+  }
+
+  // Destruction: abort everything on the manager, fail it here, say goodbye.
+  void shut_down() {
+    std::vector<std::uint64_t> ids;
+    for (const auto& [id, where] : by_id_) ids.push_back(id);
+    send_abort(ids);
+    for (auto req : request_ids()) {
+      auto it = requests_.find(req);
+      if (it == requests_.end()) continue;
+      std::vector<std::size_t> indices(it->second.jobs.size());
+      for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = i;
+      for (auto index : indices) {
+        it = requests_.find(req);
+        if (it == requests_.end()) break;
+        finish(it->second, index, Result{JobError{std::string(errc::kAborted), "the client was destroyed"}, {}});
+      }
+    }
+    // Requests posted while we were shutting down (say, from a callback) fail too.
+    for (auto& command : mailbox_->drain()) {
+      if (auto* request = std::get_if<Request>(&command)) {
+        for (std::size_t i = 0; i < request->jobs.size(); ++i) {
+          finish(*request, i, Result{JobError{std::string(errc::kAborted), "the client was destroyed"}, {}});
+        }
+        if (request->jobs.empty()) complete(*request);
+      }
+    }
+    session_->close(true);
+    std::lock_guard lock(status_mutex_);
+    connected_ = false;
+  }
+
+  ClientOptions options_;
+  zmq::context_t context_;
+  const std::shared_ptr<detail::Mailbox<Command>> mailbox_ = std::make_shared<detail::Mailbox<Command>>();
+  std::atomic<RequestId> next_req_{1};
+  std::atomic<std::size_t> pending_jobs_{0};
+
+  mutable std::mutex status_mutex_;
+  mutable std::condition_variable status_cv_;
+  bool connected_ = false;
+  std::string id_;
+
+  // I/O thread state.
+  std::optional<peer::Session> session_;
+  std::map<RequestId, Request> requests_;  // unfinished requests
+  std::map<std::uint64_t, std::deque<std::vector<std::size_t>>> awaiting_accept_;  // req -> pushed chunks
+  std::unordered_map<std::uint64_t, std::pair<RequestId, std::size_t>> by_id_;   // job id -> (req, index)
+  std::set<std::pair<Clock::time_point, RequestId>> deadlines_;                  // unfinished requests' timeouts
+
+  std::jthread io_;  // last: started after, and joined before, everything above
+};
+
+Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Client::~Client() = default;
+
+Client::RequestId Client::work(std::vector<JobSpec> jobs, const WorkOptions& options, GroupCallback done) {
+  Request callbacks;
+  callbacks.group = std::move(done);
+  return impl_->submit(Kind::group, std::move(jobs), options, std::move(callbacks));
+}
+
+Client::RequestId Client::work(JobSpec job, const WorkOptions& options, SingleCallback done) {
+  Request callbacks;
+  callbacks.single = std::move(done);
+  std::vector<JobSpec> jobs;
+  jobs.push_back(std::move(job));
+  return impl_->submit(Kind::single, std::move(jobs), options, std::move(callbacks));
+}
+
+std::future<std::vector<Result>> Client::work(std::vector<JobSpec> jobs, const WorkOptions& options) {
+  auto promise = std::make_shared<std::promise<std::vector<Result>>>();
+  auto future = promise->get_future();
+  work(std::move(jobs), options, GroupCallback([promise](std::vector<Result> results) {
+         promise->set_value(std::move(results));
+       }));
+  return future;
+}
+
+std::future<Result> Client::work(JobSpec job, const WorkOptions& options) {
+  auto promise = std::make_shared<std::promise<Result>>();
+  auto future = promise->get_future();
+  work(std::move(job), options, SingleCallback([promise](Result result) { promise->set_value(std::move(result)); }));
+  return future;
+}
+
+Client::RequestId Client::work_individual(std::vector<JobSpec> jobs, const WorkOptions& options, EachCallback each,
+                                          DoneCallback done) {
+  Request callbacks;
+  callbacks.each = std::move(each);
+  callbacks.done = std::move(done);
+  return impl_->submit(Kind::individual, std::move(jobs), options, std::move(callbacks));
+}
+
+void Client::abort(RequestId request) { impl_->abort(request, std::nullopt); }
+void Client::abort(RequestId request, std::vector<std::size_t> indices) { impl_->abort(request, std::move(indices)); }
+bool Client::wait_connected(std::chrono::milliseconds timeout) const { return impl_->wait_connected(timeout); }
+std::string Client::id() const { return impl_->id(); }
+std::size_t Client::pending() const { return impl_->pending(); }
+
+}  // namespace proletariat

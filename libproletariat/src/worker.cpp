@@ -1,0 +1,510 @@
+// proletariat::Worker: an I/O thread that owns the peer::Session (and so the socket),
+// plus `handler_threads` threads that call the work handler.
+//
+// Who owns what:
+//  - I/O thread: the session, the table of running jobs, their run deadlines, the
+//    batch of results not yet sent. Everything below "I/O thread state" in Impl.
+//  - handler threads: take jobs from `queue_` (under queue_mutex_) and call the
+//    handler. A job answers through WorkerJob::reply()/fail(), from any thread, which
+//    posts into the mailbox; only the I/O thread turns answers into RESULT entries.
+//  - any thread: the public status (ready_, id_ under status_mutex_; running_count_).
+//
+// A job leaves `running_` exactly once: answered, timed out (ETO), aborted, or taken
+// away on reconnect/stop. Whatever reaches the I/O thread for a job no longer in
+// `running_` (matched by object identity, not by id: a restarted manager may reuse
+// ids) is dropped, so each (id, attempt) gets at most one RESULT entry.
+#include <proletariat/worker.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stop_token>
+#include <thread>
+#include <utility>
+#include <variant>
+
+#include <proletariat/error.hpp>
+
+#include "detail/mailbox.hpp"
+#include "log.hpp"
+#include "peer/session.hpp"
+#include "protocol/codec.hpp"
+
+namespace proletariat {
+
+namespace {
+
+using peer::Clock;
+using std::chrono::milliseconds;
+
+// Largest offer a worker may make; the manager enforces the same bound (PROTOCOL §4).
+constexpr unsigned kMaxSlots = 1000000;
+
+class WorkerJob;
+
+// A handler's answer, on its way to the I/O thread.
+struct Answer {
+  std::shared_ptr<WorkerJob> job;
+  std::optional<JobError> err;
+  Payload data;
+};
+struct StopCommand {};
+using Command = std::variant<Answer, StopCommand>;
+using WorkerMailbox = detail::Mailbox<Command>;
+
+class WorkerJob final : public Job, public std::enable_shared_from_this<WorkerJob> {
+ public:
+  WorkerJob(const protocol::JobAssignment& assignment, Payload args, std::shared_ptr<WorkerMailbox> mailbox)
+      : id_(assignment.id),
+        attempt_(assignment.attempt),
+        priority_(assignment.priority),
+        key_(assignment.key),
+        service_(assignment.service),
+        args_(std::move(args)),
+        mailbox_(std::move(mailbox)) {}
+
+  [[nodiscard]] std::uint64_t id() const noexcept override { return id_; }
+  [[nodiscard]] unsigned attempt() const noexcept override { return attempt_; }
+  [[nodiscard]] double priority() const noexcept override { return priority_; }
+  [[nodiscard]] const std::string& key() const noexcept override { return key_; }
+  [[nodiscard]] const std::string& service() const noexcept override { return service_; }
+  [[nodiscard]] const Payload& args() const noexcept override { return args_; }
+  [[nodiscard]] std::stop_token stop_token() const noexcept override { return stop_.get_token(); }
+
+  void reply(Payload data) override { answer(std::nullopt, std::move(data)); }
+  void fail(std::string code, std::string message) override {
+    if (code.empty()) code = std::string(errc::kHandler);
+    answer(JobError{std::move(code), std::move(message)}, Payload{});
+  }
+
+  // I/O thread: the job was taken away (ETO, abort, reconnect, stop). Later answers
+  // are ignored here; one already in the mailbox is dropped by the I/O thread.
+  void cancel() {
+    answered_.store(true);
+    stop_.request_stop();
+  }
+
+ private:
+  void answer(std::optional<JobError> err, Payload data) {
+    if (answered_.exchange(true)) return;
+    // The mailbox is shared: a job that outlives its Worker posts into the void.
+    mailbox_->post(Answer{shared_from_this(), std::move(err), std::move(data)});
+  }
+
+  const std::uint64_t id_;
+  const unsigned attempt_;
+  const double priority_;
+  const std::string key_;
+  const std::string service_;
+  const Payload args_;
+  std::stop_source stop_;
+  std::atomic<bool> answered_{false};
+  std::shared_ptr<WorkerMailbox> mailbox_;
+};
+
+// Same rules as the manager's validate_offer (SPEC 3, PROTOCOL §4), checked before
+// connecting so that a bad configuration fails start() rather than a log line.
+void validate(const WorkerOptions& options) {
+  if (options.slots < 1 || options.slots > kMaxSlots) {
+    throw Error(std::string(errc::kBadOffer),
+                "slots must be 1 .. " + std::to_string(kMaxSlots) + ", not " + std::to_string(options.slots));
+  }
+  std::uint64_t guaranteed = 0;
+  for (const auto& [start, slots] : options.priority_slots) {
+    if (!std::isfinite(start) || start < 0) {
+      throw Error(std::string(errc::kBadOffer), "priority_slots start " + std::to_string(start) +
+                                                    " must be a finite number >= 0");
+    }
+    guaranteed += slots;
+  }
+  if (guaranteed > options.slots) {
+    throw Error(std::string(errc::kBadOffer), "priority_slots guarantee " + std::to_string(guaranteed) +
+                                                  " slots, more than the " + std::to_string(options.slots) +
+                                                  " slots offered");
+  }
+  for (const auto& service : options.services) {
+    if (service.empty()) throw Error(std::string(errc::kBadOffer), "service names must not be empty");
+  }
+}
+
+}  // namespace
+
+class Worker::Impl {
+ public:
+  explicit Impl(WorkerOptions options) : options_(std::move(options)) {
+    options_.answer_threshold = std::max(options_.answer_threshold, 1u);
+    options_.handler_threads = std::max(options_.handler_threads, 1u);
+  }
+  ~Impl() { stop(); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  void on_work(WorkHandler handler) {
+    std::lock_guard lock(lifecycle_mutex_);
+    if (started_) throw Error(std::string(errc::kState), "Worker::on_work must be called before start()");
+    work_ = std::move(handler);
+  }
+  void on_abort(AbortHandler handler) {
+    std::lock_guard lock(lifecycle_mutex_);
+    if (started_) throw Error(std::string(errc::kState), "Worker::on_abort must be called before start()");
+    abort_ = std::move(handler);
+  }
+
+  void start() {
+    std::lock_guard lock(lifecycle_mutex_);
+    if (started_) throw Error(std::string(errc::kState), "Worker::start called twice");
+    validate(options_);
+    started_ = true;
+    for (unsigned i = 0; i < options_.handler_threads; ++i) {
+      pool_.emplace_back([this](std::stop_token stop) { handler_loop(stop); });
+    }
+    io_ = std::jthread([this](std::stop_token) { run(); });
+  }
+
+  void stop() {
+    std::lock_guard lock(lifecycle_mutex_);
+    if (!started_ || stopped_) return;
+    stopped_ = true;
+    mailbox_->post(StopCommand{});
+    if (io_.joinable()) io_.join();
+    for (auto& t : pool_) t.request_stop();
+    queue_cv_.notify_all();
+    for (auto& t : pool_) {
+      if (t.joinable()) t.join();
+    }
+    pool_.clear();
+    // Answers that arrived after the I/O thread left hold their jobs, which hold the
+    // mailbox: drop them to break the cycle. No more can come: every job that was
+    // running has been cancelled.
+    (void)mailbox_->drain();
+    std::lock_guard queue_lock(queue_mutex_);
+    queue_.clear();
+  }
+
+  bool wait_ready(milliseconds timeout) const {
+    std::unique_lock lock(status_mutex_);
+    return status_cv_.wait_for(lock, timeout, [this] { return ready_; });
+  }
+  std::string id() const {
+    std::lock_guard lock(status_mutex_);
+    return id_;
+  }
+  std::size_t running() const { return running_count_.load(); }
+
+ private:
+  using Key = std::pair<std::uint64_t, unsigned>;  // (id, attempt)
+  struct Running {
+    std::shared_ptr<WorkerJob> job;
+    std::optional<Clock::time_point> deadline;
+    std::uint64_t run_timeout_ms = 0;
+  };
+
+  // --- handler threads ---
+  void handler_loop(std::stop_token stop) {
+    while (true) {
+      std::shared_ptr<WorkerJob> job;
+      {
+        std::unique_lock lock(queue_mutex_);
+        if (!queue_cv_.wait(lock, stop, [this] { return !queue_.empty(); })) return;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      if (job->cancelled()) continue;  // taken away before it started
+      const JobPtr ptr = job;
+      try {
+        if (work_) {
+          work_(ptr);
+        } else {
+          job->fail(std::string(errc::kHandler), "this worker has no work handler");
+        }
+      } catch (const std::exception& e) {
+        job->fail(std::string(errc::kHandler), e.what());
+      } catch (...) {
+        job->fail(std::string(errc::kHandler), "the work handler threw a non-standard exception");
+      }
+    }
+  }
+
+  void enqueue(std::shared_ptr<WorkerJob> job) {
+    {
+      std::lock_guard lock(queue_mutex_);
+      queue_.push_back(std::move(job));
+    }
+    queue_cv_.notify_one();
+  }
+
+  // --- I/O thread ---
+  void run() {
+    session_.emplace(context_,
+                     peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "worker"},
+                     peer::SessionHooks{[this] { on_registered(); },
+                                        [this](protocol::ManagerMessage&& msg) { on_message(std::move(msg)); },
+                                        [this] { on_lost(); }});
+    session_->connect();
+    bool stopping = false;
+    while (!stopping) {
+      try {
+        zmq_pollitem_t item{nullptr, mailbox_->fd(), ZMQ_POLLIN, 0};
+        session_->poll(std::span(&item, 1), next_deadline());
+        for (auto& command : mailbox_->drain()) {
+          if (auto* answer = std::get_if<Answer>(&command)) {
+            on_answer(std::move(*answer));
+          } else {
+            stopping = true;
+          }
+        }
+        const auto now = Clock::now();
+        expire_run_timeouts(now);
+        if (stopping) {
+          shut_down();
+        } else {
+          maybe_flush(now);
+        }
+      } catch (const std::exception& e) {
+        detail::log().error("worker: I/O loop: {}", e.what());
+      }
+    }
+    session_.reset();
+  }
+
+  Clock::time_point next_deadline() const {
+    auto deadline = Clock::time_point::max();
+    if (!run_deadlines_.empty()) deadline = run_deadlines_.begin()->first;
+    if (!pending_.empty()) deadline = std::min(deadline, oldest_pending_ + options_.answer_delay_max);
+    return deadline;
+  }
+
+  void on_registered() {
+    {
+      std::lock_guard lock(status_mutex_);
+      id_ = session_->welcome().id;
+    }
+    session_->send(protocol::encode(protocol::Offer{options_.slots, options_.priority_slots, options_.services}));
+  }
+
+  void on_lost() {
+    {
+      std::lock_guard lock(status_mutex_);
+      ready_ = false;
+      id_.clear();
+    }
+    // The manager has requeued these attempts (or forgot them): nothing we finish
+    // for them may be sent, now or after we register again.
+    take_away_all("reconnect");
+    pending_.clear();
+    pending_payloads_.clear();
+  }
+
+  void on_message(protocol::ManagerMessage&& msg) {
+    if (auto* offered = std::get_if<protocol::Offered>(&msg)) {
+      detail::log().info("worker: offer of {} slots accepted", offered->slots);
+      {
+        std::lock_guard lock(status_mutex_);
+        ready_ = true;
+      }
+      status_cv_.notify_all();
+    } else if (auto* jobs = std::get_if<protocol::Jobs>(&msg)) {
+      on_jobs(std::move(*jobs));
+    } else if (auto* abort = std::get_if<protocol::WorkerAbort>(&msg)) {
+      on_abort(*abort);
+    } else if (auto* error = std::get_if<protocol::ErrorReply>(&msg)) {
+      detail::log().error("worker: manager answered {}{}: {}", error->code,
+                          error->command.empty() ? "" : " to " + error->command, error->message);
+    } else {
+      detail::log().warn("worker: unexpected message from the manager dropped");
+    }
+  }
+
+  void on_jobs(protocol::Jobs&& msg) {
+    protocol::Reject reject;
+    const auto now = Clock::now();
+    for (std::size_t i = 0; i < msg.jobs.size(); ++i) {
+      const auto& assignment = msg.jobs[i];
+      const Key key{assignment.id, assignment.attempt};
+      if (running_.contains(key)) {
+        detail::log().warn("worker: job {} attempt {} is already running; duplicate ignored", key.first, key.second);
+        continue;
+      }
+      if (running_.size() >= options_.slots) {
+        reject.jobs.push_back({assignment.id, assignment.attempt});
+        continue;
+      }
+      auto job = std::make_shared<WorkerJob>(assignment, protocol::from_frame(msg.payloads[i], assignment.raw),
+                                             mailbox_);
+      Running entry{job, std::nullopt, 0};
+      if (assignment.run_timeout_ms) {
+        entry.run_timeout_ms = *assignment.run_timeout_ms;
+        entry.deadline = now + milliseconds{static_cast<milliseconds::rep>(
+                                   std::min<std::uint64_t>(*assignment.run_timeout_ms, kMaxRunTimeoutMs))};
+        run_deadlines_.emplace(*entry.deadline, key);
+      }
+      running_.emplace(key, std::move(entry));
+      enqueue(std::move(job));
+    }
+    running_count_.store(running_.size());
+    if (!reject.jobs.empty()) {
+      detail::log().warn("worker: rejecting {} jobs beyond its {} slots", reject.jobs.size(), options_.slots);
+      session_->send(protocol::encode(reject));
+    }
+  }
+
+  void on_abort(const protocol::WorkerAbort& msg) {
+    for (const auto& job : msg.jobs) {
+      const Key key{job.id, job.attempt};
+      if (running_.contains(key)) {
+        take_away(key, "abort");
+      } else {
+        detail::log().debug("worker: ABORT for job {} attempt {}, which is not running", job.id, job.attempt);
+      }
+    }
+  }
+
+  void on_answer(Answer&& answer) {
+    const Key key{answer.job->id(), answer.job->attempt()};
+    auto it = running_.find(key);
+    if (it == running_.end() || it->second.job != answer.job) {
+      detail::log().debug("worker: late answer for job {} attempt {} dropped", key.first, key.second);
+      return;
+    }
+    if (it->second.deadline) run_deadlines_.erase({*it->second.deadline, key});
+    running_.erase(it);
+    running_count_.store(running_.size());
+    add_result(key, std::move(answer.err), std::move(answer.data));
+  }
+
+  void add_result(const Key& key, std::optional<JobError> err, Payload data) {
+    if (pending_.empty()) oldest_pending_ = Clock::now();
+    pending_.push_back(protocol::WorkerResult{key.first, key.second, std::move(err), data.is_raw()});
+    pending_payloads_.push_back(protocol::to_frame(data));
+  }
+
+  void expire_run_timeouts(Clock::time_point now) {
+    while (!run_deadlines_.empty() && run_deadlines_.begin()->first <= now) {
+      const Key key = run_deadlines_.begin()->second;
+      auto it = running_.find(key);
+      if (it == running_.end()) {  // cannot happen: the two tables change together
+        run_deadlines_.erase(run_deadlines_.begin());
+        continue;
+      }
+      add_result(key,
+                 JobError{std::string(errc::kRunTimeout),
+                          "the job ran longer than its runTimeout of " + std::to_string(it->second.run_timeout_ms) +
+                              " ms"},
+                 Payload{});
+      take_away(key, "ETO");
+    }
+  }
+
+  // Sends the batch when it is full, when nothing else runs, or when its oldest
+  // result has waited answer_delay_max (SPEC 4, ANSWER_THRESHOLD).
+  void maybe_flush(Clock::time_point now) {
+    if (pending_.empty()) return;
+    if (pending_.size() >= options_.answer_threshold || running_.empty() ||
+        now >= oldest_pending_ + options_.answer_delay_max) {
+      flush();
+    }
+  }
+
+  void flush() {
+    if (pending_.empty()) return;
+    protocol::WorkerResults msg{std::move(pending_), std::move(pending_payloads_)};
+    pending_.clear();
+    pending_payloads_.clear();
+    session_->send(protocol::encode(std::move(msg)));
+  }
+
+  // Removes a running job: cancels it and tells the abort handler. No RESULT follows
+  // unless the caller queued one (ETO).
+  void take_away(const Key& key, const std::string& reason) {
+    auto it = running_.find(key);
+    if (it == running_.end()) return;
+    auto job = std::move(it->second.job);
+    if (it->second.deadline) run_deadlines_.erase({*it->second.deadline, key});
+    running_.erase(it);
+    running_count_.store(running_.size());
+    job->cancel();
+    if (abort_) {
+      try {
+        abort_(job, reason);
+      } catch (const std::exception& e) {
+        detail::log().error("worker: abort handler threw for job {}: {}", key.first, e.what());
+      } catch (...) {
+        detail::log().error("worker: abort handler threw for job {}", key.first);
+      }
+    }
+  }
+
+  void take_away_all(const std::string& reason) {
+    std::vector<Key> keys;
+    keys.reserve(running_.size());
+    for (const auto& [key, entry] : running_) keys.push_back(key);
+    for (const auto& key : keys) take_away(key, reason);
+  }
+
+  void shut_down() {
+    flush();  // finished work is worth delivering; the BYE requeues the rest
+    take_away_all("stop");
+    session_->close(true);
+    {
+      std::lock_guard lock(status_mutex_);
+      ready_ = false;
+    }
+  }
+
+  // A runTimeout beyond this (about 30 years) is treated as this; keeps clock
+  // arithmetic from overflowing.
+  static constexpr std::uint64_t kMaxRunTimeoutMs = std::uint64_t{1} << 40;
+
+  WorkerOptions options_;
+  WorkHandler work_;
+  AbortHandler abort_;
+
+  std::mutex lifecycle_mutex_;  // start/stop/on_*
+  bool started_ = false;
+  bool stopped_ = false;
+
+  zmq::context_t context_;
+  const std::shared_ptr<WorkerMailbox> mailbox_ = std::make_shared<WorkerMailbox>();
+
+  // Handler pool.
+  std::mutex queue_mutex_;
+  std::condition_variable_any queue_cv_;
+  std::deque<std::shared_ptr<WorkerJob>> queue_;
+  std::vector<std::jthread> pool_;
+
+  // Status readable from any thread.
+  mutable std::mutex status_mutex_;
+  mutable std::condition_variable status_cv_;
+  bool ready_ = false;
+  std::string id_;
+  std::atomic<std::size_t> running_count_{0};
+
+  // I/O thread state. Invariant: run_deadlines_ holds (deadline, key) exactly for the
+  // entries of running_ that have a deadline.
+  std::optional<peer::Session> session_;
+  std::map<Key, Running> running_;
+  std::set<std::pair<Clock::time_point, Key>> run_deadlines_;
+  std::vector<protocol::WorkerResult> pending_;  // results not yet sent, with...
+  protocol::Frames pending_payloads_;            // ... their payloads, same order
+  Clock::time_point oldest_pending_{};
+
+  std::jthread io_;  // last: joined (by stop()) before anything above is destroyed
+};
+
+Worker::Worker(WorkerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Worker::~Worker() = default;
+void Worker::on_work(WorkHandler handler) { impl_->on_work(std::move(handler)); }
+void Worker::on_abort(AbortHandler handler) { impl_->on_abort(std::move(handler)); }
+void Worker::start() { impl_->start(); }
+void Worker::stop() { impl_->stop(); }
+bool Worker::wait_ready(std::chrono::milliseconds timeout) const { return impl_->wait_ready(timeout); }
+std::string Worker::id() const { return impl_->id(); }
+std::size_t Worker::running() const { return impl_->running(); }
+
+}  // namespace proletariat
