@@ -39,7 +39,7 @@ class DispatcherTest : public ::testing::Test {
     frames.emplace_back();
     frames.emplace_back(std::string_view("PRO1"));
     frames.emplace_back(command.data(), command.size());
-    const auto h = header.dump();
+    const auto h = header.is_null() ? std::string("{}") : header.dump();
     frames.emplace_back(h.data(), h.size());
     for (const auto& p : payloads) frames.emplace_back(p.data(), p.size());
     return raw(frames);
