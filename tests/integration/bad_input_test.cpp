@@ -4,6 +4,7 @@
 // before, between and after.
 #include <gtest/gtest.h>
 #include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 #include "protocol/codec.hpp"
 #include "support/cluster.hpp"
