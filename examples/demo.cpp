@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
 
   proletariat::ClientOptions client_options;
   client_options.endpoint = manager.endpoint();
-  proletariat::Client client(client_options);
+  auto client_ptr = std::make_unique<proletariat::Client>(client_options);
+  auto& client = *client_ptr;
 
   std::mutex mutex;
   std::condition_variable cv;
@@ -119,6 +120,7 @@ int main(int argc, char** argv) {
   std::printf("proletariat demo: %d jobs, %d workers x %u slots, groups of %d\n", s.jobs, s.workers, s.slots, s.group);
   std::printf("  finished: %d   wrong or failed: %d\n", done, wrong);
   std::printf("  time: %.3f s   throughput: %.0f jobs/s\n", seconds, s.jobs / seconds);
+  client_ptr.reset();
   workers.clear();
   manager.stop();
   return wrong == 0 ? 0 : 1;
