@@ -1,0 +1,969 @@
+// The scheduler, one behaviour per test: ordering, services, requeues, attempts,
+// worker loss, hold-similar-work, deadlines, throttling, selectors, weighted choice
+// and introspection. Pure: a fake clock, no sockets.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "broker/scheduler.hpp"
+
+namespace proletariat::broker {
+namespace {
+
+using namespace std::chrono_literals;
+
+const TimePoint kT0{};  // the fake clock starts at the epoch
+
+Offer offer(unsigned slots, std::map<double, unsigned> priority_slots = {}, std::vector<std::string> services = {}) {
+  return Offer{slots, std::move(priority_slots), std::move(services)};
+}
+
+template <class T>
+std::vector<T> only(const Effects& effects) {
+  std::vector<T> out;
+  for (const Effect& effect : effects) {
+    if (const T* e = std::get_if<T>(&effect)) out.push_back(*e);
+  }
+  return out;
+}
+
+// A scheduler with a fake clock and helpers that return what happened.
+struct Harness {
+  explicit Harness(SchedulerOptions options = {}) : s(options) {}
+
+  Scheduler s;
+  TimePoint now = kT0;
+
+  void submit(JobId id, double priority = 0, ClientSlot client = 0, std::string key = "", std::string service = "",
+              std::optional<TimePoint> deadline = std::nullopt) {
+    Effects fx;
+    s.submit(JobSpec{id, client, priority, std::move(key), std::move(service), deadline}, now, fx);
+    EXPECT_TRUE(fx.empty());
+  }
+  std::vector<Assigned> dispatch() {
+    Effects fx;
+    s.dispatch(now, fx);
+    EXPECT_EQ(only<Assigned>(fx).size(), fx.size()) << "dispatch only assigns";
+    return only<Assigned>(fx);
+  }
+  // Ids dispatch assigned, in order.
+  std::vector<JobId> dispatch_ids() {
+    std::vector<JobId> ids;
+    for (const Assigned& a : dispatch()) ids.push_back(a.job);
+    return ids;
+  }
+  Effects complete(const Assigned& a, Completion how = Completion::result) {
+    Effects fx;
+    EXPECT_TRUE(s.complete(a.job, a.worker, a.attempt, how, fx)) << "job " << a.job;
+    return fx;
+  }
+  Effects expire() {
+    Effects fx;
+    s.expire(now, fx);
+    return fx;
+  }
+  Effects remove(WorkerSlot worker, WorkerLoss loss) {
+    Effects fx;
+    s.remove_worker(worker, loss, fx);
+    return fx;
+  }
+  Effects abort(JobId job) {
+    Effects fx;
+    EXPECT_TRUE(s.abort(job, fx));
+    return fx;
+  }
+  // Running jobs of a worker as Assigned records, for complete().
+  Assigned running(JobId job) {
+    for (WorkerSlot w = 0; w < 64; ++w) {
+      for (const auto& [id, attempt] : s.running_on(w)) {
+        if (id == job) return Assigned{id, w, attempt};
+      }
+    }
+    ADD_FAILURE() << "job " << job << " is not running";
+    return Assigned{job, 0, 0};
+  }
+};
+
+// ------------------------------------------------------------------ ordering
+
+TEST(Scheduler, EqualPrioritiesAreServedInSubmissionOrder) {
+  Harness h;
+  h.s.add_worker(offer(1));
+  for (JobId id = 1; id <= 4; ++id) h.submit(id);
+  for (JobId id = 1; id <= 4; ++id) {
+    const auto assigned = h.dispatch();
+    ASSERT_EQ(assigned.size(), 1U);
+    EXPECT_EQ(assigned[0].job, id);
+    EXPECT_EQ(assigned[0].attempt, 1U);
+    h.complete(assigned[0]);
+  }
+  EXPECT_TRUE(h.dispatch().empty());
+}
+
+TEST(Scheduler, HigherPriorityIsServedFirst) {
+  Harness h;
+  h.s.add_worker(offer(1));
+  h.submit(1, 0);
+  h.submit(2, 5);
+  h.submit(3, 1);
+  h.submit(4, 0.25);
+  h.submit(5, 0.5);
+  std::vector<JobId> order;
+  for (int i = 0; i < 5; ++i) {
+    const auto assigned = h.dispatch();
+    ASSERT_EQ(assigned.size(), 1U);
+    order.push_back(assigned[0].job);
+    h.complete(assigned[0]);
+  }
+  EXPECT_EQ(order, (std::vector<JobId>{2, 3, 5, 4, 1}));
+}
+
+TEST(Scheduler, OneRoundAssignsEveryJobThatFits) {
+  Harness h;
+  h.s.add_worker(offer(3));
+  for (JobId id = 1; id <= 5; ++id) h.submit(id, static_cast<double>(id % 2));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{1, 3, 5}));
+  EXPECT_EQ(h.s.stats().queued, 2U);
+  EXPECT_EQ(h.s.stats().running, 3U);
+  EXPECT_EQ(h.s.why_waiting(2), WaitReason::no_free_slot);
+}
+
+TEST(Scheduler, EqualPriorityAcrossServicesFollowsSubmissionOrder) {
+  Harness h;
+  h.s.add_worker(offer(1, {}, {"a", "b"}));
+  h.submit(1, 0, 0, "", "b");
+  h.submit(2, 0, 0, "", "a");
+  h.submit(3, 0, 0, "", "b");
+  h.submit(4, 0, 0, "", "a");
+  std::vector<JobId> order;
+  for (int i = 0; i < 4; ++i) {
+    const auto assigned = h.dispatch();
+    ASSERT_EQ(assigned.size(), 1U);
+    order.push_back(assigned[0].job);
+    h.complete(assigned[0]);
+  }
+  EXPECT_EQ(order, (std::vector<JobId>{1, 2, 3, 4}));
+}
+
+// ------------------------------------------------------------------ services
+
+TEST(Scheduler, JobsGoOnlyToWorkersOfferingTheirService) {
+  Harness h;
+  const WorkerSlot plain = h.s.add_worker(offer(10));
+  const WorkerSlot named = h.s.add_worker(offer(10, {}, {"resize"}));
+  for (JobId id = 1; id <= 6; ++id) h.submit(id, 0, 0, "", id % 2 == 0 ? "resize" : "");
+  const auto assigned = h.dispatch();
+  ASSERT_EQ(assigned.size(), 6U);
+  for (const Assigned& a : assigned) EXPECT_EQ(a.worker, a.job % 2 == 0 ? named : plain) << "job " << a.job;
+}
+
+TEST(Scheduler, WorkerWithSeveralServicesTakesJobsOfEach) {
+  Harness h;
+  const WorkerSlot w = h.s.add_worker(offer(10, {}, {"a", "b", "c"}));
+  h.submit(1, 0, 0, "", "a");
+  h.submit(2, 0, 0, "", "b");
+  h.submit(3, 0, 0, "", "c");
+  h.submit(4, 0, 0, "", "");  // no service: this worker names services, so not here
+  const auto assigned = h.dispatch();
+  ASSERT_EQ(assigned.size(), 3U);
+  for (const Assigned& a : assigned) EXPECT_EQ(a.worker, w);
+  EXPECT_EQ(h.s.state_of(4), JobState::queued);
+  EXPECT_EQ(h.s.why_waiting(4), WaitReason::no_worker_for_service);
+  const auto stats = h.s.worker_stats(w);
+  ASSERT_TRUE(stats.has_value());
+  EXPECT_EQ(stats->services, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(stats->running, 3U);
+}
+
+TEST(Scheduler, JobWithNoCapableWorkerWaitsThenExpiresWithAssignTimeout) {
+  Harness h;
+  h.s.add_worker(offer(10));
+  h.submit(1, 0, 7, "", "ocr", kT0 + 50ms);
+  EXPECT_TRUE(h.dispatch().empty());
+  EXPECT_EQ(h.s.why_waiting(1), WaitReason::no_worker_for_service);
+  EXPECT_EQ(h.s.next_deadline(), kT0 + 50ms);
+  h.now = kT0 + 49ms;
+  EXPECT_TRUE(h.expire().empty());
+  h.now = kT0 + 50ms;
+  const auto fx = h.expire();
+  ASSERT_EQ(fx.size(), 1U);
+  const auto failed = only<Failed>(fx);
+  ASSERT_EQ(failed.size(), 1U);
+  EXPECT_EQ(failed[0].job, 1U);
+  EXPECT_EQ(failed[0].client, 7U);
+  EXPECT_EQ(failed[0].reason, FailReason::assign_timeout);
+  EXPECT_EQ(h.s.state_of(1), JobState::unknown);
+  EXPECT_FALSE(h.s.next_deadline().has_value());
+}
+
+TEST(Scheduler, StuckServiceDoesNotBlockOtherQueues) {
+  Harness h;
+  h.s.add_worker(offer(2));
+  h.submit(1, 9, 0, "", "nobody");
+  h.submit(2, 9, 0, "", "nobody");
+  h.submit(3, 0);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{3}));
+}
+
+TEST(Scheduler, StuckServiceDoesNotBlockOtherServicesAtTheSamePriority) {
+  Harness h;
+  h.s.add_worker(offer(1, {}, {"busy"}));
+  h.s.add_worker(offer(2, {}, {"idle"}));
+  h.submit(1, 0, 0, "", "busy");
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  h.submit(2, 0, 0, "", "busy");  // first in order, but its only worker is full
+  h.submit(3, 0, 0, "", "idle");
+  h.submit(4, 0, 0, "", "idle");
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{3, 4}));
+}
+
+TEST(Scheduler, FullRangeDoesNotBlockHigherRangeJobs) {
+  Harness h;
+  h.s.add_worker(offer(10, {{5, 4}}));
+  for (JobId id = 1; id <= 8; ++id) h.submit(id, 0);
+  h.submit(9, 5);
+  // Range 0 may use 6 slots; the range-5 job is submitted after but still gets in.
+  const auto ids = h.dispatch_ids();
+  EXPECT_EQ(ids, (std::vector<JobId>{9, 1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(h.s.why_waiting(7), WaitReason::no_free_slot);
+  h.submit(10, 6);
+  h.submit(11, 7);
+  h.submit(12, 8);
+  h.submit(13, 9);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{13, 12, 11}));
+}
+
+// ------------------------------------------------------------------ sacred mode
+
+TEST(Scheduler, SacredModeKeepsGuaranteedSlotsForEachRange) {
+  SchedulerOptions options;
+  options.sacred_guarantees = true;
+  Harness h(options);
+  h.s.add_worker(offer(100, {{1, 30}, {2, 20}}));
+  for (JobId id = 1; id <= 100; ++id) h.submit(id, 2);
+  EXPECT_EQ(h.dispatch().size(), 70U);
+  for (JobId id = 101; id <= 140; ++id) h.submit(id, 1);
+  EXPECT_EQ(h.dispatch().size(), 30U);
+  for (JobId id = 141; id <= 150; ++id) h.submit(id, 0);
+  EXPECT_TRUE(h.dispatch().empty());
+  EXPECT_EQ(h.s.stats().running, 100U);
+}
+
+// ------------------------------------------------------------------ requeue, attempts
+
+TEST(Scheduler, RejectedJobGoesBackToTheFrontOfItsQueue) {
+  Harness h;
+  const WorkerSlot w = h.s.add_worker(offer(1));
+  for (JobId id = 1; id <= 3; ++id) h.submit(id);
+  const auto first = h.dispatch();
+  ASSERT_EQ(first.size(), 1U);
+  EXPECT_EQ(first[0].job, 1U);
+  EXPECT_TRUE(h.s.reject(1, w, first[0].attempt));
+  EXPECT_EQ(h.s.state_of(1), JobState::queued);
+  const auto again = h.dispatch();
+  ASSERT_EQ(again.size(), 1U);
+  EXPECT_EQ(again[0].job, 1U);
+  EXPECT_EQ(again[0].attempt, 2U);
+}
+
+TEST(Scheduler, StaleOrForeignAnswersAreDroppedAndChangeNothing) {
+  Harness h;
+  const WorkerSlot a = h.s.add_worker(offer(1));
+  const WorkerSlot b = h.s.add_worker(offer(1, {}, {"other"}));
+  h.submit(1);
+  const auto first = h.dispatch();
+  ASSERT_EQ(first.size(), 1U);
+  EXPECT_TRUE(h.s.reject(1, a, 1));
+  const auto second = h.dispatch();
+  ASSERT_EQ(second.size(), 1U);
+  EXPECT_EQ(second[0].attempt, 2U);
+
+  Effects fx;
+  EXPECT_FALSE(h.s.complete(1, a, 1, Completion::result, fx)) << "old attempt";
+  EXPECT_FALSE(h.s.complete(1, b, 2, Completion::result, fx)) << "wrong worker";
+  EXPECT_FALSE(h.s.reject(1, a, 1));
+  EXPECT_FALSE(h.s.complete(99, a, 1, Completion::result, fx)) << "unknown job";
+  EXPECT_TRUE(fx.empty());
+  EXPECT_EQ(h.s.state_of(1), JobState::running);
+
+  EXPECT_TRUE(h.s.complete(1, a, 2, Completion::result, fx));
+  EXPECT_FALSE(h.s.complete(1, a, 2, Completion::result, fx)) << "second answer";
+  ASSERT_EQ(only<Finished>(fx).size(), 1U);
+}
+
+TEST(Scheduler, DeadWorkerGivesUpItsJobsToTheFrontOfTheQueue) {
+  Harness h;
+  const WorkerSlot w = h.s.add_worker(offer(2));
+  for (JobId id = 1; id <= 4; ++id) h.submit(id);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{1, 2}));
+  const auto fx = h.remove(w, WorkerLoss::died);
+  const auto gave_up = only<GaveUp>(fx);
+  ASSERT_EQ(gave_up.size(), 2U);
+  EXPECT_EQ(gave_up[0].job, 1U);
+  EXPECT_EQ(gave_up[1].job, 2U);
+  EXPECT_EQ(gave_up[0].worker, w);
+  EXPECT_TRUE(only<Failed>(fx).empty());
+  EXPECT_FALSE(h.s.worker_stats(w).has_value());
+
+  h.s.add_worker(offer(1));
+  const auto again = h.dispatch();
+  ASSERT_EQ(again.size(), 1U);
+  EXPECT_EQ(again[0].job, 1U) << "requeued jobs keep their order at the front";
+  EXPECT_EQ(again[0].attempt, 2U);
+  h.complete(again[0]);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{2}));
+}
+
+TEST(Scheduler, WorkerThatLeftDoesNotCountAgainstAttempts) {
+  SchedulerOptions options;
+  options.max_attempts = 1;
+  Harness h(options);
+  h.submit(1);
+  for (int round = 0; round < 5; ++round) {
+    const WorkerSlot w = h.s.add_worker(offer(1));
+    ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+    const auto fx = h.remove(w, WorkerLoss::left);
+    EXPECT_EQ(fx.size(), 1U);
+    EXPECT_EQ(only<GaveUp>(fx).size(), 1U);
+    EXPECT_EQ(h.s.state_of(1), JobState::queued);
+  }
+}
+
+TEST(Scheduler, JobThatKillsMaxAttemptsWorkersFailsWithWorkerLost) {
+  SchedulerOptions options;
+  options.max_attempts = 3;
+  Harness h(options);
+  h.submit(1, 0, 4);
+  for (int death = 1; death <= 3; ++death) {
+    const WorkerSlot w = h.s.add_worker(offer(1));
+    ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+    const auto fx = h.remove(w, WorkerLoss::died);
+    if (death < 3) {
+      ASSERT_EQ(fx.size(), 1U);
+      EXPECT_EQ(h.s.state_of(1), JobState::queued);
+    } else {
+      ASSERT_EQ(fx.size(), 2U);
+      ASSERT_TRUE(std::holds_alternative<GaveUp>(fx[0]));
+      ASSERT_TRUE(std::holds_alternative<Failed>(fx[1])) << "Failed follows GaveUp";
+      EXPECT_EQ(std::get<Failed>(fx[1]).reason, FailReason::worker_lost);
+      EXPECT_EQ(std::get<Failed>(fx[1]).client, 4U);
+      EXPECT_EQ(h.s.state_of(1), JobState::unknown);
+    }
+  }
+}
+
+TEST(Scheduler, WorkerSlotsAreReusedAfterRemoval) {
+  Harness h;
+  const WorkerSlot a = h.s.add_worker(offer(1));
+  const WorkerSlot b = h.s.add_worker(offer(1));
+  EXPECT_NE(a, b);
+  h.remove(a, WorkerLoss::left);
+  EXPECT_EQ(h.s.add_worker(offer(3)), a);
+  EXPECT_EQ(h.s.worker_stats(a)->slots, 3U);
+  EXPECT_EQ(h.s.stats().workers, 2U);
+  EXPECT_EQ(h.s.stats().total_slots, 4U);
+}
+
+// ------------------------------------------------------------------ hold similar work
+
+SchedulerOptions holding() {
+  SchedulerOptions options;
+  options.hold_similar_work = true;
+  return options;
+}
+
+TEST(Scheduler, HeldJobsGetTheLeadersResult) {
+  Harness h(holding());
+  h.s.add_worker(offer(10));
+  h.submit(1, 0, 1, "k");
+  h.submit(2, 0, 2, "k");
+  h.submit(3, 0, 3, "k");
+  h.submit(4, 0, 1, "other");
+  EXPECT_EQ(h.s.state_of(2), JobState::held);
+  EXPECT_EQ(h.s.why_waiting(2), WaitReason::held_behind_key);
+  EXPECT_EQ(h.s.stats().held, 2U);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{1, 4}));
+  h.submit(5, 0, 5, "k");  // the leader is running: held as well
+  EXPECT_EQ(h.s.state_of(5), JobState::held);
+
+  const auto fx = h.complete(h.running(1));
+  const auto finished = only<Finished>(fx);
+  ASSERT_EQ(fx.size(), 4U);
+  EXPECT_EQ(finished[0].job, 1U);
+  EXPECT_EQ(finished[0].source, 1U);
+  EXPECT_EQ(finished[1].job, 2U);
+  EXPECT_EQ(finished[1].client, 2U);
+  EXPECT_EQ(finished[1].source, 1U);
+  EXPECT_EQ(finished[2].job, 3U);
+  EXPECT_EQ(finished[3].job, 5U);
+  EXPECT_EQ(finished[3].source, 1U);
+  EXPECT_EQ(h.s.stats().held, 0U);
+  EXPECT_EQ(h.s.stats().finished, 4U);
+
+  h.submit(6, 0, 0, "k");  // the key is free again: leads
+  EXPECT_EQ(h.s.state_of(6), JobState::queued);
+}
+
+TEST(Scheduler, AbortedLeaderPassesTheLeadToTheNextHeldJob) {
+  Harness h(holding());
+  h.s.add_worker(offer(10));
+  h.submit(1, 0, 0, "k");
+  h.submit(2, 0, 0, "k");
+  h.submit(3, 0, 0, "k");
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  const auto fx = h.abort(1);
+  ASSERT_EQ(fx.size(), 1U);
+  const auto& abort = std::get<AbortOnWorker>(fx[0]);
+  EXPECT_EQ(abort.job, 1U);
+  EXPECT_EQ(abort.attempt, 1U);
+  EXPECT_EQ(h.s.state_of(2), JobState::queued);
+  EXPECT_EQ(h.s.state_of(3), JobState::held);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{2}));
+  const auto done = only<Finished>(h.complete(h.running(2)));
+  ASSERT_EQ(done.size(), 2U);
+  EXPECT_EQ(done[1].job, 3U);
+  EXPECT_EQ(done[1].source, 2U);
+}
+
+TEST(Scheduler, QueuedLeaderAbortedPassesTheLead) {
+  Harness h(holding());
+  h.submit(1, 0, 0, "k");
+  h.submit(2, 0, 0, "k");
+  EXPECT_TRUE(h.abort(1).empty());
+  EXPECT_EQ(h.s.state_of(2), JobState::queued);
+  EXPECT_EQ(h.s.stats().queued, 1U);
+  EXPECT_EQ(h.s.stats().held, 0U);
+}
+
+TEST(Scheduler, TimedOutLeaderPassesTheLeadToTheNextHeldJob) {
+  Harness h(holding());
+  h.s.add_worker(offer(10));
+  h.submit(1, 0, 0, "k");
+  h.submit(2, 0, 0, "k");
+  h.submit(3, 0, 0, "k");
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  const auto fx = h.complete(h.running(1), Completion::timed_out);
+  const auto finished = only<Finished>(fx);
+  ASSERT_EQ(fx.size(), 1U) << "only the leader gets its ETO";
+  EXPECT_EQ(finished[0].job, 1U);
+  EXPECT_EQ(h.s.state_of(2), JobState::queued);
+  EXPECT_EQ(h.s.state_of(3), JobState::held);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{2}));
+}
+
+TEST(Scheduler, LeaderLostWithItsWorkerPassesTheLead) {
+  SchedulerOptions options = holding();
+  options.max_attempts = 1;
+  Harness h(options);
+  const WorkerSlot w = h.s.add_worker(offer(10));
+  h.submit(1, 0, 0, "k");
+  h.submit(2, 0, 0, "k");
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  const auto fx = h.remove(w, WorkerLoss::died);
+  ASSERT_EQ(only<Failed>(fx).size(), 1U);
+  EXPECT_EQ(h.s.state_of(2), JobState::queued);
+}
+
+TEST(Scheduler, LeaderThatExpiresPassesTheLeadAndALateSuccessorFailsToo) {
+  Harness h(holding());
+  h.submit(1, 0, 0, "k", "", kT0 + 10ms);
+  h.submit(2, 0, 0, "k", "", kT0 + 20ms);
+  h.submit(3, 0, 0, "k", "", kT0 + 100ms);
+  EXPECT_EQ(h.s.next_deadline(), kT0 + 10ms) << "held jobs' deadlines are not armed";
+  h.now = kT0 + 30ms;
+  // Held jobs do not expire while held; job 2 is promoted when 1 fails, its deadline
+  // has passed, so it fails in the same expire(); job 3 then leads with time left.
+  const auto failed = only<Failed>(h.expire());
+  ASSERT_EQ(failed.size(), 2U);
+  EXPECT_EQ(failed[0].job, 1U);
+  EXPECT_EQ(failed[1].job, 2U);
+  EXPECT_EQ(h.s.state_of(3), JobState::queued);
+  EXPECT_EQ(h.s.next_deadline(), kT0 + 100ms);
+}
+
+TEST(Scheduler, HeldJobDoesNotExpireWhileItsLeaderRuns) {
+  Harness h(holding());
+  h.s.add_worker(offer(1));
+  h.submit(1, 0, 0, "k");
+  h.submit(2, 0, 0, "k", "", kT0 + 5ms);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  h.now = kT0 + 1s;
+  EXPECT_TRUE(h.expire().empty());
+  const auto finished = only<Finished>(h.complete(h.running(1)));
+  ASSERT_EQ(finished.size(), 2U);
+  EXPECT_EQ(finished[1].job, 2U);
+}
+
+TEST(Scheduler, PromotedJobIsQueuedInSubmissionOrder) {
+  Harness h(holding());
+  const WorkerSlot w = h.s.add_worker(offer(1));
+  h.submit(9);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{9}));  // occupies the only slot
+  h.submit(1, 0, 0, "k");
+  h.submit(2, 0, 0, "k");
+  h.submit(3);
+  h.submit(4);
+  h.abort(1);  // 2 leads now and goes before 3 and 4, submitted after it
+  h.complete(h.running(9));
+  std::vector<JobId> order;
+  for (int i = 0; i < 3; ++i) {
+    const auto assigned = h.dispatch();
+    ASSERT_EQ(assigned.size(), 1U);
+    order.push_back(assigned[0].job);
+    h.complete(assigned[0]);
+  }
+  EXPECT_EQ(order, (std::vector<JobId>{2, 3, 4}));
+  (void)w;
+}
+
+TEST(Scheduler, AbortingAHeldJobJustRemovesIt) {
+  Harness h(holding());
+  h.s.add_worker(offer(1));
+  h.submit(1, 0, 0, "k");
+  h.submit(2, 0, 0, "k");
+  h.submit(3, 0, 0, "k");
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  EXPECT_TRUE(h.abort(2).empty());
+  EXPECT_EQ(h.s.state_of(2), JobState::unknown);
+  const auto finished = only<Finished>(h.complete(h.running(1)));
+  ASSERT_EQ(finished.size(), 2U);
+  EXPECT_EQ(finished[1].job, 3U);
+  Effects fx;
+  EXPECT_FALSE(h.s.abort(2, fx)) << "already gone";
+}
+
+TEST(Scheduler, KeysMeanNothingWithoutHoldSimilarWork) {
+  Harness h;
+  h.s.add_worker(offer(10));
+  h.submit(1, 0, 0, "k");
+  h.submit(2, 0, 0, "k");
+  EXPECT_EQ(h.s.state_of(2), JobState::queued);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{1, 2}));
+  EXPECT_EQ(only<Finished>(h.complete(h.running(1))).size(), 1U);
+}
+
+// ------------------------------------------------------------------ throttling
+
+TEST(Scheduler, AvailThresholdWaitsForFreedSlotsAfterTheSystemWasFull) {
+  SchedulerOptions options;
+  options.avail_threshold = 3;
+  Harness h(options);
+  h.s.add_worker(offer(10));
+  for (JobId id = 1; id <= 15; ++id) h.submit(id);
+  ASSERT_EQ(h.dispatch().size(), 10U);
+  EXPECT_TRUE(h.s.stats().throttled);
+  EXPECT_EQ(h.s.why_waiting(11), WaitReason::throttled);
+  h.complete(h.running(1));
+  h.complete(h.running(2));
+  EXPECT_TRUE(h.dispatch().empty()) << "2 free < threshold 3";
+  h.complete(h.running(3));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{11, 12, 13}));
+}
+
+TEST(Scheduler, AvailThresholdNeverStallsWhenCapacityIsBelowIt) {
+  SchedulerOptions options;
+  options.avail_threshold = 50;
+  Harness h(options);
+  h.s.add_worker(offer(4));
+  for (JobId id = 1; id <= 6; ++id) h.submit(id);
+  ASSERT_EQ(h.dispatch().size(), 4U);
+  for (JobId id = 1; id <= 3; ++id) h.complete(h.running(id));
+  EXPECT_TRUE(h.dispatch().empty()) << "3 free < capacity 4";
+  h.complete(h.running(4));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{5, 6})) << "the threshold is capped at the capacity";
+  EXPECT_FALSE(h.s.stats().throttled);
+}
+
+TEST(Scheduler, AvailThresholdIsLeftWhenTheQueueEmpties) {
+  SchedulerOptions options;
+  options.avail_threshold = 5;
+  Harness h(options);
+  h.s.add_worker(offer(10));
+  for (JobId id = 1; id <= 11; ++id) h.submit(id);
+  ASSERT_EQ(h.dispatch().size(), 10U);
+  h.abort(11);
+  EXPECT_TRUE(h.dispatch().empty());
+  EXPECT_FALSE(h.s.stats().throttled);
+  h.complete(h.running(1));
+  h.submit(12);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{12})) << "1 free slot is enough: not full any more";
+}
+
+TEST(Scheduler, DistribRandmaxDelaysARoundAndReportsItsDeadline) {
+  SchedulerOptions options;
+  options.distrib_randmax = 100ms;
+  options.seed = 7;
+  Harness h(options);
+  h.s.add_worker(offer(10));
+  h.submit(1);
+  EXPECT_TRUE(h.dispatch().empty());
+  const auto at = h.s.next_deadline();
+  ASSERT_TRUE(at.has_value());
+  EXPECT_GT(*at, kT0);
+  EXPECT_LE(*at, kT0 + 100ms);
+  EXPECT_TRUE(h.s.stats().throttled);
+  EXPECT_EQ(h.s.why_waiting(1), WaitReason::throttled);
+  h.submit(2);  // more work while armed does not re-arm
+  EXPECT_EQ(h.s.next_deadline(), at);
+  h.now = *at - 1us;
+  EXPECT_TRUE(h.dispatch().empty());
+  h.now = *at;
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{1, 2}));
+  EXPECT_FALSE(h.s.next_deadline().has_value());
+  EXPECT_FALSE(h.s.stats().throttled);
+}
+
+TEST(Scheduler, DistribRandmaxDelaysSpreadOverTheWholeInterval) {
+  SchedulerOptions options;
+  options.distrib_randmax = 10ms;
+  Harness h(options);
+  h.s.add_worker(offer(1));
+  std::chrono::microseconds longest{0};
+  std::chrono::microseconds shortest{10ms};
+  for (JobId id = 1; id <= 200; ++id) {
+    h.submit(id);
+    const TimePoint start = h.now;
+    auto assigned = h.dispatch();
+    if (assigned.empty()) {
+      const auto at = h.s.next_deadline();
+      ASSERT_TRUE(at.has_value());
+      h.now = *at;
+      assigned = h.dispatch();
+    }
+    ASSERT_EQ(assigned.size(), 1U);
+    const auto delay = std::chrono::duration_cast<std::chrono::microseconds>(h.now - start);
+    longest = std::max(longest, delay);
+    shortest = std::min(shortest, delay);
+    h.complete(assigned[0]);
+    h.now += 1ms;
+  }
+  EXPECT_LE(longest, 10ms);
+  EXPECT_GT(longest, 8ms);
+  EXPECT_LT(shortest, 2ms);
+}
+
+TEST(Scheduler, WithoutDistribRandmaxThereIsNoDelay) {
+  Harness h;
+  h.s.add_worker(offer(1));
+  h.submit(1);
+  EXPECT_FALSE(h.s.next_deadline().has_value());
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+}
+
+// ------------------------------------------------------------------ deadlines
+
+TEST(Scheduler, NextDeadlineIsTheEarliestQueuedAssignDeadline) {
+  Harness h;
+  EXPECT_FALSE(h.s.next_deadline().has_value());
+  h.submit(1, 0, 0, "", "x", kT0 + 30ms);
+  h.submit(2, 0, 0, "", "x", kT0 + 10ms);
+  h.submit(3, 0, 0, "", "x", kT0 + 20ms);
+  h.submit(4, 0, 0, "", "x");
+  EXPECT_EQ(h.s.next_deadline(), kT0 + 10ms);
+  h.abort(2);
+  EXPECT_EQ(h.s.next_deadline(), kT0 + 20ms) << "an aborted job's deadline is forgotten";
+  h.now = kT0 + 30ms;
+  const auto failed = only<Failed>(h.expire());
+  ASSERT_EQ(failed.size(), 2U);
+  EXPECT_EQ(failed[0].job, 3U);
+  EXPECT_EQ(failed[1].job, 1U);
+  EXPECT_EQ(h.s.state_of(4), JobState::queued);
+}
+
+TEST(Scheduler, AssignedJobDoesNotExpire) {
+  Harness h;
+  h.s.add_worker(offer(1));
+  h.submit(1, 0, 0, "", "", kT0 + 10ms);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  EXPECT_FALSE(h.s.next_deadline().has_value());
+  h.now = kT0 + 1s;
+  EXPECT_TRUE(h.expire().empty());
+  EXPECT_EQ(h.s.state_of(1), JobState::running);
+}
+
+TEST(Scheduler, RequeuedJobIsStillBoundByItsAssignDeadline) {
+  Harness h;
+  const WorkerSlot w = h.s.add_worker(offer(1));
+  h.submit(1, 0, 0, "", "", kT0 + 10ms);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  h.now = kT0 + 20ms;
+  h.expire();
+  h.remove(w, WorkerLoss::left);
+  EXPECT_EQ(h.s.next_deadline(), kT0 + 10ms);
+  const auto failed = only<Failed>(h.expire());
+  ASSERT_EQ(failed.size(), 1U);
+  EXPECT_EQ(failed[0].reason, FailReason::assign_timeout);
+}
+
+// ------------------------------------------------------------------ abort
+
+TEST(Scheduler, AbortClientDropsEveryJobOfThatClientOnly) {
+  Harness h(holding());
+  const WorkerSlot w = h.s.add_worker(offer(2));
+  h.submit(1, 0, 1);
+  h.submit(2, 0, 2, "k");
+  h.submit(3, 0, 1, "k");  // held behind client 2's job
+  h.submit(4, 0, 1);
+  h.submit(5, 0, 2);
+  h.submit(6, 0, 1, "j");
+  h.submit(7, 0, 2, "j");  // held behind client 1's job 6
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1, 2}));
+  Effects fx;
+  h.s.abort_client(1, fx);
+  ASSERT_EQ(fx.size(), 1U);
+  EXPECT_EQ(std::get<AbortOnWorker>(fx[0]).job, 1U);
+  EXPECT_EQ(std::get<AbortOnWorker>(fx[0]).worker, w);
+  for (const JobId id : {1, 3, 4, 6}) EXPECT_EQ(h.s.state_of(id), JobState::unknown) << id;
+  EXPECT_EQ(h.s.state_of(2), JobState::running);
+  EXPECT_EQ(h.s.state_of(5), JobState::queued);
+  EXPECT_EQ(h.s.state_of(7), JobState::queued) << "leads once 6 is gone";
+  EXPECT_EQ(h.s.stats().held, 0U);
+  Effects none;
+  h.s.abort_client(1, none);
+  h.s.abort_client(42, none);
+  EXPECT_TRUE(none.empty());
+}
+
+TEST(Scheduler, AbortingARunningJobFreesItsSlot) {
+  Harness h;
+  h.s.add_worker(offer(1));
+  h.submit(1);
+  h.submit(2);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  h.abort(1);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{2}));
+  Effects fx;
+  EXPECT_FALSE(h.s.abort(1, fx));
+}
+
+// ------------------------------------------------------------------ selector
+
+TEST(Scheduler, CustomSelectorChoosesAmongCapableWorkersWithFreeSlots) {
+  Harness h;
+  const WorkerSlot a = h.s.add_worker(offer(2));
+  const WorkerSlot b = h.s.add_worker(offer(5));
+  h.s.add_worker(offer(5, {}, {"elsewhere"}));
+  std::vector<std::vector<Candidate>> seen;
+  h.s.set_selector([&](const JobView& job, std::span<const Candidate> candidates) -> std::optional<std::size_t> {
+    EXPECT_EQ(job.attempt, 0U);
+    seen.emplace_back(candidates.begin(), candidates.end());
+    // The worker with the fewest free slots (pack tightly).
+    const auto best = std::min_element(candidates.begin(), candidates.end(),
+                                       [](const Candidate& x, const Candidate& y) { return x.free_slots < y.free_slots; });
+    return static_cast<std::size_t>(best - candidates.begin());
+  });
+  for (JobId id = 1; id <= 3; ++id) h.submit(id);
+  const auto assigned = h.dispatch();
+  ASSERT_EQ(assigned.size(), 3U);
+  EXPECT_EQ(assigned[0].worker, a);
+  EXPECT_EQ(assigned[1].worker, a);
+  EXPECT_EQ(assigned[2].worker, b);
+  ASSERT_EQ(seen.size(), 3U);
+  EXPECT_EQ(seen[0].size(), 2U) << "only workers offering the service";
+  ASSERT_EQ(seen[2].size(), 1U) << "only workers with free slots";
+  EXPECT_EQ(seen[2][0].worker, b);
+  EXPECT_EQ(seen[2][0].free_slots, 5U);
+}
+
+TEST(Scheduler, SelectorDecliningLeavesTheQueueAndMovesOn) {
+  Harness h;
+  h.s.add_worker(offer(10, {}, {"a", "b"}));
+  int calls = 0;
+  h.s.set_selector([&](const JobView& job, std::span<const Candidate>) -> std::optional<std::size_t> {
+    ++calls;
+    if (job.service == "a") return std::nullopt;
+    return 0;
+  });
+  h.submit(1, 5, 0, "", "a");
+  h.submit(2, 5, 0, "", "a");
+  h.submit(3, 1, 0, "", "b");
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{3}));
+  EXPECT_EQ(calls, 2) << "one refusal skips the whole queue for the round";
+  h.s.set_selector(nullptr);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{1, 2}));
+}
+
+// ------------------------------------------------------------------ weighted choice
+
+// Three workers with 10, 20 and 70 free slots; each cycle assigns one job and
+// completes it, so the free slots are the same for every draw. The counts must follow
+// 10:20:70 (Pearson chi-square with 2 degrees of freedom below 13.8, p = 0.001; the
+// seed is fixed, so the test is deterministic).
+TEST(Scheduler, WeightedChoiceFollowsFreeSlots) {
+  SchedulerOptions options;
+  options.seed = 12345;
+  Harness h(options);
+  const std::vector<unsigned> slots{10, 20, 70};
+  std::vector<WorkerSlot> ids;
+  for (const unsigned n : slots) ids.push_back(h.s.add_worker(offer(n)));
+  std::map<WorkerSlot, int> count;
+  constexpr int kCycles = 20000;
+  for (int i = 0; i < kCycles; ++i) {
+    h.submit(static_cast<JobId>(i + 1));
+    const auto assigned = h.dispatch();
+    ASSERT_EQ(assigned.size(), 1U);
+    ++count[assigned[0].worker];
+    h.complete(assigned[0]);
+  }
+  double chi2 = 0;
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    const double expected = kCycles * slots[i] / 100.0;
+    const double diff = count[ids[i]] - expected;
+    chi2 += diff * diff / expected;
+  }
+  EXPECT_LT(chi2, 13.8) << count[ids[0]] << " / " << count[ids[1]] << " / " << count[ids[2]];
+}
+
+TEST(Scheduler, WeightedChoiceUsesFreeSlotsOfTheJobsRange) {
+  SchedulerOptions options;
+  options.seed = 99;
+  Harness h(options);
+  // For range 0, worker a has 1 slot and b has 9; for range 5, both have 10.
+  const WorkerSlot a = h.s.add_worker(offer(10, {{5, 9}}));
+  const WorkerSlot b = h.s.add_worker(offer(10, {{5, 1}}));
+  std::map<WorkerSlot, int> low;
+  for (JobId id = 1; id <= 2000; ++id) {
+    h.submit(id, 0);
+    const auto assigned = h.dispatch();
+    ASSERT_EQ(assigned.size(), 1U);
+    ++low[assigned[0].worker];
+    h.complete(assigned[0]);
+  }
+  EXPECT_NEAR(low[a] / 2000.0, 0.1, 0.03);
+  EXPECT_NEAR(low[b] / 2000.0, 0.9, 0.03);
+}
+
+TEST(Scheduler, BusyWorkerIsNeverChosen) {
+  Harness h;
+  const WorkerSlot a = h.s.add_worker(offer(3));
+  const WorkerSlot b = h.s.add_worker(offer(3));
+  for (JobId id = 1; id <= 6; ++id) h.submit(id);
+  const auto assigned = h.dispatch();
+  ASSERT_EQ(assigned.size(), 6U);
+  EXPECT_EQ(h.s.running_on(a).size(), 3U);
+  EXPECT_EQ(h.s.running_on(b).size(), 3U);
+}
+
+// ------------------------------------------------------------------ introspection
+
+TEST(Scheduler, StatsReportMergedRanges) {
+  Harness h;
+  h.s.add_worker(offer(100, {{1, 30}, {2, 20}}));
+  h.s.add_worker(offer(10, {{1.5, 4}}));
+  h.submit(1, 0);
+  h.submit(2, 1.7);
+  h.submit(3, 2);
+  h.submit(4, 2, 0, "", "none");
+  ASSERT_EQ(h.dispatch().size(), 3U);
+  const SchedulerStats stats = h.s.stats();
+  EXPECT_EQ(stats.workers, 2U);
+  EXPECT_EQ(stats.total_slots, 110U);
+  EXPECT_EQ(stats.free_slots, 107U);
+  EXPECT_EQ(stats.running, 3U);
+  EXPECT_EQ(stats.queued, 1U);
+  EXPECT_EQ(stats.queued_by_priority, (std::map<double, std::size_t>{{2.0, 1}}));
+  ASSERT_EQ(stats.ranges.size(), 4U);
+  const std::vector<double> starts{0, 1, 1.5, 2};
+  const std::vector<unsigned> limits{50 + 6, 80 + 6, 80 + 10, 100 + 10};
+  const std::vector<unsigned> used{1, 0, 1, 1};
+  for (std::size_t g = 0; g < 4; ++g) {
+    EXPECT_EQ(stats.ranges[g].start, starts[g]);
+    EXPECT_EQ(stats.ranges[g].limit, limits[g]) << g;
+    EXPECT_EQ(stats.ranges[g].used, used[g]) << g;
+    EXPECT_EQ(stats.ranges[g].workers, 2U);
+  }
+}
+
+TEST(Scheduler, MergedRangesShrinkWhenTheirLastWorkerLeaves) {
+  Harness h;
+  const WorkerSlot a = h.s.add_worker(offer(10, {{3, 5}}));
+  h.s.add_worker(offer(10));
+  h.submit(1, 4);
+  h.submit(2, 4);
+  ASSERT_EQ(h.dispatch().size(), 2U);
+  EXPECT_EQ(h.s.stats().ranges.size(), 2U);
+  h.remove(a, WorkerLoss::left);
+  const auto stats = h.s.stats();
+  ASSERT_EQ(stats.ranges.size(), 1U);
+  EXPECT_EQ(stats.ranges[0].limit, 10U);
+  EXPECT_EQ(stats.ranges[0].used + stats.queued, 2U);
+  h.dispatch();
+  EXPECT_EQ(h.s.stats().ranges[0].used, 2U);
+}
+
+TEST(Scheduler, ViewRunningOnAndWorkerStatsDescribeTheState) {
+  Harness h;
+  const WorkerSlot w = h.s.add_worker(offer(4, {{1, 1}}, {"svc"}));
+  h.submit(1, 1.5, 3, "key", "svc");
+  const auto view = h.s.view(1);
+  ASSERT_TRUE(view.has_value());
+  EXPECT_EQ(view->id, 1U);
+  EXPECT_EQ(view->client, 3U);
+  EXPECT_EQ(view->priority, 1.5);
+  EXPECT_EQ(view->key, "key");
+  EXPECT_EQ(view->service, "svc");
+  EXPECT_EQ(view->attempt, 0U);
+  EXPECT_FALSE(h.s.view(2).has_value());
+  ASSERT_EQ(h.dispatch().size(), 1U);
+  EXPECT_EQ(h.s.view(1)->attempt, 1U);
+  EXPECT_EQ(h.s.running_on(w), (std::vector<std::pair<JobId, unsigned>>{{1, 1}}));
+  EXPECT_EQ(h.s.why_waiting(1), WaitReason::none);
+  const auto stats = h.s.worker_stats(w);
+  ASSERT_TRUE(stats.has_value());
+  EXPECT_EQ(stats->slots, 4U);
+  EXPECT_EQ(stats->running, 1U);
+  ASSERT_EQ(stats->pools.size(), 2U);
+  EXPECT_EQ(stats->pools[1].used, 1U);
+  EXPECT_FALSE(h.s.worker_stats(w + 1).has_value());
+  EXPECT_TRUE(h.s.running_on(w + 1).empty());
+}
+
+TEST(Scheduler, CompactKeepsEverythingWorking) {
+  SchedulerOptions options = holding();
+  Harness h(options);
+  const WorkerSlot a = h.s.add_worker(offer(2, {}, {"s1"}));
+  h.s.add_worker(offer(2));
+  for (JobId id = 1; id <= 3000; ++id) h.submit(id, static_cast<double>(id % 7), 1, "", id % 2 ? "s1" : "");
+  h.s.remove_worker(a, WorkerLoss::left, *std::make_unique<Effects>());
+  Effects fx;
+  h.s.abort_client(1, fx);
+  h.submit(5000, 0, 2, "k", "", kT0 + 5ms);
+  h.submit(5001, 0, 2, "k");
+  h.s.compact();
+  EXPECT_EQ(h.s.stats().queued, 1U);
+  EXPECT_EQ(h.s.stats().held, 1U);
+  EXPECT_EQ(h.s.next_deadline(), kT0 + 5ms);
+  const WorkerSlot b = h.s.add_worker(offer(1, {}, {"s1"}));
+  h.submit(5002, 0, 2, "", "s1");
+  const auto assigned = h.dispatch();
+  ASSERT_EQ(assigned.size(), 2U);
+  EXPECT_EQ(assigned[1].worker, b);
+  EXPECT_EQ(only<Finished>(h.complete(assigned[0])).size(), 2U);
+}
+
+TEST(Scheduler, DuplicateJobIdIsRefused) {
+  Harness h;
+  h.submit(1);
+  Effects fx;
+  EXPECT_THROW(h.s.submit(JobSpec{1, 0, 0, "", "", std::nullopt}, kT0, fx), std::invalid_argument);
+  EXPECT_EQ(h.s.stats().queued, 1U);
+}
+
+TEST(Scheduler, MovedSchedulerKeepsItsState) {
+  Harness h;
+  h.s.add_worker(offer(1));
+  h.submit(1);
+  Scheduler moved = std::move(h.s);
+  Effects fx;
+  moved.dispatch(kT0, fx);
+  EXPECT_EQ(only<Assigned>(fx).size(), 1U);
+}
+
+}  // namespace
+}  // namespace proletariat::broker

@@ -26,8 +26,8 @@ class Fenwick {
   void build(std::span<const std::uint64_t> values) {
     tree_.assign(values.begin(), values.end());
     total_ = 0;
+    for (const std::uint64_t value : values) total_ += value;
     for (std::size_t i = 1; i <= tree_.size(); ++i) {
-      total_ += tree_[i - 1];
       const std::size_t parent = i + (i & (~i + 1));
       if (parent <= tree_.size()) tree_[parent - 1] += tree_[i - 1];
     }

@@ -34,6 +34,8 @@
 #include "broker/scheduler.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -872,6 +874,49 @@ struct Scheduler::State {
     }
   }
 
+  // ---------------------------------------------------------------- self-check
+
+#ifdef PROLETARIAT_SCHEDULER_SELF_CHECK
+  // Verifies the invariants listed at the top of this file; aborts on a violation.
+  // For debugging only (O(everything)).
+  void self_check() const {
+    const auto fail = [](const char* what) {
+      std::fprintf(stderr, "scheduler self-check failed: %s\n", what);
+      std::abort();
+    };
+    for (ServiceId id = 0; id < services.size(); ++id) {
+      const Service& service = services[id];
+      if (!service.live) continue;
+      if (service.trees.size() != starts.size()) fail("trees per range");
+      for (std::size_t g = 0; g < starts.size(); ++g) {
+        const Fenwick& tree = service.trees[g];
+        if (tree.size() != service.workers.size()) fail("tree size");
+        std::uint64_t sum = 0;
+        for (std::size_t p = 0; p < service.workers.size(); ++p) {
+          const Worker& worker = workers[service.workers[p]];
+          if (!worker.live) fail("dead worker in service");
+          const std::uint64_t value = tree.prefix(p + 1) - tree.prefix(p);
+          if (value != worker.free_by_range[g]) fail("tree value");
+          if (worker.free_by_range[g] != worker.pools.free_for(worker.local_of[g], options.sacred_guarantees)) {
+            fail("free_by_range stale");
+          }
+          sum += value;
+        }
+        if (sum != tree.total()) fail("tree total");
+      }
+    }
+    for (WorkerSlot w = 0; w < workers.size(); ++w) {
+      const Worker& worker = workers[w];
+      if (!worker.live) continue;
+      for (const WorkerService& ws : worker.services) {
+        if (services[ws.service].workers.at(ws.position) != w) fail("worker position");
+      }
+    }
+  }
+#else
+  void self_check() const {}
+#endif
+
   // ---------------------------------------------------------------- upkeep
 
   void compact() {
@@ -930,27 +975,54 @@ Scheduler::~Scheduler() = default;
 Scheduler::Scheduler(Scheduler&&) noexcept = default;
 Scheduler& Scheduler::operator=(Scheduler&&) noexcept = default;
 
-WorkerSlot Scheduler::add_worker(const Offer& offer) { return state_->add_worker(offer); }
+WorkerSlot Scheduler::add_worker(const Offer& offer) {
+  const WorkerSlot slot = state_->add_worker(offer);
+  state_->self_check();
+  return slot;
+}
 
 void Scheduler::remove_worker(WorkerSlot worker, WorkerLoss loss, Effects& out) {
   state_->remove_worker(worker, loss, out);
+  state_->self_check();
 }
 
-void Scheduler::submit(JobSpec job, TimePoint /*now*/, Effects& /*out*/) { state_->submit(std::move(job)); }
+void Scheduler::submit(JobSpec job, TimePoint /*now*/, Effects& /*out*/) {
+  state_->submit(std::move(job));
+  state_->self_check();
+}
 
 bool Scheduler::complete(JobId job, WorkerSlot worker, unsigned attempt, Completion how, Effects& out) {
-  return state_->complete(job, worker, attempt, how, out);
+  const bool done = state_->complete(job, worker, attempt, how, out);
+  state_->self_check();
+  return done;
 }
 
-bool Scheduler::reject(JobId job, WorkerSlot worker, unsigned attempt) { return state_->reject(job, worker, attempt); }
+bool Scheduler::reject(JobId job, WorkerSlot worker, unsigned attempt) {
+  const bool done = state_->reject(job, worker, attempt);
+  state_->self_check();
+  return done;
+}
 
-bool Scheduler::abort(JobId job, Effects& out) { return state_->abort(job, out); }
+bool Scheduler::abort(JobId job, Effects& out) {
+  const bool done = state_->abort(job, out);
+  state_->self_check();
+  return done;
+}
 
-void Scheduler::abort_client(ClientSlot client, Effects& out) { state_->abort_client(client, out); }
+void Scheduler::abort_client(ClientSlot client, Effects& out) {
+  state_->abort_client(client, out);
+  state_->self_check();
+}
 
-void Scheduler::dispatch(TimePoint now, Effects& out) { state_->dispatch(now, out); }
+void Scheduler::dispatch(TimePoint now, Effects& out) {
+  state_->dispatch(now, out);
+  state_->self_check();
+}
 
-void Scheduler::expire(TimePoint now, Effects& out) { state_->expire(now, out); }
+void Scheduler::expire(TimePoint now, Effects& out) {
+  state_->expire(now, out);
+  state_->self_check();
+}
 
 std::optional<TimePoint> Scheduler::next_deadline() const {
   // Pops dead heap entries on the way: logically const, the answer is the same.
@@ -1036,6 +1108,9 @@ std::vector<std::pair<JobId, unsigned>> Scheduler::running_on(WorkerSlot worker)
   return out;
 }
 
-void Scheduler::compact() { state_->compact(); }
+void Scheduler::compact() {
+  state_->compact();
+  state_->self_check();
+}
 
 }  // namespace proletariat::broker
