@@ -20,6 +20,7 @@ constexpr std::array kCodeClasses{
     CodeClass{errc::kUnknownCommand, ErrorClass::request}, CodeClass{errc::kState, ErrorClass::request},
     CodeClass{errc::kBadOffer, ErrorClass::request},    CodeClass{errc::kTooBig, ErrorClass::request},
     CodeClass{errc::kLimit, ErrorClass::retry},         CodeClass{errc::kInternal, ErrorClass::fault},
+    CodeClass{errc::kNoPeer, ErrorClass::request},
 };
 }  // namespace
 

@@ -124,10 +124,11 @@ TEST(Codec, ManagerMessagesRoundTrip) {
   ASSERT_TRUE(std::holds_alternative<Accepted>(acc));
   EXPECT_EQ(std::get<Accepted>(acc).ids, (std::vector<std::uint64_t>{10, 11}));
 
-  auto welcome = round_trip_manager(encode(Welcome{"ab.1", 1, 50, 3, 1000, 10}));
+  auto welcome = round_trip_manager(encode(Welcome{"ab.1", 1, 50, 3, 1000, 10, 1918}));
   ASSERT_TRUE(std::holds_alternative<Welcome>(welcome));
   EXPECT_EQ(std::get<Welcome>(welcome).heartbeat_ms, 50u);
   EXPECT_EQ(std::get<Welcome>(welcome).liveness, 3u);
+  EXPECT_EQ(std::get<Welcome>(welcome).pub_port, 1918u);
 }
 
 TEST(Codec, ErrorReplyCarriesItsClass) {
@@ -175,7 +176,8 @@ TEST(Codec, SnippetEscapesBinaryAndBoundsLength) {
 }
 
 std::string_view peer_command_name(const PeerMessage& m) {
-  static constexpr std::string_view kNames[] = {"HELLO", "OFFER", "PUSH", "ABORT", "RESULT", "REJECT", "HEARTBEAT", "BYE"};
+  static constexpr std::string_view kNames[] = {"HELLO", "OFFER", "PUSH", "ABORT", "RESULT", "REJECT",
+                                                "HEARTBEAT", "BYE", "SYSMSG", "SYSACK", "STATUS"};
   return kNames[m.index()];
 }
 
@@ -215,6 +217,42 @@ TEST(CodecVectors, EveryPeerVectorDecodesAsExpected) {
       EXPECT_EQ(peer_command_name(std::get<PeerMessage>(decoded)), c["expect"]["command"].get<std::string>());
     }
   }
+}
+
+}  // namespace
+}  // namespace proletariat::protocol
+
+namespace proletariat::protocol {
+namespace {
+
+TEST(Codec, PublishedSystemMessageRoundTrip) {
+  auto frames = encode(Published{"ab.3", 17, "ab.1", zmq::message_t(std::string_view("{\"x\":1}"))});
+  ASSERT_EQ(frames.size(), 5u);
+  EXPECT_EQ(frames[0].to_string(), "ab.3");  // the topic is the recipient's id
+  auto decoded = decode_published(frames);
+  ASSERT_TRUE(std::holds_alternative<Published>(decoded));
+  auto& p = std::get<Published>(decoded);
+  EXPECT_EQ(p.msg, 17u);
+  EXPECT_EQ(p.from, "ab.1");
+  EXPECT_EQ(p.content.to_string(), "{\"x\":1}");
+}
+
+TEST(Codec, SysMsgToEverybodyEncodesNullTo) {
+  auto msg = round_trip_peer(encode(SysMsg{4, std::nullopt, zmq::message_t(std::string_view("1"))}));
+  auto* got = std::get_if<SysMsg>(&msg);
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->req, 4u);
+  EXPECT_FALSE(got->to);
+  auto done = round_trip_manager(encode(SysDone{4, 3, 2}));
+  ASSERT_TRUE(std::holds_alternative<SysDone>(done));
+  EXPECT_EQ(std::get<SysDone>(done).sent_to, 3u);
+  EXPECT_EQ(std::get<SysDone>(done).received_by, 2u);
+}
+
+TEST(Codec, PriorityTextIsShortest) {
+  EXPECT_EQ(priority_text(2), "2");
+  EXPECT_EQ(priority_text(2.5), "2.5");
+  EXPECT_EQ(priority_text(0), "0");
 }
 
 }  // namespace

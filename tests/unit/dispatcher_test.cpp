@@ -1,4 +1,6 @@
 // Dispatcher: raw frames and a fake clock in, outgoing messages out. No sockets.
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include <proletariat/error.hpp>
@@ -322,6 +324,154 @@ TEST_F(DispatcherTest, EventsFireForReceiveFinishAndAssignTimeout) {
   from("w", "RESULT", {{"results", {{{"id", id}, {"attempt", 1}}}}}, {"\"ok\""});
   EXPECT_EQ(log, (std::vector<std::string>{"receive a", "assigntimeout a", "finish a EATO", "receive b",
                                            "finish b \"ok\""}));
+}
+
+}  // namespace
+}  // namespace proletariat::broker
+
+namespace proletariat::broker {
+namespace {
+
+// System messages and status (PROTOCOL §8), with subscriptions fed by hand.
+class DispatcherSysmsgTest : public DispatcherTest {
+ protected:
+  std::string id_of(const std::string& rid) {
+    auto sent = from(rid, "HELLO", {});
+    return only(sent, "WELCOME").header["id"].get<std::string>();
+  }
+  void subscribe(const std::string& id) {
+    std::string frame = "\x01" + id;
+    dispatcher_->on_subscription(zmq::message_t(frame.data(), frame.size()), now_);
+  }
+  std::vector<Publication> published() { return dispatcher_->outbox().take_publications(); }
+  std::vector<Sent> sysmsg(const std::string& rid, nlohmann::json to, std::uint64_t req = 1) {
+    return from(rid, "SYSMSG", {{"req", req}, {"to", std::move(to)}}, {"{\"do\":\"it\"}"});
+  }
+};
+
+TEST_F(DispatcherSysmsgTest, BroadcastReachesEverySubscribedPeerButTheSenderAndCompletesOnAcks) {
+  std::vector<std::string> manager_got;
+  ManagerEvents events;
+  events.sysmsg = [&](const nlohmann::json& msg, const std::string& from) { manager_got.push_back(msg.dump() + from); };
+  reset({}, std::move(events));
+  const auto a = id_of("a");
+  const auto b = id_of("b");
+  const auto c = id_of("c");
+  subscribe(a);
+  subscribe(b);
+  subscribe(c);
+  auto sent = sysmsg("a", nullptr);
+  EXPECT_FALSE(has(sent, "SYSDONE"));
+  auto pubs = published();
+  ASSERT_EQ(pubs.size(), 2u);
+  std::set<std::string> topics{pubs[0].topic, pubs[1].topic};
+  EXPECT_EQ(topics, (std::set<std::string>{b, c}));
+  EXPECT_EQ(pubs[0].from, a);
+  EXPECT_EQ(manager_got, (std::vector<std::string>{"{\"do\":\"it\"}" + a}));
+  from("b", "SYSACK", {{"msg", pubs[0].msg}});
+  sent = from("c", "SYSACK", {{"msg", pubs[0].msg}});
+  const auto& done = only(sent, "SYSDONE");
+  EXPECT_EQ(done.to, "a");
+  EXPECT_EQ(done.header["sentTo"], 3);  // b, c and the manager
+  EXPECT_EQ(done.header["receivedBy"], 3);
+}
+
+TEST_F(DispatcherSysmsgTest, NobodyToSendToCompletesAtOnceWithZeroZero) {
+  const auto a = id_of("a");
+  subscribe(a);
+  auto sent = sysmsg("a", a + "-nobody");
+  EXPECT_EQ(only(sent, "ERROR").header["code"], "ENOPEER");
+  sent = sysmsg("a", "MANAGER", 2);
+  const auto& done = only(sent, "SYSDONE");
+  EXPECT_EQ(done.header["req"], 2);
+  EXPECT_EQ(done.header["sentTo"], 1);
+  EXPECT_EQ(done.header["receivedBy"], 1);
+}
+
+TEST_F(DispatcherSysmsgTest, PeerNotYetSubscribedGetsItOnSubscribingOrIsDroppedAfterLiveness) {
+  const auto a = id_of("a");
+  const auto b = id_of("b");
+  const auto c = id_of("c");
+  subscribe(a);
+  sysmsg("a", nullptr);
+  EXPECT_TRUE(published().empty());  // b and c have not subscribed yet
+  subscribe(b);
+  auto pubs = published();
+  ASSERT_EQ(pubs.size(), 1u);
+  EXPECT_EQ(pubs[0].topic, b);
+  from("b", "SYSACK", {{"msg", pubs[0].msg}});
+  // c keeps its session alive but never subscribes: after the liveness window it is
+  // taken out of the count and the sender hears back.
+  std::vector<Sent> sent;
+  for (int i = 0; i < 5 && !has(sent, "SYSDONE"); ++i) {
+    from("a", "HEARTBEAT", {});
+    from("b", "HEARTBEAT", {});
+    from("c", "HEARTBEAT", {});
+    sent = tick(80ms);
+  }
+  const auto& done = only(sent, "SYSDONE");
+  EXPECT_EQ(done.header["sentTo"], 2);  // b and the manager
+  EXPECT_EQ(done.header["receivedBy"], 2);
+}
+
+TEST_F(DispatcherSysmsgTest, RecipientThatLeavesIsTakenOutOfTheCount) {
+  const auto a = id_of("a");
+  const auto b = id_of("b");
+  subscribe(a);
+  subscribe(b);
+  sysmsg("a", b);
+  ASSERT_EQ(published().size(), 1u);
+  auto sent = from("b", "BYE", {});
+  const auto& done = only(sent, "SYSDONE");
+  EXPECT_EQ(done.header["sentTo"], 0);
+  EXPECT_EQ(done.header["receivedBy"], 0);
+}
+
+TEST_F(DispatcherSysmsgTest, SenderThatLeavesHasItsMessagesDropped) {
+  const auto a = id_of("a");
+  const auto b = id_of("b");
+  subscribe(a);
+  subscribe(b);
+  sysmsg("a", b);
+  auto pubs = published();
+  ASSERT_EQ(pubs.size(), 1u);
+  from("a", "BYE", {});
+  auto sent = from("b", "SYSACK", {{"msg", pubs[0].msg}});
+  EXPECT_TRUE(sent.empty());
+}
+
+TEST_F(DispatcherSysmsgTest, StatusDescribesWorkersClientsQueuesAndWhyJobsWait) {
+  worker("w", 2);
+  hello("c");
+  from("c", "PUSH", {{"req", 1}, {"priority", 2}, {"jobs", {nlohmann::json::object(), nlohmann::json::object(),
+                                                            {{"service", "ocr"}}}}},
+       {"1", "2", "3"});
+  auto sent = from("c", "STATUS", {{"req", 5}});
+  const auto& status = only(sent, "STATUS");
+  const auto& doc = status.header;
+  SCOPED_TRACE(doc.dump());
+  ASSERT_TRUE(doc.contains("waiting") && doc.contains("queuedByPriority") && doc.contains("clients"));
+  EXPECT_EQ(doc["req"], 5);
+  EXPECT_EQ(doc["running"], 2);
+  EXPECT_EQ(doc["queued"], 1);
+  EXPECT_EQ(doc["totalSlots"], 2);
+  EXPECT_EQ(doc["freeSlots"], 0);
+  EXPECT_EQ(doc["sacred"], false);
+  ASSERT_EQ(doc["workers"].size(), 1u);
+  EXPECT_EQ(doc["workers"][0]["running"], 2);
+  EXPECT_EQ(doc["workers"][0]["state"], "full");
+  ASSERT_EQ(doc["clients"].size(), 1u);
+  EXPECT_EQ(doc["clients"][0]["outstanding"], 3);
+  ASSERT_EQ(doc["waiting"].size(), 1u);
+  EXPECT_EQ(doc["waiting"][0]["service"], "ocr");
+  EXPECT_EQ(doc["waiting"][0]["reason"], "no_worker_for_service");
+  EXPECT_EQ(doc["queuedByPriority"]["2"], 1);
+
+  sent = from("w", "MYSTATUS", {});
+  const auto& mine = only(sent, "MYSTATUS").header;
+  EXPECT_EQ(mine["role"], "worker");
+  EXPECT_EQ(mine["slots"], 2);
+  EXPECT_EQ(mine["running"], 2);
 }
 
 }  // namespace

@@ -78,13 +78,16 @@ std::vector<Outbox::Message> Outbox::take() {
 
 // --- Dispatcher ---
 
-Dispatcher::Dispatcher(const ManagerOptions& options, ManagerEvents events)
+Dispatcher::Dispatcher(const ManagerOptions& options, ManagerEvents events, std::int64_t boot_wall_ms,
+                       TimePoint boot)
     : options_(options),
       events_(std::move(events)),
       limits_{options.max_message_bytes, options.max_frames},
       peers_(make_id_prefix(options.seed)),
       scheduler_(scheduler_options(options)),
-      liveness_window_(options.heartbeat_interval * options.heartbeat_liveness) {}
+      liveness_window_(options.heartbeat_interval * options.heartbeat_liveness),
+      boot_wall_ms_(boot_wall_ms),
+      boot_(boot) {}
 
 void Dispatcher::set_worker_selector(WorkerSelector selector) {
   if (!selector) {
@@ -163,6 +166,13 @@ void Dispatcher::on_message(protocol::Frames& frames, TimePoint now) {
                  [&](protocol::Reject& reject) { on_reject(*peer, reject); },
                  [&](protocol::Heartbeat&) {},
                  [&](protocol::Bye&) { on_bye(*peer); },
+                 [&](protocol::SysMsg& sysmsg) { on_sysmsg(*peer, sysmsg, now); },
+                 [&](protocol::SysAck& ack) {
+                   std::vector<SysmsgDone> done;
+                   sysmsgs_.ack(peer->id, ack.msg, done);
+                   send_completions(done);
+                 },
+                 [&](protocol::StatusRequest& request) { on_status(*peer, request); },
              },
              msg);
 }
@@ -177,6 +187,7 @@ void Dispatcher::on_hello(const std::string& rid, const protocol::Hello& msg, Ti
   welcome.liveness = options_.heartbeat_liveness;
   welcome.max_message_bytes = options_.max_message_bytes;
   welcome.max_frames = options_.max_frames;
+  if (pub_port_) welcome.pub_port = *pub_port_;
   detail::log().debug("peer {} registered ({} {})", peer.id, peer.name, peer.lang);
   send(peer, protocol::encode(welcome), now);
 }
@@ -314,6 +325,9 @@ void Dispatcher::drop_peer(const std::string& rid, DropReason reason) {
     // Every job of the client is gone from the scheduler now; drop our records too.
     std::erase_if(jobs_, [client](const auto& entry) { return entry.second.client == client; });
   }
+  std::vector<SysmsgDone> done;
+  sysmsgs_.peer_left(peer->id, done);
+  send_completions(done);
   outbox_.forget(rid);
   peers_.remove(rid);
 }
@@ -402,6 +416,7 @@ void Dispatcher::apply(Effects& effects, const std::unordered_map<JobId, ResultS
               deliver(f.job, f.client, std::move(err), std::move(data), raw);
               jobs_.erase(it);
               ++finished_since_cleanup_;
+              ++finished_total_;
             },
             [&](const Failed& f) {
               auto it = jobs_.find(f.job);
@@ -418,6 +433,7 @@ void Dispatcher::apply(Effects& effects, const std::unordered_map<JobId, ResultS
               deliver(f.job, f.client, std::move(err), zmq::message_t(), false);
               jobs_.erase(it);
               ++finished_since_cleanup_;
+              ++finished_total_;
             },
             [&](const AbortOnWorker& a) {
               Peer* worker = peers_.by_worker(a.worker);
@@ -459,6 +475,9 @@ void Dispatcher::on_tick(TimePoint now) {
   });
   scheduler_.expire(now, effects_);
   apply(effects_);
+  std::vector<SysmsgDone> done;
+  sysmsgs_.expire(now, done);
+  send_completions(done);
   after_batch(now);
   maybe_cleanup(now, jobs_.empty());
 }
@@ -481,12 +500,87 @@ TimePoint Dispatcher::next_wakeup(TimePoint now) const {
   // heartbeat or an expiry can be.
   auto wake = now + std::max(options_.heartbeat_interval / 2, std::chrono::milliseconds(1));
   if (auto deadline = scheduler_.next_deadline()) wake = std::min(wake, *deadline);
+  if (auto deadline = sysmsgs_.next_deadline()) wake = std::min(wake, *deadline);
   return wake;
 }
 
 void Dispatcher::on_shutdown() {
   peers_.for_each(
       [&](Peer& peer) { outbox_.send(peer.routing_id, protocol::encode(protocol::Bye{"shutdown"})); });
+}
+
+}  // namespace proletariat::broker
+
+namespace proletariat::broker {
+
+// --- system messages (PROTOCOL §8) ---
+
+void Dispatcher::on_sysmsg(Peer& peer, protocol::SysMsg& msg, TimePoint now) {
+  auto& content = msg.content;
+  auto parsed = nlohmann::json::parse(content.data<char>(), content.data<char>() + content.size(), nullptr, false);
+  if (parsed.is_discarded()) {
+    reply_error(peer.routing_id, errc::kBadJson, "system message content is not JSON", "SYSMSG", msg.req);
+    return;
+  }
+  std::vector<Recipient> recipients;
+  bool manager_receives = false;
+  if (msg.to && *msg.to == protocol::kToManager) {
+    manager_receives = true;
+  } else if (msg.to) {
+    Peer* target = peers_.find_by_id(*msg.to);
+    if (target == nullptr) {
+      reply_error(peer.routing_id, errc::kNoPeer, "no peer '" + msg.to->substr(0, 64) + "' is registered", "SYSMSG",
+                  msg.req);
+      return;
+    }
+    recipients.push_back({target->id, target->subscribed});
+  } else {
+    manager_receives = true;
+    peers_.for_each([&](Peer& p) {
+      if (p.routing_id != peer.routing_id) recipients.push_back({p.id, p.subscribed});
+    });
+  }
+  if (manager_receives && events_.sysmsg) events_.sysmsg(parsed, peer.id);
+  std::vector<Publication> publish;
+  std::vector<SysmsgDone> done;
+  sysmsgs_.start(peer.routing_id, peer.id, msg.req, content, recipients, manager_receives, now + liveness_window_,
+                 publish, done);
+  for (auto& p : publish) outbox_.publish(std::move(p));
+  send_completions(done);
+}
+
+void Dispatcher::on_subscription(const zmq::message_t& frame, TimePoint now) {
+  now_ = now;
+  // XPUB hands up "\x01topic" for a subscription and "\x00topic" for its end.
+  constexpr std::size_t kMaxTopicBytes = 256;
+  if (frame.size() < 2 || frame.size() > kMaxTopicBytes + 1) {
+    detail::log().warn("ignored a subscription of {} bytes on the system-message channel", frame.size());
+    return;
+  }
+  const auto* bytes = frame.data<char>();
+  const bool subscribe = bytes[0] == 1;
+  const std::string topic(bytes + 1, frame.size() - 1);
+  Peer* peer = peers_.find_by_id(topic);
+  if (peer == nullptr) {
+    if (subscribe) detail::log().debug("subscription to '{}' names no registered peer", protocol::snippet(frame));
+    return;
+  }
+  peer->subscribed = subscribe;
+  if (subscribe) {
+    std::vector<Publication> publish;
+    sysmsgs_.subscribed(peer->id, publish);
+    for (auto& p : publish) outbox_.publish(std::move(p));
+  }
+}
+
+void Dispatcher::send_completions(std::vector<SysmsgDone>& done) {
+  for (const auto& c : done) {
+    Peer* sender = peers_.find(c.sender_routing_id);
+    if (sender == nullptr) continue;
+    sender->last_sent = now_;
+    outbox_.send(c.sender_routing_id, protocol::encode(protocol::SysDone{c.req, c.sent_to, c.received_by}));
+  }
+  done.clear();
 }
 
 }  // namespace proletariat::broker

@@ -21,6 +21,7 @@
 
 #include "broker/peers.hpp"
 #include "broker/scheduler.hpp"
+#include "broker/sysmsg.hpp"
 #include "protocol/codec.hpp"
 
 namespace proletariat::broker {
@@ -50,6 +51,13 @@ class Outbox {
   protocol::Jobs& jobs_for(const std::string& routing_id) { return jobs_[routing_id]; }
   protocol::WorkerAbort& aborts_for(const std::string& routing_id) { return aborts_[routing_id]; }
   protocol::ClientResults& results_for(const std::string& routing_id) { return results_[routing_id]; }
+  // System messages for the XPUB socket.
+  void publish(Publication publication) { publications_.push_back(std::move(publication)); }
+  [[nodiscard]] std::vector<Publication> take_publications() {
+    std::vector<Publication> out;
+    out.swap(publications_);
+    return out;
+  }
   // Drops everything queued for a peer that is gone.
   void forget(const std::string& routing_id);
 
@@ -66,11 +74,15 @@ class Outbox {
   std::unordered_map<std::string, protocol::Jobs> jobs_;
   std::unordered_map<std::string, protocol::WorkerAbort> aborts_;
   std::unordered_map<std::string, protocol::ClientResults> results_;
+  std::vector<Publication> publications_;
 };
 
 class Dispatcher {
  public:
-  Dispatcher(const ManagerOptions& options, ManagerEvents events);
+  // `boot_wall_ms` (ms since the Unix epoch) and `boot` (the steady clock at the same
+  // moment) let status reports give wall-clock times without reading a clock.
+  Dispatcher(const ManagerOptions& options, ManagerEvents events, std::int64_t boot_wall_ms = 0,
+             TimePoint boot = {});
 
   // One message from the ROUTER socket: frames[0] is the routing id.
   void on_message(protocol::Frames& frames, TimePoint now);
@@ -80,10 +92,14 @@ class Dispatcher {
   void after_batch(TimePoint now);
   // The latest time the loop may sleep until.
   [[nodiscard]] TimePoint next_wakeup(TimePoint now) const;
+  // A subscription (or its end) seen on the XPUB socket: frame "\x01topic" / "\x00topic".
+  void on_subscription(const zmq::message_t& frame, TimePoint now);
   // BYE to every peer; the manager is stopping.
   void on_shutdown();
 
   void set_worker_selector(WorkerSelector selector);
+  // The system-message port announced in WELCOME (PROTOCOL §5, §8).
+  void set_pub_port(std::optional<std::uint64_t> port) { pub_port_ = port; }
 
   [[nodiscard]] Outbox& outbox() noexcept { return outbox_; }
   [[nodiscard]] const Scheduler& scheduler() const noexcept { return scheduler_; }
@@ -110,6 +126,12 @@ class Dispatcher {
   void on_results(Peer& peer, protocol::WorkerResults& msg);
   void on_reject(Peer& peer, const protocol::Reject& msg);
   void on_bye(Peer& peer);
+  void on_sysmsg(Peer& peer, protocol::SysMsg& msg, TimePoint now);
+  void on_status(Peer& peer, const protocol::StatusRequest& request);
+  void send_completions(std::vector<SysmsgDone>& done);
+  [[nodiscard]] nlohmann::json status_document();
+  [[nodiscard]] nlohmann::json peer_status(Peer& peer);
+  [[nodiscard]] std::int64_t wall_ms(TimePoint t) const;
 
   void drop_peer(const std::string& rid, DropReason reason);
   void reply_error(const std::string& rid, std::string_view code, std::string message, std::string command = {},
@@ -134,6 +156,7 @@ class Dispatcher {
   protocol::Limits limits_;
   Peers peers_;
   Scheduler scheduler_;
+  SystemMessages sysmsgs_;
   Outbox outbox_;
   Effects effects_;  // reused buffer
   std::unordered_map<JobId, JobRecord> jobs_;
@@ -143,6 +166,10 @@ class Dispatcher {
   TimePoint last_activity_{};
   TimePoint last_cleanup_{};
   TimePoint now_{};
+  std::int64_t boot_wall_ms_ = 0;
+  TimePoint boot_{};
+  std::uint64_t finished_total_ = 0;
+  std::optional<std::uint64_t> pub_port_;
 };
 
 }  // namespace proletariat::broker

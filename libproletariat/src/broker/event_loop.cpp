@@ -25,7 +25,11 @@ EventLoop::EventLoop(zmq::context_t& context, const ManagerOptions& options, Man
     : options_(options),
       router_(context, zmq::socket_type::router),
       pub_(context, zmq::socket_type::xpub),
-      dispatcher_(options, std::move(events)) {
+      dispatcher_(options, std::move(events),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count(),
+                  Clock::now()) {
   dispatcher_.set_worker_selector(std::move(selector));
   // Sends to a vanished peer fail visibly instead of being dropped silently.
   router_.set(zmq::sockopt::router_mandatory, true);
@@ -37,10 +41,18 @@ EventLoop::EventLoop(zmq::context_t& context, const ManagerOptions& options, Man
   router_.set(zmq::sockopt::sndhwm, 0);
   router_.set(zmq::sockopt::rcvhwm, 0);
   router_.set(zmq::sockopt::linger, 200);
-  pub_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(64 * 1024));
+  // Subscriptions are messages too: a topic is a peer id, far below this bound.
+  pub_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(1024));
+  // Every subscription reaches the dispatcher, even a repeated one: it is how the
+  // manager learns that a peer can receive (PROTOCOL §8.1).
+  pub_.set(zmq::sockopt::xpub_verbose, 1);
+  pub_.set(zmq::sockopt::sndhwm, 0);
   pub_.set(zmq::sockopt::linger, 0);
   endpoint_ = bind_socket(router_, options.endpoint);
   pub_endpoint_ = bind_socket(pub_, options.pub_endpoint);
+  if (auto colon = pub_endpoint_.rfind(':'); pub_endpoint_.rfind("tcp://", 0) == 0 && colon != std::string::npos) {
+    dispatcher_.set_pub_port(std::stoull(pub_endpoint_.substr(colon + 1)));
+  }
   detail::log().info("manager listening on {} (system messages on {})", endpoint_, pub_endpoint_);
 }
 
@@ -71,7 +83,10 @@ void EventLoop::run(detail::Mailbox<int>& stop) {
       flush();
       next_tick = std::min(next_tick, dispatcher_.next_wakeup(now));
     }
-    if (items[1].revents & ZMQ_POLLIN) drain_pub();
+    if (items[1].revents & ZMQ_POLLIN) {
+      drain_pub();
+      flush();
+    }
   }
   dispatcher_.on_shutdown();
   flush();
@@ -110,15 +125,23 @@ void EventLoop::drain_router(Clock::time_point now) {
 }
 
 void EventLoop::drain_pub() {
-  // Subscriptions arrive here; system messages (PROTOCOL §8) will use them. Until
-  // then they are read so they cannot pile up.
+  const auto now = Clock::now();
   for (std::size_t n = 0; n < kMaxBatch; ++n) {
     zmq::message_t msg;
     if (!pub_.recv(msg, zmq::recv_flags::dontwait)) return;
+    dispatcher_.on_subscription(msg, now);
   }
 }
 
 void EventLoop::flush() {
+  for (auto& publication : dispatcher_.outbox().take_publications()) {
+    auto frames = protocol::encode(protocol::Published{std::move(publication.topic), publication.msg,
+                                                        std::move(publication.from), std::move(publication.content)});
+    const std::size_t last = frames.size() - 1;
+    for (std::size_t i = 0; i <= last; ++i) {
+      (void)pub_.send(frames[i], i == last ? zmq::send_flags::dontwait : zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    }
+  }
   for (auto& message : dispatcher_.outbox().take()) {
     try {
       zmq::message_t rid(message.routing_id.data(), message.routing_id.size());

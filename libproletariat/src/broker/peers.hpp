@@ -41,6 +41,7 @@ struct Peer {
   std::optional<WorkerSlot> worker;
   std::optional<ClientSlot> client;
   std::size_t outstanding_jobs = 0;  // clients: accepted and not finished
+  bool subscribed = false;           // its SUB subscription reached the XPUB socket
 };
 
 class Peers {

@@ -14,7 +14,10 @@ using nlohmann::json;
 constexpr std::uint64_t kMaxSafeInteger = (std::uint64_t{1} << 53) - 1;
 
 // Commands and their wire names. Every command of the protocol is listed here once.
-enum class Cmd { hello, offer, push, abort, result, reject, heartbeat, bye, welcome, offered, accepted, jobs, error };
+enum class Cmd {
+  hello, offer, push, abort, result, reject, heartbeat, bye, welcome, offered, accepted, jobs, error,
+  sysmsg, sysack, sysdone, status, mystatus
+};
 
 struct CmdName {
   Cmd cmd;
@@ -25,7 +28,8 @@ constexpr CmdName kCommands[] = {
     {Cmd::abort, "ABORT"},       {Cmd::result, "RESULT"},   {Cmd::reject, "REJECT"},
     {Cmd::heartbeat, "HEARTBEAT"}, {Cmd::bye, "BYE"},       {Cmd::welcome, "WELCOME"},
     {Cmd::offered, "OFFERED"},   {Cmd::accepted, "ACCEPTED"}, {Cmd::jobs, "JOBS"},
-    {Cmd::error, "ERROR"},
+    {Cmd::error, "ERROR"},       {Cmd::sysmsg, "SYSMSG"},   {Cmd::sysack, "SYSACK"},
+    {Cmd::sysdone, "SYSDONE"},   {Cmd::status, "STATUS"},   {Cmd::mystatus, "MYSTATUS"},
 };
 
 std::string_view name_of(Cmd cmd) {
@@ -421,6 +425,35 @@ std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::siz
       r.string(env.header, "reason", bye.reason);
       return PeerMessage{std::move(bye)};
     }
+    case Cmd::sysmsg: {
+      SysMsg msg;
+      const bool has_req = r.uint(env.header, "req", msg.req, true);
+      const std::optional<std::uint64_t> req = has_req ? std::optional(msg.req) : std::nullopt;
+      std::string to;
+      if (r.string(env.header, "to", to)) msg.to = std::move(to);
+      if (!r.ok()) return field_error(env, r, req);
+      Frames content;
+      if (auto err = take_payloads(frames, env, 1, content, req)) return *err;
+      msg.content = std::move(content[0]);
+      return PeerMessage{std::move(msg)};
+    }
+    case Cmd::sysack: {
+      if (auto err = no_payloads(frames, env)) return *err;
+      SysAck ack;
+      r.uint(env.header, "msg", ack.msg, true);
+      if (!r.ok()) return field_error(env, r);
+      return PeerMessage{ack};
+    }
+    case Cmd::status:
+    case Cmd::mystatus: {
+      if (auto err = no_payloads(frames, env)) return *err;
+      StatusRequest request;
+      std::uint64_t req = 0;
+      if (r.uint(env.header, "req", req, false)) request.req = req;
+      request.mine = *env.cmd == Cmd::mystatus;
+      if (!r.ok()) return field_error(env, r);
+      return PeerMessage{request};
+    }
     default:
       return DecodeError{errc::kUnknownCommand, env.command + " is not a command a peer may send", env.command, {}};
   }
@@ -441,6 +474,8 @@ std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, st
       r.uint(env.header, "liveness", liveness, true, 1000);
       r.uint(env.header, "max_message_bytes", w.max_message_bytes, false);
       r.uint(env.header, "max_frames", w.max_frames, false);
+      std::uint64_t pub_port = 0;
+      if (r.uint(env.header, "pub_port", pub_port, false, 65535)) w.pub_port = pub_port;
       w.protocol = static_cast<int>(protocol);
       w.liveness = static_cast<unsigned>(liveness);
       if (w.id.empty()) r.fail("missing field 'id'");
@@ -545,6 +580,17 @@ std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, st
       r.string(env.header, "reason", bye.reason);
       return ManagerMessage{std::move(bye)};
     }
+    case Cmd::sysdone: {
+      SysDone done;
+      r.uint(env.header, "req", done.req, true);
+      r.uint(env.header, "sentTo", done.sent_to, true);
+      r.uint(env.header, "receivedBy", done.received_by, true);
+      if (!r.ok()) return field_error(env, r);
+      return ManagerMessage{done};
+    }
+    case Cmd::status:
+    case Cmd::mystatus:
+      return ManagerMessage{StatusReply{std::move(env.header), *env.cmd == Cmd::mystatus}};
     default:
       return DecodeError{errc::kUnknownCommand, env.command + " is not a command the manager sends", env.command, {}};
   }
@@ -561,10 +607,7 @@ Frames encode(const Offer& msg) {
   json h = {{"slots", msg.slots}};
   if (!msg.priority_slots.empty()) {
     json ps = json::object();
-    for (const auto& [start, slots] : msg.priority_slots) {
-      json key = start;  // shortest round-trip text of the number
-      ps[key.dump()] = slots;
-    }
+    for (const auto& [start, slots] : msg.priority_slots) ps[priority_text(start)] = slots;
     h["prioritySlots"] = std::move(ps);
   }
   if (!msg.services.empty()) h["services"] = msg.services;
@@ -611,12 +654,14 @@ Frames encode(const Bye& msg) {
 }
 
 Frames encode(const Welcome& msg) {
-  return start_message(Cmd::welcome, {{"id", msg.id},
-                                      {"protocol", msg.protocol},
-                                      {"heartbeat_ms", msg.heartbeat_ms},
-                                      {"liveness", msg.liveness},
-                                      {"max_message_bytes", msg.max_message_bytes},
-                                      {"max_frames", msg.max_frames}});
+  json h = {{"id", msg.id},
+            {"protocol", msg.protocol},
+            {"heartbeat_ms", msg.heartbeat_ms},
+            {"liveness", msg.liveness},
+            {"max_message_bytes", msg.max_message_bytes},
+            {"max_frames", msg.max_frames}};
+  if (msg.pub_port) h["pub_port"] = *msg.pub_port;
+  return start_message(Cmd::welcome, h);
 }
 
 Frames encode(const Offered& msg) {
@@ -663,11 +708,70 @@ Frames encode(const ErrorReply& msg) {
   return start_message(Cmd::error, h);
 }
 
+Frames encode(SysMsg&& msg) {
+  json h = {{"req", msg.req}};
+  h["to"] = msg.to ? json(*msg.to) : json(nullptr);
+  Frames content;
+  content.push_back(std::move(msg.content));
+  return with_payloads(start_message(Cmd::sysmsg, h), std::move(content));
+}
+
+Frames encode(const SysAck& msg) { return start_message(Cmd::sysack, {{"msg", msg.msg}}); }
+
+Frames encode(const StatusRequest& msg) {
+  json h = json::object();
+  if (msg.req) h["req"] = *msg.req;
+  return start_message(msg.mine ? Cmd::mystatus : Cmd::status, h);
+}
+
+Frames encode(const SysDone& msg) {
+  return start_message(Cmd::sysdone, {{"req", msg.req}, {"sentTo", msg.sent_to}, {"receivedBy", msg.received_by}});
+}
+
+Frames encode(const StatusReply& msg) { return start_message(msg.mine ? Cmd::mystatus : Cmd::status, msg.status); }
+
+Frames encode(Published&& msg) {
+  Frames frames;
+  frames.reserve(5);
+  frames.push_back(frame_of(msg.topic));
+  frames.push_back(frame_of(kSignature));
+  frames.push_back(frame_of(name_of(Cmd::sysmsg)));
+  frames.push_back(frame_of(json{{"msg", msg.msg}, {"from", msg.from}}.dump()));
+  frames.push_back(std::move(msg.content));
+  return frames;
+}
+
+std::variant<Published, DecodeError> decode_published(Frames& frames) {
+  if (frames.size() != 5) return DecodeError{errc::kBadFrame, "a published message has 5 frames", {}, {}};
+  if (view(frames[1]) != kSignature) return DecodeError{errc::kVersion, "frame 1 must be PRO1", {}, {}};
+  if (view(frames[2]) != name_of(Cmd::sysmsg)) {
+    return DecodeError{errc::kUnknownCommand, "only SYSMSG is published", std::string(view(frames[2]).substr(0, 32)), {}};
+  }
+  auto header = json::parse(frames[3].data<char>(), frames[3].data<char>() + frames[3].size(), nullptr, false);
+  if (header.is_discarded() || !header.is_object()) return DecodeError{errc::kBadJson, "header is not a JSON object", "SYSMSG", {}};
+  Published out;
+  FieldReader r(header);
+  r.uint(header, "msg", out.msg, true);
+  r.string(header, "from", out.from);
+  if (!r.ok()) return DecodeError{errc::kBadField, r.error(), "SYSMSG", {}};
+  out.topic = std::string(view(frames[0]));
+  out.content = std::move(frames[4]);
+  return out;
+}
+
 zmq::message_t to_frame(const Payload& payload) { return frame_of(payload.bytes()); }
 
 Payload from_frame(const zmq::message_t& frame, bool raw) {
   std::string bytes(frame.data<char>(), frame.size());
   return raw ? Payload::raw(std::move(bytes)) : Payload::json_text(std::move(bytes));
+}
+
+std::string priority_text(double priority) {
+  constexpr double kMaxExact = 9007199254740992.0;  // 2^53
+  if (priority == std::floor(priority) && std::fabs(priority) < kMaxExact) {
+    return std::to_string(static_cast<std::int64_t>(priority));
+  }
+  return json(priority).dump();
 }
 
 std::string snippet(const zmq::message_t& frame, std::size_t max_bytes) {

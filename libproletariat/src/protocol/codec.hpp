@@ -84,8 +84,23 @@ struct Heartbeat {};
 struct Bye {
   std::string reason;
 };
+// The `to` of a system message naming the manager alone.
+inline constexpr std::string_view kToManager = "MANAGER";
+struct SysMsg {
+  std::uint64_t req = 0;
+  std::optional<std::string> to;  // nullopt: everybody but the sender
+  zmq::message_t content;         // JSON text, forwarded untouched
+};
+struct SysAck {
+  std::uint64_t msg = 0;
+};
+struct StatusRequest {
+  std::optional<std::uint64_t> req;
+  bool mine = false;  // MYSTATUS
+};
 
-using PeerMessage = std::variant<Hello, Offer, Push, ClientAbort, WorkerResults, Reject, Heartbeat, Bye>;
+using PeerMessage =
+    std::variant<Hello, Offer, Push, ClientAbort, WorkerResults, Reject, Heartbeat, Bye, SysMsg, SysAck, StatusRequest>;
 
 // --- manager -> peer ---
 struct Welcome {
@@ -95,6 +110,7 @@ struct Welcome {
   unsigned liveness = 5;
   std::uint64_t max_message_bytes = 0;
   std::uint64_t max_frames = 0;
+  std::optional<std::uint64_t> pub_port;
 };
 struct OfferedRange {
   double start = 0;
@@ -141,8 +157,26 @@ struct ErrorReply {
   std::optional<std::uint64_t> req;
 };
 
-using ManagerMessage =
-    std::variant<Welcome, Offered, Accepted, Jobs, WorkerAbort, ClientResults, Heartbeat, ErrorReply, Bye>;
+struct SysDone {
+  std::uint64_t req = 0;
+  std::uint64_t sent_to = 0;
+  std::uint64_t received_by = 0;
+};
+// STATUS or MYSTATUS reply: the header is the status document (PROTOCOL §8.2).
+struct StatusReply {
+  nlohmann::json status;
+  bool mine = false;
+};
+// A system message as it arrives on the SUB socket (PROTOCOL §8.1).
+struct Published {
+  std::string topic;
+  std::uint64_t msg = 0;
+  std::string from;
+  zmq::message_t content;
+};
+
+using ManagerMessage = std::variant<Welcome, Offered, Accepted, Jobs, WorkerAbort, ClientResults, Heartbeat,
+                                    ErrorReply, Bye, SysDone, StatusReply>;
 
 // Why a message could not be decoded. `command` and `req` are filled when they could
 // be read, so the error reply can name them.
@@ -176,10 +210,22 @@ struct DecodeError {
 [[nodiscard]] Frames encode(const WorkerAbort& msg);
 [[nodiscard]] Frames encode(ClientResults&& msg);
 [[nodiscard]] Frames encode(const ErrorReply& msg);
+[[nodiscard]] Frames encode(SysMsg&& msg);
+[[nodiscard]] Frames encode(const SysAck& msg);
+[[nodiscard]] Frames encode(const StatusRequest& msg);
+[[nodiscard]] Frames encode(const SysDone& msg);
+[[nodiscard]] Frames encode(const StatusReply& msg);
+// The system-message channel: what the manager publishes, what a SUB socket gets.
+[[nodiscard]] Frames encode(Published&& msg);
+[[nodiscard]] std::variant<Published, DecodeError> decode_published(Frames& frames);
 
 // Payload <-> frame, for the client and worker libraries.
 [[nodiscard]] zmq::message_t to_frame(const Payload& payload);
 [[nodiscard]] Payload from_frame(const zmq::message_t& frame, bool raw);
+
+// A priority as text for JSON object keys (prioritySlots, queuedByPriority): "2" for
+// whole numbers, the shortest round-trip form otherwise ("2.5").
+[[nodiscard]] std::string priority_text(double priority);
 
 // A printable, bounded excerpt of a frame for logs (NATS's protoSnippet).
 [[nodiscard]] std::string snippet(const zmq::message_t& frame, std::size_t max_bytes = 64);
