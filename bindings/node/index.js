@@ -1,0 +1,11 @@
+'use strict';
+// proletariat for Node.js: Client and Worker of the proletariat job broker, speaking
+// its wire protocol (docs/PROTOCOL.md, PRO1) over the `zeromq` package. The API is
+// the original node-proletariat's; see README.md.
+
+const { Client } = require('./lib/client');
+const { Worker } = require('./lib/worker');
+const { codes, errorClass, ProletariatError } = require('./lib/errors');
+const { PROTOCOL_VERSION } = require('./lib/codec');
+
+module.exports = { Client, Worker, codes, errorClass, ProletariatError, PROTOCOL_VERSION };

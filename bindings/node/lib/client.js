@@ -1,0 +1,373 @@
+'use strict';
+// Client — a peer that pushes groups of jobs and receives their results, with the
+// original node-proletariat API:
+//
+//   const client = new Client('127.0.0.1');            // or new Client({host, port})
+//   client.work([a, b], {timeout: 5000}, (err, results) => ...);  // [{err, data}, ...]
+//   client.work(a, (err, data, work) => ...);            // a single job
+//   client.workIndividual([a, b], opts, (err, data, work) => ..., (err, results) => ...);
+//
+// A job's life: unsent -> sent (its PUSH waits for ACCEPTED in _awaiting) ->
+// accepted (id known, in _byId) -> done (result delivered). Any state may jump to
+// done (timeout, abort, ERROR for its push, connection lost without keepState).
+// Losing the session takes every sent/accepted job back to unsent (keepState) or to
+// done with ECONNLOST. Invariants: _byId holds exactly the accepted jobs that are
+// not done; _awaiting holds the pushes of the current session whose ACCEPTED (or
+// ERROR) has not arrived, including pushes whose jobs finished meanwhile (their ids,
+// when they come, are aborted on the manager).
+//
+// Callbacks run on the event loop turn that delivers the result. An exception thrown
+// by a callback is re-thrown on the next tick (an uncaught exception of the
+// application), after the client's state is consistent.
+
+const codec = require('./codec');
+const { codes, jobError } = require('./errors');
+const { Peer } = require('./peer');
+
+// Defaults for the push limits when a WELCOME does not state them (PROTOCOL §10).
+const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_FRAMES = 100004;
+// Header bytes assumed per job entry besides its key and service, and for the rest of
+// the PUSH header; used to split a request into pushes under max_message_bytes.
+const HEADER_BYTES_PER_JOB = 48;
+const HEADER_BYTES_BASE = 256;
+
+// A duration option in ms: null/undefined/0 mean none (as in the original).
+function durationOption(opts, name) {
+  const value = opts[name];
+  if (value == null || value === 0) return null;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new TypeError(`${name} must be a number of ms >= 0, not ${JSON.stringify(value)}`);
+  return Math.ceil(n);
+}
+
+function keyOf(item) {
+  if (item == null || typeof item !== 'object' || Buffer.isBuffer(item) || item._key == null) return '';
+  return typeof item._key === 'string' ? item._key : JSON.stringify(item._key);
+}
+
+function serviceOf(item, fallback) {
+  if (item != null && typeof item === 'object' && !Buffer.isBuffer(item) && item._service != null) {
+    if (typeof item._service !== 'string') throw new TypeError('_service must be a string');
+    return item._service;
+  }
+  return fallback;
+}
+
+class Client extends Peer {
+  // opts: a host name, or {host, port, endpoint, pubPort, pubEndpoint, keepState,
+  // CON_RETRYTIME, name, DEBUG, logger}. Connects at once and keeps reconnecting;
+  // jobs given before the first registration are pushed once it happens.
+  constructor(opts) {
+    super('client', opts);
+    this.keepState = Boolean(this._opts.keepState);
+    this._nextRequest = 1;
+    this._requests = new Map(); // request number -> unfinished request
+    this._awaiting = new Map(); // PUSH req -> {request, indices}
+    this._byId = new Map(); // manager's job id -> {request, index}
+    this._session.connect();
+  }
+
+  // work(items[, opts][, cb]): an array gives cb(null, [{err, data}, ...]) in the
+  // order of `items`; a single item gives cb(err, data, work). Options: timeout,
+  // runTimeout, assigntimeout (ms), priority (>= 0), service, keepState. Returns the
+  // request number (for abort()).
+  work(items, opts, cb) {
+    if (typeof opts === 'function') [cb, opts] = [opts, {}];
+    const single = !Array.isArray(items);
+    return this._submit(single ? 'single' : 'group', single ? [items] : items, opts || {}, { done: cb });
+  }
+
+  // workIndividual(items[, opts], each, done): each(err, data, work) per job in
+  // finishing order; done(null, [{err, data}, ...]) once all have finished.
+  workIndividual(items, opts, each, done) {
+    if (typeof opts === 'function') [done, each, opts] = [each, opts, {}];
+    return this._submit('individual', Array.isArray(items) ? items : [items], opts || {}, { each, done });
+  }
+
+  // Aborts every unfinished job of a request, or those at the given positions. They
+  // finish with EABORTED; running ones are aborted on their workers.
+  abort(request, indices) {
+    const r = this._requests.get(request);
+    if (!r) return;
+    const which = indices == null ? r.jobs.map((_, i) => i) : indices.filter((i) => Number.isInteger(i) && i >= 0 && i < r.jobs.length);
+    this._endJobs(r, which, codes.EABORTED, 'aborted by the application');
+  }
+
+  // Jobs given and not yet finished.
+  get pending() {
+    let n = 0;
+    for (const r of this._requests.values()) n += r.remaining;
+    return n;
+  }
+
+  // Aborts everything on the manager, fails it here with EABORTED, says BYE and
+  // closes the sockets. cb() or the returned Promise when done.
+  close(cb) {
+    const done = (async () => {
+      if (this._closed) return;
+      this._sendAbort([...this._byId.keys()]);
+      for (const r of [...this._requests.values()]) {
+        this._endJobs(r, r.jobs.map((_, i) => i), codes.EABORTED, 'the client was closed');
+      }
+      await this._closePeer();
+    })();
+    if (typeof cb === 'function') done.then(() => cb(), cb);
+    return done;
+  }
+
+  // --- requests ---
+
+  _submit(kind, items, opts, callbacks) {
+    const priority = opts.priority == null ? 0 : Number(opts.priority);
+    if (!Number.isFinite(priority) || priority < 0) {
+      throw new TypeError(`priority must be a finite number >= 0, not ${JSON.stringify(opts.priority)}`);
+    }
+    if (opts.service != null && typeof opts.service !== 'string') throw new TypeError('service must be a string');
+    const request = {
+      req: this._nextRequest++,
+      kind,
+      priority,
+      timeout: durationOption(opts, 'timeout'),
+      runTimeout: durationOption(opts, 'runTimeout'),
+      assigntimeout: durationOption(opts, opts.assigntimeout == null ? 'assignTimeout' : 'assigntimeout'),
+      keepState: opts.keepState == null ? this.keepState : Boolean(opts.keepState),
+      pushed: new Date(),
+      jobs: items.map((item) => {
+        const { frame, raw } = codec.toPayload(item);
+        const key = keyOf(item);
+        const service = serviceOf(item, opts.service || '');
+        const bytes = codec.frameBytes(frame) + key.length + service.length + HEADER_BYTES_PER_JOB;
+        return { item, frame, raw, key, service, bytes, id: 0, sent: false, done: false, result: null };
+      }),
+      remaining: items.length,
+      callbacks,
+      timer: null,
+    };
+    if (this._closed) {
+      process.nextTick(() => this._endJobs(request, request.jobs.map((_, i) => i), codes.EABORTED, 'the client is closed'));
+      if (request.jobs.length === 0) process.nextTick(() => this._complete(request));
+      return request.req;
+    }
+    if (request.jobs.length === 0) {
+      process.nextTick(() => this._complete(request));
+      return request.req;
+    }
+    if (request.timeout) {
+      request.timer = setTimeout(() => {
+        request.timer = null;
+        this._endJobs(request, request.jobs.map((_, i) => i), codes.ECSTO,
+          `the request did not finish within its timeout of ${request.timeout} ms`);
+      }, request.timeout);
+    }
+    this._requests.set(request.req, request);
+    if (this._session.registered) this._pushUnsent(request);
+    return request.req;
+  }
+
+  // Pushes every job of the request that is neither done nor sent, in as many PUSH
+  // messages as the manager's limits require.
+  _pushUnsent(request) {
+    const welcome = this._session.welcome || {};
+    const maxFrames = welcome.max_frames > codec.FIXED_FRAMES ? welcome.max_frames : DEFAULT_MAX_FRAMES;
+    const maxJobs = maxFrames - codec.FIXED_FRAMES;
+    const maxBytes = welcome.max_message_bytes > 0 ? welcome.max_message_bytes : DEFAULT_MAX_MESSAGE_BYTES;
+    let chunk = [];
+    let bytes = HEADER_BYTES_BASE;
+    const sendChunk = () => {
+      if (chunk.length === 0) return;
+      const req = this._allocReq();
+      const header = { req, jobs: [] };
+      if (request.priority !== 0) header.priority = request.priority;
+      if (request.assigntimeout != null) header.assigntimeout = request.assigntimeout;
+      if (request.runTimeout != null) header.runTimeout = request.runTimeout;
+      const payloads = [];
+      for (const index of chunk) {
+        const job = request.jobs[index];
+        const entry = {};
+        if (job.key) entry.key = job.key;
+        if (job.service) entry.service = job.service;
+        if (job.raw) entry.raw = true;
+        header.jobs.push(entry);
+        payloads.push(job.frame);
+        job.sent = true;
+      }
+      this._awaiting.set(req, { request, indices: chunk });
+      chunk = [];
+      bytes = HEADER_BYTES_BASE;
+      this._session.send(codec.encode('PUSH', header, payloads));
+    };
+    request.jobs.forEach((job, i) => {
+      if (job.done || job.sent) return;
+      if (chunk.length > 0 && (chunk.length >= maxJobs || bytes + job.bytes > maxBytes)) sendChunk();
+      chunk.push(i);
+      bytes += job.bytes;
+    });
+    sendChunk();
+  }
+
+  _onRegistered() {
+    for (const request of [...this._requests.values()]) this._pushUnsent(request);
+  }
+
+  _onLost() {
+    this._awaiting.clear();
+    this._byId.clear();
+    let lost = 0;
+    let kept = 0;
+    for (const request of [...this._requests.values()]) {
+      request.jobs.forEach((job, i) => {
+        if (job.done || !job.sent) return; // never given to the lost manager: stays queued
+        if (request.keepState) {
+          job.sent = false;
+          job.id = 0;
+          ++kept;
+        } else {
+          ++lost;
+          this._finish(request, i, { err: jobError(codes.ECONNLOST, 'the connection to the manager was lost'), data: null });
+        }
+      });
+    }
+    if (kept + lost > 0) {
+      this._log.warn(`client: manager lost: ${kept} unfinished jobs will be pushed again, ${lost} failed with ECONNLOST`);
+    }
+  }
+
+  _onMessage(msg) {
+    switch (msg.command) {
+      case 'ACCEPTED':
+        this._onAccepted(msg.header);
+        break;
+      case 'RESULT':
+        this._onResults(msg.header, msg.payloads);
+        break;
+      case 'ERROR':
+        this._onError(msg.header);
+        break;
+      default:
+        super._onMessage(msg);
+    }
+  }
+
+  _onAccepted(header) {
+    const ids = Array.isArray(header.ids) ? header.ids : [];
+    const pushed = this._awaiting.get(header.req);
+    if (!pushed) {
+      this._log.warn(`client: ACCEPTED for unknown push ${header.req}; aborting its ${ids.length} jobs`);
+      this._sendAbort(ids);
+      return;
+    }
+    this._awaiting.delete(header.req);
+    const { request, indices } = pushed;
+    const live = this._requests.get(request.req) === request;
+    const toAbort = [];
+    const matched = Math.min(indices.length, ids.length);
+    for (let k = 0; k < matched; ++k) {
+      const job = request.jobs[indices[k]];
+      if (!live || job.done) {
+        toAbort.push(ids[k]); // finished here meanwhile (timeout, abort)
+        continue;
+      }
+      job.id = ids[k];
+      this._byId.set(ids[k], { request, index: indices[k] });
+    }
+    for (let k = matched; k < ids.length; ++k) toAbort.push(ids[k]);
+    this._sendAbort(toAbort);
+    if (indices.length !== ids.length) {
+      this._log.error(`client: manager accepted ${ids.length} ids for a push of ${indices.length} jobs`);
+      for (let k = matched; k < indices.length; ++k) {
+        this._finish(request, indices[k], { err: jobError(codes.EINTERNAL, 'the manager did not accept this job'), data: null });
+      }
+    }
+  }
+
+  _onResults(header, payloads) {
+    const results = Array.isArray(header.results) ? header.results : [];
+    if (results.length !== payloads.length) {
+      this._log.warn(`client: RESULT lists ${results.length} entries but has ${payloads.length} payloads; dropped`);
+      return;
+    }
+    results.forEach((entry, i) => {
+      const where = entry && this._byId.get(entry.id);
+      if (!where) {
+        this._log.debug(`client: result for job ${entry && entry.id} that is not waiting; dropped`);
+        return;
+      }
+      let err = null;
+      if (entry.err != null) {
+        err = jobError(typeof entry.err.code === 'string' && entry.err.code ? entry.err.code : codes.EHANDLER,
+          entry.err.message);
+      }
+      const payload = codec.fromPayload(payloads[i], entry.raw === true);
+      if (payload.error && !err) err = jobError(codes.EHANDLER, 'the result is not valid JSON');
+      this._finish(where.request, where.index, { err, data: payload.error ? null : payload.value });
+    });
+  }
+
+  _onError(header) {
+    const pushed = header.req != null ? this._awaiting.get(header.req) : undefined;
+    if (!pushed) {
+      this._log.error(`client: manager answered ${header.code}${header.command ? ` to ${header.command}` : ''}:` +
+        ` ${header.message}`);
+      return;
+    }
+    this._awaiting.delete(header.req);
+    this._log.warn(`client: manager refused a push of ${pushed.indices.length} jobs: ${header.code} ${header.message}`);
+    for (const index of pushed.indices) {
+      this._finish(pushed.request, index, { err: jobError(header.code, header.message), data: null });
+    }
+  }
+
+  // Finishes the given unfinished jobs of a request with an error, and tells the
+  // manager to abort the ones it accepted. Jobs pushed but not yet accepted are
+  // aborted when their ACCEPTED arrives.
+  _endJobs(request, indices, code, message) {
+    this._sendAbort(indices.map((i) => request.jobs[i]).filter((job) => !job.done && job.id).map((job) => job.id));
+    for (const index of indices) this._finish(request, index, { err: jobError(code, message), data: null });
+  }
+
+  _sendAbort(ids) {
+    if (ids.length === 0 || !this._session.registered) return;
+    this._session.send(codec.encode('ABORT', { ids }));
+  }
+
+  // Marks one job done and delivers its result; completes the request when it was
+  // the last.
+  _finish(request, index, result) {
+    const job = request.jobs[index];
+    if (job.done) return;
+    job.done = true;
+    if (job.id) this._byId.delete(job.id);
+    job.result = result;
+    request.remaining -= 1;
+    const last = request.remaining === 0;
+    if (last) {
+      if (request.timer) clearTimeout(request.timer);
+      request.timer = null;
+      this._requests.delete(request.req);
+    }
+    if (request.kind === 'individual') {
+      this._call(request.callbacks.each, result.err, result.data, this._workInfo(request, index));
+    }
+    if (last) this._complete(request);
+  }
+
+  _complete(request) {
+    const { done } = request.callbacks;
+    const results = request.jobs.map((job) => job.result || { err: null, data: null });
+    if (request.kind === 'single') {
+      this._call(done, results[0].err, results[0].data, this._workInfo(request, 0));
+    } else {
+      this._call(done, null, results);
+    }
+  }
+
+  // What a callback learns about one job: the manager's id (null if it never got
+  // one), the request number, the position in the request, the job's arguments.
+  _workInfo(request, index) {
+    const job = request.jobs[index];
+    return { id: job.id || null, request: request.req, index, args: job.item, pushed: request.pushed };
+  }
+}
+
+module.exports = { Client };

@@ -1,0 +1,97 @@
+'use strict';
+// The codec: a message as a DEALER sends and receives it (docs/PROTOCOL.md §2) —
+//   [empty delimiter, "PRO1", COMMAND, header JSON (empty frame = {}), payload...]
+// — to and from {command, header, payloads}. It never throws on bad input from the
+// manager (decode returns {error}); payload frames are passed through untouched.
+//
+// Changing the wire format: docs/PROTOCOL.md first, then the C++ codec, the wire
+// vectors (tests/vectors/), then every binding, this file included.
+
+const SIGNATURE = 'PRO1';
+const PROTOCOL_VERSION = 1;
+// Frames before the payloads: delimiter, signature, command, header.
+const FIXED_FRAMES = 4;
+const EMPTY = Buffer.alloc(0);
+
+// Frames of one message. `payloads` are Buffers or strings, one per listed entry.
+function encode(command, header, payloads) {
+  const frames = [EMPTY, SIGNATURE, command];
+  frames.push(header && Object.keys(header).length > 0 ? JSON.stringify(header) : EMPTY);
+  if (payloads) for (const p of payloads) frames.push(p);
+  return frames;
+}
+
+// Decodes frames as received on a DEALER. Returns {command, header, payloads} or
+// {error: message}.
+function decode(frames) {
+  if (!Array.isArray(frames) || frames.length < FIXED_FRAMES) {
+    return { error: `a message needs ${FIXED_FRAMES} frames, got ${frames ? frames.length : 0}` };
+  }
+  if (frames[0].length !== 0) return { error: 'frame 0 must be the empty delimiter' };
+  if (frames[1].toString('latin1') !== SIGNATURE) return { error: `frame 1 is not ${SIGNATURE}` };
+  const command = frames[2].toString('latin1');
+  let header = {};
+  if (frames[3].length > 0) {
+    try {
+      header = JSON.parse(frames[3].toString('utf8'));
+    } catch {
+      return { error: `${command}: header is not valid JSON`, command };
+    }
+    if (header === null || typeof header !== 'object' || Array.isArray(header)) {
+      return { error: `${command}: header is not a JSON object`, command };
+    }
+  }
+  return { command, header, payloads: frames.slice(FIXED_FRAMES) };
+}
+
+// A job's arguments or a result's data as a payload frame: Buffers travel as raw
+// bytes (entry flag `raw: true`), everything else as JSON text. `undefined` is sent
+// as null, as JSON.stringify would inside an array. Throws TypeError for values JSON
+// cannot represent (cycles, BigInt).
+function toPayload(value) {
+  if (Buffer.isBuffer(value)) return { frame: value, raw: true };
+  if (value instanceof Uint8Array) return { frame: Buffer.from(value), raw: true };
+  if (typeof value === 'function' || typeof value === 'symbol') {
+    throw new TypeError(`a ${typeof value} cannot be sent as a job or result`);
+  }
+  const text = value === undefined ? 'null' : JSON.stringify(value);
+  return { frame: text, raw: false };
+}
+
+// A payload frame back to a value. An empty non-raw frame means null. Returns
+// {value} or {error} when the text is not JSON.
+function fromPayload(frame, raw) {
+  if (raw) return { value: Buffer.from(frame) };
+  if (!frame || frame.length === 0) return { value: null };
+  try {
+    return { value: JSON.parse(frame.toString('utf8')) };
+  } catch {
+    return { error: 'payload is not valid JSON' };
+  }
+}
+
+// Byte length of a frame as it will go on the wire.
+function frameBytes(frame) {
+  return typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length;
+}
+
+// A printable, bounded excerpt of a frame for logs.
+function snippet(frame, max = 64) {
+  if (frame == null) return '';
+  const text = (Buffer.isBuffer(frame) ? frame : Buffer.from(String(frame))).subarray(0, max);
+  let out = '';
+  for (const c of text) out += c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`;
+  return frameBytes(frame) > max ? `${out}...` : out;
+}
+
+module.exports = {
+  SIGNATURE,
+  PROTOCOL_VERSION,
+  FIXED_FRAMES,
+  encode,
+  decode,
+  toPayload,
+  fromPayload,
+  frameBytes,
+  snippet,
+};

@@ -1,0 +1,317 @@
+'use strict';
+// Peer — what Client and Worker share: the Session with the manager, the
+// system-message channel (PROTOCOL §8.1: a SUB socket subscribed to the peer's own
+// id on the manager's XPUB), systemMessage(), status() and myStatus().
+//
+// Events: 'connect' (id) once registered, 'disconnect' () when the session is lost,
+// 'sysmsg' (content, from) for every system message received.
+//
+// Control requests (SYSMSG, STATUS, MYSTATUS) made before the peer is registered wait
+// for the registration; one that was sent and whose session is lost fails with
+// ECONNLOST (the manager drops a leaving sender's messages, PROTOCOL §8.2).
+
+const EventEmitter = require('node:events');
+const zmq = require('zeromq');
+const codec = require('./codec');
+const { codes, jobError } = require('./errors');
+const { resolveOptions, makeLogger, nonNegative } = require('./options');
+const { Session } = require('./session');
+
+// Message ids remembered per session to drop a system message delivered twice.
+const SEEN_SYSMSG_LIMIT = 1024;
+// Commands whose replies are matched to control requests by `req`.
+const CONTROL_REPLIES = new Set(['SYSDONE', 'STATUS', 'MYSTATUS']);
+
+class Peer extends EventEmitter {
+  constructor(role, opts) {
+    super();
+    this._opts = resolveOptions(opts);
+    this._role = role;
+    this._log = makeLogger(this._opts);
+    this._closed = false;
+    this._nextReq = 1; // req numbers of PUSH, SYSMSG, STATUS, MYSTATUS: one sequence
+    this._controls = new Map(); // req -> control request (sent or waiting)
+    this._sub = null;
+    this._subGeneration = 0;
+    this._seenSysmsg = new Set();
+    this._session = new Session(
+      {
+        endpoint: this._opts.endpoint,
+        name: this._opts.name || '',
+        conRetryTime: this._opts.CON_RETRYTIME,
+        role,
+        logger: this._log,
+      },
+      {
+        onRegistered: () => this._registered(),
+        onMessage: (msg) => this._message(msg),
+        onLost: () => this._lost(),
+      },
+    );
+  }
+
+  // The manager's id for this peer's current session (null while not registered).
+  get id() {
+    return this._session.registered ? this._session.welcome.id : null;
+  }
+
+  get connected() {
+    return this._session.registered;
+  }
+
+  // systemMessage(msg[, opts][, cb]): sends `msg` (any JSON value) to
+  //   opts.to === 'MANAGER'  the manager only,
+  //   opts.to == null         everybody: the manager and every other peer,
+  //   opts.to === '<peer id>' that peer only.
+  // cb(err, {sentTo, receivedBy}) once every recipient acknowledged (at once with 0/0
+  // when there was nobody); err is {code, message} (ENOPEER, ECONNLOST, ECSTO after
+  // opts.timeout ms, EABORTED on close). Without cb, returns a Promise of the counts.
+  systemMessage(msg, opts, cb) {
+    if (typeof opts === 'function') [cb, opts] = [opts, {}];
+    opts = opts || {};
+    const to = opts.to == null ? null : opts.to;
+    if (to !== null && typeof to !== 'string') throw new TypeError('systemMessage: `to` must be a string or null');
+    const text = msg === undefined ? 'null' : JSON.stringify(msg);
+    return this._control('SYSMSG', to === null ? {} : { to }, [text], opts.timeout, cb);
+  }
+
+  // status([opts][, cb]): the manager's status (PROTOCOL §8.2 STATUS): queues, slots,
+  // workers, clients, and why waiting jobs wait. cb(err, status); Promise without cb.
+  status(opts, cb) {
+    if (typeof opts === 'function') [cb, opts] = [opts, {}];
+    return this._control('STATUS', {}, [], (opts || {}).timeout, cb);
+  }
+
+  // myStatus([opts][, cb]): this peer as the manager sees it (MYSTATUS).
+  myStatus(opts, cb) {
+    if (typeof opts === 'function') [cb, opts] = [opts, {}];
+    return this._control('MYSTATUS', {}, [], (opts || {}).timeout, cb);
+  }
+
+  // --- for subclasses ---
+
+  _allocReq() {
+    return this._nextReq++;
+  }
+
+  // Calls application code; an exception it throws is re-thrown on the next tick, so
+  // it surfaces as the application's own uncaught exception, and the library's state
+  // (already consistent) is not left half-updated.
+  _call(fn, ...args) {
+    if (typeof fn !== 'function') return undefined;
+    try {
+      return fn.apply(this, args);
+    } catch (e) {
+      process.nextTick(() => {
+        throw e;
+      });
+      return undefined;
+    }
+  }
+
+  _emit(event, ...args) {
+    try {
+      this.emit(event, ...args);
+    } catch (e) {
+      process.nextTick(() => {
+        throw e;
+      });
+    }
+  }
+
+  async _closePeer() {
+    this._closed = true;
+    this._closeSub();
+    for (const control of [...this._controls.values()]) {
+      this._finishControl(control, jobError(codes.EABORTED, `the ${this._role} was closed`));
+    }
+    await this._session.close(true);
+  }
+
+  // Hooks for subclasses.
+  _onRegistered() {}
+  _onMessage(msg) {
+    this._log.warn(`${this._role}: unexpected ${msg.command} from the manager dropped`);
+  }
+  _onLost() {}
+
+  // --- session hooks ---
+
+  _registered() {
+    this._seenSysmsg.clear();
+    this._openSub();
+    for (const control of this._controls.values()) {
+      if (!control.sent) this._sendControl(control);
+    }
+    this._onRegistered();
+    this._emit('connect', this.id);
+  }
+
+  _lost() {
+    this._closeSub();
+    for (const control of [...this._controls.values()]) {
+      if (control.sent) {
+        this._finishControl(control, jobError(codes.ECONNLOST, 'the connection to the manager was lost'));
+      }
+    }
+    this._onLost();
+    this._emit('disconnect');
+  }
+
+  _message(msg) {
+    const { command, header } = msg;
+    if (CONTROL_REPLIES.has(command)) {
+      const control = this._controls.get(header.req);
+      if (!control || control.command !== (command === 'SYSDONE' ? 'SYSMSG' : command)) {
+        this._log.warn(`${this._role}: ${command} for request ${header.req}, which is not waiting; dropped`);
+        return;
+      }
+      if (command === 'SYSDONE') {
+        this._finishControl(control, null, { sentTo: header.sentTo, receivedBy: header.receivedBy });
+      } else {
+        const { req, ...status } = header; // eslint-disable-line no-unused-vars
+        this._finishControl(control, null, status);
+      }
+      return;
+    }
+    if (command === 'ERROR' && this._controlError(header)) return;
+    this._onMessage(msg);
+  }
+
+  // An ERROR answering a control request: by `req`, or, when the manager could not
+  // read one (say, a manager without SYSMSG answers EUNKNOWNCMD), by command, oldest
+  // first. True when it was one.
+  _controlError(header) {
+    let control = header.req != null ? this._controls.get(header.req) : undefined;
+    if (!control && header.req == null && header.command) {
+      for (const c of this._controls.values()) {
+        if (c.sent && c.command === header.command) {
+          control = c;
+          break;
+        }
+      }
+    }
+    if (!control) return false;
+    this._finishControl(control, jobError(header.code, header.message));
+    return true;
+  }
+
+  // --- control requests ---
+
+  _control(command, header, payloads, timeout, cb) {
+    let promise;
+    if (typeof cb !== 'function') {
+      promise = new Promise((resolve, reject) => {
+        cb = (err, value) => (err ? reject(Object.assign(new Error(`${err.code}: ${err.message}`), { code: err.code })) : resolve(value));
+      });
+    }
+    const req = this._allocReq();
+    const control = { req, command, cb, frames: codec.encode(command, { req, ...header }, payloads), sent: false };
+    if (this._closed) {
+      process.nextTick(() => this._call(cb, jobError(codes.EABORTED, `the ${this._role} is closed`)));
+      return promise;
+    }
+    if (timeout) {
+      const ms = nonNegative(timeout, 'timeout');
+      control.timer = setTimeout(() => {
+        this._finishControl(control, jobError(codes.ECSTO, `no answer to ${command} within ${ms} ms`));
+      }, ms);
+    }
+    this._controls.set(req, control);
+    if (this._session.registered) this._sendControl(control);
+    return promise;
+  }
+
+  _sendControl(control) {
+    control.sent = this._session.send(control.frames);
+  }
+
+  _finishControl(control, err, value) {
+    if (!this._controls.delete(control.req)) return;
+    if (control.timer) clearTimeout(control.timer);
+    this._call(control.cb, err, value);
+  }
+
+  // --- the system-message channel ---
+
+  _openSub() {
+    this._closeSub();
+    const welcome = this._session.welcome;
+    let endpoint = this._opts.pubEndpoint;
+    if (!endpoint) {
+      const port = this._opts.pubPort || welcome.pub_port;
+      if (!port || !this._opts.pubHost) {
+        this._log.warn(`${this._role}: the manager announced no system-message channel (pub_port);` +
+          ' system messages will not be received');
+        return;
+      }
+      endpoint = `tcp://${this._opts.pubHost}:${port}`;
+    }
+    const sub = new zmq.Subscriber({ linger: 0 });
+    try {
+      sub.connect(endpoint);
+      sub.subscribe(welcome.id);
+    } catch (e) {
+      sub.close();
+      this._log.error(`${this._role}: cannot connect to the system-message channel ${endpoint}: ${e.message}`);
+      return;
+    }
+    this._sub = sub;
+    const generation = ++this._subGeneration;
+    this._log.debug(`${this._role}: system messages from ${endpoint}, topic ${welcome.id}`);
+    this._subLoop(sub, generation, welcome.id);
+  }
+
+  _closeSub() {
+    if (!this._sub) return;
+    const sub = this._sub;
+    this._sub = null;
+    ++this._subGeneration;
+    try {
+      sub.close();
+    } catch (e) {
+      this._log.warn(`${this._role}: closing the system-message socket failed: ${e.message}`);
+    }
+  }
+
+  async _subLoop(sub, generation, id) {
+    try {
+      for await (const frames of sub) {
+        if (generation !== this._subGeneration) return;
+        try {
+          this._onSysmsgFrames(frames, id);
+        } catch (e) {
+          this._log.error(`${this._role}: failed to handle a system message: ${e.stack || e}`);
+        }
+      }
+    } catch (e) {
+      if (generation === this._subGeneration) this._log.error(`${this._role}: system-message receive failed: ${e.message}`);
+    }
+  }
+
+  _onSysmsgFrames(frames, id) {
+    // A subscription matches by prefix: "a.1" also receives the topics "a.12",
+    // "a.13"... Only the exact topic is ours.
+    if (frames.length === 0 || frames[0].toString('utf8') !== id) return;
+    const msg = codec.decode([Buffer.alloc(0), ...frames.slice(1)]);
+    if (msg.error || msg.command !== 'SYSMSG' || msg.payloads.length !== 1) {
+      this._log.warn(`${this._role}: bad message on the system-message channel dropped:` +
+        ` ${msg.error || msg.command}`);
+      return;
+    }
+    const { msg: msgId, from } = msg.header;
+    const content = codec.fromPayload(msg.payloads[0], false);
+    const value = content.error ? msg.payloads[0].toString('utf8') : content.value;
+    const duplicate = msgId != null && this._seenSysmsg.has(msgId);
+    if (msgId != null && !duplicate) {
+      this._seenSysmsg.add(msgId);
+      if (this._seenSysmsg.size > SEEN_SYSMSG_LIMIT) {
+        this._seenSysmsg.delete(this._seenSysmsg.values().next().value);
+      }
+    }
+    if (!duplicate) this._emit('sysmsg', value, from);
+    if (msgId != null) this._session.send(codec.encode('SYSACK', { msg: msgId }));
+  }
+}
+
+module.exports = { Peer };

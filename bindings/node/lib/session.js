@@ -1,0 +1,360 @@
+'use strict';
+// Session — the DEALER side of one peer's conversation with the manager, shared by
+// Client and Worker. It mirrors libproletariat's peer::Session (the zguide's
+// mdwrkapi/mdcliapi reconnect pattern): it owns one DEALER socket, registers with
+// HELLO, keeps heartbeats going both ways (PROTOCOL §7), and when the manager falls
+// silent past its liveness, says BYE, or answers ENOHELLO (it restarted), closes the
+// socket, waits, opens a new one and registers again. It knows nothing about jobs:
+// its owner learns what happens through three hooks and sends through send().
+//
+// States: idle (before connect / after close) -> connecting (socket open, HELLO
+// queued, waiting for WELCOME) -> registered -> waiting (socket closed, until the
+// retry time) -> connecting ...
+//
+// zeromq v6 allows one send in flight per socket, so messages go through an outbox
+// that a single pump drains in order; nothing is dropped silently while the manager
+// is slow. Every socket gets a generation number: a receive loop or pump that
+// outlives its socket notices and stops.
+
+const { performance } = require('node:perf_hooks');
+const zmq = require('zeromq');
+const codec = require('./codec');
+const { codes } = require('./errors');
+
+// Heartbeat settings assumed until a WELCOME says otherwise (PROTOCOL §5, §7): a
+// manager that has not answered HELLO within 1000 ms * 5 is treated as silent.
+const DEFAULT_HEARTBEAT_MS = 1000;
+const DEFAULT_LIVENESS = 5;
+// ZeroMQ high-water marks of the DEALER, in messages: generous for bursts of pushes
+// or results; past them the outbox holds messages until the socket takes them.
+const HIGH_WATER_MARK = 10000;
+// Messages kept in the outbox while the socket does not take them. A peer this far
+// behind has a dead or stuck manager; beyond it messages are dropped with an error
+// log (the liveness timer recycles the session anyway).
+const MAX_OUTBOX = 100000;
+// How long close() lets the outbox and the BYE drain before the socket is dropped
+// (linger is otherwise 0, so that a dead manager never blocks shutdown).
+const BYE_LINGER_MS = 200;
+
+const now = () => performance.now();
+
+class Session {
+  // options: {endpoint, name, conRetryTime, role, logger}
+  // hooks: {onRegistered(), onMessage({command, header, payloads}), onLost()}
+  constructor(options, hooks) {
+    this.options = options;
+    this.hooks = hooks;
+    this.log = options.logger;
+    this.state = 'idle';
+    this.welcome = null;
+    this.socket = null;
+    this.generation = 0;
+    this.outbox = [];
+    this.pumpGeneration = -1; // generation of the socket a pump is draining, -1: none
+    this.drainWaiters = [];
+    this.heartbeatMs = DEFAULT_HEARTBEAT_MS;
+    this.liveness = DEFAULT_LIVENESS;
+    this.lastRecv = 0;
+    this.lastSend = 0;
+    this.reconnectAt = 0;
+    this.timer = null;
+  }
+
+  get registered() {
+    return this.state === 'registered';
+  }
+
+  // Opens the socket and sends HELLO.
+  connect() {
+    if (this.state === 'idle') this.openSocket();
+  }
+
+  // Queues a message (in order). False, and the message is dropped, when the session
+  // is not registered: the owner re-sends what matters in onRegistered.
+  send(frames) {
+    if (this.state !== 'registered' || !this.socket) return false;
+    if (this.outbox.length >= MAX_OUTBOX) {
+      this.log.error(`${this.options.role}: outbox full (${this.outbox.length} messages), dropping a message`);
+      return false;
+    }
+    this.outbox.push(frames);
+    this.pump();
+    return true;
+  }
+
+  // Ends the session: flushes the outbox and says BYE first when registered and
+  // `sayBye`, within BYE_LINGER_MS. No hook is called.
+  async close(sayBye) {
+    this.clearTimer();
+    if (sayBye && this.state === 'registered' && this.socket) {
+      this.outbox.push(codec.encode('BYE', {}));
+      this.pump();
+      await this.waitDrained(BYE_LINGER_MS);
+      if (this.socket) this.socket.linger = BYE_LINGER_MS;
+    }
+    this.closeSocket();
+    this.state = 'idle';
+  }
+
+  // --- internals ---
+
+  silenceLimit() {
+    return this.heartbeatMs * this.liveness;
+  }
+
+  openSocket() {
+    this.closeSocket();
+    this.heartbeatMs = DEFAULT_HEARTBEAT_MS;
+    this.liveness = DEFAULT_LIVENESS;
+    this.welcome = null;
+    const t = now();
+    this.lastRecv = t; // the WELCOME is due within the default liveness from here
+    this.lastSend = t;
+    let socket;
+    try {
+      socket = new zmq.Dealer({
+        linger: 0,
+        sendHighWaterMark: HIGH_WATER_MARK,
+        receiveHighWaterMark: HIGH_WATER_MARK,
+        // Queue only on a completed connection: nothing piles up for a manager that
+        // is gone, and the HELLO leaves as soon as one is up.
+        immediate: true,
+      });
+      socket.connect(this.options.endpoint);
+    } catch (e) {
+      if (socket) socket.close();
+      this.log.error(`${this.options.role}: cannot connect to '${this.options.endpoint}': ${e.message};` +
+        ` retrying in ${this.options.conRetryTime} ms`);
+      this.state = 'waiting';
+      this.reconnectAt = t + this.options.conRetryTime;
+      this.arm();
+      return;
+    }
+    this.socket = socket;
+    const generation = ++this.generation;
+    this.state = 'connecting';
+    this.log.debug(`${this.options.role}: connecting to ${this.options.endpoint}`);
+    const hello = { lang: 'node' };
+    if (this.options.name) hello.name = this.options.name;
+    this.outbox.push(codec.encode('HELLO', hello));
+    this.receiveLoop(socket, generation);
+    this.pump();
+    this.arm();
+  }
+
+  closeSocket() {
+    if (!this.socket) return;
+    const socket = this.socket;
+    this.socket = null;
+    ++this.generation;
+    this.outbox = [];
+    this.resolveDrainWaiters();
+    try {
+      socket.close();
+    } catch (e) {
+      this.log.warn(`${this.options.role}: closing the socket failed: ${e.message}`);
+    }
+  }
+
+  // Ends a session that went wrong and schedules the next one.
+  lose(reason, retryAfterMs) {
+    const wasRegistered = this.state === 'registered';
+    this.log.warn(`${this.options.role}: session with ${this.options.endpoint} lost (${reason}),` +
+      ` registering again in ${retryAfterMs} ms`);
+    this.closeSocket();
+    this.state = 'waiting';
+    this.reconnectAt = now() + retryAfterMs;
+    this.arm();
+    if (wasRegistered && this.hooks.onLost) this.hooks.onLost();
+  }
+
+  async receiveLoop(socket, generation) {
+    try {
+      for await (const frames of socket) {
+        if (generation !== this.generation) return;
+        this.lastRecv = now(); // anything at all from the manager is a sign of life
+        try {
+          this.handle(frames);
+        } catch (e) {
+          this.log.error(`${this.options.role}: failed to handle a message from the manager: ${e.stack || e}`);
+        }
+        if (generation !== this.generation) return;
+      }
+    } catch (e) {
+      if (generation === this.generation) {
+        this.log.error(`${this.options.role}: receive failed: ${e.message}`);
+        this.lose('receive failed', this.options.conRetryTime);
+      }
+    }
+  }
+
+  handle(frames) {
+    const msg = codec.decode(frames);
+    if (msg.error) {
+      this.log.warn(`${this.options.role}: dropping a bad message from the manager: ${msg.error}` +
+        ` (${frames.length} frames${frames.length > 3 ? `, header ${codec.snippet(frames[3])}` : ''})`);
+      return;
+    }
+    const { command, header } = msg;
+    if (command === 'WELCOME') {
+      this.onWelcome(header);
+      return;
+    }
+    if (command === 'HEARTBEAT') return;
+    if (command === 'BYE') {
+      this.lose(`manager said BYE${header.reason ? `: ${header.reason}` : ''}`, this.options.conRetryTime);
+      return;
+    }
+    if (command === 'ERROR') {
+      if (header.code === codes.ENOHELLO) {
+        // The manager does not know us: it restarted. Register again at once.
+        this.lose('manager answered ENOHELLO', 0);
+        return;
+      }
+      if (this.state !== 'registered') {
+        this.log.error(`${this.options.role}: manager answered ${header.code} before WELCOME: ${header.message}`);
+        return;
+      }
+    }
+    if (this.state !== 'registered') {
+      this.log.warn(`${this.options.role}: ${command} from the manager while ${this.state}; dropped`);
+      return;
+    }
+    this.hooks.onMessage(msg);
+  }
+
+  onWelcome(header) {
+    if (this.state !== 'connecting') {
+      this.log.warn(`${this.options.role}: unexpected WELCOME while ${this.state}; ignored`);
+      return;
+    }
+    if (typeof header.id !== 'string' || header.id === '') {
+      this.log.warn(`${this.options.role}: WELCOME without a peer id; ignored`);
+      return;
+    }
+    if (header.protocol !== codec.PROTOCOL_VERSION) {
+      this.log.warn(`${this.options.role}: manager speaks protocol ${header.protocol}, this library ` +
+        `${codec.PROTOCOL_VERSION}`);
+    }
+    this.welcome = header;
+    const hb = Number(header.heartbeat_ms);
+    const liveness = Number(header.liveness);
+    this.heartbeatMs = Number.isFinite(hb) && hb >= 1 ? hb : DEFAULT_HEARTBEAT_MS;
+    this.liveness = Number.isFinite(liveness) && liveness >= 1 ? liveness : DEFAULT_LIVENESS;
+    this.state = 'registered';
+    this.log.info(`${this.options.role}: registered with ${this.options.endpoint} as ${header.id}` +
+      ` (heartbeat ${this.heartbeatMs} ms, liveness ${this.liveness})`);
+    this.arm();
+    if (this.hooks.onRegistered) this.hooks.onRegistered();
+  }
+
+  // Drains the outbox, one send in flight at a time, for the current socket only.
+  pump() {
+    if (!this.socket || this.pumpGeneration === this.generation) return;
+    const socket = this.socket;
+    const generation = this.generation;
+    this.pumpGeneration = generation;
+    (async () => {
+      try {
+        while (this.outbox.length > 0 && generation === this.generation) {
+          try {
+            await socket.send(this.outbox[0]);
+          } catch (e) {
+            if (generation !== this.generation) return; // the socket was closed under us
+            this.log.error(`${this.options.role}: send failed, message dropped: ${e.message}`);
+          }
+          if (generation !== this.generation) return;
+          this.outbox.shift();
+          this.lastSend = now();
+        }
+      } finally {
+        if (this.pumpGeneration === generation) this.pumpGeneration = -1;
+        if (this.outbox.length === 0) this.resolveDrainWaiters();
+      }
+    })();
+  }
+
+  waitDrained(ms) {
+    if (this.outbox.length === 0 || !this.socket) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.drainWaiters.push(done);
+    });
+  }
+
+  resolveDrainWaiters() {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  // One timer serves the heartbeat, liveness and reconnect deadlines. It is armed for
+  // the earliest deadline known now; since lastRecv/lastSend only move forward, a
+  // wake-up can only be early, and then it re-arms.
+  nextDeadline() {
+    switch (this.state) {
+      case 'waiting':
+        return this.reconnectAt;
+      case 'connecting':
+        return this.lastRecv + this.silenceLimit();
+      case 'registered':
+        return Math.min(this.lastRecv + this.silenceLimit(), this.lastSend + this.heartbeatMs);
+      default:
+        return null;
+    }
+  }
+
+  arm() {
+    this.clearTimer();
+    const deadline = this.nextDeadline();
+    if (deadline == null) return;
+    this.timer = setTimeout(() => this.tick(), Math.max(0, Math.ceil(deadline - now())));
+  }
+
+  clearTimer() {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  tick() {
+    this.timer = null;
+    const t = now();
+    switch (this.state) {
+      case 'waiting':
+        if (t >= this.reconnectAt) {
+          this.openSocket();
+          return;
+        }
+        break;
+      case 'connecting':
+        if (t >= this.lastRecv + this.silenceLimit()) {
+          this.lose('no WELCOME', this.options.conRetryTime);
+          return;
+        }
+        break;
+      case 'registered':
+        if (t >= this.lastRecv + this.silenceLimit()) {
+          this.lose('manager silent past its liveness', this.options.conRetryTime);
+          return;
+        }
+        if (t >= this.lastSend + this.heartbeatMs) {
+          if (this.outbox.length === 0) {
+            this.outbox.push(codec.encode('HEARTBEAT', {}));
+            this.pump();
+          }
+          // Not writable (no connection): try again one interval later, do not spin.
+          this.lastSend = t;
+        }
+        break;
+      default:
+        return;
+    }
+    this.arm();
+  }
+}
+
+module.exports = { Session, DEFAULT_HEARTBEAT_MS, DEFAULT_LIVENESS, BYE_LINGER_MS };

@@ -1,0 +1,354 @@
+'use strict';
+// Worker — a peer that offers slots to the manager and runs jobs, with the original
+// node-proletariat API:
+//
+//   const worker = new Worker({slots: 10, host: '127.0.0.1'});
+//   worker.on('work', (w, handler) => handler(null, `hello ${w.args.name}`));
+//   worker.start();
+//
+// A job (`w`) leaves the table of running jobs exactly once: answered, timed out
+// (ETO), aborted, or taken away on reconnect/stop. Whatever the handler says after
+// that is dropped, so each (id, attempt) gets at most one RESULT entry. Results are
+// batched: sent when ANSWER_THRESHOLD are waiting, when nothing else runs, or when
+// the oldest has waited ANSWER_DELAY_MAX ms.
+//
+// Events: 'work' (w, handler); 'abort' (w, reason) when a running job is taken away,
+// reason 'abort' (client or manager), 'ETO' (runTimeout), 'reconnect' (manager lost)
+// or 'stop'; 'ready' (offered) when the manager accepted the offer; 'sysmsg'
+// (content, from); 'connect' (id); 'disconnect' ().
+
+const codec = require('./codec');
+const { codes, jobError, fromHandlerError, ProletariatError } = require('./errors');
+const { Peer } = require('./peer');
+const { nonNegative } = require('./options');
+
+// Largest offer a worker may make; the manager enforces the same bound (PROTOCOL §4).
+const MAX_SLOTS = 1000000;
+// Default bound on how long a finished result may wait for its batch (ms).
+const DEFAULT_ANSWER_DELAY_MAX = 5;
+// A runTimeout beyond this is treated as this: setTimeout's largest delay (~24.8 days).
+const MAX_TIMER_MS = 2147483647;
+
+// One job on this worker, as the 'work' and 'abort' listeners see it.
+class Work {
+  constructor(entry, args, controller) {
+    this.id = entry.id;
+    this.attempt = entry.attempt;
+    this.args = args;
+    this.priority = entry.priority || 0;
+    this.key = entry.key || null;
+    this.service = entry.service || null;
+    this.client = entry.client || null;
+    this.runTimeout = entry.runTimeout || null;
+    // Aborted when the job is taken away (abort, ETO, reconnect, stop); its reason
+    // is an Error whose `code` is EABORTED or ETO and whose `reason` says which.
+    this.signal = controller.signal;
+  }
+
+  get aborted() {
+    return this.signal.aborted;
+  }
+}
+
+function validateOffer(slots, prioritySlots, services) {
+  if (!Number.isInteger(slots) || slots < 1 || slots > MAX_SLOTS) {
+    throw new ProletariatError(codes.EBADOFFER, `slots must be an integer 1 .. ${MAX_SLOTS}, not ${slots}`);
+  }
+  if (prioritySlots == null) prioritySlots = {};
+  if (typeof prioritySlots !== 'object' || Array.isArray(prioritySlots)) {
+    throw new ProletariatError(codes.EBADOFFER, 'prioritySlots must be an object {lowestPriority: slots}');
+  }
+  const offer = {};
+  let guaranteed = 0;
+  for (const [start, count] of Object.entries(prioritySlots)) {
+    const s = Number(start);
+    if (start.trim() === '' || !Number.isFinite(s) || s < 0) {
+      throw new ProletariatError(codes.EBADOFFER, `prioritySlots start ${JSON.stringify(start)} must be a number >= 0`);
+    }
+    if (!Number.isInteger(count) || count < 0) {
+      throw new ProletariatError(codes.EBADOFFER, `prioritySlots[${start}] must be an integer >= 0, not ${count}`);
+    }
+    // The range starting at 0 gets what the others leave (the original's
+    // {0: slots} default); a guarantee for it means nothing.
+    if (s === 0) continue;
+    guaranteed += count;
+    offer[String(s)] = count;
+  }
+  if (guaranteed > slots) {
+    throw new ProletariatError(codes.EBADOFFER,
+      `prioritySlots guarantee ${guaranteed} slots, more than the ${slots} slots offered`);
+  }
+  for (const service of services) {
+    if (typeof service !== 'string' || service === '') {
+      throw new ProletariatError(codes.EBADOFFER, 'service names must be non-empty strings');
+    }
+  }
+  return offer;
+}
+
+class Worker extends Peer {
+  // opts: {slots (100), prioritySlots, services, host, port, endpoint, pubPort,
+  // pubEndpoint, ANSWER_THRESHOLD (1), ANSWER_DELAY_MAX (5 ms), CON_RETRYTIME
+  // (2000 ms), name, DEBUG, logger}. CLEANUP_REQS and CLEANUP_CHECKINT are accepted
+  // for compatibility and ignored (there is nothing to clean up).
+  constructor(opts) {
+    super('worker', opts);
+    const o = this._opts;
+    this.slots = o.slots == null ? 100 : Number(o.slots);
+    this.prioritySlots = o.prioritySlots || {};
+    this.services = o.services == null ? (o.service ? [o.service] : []) : [...o.services];
+    this.ANSWER_THRESHOLD = Math.max(1, Math.floor(o.ANSWER_THRESHOLD == null ? 1 : nonNegative(o.ANSWER_THRESHOLD, 'ANSWER_THRESHOLD')));
+    this.ANSWER_DELAY_MAX = o.ANSWER_DELAY_MAX == null ? DEFAULT_ANSWER_DELAY_MAX : nonNegative(o.ANSWER_DELAY_MAX, 'ANSWER_DELAY_MAX');
+    this.ready = false;
+    this._started = false;
+    this._offer = null;
+    this._running = new Map(); // "id:attempt" -> entry {key, work, controller, timer, done}
+    this._pending = []; // RESULT entries not yet sent, with...
+    this._pendingFrames = []; // ... their payloads, same order
+    this._flushTimer = null;
+  }
+
+  // Jobs running now.
+  get running() {
+    return this._running.size;
+  }
+
+  // Validates the offer (throws EBADOFFER for a bad one), connects and offers the
+  // slots; reconnects by itself whenever the manager is lost.
+  start() {
+    if (this._closed) throw new ProletariatError(codes.ESTATE, 'Worker.start after stop');
+    if (this._started) throw new ProletariatError(codes.ESTATE, 'Worker.start called twice');
+    const prioritySlots = validateOffer(this.slots, this.prioritySlots, this.services);
+    this._offer = { slots: this.slots };
+    if (Object.keys(prioritySlots).length > 0) this._offer.prioritySlots = prioritySlots;
+    if (this.services.length > 0) this._offer.services = this.services;
+    this._started = true;
+    this._session.connect();
+    return this;
+  }
+
+  // Sends the results already given, takes every running job away ('abort' with
+  // reason 'stop'; the manager requeues them on our BYE), says BYE and closes.
+  stop(cb) {
+    const done = (async () => {
+      if (this._closed) return;
+      this._flush();
+      this._takeAwayAll('stop');
+      this.ready = false;
+      await this._closePeer();
+    })();
+    if (typeof cb === 'function') done.then(() => cb(), cb);
+    return done;
+  }
+
+  // --- session hooks ---
+
+  _onRegistered() {
+    this._session.send(codec.encode('OFFER', this._offer));
+  }
+
+  _onLost() {
+    this.ready = false;
+    // The manager has requeued these attempts (or forgot them): nothing we finish for
+    // them may be sent, now or after we register again.
+    this._takeAwayAll('reconnect');
+    this._clearPending();
+  }
+
+  _onMessage(msg) {
+    switch (msg.command) {
+      case 'OFFERED':
+        this.ready = true;
+        this._log.info(`worker: offer of ${msg.header.slots} slots accepted`);
+        this._emit('ready', msg.header);
+        break;
+      case 'JOBS':
+        this._onJobs(msg.header, msg.payloads);
+        break;
+      case 'ABORT':
+        this._onAbort(msg.header);
+        break;
+      case 'ERROR':
+        this._log.error(`worker: manager answered ${msg.header.code}` +
+          `${msg.header.command ? ` to ${msg.header.command}` : ''}: ${msg.header.message}`);
+        break;
+      default:
+        super._onMessage(msg);
+    }
+  }
+
+  // --- jobs ---
+
+  _onJobs(header, payloads) {
+    const jobs = Array.isArray(header.jobs) ? header.jobs : [];
+    if (jobs.length !== payloads.length) {
+      this._log.warn(`worker: JOBS lists ${jobs.length} jobs but has ${payloads.length} payloads; dropped`);
+      return;
+    }
+    const reject = [];
+    const accepted = [];
+    jobs.forEach((a, i) => {
+      if (!a || !Number.isInteger(a.id) || !Number.isInteger(a.attempt)) {
+        this._log.warn('worker: JOBS entry without id and attempt dropped');
+        return;
+      }
+      const key = `${a.id}:${a.attempt}`;
+      if (this._running.has(key)) {
+        this._log.warn(`worker: job ${a.id} attempt ${a.attempt} is already running; duplicate ignored`);
+        return;
+      }
+      if (this._running.size >= this.slots) {
+        reject.push({ id: a.id, attempt: a.attempt });
+        return;
+      }
+      const args = codec.fromPayload(payloads[i], a.raw === true);
+      const controller = new AbortController();
+      const entry = { key, id: a.id, attempt: a.attempt, controller, timer: null, done: false };
+      entry.work = new Work(a, args.value, controller);
+      this._running.set(key, entry);
+      if (args.error) {
+        this._answer(entry, jobError(codes.EHANDLER, 'the job arguments are not valid JSON'));
+        return;
+      }
+      if (Number.isInteger(a.runTimeout) && a.runTimeout >= 0) {
+        entry.timer = setTimeout(() => this._expireRun(entry), Math.min(a.runTimeout, MAX_TIMER_MS));
+      }
+      accepted.push(entry);
+    });
+    if (reject.length > 0) {
+      this._log.warn(`worker: rejecting ${reject.length} jobs beyond its ${this.slots} slots`);
+      this._session.send(codec.encode('REJECT', { jobs: reject }));
+    }
+    for (const entry of accepted) this._dispatch(entry);
+  }
+
+  // Hands a job to the 'work' listeners. A listener that throws, or returns a
+  // promise that rejects, fails the job; a promise that resolves to a value other
+  // than undefined answers it with that value (if handler was not called before).
+  _dispatch(entry) {
+    if (entry.done) return;
+    const handler = (err, data) => this._answer(entry, err, data);
+    const listeners = this.listeners('work');
+    if (listeners.length === 0) {
+      this._answer(entry, jobError(codes.EHANDLER, 'this worker has no work handler'));
+      return;
+    }
+    for (const listener of listeners) {
+      try {
+        const r = listener.call(this, entry.work, handler);
+        if (r && typeof r.then === 'function') {
+          r.then(
+            (value) => {
+              if (value !== undefined) handler(null, value);
+            },
+            (err) => handler(err == null ? jobError(codes.EHANDLER, 'the work handler rejected') : err),
+          );
+        }
+      } catch (err) {
+        handler(err == null ? jobError(codes.EHANDLER, 'the work handler threw') : err);
+      }
+    }
+  }
+
+  _answer(entry, err, data) {
+    if (entry.done) {
+      this._log.debug(`worker: late answer for job ${entry.id} attempt ${entry.attempt} dropped`);
+      return;
+    }
+    this._remove(entry);
+    let error = fromHandlerError(err);
+    let payload;
+    try {
+      payload = error && data == null ? { frame: Buffer.alloc(0), raw: false } : codec.toPayload(data);
+    } catch (e) {
+      error = jobError(codes.EHANDLER, `the result cannot be sent: ${e.message}`);
+      payload = { frame: Buffer.alloc(0), raw: false };
+    }
+    this._addResult(entry, error, payload);
+    this._maybeFlush();
+  }
+
+  _expireRun(entry) {
+    entry.timer = null;
+    if (entry.done) return;
+    const ms = entry.work.runTimeout;
+    this._addResult(entry, jobError(codes.ETO, `the job ran longer than its runTimeout of ${ms} ms`),
+      { frame: Buffer.alloc(0), raw: false });
+    this._takeAway(entry, 'ETO');
+    this._maybeFlush();
+  }
+
+  _onAbort(header) {
+    for (const job of Array.isArray(header.jobs) ? header.jobs : []) {
+      const entry = job && this._running.get(`${job.id}:${job.attempt}`);
+      if (entry) {
+        this._takeAway(entry, 'abort');
+      } else {
+        this._log.debug(`worker: ABORT for job ${job && job.id} attempt ${job && job.attempt}, which is not running`);
+      }
+    }
+    this._maybeFlush();
+  }
+
+  _remove(entry) {
+    entry.done = true;
+    if (entry.timer) clearTimeout(entry.timer);
+    entry.timer = null;
+    this._running.delete(entry.key);
+  }
+
+  // Removes a running job: aborts its signal and tells the 'abort' listeners. No
+  // RESULT follows unless the caller queued one (ETO).
+  _takeAway(entry, reason) {
+    if (entry.done) return;
+    this._remove(entry);
+    const code = reason === 'ETO' ? codes.ETO : codes.EABORTED;
+    const error = Object.assign(new Error(`job ${entry.id} was taken away (${reason})`), { code, reason });
+    entry.controller.abort(error);
+    this._emit('abort', entry.work, reason);
+  }
+
+  _takeAwayAll(reason) {
+    for (const entry of [...this._running.values()]) this._takeAway(entry, reason);
+  }
+
+  // --- result batching (ANSWER_THRESHOLD) ---
+
+  _addResult(entry, error, payload) {
+    const result = { id: entry.id, attempt: entry.attempt };
+    if (error) result.err = error;
+    if (payload.raw) result.raw = true;
+    this._pending.push(result);
+    this._pendingFrames.push(payload.frame);
+    if (this._pending.length === 1 && this.ANSWER_THRESHOLD > 1) {
+      this._flushTimer = setTimeout(() => {
+        this._flushTimer = null;
+        this._flush();
+      }, this.ANSWER_DELAY_MAX);
+    }
+  }
+
+  // Sends the batch when it is full or nothing else runs; the timer set by
+  // _addResult sends it when its oldest result has waited ANSWER_DELAY_MAX.
+  _maybeFlush() {
+    if (this._pending.length === 0) return;
+    if (this._pending.length >= this.ANSWER_THRESHOLD || this._running.size === 0) this._flush();
+  }
+
+  _flush() {
+    if (this._pending.length === 0) return;
+    const results = this._pending;
+    const frames = this._pendingFrames;
+    this._clearPending();
+    this._session.send(codec.encode('RESULT', { results }, frames));
+  }
+
+  _clearPending() {
+    this._pending = [];
+    this._pendingFrames = [];
+    if (this._flushTimer) clearTimeout(this._flushTimer);
+    this._flushTimer = null;
+  }
+}
+
+module.exports = { Worker, Work };
