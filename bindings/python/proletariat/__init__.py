@@ -1,0 +1,87 @@
+"""proletariat: Python workers and clients for the proletariat job broker.
+
+Pure Python over pyzmq (Debian's python3-zmq); speaks the wire protocol of
+docs/PROTOCOL.md (PRO1) directly, so no compiler is needed.
+
+- :class:`Client` pushes jobs: ``work()`` returns the results, ``work_individual()``
+  yields them as they finish, ``submit()`` returns a ``concurrent.futures.Future``.
+- :class:`Worker` offers slots and runs a handler function on a thread pool.
+- Both send and receive system messages and ask the manager for its status.
+
+Errors carry the stable wire code: :class:`ProletariatError` (``.code``,
+``.message``), and :class:`JobError` for a job's result.
+
+The library logs through the ``"proletariat"`` logger (silent unless the application
+configures logging).
+"""
+
+import logging as _logging
+
+from .client import DEFAULT_ENDPOINT, Client, Job, RequestFuture, Result, ResultStream
+from .errors import (
+    EABORTED,
+    EATO,
+    EBADFIELD,
+    EBADFRAME,
+    EBADJSON,
+    EBADOFFER,
+    ECONNLOST,
+    ECSTO,
+    EHANDLER,
+    EINTERNAL,
+    ELIMIT,
+    ENOHELLO,
+    ENOPEER,
+    ESTATE,
+    ETO,
+    ETOOBIG,
+    EUNKNOWNCMD,
+    EVERSION,
+    EWORKERLOST,
+    ERROR_CLASSES,
+    JobError,
+    ProletariatError,
+    error_class,
+)
+from .worker import Worker, WorkerJob
+
+__version__ = "0.1.0"
+#: The wire protocol this package speaks.
+PROTOCOL_VERSION = 1
+
+_logging.getLogger("proletariat").addHandler(_logging.NullHandler())
+
+__all__ = [
+    "Client",
+    "Worker",
+    "Job",
+    "WorkerJob",
+    "Result",
+    "RequestFuture",
+    "ResultStream",
+    "ProletariatError",
+    "JobError",
+    "ERROR_CLASSES",
+    "error_class",
+    "DEFAULT_ENDPOINT",
+    "PROTOCOL_VERSION",
+    "ECSTO",
+    "ETO",
+    "EATO",
+    "EWORKERLOST",
+    "EABORTED",
+    "ECONNLOST",
+    "EHANDLER",
+    "ENOHELLO",
+    "EVERSION",
+    "EBADFRAME",
+    "EBADJSON",
+    "EBADFIELD",
+    "EUNKNOWNCMD",
+    "ESTATE",
+    "EBADOFFER",
+    "ETOOBIG",
+    "ELIMIT",
+    "EINTERNAL",
+    "ENOPEER",
+]

@@ -1,0 +1,502 @@
+"""What Client and Worker share: the I/O thread, its mailbox, system messages, status.
+
+Threading: each peer has one I/O thread that alone touches its ZeroMQ sockets
+(ZeroMQ sockets are not thread-safe) and owns all per-request state. Other threads
+reach it by posting commands to a :class:`Mailbox` (a deque plus a pipe whose read
+end the I/O thread polls beside its sockets). User callbacks (system-message
+handlers, abort handlers, Future done-callbacks) run on one separate "events"
+thread, never on the I/O thread, so a slow callback cannot stop the heartbeat.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import itertools
+import logging
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, TypeVar
+
+import zmq
+
+from . import _protocol as proto
+from ._session import Session
+from .errors import EBADFIELD, ECONNLOST, ENOPEER, ProletariatError
+
+log = logging.getLogger("proletariat")
+
+#: Default wait of the blocking control calls (status, my_status, system_message),
+#: in seconds: a SYSDONE may take one liveness window (heartbeat x liveness, 5 s with
+#: the manager's defaults) when a recipient never subscribes.
+DEFAULT_CONTROL_TIMEOUT_S = 10.0
+
+SysmsgHandler = Callable[[Any, str], Any]
+F = TypeVar("F", bound=Callable[..., Any])
+
+_STOP = ("stop",)
+# Reply command -> the command it answers.
+_REPLY_OF = {"SYSDONE": "SYSMSG", "STATUS": "STATUS", "MYSTATUS": "MYSTATUS"}
+
+
+class Mailbox:
+    """A thread-safe queue the I/O thread can poll: any thread posts, one drains."""
+
+    def __init__(self) -> None:
+        self._items: Deque[Any] = collections.deque()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._read_fd, False)
+        os.set_blocking(self._write_fd, False)
+
+    def fileno(self) -> int:
+        return self._read_fd
+
+    def post(self, item: Any) -> bool:
+        """Queues `item` and wakes the I/O thread. False once the mailbox is closed."""
+        with self._lock:  # the lock keeps a late post from writing into a reused fd
+            if self._closed:
+                return False
+            self._items.append(item)
+            try:
+                os.write(self._write_fd, b"\0")
+            except BlockingIOError:
+                pass  # the pipe is full: the reader is awake anyway
+        return True
+
+    def drain(self) -> List[Any]:
+        """Everything posted so far, in order."""
+        try:
+            while os.read(self._read_fd, 65536):
+                pass
+        except BlockingIOError:
+            pass
+        items = []
+        while True:
+            try:
+                items.append(self._items.popleft())
+            except IndexError:
+                return items
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            os.close(self._read_fd)
+            os.close(self._write_fd)
+
+
+@dataclass
+class _Control:
+    """A SYSMSG, STATUS or MYSTATUS request waiting for its reply."""
+
+    req: int
+    command: str
+    header: Dict[str, Any]
+    payloads: List[bytes]
+    future: "concurrent.futures.Future[Any]"
+    sent: bool = False
+
+
+def _check_endpoint(endpoint: str) -> str:
+    if not isinstance(endpoint, str) or "://" not in endpoint:
+        raise ProletariatError(EBADFIELD, f"endpoint must be a ZeroMQ endpoint such as tcp://host:1917, not {endpoint!r}")
+    return endpoint
+
+
+class PeerBase:
+    """The I/O thread machinery of a peer (internal). See the module docstring."""
+
+    _role = "peer"
+
+    def __init__(self, endpoint: str, name: str, con_retry_time: float) -> None:
+        self._endpoint = _check_endpoint(endpoint)
+        self._name = str(name or "")
+        try:
+            self._con_retry_time = float(con_retry_time)
+        except (TypeError, ValueError):
+            raise ProletariatError(EBADFIELD, f"con_retry_time must be seconds, not {con_retry_time!r}") from None
+        if not math.isfinite(self._con_retry_time) or self._con_retry_time < 0:
+            raise ProletariatError(EBADFIELD, "con_retry_time must be a finite number of seconds >= 0")
+        self._mailbox = Mailbox()
+        self._reqs = itertools.count(1)  # PUSH, SYSMSG, STATUS and MYSTATUS share it
+        self._status = threading.Condition()
+        self._peer_id = ""
+        self._connected = False
+        self._sysmsg_handlers: List[SysmsgHandler] = []
+        self._events = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"proletariat-{self._role}-events")
+        self._events_ident: Optional[int] = None
+        self._io_thread: Optional[threading.Thread] = None
+        self._lifecycle = threading.Lock()
+        self._closing = False
+        self._io_done = threading.Event()
+        # I/O thread state.
+        self._session: Optional[Session] = None
+        self._controls: Dict[int, _Control] = {}
+
+    # --- public -------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The id the manager gave this peer for the current session ("" when not registered)."""
+        with self._status:
+            return self._peer_id
+
+    @property
+    def connected(self) -> bool:
+        """True while registered with the manager."""
+        with self._status:
+            return self._connected
+
+    @property
+    def endpoint(self) -> str:
+        """The manager's command endpoint."""
+        return self._endpoint
+
+    def wait_connected(self, timeout: Optional[float] = None) -> bool:
+        """Waits until registered with the manager; False if `timeout` seconds passed first."""
+        with self._status:
+            return self._status.wait_for(lambda: self._connected, timeout)
+
+    def on_sysmsg(self, handler: F) -> F:
+        """Adds a handler for system messages; usable as a decorator.
+
+        ``handler(content, sender)`` gets the message (any JSON value) and the sender's
+        peer id (``"MANAGER"`` for the manager's own). Handlers run on this peer's
+        events thread; the message is acknowledged (SYSACK) on receipt, before they run.
+        """
+        if not callable(handler):
+            raise TypeError("on_sysmsg needs a callable")
+        self._sysmsg_handlers.append(handler)
+        return handler
+
+    def system_message(
+        self, message: Any, to: Optional[str] = None, *, timeout: Optional[float] = DEFAULT_CONTROL_TIMEOUT_S
+    ) -> Tuple[int, int]:
+        """Sends a system message and waits until every recipient acknowledged it.
+
+        Args:
+            message: any JSON value.
+            to: ``None`` for everybody (the manager and every other peer, not this
+                one), ``"MANAGER"`` for the manager only, or a peer id.
+            timeout: seconds to wait for the manager's SYSDONE; None waits forever.
+
+        Returns:
+            ``(sent_to, received_by)``: how many recipients the message was meant for
+            and how many acknowledged it (``(0, 0)`` when there was nobody).
+
+        Raises:
+            ProletariatError: ``ENOPEER`` when `to` names no registered peer,
+                ``ECONNLOST`` when the session ended first, ``EBADFIELD`` for a message
+                that is not JSON serializable.
+            TimeoutError: no SYSDONE within `timeout`.
+        """
+        return self._wait(self.system_message_future(message, to), timeout, "SYSMSG")
+
+    def system_message_future(self, message: Any, to: Optional[str] = None) -> "concurrent.futures.Future[Tuple[int, int]]":
+        """Like :meth:`system_message`, but returns a Future of ``(sent_to, received_by)``."""
+        if to is not None and not isinstance(to, str):
+            raise ProletariatError(EBADFIELD, f"'to' must be None, 'MANAGER' or a peer id, not {to!r}")
+        if isinstance(message, proto.RAW_TYPES):
+            raise ProletariatError(EBADFIELD, "a system message is a JSON value, not bytes")
+        try:
+            content, _raw = proto.dump_payload(message)
+        except (TypeError, ValueError) as exc:
+            raise ProletariatError(EBADFIELD, f"the system message is not JSON serializable: {exc}") from None
+        return self._control("SYSMSG", {"to": to}, [content])
+
+    def status(self, *, timeout: Optional[float] = DEFAULT_CONTROL_TIMEOUT_S) -> Dict[str, Any]:
+        """The manager's STATUS (PROTOCOL §8.2): queues, slots, workers, clients, and
+        why waiting jobs wait. Returns the reply header as a dict.
+
+        Raises ProletariatError (e.g. ``ECONNLOST``) or TimeoutError.
+        """
+        return self._wait(self._control("STATUS", {}, []), timeout, "STATUS")
+
+    def my_status(self, *, timeout: Optional[float] = DEFAULT_CONTROL_TIMEOUT_S) -> Dict[str, Any]:
+        """This peer as the manager sees it (MYSTATUS): id, role, connect time, state,
+        and for a worker its slots, running jobs and ranges. Returns a dict."""
+        return self._wait(self._control("MYSTATUS", {}, []), timeout, "MYSTATUS")
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Leaves the manager (BYE) and stops the I/O thread. Idempotent."""
+        with self._lifecycle:
+            if self._closing:
+                return
+            self._closing = True
+            thread = self._io_thread
+        if thread is not None:
+            self._mailbox.post(_STOP)
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+                if thread.is_alive():
+                    log.error("%s: the I/O thread did not stop within %.1f s", self._role, timeout)
+        else:
+            self._fail_unstarted()
+        self._mailbox.close()
+        self._events.shutdown(wait=threading.get_ident() != self._events_ident)
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # --- helpers for any thread ---------------------------------------------------
+
+    def _start_io(self) -> None:
+        self._io_thread = threading.Thread(target=self._run, name=f"proletariat-{self._role}-io", daemon=True)
+        self._io_thread.start()
+
+    def _post(self, item: Any) -> None:
+        if self._closing or not self._mailbox.post(item):
+            raise ProletariatError(ECONNLOST, f"this {self._role} is closed")
+
+    def _control(self, command: str, header: Dict[str, Any], payloads: List[bytes]) -> "concurrent.futures.Future[Any]":
+        req = next(self._reqs)
+        future: "concurrent.futures.Future[Any]" = concurrent.futures.Future()
+        self._post(("control", _Control(req, command, dict(header, req=req), payloads, future)))
+        future.request_id = req  # type: ignore[attr-defined]
+        return future
+
+    def _wait(self, future: "concurrent.futures.Future[Any]", timeout: Optional[float], what: str) -> Any:
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            self._mailbox.post(("forget", future.request_id))  # type: ignore[attr-defined]
+            raise TimeoutError(f"no answer to {what} within {timeout} s") from None
+
+    def _call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Runs fn(*args) on the events thread (in order), logging what it raises."""
+
+        def call() -> None:
+            self._events_ident = threading.get_ident()
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("%s: a callback raised", self._role)
+
+        try:
+            self._events.submit(call)
+        except RuntimeError:  # shut down: run it here rather than lose a result
+            call()
+
+    def _resolve(self, future: "concurrent.futures.Future[Any]", value: Any = None, error: Optional[BaseException] = None) -> None:
+        """Completes a Future on the events thread, unless it was cancelled."""
+
+        def complete() -> None:
+            if future.done():
+                return
+            try:
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(value)
+            except concurrent.futures.InvalidStateError:
+                pass  # cancelled meanwhile
+
+        self._call_soon(complete)
+
+    def _set_status(self, connected: bool, peer_id: str) -> None:
+        with self._status:
+            self._connected = connected
+            self._peer_id = peer_id
+            self._status.notify_all()
+
+    # --- I/O thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        context = zmq.Context()
+        session = Session(
+            context,
+            self._endpoint,
+            self._name,
+            self._con_retry_time,
+            self._role,
+            on_registered=self._on_registered,
+            on_message=self._on_message,
+            on_lost=self._on_lost,
+            on_sysmsg=self._on_sysmsg,
+        )
+        self._session = session
+        stopping = False
+        try:
+            session.connect()
+            mailbox_fd = self._mailbox.fileno()
+            while not stopping:
+                try:
+                    session.poll([mailbox_fd], self._io_deadline())
+                    for command in self._mailbox.drain():
+                        if command is _STOP:
+                            stopping = True
+                        else:
+                            self._on_command(command)
+                    self._io_timers(time.monotonic())
+                except Exception:  # one bad step must not end the peer
+                    log.exception("%s: I/O loop", self._role)
+            try:
+                self._io_shutdown()
+                self._fail_unstarted()  # commands posted after the stop
+            except Exception:
+                log.exception("%s: shutdown", self._role)
+            self._fail_controls(ProletariatError(ECONNLOST, f"this {self._role} was closed"))
+            session.close(True)
+            self._set_status(False, "")
+        finally:
+            session.close(False)
+            context.term()
+            self._io_done.set()
+
+    def _on_command(self, command: Tuple[Any, ...]) -> None:
+        kind = command[0]
+        if kind == "control":
+            ctl: _Control = command[1]
+            self._controls[ctl.req] = ctl
+            assert self._session is not None
+            if self._session.registered:
+                ctl.sent = self._session.send(proto.encode(ctl.command, ctl.header, ctl.payloads))
+        elif kind == "forget":
+            self._controls.pop(command[1], None)
+        else:
+            self._io_command(command)
+
+    def _on_registered(self) -> None:
+        assert self._session is not None
+        self._set_status(True, self._session.peer_id)
+        for ctl in self._controls.values():
+            if not ctl.sent:
+                ctl.sent = self._session.send(proto.encode(ctl.command, ctl.header, ctl.payloads))
+        self._io_registered()
+
+    def _on_lost(self) -> None:
+        self._set_status(False, "")
+        for req in [req for req, ctl in self._controls.items() if ctl.sent]:
+            ctl = self._controls.pop(req)
+            self._resolve(ctl.future, error=ProletariatError(ECONNLOST, f"the connection to the manager was lost ({ctl.command})"))
+        self._io_lost()
+
+    def _fail_controls(self, error: ProletariatError) -> None:
+        for ctl in self._controls.values():
+            self._resolve(ctl.future, error=error)
+        self._controls.clear()
+
+    def _fail_unstarted(self) -> None:
+        """close() before the I/O thread ever ran: fail what was posted."""
+        for command in self._mailbox.drain():
+            if command[0] == "control":
+                self._resolve(command[1].future, error=ProletariatError(ECONNLOST, f"this {self._role} was closed"))
+            else:
+                self._io_command_unstarted(command)
+
+    def _on_message(self, msg: proto.Message) -> None:
+        command = msg.command
+        if command in _REPLY_OF:
+            self._on_control_reply(msg)
+        elif command == "ERROR":
+            header = msg.header
+            code = str(header.get("code") or "EINTERNAL")
+            message = str(header.get("message") or "")
+            req = header.get("req")
+            failed = header.get("command")
+            ctl = None
+            if isinstance(req, int) and req in self._controls and failed in (None, self._controls[req].command):
+                ctl = self._controls.pop(req)
+            elif req is None and failed in _REPLY_OF.values():
+                ctl = self._pop_oldest_control(str(failed))
+            if ctl is not None:
+                self._resolve(ctl.future, error=ProletariatError(code, message, header.get("class")))
+            elif not self._io_error(code, message, failed, req, header):
+                log.error(
+                    "%s: manager answered %s%s: %s", self._role, code, f" to {failed}" if failed else "", message
+                )
+        else:
+            self._io_message(msg)
+
+    def _pop_oldest_control(self, command: str) -> Optional[_Control]:
+        for req, ctl in self._controls.items():  # dicts keep insertion order: oldest first
+            if ctl.command == command and ctl.sent:
+                return self._controls.pop(req)
+        return None
+
+    def _on_control_reply(self, msg: proto.Message) -> None:
+        command = _REPLY_OF[msg.command]
+        req = msg.header.get("req")
+        ctl = None
+        if isinstance(req, int) and req in self._controls and self._controls[req].command == command:
+            ctl = self._controls.pop(req)
+        elif req is None:
+            ctl = self._pop_oldest_control(command)
+        if ctl is None:
+            log.debug("%s: %s for request %r, which is not waiting; dropped", self._role, msg.command, req)
+            return
+        if command == "SYSMSG":
+            sent_to, received_by = msg.header.get("sentTo"), msg.header.get("receivedBy")
+            if not isinstance(sent_to, int) or not isinstance(received_by, int):
+                self._resolve(ctl.future, error=ProletariatError("EINTERNAL", f"malformed SYSDONE {msg.header!r}"))
+            else:
+                self._resolve(ctl.future, (sent_to, received_by))
+        else:
+            self._resolve(ctl.future, dict(msg.header))
+
+    def _on_sysmsg(self, header: Dict[str, Any], content: bytes) -> None:
+        assert self._session is not None
+        msg_id = header.get("msg")
+        sender = header.get("from")
+        if isinstance(msg_id, int) and not isinstance(msg_id, bool):
+            self._session.send(proto.encode("SYSACK", {"msg": msg_id}))
+        else:
+            log.warning("%s: system message without a numeric 'msg' id; not acknowledged", self._role)
+        try:
+            value = proto.load_payload(content, False)
+        except ValueError:
+            log.warning("%s: system message from %s is not JSON; handing over the bytes", self._role, sender)
+            value = content
+        sender_id = sender if isinstance(sender, str) else ""
+        for handler in list(self._sysmsg_handlers):
+            self._call_soon(handler, value, sender_id)
+
+    # --- hooks for Client and Worker (I/O thread) ---------------------------------
+
+    def _io_deadline(self) -> float:
+        return math.inf
+
+    def _io_timers(self, now: float) -> None:
+        pass
+
+    def _io_command(self, command: Tuple[Any, ...]) -> None:
+        log.warning("%s: unknown command %r", self._role, command[0])
+
+    def _io_command_unstarted(self, command: Tuple[Any, ...]) -> None:
+        pass
+
+    def _io_registered(self) -> None:
+        pass
+
+    def _io_shutdown(self) -> None:
+        pass
+
+    def _io_lost(self) -> None:
+        pass
+
+    def _io_message(self, msg: proto.Message) -> None:
+        log.warning("%s: unexpected %s from the manager dropped", self._role, msg.command)
+
+    def _io_error(self, code: str, message: str, command: Any, req: Any, header: Dict[str, Any]) -> bool:
+        """An ERROR that is no control request's. True if handled."""
+        return False
+
+    def _send(self, frames: List[bytes]) -> bool:
+        assert self._session is not None
+        return self._session.send(frames)
+
+    @property
+    def _registered(self) -> bool:
+        return self._session is not None and self._session.registered
+
+
+__all__ = ["PeerBase", "Mailbox", "DEFAULT_CONTROL_TIMEOUT_S", "ENOPEER"]

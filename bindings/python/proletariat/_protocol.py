@@ -1,0 +1,166 @@
+"""The wire format of docs/PROTOCOL.md (PRO1): frames in, frames out. No sockets.
+
+A message as a DEALER sees it is ``["", "PRO1", COMMAND, header-json, payload...]``.
+Payloads are JSON text unless their entry says ``"raw": true``; the manager forwards
+them byte for byte.
+
+Changing the protocol: docs/PROTOCOL.md first, then the C++ codec, the wire vectors
+(tests/vectors/), then this module and the other bindings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .errors import EBADFIELD, ProletariatError
+
+SIGNATURE = b"PRO1"
+PROTOCOL_VERSION = 1
+#: Frames before the payloads: delimiter, signature, command, header.
+FIXED_FRAMES = 4
+#: Limits assumed when a WELCOME does not state them (PROTOCOL §10).
+DEFAULT_MAX_MESSAGE_BYTES = 64 << 20
+DEFAULT_MAX_FRAMES = 100_004
+#: Ids must survive a JavaScript number (PROTOCOL §2).
+MAX_SAFE_INTEGER = (1 << 53) - 1
+#: Longest subscription topic the manager accepts (PROTOCOL §8.1).
+MAX_TOPIC_BYTES = 255
+
+_COMPACT = (",", ":")
+
+
+def encode(command: str, header: Optional[Dict[str, Any]] = None, payloads: Sequence[bytes] = ()) -> List[bytes]:
+    """Frames of one message from a peer (DEALER side, delimiter first)."""
+    head = b"" if not header else json.dumps(header, separators=_COMPACT, ensure_ascii=False).encode("utf-8")
+    return [b"", SIGNATURE, command.encode("ascii"), head, *payloads]
+
+
+@dataclass
+class Message:
+    """A decoded message from the manager."""
+
+    command: str
+    header: Dict[str, Any]
+    payloads: List[bytes] = field(default_factory=list)
+
+
+def decode(frames: Sequence[bytes]) -> Message:
+    """Decodes frames received on a DEALER. Raises ValueError on a malformed message."""
+    if len(frames) < FIXED_FRAMES:
+        raise ValueError(f"message of {len(frames)} frames, at least {FIXED_FRAMES} expected")
+    if len(frames[0]) != 0:
+        raise ValueError("frame 0 is not the empty delimiter")
+    if bytes(frames[1]) != SIGNATURE:
+        raise ValueError(f"frame 1 is {bytes(frames[1])[:16]!r}, not the signature PRO1")
+    try:
+        command = bytes(frames[2]).decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise ValueError("command frame is not ASCII") from exc
+    header_frame = bytes(frames[3])
+    if header_frame:
+        try:
+            header = json.loads(header_frame)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{command} header is not valid JSON") from exc
+        if not isinstance(header, dict):
+            raise ValueError(f"{command} header is not a JSON object")
+    else:
+        header = {}
+    return Message(command, header, [bytes(f) for f in frames[FIXED_FRAMES:]])
+
+
+def entries(msg: Message, name: str) -> List[Dict[str, Any]]:
+    """The list `name` of a header whose entries each own one payload frame."""
+    items = msg.header.get(name)
+    if not isinstance(items, list) or not all(isinstance(e, dict) for e in items):
+        raise ValueError(f"{msg.command}: field '{name}' must be an array of objects")
+    if len(items) != len(msg.payloads):
+        raise ValueError(f"{msg.command}: header lists {len(items)} entries but {len(msg.payloads)} payload frames follow")
+    return items
+
+
+# --- payloads ---------------------------------------------------------------------
+
+RAW_TYPES = (bytes, bytearray, memoryview)
+
+
+def dump_payload(value: Any) -> Tuple[bytes, bool]:
+    """(frame, raw) for a job argument or a result: bytes go raw, the rest as JSON.
+
+    Raises TypeError/ValueError when the value is not JSON serializable.
+    """
+    if isinstance(value, RAW_TYPES):
+        return bytes(value), True
+    return json.dumps(value, separators=_COMPACT, ensure_ascii=False, allow_nan=False).encode("utf-8"), False
+
+
+def load_payload(frame: bytes, raw: bool) -> Any:
+    """The value of a payload frame: bytes when raw, else parsed JSON (empty -> None).
+
+    Raises ValueError when a non-raw payload is not JSON.
+    """
+    if raw:
+        return bytes(frame)
+    if not frame:
+        return None
+    return json.loads(frame)
+
+
+# --- field helpers ----------------------------------------------------------------
+
+
+def seconds_to_ms(value: Optional[float], name: str) -> Optional[int]:
+    """A duration in seconds (the Python API) as integer milliseconds (the wire)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ProletariatError(EBADFIELD, f"{name} must be a number of seconds, not {value!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ProletariatError(EBADFIELD, f"{name} must be a finite number of seconds >= 0, not {value!r}")
+    ms = math.ceil(seconds * 1000 - 1e-6)
+    if ms > MAX_SAFE_INTEGER:
+        raise ProletariatError(EBADFIELD, f"{name} is too large")
+    return max(ms, 0)
+
+
+def check_priority(priority: float) -> float:
+    """A push priority: a finite number >= 0 (fractions allowed)."""
+    if isinstance(priority, bool):
+        raise ProletariatError(EBADFIELD, "priority must be a number")
+    try:
+        value = float(priority)
+    except (TypeError, ValueError):
+        raise ProletariatError(EBADFIELD, f"priority must be a number, not {priority!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ProletariatError(EBADFIELD, f"priority must be a finite number >= 0, not {priority!r}")
+    return value
+
+
+def wire_number(value: float) -> Any:
+    """A float as its plainest JSON number: 2.0 -> 2, 1.5 -> 1.5."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def priority_key(start: float) -> str:
+    """The string key of a prioritySlots range start: 1 -> "1", 2.5 -> "2.5"."""
+    return str(wire_number(start))
+
+
+def pub_endpoint(command_endpoint: str, pub_port: int) -> Optional[str]:
+    """The system-message endpoint: the command endpoint's host at `pub_port`.
+
+    None when the command endpoint is not a TCP endpoint with a host.
+    """
+    if not command_endpoint.startswith("tcp://"):
+        return None
+    rest = command_endpoint[len("tcp://"):]
+    # tcp://[source;]host:port; keep an optional source-address prefix.
+    host, sep, _port = rest.rpartition(":")
+    if not sep or not host or host == "*":
+        return None
+    return f"tcp://{host}:{int(pub_port)}"

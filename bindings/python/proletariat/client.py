@@ -1,0 +1,744 @@
+"""proletariat.Client: pushes groups of jobs to the manager and collects their results.
+
+Threading: a Client owns one I/O thread (started by the constructor) that alone
+touches its ZeroMQ sockets and owns the table of requests. Every public method may be
+called from any thread; :meth:`Client.work` blocks the caller until the results are
+in, :meth:`Client.submit` and :meth:`Client.work_individual` do not.
+
+A job's life on the I/O thread (as in libproletariat's client): unsent -> sent (PUSH
+queued, its ACCEPTED awaited) -> accepted (the manager's id known) -> done (result
+delivered). Any state may jump to done (client timeout ECSTO, abort EABORTED, ERROR
+for its push, lost connection without keep_state ECONNLOST). Losing the session takes
+every sent or accepted job back to unsent (keep_state: pushed again on the next
+session) or to done with ECONNLOST. Invariants: ``_by_id`` holds exactly the accepted
+jobs that are not done; ``_awaiting_accept`` holds the chunks pushed in the current
+session whose ACCEPTED (or ERROR) has not arrived, including chunks whose jobs finished
+meanwhile (their ids, when they come, are aborted on the manager).
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import heapq
+import logging
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+from . import _protocol as proto
+from ._peer import PeerBase
+from .errors import (
+    EABORTED,
+    EBADFIELD,
+    ECONNLOST,
+    ECSTO,
+    EHANDLER,
+    EINTERNAL,
+    JobError,
+    ProletariatError,
+)
+
+log = logging.getLogger("proletariat")
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:1917"
+#: Header bytes assumed per job entry besides its key and service, and for the rest
+#: of a PUSH header: enough for {"key":"","service":"","raw":true}, and req, priority
+#: and timeouts. Used to split a request into pushes under max_message_bytes.
+HEADER_BYTES_PER_JOB = 48
+HEADER_BYTES_BASE = 256
+
+
+class Job:
+    """A job to push: its arguments plus an optional key and service.
+
+    Plain values given to :meth:`Client.work` are wrapped in a Job without key or
+    service; use Job explicitly to set them, or to send a JSON array as one job.
+
+    Attributes:
+        args: any JSON value, or bytes (sent raw, received as bytes by the worker).
+        key: the hold-similar-work key (SPEC 2.2), or None.
+        service: the service a worker must offer to take the job, or None.
+    """
+
+    def __init__(self, args: Any = None, *, key: Optional[str] = None, service: Optional[str] = None) -> None:
+        if key is not None and not isinstance(key, str):
+            raise ProletariatError(EBADFIELD, f"key must be a string, not {key!r}")
+        if service is not None and not isinstance(service, str):
+            raise ProletariatError(EBADFIELD, f"service must be a string, not {service!r}")
+        self.args = args
+        self.key = key or None
+        self.service = service or None
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {n}={v!r}" for n, v in (("key", self.key), ("service", self.service)) if v)
+        return f"{type(self).__name__}({self.args!r}{extra})"
+
+
+@dataclass(frozen=True)
+class Result:
+    """The result of one job: ``err`` is None or a :class:`JobError`; ``data`` any JSON
+    value (bytes when the worker answered raw bytes).
+
+    ``value()`` returns ``data`` or raises ``err``.
+    """
+
+    err: Optional[JobError]
+    data: Any = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the job succeeded."""
+        return self.err is None
+
+    def value(self) -> Any:
+        """The data, or raises the job's :class:`JobError` (a ProletariatError)."""
+        if self.err is not None:
+            raise self.err
+        return self.data
+
+
+class RequestFuture(concurrent.futures.Future):  # type: ignore[type-arg]
+    """The Future :meth:`Client.submit` returns.
+
+    Its result is a list of :class:`Result` (a single Result for a single job). It
+    never raises for job errors: they are in the results. ``cancel()`` aborts the
+    request on the manager and cancels the Future; ``abort()`` aborts (all or some
+    jobs) and lets the Future complete, with ``EABORTED`` for the aborted jobs.
+    Done-callbacks run on the client's events thread.
+    """
+
+    def __init__(self, client: "Client", request_id: int) -> None:
+        super().__init__()
+        self.request_id = request_id
+        self._client = client
+
+    def abort(self, indices: Optional[Iterable[int]] = None) -> None:
+        """Aborts the request's unfinished jobs (or those at `indices`)."""
+        self._client.abort(self.request_id, indices)
+
+    def cancel(self) -> bool:
+        if not super().cancel():
+            return False
+        self._client._abort_quietly(self.request_id)
+        return True
+
+
+class ResultStream(Iterator[Tuple[int, Result]]):
+    """What :meth:`Client.work_individual` returns: iterate to get ``(index, Result)``
+    pairs in finishing order; iteration ends once every job has its result.
+
+    Closing the stream (``close()``, leaving a ``with`` block, or dropping it) before
+    the end aborts the jobs that have not finished.
+    """
+
+    def __init__(self, client: "Client", request_id: int, count: int) -> None:
+        self.request_id = request_id
+        self._client = client
+        self._queue: "queue.SimpleQueue[Tuple[int, Result]]" = queue.SimpleQueue()
+        self._remaining = count
+
+    def __iter__(self) -> "ResultStream":
+        return self
+
+    def __next__(self) -> Tuple[int, Result]:
+        if self._remaining <= 0:
+            raise StopIteration
+        item = self._queue.get()
+        self._remaining -= 1
+        return item
+
+    def next(self, timeout: Optional[float] = None) -> Tuple[int, Result]:
+        """The next ``(index, Result)``; raises TimeoutError after `timeout` seconds,
+        StopIteration at the end."""
+        if self._remaining <= 0:
+            raise StopIteration
+        try:
+            item = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no result within {timeout} s") from None
+        self._remaining -= 1
+        return item
+
+    @property
+    def remaining(self) -> int:
+        """Results not yet taken from the stream."""
+        return self._remaining
+
+    def abort(self, indices: Optional[Iterable[int]] = None) -> None:
+        """Aborts the unfinished jobs (or those at `indices`); they yield EABORTED."""
+        self._client.abort(self.request_id, indices)
+
+    def close(self) -> None:
+        """Stops listening; aborts the jobs that have not finished."""
+        if self._remaining > 0:
+            self._client._abort_quietly(self.request_id)
+            self._remaining = 0
+
+    def __enter__(self) -> "ResultStream":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class _ClientJob:
+    __slots__ = ("data", "raw", "key", "service", "id", "sent", "done", "result")
+
+    def __init__(self, data: bytes, raw: bool, key: Optional[str], service: Optional[str]) -> None:
+        self.data = data
+        self.raw = raw
+        self.key = key
+        self.service = service
+        self.id = 0  # the manager's id, once accepted in this session
+        self.sent = False  # pushed in the current session
+        self.done = False
+        self.result: Optional[Result] = None
+
+
+class _Request:
+    __slots__ = (
+        "req",
+        "kind",
+        "priority",
+        "run_timeout_ms",
+        "assign_timeout_ms",
+        "timeout",
+        "deadline",
+        "jobs",
+        "remaining",
+        "future",
+        "stream",
+    )
+
+    def __init__(self, req: int, kind: str, jobs: List[_ClientJob]) -> None:
+        self.req = req
+        self.kind = kind  # "group", "single" or "individual"
+        self.priority = 0.0
+        self.run_timeout_ms: Optional[int] = None
+        self.assign_timeout_ms: Optional[int] = None
+        self.timeout: Optional[float] = None
+        self.deadline: Optional[float] = None
+        self.jobs = jobs
+        self.remaining = len(jobs)
+        self.future: Optional[RequestFuture] = None
+        self.stream: Optional[ResultStream] = None
+
+
+JobLike = Any
+RequestRef = Union[int, RequestFuture, ResultStream]
+
+
+class Client(PeerBase):
+    """A peer that pushes jobs and waits for their results.
+
+    Args:
+        endpoint: the manager's command endpoint.
+        keep_state: when the manager is lost, push unfinished jobs again on the next
+            session (otherwise they fail with ``ECONNLOST``).
+        con_retry_time: seconds to wait before registering again after the manager
+            was lost (CON_RETRYTIME).
+        name: shown in the manager's status.
+
+    Durations in this API are seconds (floats); the wire carries milliseconds.
+
+    Example::
+
+        with Client("tcp://127.0.0.1:1917") as client:
+            results = client.work([{"n": 1}, {"n": 2}], timeout=10)
+            print([r.value() for r in results])
+    """
+
+    _role = "client"
+
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        keep_state: bool = False,
+        con_retry_time: float = 2.0,
+        name: str = "",
+    ) -> None:
+        super().__init__(endpoint, name, con_retry_time)
+        self._keep_state = bool(keep_state)
+        self._pending_lock = threading.Lock()
+        self._pending_jobs = 0
+        # I/O thread state.
+        self._requests: Dict[int, _Request] = {}  # unfinished requests, oldest first
+        self._awaiting_accept: Dict[int, Deque[List[int]]] = {}  # req -> pushed chunks
+        self._by_id: Dict[int, Tuple[int, int]] = {}  # job id -> (req, index)
+        self._deadlines: List[Tuple[float, int]] = []  # heap of (deadline, req)
+        self._start_io()
+
+    # --- public -------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Jobs submitted whose result has not been delivered yet."""
+        with self._pending_lock:
+            return self._pending_jobs
+
+    def work(
+        self,
+        jobs: Union[JobLike, Sequence[JobLike]],
+        *,
+        timeout: Optional[float] = None,
+        run_timeout: Optional[float] = None,
+        assign_timeout: Optional[float] = None,
+        priority: float = 0,
+    ) -> Union[List[Result], Result]:
+        """Pushes jobs and waits for all their results.
+
+        Args:
+            jobs: a list (or tuple) of jobs gives a list of results in the same order;
+                any other value is one job and gives one Result. A job is any JSON
+                value, bytes (sent raw), or a :class:`Job` (to set key or service, or
+                to send a JSON array as a single job).
+            timeout: seconds from now until every unfinished job fails with ``ECSTO``
+                (and is aborted on the manager). None: no limit.
+            run_timeout: seconds a job may run on its worker before it fails with
+                ``ETO``.
+            assign_timeout: seconds the manager waits for a worker to take a job
+                before it fails with ``EATO``.
+            priority: a number >= 0; higher runs first.
+
+        Returns:
+            ``Result`` objects, whose ``err`` is None or a :class:`JobError` and whose
+            ``value()`` returns the data or raises the error.
+
+        Raises:
+            ProletariatError: ``EBADFIELD`` for bad options or a job that is not JSON
+                serializable (nothing is pushed then); ``ECONNLOST`` if the client is closed.
+        """
+        future = self.submit(
+            jobs, timeout=timeout, run_timeout=run_timeout, assign_timeout=assign_timeout, priority=priority
+        )
+        try:
+            return future.result()
+        except BaseException:
+            if not future.done():  # interrupted (KeyboardInterrupt): do not leave work behind
+                self._abort_quietly(future.request_id)
+            raise
+
+    def call(
+        self,
+        job: JobLike,
+        *,
+        timeout: Optional[float] = None,
+        run_timeout: Optional[float] = None,
+        assign_timeout: Optional[float] = None,
+        priority: float = 0,
+    ) -> Any:
+        """Runs one job and returns its data, or raises its :class:`JobError`.
+
+        ``client.call(x)`` is ``client.work(x).value()`` (and `x` is always one job,
+        even a list).
+        """
+        if isinstance(job, (list, tuple)):
+            job = Job(list(job))
+        result = self.work(
+            job, timeout=timeout, run_timeout=run_timeout, assign_timeout=assign_timeout, priority=priority
+        )
+        assert isinstance(result, Result)
+        return result.value()
+
+    def submit(
+        self,
+        jobs: Union[JobLike, Sequence[JobLike]],
+        *,
+        timeout: Optional[float] = None,
+        run_timeout: Optional[float] = None,
+        assign_timeout: Optional[float] = None,
+        priority: float = 0,
+    ) -> RequestFuture:
+        """Like :meth:`work`, without waiting: returns a :class:`RequestFuture` of the
+        list of results (or the single Result)."""
+        request, single = self._build("single", jobs, timeout, run_timeout, assign_timeout, priority)
+        if not single:
+            request.kind = "group"
+        request.future = RequestFuture(self, request.req)
+        self._enqueue(request)
+        return request.future
+
+    def work_individual(
+        self,
+        jobs: Union[JobLike, Sequence[JobLike]],
+        *,
+        timeout: Optional[float] = None,
+        run_timeout: Optional[float] = None,
+        assign_timeout: Optional[float] = None,
+        priority: float = 0,
+    ) -> ResultStream:
+        """Pushes jobs and returns an iterator of ``(index, Result)`` in finishing order.
+
+        The jobs are pushed at once (not on the first iteration). ``index`` is the
+        job's position in `jobs` (0 for a single job). Options as for :meth:`work`.
+        """
+        request, _single = self._build("individual", jobs, timeout, run_timeout, assign_timeout, priority)
+        request.stream = ResultStream(self, request.req, len(request.jobs))
+        self._enqueue(request)
+        return request.stream
+
+    def abort(self, request: RequestRef, indices: Optional[Iterable[int]] = None) -> None:
+        """Aborts a request's unfinished jobs, or only those at `indices`.
+
+        `request` is what :meth:`submit` or :meth:`work_individual` returned, or its
+        ``request_id``. Queued jobs are dropped and running ones aborted on their
+        workers; each aborted job's result is ``EABORTED``. Finished or unknown
+        requests are ignored.
+        """
+        req = request if isinstance(request, int) else getattr(request, "request_id", None)
+        if not isinstance(req, int):
+            raise ProletariatError(EBADFIELD, f"not a request: {request!r}")
+        picked = None if indices is None else [int(i) for i in indices]
+        self._post(("abort", req, picked))
+
+    # --- any thread ---------------------------------------------------------------
+
+    def _abort_quietly(self, req: int) -> None:
+        try:
+            self._post(("abort", req, None))
+        except ProletariatError:
+            pass  # closed: everything was aborted anyway
+
+    def _build(
+        self,
+        kind: str,
+        jobs: Any,
+        timeout: Optional[float],
+        run_timeout: Optional[float],
+        assign_timeout: Optional[float],
+        priority: float,
+    ) -> Tuple[_Request, bool]:
+        single = not isinstance(jobs, (list, tuple))
+        items = [jobs] if single else list(jobs)
+        specs: List[_ClientJob] = []
+        for index, item in enumerate(items):
+            job = item if isinstance(item, Job) else Job(item)
+            try:
+                data, raw = proto.dump_payload(job.args)
+            except (TypeError, ValueError) as exc:
+                raise ProletariatError(EBADFIELD, f"job {index} is not JSON serializable: {exc}") from None
+            specs.append(_ClientJob(data, raw, job.key, job.service))
+        request = _Request(next(self._reqs), kind, specs)
+        request.priority = proto.check_priority(priority)
+        request.run_timeout_ms = proto.seconds_to_ms(run_timeout, "run_timeout")
+        request.assign_timeout_ms = proto.seconds_to_ms(assign_timeout, "assign_timeout")
+        if timeout is not None:
+            proto.seconds_to_ms(timeout, "timeout")
+            request.timeout = float(timeout)
+        return request, single
+
+    def _enqueue(self, request: _Request) -> None:
+        if request.timeout is not None:
+            request.deadline = time.monotonic() + request.timeout
+        with self._pending_lock:
+            self._pending_jobs += len(request.jobs)
+        try:
+            self._post(("submit", request))
+        except ProletariatError:
+            with self._pending_lock:
+                self._pending_jobs -= len(request.jobs)
+            raise
+
+    # --- I/O thread ---------------------------------------------------------------
+
+    def _io_deadline(self) -> float:
+        return self._deadlines[0][0] if self._deadlines else math.inf
+
+    def _io_command(self, command: Tuple[Any, ...]) -> None:
+        kind = command[0]
+        if kind == "submit":
+            self._on_submit(command[1])
+        elif kind == "abort":
+            self._on_abort(command[1], command[2])
+        else:
+            super()._io_command(command)
+
+    def _io_command_unstarted(self, command: Tuple[Any, ...]) -> None:
+        if command[0] == "submit":
+            request: _Request = command[1]
+            if not request.jobs:
+                self._complete(request)
+            for index in range(len(request.jobs)):
+                self._finish(request, index, Result(JobError(EABORTED, "the client was closed")))
+
+    def _on_submit(self, request: _Request) -> None:
+        if not request.jobs:
+            self._complete(request)
+            return
+        if request.deadline is not None:
+            heapq.heappush(self._deadlines, (request.deadline, request.req))
+        self._requests[request.req] = request
+        if self._registered:
+            self._push_unsent(request)
+
+    def _io_registered(self) -> None:
+        for request in list(self._requests.values()):
+            self._push_unsent(request)
+
+    def _io_lost(self) -> None:
+        self._awaiting_accept.clear()
+        self._by_id.clear()
+        lost = 0
+        for req in list(self._requests):
+            request = self._requests.get(req)
+            if request is None:
+                continue
+            for index, job in enumerate(request.jobs):
+                if job.done or not job.sent:
+                    continue  # never given to the lost manager: stays queued
+                lost += 1
+                if self._keep_state:
+                    job.sent = False
+                    job.id = 0
+                else:
+                    self._finish(request, index, Result(JobError(ECONNLOST, "the connection to the manager was lost")))
+        if lost:
+            log.warning(
+                "client: %d unfinished jobs %s",
+                lost,
+                "will be pushed again" if self._keep_state else "failed with ECONNLOST",
+            )
+
+    def _push_unsent(self, request: _Request) -> None:
+        """Pushes every job of the request that is neither done nor sent, in as many
+        PUSH messages as the manager's limits require."""
+        welcome = self._session.welcome if self._session else {}
+        max_frames = welcome.get("max_frames")
+        if not isinstance(max_frames, int) or max_frames <= proto.FIXED_FRAMES:
+            max_frames = proto.DEFAULT_MAX_FRAMES
+        max_bytes = welcome.get("max_message_bytes")
+        if not isinstance(max_bytes, int) or max_bytes <= 0:
+            max_bytes = proto.DEFAULT_MAX_MESSAGE_BYTES
+        max_jobs = max_frames - proto.FIXED_FRAMES
+
+        chunk: List[int] = []
+        size = HEADER_BYTES_BASE
+
+        def send_chunk() -> None:
+            if not chunk:
+                return
+            header: Dict[str, Any] = {"req": request.req, "priority": proto.wire_number(request.priority)}
+            if request.assign_timeout_ms is not None:
+                header["assigntimeout"] = request.assign_timeout_ms
+            if request.run_timeout_ms is not None:
+                header["runTimeout"] = request.run_timeout_ms
+            entries = []
+            payloads = []
+            for index in chunk:
+                job = request.jobs[index]
+                entry: Dict[str, Any] = {}
+                if job.key:
+                    entry["key"] = job.key
+                if job.service:
+                    entry["service"] = job.service
+                if job.raw:
+                    entry["raw"] = True
+                entries.append(entry)
+                payloads.append(job.data)
+                job.sent = True
+            header["jobs"] = entries
+            self._awaiting_accept.setdefault(request.req, collections.deque()).append(list(chunk))
+            self._send(proto.encode("PUSH", header, payloads))
+
+        for index, job in enumerate(request.jobs):
+            if job.done or job.sent:
+                continue
+            job_bytes = len(job.data) + len(job.key or "") + len(job.service or "") + HEADER_BYTES_PER_JOB
+            if chunk and (len(chunk) >= max_jobs or size + job_bytes > max_bytes):
+                send_chunk()
+                chunk = []
+                size = HEADER_BYTES_BASE
+            chunk.append(index)
+            size += job_bytes
+        send_chunk()
+
+    def _io_message(self, msg: proto.Message) -> None:
+        if msg.command == "ACCEPTED":
+            self._on_accepted(msg)
+        elif msg.command == "RESULT":
+            self._on_results(msg)
+        else:
+            super()._io_message(msg)
+
+    def _on_accepted(self, msg: proto.Message) -> None:
+        req = msg.header.get("req")
+        ids = msg.header.get("ids")
+        if not isinstance(req, int) or not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+            log.warning("client: malformed ACCEPTED %r dropped", msg.header)
+            return
+        chunks = self._awaiting_accept.get(req)
+        if not chunks:
+            log.warning("client: ACCEPTED for unknown push %d; aborting its %d jobs", req, len(ids))
+            self._send_abort(ids)
+            return
+        indices = chunks.popleft()
+        if not chunks:
+            del self._awaiting_accept[req]
+        request = self._requests.get(req)
+        to_abort: List[int] = []
+        matched = min(len(indices), len(ids))
+        for k in range(matched):
+            if request is None or request.jobs[indices[k]].done:
+                to_abort.append(ids[k])  # finished here meanwhile (timeout, abort)
+                continue
+            request.jobs[indices[k]].id = ids[k]
+            self._by_id[ids[k]] = (req, indices[k])
+        to_abort.extend(ids[matched:])
+        if len(indices) != len(ids):
+            log.error("client: manager accepted %d ids for a push of %d jobs (req %d)", len(ids), len(indices), req)
+            for index in indices[matched:]:
+                request = self._requests.get(req)
+                if request is not None:
+                    self._finish(request, index, Result(JobError(EINTERNAL, "the manager did not accept this job")))
+        self._send_abort(to_abort)
+
+    def _on_results(self, msg: proto.Message) -> None:
+        try:
+            items = proto.entries(msg, "results")
+        except ValueError as exc:
+            log.warning("client: dropping RESULT: %s", exc)
+            return
+        for entry, frame in zip(items, msg.payloads):
+            job_id = entry.get("id")
+            where = self._by_id.get(job_id) if isinstance(job_id, int) else None
+            if where is None:
+                log.debug("client: result for job %r that is not waiting; dropped", job_id)
+                continue
+            request = self._requests.get(where[0])
+            if request is None:  # cannot happen: _by_id entries die with their job
+                del self._by_id[job_id]
+                continue
+            self._finish(request, where[1], _result_of(entry, frame))
+
+    def _io_error(self, code: str, message: str, command: Any, req: Any, header: Dict[str, Any]) -> bool:
+        if not isinstance(req, int) or command not in (None, "PUSH"):
+            return False
+        chunks = self._awaiting_accept.get(req)
+        if not chunks:
+            log.error("client: manager answered %s for push %d, which is not waiting: %s", code, req, message)
+            return True
+        indices = chunks.popleft()
+        if not chunks:
+            del self._awaiting_accept[req]
+        log.warning("client: manager refused push %d (%d jobs): %s %s", req, len(indices), code, message)
+        for index in indices:
+            request = self._requests.get(req)
+            if request is None:
+                break
+            if not request.jobs[index].done:
+                self._finish(request, index, Result(JobError(code, message)))
+        return True
+
+    def _on_abort(self, req: int, indices: Optional[List[int]]) -> None:
+        request = self._requests.get(req)
+        if request is None:
+            return  # finished or unknown: nothing to abort
+        if indices is None:
+            picked = list(range(len(request.jobs)))
+        else:
+            picked = [i for i in indices if 0 <= i < len(request.jobs)]
+            if len(picked) != len(indices):
+                log.warning("client: abort of request %d names indices beyond its %d jobs", req, len(request.jobs))
+        self._end_jobs(req, picked, EABORTED, "aborted by the application")
+
+    def _io_timers(self, now: float) -> None:
+        while self._deadlines and self._deadlines[0][0] <= now:
+            deadline, req = heapq.heappop(self._deadlines)
+            request = self._requests.get(req)
+            if request is None or request.deadline != deadline:
+                continue
+            self._end_jobs(
+                req,
+                list(range(len(request.jobs))),
+                ECSTO,
+                f"the request did not finish within its timeout of {request.timeout:g} s",
+            )
+
+    def _end_jobs(self, req: int, indices: List[int], code: str, message: str) -> None:
+        """Finishes the given unfinished jobs with an error, and tells the manager to
+        abort the accepted ones. Jobs pushed but not yet accepted are aborted when
+        their ACCEPTED arrives."""
+        request = self._requests.get(req)
+        if request is None:
+            return
+        self._send_abort([request.jobs[i].id for i in indices if not request.jobs[i].done and request.jobs[i].id])
+        for index in indices:
+            request = self._requests.get(req)
+            if request is None:
+                break
+            self._finish(request, index, Result(JobError(code, message)))
+
+    def _send_abort(self, ids: List[int]) -> None:
+        if ids and self._registered:
+            self._send(proto.encode("ABORT", {"ids": ids}))
+
+    def _finish(self, request: _Request, index: int, result: Result) -> None:
+        """Marks one job done and delivers its result; completes the request when it
+        was the last (and then removes it from _requests)."""
+        job = request.jobs[index]
+        if job.done:
+            return
+        job.done = True
+        if job.id:
+            self._by_id.pop(job.id, None)
+        request.remaining -= 1
+        with self._pending_lock:
+            self._pending_jobs -= 1
+        if request.stream is not None:
+            request.stream._queue.put((index, result))
+        else:
+            job.result = result
+        if request.remaining == 0:
+            self._requests.pop(request.req, None)
+            self._complete(request)
+
+    def _complete(self, request: _Request) -> None:
+        if request.future is None:
+            return
+        if request.kind == "single":
+            self._resolve(request.future, request.jobs[0].result if request.jobs else Result(None, None))
+        else:
+            self._resolve(request.future, [job.result for job in request.jobs])
+
+    def _io_shutdown(self) -> None:
+        """Closing: abort everything on the manager, fail it here."""
+        self._send_abort(list(self._by_id))
+        for req in list(self._requests):
+            request = self._requests.get(req)
+            if request is None:
+                continue
+            for index in range(len(request.jobs)):
+                self._finish(request, index, Result(JobError(EABORTED, "the client was closed")))
+
+
+def _result_of(entry: Dict[str, Any], frame: bytes) -> Result:
+    """A Result from a RESULT entry and its payload frame."""
+    err = entry.get("err")
+    raw = entry.get("raw") is True
+    error: Optional[JobError] = None
+    if isinstance(err, dict):
+        code = err.get("code")
+        message = err.get("message")
+        error = JobError(code if isinstance(code, str) and code else EHANDLER, message if isinstance(message, str) else "")
+    elif err is not None:
+        error = JobError(EHANDLER, f"malformed error {err!r}")
+    try:
+        data = proto.load_payload(frame, raw)
+    except ValueError:
+        if error is None:
+            error = JobError(EHANDLER, "the worker's result is not valid JSON")
+        data = bytes(frame)
+    return Result(error, data)
+
+
+__all__ = ["Client", "Job", "Result", "RequestFuture", "ResultStream", "DEFAULT_ENDPOINT", "ECONNLOST"]
