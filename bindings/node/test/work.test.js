@@ -29,7 +29,10 @@ describe('work against proletariatd', () => {
         case 'throw': throw new Error('thrown');
         case 'async': return Promise.resolve({ async: true });
         case 'reject': return Promise.reject(Object.assign(new Error('async no'), { code: 'EASYNC' }));
-        case 'sleep': return setTimeout(() => handler(null, args.n), args.ms);
+        case 'sleep': {
+          const timer = setTimeout(() => handler(null, args.n), args.ms);
+          return w.signal.addEventListener('abort', () => clearTimeout(timer));
+        }
         default: return handler(null, { echo: args });
       }
     });
