@@ -1,0 +1,116 @@
+'use strict';
+// Failures against the real manager: a worker process killed mid-job, a worker
+// stopping mid-job, and a manager killed and restarted (workers re-offer, keepState
+// clients push again, the others get ECONNLOST).
+
+const { describe, it, before, after, afterEach } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const path = require('node:path');
+const { Client, Worker } = require('proletariat');
+const { Daemon, once, callback, until, within, memoryLogger } = require('../test-support/daemon');
+
+const WAIT = 5000;
+
+describe('failures against proletariatd', () => {
+  let daemon;
+  const peers = [];
+  const track = (p) => {
+    peers.push(p);
+    return p;
+  };
+
+  async function startWorker(opts, onWork) {
+    const worker = track(new Worker({ ...daemon.endpoint, logger: memoryLogger(), ...opts }));
+    worker.on('work', onWork);
+    const ready = once(worker, 'ready', WAIT, 'the worker offer to be accepted');
+    worker.start();
+    await ready;
+    return worker;
+  }
+
+  before(async () => {
+    daemon = await Daemon.start();
+  });
+
+  afterEach(async () => {
+    for (const p of peers.splice(0).reverse()) {
+      if (p instanceof Worker) await p.stop();
+      else if (p instanceof Client) await p.close();
+      else if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    }
+  });
+
+  after(async () => {
+    if (daemon) await daemon.stop();
+  });
+
+  it('a job whose worker process is killed runs again on another worker', async () => {
+    const child = track(spawn(process.execPath, [path.join(__dirname, '../test-support/child-worker.js'), String(daemon.port)],
+      { stdio: ['ignore', 'pipe', 'inherit'] }));
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+    });
+    await until(() => /ready /.test(out), WAIT, 'the child worker to be ready');
+    const client = track(new Client({ ...daemon.endpoint, logger: memoryLogger() }));
+    const result = callback((cb) => client.work({ v: 1 }, cb), WAIT, 'the job to finish');
+    await until(() => /got /.test(out), WAIT, 'the child worker to get the job');
+    let attempt = 0;
+    await startWorker({ slots: 1 }, (w, handler) => {
+      attempt = w.attempt;
+      handler(null, 'survivor');
+    });
+    child.kill('SIGKILL');
+    const [err, data] = await result;
+    assert.equal(err, null);
+    assert.equal(data, 'survivor');
+    assert.equal(attempt, 2);
+  });
+
+  it('a worker that stops gives its running jobs back; they finish elsewhere', async () => {
+    const reasons = [];
+    const first = await startWorker({ slots: 1 }, () => {});
+    first.on('abort', (w, reason) => reasons.push(reason));
+    const client = track(new Client({ ...daemon.endpoint, logger: memoryLogger() }));
+    const result = callback((cb) => client.work({ v: 2 }, cb), WAIT, 'the job to finish');
+    await until(() => first.running === 1, WAIT, 'the first worker to get the job');
+    await startWorker({ slots: 1 }, (w, handler) => handler(null, `second took attempt ${w.attempt}`));
+    await first.stop();
+    assert.deepEqual(reasons, ['stop']);
+    const [err, data] = await result;
+    assert.equal(err, null);
+    assert.match(data, /^second took attempt/);
+  });
+
+  it('after a manager restart, workers offer again and keepState clients push again', async () => {
+    const reasons = [];
+    let runs = 0;
+    let holdFirst = true;
+    const worker = await startWorker({ slots: 2, CON_RETRYTIME: 50 }, (w, handler) => {
+      runs += 1;
+      if (holdFirst) return; // the first run dies with the manager
+      handler(null, `done on run ${runs}`);
+    });
+    worker.on('abort', (w, reason) => reasons.push(reason));
+    const keeper = track(new Client({ ...daemon.endpoint, keepState: true, CON_RETRYTIME: 50, logger: memoryLogger() }));
+    const plain = track(new Client({ ...daemon.endpoint, CON_RETRYTIME: 50, logger: memoryLogger() }));
+    const kept = callback((cb) => keeper.work({ keep: 1 }, cb), WAIT, 'the kept job');
+    const lost = callback((cb) => plain.work({ lose: 1 }, cb), WAIT, 'the lost job');
+    await until(() => runs === 2, WAIT, 'both jobs to run');
+    const oldId = worker.id;
+    holdFirst = false;
+    const reoffered = within(WAIT, new Promise((resolve) => worker.once('ready', resolve)), 'the worker to offer again');
+    await daemon.restart('SIGKILL');
+    await reoffered;
+    assert.notEqual(worker.id, oldId, 'a new session, a new id');
+    assert.deepEqual(reasons, ['reconnect', 'reconnect']);
+    const [err, data] = await kept;
+    assert.equal(err, null);
+    assert.equal(data, 'done on run 3');
+    const [lostErr] = await lost;
+    assert.equal(lostErr.code, 'ECONNLOST');
+    const [again] = await callback((cb) => plain.work({ after: 1 }, cb), WAIT, 'work after the restart');
+    assert.equal(again, null, 'the plain client works again after the restart');
+  });
+});

@@ -1,0 +1,130 @@
+'use strict';
+// System messages (PROTOCOL §8.1, §8.2) and status against the real manager:
+// broadcast, to the manager, to one peer, to an unknown peer, ids that share a
+// prefix; status() and myStatus().
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { Client, Worker } = require('proletariat');
+const { Daemon, once, callback, memoryLogger } = require('../test-support/daemon');
+
+const WAIT = 5000;
+
+describe('system messages and status against proletariatd', () => {
+  let daemon;
+  let worker;
+  let sender;
+  let listener;
+  const got = { worker: [], sender: [], listener: [] };
+
+  before(async () => {
+    daemon = await Daemon.start();
+    worker = new Worker({ ...daemon.endpoint, slots: 3, name: 'node-worker', logger: memoryLogger() });
+    worker.on('work', (w, handler) => handler(null, w.args));
+    const ready = once(worker, 'ready', WAIT, 'the worker offer to be accepted');
+    worker.start();
+    await ready;
+    sender = new Client({ ...daemon.endpoint, name: 'sender', logger: memoryLogger() });
+    listener = new Client({ ...daemon.endpoint, logger: memoryLogger() });
+    await Promise.all([once(sender, 'connect', WAIT, 'the sender to register'),
+      once(listener, 'connect', WAIT, 'the listener to register')]);
+    worker.on('sysmsg', (msg, from) => got.worker.push([msg, from]));
+    sender.on('sysmsg', (msg, from) => got.sender.push([msg, from]));
+    listener.on('sysmsg', (msg, from) => got.listener.push([msg, from]));
+  });
+
+  after(async () => {
+    for (const p of [listener, sender]) if (p) await p.close();
+    if (worker) await worker.stop();
+    if (daemon) await daemon.stop();
+  });
+
+  const clear = () => Object.values(got).forEach((list) => list.splice(0));
+
+  it('a broadcast reaches every other peer and the manager; the callback counts them', async () => {
+    clear();
+    const [err, counts] = await callback((cb) => sender.systemMessage({ do: 'something' }, cb), WAIT, 'the broadcast to complete');
+    assert.equal(err, null);
+    assert.deepEqual(counts, { sentTo: 3, receivedBy: 3 }, 'the manager, the worker and the other client');
+    assert.deepEqual(got.worker, [[{ do: 'something' }, sender.id]]);
+    assert.deepEqual(got.listener, [[{ do: 'something' }, sender.id]]);
+    assert.deepEqual(got.sender, [], 'not to the sender itself');
+  });
+
+  it('to MANAGER reaches only the manager', async () => {
+    clear();
+    const [err, counts] = await callback((cb) => worker.systemMessage('hello manager', { to: 'MANAGER' }, cb), WAIT,
+      'the message to the manager');
+    assert.equal(err, null);
+    assert.deepEqual(counts, { sentTo: 1, receivedBy: 1 });
+    assert.deepEqual(got, { worker: [], sender: [], listener: [] });
+  });
+
+  it('to a peer id reaches that peer only; the promise form works too', async () => {
+    clear();
+    const counts = await sender.systemMessage([1, 2, 3], { to: worker.id, timeout: WAIT });
+    assert.deepEqual(counts, { sentTo: 1, receivedBy: 1 });
+    assert.deepEqual(got.worker, [[[1, 2, 3], sender.id]]);
+    assert.deepEqual(got.listener, []);
+  });
+
+  it('to an unknown peer fails with ENOPEER', async () => {
+    const [err] = await callback((cb) => sender.systemMessage({}, { to: 'no.such.peer' }, cb), WAIT, 'the ENOPEER');
+    assert.equal(err.code, 'ENOPEER');
+  });
+
+  it('peer ids that share a prefix ("x.1", "x.10") each get only their own messages', async () => {
+    const extra = [];
+    try {
+      for (let i = 0; i < 10; ++i) {
+        const c = new Client({ ...daemon.endpoint, logger: memoryLogger() });
+        extra.push(c);
+        await once(c, 'connect', WAIT, 'an extra client to register');
+      }
+      const all = [worker, sender, listener, ...extra];
+      const seen = new Map(all.map((p) => [p, []]));
+      for (const p of all) p.on('sysmsg', (msg) => seen.get(p).push(msg));
+      const prefixOf = (id) => all.find((p) => p.id !== id && id.startsWith(p.id));
+      const target = all.find((p) => prefixOf(p.id));
+      assert.ok(target, `some id is a prefix of another: ${all.map((p) => p.id).join(' ')}`);
+      const [err, counts] = await callback((cb) => sender.systemMessage('only you', { to: target.id }, cb), WAIT,
+        'the message to the prefixed peer');
+      assert.equal(err, null);
+      assert.deepEqual(counts, { sentTo: 1, receivedBy: 1 });
+      // Publish something the short-id peer does get, after: the channel is ordered
+      // per peer, so once it arrives, a wrongly delivered copy would have too.
+      const short = prefixOf(target.id);
+      await callback((cb) => sender.systemMessage('yours', { to: short.id }, cb), WAIT, 'the message to the short id');
+      for (const p of all) {
+        const expected = p === target ? ['only you'] : p === short ? ['yours'] : [];
+        assert.deepEqual(seen.get(p), expected, `what ${p.id} received`);
+      }
+    } finally {
+      for (const c of extra) await c.close();
+    }
+  });
+
+  it('status() tells the manager\'s state, myStatus() the peer\'s own', async () => {
+    const [err0] = await callback((cb) => sender.work([1, 2], cb), WAIT, 'some work first');
+    assert.equal(err0, null);
+    const [err, status] = await callback((cb) => listener.status(cb), WAIT, 'the status');
+    assert.equal(err, null);
+    assert.equal(status.req, undefined, 'the req is the library\'s business');
+    assert.equal(typeof status.boot, 'number');
+    assert.equal(status.totalSlots, 3);
+    assert.ok(status.finished >= 2);
+    const w = status.workers.find((x) => x.id === worker.id);
+    assert.ok(w, 'our worker is listed');
+    assert.equal(w.name, 'node-worker');
+    assert.equal(w.lang, 'node');
+    assert.equal(w.slots, 3);
+    assert.ok(status.clients.some((c) => c.id === sender.id && c.lang === 'node'));
+    const mine = await worker.myStatus({ timeout: WAIT });
+    assert.equal(mine.id, worker.id);
+    assert.equal(mine.role, 'worker');
+    const [err2, clientMine] = await callback((cb) => sender.myStatus(cb), WAIT, 'the client\'s own status');
+    assert.equal(err2, null);
+    assert.equal(clientMine.id, sender.id);
+    assert.equal(clientMine.role, 'client');
+  });
+});
