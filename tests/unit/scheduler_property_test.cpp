@@ -513,7 +513,10 @@ class PropertyRun {
     Effects fx;
     const auto live = live_workers();
     WorkerSlot other = pick(live);
-    if (other == job.worker && live.size() > 1) other = live[(std::find(live.begin(), live.end(), other) - live.begin() + 1) % live.size()];
+    if (other == job.worker && live.size() > 1) {
+      const auto at = static_cast<std::size_t>(std::find(live.begin(), live.end(), other) - live.begin());
+      other = live[(at + 1) % live.size()];
+    }
     if (job.attempt > 1) {
       EXPECT_FALSE(s_.complete(job.id, job.worker, job.attempt - 1, Completion::result, fx));
       EXPECT_FALSE(s_.reject(job.id, job.worker, job.attempt - 1));
@@ -720,8 +723,9 @@ class PropertyRun {
         EXPECT_EQ(s_.why_waiting(id), WaitReason::held_behind_key) << "job " << id;
       }
       if (job.st == St::queued) {
+        const std::string& service = job.service;
         const bool anyone = std::any_of(workers_.begin(), workers_.end(),
-                                        [&](const MWorker& w) { return w.live && offers(w, job.service); });
+                                        [&](const MWorker& w) { return w.live && offers(w, service); });
         if (!anyone) {
           EXPECT_EQ(s_.why_waiting(id), WaitReason::no_worker_for_service) << "job " << id;
         }

@@ -719,7 +719,7 @@ TEST(Scheduler, AbortClientDropsEveryJobOfThatClientOnly) {
   ASSERT_EQ(fx.size(), 1U);
   EXPECT_EQ(std::get<AbortOnWorker>(fx[0]).job, 1U);
   EXPECT_EQ(std::get<AbortOnWorker>(fx[0]).worker, w);
-  for (const JobId id : {1, 3, 4, 6}) EXPECT_EQ(h.s.state_of(id), JobState::unknown) << id;
+  for (const JobId id : std::vector<JobId>{1, 3, 4, 6}) EXPECT_EQ(h.s.state_of(id), JobState::unknown) << id;
   EXPECT_EQ(h.s.state_of(2), JobState::running);
   EXPECT_EQ(h.s.state_of(5), JobState::queued);
   EXPECT_EQ(h.s.state_of(7), JobState::queued) << "leads once 6 is gone";
@@ -801,11 +801,12 @@ TEST(Scheduler, WeightedChoiceFollowsFreeSlots) {
   Harness h(options);
   const std::vector<unsigned> slots{10, 20, 70};
   std::vector<WorkerSlot> ids;
+  ids.reserve(slots.size());
   for (const unsigned n : slots) ids.push_back(h.s.add_worker(offer(n)));
   std::map<WorkerSlot, int> count;
-  constexpr int kCycles = 20000;
-  for (int i = 0; i < kCycles; ++i) {
-    h.submit(static_cast<JobId>(i + 1));
+  constexpr JobId kCycles = 20000;
+  for (JobId id = 1; id <= kCycles; ++id) {
+    h.submit(id);
     const auto assigned = h.dispatch();
     ASSERT_EQ(assigned.size(), 1U);
     ++count[assigned[0].worker];
@@ -813,7 +814,7 @@ TEST(Scheduler, WeightedChoiceFollowsFreeSlots) {
   }
   double chi2 = 0;
   for (std::size_t i = 0; i < slots.size(); ++i) {
-    const double expected = kCycles * slots[i] / 100.0;
+    const double expected = static_cast<double>(kCycles) * slots[i] / 100.0;
     const double diff = count[ids[i]] - expected;
     chi2 += diff * diff / expected;
   }

@@ -31,6 +31,27 @@
 //  - running_by_range_[g] == number of running jobs whose priority is in range g;
 //  - leaders_[key] is the queued or running job whose held list holds every held job
 //    with that key, in submission order.
+//
+// Choices where the contract leaves room:
+//  - Assign deadlines apply whenever a job is queued: a job requeued after a reject or
+//    a lost worker still fails with assign_timeout once its deadline has passed. Held
+//    jobs do not expire while held (they wait for a result being produced, not for a
+//    worker); once promoted, a passed deadline fails them in that same expire() or
+//    the next one.
+//  - Across services, queues of equal priority are merged by their heads' (order,
+//    seq), so submission order for plain jobs and requeued jobs first.
+//  - A dispatch round visits every non-empty queue (O(queues) plus O(log W) per
+//    assignment); a queue whose head fits nowhere is skipped in O(1) via its tree's
+//    total, and the round stops as soon as no worker has a free slot.
+//  - AVAIL_THRESHOLD counts raw free slots (slots - running over all workers), not
+//    per range. DISTRIB_RANDMAX delays are drawn in microseconds and armed only when
+//    jobs are queued.
+//  - The selector may call const members (worker_stats, view, ...) but must not call
+//    anything that changes the scheduler.
+//  - Priorities that are not >= 0 (NaN, negative) count as 0; a job id submitted twice
+//    throws std::invalid_argument and changes nothing.
+//  - PriorityRangeStats::workers counts the workers on which the range can run at all
+//    (limit > 0 there).
 #include "broker/scheduler.hpp"
 
 #include <algorithm>
@@ -920,8 +941,7 @@ struct Scheduler::State {
   // ---------------------------------------------------------------- upkeep
 
   void compact() {
-    jobs.reserve(std::max(jobs.size(), kInitialJobs));
-    jobs.rehash(0);
+    jobs.reserve(std::max(jobs.size(), kInitialJobs));  // shrinks the buckets, keeps a floor
     spare_queues.clear();
     spare_queues.shrink_to_fit();
     spare_leaders.clear();
