@@ -157,11 +157,11 @@ typedef struct proletariat_manager proletariat_manager;
 /* Every manager option (SPEC §4; names of the original in capitals). String members
  * are copied by proletariat_manager_new. */
 typedef struct proletariat_manager_options {
-  size_t size;              /* set by the init macro; do not touch */
+  size_t size; /* set by the init macro; do not touch */
   /* The ROUTER for commands; default all interfaces, port 1917. A port "*" (as in
    * "tcp://127.0.0.1:" followed by "*") picks a free one; see proletariat_manager_endpoint. */
   const char* endpoint;
-  const char* pub_endpoint; /* the XPUB for system messages; default all interfaces, port 1918 */
+  const char* pub_endpoint;      /* the XPUB for system messages; default all interfaces, port 1918 */
   unsigned avail_threshold;      /* AVAIL_THRESHOLD, 50 */
   unsigned cleanup_reqs;         /* CLEANUP_REQS, 1000 */
   int64_t cleanup_checkint_ms;   /* CLEANUP_CHECKINT, 60000 */
@@ -196,10 +196,8 @@ PROLETARIAT_API void proletariat_manager_destroy(proletariat_manager** manager);
 typedef void (*proletariat_manager_job_fn)(const proletariat_job_info* job, void* user_data);
 typedef void (*proletariat_manager_finish_fn)(const proletariat_job_info* job, const proletariat_result* result,
                                               void* user_data);
-typedef void (*proletariat_manager_worker_fn)(const proletariat_job_info* job, const char* worker_id,
-                                              void* user_data);
-typedef void (*proletariat_manager_sysmsg_fn)(const char* json, size_t json_len, const char* from,
-                                              void* user_data);
+typedef void (*proletariat_manager_worker_fn)(const proletariat_job_info* job, const char* worker_id, void* user_data);
+typedef void (*proletariat_manager_sysmsg_fn)(const char* json, size_t json_len, const char* from, void* user_data);
 typedef void (*proletariat_manager_cleanup_fn)(void* user_data);
 
 /* A job arrived from a client. */
@@ -216,15 +214,13 @@ PROLETARIAT_API proletariat_status proletariat_manager_on_abort(proletariat_mana
                                                                 proletariat_manager_worker_fn fn, void* user_data);
 /* No worker took the job within its assign timeout (EATO). */
 PROLETARIAT_API proletariat_status proletariat_manager_on_assigntimeout(proletariat_manager* manager,
-                                                                        proletariat_manager_job_fn fn,
-                                                                        void* user_data);
+                                                                        proletariat_manager_job_fn fn, void* user_data);
 /* A system message addressed to the manager (or to everyone); json is its content. */
 PROLETARIAT_API proletariat_status proletariat_manager_on_sysmsg(proletariat_manager* manager,
                                                                  proletariat_manager_sysmsg_fn fn, void* user_data);
 /* The manager gave memory back (CLEANUP_REQS / CLEANUP_CHECKINT). */
 PROLETARIAT_API proletariat_status proletariat_manager_on_cleanup(proletariat_manager* manager,
-                                                                  proletariat_manager_cleanup_fn fn,
-                                                                  void* user_data);
+                                                                  proletariat_manager_cleanup_fn fn, void* user_data);
 
 /* Binds both sockets and runs the manager on a new thread; returns once bound.
  * PROLETARIAT_EFAILED when an endpoint cannot be bound; PROLETARIAT_ESTATE if started
@@ -311,8 +307,7 @@ PROLETARIAT_API proletariat_status proletariat_worker_start(proletariat_worker* 
 PROLETARIAT_API proletariat_status proletariat_worker_stop(proletariat_worker* worker);
 /* PROLETARIAT_OK once the manager accepted the offer, PROLETARIAT_ETIMEDOUT if that
  * did not happen within timeout_ms (PROLETARIAT_NO_TIMEOUT: wait forever). */
-PROLETARIAT_API proletariat_status proletariat_worker_wait_ready(const proletariat_worker* worker,
-                                                                 int64_t timeout_ms);
+PROLETARIAT_API proletariat_status proletariat_worker_wait_ready(const proletariat_worker* worker, int64_t timeout_ms);
 /* Copies the worker's peer id (empty before registration) into buf, NUL-terminated and
  * truncated to buf_size; returns the id's full length (as snprintf does). */
 PROLETARIAT_API size_t proletariat_worker_id(const proletariat_worker* worker, char* buf, size_t buf_size);
@@ -360,11 +355,11 @@ typedef struct proletariat_request proletariat_request;
 typedef struct proletariat_results proletariat_results;
 
 typedef struct proletariat_client_options {
-  size_t size;              /* set by the init macro; do not touch */
-  const char* endpoint;     /* "tcp://127.0.0.1:1917" */
-  int keep_state;           /* after reconnecting, push unfinished jobs again; 0 */
+  size_t size;               /* set by the init macro; do not touch */
+  const char* endpoint;      /* "tcp://127.0.0.1:1917" */
+  int keep_state;            /* after reconnecting, push unfinished jobs again; 0 */
   int64_t con_retry_time_ms; /* CON_RETRYTIME; 2000 */
-  const char* name;         /* NULL: none */
+  const char* name;          /* NULL: none */
 } proletariat_client_options;
 
 PROLETARIAT_API void proletariat_client_options_init_sized(proletariat_client_options* options, size_t size);
@@ -432,8 +427,8 @@ PROLETARIAT_API proletariat_status proletariat_client_push_cb(proletariat_client
                                                               void* user_data, proletariat_request** request);
 /* Single-job convenience: one JSON job (len 0: NUL-terminated) with no key or service;
  * its result is proletariat_results_at(results, 0) after proletariat_request_wait. */
-PROLETARIAT_API proletariat_status proletariat_client_push_one(proletariat_client* client, const char* json,
-                                                               size_t len, const proletariat_work_options* options,
+PROLETARIAT_API proletariat_status proletariat_client_push_one(proletariat_client* client, const char* json, size_t len,
+                                                               const proletariat_work_options* options,
                                                                proletariat_request** request);
 
 /* Blocks until every job of the request has finished, then sets *results (owned by the
@@ -447,8 +442,8 @@ PROLETARIAT_API proletariat_status proletariat_request_wait(proletariat_request*
  * are aborted on their workers. Finished requests are left alone (PROLETARIAT_OK). */
 PROLETARIAT_API proletariat_status proletariat_request_abort(proletariat_request* request);
 /* Aborts the jobs at the given positions of the group; positions beyond it are ignored. */
-PROLETARIAT_API proletariat_status proletariat_request_abort_jobs(proletariat_request* request,
-                                                                  const size_t* indices, size_t count);
+PROLETARIAT_API proletariat_status proletariat_request_abort_jobs(proletariat_request* request, const size_t* indices,
+                                                                  size_t count);
 /* The client's number for the request (unique per client, from 1). */
 PROLETARIAT_API uint64_t proletariat_request_id(const proletariat_request* request);
 /* Jobs in the request. */

@@ -10,6 +10,7 @@
  *   "hang"          retain the job and never answer (for timeouts and aborts)
  *   "later"         retain, answer from another thread, try a second answer
  *   "key"           reply with the job's key as a JSON string
+ *   "badreply"      try to reply with invalid JSON (refused), then reply "fixed"
  *   raw bytes       reply the same bytes, raw
  *
  *   c_api_test [test-name]
@@ -35,40 +36,40 @@ static void fail_check(const char* file, int line, const char* what) {
   exit(1);
 }
 
-#define CHECK(cond)                                   \
-  do {                                                \
+#define CHECK(cond)                                     \
+  do {                                                  \
     if (!(cond)) fail_check(__FILE__, __LINE__, #cond); \
   } while (0)
 
-#define CHECK_STATUS(call, expected)                                                                         \
+#define CHECK_STATUS(call, expected)                                                                        \
   do {                                                                                                      \
     proletariat_status got_ = (call);                                                                       \
     if (got_ != (expected)) {                                                                               \
       fprintf(stderr, "%s:%d: [%s] %s returned %s, expected %s\n", __FILE__, __LINE__, current_test, #call, \
-              proletariat_status_string(got_), proletariat_status_string(expected));                       \
+              proletariat_status_string(got_), proletariat_status_string(expected));                        \
       fail_check(__FILE__, __LINE__, #call);                                                                \
     }                                                                                                       \
   } while (0)
 
 #define CHECK_OK(call) CHECK_STATUS(call, PROLETARIAT_OK)
 
-#define CHECK_STR(actual, expected)                                                                              \
-  do {                                                                                                           \
-    const char* a_ = (actual);                                                                                   \
-    const char* e_ = (expected);                                                                                 \
-    if (a_ == NULL || strcmp(a_, e_) != 0) {                                                                     \
+#define CHECK_STR(actual, expected)                                                                             \
+  do {                                                                                                          \
+    const char* a_ = (actual);                                                                                  \
+    const char* e_ = (expected);                                                                                \
+    if (a_ == NULL || strcmp(a_, e_) != 0) {                                                                    \
       fprintf(stderr, "%s:%d: [%s] %s is \"%s\", expected \"%s\"\n", __FILE__, __LINE__, current_test, #actual, \
-              a_ != NULL ? a_ : "(null)", e_);                                                                   \
+              a_ != NULL ? a_ : "(null)", e_);                                                                  \
       fail_check(__FILE__, __LINE__, #actual " == " #expected);                                                 \
-    }                                                                                                            \
+    }                                                                                                           \
   } while (0)
 
 /* The last error after a failing call: its status, code, and a word of its message. */
-#define CHECK_LAST_ERROR(status, code, word)                          \
-  do {                                                                \
-    CHECK(proletariat_last_error_status() == (status));               \
-    CHECK_STR(proletariat_last_error_code(), code);                   \
-    CHECK(strstr(proletariat_last_error_message(), word) != NULL);    \
+#define CHECK_LAST_ERROR(status, code, word)                       \
+  do {                                                             \
+    CHECK(proletariat_last_error_status() == (status));            \
+    CHECK_STR(proletariat_last_error_code(), code);                \
+    CHECK(strstr(proletariat_last_error_message(), word) != NULL); \
   } while (0)
 
 /* ---------------------------------------------------------------- shared state */
@@ -175,6 +176,10 @@ static void handler(proletariat_job* job, void* user_data) {
     CHECK(job != NULL); /* a refused release leaves the handle alone */
     CHECK(pthread_create(&thread, NULL, answer_later, ref) == 0);
     CHECK(pthread_detach(thread) == 0);
+  } else if (strcmp(args, "\"badreply\"") == 0) {
+    CHECK_STATUS(proletariat_job_reply(job, "{\"unclosed\": ", 0), PROLETARIAT_EINVAL);
+    CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADJSON", "not valid JSON");
+    CHECK_OK(proletariat_job_reply(job, "\"fixed\"", 0)); /* the refused reply did not answer the job */
   } else if (strcmp(args, "\"key\"") == 0) {
     snprintf(text, sizeof text, "\"%s\"", proletariat_job_key(job));
     CHECK_OK(proletariat_job_reply(job, text, strlen(text)));
@@ -581,7 +586,7 @@ static void test_callbacks_each_then_done(void) {
 
 static void test_failing_jobs_carry_codes(void) {
   cluster c;
-  proletariat_job_spec specs[4];
+  proletariat_job_spec specs[5];
   proletariat_request* request = NULL;
   const proletariat_results* results = NULL;
   const proletariat_result* r;
@@ -591,9 +596,10 @@ static void test_failing_jobs_carry_codes(void) {
   specs[1] = json_job("\"fail\"");
   specs[2] = json_job("\"noanswer\"");
   specs[3] = json_job("[\"unknown\"]");
-  CHECK_OK(proletariat_client_push(c.client, specs, 4, NULL, &request));
+  specs[4] = json_job("\"badreply\"");
+  CHECK_OK(proletariat_client_push(c.client, specs, 5, NULL, &request));
   CHECK_OK(proletariat_request_wait(request, 10000, &results));
-  CHECK(proletariat_results_count(results) == 4);
+  CHECK(proletariat_results_count(results) == 5);
 
   r = proletariat_results_at(results, 0);
   CHECK(r->error_code == NULL);
@@ -612,6 +618,10 @@ static void test_failing_jobs_carry_codes(void) {
   r = proletariat_results_at(results, 3);
   CHECK_STR(r->error_code, "EHANDLER"); /* proletariat_job_fail with a NULL code */
   CHECK_STR(r->error_message, "unknown job");
+
+  r = proletariat_results_at(results, 4);
+  CHECK(r->error_code == NULL);
+  CHECK_STR(r->data, "\"fixed\"");
   proletariat_request_destroy(&request);
   cluster_stop(&c);
 }
@@ -767,6 +777,17 @@ static void test_reply_later_raw_bytes_and_key(void) {
 static int received;
 static int finished;
 static int finished_failed;
+static int assign_timeouts;
+
+static void on_assigntimeout(const proletariat_job_info* job, void* user_data) {
+  (void)user_data;
+  CHECK_STR(job->service, "nobody-offers-this");
+  CHECK_STR(job->key, "k");
+  CHECK(job->attempt == 0);
+  pthread_mutex_lock(&mutex);
+  ++assign_timeouts;
+  pthread_mutex_unlock(&mutex);
+}
 
 static void on_receive(const proletariat_job_info* job, void* user_data) {
   CHECK(user_data == (void*)&received);
@@ -797,7 +818,7 @@ static void test_manager_events(void) {
   char id[64];
   int i;
   reset_state();
-  received = finished = finished_failed = 0;
+  received = finished = finished_failed = assign_timeouts = 0;
 
   proletariat_manager_options_init(&mo);
   mo.endpoint = "tcp://127.0.0.1:*";
@@ -805,6 +826,7 @@ static void test_manager_events(void) {
   CHECK_OK(proletariat_manager_new(&mo, &manager));
   CHECK_OK(proletariat_manager_on_receive(manager, on_receive, &received));
   CHECK_OK(proletariat_manager_on_finish(manager, on_finish, NULL));
+  CHECK_OK(proletariat_manager_on_assigntimeout(manager, on_assigntimeout, NULL));
   CHECK_OK(proletariat_manager_start(manager));
   CHECK(strncmp(proletariat_manager_pub_endpoint(manager), "tcp://127.0.0.1:", 16) == 0);
 
@@ -832,6 +854,22 @@ static void test_manager_events(void) {
   CHECK(wait_for_count(&finished, 5));
   CHECK(read_int(&received) == 5);
   CHECK(read_int(&finished_failed) == 1);
+
+  /* A job for a service nobody offers: EATO to the client, an event on the manager. */
+  {
+    proletariat_work_options wo;
+    const proletariat_results* results = NULL;
+    proletariat_job_spec spec = json_job("1");
+    spec.service = "nobody-offers-this";
+    spec.key = "k";
+    proletariat_work_options_init(&wo);
+    wo.assign_timeout_ms = 100;
+    CHECK_OK(proletariat_client_push(client, &spec, 1, &wo, &request));
+    CHECK_OK(proletariat_request_wait(request, 10000, &results));
+    CHECK_STR(proletariat_results_at(results, 0)->error_code, "EATO");
+    proletariat_request_destroy(&request);
+    CHECK(wait_for_count(&assign_timeouts, 1));
+  }
 
   proletariat_client_destroy(&client);
   CHECK_OK(proletariat_worker_stop(worker));

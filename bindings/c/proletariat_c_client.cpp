@@ -1,0 +1,357 @@
+// The C API: client, requests and results.
+//
+// Who owns what:
+//  - proletariat_client shares a ClientLink with its requests. The link holds the C++
+//    Client under a shared mutex, so a request can abort through it and learns, by
+//    finding it empty, that its client is gone. Destroy empties the link under the lock
+//    and deletes the Client outside it (the Client's destructor runs callbacks, which
+//    may call back into this API).
+//  - proletariat_request shares a RequestState with the C++ callbacks, so results
+//    arrive whether or not the handle still exists. Every push goes through
+//    Client::work_individual: `each` fills the results by position, `done` builds the C
+//    views, calls the C done callback, then marks the state done, so a waiter wakes
+//    only after that callback returned.
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "proletariat_c_internal.hpp"
+
+using namespace proletariat::c_api;  // NOLINT(google-build-using-namespace): this file implements it
+
+struct proletariat_results {
+  std::vector<proletariat::Result> results;
+  std::vector<proletariat_result> views;  // point into `results`; rebuilt by build_views
+
+  void build_views() noexcept {  // views has capacity for every result: no allocation
+    views.clear();
+    for (const auto& r : results) views.push_back(result_view(r));
+  }
+};
+
+namespace {
+
+struct ClientLink {
+  std::shared_mutex mutex;
+  std::unique_ptr<proletariat::Client> client;  // empty once the client is destroyed
+};
+
+struct RequestState {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool done = false;  // set after the done callback returned; results final
+  proletariat_results results;
+  proletariat_each_fn each = nullptr;
+  proletariat_done_fn done_fn = nullptr;
+  void* user_data = nullptr;
+};
+
+}  // namespace
+
+struct proletariat_client {
+  std::shared_ptr<ClientLink> link = std::make_shared<ClientLink>();
+};
+
+struct proletariat_request {
+  std::shared_ptr<RequestState> state;
+  std::shared_ptr<ClientLink> link;
+  std::uint64_t id = 0;
+  std::size_t size = 0;
+};
+
+// --- client ----------------------------------------------------------------------------------
+
+void proletariat_client_options_init_sized(proletariat_client_options* options, size_t size) {
+  const proletariat::ClientOptions d;
+  proletariat_client_options o{};
+  o.endpoint = "tcp://127.0.0.1:1917";
+  o.keep_state = d.keep_state ? 1 : 0;
+  o.con_retry_time_ms = d.con_retry_time.count();
+  init_sized(options, size, o);
+}
+
+proletariat_status proletariat_client_new(const proletariat_client_options* options, proletariat_client** client) {
+  if (client == nullptr) return invalid("proletariat_client_new: client (the out pointer) is NULL");
+  *client = nullptr;
+  return guard([&] {
+    proletariat_client_options o;
+    if (options == nullptr) {
+      proletariat_client_options_init(&o);
+      options = &o;
+    } else if (!initialised(options)) {
+      return invalid("proletariat_client_new: options not initialised with proletariat_client_options_init");
+    }
+    if (options->endpoint == nullptr) return invalid("proletariat_client_new: options.endpoint is NULL");
+    proletariat::ClientOptions c;
+    c.endpoint = options->endpoint;
+    c.keep_state = options->keep_state != 0;
+    c.con_retry_time = required_ms(options->con_retry_time_ms, "con_retry_time_ms");
+    c.name = copy_string(options->name);
+    auto handle = std::make_unique<proletariat_client>();
+    handle->link->client = std::make_unique<proletariat::Client>(std::move(c));
+    *client = handle.release();
+    return PROLETARIAT_OK;
+  });
+}
+
+void proletariat_client_destroy(proletariat_client** client) {
+  if (client == nullptr || *client == nullptr) return;
+  if (in_callback_of((*client)->link.get())) {
+    bad_state("proletariat_client_destroy: called from one of the client's own callbacks; not destroyed");
+    return;
+  }
+  guard([&] {
+    std::unique_ptr<proletariat::Client> doomed;
+    {
+      std::unique_lock lock((*client)->link->mutex);
+      doomed = std::move((*client)->link->client);
+    }
+    doomed.reset();  // fails unfinished jobs with EABORTED: their callbacks run now, unlocked
+    delete *client;
+    return PROLETARIAT_OK;
+  });
+  *client = nullptr;
+}
+
+namespace {
+
+// Runs `body` with the client, under the link's shared lock.
+template <typename F>
+proletariat_status with_client(const proletariat_client* client, const char* name, F&& body) {
+  if (client == nullptr) return invalid(std::string(name) + ": client is NULL");
+  return guard([&] {
+    std::shared_lock lock(client->link->mutex);
+    if (!client->link->client) return bad_state(std::string(name) + ": the client is being destroyed");
+    return body(*client->link->client);
+  });
+}
+
+proletariat::JobSpec job_spec(const proletariat_job_spec& spec, std::size_t index) {
+  const std::string what = "job " + std::to_string(index) + " args";
+  proletariat::JobSpec job(spec.raw != 0 ? raw_payload(spec.args, spec.args_len, what.c_str())
+                                         : json_payload(spec.args, spec.args_len, what.c_str()));
+  job.key = copy_string(spec.key);
+  job.service = copy_string(spec.service);
+  return job;
+}
+
+proletariat::WorkOptions work_options(const proletariat_work_options* options) {
+  proletariat::WorkOptions w;
+  if (options == nullptr) return w;
+  if (!initialised(options)) {
+    throw proletariat::Error(std::string(errc::kBadField),
+                             "work options not initialised with proletariat_work_options_init");
+  }
+  w.timeout = optional_ms(options->timeout_ms, "timeout_ms");
+  w.run_timeout = optional_ms(options->run_timeout_ms, "run_timeout_ms");
+  w.assign_timeout = optional_ms(options->assign_timeout_ms, "assign_timeout_ms");
+  w.priority = options->priority;  // checked by the Client (finite, >= 0)
+  return w;
+}
+
+proletariat_status push(proletariat_client* client, const char* name, const proletariat_job_spec* jobs,
+                        std::size_t count, const proletariat_work_options* options, proletariat_each_fn each,
+                        proletariat_done_fn done, void* user_data, proletariat_request** request, bool need_request) {
+  if (request != nullptr) *request = nullptr;
+  if (need_request && request == nullptr) return invalid(std::string(name) + ": request (the out pointer) is NULL");
+  if (jobs == nullptr && count != 0) return invalid(std::string(name) + ": jobs is NULL with a count");
+  return with_client(client, name, [&](proletariat::Client& c) {
+    std::vector<proletariat::JobSpec> specs;
+    specs.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) specs.push_back(job_spec(jobs[i], i));
+    const auto wo = work_options(options);
+
+    auto state = std::make_shared<RequestState>();
+    state->each = each;
+    state->done_fn = done;
+    state->user_data = user_data;
+    state->results.results.resize(count);
+    state->results.views.reserve(count);  // so that build_views never allocates
+    std::unique_ptr<proletariat_request> handle;
+    if (request != nullptr) {
+      handle = std::make_unique<proletariat_request>();
+      handle->state = state;
+      handle->link = client->link;
+      handle->size = count;
+    }
+
+    // Everything that can fail is done: from here the push happens.
+    // Callbacks are tagged with the link, which requests share: unlike the client's
+    // address, it cannot be reused by another client while a request can ask.
+    const void* owner = client->link.get();
+    const auto id = c.work_individual(
+        std::move(specs), wo,
+        [state, owner](const proletariat::Result& result, const proletariat::JobRef& ref) {
+          if (ref.index >= state->results.results.size()) return;  // cannot happen: the Client keeps positions
+          try {
+            state->results.results[ref.index] = result;
+          } catch (...) {
+            // Out of memory copying a result: it stays empty rather than lost with the loop.
+          }
+          if (state->each != nullptr) {
+            const auto view = result_view(state->results.results[ref.index]);
+            CallbackScope scope(owner);
+            state->each(ref.index, &view, state->user_data);
+          }
+        },
+        [state, owner] {
+          state->results.build_views();
+          if (state->done_fn != nullptr) {
+            CallbackScope scope(owner);
+            state->done_fn(&state->results, state->user_data);
+          }
+          {
+            std::lock_guard lock(state->mutex);
+            state->done = true;
+          }
+          state->cv.notify_all();
+        });
+    if (handle) {
+      handle->id = id;
+      *request = handle.release();
+    }
+    return PROLETARIAT_OK;
+  });
+}
+
+}  // namespace
+
+proletariat_status proletariat_client_wait_connected(const proletariat_client* client, int64_t timeout_ms) {
+  if (auto s = check_timeout_arg(timeout_ms); s != PROLETARIAT_OK) return s;
+  return with_client(client, "proletariat_client_wait_connected", [&](proletariat::Client& c) {
+    const bool connected = wait_with_timeout(timeout_ms, [&](milliseconds ms) { return c.wait_connected(ms); });
+    return connected ? PROLETARIAT_OK : timed_out("the client's registration", timeout_ms);
+  });
+}
+
+size_t proletariat_client_id(const proletariat_client* client, char* buf, size_t buf_size) {
+  if (buf != nullptr && buf_size > 0) buf[0] = '\0';
+  std::size_t length = 0;
+  with_client(client, "proletariat_client_id", [&](proletariat::Client& c) {
+    length = copy_id(c.id(), buf, buf_size);
+    return PROLETARIAT_OK;
+  });
+  return length;
+}
+
+size_t proletariat_client_pending(const proletariat_client* client) {
+  std::size_t pending = 0;
+  with_client(client, "proletariat_client_pending", [&](proletariat::Client& c) {
+    pending = c.pending();
+    return PROLETARIAT_OK;
+  });
+  return pending;
+}
+
+proletariat_status proletariat_client_push(proletariat_client* client, const proletariat_job_spec* jobs, size_t count,
+                                           const proletariat_work_options* options, proletariat_request** request) {
+  return push(client, "proletariat_client_push", jobs, count, options, nullptr, nullptr, nullptr, request, true);
+}
+
+proletariat_status proletariat_client_push_cb(proletariat_client* client, const proletariat_job_spec* jobs,
+                                              size_t count, const proletariat_work_options* options,
+                                              proletariat_each_fn each, proletariat_done_fn done, void* user_data,
+                                              proletariat_request** request) {
+  return push(client, "proletariat_client_push_cb", jobs, count, options, each, done, user_data, request, false);
+}
+
+proletariat_status proletariat_client_push_one(proletariat_client* client, const char* json, size_t len,
+                                               const proletariat_work_options* options, proletariat_request** request) {
+  if (json == nullptr && len != 0) return invalid("proletariat_client_push_one: json is NULL with a length");
+  proletariat_job_spec spec{};
+  spec.args = json;
+  spec.args_len = len;
+  return push(client, "proletariat_client_push_one", &spec, 1, options, nullptr, nullptr, nullptr, request, true);
+}
+
+void proletariat_work_options_init_sized(proletariat_work_options* options, size_t size) {
+  proletariat_work_options o{};
+  o.timeout_ms = PROLETARIAT_NO_TIMEOUT;
+  o.run_timeout_ms = PROLETARIAT_NO_TIMEOUT;
+  o.assign_timeout_ms = PROLETARIAT_NO_TIMEOUT;
+  o.priority = 0;
+  init_sized(options, size, o);
+}
+
+// --- requests and results --------------------------------------------------------------------
+
+proletariat_status proletariat_request_wait(proletariat_request* request, int64_t timeout_ms,
+                                            const proletariat_results** results) {
+  if (results != nullptr) *results = nullptr;
+  if (request == nullptr) return invalid("proletariat_request_wait: request is NULL");
+  if (auto s = check_timeout_arg(timeout_ms); s != PROLETARIAT_OK) return s;
+  if (timeout_ms != 0 && in_callback_of(request->link.get())) {
+    return bad_state(
+        "proletariat_request_wait: called from a callback of the request's own client, whose thread delivers the "
+        "results; only a timeout of 0 is allowed there");
+  }
+  return guard([&] {
+    auto& state = *request->state;
+    std::unique_lock lock(state.mutex);
+    const bool done = wait_with_timeout(
+        timeout_ms, [&](milliseconds ms) { return state.cv.wait_for(lock, ms, [&] { return state.done; }); });
+    if (!done) return timed_out("the request's completion", timeout_ms);
+    if (results != nullptr) *results = &state.results;
+    return PROLETARIAT_OK;
+  });
+}
+
+namespace {
+proletariat_status abort_request(proletariat_request* request, const char* name,
+                                 std::optional<std::vector<std::size_t>> indices) {
+  if (request == nullptr) return invalid(std::string(name) + ": request is NULL");
+  return guard([&] {
+    std::shared_lock lock(request->link->mutex);
+    // No client: it was destroyed, which finished every job of the request.
+    if (!request->link->client) return PROLETARIAT_OK;
+    if (indices) {
+      request->link->client->abort(request->id, std::move(*indices));
+    } else {
+      request->link->client->abort(request->id);
+    }
+    return PROLETARIAT_OK;
+  });
+}
+}  // namespace
+
+proletariat_status proletariat_request_abort(proletariat_request* request) {
+  return abort_request(request, "proletariat_request_abort", std::nullopt);
+}
+
+proletariat_status proletariat_request_abort_jobs(proletariat_request* request, const size_t* indices, size_t count) {
+  if (indices == nullptr && count != 0) return invalid("proletariat_request_abort_jobs: indices is NULL with a count");
+  if (count == 0)
+    return request != nullptr ? PROLETARIAT_OK : invalid("proletariat_request_abort_jobs: request is NULL");
+  try {
+    return abort_request(request, "proletariat_request_abort_jobs", std::vector<std::size_t>(indices, indices + count));
+  } catch (...) {
+    return set_error(PROLETARIAT_ENOMEM, kNoMemory, "out of memory");
+  }
+}
+
+uint64_t proletariat_request_id(const proletariat_request* request) {
+  return request != nullptr ? request->id : 0;
+}
+size_t proletariat_request_size(const proletariat_request* request) {
+  return request != nullptr ? request->size : 0;
+}
+
+void proletariat_request_destroy(proletariat_request** request) {
+  if (request == nullptr || *request == nullptr) return;
+  delete *request;
+  *request = nullptr;
+}
+
+size_t proletariat_results_count(const proletariat_results* results) {
+  return results != nullptr ? results->views.size() : 0;
+}
+
+const proletariat_result* proletariat_results_at(const proletariat_results* results, size_t index) {
+  if (results == nullptr || index >= results->views.size()) return nullptr;
+  return &results->views[index];
+}

@@ -1,0 +1,261 @@
+// Internals shared by the files of the C API (not installed): the per-thread last
+// error, the exception guard every entry point runs in, callback scopes, and the
+// conversions between C structs and the C++ library's types.
+//
+// Rules the C API keeps:
+//  - No exception crosses extern "C": every entry point runs its body in guard(),
+//    which turns proletariat::Error into a status plus the per-thread last error, and
+//    anything else into PROLETARIAT_ENOMEM or PROLETARIAT_EINTERNAL. Lambdas handed to
+//    the C++ library (which it calls on its threads) catch everything or cannot throw.
+//  - The last error lives in fixed thread-local buffers, so recording it cannot fail.
+//  - Callbacks into C run inside a CallbackScope naming the object they belong to, so
+//    that destroying or stopping that object from its own callback (which would join
+//    the calling thread) and waiting on a client's own I/O thread are refused instead of
+//    deadlocking.
+//  - Entry points have C linkage from their declarations in proletariat.h.
+#pragma once
+
+#include "proletariat.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <proletariat/proletariat.hpp>
+
+namespace proletariat::c_api {
+
+using std::chrono::milliseconds;
+namespace errc = proletariat::errc;
+
+// --- the per-thread last error --------------------------------------------------------
+
+// Codes are short (the longest wire code is 11 characters); messages are truncated
+// here rather than allocated, so that recording an error never fails.
+inline constexpr std::size_t kCodeBytes = 32;
+inline constexpr std::size_t kMessageBytes = 1024;
+
+struct LastError {
+  proletariat_status status = PROLETARIAT_OK;
+  char code[kCodeBytes] = {};
+  char message[kMessageBytes] = {};
+};
+inline thread_local LastError tl_error;
+
+inline void copy_truncated(char* dst, std::size_t size, std::string_view src) noexcept {
+  const std::size_t n = std::min(src.size(), size - 1);
+  std::memcpy(dst, src.data(), n);
+  dst[n] = '\0';
+}
+
+inline proletariat_status set_error(proletariat_status status, std::string_view code,
+                                    std::string_view message) noexcept {
+  tl_error.status = status;
+  copy_truncated(tl_error.code, kCodeBytes, code);
+  copy_truncated(tl_error.message, kMessageBytes, message);
+  return status;
+}
+
+inline proletariat_status invalid(std::string_view message) noexcept {
+  return set_error(PROLETARIAT_EINVAL, errc::kBadField, message);
+}
+
+inline proletariat_status bad_state(std::string_view message) noexcept {
+  return set_error(PROLETARIAT_ESTATE, errc::kState, message);
+}
+
+inline constexpr std::string_view kTimedOut = "ETIMEDOUT";  // C API only, never on the wire
+inline constexpr std::string_view kNoMemory = "ENOMEM";     // C API only, never on the wire
+
+inline proletariat_status status_of(std::string_view code) noexcept {
+  if (code == errc::kBadField || code == errc::kBadJson || code == errc::kBadOffer || code == errc::kTooBig) {
+    return PROLETARIAT_EINVAL;
+  }
+  if (code == errc::kState) return PROLETARIAT_ESTATE;
+  return PROLETARIAT_EFAILED;
+}
+
+// proletariat::Error's what() is "CODE: message"; the message alone is wanted here.
+inline std::string_view message_of(const proletariat::Error& e) noexcept {
+  std::string_view what = e.what();
+  if (what.size() >= e.code().size() + 2 && what.substr(0, e.code().size()) == e.code() &&
+      what.substr(e.code().size(), 2) == ": ") {
+    what.remove_prefix(e.code().size() + 2);
+  }
+  return what;
+}
+
+// Runs an entry point's body; no exception gets out.
+template <typename F>
+proletariat_status guard(F&& body) noexcept {
+  try {
+    return body();
+  } catch (const proletariat::Error& e) {
+    return set_error(status_of(e.code()), e.code(), message_of(e));
+  } catch (const std::bad_alloc&) {
+    return set_error(PROLETARIAT_ENOMEM, kNoMemory, "out of memory");
+  } catch (const std::exception& e) {
+    return set_error(PROLETARIAT_EINTERNAL, errc::kInternal, e.what());
+  } catch (...) {
+    return set_error(PROLETARIAT_EINTERNAL, errc::kInternal, "unknown exception");
+  }
+}
+
+// --- callback scopes ---------------------------------------------------------------------
+
+// The object whose C callback the current thread is running, if any.
+inline thread_local const void* tl_callback_owner = nullptr;
+
+class CallbackScope {
+ public:
+  explicit CallbackScope(const void* owner) noexcept : previous_(tl_callback_owner) { tl_callback_owner = owner; }
+  ~CallbackScope() { tl_callback_owner = previous_; }
+  CallbackScope(const CallbackScope&) = delete;
+  CallbackScope& operator=(const CallbackScope&) = delete;
+
+ private:
+  const void* previous_;
+};
+
+inline bool in_callback_of(const void* owner) noexcept {
+  return owner != nullptr && tl_callback_owner == owner;
+}
+
+// --- conversions ---------------------------------------------------------------------------
+
+// Options structs: `size` records sizeof as the caller was compiled. Version 1 of each
+// struct is its current size; a member added later must be read only when
+// options->size covers it (offsetof(member) + sizeof(member) <= size).
+template <typename T>
+void init_sized(T* options, std::size_t size, const T& defaults) noexcept {
+  if (options == nullptr || size < sizeof(std::size_t)) return;
+  std::memset(static_cast<void*>(options), 0, size);
+  std::memcpy(static_cast<void*>(options), &defaults, std::min(size, sizeof(T)));
+  options->size = size;
+}
+
+template <typename T>
+bool initialised(const T* options) noexcept {
+  return options->size >= sizeof(T);
+}
+
+inline std::string copy_string(const char* s) {
+  return s != nullptr ? std::string(s) : std::string();
+}
+
+// A duration option: -1 means none; other negative values are refused.
+inline std::optional<milliseconds> optional_ms(std::int64_t ms, const char* name) {
+  if (ms == PROLETARIAT_NO_TIMEOUT) return std::nullopt;
+  if (ms < 0) {
+    throw proletariat::Error(std::string(errc::kBadField),
+                             std::string(name) + " must be >= 0 or PROLETARIAT_NO_TIMEOUT, not " + std::to_string(ms));
+  }
+  return milliseconds{ms};
+}
+
+inline milliseconds required_ms(std::int64_t ms, const char* name) {
+  if (ms < 0) {
+    throw proletariat::Error(std::string(errc::kBadField),
+                             std::string(name) + " must be >= 0, not " + std::to_string(ms));
+  }
+  return milliseconds{ms};
+}
+
+inline proletariat::Payload json_payload(const char* json, std::size_t len, const char* what) {
+  if (json == nullptr) {
+    if (len != 0) throw proletariat::Error(std::string(errc::kBadField), std::string(what) + " is NULL with a length");
+    return proletariat::Payload{};
+  }
+  if (len == 0) len = std::strlen(json);
+  if (!nlohmann::json::accept(json, json + len)) {
+    throw proletariat::Error(std::string(errc::kBadJson), std::string(what) + " is not valid JSON");
+  }
+  return proletariat::Payload::json_text(std::string(json, len));
+}
+
+inline proletariat::Payload raw_payload(const void* bytes, std::size_t len, const char* what) {
+  if (bytes == nullptr && len != 0) {
+    throw proletariat::Error(std::string(errc::kBadField), std::string(what) + " is NULL with a length");
+  }
+  const auto* p = static_cast<const char*>(bytes);
+  return proletariat::Payload::raw(len == 0 ? std::string() : std::string(p, len));
+}
+
+inline constexpr const char* kJsonNull = "null";
+
+inline void payload_view(const proletariat::Payload& payload, const char** data, std::size_t* len, int* raw) noexcept {
+  if (payload.is_raw()) {
+    *data = payload.bytes().c_str();
+    *len = payload.bytes().size();
+    *raw = 1;
+  } else if (payload.bytes().empty()) {
+    *data = kJsonNull;
+    *len = 4;
+    *raw = 0;
+  } else {
+    *data = payload.bytes().c_str();
+    *len = payload.bytes().size();
+    *raw = 0;
+  }
+}
+
+inline proletariat_result result_view(const proletariat::Result& result) noexcept {
+  proletariat_result view{};
+  if (result.err) {
+    view.error_code = result.err->code.c_str();
+    view.error_message = result.err->message.c_str();
+  }
+  payload_view(result.data, &view.data, &view.data_len, &view.raw);
+  return view;
+}
+
+inline proletariat_job_info info_view(const proletariat::JobInfo& job) noexcept {
+  proletariat_job_info view{};
+  view.id = job.id;
+  view.client = job.client.c_str();
+  view.priority = job.priority;
+  view.key = job.key.c_str();
+  view.service = job.service.c_str();
+  view.attempt = job.attempt;
+  return view;
+}
+
+// Waits on a condition with a C timeout (PROLETARIAT_NO_TIMEOUT: forever).
+// `wait_for(ms)` returns whether the condition holds.
+template <typename WaitFor>
+bool wait_with_timeout(std::int64_t timeout_ms, WaitFor&& wait_for) {
+  if (timeout_ms >= 0) return wait_for(milliseconds{timeout_ms});
+  constexpr milliseconds kSlice{3600 * 1000};  // an hour: keeps clock arithmetic far from overflow
+  while (!wait_for(kSlice)) {
+  }
+  return true;
+}
+
+inline proletariat_status check_timeout_arg(std::int64_t timeout_ms) noexcept {
+  if (timeout_ms < PROLETARIAT_NO_TIMEOUT) {
+    return invalid("timeout_ms must be >= 0 or PROLETARIAT_NO_TIMEOUT, not " + std::to_string(timeout_ms));
+  }
+  return PROLETARIAT_OK;
+}
+
+inline proletariat_status timed_out(std::string_view what, std::int64_t timeout_ms) noexcept {
+  try {
+    return set_error(PROLETARIAT_ETIMEDOUT, kTimedOut,
+                     std::string(what) + " did not happen within " + std::to_string(timeout_ms) + " ms");
+  } catch (...) {
+    return set_error(PROLETARIAT_ETIMEDOUT, kTimedOut, what);
+  }
+}
+
+inline std::size_t copy_id(const std::string& id, char* buf, std::size_t buf_size) noexcept {
+  if (buf != nullptr && buf_size > 0) copy_truncated(buf, buf_size, id);
+  return id.size();
+}
+
+}  // namespace proletariat::c_api
