@@ -37,6 +37,12 @@ log = logging.getLogger("proletariat")
 MAX_SLOTS = 1_000_000
 #: A runTimeout beyond this (about 30 years, in seconds) is treated as this.
 MAX_RUN_TIMEOUT_S = float(1 << 30)
+#: Header bytes assumed per RESULT entry ({"id":…,"attempt":…,"err":{"code":…,
+#: "message":…},"raw":true} with a short message) and for the rest of the header; used
+#: to split a batch under max_message_bytes. Error messages are the handler's, so this
+#: is an estimate: a batch near the limit is split early rather than refused.
+RESULT_HEADER_BYTES_PER_ENTRY = 256
+RESULT_HEADER_BYTES_BASE = 64
 
 Handler = Callable[["WorkerJob"], Any]
 AbortHandler = Callable[["WorkerJob", str], Any]
@@ -582,13 +588,31 @@ class Worker(PeerBase):
             self._flush()
 
     def _flush(self) -> None:
+        """Sends the pending results, in as many RESULT messages as the manager's
+        max_frames and max_message_bytes (from WELCOME) require."""
         if not self._pending:
             return
-        header = {"results": self._pending}
-        payloads = self._pending_payloads
-        self._pending = []
-        self._pending_payloads = []
-        self._send(proto.encode("RESULT", header, payloads))
+        welcome = self._session.welcome if self._session else {}
+        max_frames = welcome.get("max_frames")
+        if not isinstance(max_frames, int) or max_frames <= proto.FIXED_FRAMES:
+            max_frames = proto.DEFAULT_MAX_FRAMES
+        max_bytes = welcome.get("max_message_bytes")
+        if not isinstance(max_bytes, int) or max_bytes <= 0:
+            max_bytes = proto.DEFAULT_MAX_MESSAGE_BYTES
+        max_results = max_frames - proto.FIXED_FRAMES
+        entries, payloads = self._pending, self._pending_payloads
+        self._pending, self._pending_payloads = [], []
+        start = 0
+        while start < len(entries):
+            end, size = start, RESULT_HEADER_BYTES_BASE
+            while end < len(entries) and end - start < max_results:
+                grown = size + len(payloads[end]) + RESULT_HEADER_BYTES_PER_ENTRY
+                if end > start and grown > max_bytes:
+                    break
+                size = grown
+                end += 1
+            self._send(proto.encode("RESULT", {"results": entries[start:end]}, payloads[start:end]))
+            start = end
 
     def _take_away(self, key: Tuple[int, int], reason: str) -> None:
         """Removes a running job: cancels it and tells the abort handlers. No RESULT

@@ -1,0 +1,305 @@
+"""Fixtures: a real proletariatd on ephemeral loopback ports, and a fake manager.
+
+The daemon is found through $PROLETARIAT_DAEMON, else <repo>/build/broker/proletariatd.
+Every wait has a timeout of a few seconds and a message that says what was awaited.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import pytest
+import zmq
+
+HERE = pathlib.Path(__file__).resolve().parent
+PACKAGE_ROOT = HERE.parent
+REPO = PACKAGE_ROOT.parent.parent
+sys.path.insert(0, str(PACKAGE_ROOT))
+
+#: Seconds any single wait in the tests may take before it fails.
+WAIT = 5.0
+#: Heartbeat settings of every test daemon: 50 ms x 3, so losses show within 150 ms.
+HEARTBEAT_MS = 50
+LIVENESS = 3
+#: Reconnect delay of test peers, in seconds.
+RETRY = 0.05
+
+
+def daemon_path() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("PROLETARIAT_DAEMON", REPO / "build" / "broker" / "proletariatd"))
+
+
+def free_port() -> int:
+    """A port nobody listens on now (bind to :0, read it back, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT, interval: float = 0.005) -> Any:
+    """Polls `condition` until it returns something truthy; fails the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Daemon:
+    """A proletariatd process on two free loopback ports; restartable on the same ports."""
+
+    def __init__(self, extra_args: Sequence[str] = ()) -> None:
+        path = daemon_path()
+        if not path.exists():
+            pytest.fail(f"no manager daemon at {path}: build it or set PROLETARIAT_DAEMON")
+        self.path = path
+        self.port = free_port()
+        self.pub_port = free_port()
+        while self.pub_port == self.port:
+            self.pub_port = free_port()
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.pub_endpoint = f"tcp://127.0.0.1:{self.pub_port}"
+        self.extra_args = list(extra_args)
+        self.log = tempfile.NamedTemporaryFile(prefix="proletariatd-", suffix=".log", delete=False)
+        self.process: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
+        self.start()
+
+    def start(self) -> None:
+        args = [
+            str(self.path),
+            "--endpoint",
+            self.endpoint,
+            "--pub-endpoint",
+            self.pub_endpoint,
+            "--heartbeat-interval",
+            str(HEARTBEAT_MS),
+            "--heartbeat-liveness",
+            str(LIVENESS),
+            *self.extra_args,
+        ]
+        deadline = time.monotonic() + WAIT
+        while True:
+            self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            if self._await_welcome(deadline):
+                return
+            # A restart may find the port still held for a moment: try again.
+            self.process.kill()
+            self.process.wait(WAIT)
+            if time.monotonic() >= deadline:
+                pytest.fail(f"proletariatd did not answer HELLO within {WAIT} s; log:\n{self.log_text()}")
+
+    def _await_welcome(self, deadline: float) -> bool:
+        """True once the daemon answers HELLO with WELCOME (then says BYE)."""
+        ctx = zmq.Context.instance()
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                return False
+            sock = ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            try:
+                sock.connect(self.endpoint)
+                sock.send_multipart([b"", b"PRO1", b"HELLO", b'{"name":"probe"}'])
+                if sock.poll(200, zmq.POLLIN):
+                    frames = sock.recv_multipart()
+                    if len(frames) >= 3 and frames[2] == b"WELCOME":
+                        sock.send_multipart([b"", b"PRO1", b"BYE", b""])
+                        time.sleep(0.001)
+                        return True
+            finally:
+                sock.close(linger=100)
+        return False
+
+    def kill(self) -> None:
+        """SIGKILL: the manager vanishes without a word."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(WAIT)
+
+    def terminate(self) -> None:
+        """SIGTERM: the manager says BYE to every peer and exits."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(WAIT)
+                pytest.fail("proletariatd did not stop on SIGTERM within the wait")
+
+    def restart(self, kill: bool = True) -> None:
+        self.kill() if kill else self.terminate()
+        self.start()
+
+    def log_text(self) -> str:
+        try:
+            return pathlib.Path(self.log.name).read_text(errors="replace")[-4000:]
+        except OSError:
+            return "(no log)"
+
+    def close(self) -> None:
+        self.kill()
+        self.log.close()
+        try:
+            os.unlink(self.log.name)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def daemon(request: pytest.FixtureRequest):
+    """A fresh manager per test. Extra flags: @pytest.mark.daemon_args("--flag", "value")."""
+    marker = request.node.get_closest_marker("daemon_args")
+    d = Daemon(marker.args if marker else ())
+    yield d
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        print(f"--- proletariatd log ---\n{d.log_text()}")
+    d.close()
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any):  # type: ignore[no-untyped-def]
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "daemon_args(*args): extra proletariatd flags for the daemon fixture")
+
+
+class Closer:
+    """Closes Clients and Workers at teardown, even when a test fails."""
+
+    def __init__(self) -> None:
+        self.items: List[Any] = []
+
+    def __call__(self, item: Any) -> Any:
+        self.items.append(item)
+        return item
+
+    def close_all(self) -> None:
+        for item in reversed(self.items):
+            try:
+                item.close(timeout=2.0)
+            except Exception:
+                pass
+
+
+@pytest.fixture
+def closing():
+    """closing(obj) registers a Client/Worker to be closed at teardown; returns obj."""
+    c = Closer()
+    yield c
+    c.close_all()
+
+
+@pytest.fixture
+def make_worker(daemon: Daemon, closing: Closer):
+    """make_worker(handler, **options): a started Worker whose offer was accepted."""
+    from proletariat import Worker
+
+    def make(handler: Optional[Callable[..., Any]] = None, **options: Any) -> Worker:
+        options.setdefault("con_retry_time", RETRY)
+        worker = closing(Worker(daemon.endpoint, handler=handler, **options))
+        worker.start()
+        assert worker.wait_ready(WAIT), "worker offer not accepted within the wait"
+        return worker
+
+    return make
+
+
+@pytest.fixture
+def make_client(daemon: Daemon, closing: Closer):
+    """make_client(**options): a connected Client."""
+    from proletariat import Client
+
+    def make(**options: Any) -> Client:
+        options.setdefault("con_retry_time", RETRY)
+        client = closing(Client(daemon.endpoint, **options))
+        assert client.wait_connected(WAIT), "client not registered within the wait"
+        return client
+
+    return make
+
+
+# --- a fake manager, for checking the wire protocol frame by frame -------------------
+
+
+class FakeManager:
+    """A ROUTER on a free loopback port that the test drives by hand."""
+
+    def __init__(self) -> None:
+        self.ctx = zmq.Context()
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.port = self.router.bind_to_random_port("tcp://127.0.0.1")
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+
+    def recv(self, timeout: float = WAIT, skip_heartbeats: bool = True):  # type: ignore[no-untyped-def]
+        """(routing id, command, header, payloads) of the next message."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.router.poll(int(left * 1000) + 1, zmq.POLLIN):
+                pytest.fail(f"fake manager: no message within {timeout} s")
+            frames = self.router.recv_multipart()
+            rid, empty, signature, command, header = frames[:5]
+            assert empty == b"" and signature == b"PRO1", frames
+            if skip_heartbeats and command == b"HEARTBEAT":
+                continue
+            return rid, command.decode(), (json.loads(header) if header else {}), frames[5:]
+
+    def expect(self, command: str, timeout: float = WAIT):  # type: ignore[no-untyped-def]
+        rid, got, header, payloads = self.recv(timeout)
+        assert got == command, f"expected {command}, got {got} {header}"
+        return rid, header, payloads
+
+    def nothing(self, within: float, ignore: Sequence[str] = ("HEARTBEAT",)) -> None:
+        """Asserts that no message other than `ignore` arrives within `within` seconds."""
+        deadline = time.monotonic() + within
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.router.poll(int(left * 1000) + 1, zmq.POLLIN):
+                return
+            frames = self.router.recv_multipart()
+            if frames[3].decode() not in ignore:
+                pytest.fail(f"fake manager: unexpected {frames[3].decode()} {frames[4:]}")
+
+    def send(self, rid: bytes, command: str, header: Optional[Dict[str, Any]] = None, payloads: Sequence[bytes] = ()) -> None:
+        head = json.dumps(header).encode() if header else b""
+        self.router.send_multipart([rid, b"", b"PRO1", command.encode(), head, *payloads])
+
+    def welcome(self, peer_id: str = "fake.1", heartbeat_ms: int = 1000, liveness: int = 5) -> bytes:
+        """Awaits HELLO and answers WELCOME; returns the peer's routing id.
+
+        The default heartbeat is slow (1 s x 5) so that a test that does not answer
+        heartbeats keeps its peer; tests of liveness pass their own."""
+        rid, header, _ = self.expect("HELLO")
+        assert header.get("lang") == "python"
+        self.send(rid, "WELCOME", {"id": peer_id, "protocol": 1, "heartbeat_ms": heartbeat_ms, "liveness": liveness})
+        return rid
+
+    def close(self) -> None:
+        self.router.close(linger=0)
+        self.ctx.term()
+
+
+@pytest.fixture
+def fake_manager():
+    m = FakeManager()
+    yield m
+    m.close()

@@ -1,0 +1,110 @@
+"""System messages (PROTOCOL §8.1, §8.2) and STATUS/MYSTATUS through the real manager."""
+
+from __future__ import annotations
+
+import queue
+import time
+
+import pytest
+
+from conftest import WAIT
+from proletariat import ENOPEER, Job, ProletariatError
+
+
+def inbox(peer):
+    """A queue of (content, sender) of the system messages `peer` receives."""
+    q = queue.Queue()
+    peer.on_sysmsg(lambda content, sender: q.put((content, sender)))
+    return q
+
+
+def test_broadcast_reaches_every_other_peer_and_the_manager(make_worker, make_client):
+    worker = make_worker(lambda job: None)
+    listener = make_client()
+    sender = make_client()
+    worker_inbox, listener_inbox, sender_inbox = inbox(worker), inbox(listener), inbox(sender)
+    sent_to, received_by = sender.system_message({"hello": "all"}, timeout=WAIT)
+    # The manager counts as one recipient; the sender is not one.
+    assert (sent_to, received_by) == (3, 3)
+    assert worker_inbox.get(timeout=WAIT) == ({"hello": "all"}, sender.id)
+    assert listener_inbox.get(timeout=WAIT) == ({"hello": "all"}, sender.id)
+    assert sender_inbox.empty()
+
+
+def test_message_to_one_peer(make_worker, make_client):
+    worker = make_worker(lambda job: None)
+    other = make_client()
+    sender = make_client()
+    worker_inbox, other_inbox = inbox(worker), inbox(other)
+    assert sender.system_message([1, "two"], to=worker.id, timeout=WAIT) == (1, 1)
+    assert worker_inbox.get(timeout=WAIT) == ([1, "two"], sender.id)
+    # A worker can send too, and ids that are prefixes of others are not confused.
+    assert worker.system_message("back", to=sender.id, timeout=WAIT) == (1, 1)
+    assert other_inbox.empty()
+
+
+def test_message_to_the_manager_only(make_worker, make_client):
+    worker = make_worker(lambda job: None)
+    worker_inbox = inbox(worker)
+    client = make_client()
+    assert client.system_message("for the manager", to="MANAGER", timeout=WAIT) == (1, 1)
+    assert worker_inbox.empty()
+
+
+def test_message_to_an_unknown_peer_raises_enopeer(make_client):
+    client = make_client()
+    with pytest.raises(ProletariatError) as info:
+        client.system_message("x", to="no-such-peer", timeout=WAIT)
+    assert info.value.code == ENOPEER
+    assert client.system_message("still fine", to="MANAGER", timeout=WAIT) == (1, 1)
+
+
+def test_broadcast_with_nobody_else_counts_only_the_manager(make_client):
+    assert make_client().system_message(None, timeout=WAIT) == (1, 1)
+
+
+def test_system_message_future(make_worker, make_client):
+    worker = make_worker(lambda job: None)
+    client = make_client()
+    future = client.system_message_future({"n": 1}, to=worker.id)
+    assert future.result(WAIT) == (1, 1)
+
+
+def test_status_lists_workers_clients_and_slots(make_worker, make_client):
+    worker = make_worker(lambda job: None, slots=10, priority_slots={1: 3}, services=["svc"], name="w1")
+    client = make_client(name="c1")
+    client.work(Job(1, service="svc"), timeout=WAIT)  # pushing makes the peer a client
+    status = client.status(timeout=WAIT)
+    assert status["totalSlots"] == 10 and status["freeSlots"] == 10
+    assert status["queued"] == 0 and status["running"] == 0
+    workers = {w["id"]: w for w in status["workers"]}
+    assert workers[worker.id]["name"] == "w1" and workers[worker.id]["lang"] == "python"
+    assert workers[worker.id]["services"] == ["svc"] and workers[worker.id]["slots"] == 10
+    assert {r["start"]: r["slots"] for r in workers[worker.id]["ranges"]} == {0: 7, 1: 3}
+    clients = {c["id"]: c for c in status["clients"]}
+    assert clients[client.id]["name"] == "c1" and clients[client.id]["lang"] == "python"
+    assert status["finished"] >= 1
+    assert isinstance(status["boot"], int) and status["now"] >= status["boot"]
+
+
+def test_status_explains_why_a_job_waits(make_worker, make_client):
+    make_worker(lambda job: None)
+    client = make_client()
+    future = client.submit(Job("x", service="ocr"), timeout=WAIT)
+    waiting = []
+    deadline = time.monotonic() + WAIT
+    while not waiting and time.monotonic() < deadline:
+        waiting = client.status(timeout=WAIT)["waiting"]
+    assert waiting and waiting[0]["service"] == "ocr" and waiting[0]["reason"] == "no_worker_for_service"
+    future.cancel()
+
+
+def test_my_status(make_worker, make_client):
+    worker = make_worker(lambda job: None, slots=4)
+    mine = worker.my_status(timeout=WAIT)
+    assert mine["id"] == worker.id and mine["role"] == "worker" and mine["slots"] == 4 and mine["running"] == 0
+    client = make_client()
+    mine = client.my_status(timeout=WAIT)
+    assert mine["id"] == client.id and mine["role"] == "peer"  # not a client before its first push
+    client.work(Job(1), timeout=WAIT)
+    assert client.my_status(timeout=WAIT)["role"] == "client"
