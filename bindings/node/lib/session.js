@@ -58,6 +58,7 @@ class Session {
     this.lastSend = 0;
     this.reconnectAt = 0;
     this.timer = null;
+    this.closing = false;
   }
 
   get registered() {
@@ -86,6 +87,9 @@ class Session {
   // `sayBye`, within BYE_LINGER_MS. No hook is called.
   async close(sayBye) {
     this.clearTimer();
+    // From here on nothing reaches the owner: a worker that is stopping must not
+    // start jobs that arrive while its BYE drains (the manager requeues them).
+    this.closing = true;
     if (sayBye && this.state === 'registered' && this.socket) {
       this.outbox.push(codec.encode('BYE', {}));
       this.pump();
@@ -172,6 +176,7 @@ class Session {
     try {
       for await (const frames of socket) {
         if (generation !== this.generation) return;
+        if (this.closing) continue;
         this.lastRecv = now(); // anything at all from the manager is a sign of life
         try {
           this.handle(frames);

@@ -142,6 +142,18 @@ describe('protocol against a scripted manager', () => {
     assert.equal(worker.running, 0);
   });
 
+  it('a stopping worker leaves no job running, even one that arrives while its BYE drains', async () => {
+    const fake = track(await FakeManager.start());
+    const got = [];
+    const { worker, peer } = await startWorker(fake, { slots: 2 }, (w) => got.push(w));
+    const sent = jobs(fake, peer.rid, [[1]]); // on its way while the worker stops
+    await worker.stop();
+    await sent;
+    await fake.next('BYE', WAIT, peer.rid);
+    assert.equal(worker.running, 0);
+    assert.deepEqual(got.filter((w) => !w.aborted).map((w) => w.id), [], 'every job that started was taken away');
+  });
+
   it('heartbeats flow when idle, and a silent manager is left for a new session', async () => {
     const fake = track(await FakeManager.start());
     const { worker, peer } = await startWorker(fake, { CON_RETRYTIME: 20, welcome: { heartbeat_ms: 20, liveness: 3 } });
