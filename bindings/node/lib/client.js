@@ -24,14 +24,6 @@ const codec = require('./codec');
 const { codes, jobError } = require('./errors');
 const { Peer } = require('./peer');
 
-// Defaults for the push limits when a WELCOME does not state them (PROTOCOL §10).
-const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-const DEFAULT_MAX_FRAMES = 100004;
-// Header bytes assumed per job entry besides its key and service, and for the rest of
-// the PUSH header; used to split a request into pushes under max_message_bytes.
-const HEADER_BYTES_PER_JOB = 48;
-const HEADER_BYTES_BASE = 256;
-
 // A duration option in ms: null/undefined/0 mean none (as in the original).
 function durationOption(opts, name) {
   const value = opts[name];
@@ -137,7 +129,7 @@ class Client extends Peer {
         const { frame, raw } = codec.toPayload(item);
         const key = keyOf(item);
         const service = serviceOf(item, opts.service || '');
-        const bytes = codec.frameBytes(frame) + key.length + service.length + HEADER_BYTES_PER_JOB;
+        const bytes = codec.frameBytes(frame) + Buffer.byteLength(key) + Buffer.byteLength(service) + codec.HEADER_BYTES_PER_ENTRY;
         return { item, frame, raw, key, service, bytes, id: 0, sent: false, done: false, result: null };
       }),
       remaining: items.length,
@@ -166,16 +158,24 @@ class Client extends Peer {
   }
 
   // Pushes every job of the request that is neither done nor sent, in as many PUSH
-  // messages as the manager's limits require.
+  // messages as the manager's limits require. A job too big for any message fails
+  // here with ETOOBIG (the manager could not say which push it refused).
   _pushUnsent(request) {
-    const welcome = this._session.welcome || {};
-    const maxFrames = welcome.max_frames > codec.FIXED_FRAMES ? welcome.max_frames : DEFAULT_MAX_FRAMES;
-    const maxJobs = maxFrames - codec.FIXED_FRAMES;
-    const maxBytes = welcome.max_message_bytes > 0 ? welcome.max_message_bytes : DEFAULT_MAX_MESSAGE_BYTES;
-    let chunk = [];
-    let bytes = HEADER_BYTES_BASE;
-    const sendChunk = () => {
-      if (chunk.length === 0) return;
+    const limits = codec.limitsOf(this._session.welcome);
+    const indices = [];
+    request.jobs.forEach((job, i) => {
+      if (job.done || job.sent) return;
+      if (job.bytes + codec.HEADER_BYTES_BASE > limits.maxBytes) {
+        this._finish(request, i, {
+          err: jobError(codes.ETOOBIG, `the job is ${job.bytes} bytes, the manager takes messages up to ${limits.maxBytes}`),
+          data: null,
+        });
+        return;
+      }
+      indices.push(i);
+    });
+    for (const [start, end] of codec.splitRuns(indices.map((i) => request.jobs[i].bytes), limits)) {
+      const chunk = indices.slice(start, end);
       const req = this._allocReq();
       const header = { req, jobs: [] };
       if (request.priority !== 0) header.priority = request.priority;
@@ -193,17 +193,8 @@ class Client extends Peer {
         job.sent = true;
       }
       this._awaiting.set(req, { request, indices: chunk });
-      chunk = [];
-      bytes = HEADER_BYTES_BASE;
       this._session.send(codec.encode('PUSH', header, payloads));
-    };
-    request.jobs.forEach((job, i) => {
-      if (job.done || job.sent) return;
-      if (chunk.length > 0 && (chunk.length >= maxJobs || bytes + job.bytes > maxBytes)) sendChunk();
-      chunk.push(i);
-      bytes += job.bytes;
-    });
-    sendChunk();
+    }
   }
 
   _onRegistered() {

@@ -13,6 +13,43 @@ const PROTOCOL_VERSION = 1;
 const FIXED_FRAMES = 4;
 const EMPTY = Buffer.alloc(0);
 
+// Limits assumed when a WELCOME does not state them (PROTOCOL §10).
+const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_FRAMES = 100004;
+// Header bytes assumed per listed entry besides its key and service (enough for
+// {"id":…,"attempt":…,"key":"","service":"","raw":true}), and for the rest of a
+// header; used to split lists of jobs or results under max_message_bytes.
+const HEADER_BYTES_PER_ENTRY = 96;
+const HEADER_BYTES_BASE = 256;
+
+// The manager's limits from its WELCOME: most payload entries per message, most
+// bytes per message.
+function limitsOf(welcome) {
+  const w = welcome || {};
+  const maxFrames = w.max_frames > FIXED_FRAMES ? w.max_frames : DEFAULT_MAX_FRAMES;
+  const maxBytes = w.max_message_bytes > 0 ? w.max_message_bytes : DEFAULT_MAX_MESSAGE_BYTES;
+  return { maxEntries: maxFrames - FIXED_FRAMES, maxBytes };
+}
+
+// Splits entries (each with its size in bytes) into runs that fit one message each:
+// returns [start, end) index pairs. An entry too big on its own gets a run alone
+// (callers check for that first).
+function splitRuns(sizes, limits) {
+  const runs = [];
+  let start = 0;
+  let bytes = HEADER_BYTES_BASE;
+  sizes.forEach((size, i) => {
+    if (i > start && (i - start >= limits.maxEntries || bytes + size > limits.maxBytes)) {
+      runs.push([start, i]);
+      start = i;
+      bytes = HEADER_BYTES_BASE;
+    }
+    bytes += size;
+  });
+  if (sizes.length > start) runs.push([start, sizes.length]);
+  return runs;
+}
+
 // Frames of one message. `payloads` are Buffers or strings, one per listed entry.
 function encode(command, header, payloads) {
   const frames = [EMPTY, SIGNATURE, command];
@@ -88,6 +125,10 @@ module.exports = {
   SIGNATURE,
   PROTOCOL_VERSION,
   FIXED_FRAMES,
+  HEADER_BYTES_PER_ENTRY,
+  HEADER_BYTES_BASE,
+  limitsOf,
+  splitRuns,
   encode,
   decode,
   toPayload,

@@ -264,6 +264,14 @@ class Worker extends Peer {
       error = jobError(codes.EHANDLER, `the result cannot be sent: ${e.message}`);
       payload = { frame: Buffer.alloc(0), raw: false };
     }
+    // A result the manager would refuse whole (ETOOBIG, without saying for which
+    // job) would leave the job running there forever: send the error instead.
+    const { maxBytes } = codec.limitsOf(this._session.welcome);
+    const bytes = codec.frameBytes(payload.frame);
+    if (bytes + codec.HEADER_BYTES_PER_ENTRY + codec.HEADER_BYTES_BASE > maxBytes) {
+      error = jobError(codes.ETOOBIG, `the result is ${bytes} bytes, the manager takes messages up to ${maxBytes}`);
+      payload = { frame: Buffer.alloc(0), raw: false };
+    }
     this._addResult(entry, error, payload);
     this._maybeFlush();
   }
@@ -335,12 +343,16 @@ class Worker extends Peer {
     if (this._pending.length >= this.ANSWER_THRESHOLD || this._running.size === 0) this._flush();
   }
 
+  // Sends what is waiting, in as many RESULT messages as the manager's limits need.
   _flush() {
     if (this._pending.length === 0) return;
     const results = this._pending;
     const frames = this._pendingFrames;
     this._clearPending();
-    this._session.send(codec.encode('RESULT', { results }, frames));
+    const sizes = frames.map((f) => codec.frameBytes(f) + codec.HEADER_BYTES_PER_ENTRY);
+    for (const [start, end] of codec.splitRuns(sizes, codec.limitsOf(this._session.welcome))) {
+      this._session.send(codec.encode('RESULT', { results: results.slice(start, end) }, frames.slice(start, end)));
+    }
   }
 
   _clearPending() {

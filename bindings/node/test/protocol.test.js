@@ -273,6 +273,37 @@ describe('protocol against a scripted manager', () => {
     assert.deepEqual(sizes, [3, 3, 1]);
   });
 
+  it('a batch of results larger than max_frames leaves in several RESULT messages', async () => {
+    const fake = track(await FakeManager.start());
+    const { peer } = await startWorker(fake, { slots: 9, ANSWER_THRESHOLD: 5, welcome: { max_frames: 4 + 2 } },
+      (w, handler) => handler(null, w.id));
+    await jobs(fake, peer.rid, [[1], [2], [3], [4], [5]]);
+    const sizes = [];
+    for (let i = 0; i < 3; ++i) sizes.push((await fake.next('RESULT', WAIT, peer.rid)).header.results.length);
+    assert.deepEqual(sizes, [2, 2, 1]);
+  });
+
+  it('a job or result too big for the manager fails with ETOOBIG instead of vanishing', async () => {
+    const fake = track(await FakeManager.start());
+    const client = track(new Client({ ...fake.endpoint, logger: memoryLogger() }));
+    const peer = await fake.accept({ max_message_bytes: 4096 });
+    const done = callback((cb) => client.work(['x'.repeat(5000), 'small'], cb), WAIT, 'the work callback');
+    const push = await fake.next('PUSH', WAIT, peer.rid);
+    assert.deepEqual(push.payloads.map((p) => JSON.parse(p)), ['small']);
+    await fake.send(peer.rid, 'ACCEPTED', { req: push.header.req, ids: [3] });
+    await fake.send(peer.rid, 'RESULT', { results: [{ id: 3 }] }, ['"ok"']);
+    const [, results] = await done;
+    assert.equal(results[0].err.code, 'ETOOBIG');
+    assert.deepEqual(results[1], { err: null, data: 'ok' });
+
+    const { peer: wpeer } = await startWorker(fake, { welcome: { max_message_bytes: 4096 } },
+      (w, handler) => handler(null, 'y'.repeat(5000)));
+    await jobs(fake, wpeer.rid, [[9]]);
+    const result = await fake.next('RESULT', WAIT, wpeer.rid);
+    assert.equal(result.header.results[0].err.code, 'ETOOBIG');
+    assert.equal(result.payloads[0].length, 0);
+  });
+
   it('an ERROR without req for a control request fails it (a manager without STATUS)', async () => {
     const fake = track(await FakeManager.start());
     const client = track(new Client({ ...fake.endpoint, logger: memoryLogger() }));
