@@ -34,6 +34,7 @@
 
 #include "detail/mailbox.hpp"
 #include "log.hpp"
+#include "peer/services.hpp"
 #include "peer/session.hpp"
 #include "protocol/codec.hpp"
 
@@ -86,7 +87,7 @@ struct AbortCommand {
   std::optional<std::vector<std::size_t>> indices;  // none: the whole request
 };
 struct ShutdownCommand {};
-using Command = std::variant<Request, AbortCommand, ShutdownCommand>;
+using Command = std::variant<Request, AbortCommand, ShutdownCommand, peer::SessionTask>;
 
 std::optional<std::uint64_t> to_ms(const std::optional<milliseconds>& value, const char* name) {
   if (!value) return std::nullopt;
@@ -147,6 +148,9 @@ class Client::Impl {
     return id_;
   }
   std::size_t pending() const { return pending_jobs_.load(); }
+  peer::PostTask post_task() {
+    return [mailbox = mailbox_](peer::SessionTask task) { mailbox->post(std::move(task)); };
+  }
 
  private:
   // --- I/O thread ---
@@ -167,6 +171,8 @@ class Client::Impl {
             on_request(std::move(*request));
           } else if (auto* abort = std::get_if<AbortCommand>(&command)) {
             on_abort(*abort);
+          } else if (auto* task = std::get_if<peer::SessionTask>(&command)) {
+            (*task)(*session_);
           } else {
             stopping = true;
           }
@@ -517,6 +523,8 @@ class Client::Impl {
           finish(*request, i, Result{JobError{std::string(errc::kAborted), "the client was destroyed"}, {}});
         }
         if (request->jobs.empty()) complete(*request);
+      } else if (auto* task = std::get_if<peer::SessionTask>(&command)) {
+        (*task)(*session_);  // the close below answers it with ECONNLOST
       }
     }
     session_->close(true);
@@ -591,5 +599,15 @@ void Client::abort(RequestId request, std::vector<std::size_t> indices) { impl_-
 bool Client::wait_connected(std::chrono::milliseconds timeout) const { return impl_->wait_connected(timeout); }
 std::string Client::id() const { return impl_->id(); }
 std::size_t Client::pending() const { return impl_->pending(); }
+
+void Client::system_message(const nlohmann::json& msg, std::optional<std::string> to, SysmsgCallback done) {
+  peer::post_system_message(impl_->post_task(), msg, std::move(to), std::move(done));
+}
+std::future<SysmsgReceipt> Client::system_message(const nlohmann::json& msg, std::optional<std::string> to) {
+  return peer::system_message_future(impl_->post_task(), msg, std::move(to));
+}
+void Client::on_sysmsg(SysmsgHandler handler) { peer::post_sysmsg_handler(impl_->post_task(), std::move(handler)); }
+std::future<nlohmann::json> Client::status() { return peer::status_future(impl_->post_task(), false); }
+std::future<nlohmann::json> Client::my_status() { return peer::status_future(impl_->post_task(), true); }
 
 }  // namespace proletariat

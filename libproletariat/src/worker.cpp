@@ -33,6 +33,7 @@
 
 #include "detail/mailbox.hpp"
 #include "log.hpp"
+#include "peer/services.hpp"
 #include "peer/session.hpp"
 #include "protocol/codec.hpp"
 
@@ -55,7 +56,7 @@ struct Answer {
   Payload data;
 };
 struct StopCommand {};
-using Command = std::variant<Answer, StopCommand>;
+using Command = std::variant<Answer, StopCommand, peer::SessionTask>;
 using WorkerMailbox = detail::Mailbox<Command>;
 
 class WorkerJob final : public Job, public std::enable_shared_from_this<WorkerJob> {
@@ -196,6 +197,9 @@ class Worker::Impl {
     return id_;
   }
   std::size_t running() const { return running_count_.load(); }
+  peer::PostTask post_task() {
+    return [mailbox = mailbox_](peer::SessionTask task) { mailbox->post(std::move(task)); };
+  }
 
  private:
   using Key = std::pair<std::uint64_t, unsigned>;  // (id, attempt)
@@ -255,6 +259,8 @@ class Worker::Impl {
         for (auto& command : mailbox_->drain()) {
           if (auto* answer = std::get_if<Answer>(&command)) {
             on_answer(std::move(*answer));
+          } else if (auto* task = std::get_if<peer::SessionTask>(&command)) {
+            (*task)(*session_);
           } else {
             stopping = true;
           }
@@ -506,5 +512,15 @@ void Worker::stop() { impl_->stop(); }
 bool Worker::wait_ready(std::chrono::milliseconds timeout) const { return impl_->wait_ready(timeout); }
 std::string Worker::id() const { return impl_->id(); }
 std::size_t Worker::running() const { return impl_->running(); }
+
+void Worker::system_message(const nlohmann::json& msg, std::optional<std::string> to, SysmsgCallback done) {
+  peer::post_system_message(impl_->post_task(), msg, std::move(to), std::move(done));
+}
+std::future<SysmsgReceipt> Worker::system_message(const nlohmann::json& msg, std::optional<std::string> to) {
+  return peer::system_message_future(impl_->post_task(), msg, std::move(to));
+}
+void Worker::on_sysmsg(SysmsgHandler handler) { peer::post_sysmsg_handler(impl_->post_task(), std::move(handler)); }
+std::future<nlohmann::json> Worker::status() { return peer::status_future(impl_->post_task(), false); }
+std::future<nlohmann::json> Worker::my_status() { return peer::status_future(impl_->post_task(), true); }
 
 }  // namespace proletariat

@@ -372,13 +372,17 @@ TEST_F(DispatcherSysmsgTest, BroadcastReachesEverySubscribedPeerButTheSenderAndC
   sent = from("c", "SYSACK", {{"msg", pubs[0].msg}});
   const auto& done = only(sent, "SYSDONE");
   EXPECT_EQ(done.to, "a");
-  EXPECT_EQ(done.header["sentTo"], 3);  // b, c and the manager
-  EXPECT_EQ(done.header["receivedBy"], 3);
+  EXPECT_EQ(done.header["sentTo"], 2);  // b and c: a broadcast counts peers
+  EXPECT_EQ(done.header["receivedBy"], 2);
 }
 
 TEST_F(DispatcherSysmsgTest, NobodyToSendToCompletesAtOnceWithZeroZero) {
   const auto a = id_of("a");
   subscribe(a);
+  auto alone = only(sysmsg("a", nullptr, 7), "SYSDONE");
+  EXPECT_EQ(alone.header["req"], 7);
+  EXPECT_EQ(alone.header["sentTo"], 0);
+  EXPECT_EQ(alone.header["receivedBy"], 0);
   auto sent = sysmsg("a", a + "-nobody");
   EXPECT_EQ(only(sent, "ERROR").header["code"], "ENOPEER");
   sent = sysmsg("a", "MANAGER", 2);
@@ -410,8 +414,8 @@ TEST_F(DispatcherSysmsgTest, PeerNotYetSubscribedGetsItOnSubscribingOrIsDroppedA
     sent = tick(80ms);
   }
   const auto& done = only(sent, "SYSDONE");
-  EXPECT_EQ(done.header["sentTo"], 2);  // b and the manager
-  EXPECT_EQ(done.header["receivedBy"], 2);
+  EXPECT_EQ(done.header["sentTo"], 1);  // b; c never subscribed
+  EXPECT_EQ(done.header["receivedBy"], 1);
 }
 
 TEST_F(DispatcherSysmsgTest, RecipientThatLeavesIsTakenOutOfTheCount) {

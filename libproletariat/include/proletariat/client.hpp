@@ -19,10 +19,12 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <proletariat/job.hpp>
+#include <proletariat/sysmsg.hpp>
 
 namespace proletariat {
 
@@ -68,6 +70,20 @@ class Client {
   // They finish with EABORTED; running ones are aborted on their workers.
   void abort(RequestId request);
   void abort(RequestId request, std::vector<std::size_t> indices);
+
+  // System messages (SPEC 6). `to`: a peer id, kToManager, or nullopt for everybody
+  // but this peer. The callback runs on the I/O thread with the receipt, or with an
+  // error (ENOPEER, ECONNLOST when the manager is lost first); the future throws
+  // proletariat::Error instead.
+  using SysmsgCallback = std::function<void(std::optional<JobError> err, SysmsgReceipt receipt)>;
+  void system_message(const nlohmann::json& msg, std::optional<std::string> to, SysmsgCallback done);
+  [[nodiscard]] std::future<SysmsgReceipt> system_message(const nlohmann::json& msg,
+                                                          std::optional<std::string> to = std::nullopt);
+  // Messages sent to this peer (or to everybody). May be set at any time.
+  void on_sysmsg(SysmsgHandler handler);
+  // The manager's STATUS and MYSTATUS documents (PROTOCOL §8.2).
+  [[nodiscard]] std::future<nlohmann::json> status();
+  [[nodiscard]] std::future<nlohmann::json> my_status();
 
   // True once registered with a manager; waits at most `timeout`.
   [[nodiscard]] bool wait_connected(std::chrono::milliseconds timeout) const;

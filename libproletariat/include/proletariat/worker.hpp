@@ -16,13 +16,16 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <vector>
 
 #include <proletariat/job.hpp>
+#include <proletariat/sysmsg.hpp>
 
 namespace proletariat {
 
@@ -89,6 +92,20 @@ class Worker {
   // Tells the manager goodbye (its running jobs are requeued), cancels running jobs,
   // joins the threads. Idempotent.
   void stop();
+
+  // System messages (SPEC 6). `to`: a peer id, kToManager, or nullopt for everybody
+  // but this peer. The callback runs on the I/O thread with the receipt, or with an
+  // error (ENOPEER, ECONNLOST when the manager is lost first); the future throws
+  // proletariat::Error instead.
+  using SysmsgCallback = std::function<void(std::optional<JobError> err, SysmsgReceipt receipt)>;
+  void system_message(const nlohmann::json& msg, std::optional<std::string> to, SysmsgCallback done);
+  [[nodiscard]] std::future<SysmsgReceipt> system_message(const nlohmann::json& msg,
+                                                          std::optional<std::string> to = std::nullopt);
+  // Messages sent to this peer (or to everybody). May be set at any time.
+  void on_sysmsg(SysmsgHandler handler);
+  // The manager's STATUS and MYSTATUS documents (PROTOCOL §8.2).
+  [[nodiscard]] std::future<nlohmann::json> status();
+  [[nodiscard]] std::future<nlohmann::json> my_status();
 
   // True once the manager acknowledged the offer; waits at most `timeout`.
   [[nodiscard]] bool wait_ready(std::chrono::milliseconds timeout) const;

@@ -522,10 +522,13 @@ void Dispatcher::on_sysmsg(Peer& peer, protocol::SysMsg& msg, TimePoint now) {
     reply_error(peer.routing_id, errc::kBadJson, "system message content is not JSON", "SYSMSG", msg.req);
     return;
   }
+  // The manager counts as a recipient only when it is the one addressed: a broadcast
+  // counts peers, so a broadcast with no other peer completes at once with 0/0.
   std::vector<Recipient> recipients;
+  bool manager_counts = false;
   bool manager_receives = false;
   if (msg.to && *msg.to == protocol::kToManager) {
-    manager_receives = true;
+    manager_counts = manager_receives = true;
   } else if (msg.to) {
     Peer* target = peers_.find_by_id(*msg.to);
     if (target == nullptr) {
@@ -543,7 +546,7 @@ void Dispatcher::on_sysmsg(Peer& peer, protocol::SysMsg& msg, TimePoint now) {
   if (manager_receives && events_.sysmsg) events_.sysmsg(parsed, peer.id);
   std::vector<Publication> publish;
   std::vector<SysmsgDone> done;
-  sysmsgs_.start(peer.routing_id, peer.id, msg.req, content, recipients, manager_receives, now + liveness_window_,
+  sysmsgs_.start(peer.routing_id, peer.id, msg.req, content, recipients, manager_counts, now + liveness_window_,
                  publish, done);
   for (auto& p : publish) outbox_.publish(std::move(p));
   send_completions(done);

@@ -13,7 +13,7 @@ Publication SystemMessages::publication(std::uint64_t msg, Message& m, const std
 
 void SystemMessages::start(const std::string& sender_routing_id, const std::string& sender_id, std::uint64_t req,
                            zmq::message_t& content, const std::vector<Recipient>& recipients,
-                           bool manager_receives, TimePoint subscribe_deadline, std::vector<Publication>& publish,
+                           bool manager_counts, TimePoint subscribe_deadline, std::vector<Publication>& publish,
                            std::vector<SysmsgDone>& done) {
   const std::uint64_t id = next_msg_++;
   Message m;
@@ -22,7 +22,7 @@ void SystemMessages::start(const std::string& sender_routing_id, const std::stri
   m.req = req;
   m.content.copy(content);
   m.subscribe_deadline = subscribe_deadline;
-  if (manager_receives) {
+  if (manager_counts) {
     ++m.sent_to;
     ++m.received_by;
   }

@@ -47,10 +47,10 @@ struct Recipient {
 class SystemMessages {
  public:
   // A new message from `sender_id` (its request `req`) to `recipients`. When
-  // `manager_receives`, the manager counts as one recipient that received it at once.
+  // `manager_counts`, the manager counts as one recipient that received it at once.
   // Recipients not yet subscribed wait until `subscribe_deadline`.
   void start(const std::string& sender_routing_id, const std::string& sender_id, std::uint64_t req,
-             zmq::message_t& content, const std::vector<Recipient>& recipients, bool manager_receives,
+             zmq::message_t& content, const std::vector<Recipient>& recipients, bool manager_counts,
              TimePoint subscribe_deadline, std::vector<Publication>& publish, std::vector<SysmsgDone>& done);
   // `peer_id` acknowledged `msg`. Unknown or repeated acks are ignored.
   void ack(const std::string& peer_id, std::uint64_t msg, std::vector<SysmsgDone>& done);

@@ -64,6 +64,7 @@ void Session::connect() {
 void Session::close(bool say_bye) {
   close_socket(say_bye);
   state_ = State::idle;
+  fail_requests("the session was closed");
 }
 
 void Session::open_socket(Clock::time_point now) {
@@ -112,6 +113,7 @@ void Session::close_socket(bool say_bye) {
     detail::log().warn("{}: could not say BYE: {}", options_.role, e.what());
   }
   socket_.reset();
+  sub_.reset();
   ++generation_;
   outbox_.clear();
 }
@@ -123,6 +125,7 @@ void Session::lose(std::string_view reason, milliseconds retry_after, Clock::tim
   close_socket(false);
   state_ = State::waiting;
   reconnect_at_ = now + retry_after;
+  fail_requests("the connection to the manager was lost");
   if (was_registered && hooks_.on_lost) hooks_.on_lost();
 }
 
@@ -186,6 +189,8 @@ void Session::poll(std::span<zmq_pollitem_t> extra, Clock::time_point until) {
     const int events = ZMQ_POLLIN | (outbox_.empty() ? 0 : ZMQ_POLLOUT);
     items_.push_back(zmq_pollitem_t{socket_->handle(), 0, static_cast<short>(events), 0});
   }
+  const bool with_sub = sub_.has_value();
+  if (with_sub) items_.push_back(zmq_pollitem_t{sub_->handle(), 0, ZMQ_POLLIN, 0});
   items_.insert(items_.end(), extra.begin(), extra.end());
   try {
     zmq::poll(items_.data(), items_.size(), wait);
@@ -193,13 +198,17 @@ void Session::poll(std::span<zmq_pollitem_t> extra, Clock::time_point until) {
     if (e.num() != EINTR) detail::log().error("{}: poll failed: {}", options_.role, e.what());
     for (auto& item : items_) item.revents = 0;
   }
-  const std::size_t offset = with_socket ? 1 : 0;
+  const std::size_t offset = (with_socket ? 1 : 0) + (with_sub ? 1 : 0);
   for (std::size_t i = 0; i < extra.size(); ++i) extra[i].revents = items_[i + offset].revents;
 
   now = Clock::now();
+  const unsigned generation = generation_;
   if (with_socket && socket_) {
     if ((items_[0].revents & ZMQ_POLLIN) != 0) receive(now);
     if (socket_ && !outbox_.empty()) flush_outbox(now);
+  }
+  if (with_sub && generation == generation_ && sub_ && (items_[with_socket ? 1 : 0].revents & ZMQ_POLLIN) != 0) {
+    receive_published();
   }
   run_timers(now);
 }
@@ -248,6 +257,7 @@ void Session::handle(protocol::ManagerMessage&& msg, Clock::time_point now) {
     state_ = State::registered;
     detail::log().info("{}: registered with {} as {} (heartbeat {} ms, liveness {})", options_.role,
                        options_.endpoint, welcome_.id, heartbeat_.count(), liveness_);
+    open_sub();
     if (hooks_.on_registered) hooks_.on_registered();
     return;
   }
@@ -273,7 +283,127 @@ void Session::handle(protocol::ManagerMessage&& msg, Clock::time_point now) {
                        state_name(state_));
     return;
   }
+  if (answer_request(msg)) return;
   if (hooks_.on_message) hooks_.on_message(std::move(msg));
+}
+
+void Session::open_sub() {
+  if (!welcome_.pub_port) return;
+  const auto colon = options_.endpoint.rfind(':');
+  if (options_.endpoint.rfind("tcp://", 0) != 0 || colon == std::string::npos) return;
+  const std::string endpoint = options_.endpoint.substr(0, colon + 1) + std::to_string(*welcome_.pub_port);
+  try {
+    sub_.emplace(context_, zmq::socket_type::sub);
+    sub_->set(zmq::sockopt::linger, 0);
+    sub_->set(zmq::sockopt::subscribe, welcome_.id);
+    sub_->connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    detail::log().error("{}: cannot open the system-message channel {}: {}", options_.role, endpoint, e.what());
+    sub_.reset();
+  }
+}
+
+void Session::receive_published() {
+  for (std::size_t n = 0; n < kMaxReceiveBatch && sub_; ++n) {
+    protocol::Frames frames;
+    try {
+      if (!zmq::recv_multipart(*sub_, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
+    } catch (const zmq::error_t& e) {
+      detail::log().error("{}: system-message receive failed: {}", options_.role, e.what());
+      return;
+    }
+    auto decoded = protocol::decode_published(frames);
+    if (auto* err = std::get_if<protocol::DecodeError>(&decoded)) {
+      detail::log().warn("{}: dropping a bad system message: {} {}", options_.role, err->code, err->message);
+      continue;
+    }
+    auto& published = std::get<protocol::Published>(decoded);
+    // Topics match by prefix: "x.1" also hears "x.12"'s messages (PROTOCOL §8.1).
+    if (published.topic != welcome_.id) continue;
+    send(protocol::encode(protocol::SysAck{published.msg}));
+    const auto& c = published.content;
+    auto content = nlohmann::json::parse(c.data<char>(), c.data<char>() + c.size(), nullptr, false);
+    if (content.is_discarded()) {
+      detail::log().warn("{}: system message {} is not JSON; acknowledged and dropped", options_.role, published.msg);
+      continue;
+    }
+    if (sysmsg_handler_) {
+      try {
+        sysmsg_handler_(content, published.from);
+      } catch (const std::exception& e) {
+        detail::log().error("{}: system-message handler threw: {}", options_.role, e.what());
+      }
+    }
+  }
+}
+
+void Session::system_message(const nlohmann::json& msg, std::optional<std::string> to, SysmsgDone done) {
+  if (state_ != State::registered) {
+    done(JobError{std::string(errc::kConnectionLost), "not connected to a manager"}, {});
+    return;
+  }
+  const std::uint64_t req = next_req_++;
+  const auto text = msg.dump();
+  sysmsg_pending_.emplace(req, std::move(done));
+  send(protocol::encode(protocol::SysMsg{req, std::move(to), zmq::message_t(text.data(), text.size())}));
+}
+
+void Session::request_status(bool mine, StatusDone done) {
+  if (state_ != State::registered) {
+    done(JobError{std::string(errc::kConnectionLost), "not connected to a manager"}, nlohmann::json());
+    return;
+  }
+  const std::uint64_t req = next_req_++;
+  status_pending_.emplace(req, std::move(done));
+  send(protocol::encode(protocol::StatusRequest{req, mine}));
+}
+
+bool Session::answer_request(protocol::ManagerMessage& msg) {
+  if (auto* done = std::get_if<protocol::SysDone>(&msg)) {
+    auto it = sysmsg_pending_.find(done->req);
+    if (it == sysmsg_pending_.end()) return true;
+    auto callback = std::move(it->second);
+    sysmsg_pending_.erase(it);
+    callback(std::nullopt, SysmsgReceipt{done->sent_to, done->received_by});
+    return true;
+  }
+  if (auto* status = std::get_if<protocol::StatusReply>(&msg)) {
+    const auto req = status->status.value("req", std::uint64_t{0});
+    auto it = status_pending_.find(req);
+    if (it == status_pending_.end()) return true;
+    auto callback = std::move(it->second);
+    status_pending_.erase(it);
+    callback(std::nullopt, std::move(status->status));
+    return true;
+  }
+  if (auto* error = std::get_if<protocol::ErrorReply>(&msg); error != nullptr && error->req) {
+    if (error->command == "SYSMSG") {
+      if (auto it = sysmsg_pending_.find(*error->req); it != sysmsg_pending_.end()) {
+        auto callback = std::move(it->second);
+        sysmsg_pending_.erase(it);
+        callback(JobError{error->code, error->message}, {});
+        return true;
+      }
+    } else if (error->command == "STATUS" || error->command == "MYSTATUS") {
+      if (auto it = status_pending_.find(*error->req); it != status_pending_.end()) {
+        auto callback = std::move(it->second);
+        status_pending_.erase(it);
+        callback(JobError{error->code, error->message}, nlohmann::json());
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+void Session::fail_requests(std::string_view why) {
+  auto sysmsgs = std::move(sysmsg_pending_);
+  auto statuses = std::move(status_pending_);
+  sysmsg_pending_.clear();
+  status_pending_.clear();
+  const JobError err{std::string(errc::kConnectionLost), std::string(why)};
+  for (auto& [req, callback] : sysmsgs) callback(err, {});
+  for (auto& [req, callback] : statuses) callback(err, nlohmann::json());
 }
 
 bool Session::send(protocol::Frames frames) {

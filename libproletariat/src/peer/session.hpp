@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -27,6 +28,8 @@
 #include <vector>
 
 #include <zmq.hpp>
+
+#include <proletariat/sysmsg.hpp>
 
 #include "protocol/codec.hpp"
 
@@ -97,6 +100,16 @@ class Session {
   // Ends the session: BYE first when registered and `say_bye`. No hook is called.
   void close(bool say_bye);
 
+  // System messages and status requests (PROTOCOL §8), shared by Worker and Client.
+  // The callbacks run on the owner's I/O thread, once: with the answer, or with an
+  // error (the manager's ERROR, or ECONNLOST when the session ends first or is not
+  // registered).
+  using SysmsgDone = std::function<void(std::optional<JobError>, SysmsgReceipt)>;
+  using StatusDone = std::function<void(std::optional<JobError>, nlohmann::json)>;
+  void set_sysmsg_handler(SysmsgHandler handler) { sysmsg_handler_ = std::move(handler); }
+  void system_message(const nlohmann::json& msg, std::optional<std::string> to, SysmsgDone done);
+  void request_status(bool mine, StatusDone done);
+
   [[nodiscard]] State state() const noexcept { return state_; }
   [[nodiscard]] bool registered() const noexcept { return state_ == State::registered; }
   // The id and limits from the current WELCOME (meaningful while registered).
@@ -115,6 +128,13 @@ class Session {
   void flush_outbox(Clock::time_point now);
   [[nodiscard]] Clock::time_point next_deadline() const;
   [[nodiscard]] Clock::duration silence_limit() const;
+  // The SUB socket of the system-message channel, opened after WELCOME when the
+  // manager announced a pub_port; subscribed to this peer's id.
+  void open_sub();
+  void receive_published();
+  // True if `msg` answered one of our SYSMSG/STATUS requests (and was consumed).
+  bool answer_request(protocol::ManagerMessage& msg);
+  void fail_requests(std::string_view why);
 
   zmq::context_t& context_;
   SessionOptions options_;
@@ -132,6 +152,12 @@ class Session {
   Clock::time_point last_send_{};
   Clock::time_point reconnect_at_{};
   std::vector<zmq_pollitem_t> items_;  // reused by poll()
+
+  std::optional<zmq::socket_t> sub_;
+  SysmsgHandler sysmsg_handler_;
+  std::uint64_t next_req_ = 1;
+  std::map<std::uint64_t, SysmsgDone> sysmsg_pending_;
+  std::map<std::uint64_t, StatusDone> status_pending_;
 };
 
 }  // namespace proletariat::peer
