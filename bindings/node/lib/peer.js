@@ -72,6 +72,7 @@ class Peer extends EventEmitter {
     const to = opts.to == null ? null : opts.to;
     if (to !== null && typeof to !== 'string') throw new TypeError('systemMessage: `to` must be a string or null');
     const text = msg === undefined ? 'null' : JSON.stringify(msg);
+    if (text === undefined) throw new TypeError(`systemMessage: a ${typeof msg} is not a JSON value`);
     return this._control('SYSMSG', to === null ? {} : { to }, [text], opts.timeout, cb);
   }
 
