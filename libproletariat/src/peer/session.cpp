@@ -320,20 +320,19 @@ void Session::receive_published() {
     auto& published = std::get<protocol::Published>(decoded);
     // Topics match by prefix: "x.1" also hears "x.12"'s messages (PROTOCOL §8.1).
     if (published.topic != welcome_.id) continue;
-    send(protocol::encode(protocol::SysAck{published.msg}));
     const auto& c = published.content;
     auto content = nlohmann::json::parse(c.data<char>(), c.data<char>() + c.size(), nullptr, false);
     if (content.is_discarded()) {
       detail::log().warn("{}: system message {} is not JSON; acknowledged and dropped", options_.role, published.msg);
-      continue;
-    }
-    if (sysmsg_handler_) {
+    } else if (sysmsg_handler_) {
       try {
         sysmsg_handler_(content, published.from);
       } catch (const std::exception& e) {
         detail::log().error("{}: system-message handler threw: {}", options_.role, e.what());
       }
     }
+    // Acknowledged once the application has seen it, so a sender's receipt means delivered.
+    send(protocol::encode(protocol::SysAck{published.msg}));
   }
 }
 
