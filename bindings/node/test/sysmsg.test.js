@@ -41,14 +41,28 @@ describe('system messages and status against proletariatd', () => {
 
   const clear = () => Object.values(got).forEach((list) => list.splice(0));
 
-  it('a broadcast reaches every other peer and the manager; the callback counts them', async () => {
+  it('a broadcast reaches every other peer; the callback counts them', async () => {
     clear();
     const [err, counts] = await callback((cb) => sender.systemMessage({ do: 'something' }, cb), WAIT, 'the broadcast to complete');
     assert.equal(err, null);
-    assert.deepEqual(counts, { sentTo: 3, receivedBy: 3 }, 'the manager, the worker and the other client');
+    // PROTOCOL §8.2: a broadcast counts peers (the manager receives it but counts
+    // only when addressed): the worker and the other client.
+    assert.deepEqual(counts, { sentTo: 2, receivedBy: 2 });
     assert.deepEqual(got.worker, [[{ do: 'something' }, sender.id]]);
     assert.deepEqual(got.listener, [[{ do: 'something' }, sender.id]]);
     assert.deepEqual(got.sender, [], 'not to the sender itself');
+  });
+
+  it('a broadcast with nobody else registered completes at once with 0/0', async () => {
+    const lonely = await Daemon.start();
+    const alone = new Client({ ...lonely.endpoint, logger: memoryLogger() });
+    try {
+      const counts = await alone.systemMessage('anyone?', { timeout: WAIT });
+      assert.deepEqual(counts, { sentTo: 0, receivedBy: 0 });
+    } finally {
+      await alone.close();
+      await lonely.stop();
+    }
   });
 
   it('to MANAGER reaches only the manager', async () => {
