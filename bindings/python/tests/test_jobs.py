@@ -447,8 +447,8 @@ def test_stopping_a_worker_requeues_its_job_elsewhere(make_worker, make_client):
     future = client.submit("job", timeout=WAIT)
     assert started.wait(WAIT)
     make_worker(lambda job: "second worker")
-    first.stop()
-    assert reasons == ["stop"]
+    first.stop()  # does not wait for handlers: they see their cancellation flag
+    wait_for(lambda: reasons == ["stop"], "the stopped worker's handler to see 'stop'")
     assert future.result(WAIT).value() == "second worker"
 
 
