@@ -30,8 +30,22 @@ describe('failures against proletariatd', () => {
   }
 
   before(async () => {
-    daemon = await Daemon.start();
+    daemon = await Daemon.start(['--max-attempts', '2']);
   });
+
+  // A worker in its own process (test-support/child-worker.js): takes jobs, never
+  // answers. Resolves once its offer is accepted; `got()` tells whether it has a job.
+  async function childWorker() {
+    const child = track(spawn(process.execPath, [path.join(__dirname, '../test-support/child-worker.js'), String(daemon.port)],
+      { stdio: ['ignore', 'pipe', 'inherit'] }));
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+    });
+    await until(() => /ready /.test(out), WAIT, 'the child worker to be ready');
+    child.got = () => /got /.test(out);
+    return child;
+  }
 
   afterEach(async () => {
     for (const p of peers.splice(0).reverse()) {
@@ -46,16 +60,10 @@ describe('failures against proletariatd', () => {
   });
 
   it('a job whose worker process is killed runs again on another worker', async () => {
-    const child = track(spawn(process.execPath, [path.join(__dirname, '../test-support/child-worker.js'), String(daemon.port)],
-      { stdio: ['ignore', 'pipe', 'inherit'] }));
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-    });
-    await until(() => /ready /.test(out), WAIT, 'the child worker to be ready');
+    const child = await childWorker();
     const client = track(new Client({ ...daemon.endpoint, logger: memoryLogger() }));
     const result = callback((cb) => client.work({ v: 1 }, cb), WAIT, 'the job to finish');
-    await until(() => /got /.test(out), WAIT, 'the child worker to get the job');
+    await until(() => child.got(), WAIT, 'the child worker to get the job');
     let attempt = 0;
     await startWorker({ slots: 1 }, (w, handler) => {
       attempt = w.attempt;
@@ -66,6 +74,21 @@ describe('failures against proletariatd', () => {
     assert.equal(err, null);
     assert.equal(data, 'survivor');
     assert.equal(attempt, 2);
+  });
+
+  it('a job that keeps killing its workers fails with EWORKERLOST', async () => {
+    const first = await childWorker();
+    const client = track(new Client({ ...daemon.endpoint, logger: memoryLogger() }));
+    const result = callback((cb) => client.work({ deadly: 1 }, cb), WAIT, 'the job to fail');
+    await until(() => first.got(), WAIT, 'the first child worker to get the job');
+    const second = await childWorker();
+    first.kill('SIGKILL');
+    await until(() => second.got(), WAIT, 'the second child worker to get the job');
+    second.kill('SIGKILL');
+    const [err, data] = await result;
+    assert.equal(err.code, 'EWORKERLOST');
+    assert.equal(typeof err.message, 'string');
+    assert.equal(data, null);
   });
 
   it('a worker that stops gives its running jobs back; they finish elsewhere', async () => {
