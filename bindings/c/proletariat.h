@@ -30,9 +30,10 @@
  *    "wait forever".
  *  - Options structs start with a `size` member and are filled with defaults by their
  *    init macro (proletariat_manager_options_init(&o)), which records sizeof as the
- *    caller was compiled. The library reads only the members that fit in `size`, so
- *    members can be added at the end in later versions without breaking programs
- *    built against this header. Structs the library hands out (results, job info) may
+ *    caller was compiled (from another language, call the function behind it:
+ *    proletariat_manager_options_init_sized(&o, sizeof o)). The library reads only the
+ *    members that fit in `size`, so members can be added at the end in later versions
+ *    without breaking programs built against this header. Structs the library hands out (results, job info) may
  *    likewise grow at the end; arrays of them are reached through accessor functions.
  *
  * Threads: every function may be called from any thread, except that a handle must not
@@ -431,8 +432,9 @@ PROLETARIAT_API proletariat_status proletariat_client_push_one(proletariat_clien
                                                                const proletariat_work_options* options,
                                                                proletariat_request** request);
 
-/* Blocks until every job of the request has finished, then sets *results (owned by the
- * request, valid until it is destroyed; results may be NULL if you only want to wait).
+/* Blocks until every job of the request has finished (and its done callback, if any,
+ * has returned), then sets *results (owned by the request, valid until it is
+ * destroyed; results may be NULL if you only want to wait).
  * PROLETARIAT_ETIMEDOUT if that takes longer than timeout_ms (0: just check;
  * PROLETARIAT_NO_TIMEOUT: forever). Refused (PROLETARIAT_ESTATE) with a timeout other
  * than 0 from a callback of the request's own client, which would deadlock. */

@@ -379,6 +379,17 @@ static void test_misuse_gives_codes_and_messages(void) {
   CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADOFFER", "twice");
   proletariat_worker_destroy(&worker);
 
+  /* A range start that is not a finite number >= 0. */
+  {
+    proletariat_priority_slots negative[1] = {{-1, 2}};
+    wo.priority_slots = negative;
+    wo.priority_slots_count = 1;
+    CHECK_OK(proletariat_worker_new(&wo, &worker));
+    CHECK_STATUS(proletariat_worker_start(worker), PROLETARIAT_EINVAL);
+    CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADOFFER", "finite");
+    proletariat_worker_destroy(&worker);
+  }
+
   /* No slots at all; a negative duration. */
   wo.priority_slots = NULL;
   wo.priority_slots_count = 0;
@@ -857,14 +868,14 @@ static void test_manager_events(void) {
 
   /* A job for a service nobody offers: EATO to the client, an event on the manager. */
   {
-    proletariat_work_options wo;
+    proletariat_work_options work;
     const proletariat_results* results = NULL;
     proletariat_job_spec spec = json_job("1");
     spec.service = "nobody-offers-this";
     spec.key = "k";
-    proletariat_work_options_init(&wo);
-    wo.assign_timeout_ms = 100;
-    CHECK_OK(proletariat_client_push(client, &spec, 1, &wo, &request));
+    proletariat_work_options_init(&work);
+    work.assign_timeout_ms = 100;
+    CHECK_OK(proletariat_client_push(client, &spec, 1, &work, &request));
     CHECK_OK(proletariat_request_wait(request, 10000, &results));
     CHECK_STR(proletariat_results_at(results, 0)->error_code, "EATO");
     proletariat_request_destroy(&request);
