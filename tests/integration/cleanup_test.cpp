@@ -1,0 +1,90 @@
+// CLEANUP_REQS / CLEANUP_CHECKINT give memory back after a burst (issue 3): the
+// daemon's resident memory grows while 40,000 jobs of 2 KiB wait, and shrinks again
+// once they are done.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <zmq.hpp>
+
+#include "support/cluster.hpp"
+
+extern char** environ;
+
+namespace proletariat::testing {
+namespace {
+
+// Resident set size of a process, in KiB (0 if unknown).
+long rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string key;
+  while (status >> key) {
+    if (key == "VmRSS:") {
+      long kib = 0;
+      status >> kib;
+      return kib;
+    }
+  }
+  return 0;
+}
+
+// A free loopback port: bind an ephemeral one and let it go.
+std::string free_endpoint() {
+  zmq::context_t context;
+  zmq::socket_t probe(context, zmq::socket_type::router);
+  probe.set(zmq::sockopt::linger, 0);
+  probe.bind("tcp://127.0.0.1:*");
+  return probe.get(zmq::sockopt::last_endpoint);
+}
+
+TEST(Cleanup, ManagerGivesMemoryBackAfterABurst) {
+  const std::string endpoint = free_endpoint();
+  std::vector<std::string> args = {PROLETARIAT_DAEMON, "--endpoint", endpoint, "--pub-endpoint", "tcp://127.0.0.1:*",
+                                   "--cleanup-reqs", "1000", "--cleanup-checkint", "200", "--heartbeat-interval", "50",
+                                   "--heartbeat-liveness", "20", "--log-level", "warn"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      kill(pid, SIGTERM);
+      waitpid(pid, nullptr, 0);
+    }
+  } reaper{pid};
+
+  Client client(client_options(endpoint));
+  ASSERT_TRUE(client.wait_connected(5s)) << "the daemon did not come up on " << endpoint;
+  const long baseline = rss_kib(pid);
+  ASSERT_GT(baseline, 0);
+
+  constexpr int kJobs = 40000;
+  const std::string filler(2048, 'x');
+  std::vector<JobSpec> jobs;
+  jobs.reserve(kJobs);
+  for (int i = 0; i < kJobs; ++i) jobs.push_back(JobSpec(Payload::raw(filler)));
+  auto future = client.work(std::move(jobs));
+  // Nobody works yet: every job waits in the manager.
+  ASSERT_TRUE(wait_until([&] { return rss_kib(pid) > baseline + 60 * 1024; }, 10s))
+      << "baseline " << baseline << " KiB, now " << rss_kib(pid) << " KiB";
+  const long peak = rss_kib(pid);
+
+  auto worker = std::make_unique<Worker>(worker_options(endpoint, 64));
+  worker->on_work([](const JobPtr& job) { job->reply(Payload::json(nullptr)); });
+  worker->start();
+  ASSERT_EQ(future.wait_for(60s), std::future_status::ready);
+  for (const auto& r : future.get()) ASSERT_TRUE(r.ok());
+
+  // The burst is over: tables shrink and memory goes back to the OS.
+  const long allowed = baseline + (peak - baseline) / 4;
+  EXPECT_TRUE(wait_until([&] { return rss_kib(pid) < allowed; }, 10s))
+      << "baseline " << baseline << " KiB, peak " << peak << " KiB, after " << rss_kib(pid) << " KiB";
+}
+
+}  // namespace
+}  // namespace proletariat::testing
