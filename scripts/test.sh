@@ -1,10 +1,31 @@
 #!/usr/bin/env bash
-# Quick start 2: install, build, and run every test (C++ unit and integration tests
-# through ctest). Exit status non-zero if anything fails.
+# Quick start 2: install, build, and run every test: the C++ unit and integration
+# tests and the C API tests (ctest), then the Python and Node.js binding tests and
+# the cross-language interop tests, all against the freshly built manager.
+# Exit status non-zero if anything fails.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh"
-cd "$build"
-ctest --output-on-failure -j 2 --timeout 300
+
+export PROLETARIAT_DAEMON="$build/broker/proletariatd"
+export PROLETARIAT_BUILD_DIR="$build"
+
+echo "== C++ and C tests (ctest)"
+(cd "$build" && ctest --output-on-failure -j 2 --timeout 300)
+
+if [ -d "$root/bindings/python/tests" ]; then
+  echo "== Python binding tests (pytest)"
+  (cd "$root/bindings/python" && /usr/bin/python3 -m pytest -q -p no:cacheprovider tests)
+fi
+
+if [ -f "$root/bindings/node/package.json" ]; then
+  echo "== Node.js binding tests (node --test)"
+  (cd "$root/bindings/node" && npm ci --no-audit --no-fund --loglevel=error && npm test)
+fi
+
+if [ -d "$root/tests/interop" ]; then
+  echo "== Interop tests (pytest)"
+  (cd "$root/tests/interop" && /usr/bin/python3 -m pytest -q -p no:cacheprovider .)
+fi
