@@ -168,7 +168,8 @@ class PeerBase:
 
         ``handler(content, sender)`` gets the message (any JSON value) and the sender's
         peer id (``"MANAGER"`` for the manager's own). Handlers run on this peer's
-        events thread; the message is acknowledged (SYSACK) on receipt, before they run.
+        events thread; the message is acknowledged (SYSACK) once they all returned, so
+        the sender's ``received_by`` counts peers whose application saw it.
         """
         if not callable(handler):
             raise TypeError("on_sysmsg needs a callable")
@@ -235,9 +236,12 @@ class PeerBase:
             if thread is not threading.current_thread():
                 thread.join(timeout)
                 if thread.is_alive():
+                    # Leave the mailbox open: the thread still polls its pipe.
                     log.error("%s: the I/O thread did not stop within %.1f s", self._role, timeout)
+                    self._events.shutdown(wait=False)
+                    return
         else:
-            self._fail_unstarted()
+            self._fail_posted()
         self._mailbox.close()
         self._events.shutdown(wait=threading.get_ident() != self._events_ident)
 
@@ -341,7 +345,7 @@ class PeerBase:
                     log.exception("%s: I/O loop", self._role)
             try:
                 self._io_shutdown()
-                self._fail_unstarted()  # commands posted after the stop
+                self._fail_posted()  # commands posted after the stop
             except Exception:
                 log.exception("%s: shutdown", self._role)
             self._fail_controls(ProletariatError(ECONNLOST, f"this {self._role} was closed"))
@@ -362,6 +366,10 @@ class PeerBase:
                 ctl.sent = self._session.send(proto.encode(ctl.command, ctl.header, ctl.payloads))
         elif kind == "forget":
             self._controls.pop(command[1], None)
+        elif kind == "sysack":
+            assert self._session is not None
+            if self._session.registered and self._session.peer_id == command[2]:
+                self._session.send(proto.encode("SYSACK", {"msg": command[1]}))
         else:
             self._io_command(command)
 
@@ -385,13 +393,14 @@ class PeerBase:
             self._resolve(ctl.future, error=error)
         self._controls.clear()
 
-    def _fail_unstarted(self) -> None:
-        """close() before the I/O thread ever ran: fail what was posted."""
+    def _fail_posted(self) -> None:
+        """Fails what is still in the mailbox: on close, when the I/O thread is gone
+        or never ran."""
         for command in self._mailbox.drain():
             if command[0] == "control":
                 self._resolve(command[1].future, error=ProletariatError(ECONNLOST, f"this {self._role} was closed"))
             else:
-                self._io_command_unstarted(command)
+                self._io_command_unserved(command)
 
     def _on_message(self, msg: proto.Message) -> None:
         command = msg.command
@@ -444,21 +453,37 @@ class PeerBase:
             self._resolve(ctl.future, dict(msg.header))
 
     def _on_sysmsg(self, header: Dict[str, Any], content: bytes) -> None:
+        """A system message for us: hand it to the handlers, then acknowledge it (as
+        the C++ library does: the sender's receivedBy then means "seen by the
+        application"). The ack is sent only in the session the message came in."""
         assert self._session is not None
         msg_id = header.get("msg")
         sender = header.get("from")
-        if isinstance(msg_id, int) and not isinstance(msg_id, bool):
-            self._session.send(proto.encode("SYSACK", {"msg": msg_id}))
-        else:
-            log.warning("%s: system message without a numeric 'msg' id; not acknowledged", self._role)
+        sender_id = sender if isinstance(sender, str) else ""
+        if not isinstance(msg_id, int) or isinstance(msg_id, bool):
+            log.warning("%s: system message without a numeric 'msg' id dropped", self._role)
+            return
         try:
             value = proto.load_payload(content, False)
         except ValueError:
-            log.warning("%s: system message from %s is not JSON; handing over the bytes", self._role, sender)
-            value = content
-        sender_id = sender if isinstance(sender, str) else ""
-        for handler in list(self._sysmsg_handlers):
-            self._call_soon(handler, value, sender_id)
+            log.warning("%s: system message %d from %s is not JSON; acknowledged and dropped", self._role, msg_id, sender)
+            self._session.send(proto.encode("SYSACK", {"msg": msg_id}))
+            return
+        handlers = list(self._sysmsg_handlers)
+        if not handlers:
+            self._session.send(proto.encode("SYSACK", {"msg": msg_id}))
+            return
+        peer_id = self._session.peer_id
+
+        def deliver() -> None:
+            for handler in handlers:
+                try:
+                    handler(value, sender_id)
+                except Exception:
+                    log.exception("%s: a system-message handler raised", self._role)
+            self._mailbox.post(("sysack", msg_id, peer_id))
+
+        self._call_soon(deliver)
 
     # --- hooks for Client and Worker (I/O thread) ---------------------------------
 
@@ -471,7 +496,7 @@ class PeerBase:
     def _io_command(self, command: Tuple[Any, ...]) -> None:
         log.warning("%s: unknown command %r", self._role, command[0])
 
-    def _io_command_unstarted(self, command: Tuple[Any, ...]) -> None:
+    def _io_command_unserved(self, command: Tuple[Any, ...]) -> None:
         pass
 
     def _io_registered(self) -> None:

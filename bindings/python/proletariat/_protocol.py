@@ -82,6 +82,23 @@ def entries(msg: Message, name: str) -> List[Dict[str, Any]]:
     return items
 
 
+def json_bytes(value: Any) -> int:
+    """Bytes of `value` as this module encodes it in a header."""
+    return len(json.dumps(value, separators=_COMPACT, ensure_ascii=False).encode("utf-8"))
+
+
+def entry_bytes(entry: Dict[str, Any]) -> int:
+    """Bytes an entry adds to a header's list: its JSON and a comma."""
+    return (json_bytes(entry) if entry else 2) + 1
+
+
+def message_overhead(command: str, header: Dict[str, Any], list_name: str) -> int:
+    """Bytes of a message with `header` plus an empty list `list_name`, before any
+    entries and payloads: every frame the manager counts against max_message_bytes
+    (delimiter, signature, command, header)."""
+    return len(SIGNATURE) + len(command) + json_bytes(dict(header, **{list_name: []}))
+
+
 # --- payloads ---------------------------------------------------------------------
 
 RAW_TYPES = (bytes, bytearray, memoryview)

@@ -38,6 +38,7 @@ from .errors import (
     ECSTO,
     EHANDLER,
     EINTERNAL,
+    ETOOBIG,
     JobError,
     ProletariatError,
 )
@@ -45,11 +46,6 @@ from .errors import (
 log = logging.getLogger("proletariat")
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:1917"
-#: Header bytes assumed per job entry besides its key and service, and for the rest
-#: of a PUSH header: enough for {"key":"","service":"","raw":true}, and req, priority
-#: and timeouts. Used to split a request into pushes under max_message_bytes.
-HEADER_BYTES_PER_JOB = 48
-HEADER_BYTES_BASE = 256
 
 
 class Job:
@@ -463,7 +459,7 @@ class Client(PeerBase):
         else:
             super()._io_command(command)
 
-    def _io_command_unstarted(self, command: Tuple[Any, ...]) -> None:
+    def _io_command_unserved(self, command: Tuple[Any, ...]) -> None:
         if command[0] == "submit":
             request: _Request = command[1]
             if not request.jobs:
@@ -511,7 +507,64 @@ class Client(PeerBase):
 
     def _push_unsent(self, request: _Request) -> None:
         """Pushes every job of the request that is neither done nor sent, in as many
-        PUSH messages as the manager's limits require."""
+        PUSH messages as the manager's limits require (PROTOCOL §10). A job too big to
+        travel alone fails here with ETOOBIG: the manager's ETOOBIG would name no req."""
+        max_frames, max_bytes = self._limits()
+        max_jobs = max_frames - proto.FIXED_FRAMES
+        header: Dict[str, Any] = {"req": request.req, "priority": proto.wire_number(request.priority)}
+        if request.assign_timeout_ms is not None:
+            header["assigntimeout"] = request.assign_timeout_ms
+        if request.run_timeout_ms is not None:
+            header["runTimeout"] = request.run_timeout_ms
+        base_bytes = proto.message_overhead("PUSH", header, "jobs")
+
+        chunk: List[int] = []
+        entries: List[Dict[str, Any]] = []
+        size = base_bytes
+
+        def send_chunk() -> None:
+            payloads = []
+            for index in chunk:
+                request.jobs[index].sent = True
+                payloads.append(request.jobs[index].data)
+            self._awaiting_accept.setdefault(request.req, collections.deque()).append(list(chunk))
+            self._send(proto.encode("PUSH", dict(header, jobs=entries), payloads))
+
+        too_big: List[Tuple[int, int]] = []
+        for index, job in enumerate(request.jobs):
+            if job.done or job.sent:
+                continue
+            entry: Dict[str, Any] = {}
+            if job.key:
+                entry["key"] = job.key
+            if job.service:
+                entry["service"] = job.service
+            if job.raw:
+                entry["raw"] = True
+            job_bytes = len(job.data) + proto.entry_bytes(entry)
+            if base_bytes + job_bytes > max_bytes:
+                too_big.append((index, job_bytes))
+                continue
+            if chunk and (len(chunk) >= max_jobs or size + job_bytes > max_bytes):
+                send_chunk()
+                chunk, entries, size = [], [], base_bytes
+            chunk.append(index)
+            entries.append(entry)
+            size += job_bytes
+        if chunk:
+            send_chunk()
+        for index, job_bytes in too_big:
+            if self._requests.get(request.req) is not request:
+                break  # finished by an earlier one
+            self._finish(
+                request,
+                index,
+                Result(JobError(ETOOBIG, f"the job needs {base_bytes + job_bytes} bytes, more than the manager's "
+                                         f"max_message_bytes of {max_bytes}")),
+            )
+
+    def _limits(self) -> Tuple[int, int]:
+        """(max_frames, max_message_bytes) of the current WELCOME, or the defaults."""
         welcome = self._session.welcome if self._session else {}
         max_frames = welcome.get("max_frames")
         if not isinstance(max_frames, int) or max_frames <= proto.FIXED_FRAMES:
@@ -519,48 +572,7 @@ class Client(PeerBase):
         max_bytes = welcome.get("max_message_bytes")
         if not isinstance(max_bytes, int) or max_bytes <= 0:
             max_bytes = proto.DEFAULT_MAX_MESSAGE_BYTES
-        max_jobs = max_frames - proto.FIXED_FRAMES
-
-        chunk: List[int] = []
-        size = HEADER_BYTES_BASE
-
-        def send_chunk() -> None:
-            if not chunk:
-                return
-            header: Dict[str, Any] = {"req": request.req, "priority": proto.wire_number(request.priority)}
-            if request.assign_timeout_ms is not None:
-                header["assigntimeout"] = request.assign_timeout_ms
-            if request.run_timeout_ms is not None:
-                header["runTimeout"] = request.run_timeout_ms
-            entries = []
-            payloads = []
-            for index in chunk:
-                job = request.jobs[index]
-                entry: Dict[str, Any] = {}
-                if job.key:
-                    entry["key"] = job.key
-                if job.service:
-                    entry["service"] = job.service
-                if job.raw:
-                    entry["raw"] = True
-                entries.append(entry)
-                payloads.append(job.data)
-                job.sent = True
-            header["jobs"] = entries
-            self._awaiting_accept.setdefault(request.req, collections.deque()).append(list(chunk))
-            self._send(proto.encode("PUSH", header, payloads))
-
-        for index, job in enumerate(request.jobs):
-            if job.done or job.sent:
-                continue
-            job_bytes = len(job.data) + len(job.key or "") + len(job.service or "") + HEADER_BYTES_PER_JOB
-            if chunk and (len(chunk) >= max_jobs or size + job_bytes > max_bytes):
-                send_chunk()
-                chunk = []
-                size = HEADER_BYTES_BASE
-            chunk.append(index)
-            size += job_bytes
-        send_chunk()
+        return max_frames, max_bytes
 
     def _io_message(self, msg: proto.Message) -> None:
         if msg.command == "ACCEPTED":

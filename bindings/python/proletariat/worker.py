@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 from . import _protocol as proto
 from ._peer import PeerBase
 from .client import DEFAULT_ENDPOINT, Job
-from .errors import EABORTED, EBADOFFER, EHANDLER, ESTATE, ETO, JobError, ProletariatError
+from .errors import EABORTED, EBADOFFER, EHANDLER, ESTATE, ETO, ETOOBIG, JobError, ProletariatError
 
 log = logging.getLogger("proletariat")
 
@@ -37,12 +37,6 @@ log = logging.getLogger("proletariat")
 MAX_SLOTS = 1_000_000
 #: A runTimeout beyond this (about 30 years, in seconds) is treated as this.
 MAX_RUN_TIMEOUT_S = float(1 << 30)
-#: Header bytes assumed per RESULT entry ({"id":…,"attempt":…,"err":{"code":…,
-#: "message":…},"raw":true} with a short message) and for the rest of the header; used
-#: to split a batch under max_message_bytes. Error messages are the handler's, so this
-#: is an estimate: a batch near the limit is split early rather than refused.
-RESULT_HEADER_BYTES_PER_ENTRY = 256
-RESULT_HEADER_BYTES_BASE = 64
 
 Handler = Callable[["WorkerJob"], Any]
 AbortHandler = Callable[["WorkerJob", str], Any]
@@ -589,7 +583,8 @@ class Worker(PeerBase):
 
     def _flush(self) -> None:
         """Sends the pending results, in as many RESULT messages as the manager's
-        max_frames and max_message_bytes (from WELCOME) require."""
+        max_frames and max_message_bytes (from WELCOME) require (PROTOCOL §10). A
+        result too big to travel alone is answered with the error ETOOBIG instead."""
         if not self._pending:
             return
         welcome = self._session.welcome if self._session else {}
@@ -600,19 +595,31 @@ class Worker(PeerBase):
         if not isinstance(max_bytes, int) or max_bytes <= 0:
             max_bytes = proto.DEFAULT_MAX_MESSAGE_BYTES
         max_results = max_frames - proto.FIXED_FRAMES
+        base_bytes = proto.message_overhead("RESULT", {}, "results")
         entries, payloads = self._pending, self._pending_payloads
         self._pending, self._pending_payloads = [], []
-        start = 0
-        while start < len(entries):
-            end, size = start, RESULT_HEADER_BYTES_BASE
-            while end < len(entries) and end - start < max_results:
-                grown = size + len(payloads[end]) + RESULT_HEADER_BYTES_PER_ENTRY
-                if end > start and grown > max_bytes:
-                    break
-                size = grown
-                end += 1
-            self._send(proto.encode("RESULT", {"results": entries[start:end]}, payloads[start:end]))
-            start = end
+
+        chunk_entries: List[Dict[str, Any]] = []
+        chunk_payloads: List[bytes] = []
+        size = base_bytes
+        for entry, payload in zip(entries, payloads):
+            entry_size = proto.entry_bytes(entry) + len(payload)
+            if base_bytes + entry_size > max_bytes:
+                log.warning("worker: the result of job %d (%d bytes) is too big to send; answering ETOOBIG",
+                            entry["id"], entry_size)
+                entry = {"id": entry["id"], "attempt": entry["attempt"],
+                         "err": {"code": ETOOBIG, "message": f"the result needs {base_bytes + entry_size} bytes, "
+                                                            f"more than the manager's max_message_bytes of {max_bytes}"}}
+                payload = b""
+                entry_size = proto.entry_bytes(entry)
+            if chunk_entries and (len(chunk_entries) >= max_results or size + entry_size > max_bytes):
+                self._send(proto.encode("RESULT", {"results": chunk_entries}, chunk_payloads))
+                chunk_entries, chunk_payloads, size = [], [], base_bytes
+            chunk_entries.append(entry)
+            chunk_payloads.append(payload)
+            size += entry_size
+        if chunk_entries:
+            self._send(proto.encode("RESULT", {"results": chunk_entries}, chunk_payloads))
 
     def _take_away(self, key: Tuple[int, int], reason: str) -> None:
         """Removes a running job: cancels it and tells the abort handlers. No RESULT

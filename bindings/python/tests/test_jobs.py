@@ -20,6 +20,7 @@ from proletariat import (
     EHANDLER,
     ELIMIT,
     ETO,
+    ETOOBIG,
     Client,
     Job,
     JobError,
@@ -401,6 +402,26 @@ def test_large_requests_are_split_under_max_frames(make_worker, make_client):
     assert [r.value() for r in results] == [i * 2 for i in range(57)]
 
 
+@pytest.mark.daemon_args("--max-message-bytes", "2000")
+def test_messages_stay_within_max_message_bytes(make_worker, make_client):
+    def handler(job):
+        if job.args == "big result":
+            return "r" * 3000
+        return job.args
+
+    make_worker(handler, slots=100, answer_threshold=100)
+    client = make_client()
+    # 50 jobs of ~300 bytes: several pushes, several result batches.
+    jobs = [f"{i:03d}" + "x" * 300 for i in range(50)]
+    assert [r.value() for r in client.work(jobs, timeout=WAIT)] == jobs
+    # A job or result that cannot travel alone fails with ETOOBIG; the others are fine.
+    too_big, big_result, fine = client.work(["j" * 3000, "big result", "fine"], timeout=WAIT)
+    assert too_big.err.code == ETOOBIG and "max_message_bytes" in too_big.err.message
+    assert big_result.err.code == ETOOBIG
+    assert fine.value() == "fine"
+    assert client.work(Job(b"b" * 1990), timeout=WAIT).err.code == ETOOBIG
+
+
 @pytest.mark.daemon_args("--max-jobs-per-client", "5")
 def test_refused_push_fails_its_jobs_with_the_managers_code(make_worker, make_client):
     make_worker(lambda job: job.args)
@@ -457,3 +478,21 @@ def test_error_classes():
     assert error_class("EMYAPP") == "fault"
     err = ProletariatError("ETO", "slow")
     assert str(err) == "ETO: slow" and err.code == "ETO" and err.message == "slow"
+
+
+def test_cpu_bound_work_in_a_process_pool_keeps_the_session(make_worker, make_client):
+    """The README's advice for CPU-bound handlers: hand the work to processes and
+    return the Future, so the GIL stays free for the I/O thread's heartbeats (the test
+    daemon expects one every 50 ms)."""
+    import multiprocessing
+
+    from cpu_helpers import burn
+
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        assert pool.submit(burn, 0).result(WAIT) >= 0  # the pool is up before the clock starts
+        worker = make_worker(lambda job: pool.submit(burn, job.args), slots=4)
+        client = make_client()
+        ids = (worker.id, client.id)
+        results = client.work([0.5] * 4, timeout=3 * WAIT)
+        assert all(r.value() > 0 for r in results)
+        assert (worker.id, client.id) == ids  # no session was lost meanwhile

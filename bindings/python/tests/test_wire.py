@@ -363,7 +363,12 @@ def test_system_messages_arrive_over_the_pub_channel_and_are_acked(fake_manager,
     try:
         worker = start_worker(fake_manager, closing, lambda job: None)
         got = []
-        worker.on_sysmsg(lambda content, sender: got.append((content, sender)))
+        release = threading.Event()
+
+        @worker.on_sysmsg
+        def handler(content, sender):
+            got.append((content, sender))
+            assert release.wait(WAIT)
         rid, _, _ = fake_manager.expect("HELLO")
         fake_manager.send(rid, "WELCOME", {"id": "fake.1", "protocol": 1, "heartbeat_ms": 1000, "liveness": 5,
                                            "pub_port": pub_port})
@@ -373,9 +378,10 @@ def test_system_messages_arrive_over_the_pub_channel_and_are_acked(fake_manager,
         # For a peer whose id merely starts with ours: must be ignored.
         pub.send_multipart([b"fake.12", b"PRO1", b"SYSMSG", b'{"msg":1,"from":"MANAGER"}', b'"not yours"'])
         pub.send_multipart([b"fake.1", b"PRO1", b"SYSMSG", b'{"msg":2,"from":"fake.9"}', b'{"hi":true}'])
-        _, header, _ = fake_manager.expect("SYSACK")
-        assert header == {"msg": 2}
         wait_for(lambda: got == [({"hi": True}, "fake.9")], "the system-message handler")
-        fake_manager.nothing(0.05)  # no ack for the message that was not ours
+        fake_manager.nothing(0.05)  # no ack while the handler runs, none for "fake.12"
+        release.set()
+        _, header, _ = fake_manager.expect("SYSACK")  # acknowledged once the handler returned
+        assert header == {"msg": 2}
     finally:
         pub.close(linger=0)
