@@ -1,5 +1,8 @@
-// A worker process for tests that kill workers: runs jobs that take --job-ms, prints
-// "ready" once the manager accepted its offer, and "started <id>" as each job starts.
+// A worker process for tests that kill workers and for interop tests: runs jobs that
+// take --job-ms and answer {"worker": "c++", "args": args}, prints "ready <id>" once
+// the manager accepted its offer, "started <id>" as each job starts, and
+// "sysmsg <from> <json>" for each system message. --priority-slots START:N may repeat;
+// --service NAME may repeat.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +20,11 @@ int main(int argc, char** argv) {
     if (flag == "--endpoint") options.endpoint = value;
     else if (flag == "--slots") options.slots = static_cast<unsigned>(std::stoul(value));
     else if (flag == "--job-ms") job_ms = std::stol(value);
+    else if (flag == "--service") options.services.push_back(value);
+    else if (flag == "--priority-slots") {
+      const auto colon = value.find(':');
+      options.priority_slots[std::stod(value.substr(0, colon))] = static_cast<unsigned>(std::stoul(value.substr(colon + 1)));
+    }
     else {
       std::fprintf(stderr, "test_worker: unknown flag %s\n", flag.c_str());
       return 2;
@@ -32,11 +40,15 @@ int main(int argc, char** argv) {
     while (std::chrono::steady_clock::now() < until && !job->cancelled()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    job->reply(proletariat::Payload::json("slow-worker"));
+    job->reply(proletariat::Payload::json({{"worker", "c++"}, {"args", job->args().to_json()}}));
+  });
+  worker.on_sysmsg([](const nlohmann::json& msg, const std::string& from) {
+    std::printf("sysmsg %s %s\n", from.c_str(), msg.dump().c_str());
+    std::fflush(stdout);
   });
   worker.start();
   if (!worker.wait_ready(std::chrono::seconds(10))) return 1;
-  std::printf("ready\n");
+  std::printf("ready %s\n", worker.id().c_str());
   std::fflush(stdout);
   for (;;) std::this_thread::sleep_for(std::chrono::seconds(60));
 }
