@@ -161,7 +161,7 @@ class PeerBase:
     def wait_connected(self, timeout: Optional[float] = None) -> bool:
         """Waits until registered with the manager; False if `timeout` seconds passed first."""
         with self._status:
-            return self._status.wait_for(lambda: self._connected, timeout)
+            return bool(self._status.wait_for(lambda: self._connected, timeout))
 
     def on_sysmsg(self, handler: F) -> F:
         """Adds a handler for system messages; usable as a decorator.
@@ -197,7 +197,8 @@ class PeerBase:
                 that is not JSON serializable.
             TimeoutError: no SYSDONE within `timeout`.
         """
-        return self._wait(self.system_message_future(message, to), timeout, "SYSMSG")
+        result: Tuple[int, int] = self._wait(self.system_message_future(message, to), timeout, "SYSMSG")
+        return result
 
     def system_message_future(self, message: Any, to: Optional[str] = None) -> "concurrent.futures.Future[Tuple[int, int]]":
         """Like :meth:`system_message`, but returns a Future of ``(sent_to, received_by)``."""
@@ -217,12 +218,14 @@ class PeerBase:
 
         Raises ProletariatError (e.g. ``ECONNLOST``) or TimeoutError.
         """
-        return self._wait(self._control("STATUS", {}, []), timeout, "STATUS")
+        status: Dict[str, Any] = self._wait(self._control("STATUS", {}, []), timeout, "STATUS")
+        return status
 
     def my_status(self, *, timeout: Optional[float] = DEFAULT_CONTROL_TIMEOUT_S) -> Dict[str, Any]:
         """This peer as the manager sees it (MYSTATUS): id, role, connect time, state,
         and for a worker its slots, running jobs and ranges. Returns a dict."""
-        return self._wait(self._control("MYSTATUS", {}, []), timeout, "MYSTATUS")
+        status: Dict[str, Any] = self._wait(self._control("MYSTATUS", {}, []), timeout, "MYSTATUS")
+        return status
 
     def close(self, timeout: float = 5.0) -> None:
         """Leaves the manager (BYE) and stops the I/O thread. Idempotent."""

@@ -19,6 +19,7 @@ retry time) -> connecting ...
 from __future__ import annotations
 
 import collections
+import errno
 import logging
 import math
 import time
@@ -60,7 +61,7 @@ class Session:
 
     def __init__(
         self,
-        context: zmq.Context,
+        context: "zmq.Context[zmq.Socket[bytes]]",
         endpoint: str,
         name: str,
         con_retry_time: float,
@@ -83,8 +84,8 @@ class Session:
         self.state = IDLE
         self.welcome: Dict[str, Any] = {}
         self.peer_id = ""
-        self._socket: Optional[zmq.Socket] = None
-        self._sub: Optional[zmq.Socket] = None
+        self._socket: "Optional[zmq.Socket[bytes]]" = None
+        self._sub: "Optional[zmq.Socket[bytes]]" = None
         self._topic = b""
         # Bumped whenever the socket is replaced, so a receive loop notices that a hook
         # or a message closed the socket it was reading.
@@ -151,7 +152,7 @@ class Session:
         try:
             events = dict(poller.poll(math.ceil(wait_s * 1000)))
         except zmq.ZMQError as exc:
-            if exc.errno != zmq.EINTR:
+            if exc.errno != errno.EINTR:
                 log.error("%s: poll failed: %s", self._role, exc)
             events = {}
         ready = [fd for fd in extra_fds if events.get(fd, 0) & zmq.POLLIN]

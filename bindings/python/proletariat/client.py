@@ -318,7 +318,8 @@ class Client(PeerBase):
             jobs, timeout=timeout, run_timeout=run_timeout, assign_timeout=assign_timeout, priority=priority
         )
         try:
-            return future.result()
+            results: Union[List[Result], Result] = future.result()
+            return results
         except BaseException:
             if not future.done():  # interrupted (KeyboardInterrupt): do not leave work behind
                 self._abort_quietly(future.request_id)
@@ -622,8 +623,8 @@ class Client(PeerBase):
             return
         for entry, frame in zip(items, msg.payloads):
             job_id = entry.get("id")
-            where = self._by_id.get(job_id) if isinstance(job_id, int) else None
-            if where is None:
+            where = self._by_id.get(job_id) if isinstance(job_id, int) and not isinstance(job_id, bool) else None
+            if where is None or not isinstance(job_id, int):
                 log.debug("client: result for job %r that is not waiting; dropped", job_id)
                 continue
             request = self._requests.get(where[0])

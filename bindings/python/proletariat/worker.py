@@ -21,7 +21,7 @@ import heapq
 import itertools
 import logging
 import math
-import numbers
+import operator
 import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, TypeVar, Union, overload
@@ -167,11 +167,21 @@ class _Running:
         self.deadline = deadline
 
 
+def _integer(value: Any, what: str, low: int, high: int = MAX_SLOTS) -> int:
+    """`value` as an int in [low, high] (numpy integers welcome); EBADOFFER otherwise."""
+    try:
+        number = operator.index(value) if not isinstance(value, bool) else None
+    except TypeError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise ProletariatError(EBADOFFER, f"{what} must be an integer {low} .. {high}, not {value!r}")
+    return number
+
+
 def _check_offer(slots: Any, priority_slots: Any, services: Iterable[str]) -> Tuple[int, Dict[float, int], List[str]]:
     """The offer's rules (SPEC 3, PROTOCOL §4), checked before connecting so that a
     bad configuration raises EBADOFFER rather than becoming a log line."""
-    if isinstance(slots, bool) or not isinstance(slots, numbers.Integral) or not 1 <= slots <= MAX_SLOTS:
-        raise ProletariatError(EBADOFFER, f"slots must be an integer 1 .. {MAX_SLOTS}, not {slots!r}")
+    slots = _integer(slots, "slots", 1)
     ranges: Dict[float, int] = {}
     if priority_slots:
         if not isinstance(priority_slots, Mapping):
@@ -183,9 +193,7 @@ def _check_offer(slots: Any, priority_slots: Any, services: Iterable[str]) -> Tu
                 raise ProletariatError(EBADOFFER, f"priority_slots start {start!r} is not a number") from None
             if isinstance(start, bool) or not math.isfinite(value) or value < 0:
                 raise ProletariatError(EBADOFFER, f"priority_slots start {start!r} must be a finite number >= 0")
-            if isinstance(guaranteed, bool) or not isinstance(guaranteed, numbers.Integral) or guaranteed < 0:
-                raise ProletariatError(EBADOFFER, f"priority_slots[{start!r}] must be an integer >= 0")
-            ranges[value] = ranges.get(value, 0) + int(guaranteed)
+            ranges[value] = ranges.get(value, 0) + _integer(guaranteed, f"priority_slots[{start!r}]", 0)
         total = sum(ranges.values())
         if total > slots:
             raise ProletariatError(
@@ -251,16 +259,10 @@ class Worker(PeerBase):
     ) -> None:
         super().__init__(endpoint, name, con_retry_time)
         self._slots, self._priority_slots, self._services = _check_offer(slots, priority_slots, services)
-        if isinstance(answer_threshold, bool) or not isinstance(answer_threshold, numbers.Integral):
-            raise ProletariatError(EBADOFFER, "answer_threshold must be an integer >= 1")
-        self._answer_threshold = max(1, int(answer_threshold))
-        if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
-            raise ProletariatError(EBADOFFER, "threads must be an integer >= 1")
-        self._threads = int(threads)
+        self._answer_threshold = _integer(answer_threshold, "answer_threshold", 1, 1 << 30)
+        self._threads = _integer(threads, "threads", 1, 1 << 16)
         self._answer_delay = max(0.0, float(answer_delay))
         self._handlers: Dict[Optional[str], Handler] = {}
-        if handler is not None:
-            self.on_work(handler)
         self._abort_handlers: List[AbortHandler] = []
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._started = False
@@ -275,6 +277,8 @@ class Worker(PeerBase):
         self._pending: List[Dict[str, Any]] = []  # results not yet sent, with ...
         self._pending_payloads: List[bytes] = []  # ... their payloads, same order
         self._oldest_pending = 0.0
+        if handler is not None:
+            self.on_work(handler)
 
     # --- configuration ------------------------------------------------------------
 
@@ -295,8 +299,10 @@ class Worker(PeerBase):
             self.on_work(service)
             return service
 
+        name: Optional[str] = service
+
         def register(fn: H) -> H:
-            self.on_work(fn, service)
+            self.on_work(fn, name)
             return fn
 
         return register
@@ -381,12 +387,12 @@ class Worker(PeerBase):
     def ready(self) -> bool:
         """True while the manager has accepted the offer (OFFERED)."""
         with self._status:
-            return self._ready
+            return bool(self._ready)
 
     def wait_ready(self, timeout: Optional[float] = None) -> bool:
         """Waits until the manager accepted the offer; False if `timeout` passed first."""
         with self._status:
-            return self._status.wait_for(lambda: self._ready, timeout)
+            return bool(self._status.wait_for(lambda: self._ready, timeout))
 
     @property
     def running(self) -> int:

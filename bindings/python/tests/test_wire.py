@@ -251,7 +251,7 @@ def test_abort_before_accepted_aborts_when_the_ids_arrive(fake_manager, closing)
 
 def test_lost_session_fails_jobs_without_keep_state(fake_manager, closing):
     client = closing(Client(fake_manager.endpoint, con_retry_time=0.05))
-    rid = fake_manager.welcome("fake.c", heartbeat_ms=30, liveness=3)
+    fake_manager.welcome("fake.c", heartbeat_ms=30, liveness=3)
     future = client.submit("x")
     fake_manager.expect("PUSH")  # then silence: the client gives the session up
     assert future.result(WAIT).err.code == ECONNLOST
