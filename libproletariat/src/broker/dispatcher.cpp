@@ -320,10 +320,11 @@ void Dispatcher::drop_peer(const std::string& rid, DropReason reason) {
   }
   if (peer->client) {
     const ClientSlot client = *peer->client;
+    const auto ids = scheduler_.jobs_of(client);
     scheduler_.abort_client(client, effects_);
     apply(effects_);
     // Every job of the client is gone from the scheduler now; drop our records too.
-    std::erase_if(jobs_, [client](const auto& entry) { return entry.second.client == client; });
+    for (const JobId id : ids) jobs_.erase(id);
   }
   std::vector<SysmsgDone> done;
   sysmsgs_.peer_left(peer->id, done);

@@ -1029,6 +1029,14 @@ bool Scheduler::abort(JobId job, Effects& out) {
   return done;
 }
 
+std::vector<JobId> Scheduler::jobs_of(ClientSlot client) const {
+  std::vector<JobId> ids;
+  const auto it = state_->clients.find(client);
+  if (it == state_->clients.end()) return ids;
+  for (const auto* job = it->second.head; job != nullptr; job = job->client_next) ids.push_back(job->id);
+  return ids;
+}
+
 void Scheduler::abort_client(ClientSlot client, Effects& out) {
   state_->abort_client(client, out);
   state_->self_check();

@@ -210,6 +210,8 @@ class Scheduler {
   [[nodiscard]] std::optional<JobView> view(JobId job) const;
   [[nodiscard]] SchedulerStats stats() const;
   [[nodiscard]] std::optional<WorkerStats> worker_stats(WorkerSlot worker) const;
+  // Every job of a client (queued, held or running), in no particular order.
+  [[nodiscard]] std::vector<JobId> jobs_of(ClientSlot client) const;
   // Jobs running on a worker, as (job, attempt).
   [[nodiscard]] std::vector<std::pair<JobId, unsigned>> running_on(WorkerSlot worker) const;
 
