@@ -302,15 +302,17 @@ class Peer extends EventEmitter {
     }
     const { msg: msgId, from } = msg.header;
     const content = codec.fromPayload(msg.payloads[0], false);
-    const value = content.error ? msg.payloads[0].toString('utf8') : content.value;
-    const duplicate = msgId != null && this._seenSysmsg.has(msgId);
-    if (msgId != null && !duplicate) {
+    // PROTOCOL §8.2: content that is not JSON is acknowledged and dropped.
+    if (content.error) this._log.warn(`${this._role}: system message ${msgId} from ${from} is not JSON; dropped`);
+    const skip = content.error || (msgId != null && this._seenSysmsg.has(msgId)); // bad, or seen
+    if (msgId != null && !skip) {
       this._seenSysmsg.add(msgId);
       if (this._seenSysmsg.size > SEEN_SYSMSG_LIMIT) {
         this._seenSysmsg.delete(this._seenSysmsg.values().next().value);
       }
     }
-    if (!duplicate) this._emit('sysmsg', value, from);
+    // Acknowledged after the listeners ran, so that receivedBy means "delivered".
+    if (!skip) this._emit('sysmsg', content.value, from);
     if (msgId != null) this._session.send(codec.encode('SYSACK', { msg: msgId }));
   }
 }

@@ -342,5 +342,12 @@ describe('protocol against a scripted manager', () => {
     const ack = await fake.next('SYSACK', WAIT, peer.rid);
     assert.deepEqual(ack.header, { msg: 2 });
     assert.deepEqual(got, [[{ hi: 1 }, 'MANAGER']]);
+    // Content that is not JSON is acknowledged and dropped; a repeat is acknowledged
+    // and not delivered twice.
+    await pub.send(['x.1', 'PRO1', 'SYSMSG', JSON.stringify({ msg: 3, from: 'x.3' }), 'not json{']);
+    assert.deepEqual((await fake.next('SYSACK', WAIT, peer.rid)).header, { msg: 3 });
+    await pub.send(['x.1', 'PRO1', 'SYSMSG', JSON.stringify({ msg: 2, from: 'MANAGER' }), '{"hi":1}']);
+    assert.deepEqual((await fake.next('SYSACK', WAIT, peer.rid)).header, { msg: 2 });
+    assert.deepEqual(got, [[{ hi: 1 }, 'MANAGER']]);
   });
 });
