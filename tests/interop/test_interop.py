@@ -122,7 +122,7 @@ def test_node_worker_serves_python_client(cluster: Cluster) -> None:
 
 
 def test_cpp_worker_serves_node_client(cluster: Cluster) -> None:
-    worker = cluster.cpp_test_worker("--slots", "4", "--job-ms", "200")
+    worker = cluster.cpp_test_worker("--slots", "4", "--job-ms", "300")
     (ready,) = worker.wait_line(r"ready (\S+)$", "the C++ test worker's offer to be accepted")
     entry = worker_in_status(cluster, ready.group(1))
     assert entry["lang"] == "c++" and entry["slots"] == 4, entry
