@@ -1,8 +1,7 @@
 """Fixtures of the cross-language interop tests.
 
 One real `proletariatd` per test, on free loopback ports (heartbeat 50 ms, liveness
-20: see HEARTBEAT_MS), and
-peers in three languages joining it:
+20: see HEARTBEAT_MS), and peers in three languages joining it:
 
 - Python: the binding in <repo>/bindings/python, imported in this process;
 - Node.js: the small scripts beside this file (node_worker.js, node_client.js,
