@@ -582,7 +582,7 @@ void Dispatcher::send_completions(std::vector<SysmsgDone>& done) {
     Peer* sender = peers_.find(c.sender_routing_id);
     if (sender == nullptr) continue;
     sender->last_sent = now_;
-    outbox_.send(c.sender_routing_id, protocol::encode(protocol::SysDone{c.req, c.sent_to, c.received_by}));
+    outbox_.send(c.sender_routing_id, protocol::encode(c.reply));
   }
   done.clear();
 }

@@ -135,8 +135,7 @@ void EventLoop::drain_pub() {
 
 void EventLoop::flush() {
   for (auto& publication : dispatcher_.outbox().take_publications()) {
-    auto frames = protocol::encode(protocol::Published{std::move(publication.topic), publication.msg,
-                                                        std::move(publication.from), std::move(publication.content)});
+    auto frames = protocol::encode(std::move(publication));
     const std::size_t last = frames.size() - 1;
     for (std::size_t i = 0; i <= last; ++i) {
       (void)pub_.send(frames[i], i == last ? zmq::send_flags::dontwait : zmq::send_flags::sndmore | zmq::send_flags::dontwait);

@@ -99,7 +99,7 @@ void SystemMessages::finish_if_complete(std::uint64_t msg, std::vector<SysmsgDon
   if (it == messages_.end()) return;
   auto& m = it->second;
   if (!m.pending_ack.empty() || !m.pending_subscribe.empty()) return;
-  done.push_back(SysmsgDone{m.sender_routing_id, m.req, m.sent_to, m.received_by});
+  done.push_back(SysmsgDone{m.sender_routing_id, protocol::SysDone{m.req, m.sent_to, m.received_by}});
   messages_.erase(it);
 }
 

@@ -22,21 +22,17 @@
 #include <zmq.hpp>
 
 #include "broker/scheduler.hpp"
+#include "protocol/codec.hpp"
 
 namespace proletariat::broker {
 
-struct Publication {
-  std::string topic;  // the recipient's peer id
-  std::uint64_t msg = 0;
-  std::string from;
-  zmq::message_t content;
-};
+// What the event loop publishes on the XPUB socket.
+using Publication = protocol::Published;
 
+// A finished message: SYSDONE for its sender.
 struct SysmsgDone {
   std::string sender_routing_id;
-  std::uint64_t req = 0;
-  std::uint64_t sent_to = 0;
-  std::uint64_t received_by = 0;
+  protocol::SysDone reply;
 };
 
 struct Recipient {
