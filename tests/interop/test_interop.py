@@ -2,7 +2,8 @@
 
 - a Python worker serving the C++ client (examples/submit_job);
 - a Node.js worker serving a Python client (JSON, errors with codes, raw bytes);
-- the C++ test worker serving a Node.js client;
+- the C++ test worker serving a Node.js client, and examples/worker_pool serving a
+  Node.js and a Python client at once;
 - priority guarantees (SPEC §3) holding with workers and clients of mixed languages;
 - a broadcast system message (SPEC §6) reaching a Python, a Node.js and a C++ peer,
   sent from each language in turn.
@@ -22,7 +23,6 @@ import pytest
 from conftest import WAIT, Cluster, cpp_program, parse_json_lines, wait_for
 
 import proletariat
-from proletariat import ProletariatError
 
 
 def by_id(entries: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
@@ -91,9 +91,9 @@ def test_node_worker_serves_python_client(cluster: Cluster) -> None:
     assert entry["lang"] == "node" and entry["slots"] == 4, entry
 
     client = cluster.python_client("interop-py-client")
-    unicode_job = {"text": "héllo, товарищ ✓", "nested": [1, 2.5, None, True, {"deep": []}]}
+    unicode_job: Dict[str, Any] = {"text": "héllo, товарищ ✓", "nested": [1, 2.5, None, True, {"deep": []}]}
     raw_job = b"\x00\x01\xfe\xffproletariat\n"
-    results = client.work(
+    results: Any = client.work(
         [{"a": 1, "b": 2}, {"a": 10, "b": -3.5}, unicode_job, {"fail": "ENOTFOUND"}, raw_job],
         timeout=WAIT, priority=2.5,
     )
@@ -150,6 +150,33 @@ def test_cpp_worker_serves_node_client(cluster: Cluster) -> None:
     assert started == {int(m.group(2)) for m in per_job}, \
         f"the C++ worker started jobs {sorted(started)}, the Node.js client got results for others\n{node.describe()}"
     assert node.wait_exit("the Node.js client to close and exit") == 0, node.describe()
+
+
+def test_cpp_worker_pool_serves_node_and_python_clients_at_once(cluster: Cluster) -> None:
+    """examples/worker_pool (C++, 16 slots, 4 kept for priority >= 5) answers a + b to a
+    Node.js and a Python client at the same time, and fails a bad job with its code."""
+    pool = cluster.spawn("worker_pool", [cpp_program("examples/worker_pool"), cluster.endpoint])
+
+    def pool_offered() -> Optional[Dict[str, Any]]:
+        workers = cluster.status()["workers"]
+        return workers[0] if workers else None
+
+    entry = wait_for(pool_offered, "examples/worker_pool to offer its slots")
+    assert entry["lang"] == "c++" and entry["slots"] == 16, entry
+    assert [(r["start"], r["slots"]) for r in entry["ranges"]] == [(0, 12), (5, 4)], entry
+
+    node_jobs = [{"a": 1, "b": 2}, {"a": 2.5, "b": -1}, {"x": 1}]
+    node = cluster.node("node_client.js", json.dumps(node_jobs), json.dumps({"priority": 5, "timeout": int(WAIT * 1000)}))
+    py_client = cluster.python_client("interop-py-client")
+    py_future = py_client.submit([{"a": n, "b": n * n} for n in range(10)], priority=0, timeout=WAIT)
+
+    (done,) = node.wait_line(r"done (.*)$", "the Node.js client's results from the C++ worker pool")
+    node_results = json.loads(done.group(1))
+    assert [r["data"] for r in node_results[:2]] == [3, 1.5] and node_results[0]["err"] is None, node_results
+    assert node_results[2]["data"] is None and node_results[2]["err"]["code"] == "EBADARGS", node_results
+    py_results = py_future.result(WAIT)
+    assert [(r.err, r.data) for r in py_results] == [(None, n + n * n) for n in range(10)]
+    assert pool.process.poll() is None, f"worker_pool exited\n{pool.describe()}"
 
 
 # --------------------------------------------------------------------------------------
