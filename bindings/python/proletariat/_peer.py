@@ -34,6 +34,10 @@ log = logging.getLogger("proletariat")
 #: the manager's defaults) when a recipient never subscribes.
 DEFAULT_CONTROL_TIMEOUT_S = 10.0
 
+#: Commands taken from the mailbox per I/O loop step, so that a flood of answers
+#: (thousands of jobs finishing at once) does not keep the loop from its sockets.
+MAILBOX_BATCH = 1000
+
 SysmsgHandler = Callable[[Any, str], Any]
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,19 +72,24 @@ class Mailbox:
                 pass  # the pipe is full: the reader is awake anyway
         return True
 
-    def drain(self) -> List[Any]:
-        """Everything posted so far, in order."""
+    def drain(self, limit: int = MAILBOX_BATCH) -> List[Any]:
+        """Up to `limit` items posted so far, in order; see :meth:`backlog`."""
         try:
             while os.read(self._read_fd, 65536):
                 pass
         except BlockingIOError:
             pass
         items = []
-        while True:
+        for _ in range(limit):
             try:
                 items.append(self._items.popleft())
             except IndexError:
-                return items
+                break
+        return items
+
+    def backlog(self) -> bool:
+        """True if items wait that a drain left behind (the pipe no longer says so)."""
+        return bool(self._items)
 
     def close(self) -> None:
         with self._lock:
@@ -337,7 +346,8 @@ class PeerBase:
             mailbox_fd = self._mailbox.fileno()
             while not stopping:
                 try:
-                    session.poll([mailbox_fd], self._io_deadline())
+                    until = 0.0 if self._mailbox.backlog() else self._io_deadline()
+                    session.poll([mailbox_fd], until)
                     for command in self._mailbox.drain():
                         if command is _STOP:
                             stopping = True
@@ -399,7 +409,7 @@ class PeerBase:
     def _fail_posted(self) -> None:
         """Fails what is still in the mailbox: on close, when the I/O thread is gone
         or never ran."""
-        for command in self._mailbox.drain():
+        for command in self._mailbox.drain(1 << 62):
             if command[0] == "control":
                 self._resolve(command[1].future, error=ProletariatError(ECONNLOST, f"this {self._role} was closed"))
             else:

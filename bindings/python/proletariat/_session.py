@@ -38,6 +38,11 @@ IDLE, CONNECTING, REGISTERED, WAITING = "idle", "connecting", "registered", "wai
 #: manager that has not answered HELLO within 1 s x 5 is treated as silent.
 DEFAULT_HEARTBEAT_S = 1.0
 DEFAULT_LIVENESS = 5
+#: Fraction of the heartbeat interval after which an idle peer sends HEARTBEAT. The
+#: protocol asks for one after at most a whole interval of silence; sending at half of
+#: it leaves the manager's liveness window (interval x liveness) more room for the
+#: delays Python threads suffer (the GIL, a loaded machine).
+HEARTBEAT_EARLY = 0.5
 #: ZeroMQ high-water marks, in messages: generous for bursts of pushes or results;
 #: past them, messages wait in the session's own outbox, never dropped silently.
 HIGH_WATER_MARK = 10_000
@@ -274,7 +279,7 @@ class Session:
             return self._reconnect_at
         if self.state == CONNECTING:
             return self._last_recv + self._silence_limit()
-        return min(self._last_recv + self._silence_limit(), self._last_send + self._heartbeat)
+        return min(self._last_recv + self._silence_limit(), self._last_send + self._heartbeat * HEARTBEAT_EARLY)
 
     def _run_timers(self, now: float) -> None:
         if self.state == WAITING:
@@ -287,7 +292,7 @@ class Session:
             if now >= self._last_recv + self._silence_limit():
                 self._lose("manager silent past its liveness", self._con_retry_time, now)
                 return
-            if now >= self._last_send + self._heartbeat:
+            if now >= self._last_send + self._heartbeat * HEARTBEAT_EARLY:
                 if not self._outbox:
                     self._try_send(proto.encode("HEARTBEAT"), now)
                 # Not writable (no connection): try again one interval later, do not spin.

@@ -46,6 +46,12 @@ from .errors import (
 log = logging.getLogger("proletariat")
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:1917"
+#: Jobs per PUSH message at most (the manager's limits may ask for fewer), and PUSH
+#: messages sent per I/O loop step: a large request leaves in slices, between which
+#: the loop reads results and keeps the heartbeat going, so a 100,000-job request
+#: does not hold the I/O thread for the manager's whole liveness window.
+PUSH_CHUNK_JOBS = 1000
+PUSHES_PER_STEP = 4
 
 
 class Job:
@@ -214,6 +220,7 @@ class _Request:
         "remaining",
         "future",
         "stream",
+        "cursor",
     )
 
     def __init__(self, req: int, kind: str, jobs: List[_ClientJob]) -> None:
@@ -228,6 +235,7 @@ class _Request:
         self.remaining = len(jobs)
         self.future: Optional[RequestFuture] = None
         self.stream: Optional[ResultStream] = None
+        self.cursor = 0  # jobs before this index are done or sent in this session
 
 
 JobLike = Any
@@ -272,6 +280,7 @@ class Client(PeerBase):
         self._awaiting_accept: Dict[int, Deque[List[int]]] = {}  # req -> pushed chunks
         self._by_id: Dict[int, Tuple[int, int]] = {}  # job id -> (req, index)
         self._deadlines: List[Tuple[float, int]] = []  # heap of (deadline, req)
+        self._to_push: Dict[int, None] = {}  # reqs with unsent jobs, oldest first
         self._start_io()
 
     # --- public -------------------------------------------------------------------
@@ -449,6 +458,8 @@ class Client(PeerBase):
     # --- I/O thread ---------------------------------------------------------------
 
     def _io_deadline(self) -> float:
+        if self._to_push and self._registered:
+            return 0.0  # more to push: do not sleep
         return self._deadlines[0][0] if self._deadlines else math.inf
 
     def _io_command(self, command: Tuple[Any, ...]) -> None:
@@ -475,12 +486,13 @@ class Client(PeerBase):
         if request.deadline is not None:
             heapq.heappush(self._deadlines, (request.deadline, request.req))
         self._requests[request.req] = request
-        if self._registered:
-            self._push_unsent(request)
+        self._to_push[request.req] = None
 
     def _io_registered(self) -> None:
-        for request in list(self._requests.values()):
-            self._push_unsent(request)
+        for request in self._requests.values():
+            request.cursor = 0
+            self._to_push[request.req] = None
+        self._pump()
 
     def _io_lost(self) -> None:
         self._awaiting_accept.clear()
@@ -506,12 +518,24 @@ class Client(PeerBase):
                 "will be pushed again" if self._keep_state else "failed with ECONNLOST",
             )
 
-    def _push_unsent(self, request: _Request) -> None:
-        """Pushes every job of the request that is neither done nor sent, in as many
-        PUSH messages as the manager's limits require (PROTOCOL §10). A job too big to
-        travel alone fails here with ETOOBIG: the manager's ETOOBIG would name no req."""
+    def _pump(self) -> None:
+        """Sends up to PUSHES_PER_STEP pushes of the requests waiting to be pushed."""
+        if not self._registered:
+            return
+        for _ in range(PUSHES_PER_STEP):
+            if not self._to_push:
+                return
+            req = next(iter(self._to_push))
+            request = self._requests.get(req)
+            if request is None or not self._push_chunk(request):
+                self._to_push.pop(req, None)
+
+    def _push_chunk(self, request: _Request) -> bool:
+        """Pushes the next slice of the request's unsent jobs in one PUSH, within the
+        manager's limits (PROTOCOL §10). A job too big to travel alone fails here with
+        ETOOBIG: the manager's ETOOBIG would name no req. True if jobs remain unsent."""
         max_frames, max_bytes = self._limits()
-        max_jobs = max_frames - proto.FIXED_FRAMES
+        max_jobs = min(max_frames - proto.FIXED_FRAMES, PUSH_CHUNK_JOBS)
         header: Dict[str, Any] = {"req": request.req, "priority": proto.wire_number(request.priority)}
         if request.assign_timeout_ms is not None:
             header["assigntimeout"] = request.assign_timeout_ms
@@ -521,19 +545,14 @@ class Client(PeerBase):
 
         chunk: List[int] = []
         entries: List[Dict[str, Any]] = []
-        size = base_bytes
-
-        def send_chunk() -> None:
-            payloads = []
-            for index in chunk:
-                request.jobs[index].sent = True
-                payloads.append(request.jobs[index].data)
-            self._awaiting_accept.setdefault(request.req, collections.deque()).append(list(chunk))
-            self._send(proto.encode("PUSH", dict(header, jobs=entries), payloads))
-
+        payloads: List[bytes] = []
         too_big: List[Tuple[int, int]] = []
-        for index, job in enumerate(request.jobs):
+        size = base_bytes
+        index = request.cursor
+        while index < len(request.jobs) and len(chunk) < max_jobs:
+            job = request.jobs[index]
             if job.done or job.sent:
+                index += 1
                 continue
             entry: Dict[str, Any] = {}
             if job.key:
@@ -545,24 +564,31 @@ class Client(PeerBase):
             job_bytes = len(job.data) + proto.entry_bytes(entry)
             if base_bytes + job_bytes > max_bytes:
                 too_big.append((index, job_bytes))
+                index += 1
                 continue
-            if chunk and (len(chunk) >= max_jobs or size + job_bytes > max_bytes):
-                send_chunk()
-                chunk, entries, size = [], [], base_bytes
+            if chunk and size + job_bytes > max_bytes:
+                break
             chunk.append(index)
             entries.append(entry)
+            payloads.append(job.data)
             size += job_bytes
+            index += 1
+        request.cursor = index
         if chunk:
-            send_chunk()
-        for index, job_bytes in too_big:
+            for i in chunk:
+                request.jobs[i].sent = True
+            self._awaiting_accept.setdefault(request.req, collections.deque()).append(chunk)
+            self._send(proto.encode("PUSH", dict(header, jobs=entries), payloads))
+        for i, job_bytes in too_big:
             if self._requests.get(request.req) is not request:
-                break  # finished by an earlier one
+                return False  # finished by an earlier one
             self._finish(
                 request,
-                index,
+                i,
                 Result(JobError(ETOOBIG, f"the job needs {base_bytes + job_bytes} bytes, more than the manager's "
                                          f"max_message_bytes of {max_bytes}")),
             )
+        return self._requests.get(request.req) is request and request.cursor < len(request.jobs)
 
     def _limits(self) -> Tuple[int, int]:
         """(max_frames, max_message_bytes) of the current WELCOME, or the defaults."""
@@ -665,6 +691,7 @@ class Client(PeerBase):
         self._end_jobs(req, picked, EABORTED, "aborted by the application")
 
     def _io_timers(self, now: float) -> None:
+        self._pump()
         while self._deadlines and self._deadlines[0][0] <= now:
             deadline, req = heapq.heappop(self._deadlines)
             request = self._requests.get(req)

@@ -496,3 +496,14 @@ def test_cpu_bound_work_in_a_process_pool_keeps_the_session(make_worker, make_cl
         results = client.work([0.5] * 4, timeout=3 * WAIT)
         assert all(r.value() > 0 for r in results)
         assert (worker.id, client.id) == ids  # no session was lost meanwhile
+
+
+def test_a_large_request_keeps_the_session(make_worker, make_client):
+    """10,000 jobs in one call: pushed in slices, results read between them, and the
+    heartbeat (50 ms here) kept going throughout."""
+    worker = make_worker(lambda job: job.args, slots=200, answer_threshold=50)
+    client = make_client()
+    ids = (worker.id, client.id)
+    results = client.work(list(range(10000)), timeout=6 * WAIT)
+    assert [r.value() for r in results] == list(range(10000))
+    assert (worker.id, client.id) == ids
