@@ -1,0 +1,641 @@
+// proletariat-bench: throughput, latency, manager CPU and memory of proletariat,
+// measured against a raw ZeroMQ forwarder under the same load (docs/BENCHMARKS.md).
+//
+// Processes: the manager is the real daemon (proletariatd); the baseline forwarder
+// and the fake-worker sets are this executable started again with --internal. The
+// load generators (proletariat::Worker and proletariat::Client objects, or the raw
+// baseline peers) are threads of the bench process. CPU time and memory are read
+// from /proc for the manager's and the forwarder's processes only.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <proletariat/version.hpp>
+
+#include "fake_workers.hpp"
+#include "forwarder.hpp"
+#include "load.hpp"
+#include "proc.hpp"
+#include "report.hpp"
+#include "systems.hpp"
+
+namespace proletariat::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::ordered_json;
+
+struct Options {
+  std::string mode = "run";  // run, scale, queued, status, features
+  bool baseline = false;
+  std::size_t jobs = 1000000;
+  bool jobs_set = false;
+  std::size_t latency_jobs = 50000;
+  std::size_t clients = 1;
+  std::size_t window = 128;
+  std::size_t workers = 4;
+  bool workers_set = false;
+  unsigned slots = 16;
+  std::size_t bytes = 20;
+  bool fake_workers = false;
+  std::string daemon = PROLETARIAT_DAEMON_PATH;
+  std::vector<std::string> manager_args;
+  unsigned repeat = 1;
+  std::vector<std::size_t> scale_workers = {10, 10000};
+  std::size_t queued = 1000000;
+  unsigned status_repeats = 50;
+  std::string cdf_path;
+  std::string log_level = "error";
+  double timeout_s = 0;
+  bool keep_logs = false;
+};
+
+const char* kUsage = R"(usage: proletariat-bench [mode] [options]
+
+Measures proletariat: jobs/s, push-to-result latency (p50/p99/p999, microseconds),
+the manager's CPU seconds per 100,000 jobs and its peak RSS. Prints one JSON line
+per measured run on stdout. The manager is the daemon (proletariatd) in a process of
+its own; workers and clients are threads of this process using the public C++ API
+(proletariat::Worker, proletariat::Client), or fake protocol-speaking workers in
+helper processes (--fake-workers). See docs/BENCHMARKS.md.
+
+Modes (default: a throughput run with --window, then a latency run with window 1):
+  --scale                 manager CPU per job with few vs many connected (fake)
+                          workers; one line per worker count, then a summary
+  --scale-workers LIST    worker counts for --scale [10,10000]
+  --queued N              push N jobs with no worker; the manager's memory per job
+  --status-latency        STATUS round trips with --workers (fake) workers connected
+  --status-repeats N      round trips to time [50]
+  --features              priority guarantees, timeouts and hold-similar-work on vs
+                          off, same load; one line per repetition
+
+Load:
+  --jobs N                jobs per throughput run [1000000; 200000 for --scale,
+                          --features]
+  --latency-jobs N        jobs in the latency run (window 1); 0 skips it [50000]
+  --clients C             client objects, each keeping the window [1]
+  --window P              jobs outstanding per client in the throughput run [128]
+  --workers W             workers [4; 10000 for --status-latency]
+  --slots S               slots per worker [16]
+  --bytes B               bytes of each job's arguments and of its result [20]
+  --fake-workers          lightweight protocol-speaking workers (helper processes)
+                          instead of proletariat::Worker objects
+
+Comparison and output:
+  --baseline              also run a minimal raw ZeroMQ forwarder (DEALER -> ROUTER
+                          -> DEALER, one credit per slot) under the same load, and
+                          print our figures as ratios of it
+  --repeat R              repeat every measurement R times (one line each) [1]
+  --cdf FILE              write the latency run's quantiles (ours, baseline) to FILE
+  --daemon PATH           the manager daemon [the one built with this tool]
+  --manager-arg ARG       extra option for the daemon (repeatable), e.g.
+                          --manager-arg=--avail-threshold=0
+  --timeout SECONDS       give up on a run after this long [60 + 0.5 ms per job]
+  --log-level LEVEL       the peer libraries' log level in this process [error]
+  --keep-logs             keep the daemon's log files (path printed on stderr)
+  --help, --version
+
+Exit status: 0 when every run finished; 1 when one failed or timed out; 2 on bad
+options.
+)";
+
+bool parse_size(const std::string& text, std::size_t& out) {
+  try {
+    std::size_t used = 0;
+    if (text.empty() || text[0] == '-') return false;
+    out = static_cast<std::size_t>(std::stoull(text, &used));
+    return used == text.size();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+std::optional<Options> parse(int argc, char** argv, int& exit_code) {
+  Options o;
+  std::map<std::string, std::function<bool(const std::string&)>> with_value = {
+      {"--jobs", [&](const std::string& v) { o.jobs_set = true; return parse_size(v, o.jobs) && o.jobs > 0; }},
+      {"--latency-jobs", [&](const std::string& v) { return parse_size(v, o.latency_jobs); }},
+      {"--clients", [&](const std::string& v) { return parse_size(v, o.clients) && o.clients > 0; }},
+      {"--window", [&](const std::string& v) { return parse_size(v, o.window) && o.window > 0; }},
+      {"--workers", [&](const std::string& v) { o.workers_set = true; return parse_size(v, o.workers) && o.workers > 0; }},
+      {"--slots", [&](const std::string& v) {
+         std::size_t s = 0;
+         if (!parse_size(v, s) || s == 0 || s > 1000000) return false;
+         o.slots = static_cast<unsigned>(s);
+         return true;
+       }},
+      {"--bytes", [&](const std::string& v) { return parse_size(v, o.bytes) && o.bytes >= 2; }},
+      {"--daemon", [&](const std::string& v) { o.daemon = v; return !v.empty(); }},
+      {"--manager-arg", [&](const std::string& v) { o.manager_args.push_back(v); return !v.empty(); }},
+      {"--repeat", [&](const std::string& v) {
+         std::size_t r = 0;
+         if (!parse_size(v, r) || r == 0) return false;
+         o.repeat = static_cast<unsigned>(r);
+         return true;
+       }},
+      {"--scale-workers", [&](const std::string& v) {
+         o.scale_workers.clear();
+         std::stringstream ss(v);
+         std::string item;
+         while (std::getline(ss, item, ',')) {
+           std::size_t w = 0;
+           if (!parse_size(item, w) || w == 0) return false;
+           o.scale_workers.push_back(w);
+         }
+         return !o.scale_workers.empty();
+       }},
+      {"--queued", [&](const std::string& v) { o.mode = "queued"; return parse_size(v, o.queued) && o.queued > 0; }},
+      {"--status-repeats", [&](const std::string& v) {
+         std::size_t r = 0;
+         if (!parse_size(v, r) || r == 0) return false;
+         o.status_repeats = static_cast<unsigned>(r);
+         return true;
+       }},
+      {"--cdf", [&](const std::string& v) { o.cdf_path = v; return !v.empty(); }},
+      {"--log-level", [&](const std::string& v) { o.log_level = v; return !v.empty(); }},
+      {"--timeout", [&](const std::string& v) {
+         std::size_t s = 0;
+         if (!parse_size(v, s) || s == 0) return false;
+         o.timeout_s = static_cast<double>(s);
+         return true;
+       }},
+  };
+  std::map<std::string, std::function<void()>> switches = {
+      {"--baseline", [&] { o.baseline = true; }},
+      {"--fake-workers", [&] { o.fake_workers = true; }},
+      {"--scale", [&] { o.mode = "scale"; }},
+      {"--status-latency", [&] { o.mode = "status"; }},
+      {"--features", [&] { o.mode = "features"; }},
+      {"--keep-logs", [&] { o.keep_logs = true; }},
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      exit_code = 0;
+      return std::nullopt;
+    }
+    if (arg == "--version") {
+      std::printf("proletariat-bench %s (protocol %s)\n", PROLETARIAT_VERSION_STRING, PROLETARIAT_PROTOCOL_SIGNATURE);
+      exit_code = 0;
+      return std::nullopt;
+    }
+    if (auto s = switches.find(arg); s != switches.end()) {
+      s->second();
+      continue;
+    }
+    std::string value;
+    bool has_value = false;
+    if (auto eq = arg.find('='); eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    auto f = with_value.find(arg);
+    if (f == with_value.end()) {
+      std::fprintf(stderr, "proletariat-bench: unknown option '%s' (see --help)\n", arg.c_str());
+      exit_code = 2;
+      return std::nullopt;
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "proletariat-bench: %s needs a value\n", arg.c_str());
+        exit_code = 2;
+        return std::nullopt;
+      }
+      value = argv[++i];
+    }
+    if (!f->second(value)) {
+      std::fprintf(stderr, "proletariat-bench: bad value '%s' for %s\n", value.c_str(), arg.c_str());
+      exit_code = 2;
+      return std::nullopt;
+    }
+  }
+  if (!o.jobs_set && (o.mode == "scale" || o.mode == "features")) o.jobs = 200000;
+  if (!o.workers_set && o.mode == "status") o.workers = 10000;
+  return o;
+}
+
+// A directory for the daemons' logs, removed at exit unless kept.
+class LogDir {
+ public:
+  explicit LogDir(bool keep) : keep_(keep) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "proletariat-bench.XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+    if (keep_) std::fprintf(stderr, "proletariat-bench: logs in %s\n", path_.c_str());
+  }
+  ~LogDir() {
+    if (!keep_) {
+      std::error_code ec;
+      std::filesystem::remove_all(path_, ec);
+    }
+  }
+  [[nodiscard]] std::string file(const std::string& name) { return path_ + "/" + name + "-" + std::to_string(n_++) + ".log"; }
+
+ private:
+  bool keep_;
+  std::string path_;
+  int n_ = 0;
+};
+
+Clock::time_point deadline_for(const Options& o, std::size_t jobs) {
+  const double s = o.timeout_s > 0 ? o.timeout_s : 60.0 + 0.0005 * static_cast<double>(jobs);
+  return Clock::now() + std::chrono::milliseconds(static_cast<long long>(s * 1000));
+}
+
+json header(const Options& o, const std::string& phase, std::size_t window, std::size_t workers, unsigned rep) {
+  return {
+      {"bench", "proletariat-bench"},
+      {"version", PROLETARIAT_VERSION_STRING},
+      {"mode", o.mode},
+      {"phase", phase},
+      {"repeat", rep},
+      {"manager", "proletariatd"},
+      {"manager_args", o.manager_args},
+      {"peers", o.fake_workers || o.mode == "scale" || o.mode == "status" ? "fake-workers+library-client" : "library"},
+      {"clients", o.clients},
+      {"window", window},
+      {"workers", workers},
+      {"slots", o.slots},
+      {"bytes", o.bytes},
+      {"cpus", std::thread::hardware_concurrency()},
+      {"load1", load_average()},
+  };
+}
+
+void emit(const json& line) {
+  std::cout << line.dump() << std::endl;
+}
+
+// One measured run of proletariat: the load over the clients, CPU and memory of the
+// manager process around it.
+Measurement measure_ours(ManagerProcess& manager, LibraryClients& clients, std::size_t jobs, std::size_t window,
+                         std::size_t bytes, const Features& features, Clock::time_point deadline) {
+  Measurement m;
+  m.jobs = jobs;
+  const auto cpu0 = process_cpu(manager.pid());
+  const auto t0 = Clock::now();
+  m.load = clients.run(jobs, window, bytes, features, deadline);
+  const auto t1 = Clock::now();
+  const auto cpu1 = process_cpu(manager.pid());
+  m.seconds = std::chrono::duration<double>(t1 - t0).count();
+  m.cpu.total_s = cpu1.total_s - cpu0.total_s;
+  m.cpu.zmq_io_s = cpu1.zmq_io_s - cpu0.zmq_io_s;
+  m.peak_rss_kib = peak_rss_kib(manager.pid());
+  m.finish();
+  return m;
+}
+
+Measurement measure_baseline(ForwarderProcess& forwarder, std::size_t clients, std::size_t jobs, std::size_t window,
+                             std::size_t bytes, Clock::time_point deadline) {
+  Measurement m;
+  m.jobs = jobs;
+  std::vector<LoadResult> results(clients);
+  const auto cpu0 = process_cpu(forwarder.pid());
+  const auto t0 = Clock::now();
+  {
+    std::vector<std::jthread> threads;
+    for (std::size_t c = 0; c < clients; ++c) {
+      const std::size_t share = jobs / clients + (c < jobs % clients ? 1 : 0);
+      threads.emplace_back([&, c, share] {
+        results[c] = run_raw_client(forwarder.endpoint(), share, window, bytes, deadline);
+      });
+    }
+  }
+  const auto t1 = Clock::now();
+  const auto cpu1 = process_cpu(forwarder.pid());
+  m.seconds = std::chrono::duration<double>(t1 - t0).count();
+  m.cpu.total_s = cpu1.total_s - cpu0.total_s;
+  m.cpu.zmq_io_s = cpu1.zmq_io_s - cpu0.zmq_io_s;
+  m.peak_rss_kib = peak_rss_kib(forwarder.pid());
+  for (auto& r : results) {
+    m.load.latencies_ns.insert(m.load.latencies_ns.end(), r.latencies_ns.begin(), r.latencies_ns.end());
+    m.load.errors += r.errors;
+    m.load.timed_out = m.load.timed_out || r.timed_out;
+  }
+  m.finish();
+  return m;
+}
+
+bool failed(const Measurement& m) { return m.load.timed_out || m.load.errors > 0; }
+
+// The workers of one proletariat system: library objects or fake helper processes.
+struct Workers {
+  std::unique_ptr<LibraryWorkers> library;
+  std::unique_ptr<FakeWorkerProcesses> fakes;
+
+  Workers(const Options& o, const std::string& endpoint, std::size_t count, const Features& features, bool fake) {
+    if (fake) {
+      const unsigned guaranteed = features.on && o.slots >= 4 ? o.slots / 4 : 0;
+      fakes = std::make_unique<FakeWorkerProcesses>(endpoint, count, o.slots, guaranteed, o.bytes);
+    } else {
+      library = std::make_unique<LibraryWorkers>(endpoint, count, o.slots, o.bytes, features);
+    }
+  }
+  bool wait_ready(std::size_t count) {
+    const auto timeout = std::chrono::milliseconds(30000 + 20 * static_cast<long long>(count));
+    return fakes ? fakes->wait_ready(timeout) : library->wait_ready(timeout);
+  }
+};
+
+// A manager daemon with its workers and clients, connected and ready.
+struct System {
+  std::unique_ptr<ManagerProcess> manager;
+  std::unique_ptr<Workers> workers;
+  std::unique_ptr<LibraryClients> clients;
+
+  System(const Options& o, LogDir& logs, std::size_t worker_count, const Features& features, bool fake,
+         const std::vector<std::string>& extra_args = {}) {
+    auto args = o.manager_args;
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    manager = std::make_unique<ManagerProcess>(o.daemon, args, logs.file("proletariatd"));
+    if (worker_count > 0) {
+      workers = std::make_unique<Workers>(o, manager->endpoint(), worker_count, features, fake);
+      if (!workers->wait_ready(worker_count)) throw std::runtime_error("the workers did not all register in time");
+    }
+    clients = std::make_unique<LibraryClients>(manager->endpoint(), o.clients);
+    if (!clients->wait_connected(std::chrono::seconds(15))) throw std::runtime_error("the clients did not connect");
+  }
+  ~System() {
+    clients.reset();
+    workers.reset();
+    manager.reset();
+  }
+};
+
+struct Baseline {
+  std::unique_ptr<ForwarderProcess> forwarder;
+  std::vector<std::unique_ptr<RawWorker>> workers;
+
+  Baseline(const Options& o) {
+    forwarder = std::make_unique<ForwarderProcess>();
+    for (std::size_t i = 0; i < o.workers; ++i) {
+      workers.push_back(std::make_unique<RawWorker>(forwarder->endpoint(), o.slots, o.bytes));
+    }
+  }
+  ~Baseline() {
+    workers.clear();
+    forwarder.reset();
+  }
+};
+
+int mode_run(const Options& o) {
+  LogDir logs(o.keep_logs);
+  System ours(o, logs, o.workers, Features{}, o.fake_workers);
+  std::unique_ptr<Baseline> base;
+  if (o.baseline) base = std::make_unique<Baseline>(o);
+
+  struct Phase {
+    const char* name;
+    std::size_t window;
+    std::size_t jobs;
+  };
+  std::vector<Phase> phases = {{"throughput", o.window, o.jobs}};
+  if (o.latency_jobs > 0) phases.push_back({"latency", 1, o.latency_jobs});
+  int status = 0;
+  for (unsigned rep = 1; rep <= o.repeat; ++rep) {
+    for (const auto& phase : phases) {
+      auto line = header(o, phase.name, phase.window, o.workers, rep);
+      const auto m = measure_ours(*ours.manager, *ours.clients, phase.jobs, phase.window, o.bytes, Features{},
+                                  deadline_for(o, phase.jobs));
+      line.update(figures(m));
+      if (failed(m)) status = 1;
+      std::optional<Measurement> b;
+      if (base) {
+        b = measure_baseline(*base->forwarder, o.clients, phase.jobs, phase.window, o.bytes,
+                             deadline_for(o, phase.jobs));
+        line["baseline"] = figures(*b);
+        line["ratio"] = ratios(m, *b);
+        if (failed(*b)) status = 1;
+      }
+      if (!o.cdf_path.empty() && std::string(phase.name) == "latency" && rep == 1) {
+        write_cdf(o.cdf_path, m, b ? &*b : nullptr);
+      }
+      emit(line);
+      if (m.load.timed_out) return 1;
+    }
+  }
+  return status;
+}
+
+int mode_scale(const Options& o) {
+  LogDir logs(o.keep_logs);
+  std::vector<double> cpu_per_job;
+  int status = 0;
+  for (std::size_t count : o.scale_workers) {
+    System sys(o, logs, count, Features{}, true);
+    std::vector<double> reps;
+    for (unsigned rep = 1; rep <= o.repeat; ++rep) {
+      auto line = header(o, "throughput", o.window, count, rep);
+      const auto m = measure_ours(*sys.manager, *sys.clients, o.jobs, o.window, o.bytes, Features{},
+                                  deadline_for(o, o.jobs));
+      line.update(figures(m));
+      line["manager_rss_kb"] = rss_kib(sys.manager->pid());
+      emit(line);
+      if (failed(m)) status = 1;
+      reps.push_back(m.cpu_per_100k(m.cpu.total_s));
+    }
+    std::sort(reps.begin(), reps.end());
+    cpu_per_job.push_back(reps[reps.size() / 2]);
+  }
+  json summary = header(o, "summary", o.window, o.scale_workers.back(), o.repeat);
+  summary["scale_workers"] = o.scale_workers;
+  summary["median_cpu_s_per_100k"] = cpu_per_job;
+  summary["cpu_per_job_ratio"] = cpu_per_job.front() > 0 ? cpu_per_job.back() / cpu_per_job.front() : 0.0;
+  emit(summary);
+  return status;
+}
+
+// Waits until `queued()` reports `n` (or the deadline); returns the seconds it took.
+std::optional<double> wait_queued(const std::function<long long()>& queued, std::size_t n, Clock::time_point start,
+                                  Clock::time_point deadline) {
+  while (Clock::now() < deadline) {
+    if (queued() == static_cast<long long>(n)) return std::chrono::duration<double>(Clock::now() - start).count();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return std::nullopt;
+}
+
+json memory_figures(long before_kib, long after_kib, long peak_kib, std::size_t n, std::size_t bytes,
+                    std::optional<double> seconds) {
+  const double per_job = static_cast<double>(after_kib - before_kib) * 1024.0 / static_cast<double>(n);
+  return {{"rss_before_kb", before_kib},
+          {"rss_after_kb", after_kib},
+          {"peak_rss_kb", peak_kib},
+          {"bytes_per_job", std::round(per_job)},
+          {"bytes_per_job_beyond_payload", std::round(per_job - static_cast<double>(bytes))},
+          {"seconds_to_queue", seconds ? *seconds : -1.0}};
+}
+
+int mode_queued(const Options& o) {
+  LogDir logs(o.keep_logs);
+  const auto deadline = deadline_for(o, o.queued);
+  auto line = header(o, "queued", 0, 0, 1);
+  line["queued"] = o.queued;
+  int status = 0;
+  {
+    System sys(o, logs, 0, Features{}, false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const long before = rss_kib(sys.manager->pid());
+    std::string payload(o.bytes, 'a');
+    payload.front() = payload.back() = '"';
+    std::vector<JobSpec> jobs;
+    jobs.reserve(o.queued);
+    for (std::size_t i = 0; i < o.queued; ++i) jobs.emplace_back(Payload::json_text(payload));
+    const auto start = Clock::now();
+    sys.clients->first().work(std::move(jobs), WorkOptions{}, [](std::vector<Result>) {});
+    auto seconds = wait_queued(
+        [&] {
+          auto f = sys.clients->first().status();
+          if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return -1LL;
+          return f.get().value("queued", -1LL);
+        },
+        o.queued, start, deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    line.update(memory_figures(before, rss_kib(sys.manager->pid()), peak_rss_kib(sys.manager->pid()), o.queued,
+                               o.bytes, seconds));
+    if (!seconds) status = 1;
+  }
+  if (o.baseline) {
+    ForwarderProcess forwarder;
+    RawPusher pusher(forwarder.endpoint());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const long before = rss_kib(forwarder.pid());
+    const auto start = Clock::now();
+    pusher.push(o.queued, o.bytes);
+    auto seconds = wait_queued([&] { return pusher.queued(std::chrono::seconds(10)); }, o.queued, start, deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    line["baseline"] =
+        memory_figures(before, rss_kib(forwarder.pid()), peak_rss_kib(forwarder.pid()), o.queued, o.bytes, seconds);
+    const double ours = line.value("bytes_per_job", 0.0);
+    const double theirs = line["baseline"].value("bytes_per_job", 0.0);
+    line["ratio"] = {{"bytes_per_job", theirs > 0 ? ours / theirs : 0.0}};
+    if (!seconds) status = 1;
+  }
+  emit(line);
+  return status;
+}
+
+int mode_status(const Options& o) {
+  LogDir logs(o.keep_logs);
+  System sys(o, logs, o.workers, Features{}, true);
+  std::vector<double> ms;
+  std::size_t bytes = 0;
+  std::size_t listed = 0;
+  int status = 0;
+  const auto cpu0 = process_cpu(sys.manager->pid());
+  for (unsigned i = 0; i < o.status_repeats; ++i) {
+    const auto t0 = Clock::now();
+    auto f = sys.clients->first().status();
+    if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+      status = 1;
+      break;
+    }
+    const auto doc = f.get();
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    if (i == 0) {
+      bytes = doc.dump().size();
+      listed = doc.contains("workers") ? doc["workers"].size() : 0;
+    }
+  }
+  const auto cpu1 = process_cpu(sys.manager->pid());
+  std::sort(ms.begin(), ms.end());
+  auto line = header(o, "status", 0, o.workers, 1);
+  line["status_repeats"] = ms.size();
+  line["status_p50_ms"] = ms.empty() ? 0.0 : ms[ms.size() / 2];
+  line["status_max_ms"] = ms.empty() ? 0.0 : ms.back();
+  line["status_min_ms"] = ms.empty() ? 0.0 : ms.front();
+  line["status_bytes"] = bytes;
+  line["status_workers_listed"] = listed;
+  line["manager_cpu_ms_per_status"] = ms.empty() ? 0.0 : (cpu1.total_s - cpu0.total_s) * 1000.0 / static_cast<double>(ms.size());
+  line["peak_rss_kb"] = peak_rss_kib(sys.manager->pid());
+  emit(line);
+  return status;
+}
+
+int mode_features(const Options& o) {
+  LogDir logs(o.keep_logs);
+  Features off;
+  Features on;
+  on.on = true;
+  System plain(o, logs, o.workers, off, o.fake_workers);
+  System featured(o, logs, o.workers, on, o.fake_workers, {"--hold-similar-work"});
+  int status = 0;
+  for (unsigned rep = 1; rep <= o.repeat; ++rep) {
+    auto line = header(o, "throughput", o.window, o.workers, rep);
+    const auto a = measure_ours(*plain.manager, *plain.clients, o.jobs, o.window, o.bytes, off, deadline_for(o, o.jobs));
+    const auto b =
+        measure_ours(*featured.manager, *featured.clients, o.jobs, o.window, o.bytes, on, deadline_for(o, o.jobs));
+    line["features_off"] = figures(a);
+    line["features_on"] = figures(b);
+    line["features_on_detail"] =
+        "workers guarantee slots/4 to priority >= 1, jobs alternate priority 0 and 2, every job has a unique key "
+        "(hold-similar-work on), a client timeout, an assign timeout and a run timeout of 120 s";
+    line["ratio"] = {
+        {"jobs_per_s", a.jobs_per_s() > 0 ? b.jobs_per_s() / a.jobs_per_s() : 0.0},
+        {"cpu_per_job", a.cpu.total_s > 0 ? b.cpu.total_s / a.cpu.total_s : 0.0},
+        {"p50_us", a.percentile_us(0.5) > 0 ? b.percentile_us(0.5) / a.percentile_us(0.5) : 0.0},
+    };
+    emit(line);
+    if (failed(a) || failed(b)) status = 1;
+  }
+  return status;
+}
+
+// --internal forwarder|fakes: the helper processes.
+int internal(int argc, char** argv) {
+  if (argc < 3) return 2;
+  const std::string what = argv[2];
+  std::map<std::string, std::string> kv;
+  for (int i = 3; i + 1 < argc; i += 2) kv[argv[i]] = argv[i + 1];
+  if (what == "forwarder") return run_forwarder(kv["--endpoint"]);
+  if (what == "fakes") {
+    FakeWorkerOptions f;
+    f.endpoint = kv["--endpoint"];
+    f.count = std::stoull(kv["--count"]);
+    f.slots = static_cast<unsigned>(std::stoul(kv["--slots"]));
+    f.priority_slots = static_cast<unsigned>(std::stoul(kv["--priority-slots"]));
+    f.result_bytes = std::stoull(kv["--bytes"]);
+    return run_fake_workers(f);
+  }
+  return 2;
+}
+
+}  // namespace
+}  // namespace proletariat::bench
+
+int main(int argc, char** argv) {
+  using namespace proletariat::bench;
+  if (argc >= 2 && std::string(argv[1]) == "--internal") return internal(argc, argv);
+  int exit_code = 2;
+  auto options = parse(argc, argv, exit_code);
+  if (!options) return exit_code;
+
+  // The peer libraries log through the logger named "proletariat" when one exists.
+  auto logger = spdlog::stderr_color_mt("proletariat");
+  logger->set_level(spdlog::level::from_str(options->log_level));
+  raise_fd_limit();
+
+  try {
+    if (options->mode == "scale") return mode_scale(*options);
+    if (options->mode == "queued") return mode_queued(*options);
+    if (options->mode == "status") return mode_status(*options);
+    if (options->mode == "features") return mode_features(*options);
+    return mode_run(*options);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "proletariat-bench: %s\n", e.what());
+    return 1;
+  }
+}
