@@ -25,7 +25,7 @@ import zmq
 
 from . import _protocol as proto
 from ._session import Session
-from .errors import EBADFIELD, ECONNLOST, ENOPEER, ProletariatError
+from .errors import EBADFIELD, ECONNLOST, ProletariatError
 
 log = logging.getLogger("proletariat")
 
@@ -100,6 +100,28 @@ class Mailbox:
             os.close(self._write_fd)
 
 
+class PeerFuture(concurrent.futures.Future):  # type: ignore[type-arg]
+    """A Future completed by a peer's I/O thread, whose done-callbacks run on the
+    peer's events thread (never on the I/O thread), so that a callback may block or
+    wait for another answer of the same peer without stalling it.
+
+    Attributes:
+        request_id: the request this Future answers (the wire's ``req``).
+    """
+
+    def __init__(self, peer: "PeerBase", request_id: int) -> None:
+        super().__init__()
+        self.request_id = request_id
+        self._peer = peer
+
+    def add_done_callback(self, fn: Callable[["concurrent.futures.Future[Any]"], object]) -> None:
+        if self.done():
+            super().add_done_callback(fn)  # runs at once, in the caller's thread
+            return
+        peer = self._peer
+        super().add_done_callback(lambda future: peer._call_soon(fn, future))
+
+
 @dataclass
 class _Control:
     """A SYSMSG, STATUS or MYSTATUS request waiting for its reply."""
@@ -108,7 +130,7 @@ class _Control:
     command: str
     header: Dict[str, Any]
     payloads: List[bytes]
-    future: "concurrent.futures.Future[Any]"
+    future: PeerFuture
     sent: bool = False
 
 
@@ -209,8 +231,9 @@ class PeerBase:
         result: Tuple[int, int] = self._wait(self.system_message_future(message, to), timeout, "SYSMSG")
         return result
 
-    def system_message_future(self, message: Any, to: Optional[str] = None) -> "concurrent.futures.Future[Tuple[int, int]]":
-        """Like :meth:`system_message`, but returns a Future of ``(sent_to, received_by)``."""
+    def system_message_future(self, message: Any, to: Optional[str] = None) -> PeerFuture:
+        """Like :meth:`system_message`, but returns a Future of ``(sent_to, received_by)``
+        (a :class:`concurrent.futures.Future`; done-callbacks run on the events thread)."""
         if to is not None and not isinstance(to, str):
             raise ProletariatError(EBADFIELD, f"'to' must be None, 'MANAGER' or a peer id, not {to!r}")
         if isinstance(message, proto.RAW_TYPES):
@@ -273,18 +296,17 @@ class PeerBase:
         if self._closing or not self._mailbox.post(item):
             raise ProletariatError(ECONNLOST, f"this {self._role} is closed")
 
-    def _control(self, command: str, header: Dict[str, Any], payloads: List[bytes]) -> "concurrent.futures.Future[Any]":
+    def _control(self, command: str, header: Dict[str, Any], payloads: List[bytes]) -> PeerFuture:
         req = next(self._reqs)
-        future: "concurrent.futures.Future[Any]" = concurrent.futures.Future()
+        future = PeerFuture(self, req)
         self._post(("control", _Control(req, command, dict(header, req=req), payloads, future)))
-        future.request_id = req  # type: ignore[attr-defined]
         return future
 
-    def _wait(self, future: "concurrent.futures.Future[Any]", timeout: Optional[float], what: str) -> Any:
+    def _wait(self, future: PeerFuture, timeout: Optional[float], what: str) -> Any:
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
-            self._mailbox.post(("forget", future.request_id))  # type: ignore[attr-defined]
+            self._mailbox.post(("forget", future.request_id))
             raise TimeoutError(f"no answer to {what} within {timeout} s") from None
 
     def _call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -303,20 +325,17 @@ class PeerBase:
             call()
 
     def _resolve(self, future: "concurrent.futures.Future[Any]", value: Any = None, error: Optional[BaseException] = None) -> None:
-        """Completes a Future on the events thread, unless it was cancelled."""
-
-        def complete() -> None:
-            if future.done():
-                return
-            try:
-                if error is not None:
-                    future.set_exception(error)
-                else:
-                    future.set_result(value)
-            except concurrent.futures.InvalidStateError:
-                pass  # cancelled meanwhile
-
-        self._call_soon(complete)
+        """Completes a Future (from the I/O thread), unless it was cancelled. Waiters
+        wake at once; done-callbacks of a PeerFuture run on the events thread."""
+        if future.done():
+            return
+        try:
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
+        except concurrent.futures.InvalidStateError:
+            pass  # cancelled meanwhile
 
     def _set_status(self, connected: bool, peer_id: str) -> None:
         with self._status:
@@ -537,4 +556,4 @@ class PeerBase:
         return self._session is not None and self._session.registered
 
 
-__all__ = ["PeerBase", "Mailbox", "DEFAULT_CONTROL_TIMEOUT_S", "ENOPEER"]
+__all__ = ["PeerBase", "PeerFuture", "Mailbox", "DEFAULT_CONTROL_TIMEOUT_S"]

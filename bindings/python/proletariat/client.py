@@ -19,7 +19,6 @@ meanwhile (their ids, when they come, are aborted on the manager).
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import heapq
 import logging
 import math
@@ -30,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _protocol as proto
-from ._peer import PeerBase
+from ._peer import PeerBase, PeerFuture
 from .errors import (
     EABORTED,
     EBADFIELD,
@@ -103,7 +102,7 @@ class Result:
         return self.data
 
 
-class RequestFuture(concurrent.futures.Future):  # type: ignore[type-arg]
+class RequestFuture(PeerFuture):
     """The Future :meth:`Client.submit` returns.
 
     Its result is a list of :class:`Result` (a single Result for a single job). It
@@ -114,8 +113,7 @@ class RequestFuture(concurrent.futures.Future):  # type: ignore[type-arg]
     """
 
     def __init__(self, client: "Client", request_id: int) -> None:
-        super().__init__()
-        self.request_id = request_id
+        super().__init__(client, request_id)
         self._client = client
 
     def abort(self, indices: Optional[Iterable[int]] = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import threading
 import time
 
 import pytest
@@ -108,3 +109,25 @@ def test_my_status(make_worker, make_client):
     assert mine["id"] == client.id and mine["role"] == "peer"  # not a client before its first push
     client.work(Job(1), timeout=WAIT)
     assert client.my_status(timeout=WAIT)["role"] == "client"
+
+
+def test_callbacks_may_block_on_the_same_peer(make_worker, make_client):
+    """System-message handlers and done-callbacks run on the events thread, not the
+    I/O thread, so they may wait for answers of the very peer that called them."""
+    make_worker(lambda job: job.args * 2)
+    client = make_client()
+    answers = queue.Queue()
+
+    @client.on_sysmsg
+    def handler(content, sender):
+        answers.put(("sysmsg", client.call(content, timeout=WAIT), client.status(timeout=WAIT)["totalSlots"]))
+
+    def done(future):
+        answers.put(("callback", threading.current_thread().name, client.call(future.result()[0].data, timeout=WAIT)))
+
+    client.submit([21], timeout=WAIT).add_done_callback(done)
+    kind, thread_name, value = answers.get(timeout=WAIT)
+    assert kind == "callback" and "events" in thread_name and value == 84
+    other = make_client()
+    assert other.system_message(5, to=client.id, timeout=WAIT) == (1, 1)
+    assert answers.get(timeout=WAIT) == ("sysmsg", 10, 100)
