@@ -40,6 +40,7 @@ MAILBOX_BATCH = 1000
 
 SysmsgHandler = Callable[[Any, str], Any]
 F = TypeVar("F", bound=Callable[..., Any])
+P = TypeVar("P", bound="PeerBase")
 
 _STOP = ("stop",)
 # Reply command -> the command it answers.
@@ -165,7 +166,6 @@ class PeerBase:
         self._io_thread: Optional[threading.Thread] = None
         self._lifecycle = threading.Lock()
         self._closing = False
-        self._io_done = threading.Event()
         # I/O thread state.
         self._session: Optional[Session] = None
         self._controls: Dict[int, _Control] = {}
@@ -214,13 +214,14 @@ class PeerBase:
 
         Args:
             message: any JSON value.
-            to: ``None`` for everybody (the manager and every other peer, not this
-                one), ``"MANAGER"`` for the manager only, or a peer id.
+            to: ``None`` for every other peer (the manager hears it too, but counts
+                only when addressed), ``"MANAGER"`` for the manager only, or a peer id.
             timeout: seconds to wait for the manager's SYSDONE; None waits forever.
 
         Returns:
             ``(sent_to, received_by)``: how many recipients the message was meant for
-            and how many acknowledged it (``(0, 0)`` when there was nobody).
+            and how many acknowledged it: ``(1, 1)`` for ``"MANAGER"``, ``(0, 0)`` for
+            a broadcast with no other peer (PROTOCOL §8.2).
 
         Raises:
             ProletariatError: ``ENOPEER`` when `to` names no registered peer,
@@ -280,7 +281,7 @@ class PeerBase:
         self._mailbox.close()
         self._events.shutdown(wait=threading.get_ident() != self._events_ident)
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self: P) -> P:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -313,14 +314,17 @@ class PeerBase:
         """Runs fn(*args) on the events thread (in order), logging what it raises."""
 
         def call() -> None:
-            self._events_ident = threading.get_ident()
             try:
                 fn(*args)
             except Exception:
                 log.exception("%s: a callback raised", self._role)
 
+        def on_events_thread() -> None:
+            self._events_ident = threading.get_ident()
+            call()
+
         try:
-            self._events.submit(call)
+            self._events.submit(on_events_thread)
         except RuntimeError:  # shut down: run it here rather than lose a result
             call()
 
@@ -386,7 +390,6 @@ class PeerBase:
         finally:
             session.close(False)
             context.term()
-            self._io_done.set()
 
     def _on_command(self, command: Tuple[Any, ...]) -> None:
         kind = command[0]
