@@ -21,6 +21,7 @@ from proletariat import (
     ELIMIT,
     ETO,
     ETOOBIG,
+    EWORKERLOST,
     Client,
     Job,
     JobError,
@@ -507,3 +508,64 @@ def test_a_large_request_keeps_the_session(make_worker, make_client):
     results = client.work(list(range(10000)), timeout=6 * WAIT)
     assert [r.value() for r in results] == list(range(10000))
     assert (worker.id, client.id) == ids
+
+
+@pytest.mark.daemon_args("--hold-similar-work")
+def test_jobs_with_the_same_key_share_one_run(make_worker, make_client):
+    gate = threading.Event()
+    runs = []
+
+    def handler(job):
+        runs.append(job.key)
+        gate.wait(WAIT)
+        return f"computed {job.args}"
+
+    make_worker(handler, slots=10)
+    client = make_client()
+    future = client.submit([Job(1, key="k"), Job(2, key="k"), Job(3, key="other")], timeout=WAIT)
+    wait_for(lambda: client.status()["held"] == 1, "the second 'k' job to be held")
+    gate.set()
+    assert [r.value() for r in future.result(WAIT)] == ["computed 1", "computed 1", "computed 3"]
+    assert sorted(runs) == ["k", "other"]
+
+
+WORKER_SCRIPT = """
+import sys, time
+from proletariat import Worker
+worker = Worker(sys.argv[1], con_retry_time=0.05)
+@worker.handler
+def hang(job):
+    print("started", job.id, flush=True)
+    time.sleep(60)
+worker.run_forever()
+"""
+
+
+@pytest.mark.daemon_args("--max-attempts", "1")
+def test_a_job_whose_worker_dies_fails_with_eworkerlost(daemon, make_client):
+    import os
+    import select
+    import subprocess
+    import sys
+
+    from conftest import PACKAGE_ROOT
+
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER_SCRIPT, daemon.endpoint],
+        env=dict(os.environ, PYTHONPATH=str(PACKAGE_ROOT)), stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        client = make_client()
+        future = client.submit("doomed", timeout=3 * WAIT)
+        ready, _, _ = select.select([worker.stdout], [], [], WAIT)
+        assert ready, "the worker subprocess did not start the job within the wait"
+        line = worker.stdout.readline()
+        assert line.startswith("started"), f"worker said {line!r}"
+        worker.kill()  # SIGKILL: no BYE; the manager notices the silence
+        result = future.result(WAIT)
+        assert result.err.code == EWORKERLOST and result.err.error_class == "fault"
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait(WAIT)
+        worker.stdout.close()
