@@ -72,7 +72,10 @@ TEST_F(SysmsgTest, BroadcastReachesFiftyPeersWhileJobsFlow) {
   EXPECT_EQ(r.sent_to, static_cast<std::uint64_t>(kPeers + 2));
   EXPECT_EQ(r.received_by, r.sent_to);
   EXPECT_TRUE(wait_until([&] { return received.load() == kPeers; })) << received.load();
-  EXPECT_EQ(senders, (std::set<std::string>{sender->id()}));
+  {
+    std::lock_guard lock(from_mutex);
+    EXPECT_EQ(senders, (std::set<std::string>{sender->id()}));
+  }
   {
     std::lock_guard lock(mutex_);
     ASSERT_EQ(manager_got_.size(), 1u);

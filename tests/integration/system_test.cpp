@@ -196,13 +196,17 @@ TEST_F(SystemTest, JobsOfAWorkerKilledWithSigkillFinishOnAnotherWorker) {
 }
 
 // A worker whose jobs run until they are cancelled; counts starts and aborts.
+// Members the worker's threads touch are declared before the worker, so they outlive
+// it; the destructor waits for the job threads it started.
 struct StallingWorker {
   explicit StallingWorker(const std::string& endpoint, unsigned slots = 4) : worker(worker_options(endpoint, slots)) {
     worker.on_work([this](const JobPtr& job) {
       ++started;
+      ++active;
       std::thread([this, job] {
         while (!job->cancelled() && !release.load()) std::this_thread::sleep_for(2ms);
         if (release.load() && !job->cancelled()) job->reply(Payload::json({{"echo", job->args().to_json()}}));
+        --active;
       }).detach();
     });
     worker.on_abort([this](const JobPtr&, const std::string& reason) {
@@ -211,15 +215,21 @@ struct StallingWorker {
     });
     worker.start();
   }
+  ~StallingWorker() {
+    worker.stop();
+    release = true;
+    wait_until([this] { return active.load() == 0; });
+  }
   std::size_t aborts(const std::string& reason) {
     std::lock_guard lock(mutex);
     return static_cast<std::size_t>(std::count(abort_reasons.begin(), abort_reasons.end(), reason));
   }
-  Worker worker;
   std::atomic<int> started{0};
+  std::atomic<int> active{0};
   std::atomic<bool> release{false};
   std::mutex mutex;
   std::vector<std::string> abort_reasons;
+  Worker worker;
 };
 
 TEST_F(SystemTest, ClientThatVanishesHasItsRunningJobsAbortedOnTheWorker) {
