@@ -48,7 +48,9 @@ struct LastError {
 };
 inline thread_local LastError tl_error;
 
-inline void copy_truncated(char* dst, std::size_t size, std::string_view src) noexcept {
+// Not inlined: GCC 12 -O2 inlines it into callers passing temporaries and reports a
+// false -Warray-bounds on the memcpy (the length is bounded by both buffers).
+[[gnu::noinline]] inline void copy_truncated(char* dst, std::size_t size, std::string_view src) noexcept {
   const std::size_t n = std::min(src.size(), size - 1);
   std::memcpy(dst, src.data(), n);
   dst[n] = '\0';

@@ -65,11 +65,6 @@ void EventLoop::run(detail::Mailbox<int>& stop) {
   auto next_tick = Clock::now();
   for (;;) {
     auto now = Clock::now();
-    if (now >= next_tick) {
-      dispatcher_.on_tick(now);
-      flush();
-      next_tick = dispatcher_.next_wakeup(now);
-    }
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now);
     zmq::poll(items, 3, std::max(wait, std::chrono::milliseconds(0)) + std::chrono::milliseconds(1));
     if (items[2].revents & ZMQ_POLLIN) {
@@ -81,19 +76,31 @@ void EventLoop::run(detail::Mailbox<int>& stop) {
       now = Clock::now();
       dispatcher_.after_batch(now);
       flush();
-      next_tick = std::min(next_tick, dispatcher_.next_wakeup(now));
     }
     if (items[1].revents & ZMQ_POLLIN) {
       drain_pub();
       flush();
+    }
+    now = Clock::now();
+    if (now >= next_tick) {
+      // Read every message already waiting before judging liveness: after a stall
+      // (a descheduled process, a burst) the heartbeats are in the socket, not lost.
+      while (drain_router(now) == kMaxBatch) {
+      }
+      dispatcher_.on_tick(now);
+      flush();
+      next_tick = dispatcher_.next_wakeup(now);
+    } else {
+      next_tick = std::min(next_tick, dispatcher_.next_wakeup(now));
     }
   }
   dispatcher_.on_shutdown();
   flush();
 }
 
-void EventLoop::drain_router(Clock::time_point now) {
-  for (std::size_t n = 0; n < kMaxBatch; ++n) {
+std::size_t EventLoop::drain_router(Clock::time_point now) {
+  std::size_t n = 0;
+  for (; n < kMaxBatch; ++n) {
     frames_.clear();
     // Frames beyond the limit are received (libzmq already holds the whole message)
     // but not kept; the codec sees one too many and answers ETOOBIG.
@@ -104,7 +111,7 @@ void EventLoop::drain_router(Clock::time_point now) {
       zmq::message_t frame;
       auto ok = router_.recv(frame, received == 0 ? zmq::recv_flags::dontwait : zmq::recv_flags::none);
       if (!ok) {
-        if (received == 0) return;  // socket drained
+        if (received == 0) return n;  // socket drained
         break;
       }
       more = frame.more();
@@ -122,6 +129,7 @@ void EventLoop::drain_router(Clock::time_point now) {
       }
     }
   }
+  return n;
 }
 
 void EventLoop::drain_pub() {

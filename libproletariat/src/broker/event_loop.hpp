@@ -39,7 +39,8 @@ class EventLoop {
   [[nodiscard]] const std::string& pub_endpoint() const noexcept { return pub_endpoint_; }
 
  private:
-  void drain_router(std::chrono::steady_clock::time_point now);
+  // Reads at most kMaxBatch messages; returns how many.
+  std::size_t drain_router(std::chrono::steady_clock::time_point now);
   void drain_pub();
   void flush();
 
