@@ -417,12 +417,46 @@ class Worker::Impl {
     }
   }
 
+  // Sends the pending results in as few RESULT messages as the manager's limits
+  // (from WELCOME, PROTOCOL §10) allow; a result too big to travel alone becomes an
+  // ETOOBIG error, so its job still gets exactly one answer.
   void flush() {
     if (pending_.empty()) return;
-    protocol::WorkerResults msg{std::move(pending_), std::move(pending_payloads_)};
+    const auto& welcome = session_->welcome();
+    const std::size_t max_bytes = welcome.max_message_bytes > 0 ? welcome.max_message_bytes : (64u << 20);
+    const std::size_t max_entries =
+        welcome.max_frames > protocol::kFixedFrames ? welcome.max_frames - protocol::kFixedFrames : 100000;
+    // Room for the header of one entry ({"id":…,"attempt":…,"err":{…}}) and of the message.
+    constexpr std::size_t kEntryHeaderBytes = 96;
+    constexpr std::size_t kMessageHeaderBytes = 64;
+    protocol::WorkerResults batch;
+    std::size_t batch_bytes = kMessageHeaderBytes;
+    const auto send_batch = [&] {
+      if (batch.results.empty()) return;
+      session_->send(protocol::encode(std::move(batch)));
+      batch = {};
+      batch_bytes = kMessageHeaderBytes;
+    };
+    for (std::size_t i = 0; i < pending_.size(); ++i) {
+      auto& entry = pending_[i];
+      auto& payload = pending_payloads_[i];
+      std::size_t bytes = payload.size() + kEntryHeaderBytes + (entry.err ? entry.err->message.size() : 0);
+      if (bytes + kMessageHeaderBytes > max_bytes) {
+        detail::log().warn("worker: result of job {} is {} bytes, above the manager's limit; answering ETOOBIG",
+                           entry.id, payload.size());
+        entry.err = JobError{std::string(errc::kTooBig), "the result exceeds the manager's max_message_bytes"};
+        entry.raw = false;
+        payload = zmq::message_t();
+        bytes = kEntryHeaderBytes + entry.err->message.size();
+      }
+      if (batch.results.size() == max_entries || batch_bytes + bytes > max_bytes) send_batch();
+      batch.results.push_back(std::move(entry));
+      batch.payloads.push_back(std::move(payload));
+      batch_bytes += bytes;
+    }
+    send_batch();
     pending_.clear();
     pending_payloads_.clear();
-    session_->send(protocol::encode(std::move(msg)));
   }
 
   // Removes a running job: cancels it and tells the abort handler. No RESULT follows

@@ -311,5 +311,34 @@ TEST_F(SystemTest, ClientWithoutKeepStateGetsConnLostWhenTheManagerRestarts) {
   }
 }
 
+TEST(SystemLimits, WorkerKeepsResultsWithinTheManagersMessageLimit) {
+  auto options = loopback_options();
+  options.max_message_bytes = 64 * 1024;
+  Manager manager(options);
+  manager.start();
+  auto wo = worker_options(manager.endpoint(), 16);
+  wo.answer_threshold = 10;  // ten 10 KiB results would make one 100 KiB message
+  wo.answer_delay_max = 200ms;
+  wo.handler_threads = 4;
+  Worker worker(wo);
+  worker.on_work([](const JobPtr& job) {
+    const auto size = job->args().to_json().get<std::size_t>();
+    job->reply(Payload::raw(std::string(size, 'r')));
+  });
+  worker.start();
+  Client client(client_options(manager.endpoint()));
+  std::vector<JobSpec> jobs(10, JobSpec(nlohmann::json(10 * 1024)));
+  jobs.emplace_back(nlohmann::json(100 * 1024));  // too big to travel at all
+  auto future = client.work(std::move(jobs));
+  ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
+  auto results = future.get();
+  for (std::size_t i = 0; i < 10; ++i) {
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].err->code;
+    EXPECT_EQ(results[i].data.bytes().size(), 10u * 1024);
+  }
+  ASSERT_TRUE(results[10].err);
+  EXPECT_EQ(results[10].err->code, errc::kTooBig);
+}
+
 }  // namespace
 }  // namespace proletariat::testing
