@@ -285,16 +285,26 @@ class Client::Impl {
       bytes = kHeaderBytesBase;
       session_->send(protocol::encode(std::move(push)));
     };
+    std::vector<std::size_t> too_big;
     for (std::size_t i = 0; i < request.jobs.size(); ++i) {
       const auto& job = request.jobs[i];
       if (job.done || job.sent) continue;
       const std::size_t job_bytes =
           job.spec.args.bytes().size() + job.spec.key.size() + job.spec.service.size() + kHeaderBytesPerJob;
+      if (kHeaderBytesBase + job_bytes > max_bytes) {
+        too_big.push_back(i);  // could never travel: the manager would refuse the whole push
+        continue;
+      }
       if (!chunk.empty() && (chunk.size() >= max_jobs || bytes + job_bytes > max_bytes)) send_chunk();
       chunk.push_back(i);
       bytes += job_bytes;
     }
     send_chunk();
+    // Last: finishing the request's final job completes (and forgets) the request.
+    for (const auto index : too_big) {
+      finish(request, index,
+             Result{JobError{std::string(errc::kTooBig), "the job exceeds the manager's max_message_bytes"}, {}});
+    }
   }
 
   void on_accepted(const protocol::Accepted& msg) {

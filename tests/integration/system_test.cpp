@@ -338,6 +338,17 @@ TEST(SystemLimits, WorkerKeepsResultsWithinTheManagersMessageLimit) {
   }
   ASSERT_TRUE(results[10].err);
   EXPECT_EQ(results[10].err->code, errc::kTooBig);
+
+  // A job too big to be pushed at all fails in the client; its neighbours go through.
+  std::vector<JobSpec> pushes;
+  pushes.emplace_back(nlohmann::json(16));
+  pushes.emplace_back(Payload::raw(std::string(100 * 1024, 'a')));
+  auto second = client.work(std::move(pushes));
+  ASSERT_EQ(second.wait_for(10s), std::future_status::ready);
+  auto pushed = second.get();
+  ASSERT_TRUE(pushed[0].ok());
+  ASSERT_TRUE(pushed[1].err);
+  EXPECT_EQ(pushed[1].err->code, errc::kTooBig);
 }
 
 }  // namespace
