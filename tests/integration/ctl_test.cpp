@@ -1,6 +1,7 @@
 // proletariat-ctl against a real manager: output and exit codes (issue 4).
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -15,7 +16,10 @@ class CtlTest : public ::testing::Test {
  protected:
   void SetUp() override {
     manager_ = std::make_unique<Manager>(loopback_options());
-    manager_->on_sysmsg([this](const nlohmann::json& msg, const std::string&) { manager_got_ = msg.dump(); });
+    manager_->on_sysmsg([this](const nlohmann::json& msg, const std::string&) {
+      std::lock_guard lock(mutex_);
+      manager_got_ = msg.dump();
+    });
     manager_->start();
     endpoint_ = manager_->endpoint();
     auto options = worker_options(endpoint_, 6);
@@ -32,6 +36,16 @@ class CtlTest : public ::testing::Test {
     });
     worker_->start();
     ASSERT_TRUE(worker_->wait_ready(5s));
+  }
+
+  void TearDown() override {
+    worker_->stop();
+    manager_->stop();
+  }
+
+  std::string manager_got() {
+    std::lock_guard lock(mutex_);
+    return manager_got_;
   }
 
   ProcessResult ctl(std::vector<std::string> args, const std::string& input = "") {
@@ -53,6 +67,7 @@ class CtlTest : public ::testing::Test {
   std::unique_ptr<Manager> manager_;
   std::string endpoint_;
   std::unique_ptr<Worker> worker_;
+  std::mutex mutex_;
   std::string manager_got_;
 };
 
@@ -125,8 +140,8 @@ TEST_F(CtlTest, SysmsgToTheManager) {
   auto receipt = nlohmann::json::parse(r.out);
   EXPECT_EQ(receipt["sentTo"], 1);
   EXPECT_EQ(receipt["receivedBy"], 1);
-  EXPECT_TRUE(wait_until([&] { return !manager_got_.empty(); }));
-  EXPECT_EQ(manager_got_, "{\"reload\":true}");
+  EXPECT_TRUE(wait_until([&] { return !manager_got().empty(); }));
+  EXPECT_EQ(manager_got(), "{\"reload\":true}");
 }
 
 TEST_F(CtlTest, SysmsgBroadcastReachesTheWorker) {

@@ -80,6 +80,11 @@ class SchedulingTest : public ::testing::Test {
     client_ = std::make_unique<Client>(client_options(endpoint_));
   }
 
+  void TearDown() override {
+    client_.reset();
+    if (manager_) manager_->stop();
+  }
+
   static Result wait(std::future<Result>& f, std::chrono::seconds limit = 5s) {
     if (f.wait_for(limit) != std::future_status::ready) {
       ADD_FAILURE() << "no result within " << limit.count() << " s";
@@ -278,15 +283,19 @@ TEST_F(SchedulingTest, DistribRandmaxDelaysButDeliversEverything) {
 }
 
 TEST_F(SchedulingTest, CustomSelectorChoosesTheWorker) {
-  std::mutex mutex;
-  std::string preferred;
+  // Shared with the manager's thread, which may outlive this test body's stack.
+  struct Preference {
+    std::mutex mutex;
+    std::string worker;
+  };
+  auto preference = std::make_shared<Preference>();
   auto options = loopback_options();
   manager_ = std::make_unique<Manager>(options);
-  manager_->set_worker_selector([&](const JobInfo&, std::span<const WorkerCandidate> candidates)
+  manager_->set_worker_selector([preference](const JobInfo&, std::span<const WorkerCandidate> candidates)
                                     -> std::optional<std::size_t> {
-    std::lock_guard lock(mutex);
+    std::lock_guard lock(preference->mutex);
     for (std::size_t i = 0; i < candidates.size(); ++i) {
-      if (candidates[i].id == preferred) return i;
+      if (candidates[i].id == preference->worker) return i;
     }
     return std::nullopt;  // wait for the preferred worker
   });
@@ -303,8 +312,8 @@ TEST_F(SchedulingTest, CustomSelectorChoosesTheWorker) {
   auto a = make("a");
   auto b = make("b");
   {
-    std::lock_guard lock(mutex);
-    preferred = b->id();
+    std::lock_guard lock(preference->mutex);
+    preference->worker = b->id();
   }
   std::vector<JobSpec> jobs;
   for (int i = 0; i < 40; ++i) jobs.emplace_back(nlohmann::json(i));

@@ -27,6 +27,9 @@ class SysmsgTest : public ::testing::Test {
     endpoint_ = manager_->endpoint();
   }
 
+  // The manager's thread writes the members below: stop it before they go.
+  void TearDown() override { manager_->stop(); }
+
   std::unique_ptr<Client> connected_client() {
     auto c = std::make_unique<Client>(client_options(endpoint_));
     EXPECT_TRUE(c->wait_connected(5s));

@@ -24,6 +24,9 @@ namespace {
 class SystemTest : public ::testing::Test {
  protected:
   void SetUp() override { start_manager(loopback_options()); }
+  void TearDown() override {
+    if (manager_) manager_->stop();
+  }
 
   void start_manager(ManagerOptions options) {
     manager_ = std::make_unique<Manager>(std::move(options));
