@@ -8,6 +8,7 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include <zmq.hpp>
@@ -181,7 +182,47 @@ class FakeSet {
   std::uint64_t errors_ = 0;
 };
 
+// Receives the next message whose command frame is `command` (skipping heartbeats
+// and anything else); false on timeout.
+bool receive_command(zmq::socket_t& socket, std::string_view command, protocol::Frames& frames, long timeout_ms) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+  while (Clock::now() < deadline) {
+    zmq::poll(&item, 1, std::chrono::milliseconds(50));
+    while (true) {
+      frames.clear();
+      if (!zmq::recv_multipart(socket, std::back_inserter(frames), zmq::recv_flags::dontwait)) break;
+      if (frames.size() > 2 && frames[2].to_string_view() == command) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
+
+std::vector<double> raw_status_round_trips(const std::string& endpoint, std::size_t count, long timeout_ms) {
+  std::vector<double> out;
+  zmq::context_t context(1);
+  zmq::socket_t socket(context, zmq::socket_type::dealer);
+  socket.set(zmq::sockopt::linger, 0);
+  socket.connect(endpoint);
+  auto send = [&](protocol::Frames frames) {
+    for (std::size_t k = 0; k < frames.size(); ++k) {
+      (void)socket.send(frames[k], k + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+  };
+  protocol::Frames frames;
+  send(protocol::encode(protocol::Hello{"bench-status", "c++"}));
+  if (!receive_command(socket, "WELCOME", frames, timeout_ms)) return out;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto t0 = Clock::now();
+    send(protocol::encode(protocol::StatusRequest{i + 1, false}));
+    if (!receive_command(socket, "STATUS", frames, timeout_ms)) break;
+    out.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  send(protocol::encode(protocol::Bye{}));
+  return out;
+}
 
 int run_fake_workers(const FakeWorkerOptions& options) {
   FakeSet set(options);

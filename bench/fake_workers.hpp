@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace proletariat::bench {
 
@@ -37,5 +38,11 @@ struct FakeWorkerOptions {
 // stdin reaches EOF, then prints "DONE <jobs answered> <errors>". Returns the exit
 // status.
 int run_fake_workers(const FakeWorkerOptions& options);
+
+// Registers one raw peer (HELLO only) and times `count` STATUS round trips, from
+// sending the request to receiving the whole reply, without parsing it: the
+// manager's share of a status request. Milliseconds, in order; fewer entries when a
+// reply does not come within `timeout_ms`.
+std::vector<double> raw_status_round_trips(const std::string& endpoint, std::size_t count, long timeout_ms = 10000);
 
 }  // namespace proletariat::bench

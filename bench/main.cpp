@@ -6,6 +6,9 @@
 // load generators (proletariat::Worker and proletariat::Client objects, or the raw
 // baseline peers) are threads of the bench process. CPU time and memory are read
 // from /proc for the manager's and the forwarder's processes only.
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -56,6 +59,7 @@ struct Options {
   std::size_t queued = 1000000;
   unsigned status_repeats = 50;
   std::string cdf_path;
+  std::string perf_prefix;
   std::string log_level = "error";
   double timeout_s = 0;
   bool keep_logs = false;
@@ -98,6 +102,8 @@ Comparison and output:
                           print our figures as ratios of it
   --repeat R              repeat every measurement R times (one line each) [1]
   --cdf FILE              write the latency run's quantiles (ours, baseline) to FILE
+  --perf PREFIX           record each measured run of the manager with `perf record
+                          -g` into PREFIX-<mode>-<phase>-w<workers>-<n>.data
   --daemon PATH           the manager daemon [the one built with this tool]
   --manager-arg ARG       extra option for the daemon (repeatable), e.g.
                           --manager-arg=--avail-threshold=0
@@ -163,6 +169,7 @@ std::optional<Options> parse(int argc, char** argv, int& exit_code) {
          return true;
        }},
       {"--cdf", [&](const std::string& v) { o.cdf_path = v; return !v.empty(); }},
+      {"--perf", [&](const std::string& v) { o.perf_prefix = v; return !v.empty(); }},
       {"--log-level", [&](const std::string& v) { o.log_level = v; return !v.empty(); }},
       {"--timeout", [&](const std::string& v) {
          std::size_t s = 0;
@@ -281,15 +288,53 @@ void emit(const json& line) {
 
 // One measured run of proletariat: the load over the clients, CPU and memory of the
 // manager process around it.
+// `perf record` attached to a process for the length of a run (--perf).
+class Profiler {
+ public:
+  Profiler(const std::string& file, pid_t pid) {
+    if (file.empty()) return;
+    child_ = std::make_unique<Child>(std::vector<std::string>{"/usr/bin/perf", "record", "-q", "-F", "1999", "-g",
+                                                              "-p", std::to_string(pid), "-o", file},
+                                     file + ".log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // perf attaches
+  }
+  ~Profiler() {
+    if (!child_) return;
+    child_->signal(SIGINT);
+    (void)child_->finish(std::chrono::milliseconds(30000));
+  }
+
+ private:
+  std::unique_ptr<Child> child_;
+};
+
+std::string perf_file(const Options& o, const std::string& phase, std::size_t workers, unsigned rep) {
+  if (o.perf_prefix.empty()) return {};
+  return o.perf_prefix + "-" + o.mode + "-" + phase + "-w" + std::to_string(workers) + "-" + std::to_string(rep) +
+         ".data";
+}
+
+// CPU seconds of the load generators: this process (clients, library workers, raw
+// peers) and the fake-worker helper processes.
+double peers_cpu(const std::vector<pid_t>& helpers) {
+  double s = process_cpu(getpid()).total_s;
+  for (pid_t pid : helpers) s += process_cpu(pid).total_s;
+  return s;
+}
+
 Measurement measure_ours(ManagerProcess& manager, LibraryClients& clients, std::size_t jobs, std::size_t window,
-                         std::size_t bytes, const Features& features, Clock::time_point deadline) {
+                         std::size_t bytes, const Features& features, Clock::time_point deadline,
+                         const std::vector<pid_t>& helpers, const std::string& perf = {}) {
   Measurement m;
   m.jobs = jobs;
+  Profiler profiler(perf, manager.pid());
   const auto cpu0 = process_cpu(manager.pid());
+  const double peers0 = peers_cpu(helpers);
   const auto t0 = Clock::now();
   m.load = clients.run(jobs, window, bytes, features, deadline);
   const auto t1 = Clock::now();
   const auto cpu1 = process_cpu(manager.pid());
+  m.peers_cpu_s = peers_cpu(helpers) - peers0;
   m.seconds = std::chrono::duration<double>(t1 - t0).count();
   m.cpu.total_s = cpu1.total_s - cpu0.total_s;
   m.cpu.zmq_io_s = cpu1.zmq_io_s - cpu0.zmq_io_s;
@@ -304,6 +349,7 @@ Measurement measure_baseline(ForwarderProcess& forwarder, std::size_t clients, s
   m.jobs = jobs;
   std::vector<LoadResult> results(clients);
   const auto cpu0 = process_cpu(forwarder.pid());
+  const double peers0 = peers_cpu({});
   const auto t0 = Clock::now();
   {
     std::vector<std::jthread> threads;
@@ -316,6 +362,7 @@ Measurement measure_baseline(ForwarderProcess& forwarder, std::size_t clients, s
   }
   const auto t1 = Clock::now();
   const auto cpu1 = process_cpu(forwarder.pid());
+  m.peers_cpu_s = peers_cpu({}) - peers0;
   m.seconds = std::chrono::duration<double>(t1 - t0).count();
   m.cpu.total_s = cpu1.total_s - cpu0.total_s;
   m.cpu.zmq_io_s = cpu1.zmq_io_s - cpu0.zmq_io_s;
@@ -344,6 +391,7 @@ struct Workers {
       library = std::make_unique<LibraryWorkers>(endpoint, count, o.slots, o.bytes, features);
     }
   }
+  [[nodiscard]] std::vector<pid_t> helper_pids() const { return fakes ? fakes->pids() : std::vector<pid_t>{}; }
   bool wait_ready(std::size_t count) {
     const auto timeout = std::chrono::milliseconds(30000 + 20 * static_cast<long long>(count));
     return fakes ? fakes->wait_ready(timeout) : library->wait_ready(timeout);
@@ -368,6 +416,7 @@ struct System {
     clients = std::make_unique<LibraryClients>(manager->endpoint(), o.clients);
     if (!clients->wait_connected(std::chrono::seconds(15))) throw std::runtime_error("the clients did not connect");
   }
+  [[nodiscard]] std::vector<pid_t> helpers() const { return workers ? workers->helper_pids() : std::vector<pid_t>{}; }
   ~System() {
     clients.reset();
     workers.reset();
@@ -409,7 +458,7 @@ int mode_run(const Options& o) {
     for (const auto& phase : phases) {
       auto line = header(o, phase.name, phase.window, o.workers, rep);
       const auto m = measure_ours(*ours.manager, *ours.clients, phase.jobs, phase.window, o.bytes, Features{},
-                                  deadline_for(o, phase.jobs));
+                                  deadline_for(o, phase.jobs), ours.helpers(), perf_file(o, phase.name, o.workers, rep));
       line.update(figures(m));
       if (failed(m)) status = 1;
       std::optional<Measurement> b;
@@ -440,7 +489,7 @@ int mode_scale(const Options& o) {
     for (unsigned rep = 1; rep <= o.repeat; ++rep) {
       auto line = header(o, "throughput", o.window, count, rep);
       const auto m = measure_ours(*sys.manager, *sys.clients, o.jobs, o.window, o.bytes, Features{},
-                                  deadline_for(o, o.jobs));
+                                  deadline_for(o, o.jobs), sys.helpers(), perf_file(o, "throughput", count, rep));
       line.update(figures(m));
       line["manager_rss_kb"] = rss_kib(sys.manager->pid());
       emit(line);
@@ -536,6 +585,8 @@ int mode_status(const Options& o) {
   std::size_t listed = 0;
   int status = 0;
   const auto cpu0 = process_cpu(sys.manager->pid());
+  std::optional<Profiler> profiler;
+  profiler.emplace(perf_file(o, "status", o.workers, 1), sys.manager->pid());
   for (unsigned i = 0; i < o.status_repeats; ++i) {
     const auto t0 = Clock::now();
     auto f = sys.clients->first().status();
@@ -550,16 +601,26 @@ int mode_status(const Options& o) {
       listed = doc.contains("workers") ? doc["workers"].size() : 0;
     }
   }
+  // The manager's share: the same round trip by a raw peer that does not parse the
+  // reply (the C++ Client parses the whole document on its I/O thread).
+  auto raw = raw_status_round_trips(sys.manager->endpoint(), o.status_repeats);
   const auto cpu1 = process_cpu(sys.manager->pid());
+  profiler.reset();
+  if (raw.size() < o.status_repeats) status = 1;
+  std::sort(raw.begin(), raw.end());
   std::sort(ms.begin(), ms.end());
   auto line = header(o, "status", 0, o.workers, 1);
   line["status_repeats"] = ms.size();
   line["status_p50_ms"] = ms.empty() ? 0.0 : ms[ms.size() / 2];
   line["status_max_ms"] = ms.empty() ? 0.0 : ms.back();
   line["status_min_ms"] = ms.empty() ? 0.0 : ms.front();
+  line["raw_status_p50_ms"] = raw.empty() ? 0.0 : raw[raw.size() / 2];
+  line["raw_status_max_ms"] = raw.empty() ? 0.0 : raw.back();
   line["status_bytes"] = bytes;
   line["status_workers_listed"] = listed;
-  line["manager_cpu_ms_per_status"] = ms.empty() ? 0.0 : (cpu1.total_s - cpu0.total_s) * 1000.0 / static_cast<double>(ms.size());
+  const auto requests = ms.size() + raw.size();
+  line["manager_cpu_ms_per_status"] =
+      requests == 0 ? 0.0 : (cpu1.total_s - cpu0.total_s) * 1000.0 / static_cast<double>(requests);
   line["peak_rss_kb"] = peak_rss_kib(sys.manager->pid());
   emit(line);
   return status;
@@ -575,9 +636,10 @@ int mode_features(const Options& o) {
   int status = 0;
   for (unsigned rep = 1; rep <= o.repeat; ++rep) {
     auto line = header(o, "throughput", o.window, o.workers, rep);
-    const auto a = measure_ours(*plain.manager, *plain.clients, o.jobs, o.window, o.bytes, off, deadline_for(o, o.jobs));
-    const auto b =
-        measure_ours(*featured.manager, *featured.clients, o.jobs, o.window, o.bytes, on, deadline_for(o, o.jobs));
+    const auto a = measure_ours(*plain.manager, *plain.clients, o.jobs, o.window, o.bytes, off,
+                                deadline_for(o, o.jobs), plain.helpers());
+    const auto b = measure_ours(*featured.manager, *featured.clients, o.jobs, o.window, o.bytes, on,
+                                deadline_for(o, o.jobs), featured.helpers(), perf_file(o, "features-on", o.workers, rep));
     line["features_off"] = figures(a);
     line["features_on"] = figures(b);
     line["features_on_detail"] =

@@ -161,6 +161,10 @@ bool Child::running() {
   return true;
 }
 
+void Child::signal(int sig) {
+  if (running()) kill(pid_, sig);
+}
+
 int Child::wait_for_exit(std::chrono::milliseconds grace) {
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (running()) {

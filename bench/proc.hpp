@@ -56,6 +56,8 @@ class Child {
   // SIGTERM, wait up to `grace`, then SIGKILL.
   int terminate(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
   [[nodiscard]] bool running();
+  // Sends `sig` (perf record ends its recording cleanly on SIGINT).
+  void signal(int sig);
 
  private:
   int wait_for_exit(std::chrono::milliseconds grace);

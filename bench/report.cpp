@@ -41,6 +41,7 @@ nlohmann::ordered_json figures(const Measurement& m) {
       {"loop_cpu_s_per_100k", round_to(m.cpu_per_100k(m.cpu.own_s()), 4)},
       {"zmq_io_cpu_s_per_100k", round_to(m.cpu_per_100k(m.cpu.zmq_io_s), 4)},
       {"peak_rss_kb", m.peak_rss_kib},
+      {"peers_cpu_s_per_100k", round_to(m.cpu_per_100k(m.peers_cpu_s), 4)},
       {"errors", m.load.errors + (m.load.timed_out ? 1 : 0)},
       {"timed_out", m.load.timed_out},
   };
@@ -54,6 +55,7 @@ nlohmann::ordered_json ratios(const Measurement& ours, const Measurement& baseli
       {"p999_us", ratio(ours.percentile_us(0.999), baseline.percentile_us(0.999))},
       {"cpu_per_job", ratio(ours.cpu_per_100k(ours.cpu.total_s), baseline.cpu_per_100k(baseline.cpu.total_s))},
       {"loop_cpu_per_job", ratio(ours.cpu_per_100k(ours.cpu.own_s()), baseline.cpu_per_100k(baseline.cpu.own_s()))},
+      {"peers_cpu_per_job", ratio(ours.peers_cpu_s, baseline.peers_cpu_s)},
       {"peak_rss", ratio(static_cast<double>(ours.peak_rss_kib), static_cast<double>(baseline.peak_rss_kib))},
   };
 }

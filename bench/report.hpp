@@ -17,6 +17,7 @@ struct Measurement {
   double seconds = 0;
   CpuTimes cpu;             // the manager's (or forwarder's) process over the run
   long peak_rss_kib = 0;    // its VmHWM at the end of the run
+  double peers_cpu_s = 0;   // the load generators: this process and fake-worker helpers
   LoadResult load;          // latencies are sorted by finish()
   void finish();            // sorts the latencies
   [[nodiscard]] double percentile_us(double q) const;

@@ -49,6 +49,12 @@ FakeWorkerProcesses::~FakeWorkerProcesses() {
   for (auto& c : children_) (void)c->finish();
 }
 
+std::vector<pid_t> FakeWorkerProcesses::pids() const {
+  std::vector<pid_t> out;
+  for (const auto& c : children_) out.push_back(c->pid());
+  return out;
+}
+
 bool FakeWorkerProcesses::wait_ready(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (auto& c : children_) {

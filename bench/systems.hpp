@@ -52,6 +52,7 @@ class FakeWorkerProcesses {
   ~FakeWorkerProcesses();
   // True once every fake worker's offer was accepted.
   [[nodiscard]] bool wait_ready(std::chrono::milliseconds timeout);
+  [[nodiscard]] std::vector<pid_t> pids() const;
 
  private:
   std::vector<std::unique_ptr<Child>> children_;
