@@ -3,7 +3,7 @@
 if (!exists("dir")) dir = "docs/bench"
 set terminal pngcairo size 800,500 font ",11"
 set grid
-set key top left box opaque
+set key below
 
 set output dir."/throughput_vs_workers.png"
 set title "Throughput against workers (16 slots each, 1 client, window 128, 20-byte jobs)"
@@ -26,6 +26,6 @@ set xlabel "latency (microseconds)"
 set ylabel "fraction of jobs"
 set logscale x 10
 set yrange [0:1]
-set key bottom right box opaque
+set key inside bottom right box opaque
 plot dir."/latency_cdf.dat" using 2:1 with lines lw 2 title "proletariat", \
      dir."/latency_cdf.dat" using 3:1 with lines lw 2 title "raw ZeroMQ forwarder (baseline)"
