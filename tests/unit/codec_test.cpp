@@ -249,6 +249,40 @@ TEST(Codec, SysMsgToEverybodyEncodesNullTo) {
   EXPECT_EQ(std::get<SysDone>(done).received_by, 2u);
 }
 
+TEST(Codec, HandWrittenHeadersEscapeStringsAndKeepNumbers) {
+  const std::string nasty = "q\"uote\\back\nline\x01ctl \xc3\xa9";
+  Jobs jobs;
+  jobs.jobs = {{(std::uint64_t{1} << 53) - 1, 7, 0.1, 5, nasty, "svc\t", true, "c.1"}};
+  jobs.payloads.emplace_back();
+  auto msg = round_trip_manager(encode(std::move(jobs)));
+  auto* got = std::get_if<Jobs>(&msg);
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->jobs[0].id, (std::uint64_t{1} << 53) - 1);
+  EXPECT_DOUBLE_EQ(got->jobs[0].priority, 0.1);
+  EXPECT_EQ(got->jobs[0].key, nasty);
+  EXPECT_EQ(got->jobs[0].service, "svc\t");
+  EXPECT_TRUE(got->jobs[0].raw);
+
+  ClientResults results;
+  results.results = {{3, JobError{"E\"X", "m\nn"}, false}};
+  results.payloads.emplace_back();
+  auto r = round_trip_manager(encode(std::move(results)));
+  auto* res = std::get_if<ClientResults>(&r);
+  ASSERT_NE(res, nullptr);
+  EXPECT_EQ(res->results[0].err->code, "E\"X");
+  EXPECT_EQ(res->results[0].err->message, "m\nn");
+
+  Push push;
+  push.req = 1;
+  push.priority = 1e-3;
+  push.jobs = {{nasty, "", false}};
+  push.payloads.emplace_back();
+  auto p = round_trip_peer(encode(std::move(push)));
+  ASSERT_TRUE(std::holds_alternative<Push>(p));
+  EXPECT_EQ(std::get<Push>(p).jobs[0].key, nasty);
+  EXPECT_DOUBLE_EQ(std::get<Push>(p).priority, 1e-3);
+}
+
 TEST(Codec, PriorityTextIsShortest) {
   EXPECT_EQ(priority_text(2), "2");
   EXPECT_EQ(priority_text(2.5), "2.5");

@@ -1,5 +1,6 @@
 #include "protocol/codec.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 
@@ -68,6 +69,73 @@ Frames with_payloads(Frames frames, Frames&& payloads) {
   frames.reserve(frames.size() + payloads.size());
   for (auto& p : payloads) frames.push_back(std::move(p));
   return frames;
+}
+
+// Headers that list one entry per job (JOBS, RESULT, PUSH, ACCEPTED) are written as
+// text directly: building a JSON DOM costs several allocations per entry, and these are
+// the manager's hot path. Other messages use nlohmann::json.
+void append_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      out += "\\u00";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+void append_uint(std::string& out, std::uint64_t value) {
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  out.append(buf, end);
+}
+
+void append_number(std::string& out, double value) {
+  char buf[32];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);  // shortest round trip
+  out.append(buf, end);
+}
+
+void append_field(std::string& out, std::string_view name) {
+  out += ',';
+  append_string(out, name);
+  out += ':';
+}
+
+void append_error(std::string& out, const JobError& err) {
+  out += "{\"code\":";
+  append_string(out, err.code);
+  out += ",\"message\":";
+  append_string(out, err.message);
+  out += '}';
+}
+
+Frames start_message_text(Cmd cmd, const std::string& header) {
+  Frames frames;
+  frames.reserve(kFixedFrames);
+  frames.emplace_back();
+  frames.push_back(frame_of(kSignature));
+  frames.push_back(frame_of(name_of(cmd)));
+  frames.push_back(frame_of(header));
+  return frames;
+}
+
+void append_id_list(std::string& out, const std::vector<std::uint64_t>& ids) {
+  out += '[';
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) out += ',';
+    append_uint(out, ids[i]);
+  }
+  out += ']';
 }
 
 // Reads typed fields out of a header, recording the first problem. Each getter
@@ -207,10 +275,6 @@ json attempts_json(const std::vector<JobAttempt>& jobs) {
   return arr;
 }
 
-json error_json(const std::optional<JobError>& err) {
-  if (!err) return nullptr;
-  return {{"code", err->code}, {"message", err->message}};
-}
 
 // Checks the fixed frames and size limits, parses the header. On success `cmd` and
 // `header` are set.
@@ -615,32 +679,74 @@ Frames encode(const Offer& msg) {
 }
 
 Frames encode(Push&& msg) {
-  json jobs = json::array();
-  for (const auto& j : msg.jobs) {
-    json e = json::object();
-    if (!j.key.empty()) e["key"] = j.key;
-    if (!j.service.empty()) e["service"] = j.service;
-    if (j.raw) e["raw"] = true;
-    jobs.push_back(std::move(e));
+  std::string h;
+  h.reserve(96 + msg.jobs.size() * 8);
+  h += "{\"req\":";
+  append_uint(h, msg.req);
+  if (msg.priority != 0) {
+    append_field(h, "priority");
+    append_number(h, msg.priority);
   }
-  json h = {{"req", msg.req}, {"jobs", std::move(jobs)}};
-  if (msg.priority != 0) h["priority"] = msg.priority;
-  if (msg.assign_timeout_ms) h["assigntimeout"] = *msg.assign_timeout_ms;
-  if (msg.run_timeout_ms) h["runTimeout"] = *msg.run_timeout_ms;
-  return with_payloads(start_message(Cmd::push, h), std::move(msg.payloads));
+  if (msg.assign_timeout_ms) {
+    append_field(h, "assigntimeout");
+    append_uint(h, *msg.assign_timeout_ms);
+  }
+  if (msg.run_timeout_ms) {
+    append_field(h, "runTimeout");
+    append_uint(h, *msg.run_timeout_ms);
+  }
+  h += ",\"jobs\":[";
+  for (std::size_t i = 0; i < msg.jobs.size(); ++i) {
+    const auto& j = msg.jobs[i];
+    if (i > 0) h += ',';
+    h += '{';
+    bool first = true;
+    const auto field = [&](std::string_view name) {
+      if (!first) h += ',';
+      first = false;
+      append_string(h, name);
+      h += ':';
+    };
+    if (!j.key.empty()) {
+      field("key");
+      append_string(h, j.key);
+    }
+    if (!j.service.empty()) {
+      field("service");
+      append_string(h, j.service);
+    }
+    if (j.raw) {
+      field("raw");
+      h += "true";
+    }
+    h += '}';
+  }
+  h += "]}";
+  return with_payloads(start_message_text(Cmd::push, h), std::move(msg.payloads));
 }
 
 Frames encode(const ClientAbort& msg) { return start_message(Cmd::abort, {{"ids", msg.ids}}); }
 
 Frames encode(WorkerResults&& msg) {
-  json arr = json::array();
-  for (const auto& res : msg.results) {
-    json e = {{"id", res.id}, {"attempt", res.attempt}};
-    if (res.err) e["err"] = error_json(res.err);
-    if (res.raw) e["raw"] = true;
-    arr.push_back(std::move(e));
+  std::string h;
+  h.reserve(16 + msg.results.size() * 32);
+  h += "{\"results\":[";
+  for (std::size_t i = 0; i < msg.results.size(); ++i) {
+    const auto& res = msg.results[i];
+    if (i > 0) h += ',';
+    h += "{\"id\":";
+    append_uint(h, res.id);
+    append_field(h, "attempt");
+    append_uint(h, res.attempt);
+    if (res.err) {
+      append_field(h, "err");
+      append_error(h, *res.err);
+    }
+    if (res.raw) h += ",\"raw\":true";
+    h += '}';
   }
-  return with_payloads(start_message(Cmd::result, {{"results", std::move(arr)}}), std::move(msg.payloads));
+  h += "]}";
+  return with_payloads(start_message_text(Cmd::result, h), std::move(msg.payloads));
 }
 
 Frames encode(const Reject& msg) { return start_message(Cmd::reject, {{"jobs", attempts_json(msg.jobs)}}); }
@@ -670,33 +776,73 @@ Frames encode(const Offered& msg) {
   return start_message(Cmd::offered, {{"slots", msg.slots}, {"ranges", std::move(ranges)}});
 }
 
-Frames encode(const Accepted& msg) { return start_message(Cmd::accepted, {{"req", msg.req}, {"ids", msg.ids}}); }
+Frames encode(const Accepted& msg) {
+  std::string h;
+  h.reserve(24 + msg.ids.size() * 8);
+  h += "{\"req\":";
+  append_uint(h, msg.req);
+  h += ",\"ids\":";
+  append_id_list(h, msg.ids);
+  h += '}';
+  return start_message_text(Cmd::accepted, h);
+}
 
 Frames encode(Jobs&& msg) {
-  json arr = json::array();
-  for (const auto& j : msg.jobs) {
-    json e = {{"id", j.id}, {"attempt", j.attempt}, {"priority", j.priority}};
-    if (j.run_timeout_ms) e["runTimeout"] = *j.run_timeout_ms;
-    if (!j.key.empty()) e["key"] = j.key;
-    if (!j.service.empty()) e["service"] = j.service;
-    if (j.raw) e["raw"] = true;
-    if (!j.client.empty()) e["client"] = j.client;
-    arr.push_back(std::move(e));
+  std::string h;
+  h.reserve(16 + msg.jobs.size() * 64);
+  h += "{\"jobs\":[";
+  for (std::size_t i = 0; i < msg.jobs.size(); ++i) {
+    const auto& j = msg.jobs[i];
+    if (i > 0) h += ',';
+    h += "{\"id\":";
+    append_uint(h, j.id);
+    append_field(h, "attempt");
+    append_uint(h, j.attempt);
+    append_field(h, "priority");
+    append_number(h, j.priority);
+    if (j.run_timeout_ms) {
+      append_field(h, "runTimeout");
+      append_uint(h, *j.run_timeout_ms);
+    }
+    if (!j.key.empty()) {
+      append_field(h, "key");
+      append_string(h, j.key);
+    }
+    if (!j.service.empty()) {
+      append_field(h, "service");
+      append_string(h, j.service);
+    }
+    if (j.raw) h += ",\"raw\":true";
+    if (!j.client.empty()) {
+      append_field(h, "client");
+      append_string(h, j.client);
+    }
+    h += '}';
   }
-  return with_payloads(start_message(Cmd::jobs, {{"jobs", std::move(arr)}}), std::move(msg.payloads));
+  h += "]}";
+  return with_payloads(start_message_text(Cmd::jobs, h), std::move(msg.payloads));
 }
 
 Frames encode(const WorkerAbort& msg) { return start_message(Cmd::abort, {{"jobs", attempts_json(msg.jobs)}}); }
 
 Frames encode(ClientResults&& msg) {
-  json arr = json::array();
-  for (const auto& res : msg.results) {
-    json e = {{"id", res.id}};
-    if (res.err) e["err"] = error_json(res.err);
-    if (res.raw) e["raw"] = true;
-    arr.push_back(std::move(e));
+  std::string h;
+  h.reserve(16 + msg.results.size() * 20);
+  h += "{\"results\":[";
+  for (std::size_t i = 0; i < msg.results.size(); ++i) {
+    const auto& res = msg.results[i];
+    if (i > 0) h += ',';
+    h += "{\"id\":";
+    append_uint(h, res.id);
+    if (res.err) {
+      append_field(h, "err");
+      append_error(h, *res.err);
+    }
+    if (res.raw) h += ",\"raw\":true";
+    h += '}';
   }
-  return with_payloads(start_message(Cmd::result, {{"results", std::move(arr)}}), std::move(msg.payloads));
+  h += "]}";
+  return with_payloads(start_message_text(Cmd::result, h), std::move(msg.payloads));
 }
 
 Frames encode(const ErrorReply& msg) {
