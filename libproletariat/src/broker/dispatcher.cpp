@@ -61,18 +61,25 @@ void Outbox::forget(const std::string& routing_id) {
 std::vector<Outbox::Message> Outbox::take() {
   std::vector<Message> out;
   out.swap(messages_);
+  // The per-peer batches stay in their maps between rounds (emptied, capacity kept):
+  // a busy peer costs no allocation per round. forget() removes a peer's entries.
   for (auto& [rid, jobs] : jobs_) {
-    if (!jobs.jobs.empty()) out.push_back(Message{rid, protocol::encode(std::move(jobs))});
+    if (jobs.jobs.empty()) continue;
+    out.push_back(Message{rid, protocol::encode(std::move(jobs))});
+    jobs.jobs.clear();
+    jobs.payloads.clear();
   }
   for (auto& [rid, aborts] : aborts_) {
-    if (!aborts.jobs.empty()) out.push_back(Message{rid, protocol::encode(aborts)});
+    if (aborts.jobs.empty()) continue;
+    out.push_back(Message{rid, protocol::encode(aborts)});
+    aborts.jobs.clear();
   }
   for (auto& [rid, results] : results_) {
-    if (!results.results.empty()) out.push_back(Message{rid, protocol::encode(std::move(results))});
+    if (results.results.empty()) continue;
+    out.push_back(Message{rid, protocol::encode(std::move(results))});
+    results.results.clear();
+    results.payloads.clear();
   }
-  jobs_.clear();
-  aborts_.clear();
-  results_.clear();
   return out;
 }
 

@@ -65,9 +65,6 @@ class Outbox {
   // messages (ACCEPTED before any RESULT of its jobs), then JOBS before ABORT for the
   // same worker, then results.
   [[nodiscard]] std::vector<Message> take();
-  [[nodiscard]] bool empty() const noexcept {
-    return messages_.empty() && jobs_.empty() && aborts_.empty() && results_.empty();
-  }
 
  private:
   std::vector<Message> messages_;
