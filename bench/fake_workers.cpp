@@ -106,8 +106,8 @@ class FakeSet {
   void send(Fake& f, protocol::Frames frames) {
     f.last_send = Clock::now();
     for (std::size_t k = 0; k < frames.size(); ++k) {
-      const auto flags = k + 1 < frames.size() ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
-                                               : zmq::send_flags::dontwait;
+      const auto flags =
+          k + 1 < frames.size() ? zmq::send_flags::sndmore | zmq::send_flags::dontwait : zmq::send_flags::dontwait;
       if (!f.socket->send(frames[k], flags)) {
         ++errors_;
         return;

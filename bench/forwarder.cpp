@@ -28,7 +28,9 @@ std::uint64_t id_of(const zmq::message_t& msg) {
   return id;
 }
 
-char tag_of(const zmq::message_t& msg) { return msg.size() > 0 ? msg.data<char>()[0] : '\0'; }
+char tag_of(const zmq::message_t& msg) {
+  return msg.size() > 0 ? msg.data<char>()[0] : '\0';
+}
 
 struct Waiting {
   zmq::message_t client;

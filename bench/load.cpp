@@ -15,7 +15,11 @@ class Driver {
  public:
   Driver(Client& client, std::size_t jobs, std::size_t window, const std::string& payload, const Features& features,
          std::size_t key_base)
-      : client_(client), jobs_(jobs), window_(window), payload_(Payload::json_text(payload)), features_(features),
+      : client_(client),
+        jobs_(jobs),
+        window_(window),
+        payload_(Payload::json_text(payload)),
+        features_(features),
         key_base_(key_base) {
     result_.latencies_ns.reserve(jobs);
   }
@@ -51,8 +55,8 @@ class Driver {
     const auto t0 = Clock::now();
     client_.work(std::move(spec), options, [this, t0](Result r) {
       const auto latency = Clock::now() - t0;
-      result_.latencies_ns.push_back(static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(latency).count()));
+      result_.latencies_ns.push_back(
+          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(latency).count()));
       if (!r.ok()) ++result_.errors;
       if (++done_ == jobs_) {
         finish();
@@ -78,7 +82,7 @@ class Driver {
   const std::size_t key_base_;
   std::atomic<std::size_t> issued_{0};
   std::size_t done_ = 0;  // I/O thread only
-  LoadResult result_;      // I/O thread until finished_
+  LoadResult result_;     // I/O thread until finished_
   std::mutex mutex_;
   std::condition_variable cv_;
   bool finished_ = false;
@@ -94,8 +98,8 @@ std::string json_payload(std::size_t bytes) {
 
 }  // namespace
 
-LibraryWorkers::LibraryWorkers(const std::string& endpoint, std::size_t count, unsigned slots,
-                               std::size_t result_bytes, const Features& features) {
+LibraryWorkers::LibraryWorkers(const std::string& endpoint, std::size_t count, unsigned slots, std::size_t result_bytes,
+                               const Features& features) {
   const auto result = Payload::json_text(json_payload(result_bytes));
   for (std::size_t i = 0; i < count; ++i) {
     WorkerOptions options;

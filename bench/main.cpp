@@ -130,27 +130,46 @@ bool parse_size(const std::string& text, std::size_t& out) {
 std::optional<Options> parse(int argc, char** argv, int& exit_code) {
   Options o;
   std::map<std::string, std::function<bool(const std::string&)>> with_value = {
-      {"--jobs", [&](const std::string& v) { o.jobs_set = true; return parse_size(v, o.jobs) && o.jobs > 0; }},
+      {"--jobs",
+       [&](const std::string& v) {
+         o.jobs_set = true;
+         return parse_size(v, o.jobs) && o.jobs > 0;
+       }},
       {"--latency-jobs", [&](const std::string& v) { return parse_size(v, o.latency_jobs); }},
       {"--clients", [&](const std::string& v) { return parse_size(v, o.clients) && o.clients > 0; }},
       {"--window", [&](const std::string& v) { return parse_size(v, o.window) && o.window > 0; }},
-      {"--workers", [&](const std::string& v) { o.workers_set = true; return parse_size(v, o.workers) && o.workers > 0; }},
-      {"--slots", [&](const std::string& v) {
+      {"--workers",
+       [&](const std::string& v) {
+         o.workers_set = true;
+         return parse_size(v, o.workers) && o.workers > 0;
+       }},
+      {"--slots",
+       [&](const std::string& v) {
          std::size_t s = 0;
          if (!parse_size(v, s) || s == 0 || s > 1000000) return false;
          o.slots = static_cast<unsigned>(s);
          return true;
        }},
       {"--bytes", [&](const std::string& v) { return parse_size(v, o.bytes) && o.bytes >= 2; }},
-      {"--daemon", [&](const std::string& v) { o.daemon = v; return !v.empty(); }},
-      {"--manager-arg", [&](const std::string& v) { o.manager_args.push_back(v); return !v.empty(); }},
-      {"--repeat", [&](const std::string& v) {
+      {"--daemon",
+       [&](const std::string& v) {
+         o.daemon = v;
+         return !v.empty();
+       }},
+      {"--manager-arg",
+       [&](const std::string& v) {
+         o.manager_args.push_back(v);
+         return !v.empty();
+       }},
+      {"--repeat",
+       [&](const std::string& v) {
          std::size_t r = 0;
          if (!parse_size(v, r) || r == 0) return false;
          o.repeat = static_cast<unsigned>(r);
          return true;
        }},
-      {"--scale-workers", [&](const std::string& v) {
+      {"--scale-workers",
+       [&](const std::string& v) {
          o.scale_workers.clear();
          std::stringstream ss(v);
          std::string item;
@@ -161,17 +180,35 @@ std::optional<Options> parse(int argc, char** argv, int& exit_code) {
          }
          return !o.scale_workers.empty();
        }},
-      {"--queued", [&](const std::string& v) { o.mode = "queued"; return parse_size(v, o.queued) && o.queued > 0; }},
-      {"--status-repeats", [&](const std::string& v) {
+      {"--queued",
+       [&](const std::string& v) {
+         o.mode = "queued";
+         return parse_size(v, o.queued) && o.queued > 0;
+       }},
+      {"--status-repeats",
+       [&](const std::string& v) {
          std::size_t r = 0;
          if (!parse_size(v, r) || r == 0) return false;
          o.status_repeats = static_cast<unsigned>(r);
          return true;
        }},
-      {"--cdf", [&](const std::string& v) { o.cdf_path = v; return !v.empty(); }},
-      {"--perf", [&](const std::string& v) { o.perf_prefix = v; return !v.empty(); }},
-      {"--log-level", [&](const std::string& v) { o.log_level = v; return !v.empty(); }},
-      {"--timeout", [&](const std::string& v) {
+      {"--cdf",
+       [&](const std::string& v) {
+         o.cdf_path = v;
+         return !v.empty();
+       }},
+      {"--perf",
+       [&](const std::string& v) {
+         o.perf_prefix = v;
+         return !v.empty();
+       }},
+      {"--log-level",
+       [&](const std::string& v) {
+         o.log_level = v;
+         return !v.empty();
+       }},
+      {"--timeout",
+       [&](const std::string& v) {
          std::size_t s = 0;
          if (!parse_size(v, s) || s == 0) return false;
          o.timeout_s = static_cast<double>(s);
@@ -179,12 +216,9 @@ std::optional<Options> parse(int argc, char** argv, int& exit_code) {
        }},
   };
   std::map<std::string, std::function<void()>> switches = {
-      {"--baseline", [&] { o.baseline = true; }},
-      {"--fake-workers", [&] { o.fake_workers = true; }},
-      {"--scale", [&] { o.mode = "scale"; }},
-      {"--status-latency", [&] { o.mode = "status"; }},
-      {"--features", [&] { o.mode = "features"; }},
-      {"--keep-logs", [&] { o.keep_logs = true; }},
+      {"--baseline", [&] { o.baseline = true; }},   {"--fake-workers", [&] { o.fake_workers = true; }},
+      {"--scale", [&] { o.mode = "scale"; }},       {"--status-latency", [&] { o.mode = "status"; }},
+      {"--features", [&] { o.mode = "features"; }}, {"--keep-logs", [&] { o.keep_logs = true; }},
   };
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -249,7 +283,9 @@ class LogDir {
       std::filesystem::remove_all(path_, ec);
     }
   }
-  [[nodiscard]] std::string file(const std::string& name) { return path_ + "/" + name + "-" + std::to_string(n_++) + ".log"; }
+  [[nodiscard]] std::string file(const std::string& name) {
+    return path_ + "/" + name + "-" + std::to_string(n_++) + ".log";
+  }
 
  private:
   bool keep_;
@@ -293,8 +329,8 @@ class Profiler {
  public:
   Profiler(const std::string& file, pid_t pid) {
     if (file.empty()) return;
-    child_ = std::make_unique<Child>(std::vector<std::string>{"/usr/bin/perf", "record", "-q", "-F", "1999", "-g",
-                                                              "-p", std::to_string(pid), "-o", file},
+    child_ = std::make_unique<Child>(std::vector<std::string>{"/usr/bin/perf", "record", "-q", "-F", "1999", "-g", "-p",
+                                                              std::to_string(pid), "-o", file},
                                      file + ".log");
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // perf attaches
   }
@@ -355,9 +391,8 @@ Measurement measure_baseline(ForwarderProcess& forwarder, std::size_t clients, s
     std::vector<std::jthread> threads;
     for (std::size_t c = 0; c < clients; ++c) {
       const std::size_t share = jobs / clients + (c < jobs % clients ? 1 : 0);
-      threads.emplace_back([&, c, share] {
-        results[c] = run_raw_client(forwarder.endpoint(), share, window, bytes, deadline);
-      });
+      threads.emplace_back(
+          [&, c, share] { results[c] = run_raw_client(forwarder.endpoint(), share, window, bytes, deadline); });
     }
   }
   const auto t1 = Clock::now();
@@ -376,7 +411,9 @@ Measurement measure_baseline(ForwarderProcess& forwarder, std::size_t clients, s
   return m;
 }
 
-bool failed(const Measurement& m) { return m.load.timed_out || m.load.errors > 0; }
+bool failed(const Measurement& m) {
+  return m.load.timed_out || m.load.errors > 0;
+}
 
 // The workers of one proletariat system: library objects or fake helper processes.
 struct Workers {
@@ -457,8 +494,9 @@ int mode_run(const Options& o) {
   for (unsigned rep = 1; rep <= o.repeat; ++rep) {
     for (const auto& phase : phases) {
       auto line = header(o, phase.name, phase.window, o.workers, rep);
-      const auto m = measure_ours(*ours.manager, *ours.clients, phase.jobs, phase.window, o.bytes, Features{},
-                                  deadline_for(o, phase.jobs), ours.helpers(), perf_file(o, phase.name, o.workers, rep));
+      const auto m =
+          measure_ours(*ours.manager, *ours.clients, phase.jobs, phase.window, o.bytes, Features{},
+                       deadline_for(o, phase.jobs), ours.helpers(), perf_file(o, phase.name, o.workers, rep));
       line.update(figures(m));
       if (failed(m)) status = 1;
       std::optional<Measurement> b;
@@ -553,8 +591,8 @@ int mode_queued(const Options& o) {
         },
         o.queued, start, deadline);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    line.update(memory_figures(before, rss_kib(sys.manager->pid()), peak_rss_kib(sys.manager->pid()), o.queued,
-                               o.bytes, seconds));
+    line.update(memory_figures(before, rss_kib(sys.manager->pid()), peak_rss_kib(sys.manager->pid()), o.queued, o.bytes,
+                               seconds));
     if (!seconds) status = 1;
   }
   if (o.baseline) {
@@ -636,10 +674,11 @@ int mode_features(const Options& o) {
   int status = 0;
   for (unsigned rep = 1; rep <= o.repeat; ++rep) {
     auto line = header(o, "throughput", o.window, o.workers, rep);
-    const auto a = measure_ours(*plain.manager, *plain.clients, o.jobs, o.window, o.bytes, off,
-                                deadline_for(o, o.jobs), plain.helpers());
-    const auto b = measure_ours(*featured.manager, *featured.clients, o.jobs, o.window, o.bytes, on,
-                                deadline_for(o, o.jobs), featured.helpers(), perf_file(o, "features-on", o.workers, rep));
+    const auto a = measure_ours(*plain.manager, *plain.clients, o.jobs, o.window, o.bytes, off, deadline_for(o, o.jobs),
+                                plain.helpers());
+    const auto b =
+        measure_ours(*featured.manager, *featured.clients, o.jobs, o.window, o.bytes, on, deadline_for(o, o.jobs),
+                     featured.helpers(), perf_file(o, "features-on", o.workers, rep));
     line["features_off"] = figures(a);
     line["features_on"] = figures(b);
     line["features_on_detail"] =

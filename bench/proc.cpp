@@ -77,8 +77,12 @@ CpuTimes process_cpu(pid_t pid) {
   return out;
 }
 
-long rss_kib(pid_t pid) { return status_field_kib(pid, "VmRSS:"); }
-long peak_rss_kib(pid_t pid) { return status_field_kib(pid, "VmHWM:"); }
+long rss_kib(pid_t pid) {
+  return status_field_kib(pid, "VmRSS:");
+}
+long peak_rss_kib(pid_t pid) {
+  return status_field_kib(pid, "VmHWM:");
+}
 
 Child::Child(std::vector<std::string> argv, std::optional<std::string> log_path) {
   int in_pipe[2];
@@ -130,7 +134,8 @@ std::optional<std::string> Child::read_line(std::chrono::milliseconds timeout) {
       return line;
     }
     if (stdout_fd_ < 0) return std::nullopt;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     pollfd pfd{stdout_fd_, POLLIN, 0};
     if (poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count(), 200))) <= 0) continue;

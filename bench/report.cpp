@@ -6,7 +6,9 @@
 
 namespace proletariat::bench {
 
-void Measurement::finish() { std::sort(load.latencies_ns.begin(), load.latencies_ns.end()); }
+void Measurement::finish() {
+  std::sort(load.latencies_ns.begin(), load.latencies_ns.end());
+}
 
 double Measurement::percentile_us(double q) const {
   const auto& v = load.latencies_ns;
@@ -24,7 +26,9 @@ double round_to(double value, int digits) {
   return std::round(value * scale) / scale;
 }
 
-double ratio(double a, double b) { return b > 0 ? round_to(a / b, 3) : 0.0; }
+double ratio(double a, double b) {
+  return b > 0 ? round_to(a / b, 3) : 0.0;
+}
 
 }  // namespace
 

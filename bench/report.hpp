@@ -15,11 +15,11 @@ namespace proletariat::bench {
 struct Measurement {
   std::size_t jobs = 0;
   double seconds = 0;
-  CpuTimes cpu;             // the manager's (or forwarder's) process over the run
-  long peak_rss_kib = 0;    // its VmHWM at the end of the run
-  double peers_cpu_s = 0;   // the load generators: this process and fake-worker helpers
-  LoadResult load;          // latencies are sorted by finish()
-  void finish();            // sorts the latencies
+  CpuTimes cpu;            // the manager's (or forwarder's) process over the run
+  long peak_rss_kib = 0;   // its VmHWM at the end of the run
+  double peers_cpu_s = 0;  // the load generators: this process and fake-worker helpers
+  LoadResult load;         // latencies are sorted by finish()
+  void finish();           // sorts the latencies
   [[nodiscard]] double percentile_us(double q) const;
   [[nodiscard]] double jobs_per_s() const { return seconds > 0 ? static_cast<double>(jobs) / seconds : 0; }
   // CPU seconds per 100,000 jobs.

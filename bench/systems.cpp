@@ -11,8 +11,8 @@ constexpr std::chrono::seconds kStartTimeout{15};
 
 ManagerProcess::ManagerProcess(const std::string& daemon, const std::vector<std::string>& extra_args,
                                const std::string& log_path) {
-  std::vector<std::string> argv = {daemon, "--endpoint", "tcp://127.0.0.1:*", "--pub-endpoint", "tcp://127.0.0.1:*",
-                                   "--log-level", "info"};
+  std::vector<std::string> argv = {
+      daemon, "--endpoint", "tcp://127.0.0.1:*", "--pub-endpoint", "tcp://127.0.0.1:*", "--log-level", "info"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   child_ = std::make_unique<Child>(argv, log_path);
   // The daemon logs "manager listening on tcp://127.0.0.1:PORT (system messages on ...)".
@@ -38,10 +38,10 @@ FakeWorkerProcesses::FakeWorkerProcesses(const std::string& endpoint, std::size_
   while (left > 0) {
     const std::size_t n = std::min(left, kFakesPerProcess);
     left -= n;
-    children_.push_back(std::make_unique<Child>(std::vector<std::string>{
-        self_path(), "--internal", "fakes", "--endpoint", endpoint, "--count", std::to_string(n), "--slots",
-        std::to_string(slots), "--priority-slots", std::to_string(priority_slots), "--bytes",
-        std::to_string(result_bytes)}));
+    children_.push_back(std::make_unique<Child>(
+        std::vector<std::string>{self_path(), "--internal", "fakes", "--endpoint", endpoint, "--count",
+                                 std::to_string(n), "--slots", std::to_string(slots), "--priority-slots",
+                                 std::to_string(priority_slots), "--bytes", std::to_string(result_bytes)}));
   }
 }
 
