@@ -286,7 +286,6 @@ void Dispatcher::on_results(Peer& peer, protocol::WorkerResults& msg) {
     reply_error(peer.routing_id, errc::kState, "only a worker sends results", "RESULT");
     return;
   }
-  std::unordered_map<JobId, ResultSource> sources;
   for (std::size_t i = 0; i < msg.results.size(); ++i) {
     const auto& entry = msg.results[i];
     const bool timed_out = entry.err && entry.err->code == errc::kRunTimeout;
@@ -296,8 +295,8 @@ void Dispatcher::on_results(Peer& peer, protocol::WorkerResults& msg) {
                          entry.id, entry.attempt);
       continue;
     }
-    sources[entry.id] = ResultSource{&entry, &msg.payloads[i]};
-    apply(effects_, &sources);
+    const ResultSource source{entry.id, &entry, &msg.payloads[i]};
+    apply(effects_, &source);
   }
 }
 
@@ -370,7 +369,7 @@ void Dispatcher::job_done(JobId job) {
   jobs_.erase(it);
 }
 
-void Dispatcher::apply(Effects& effects, const std::unordered_map<JobId, ResultSource>* results) {
+void Dispatcher::apply(Effects& effects, const ResultSource* result) {
   for (auto& effect : effects) {
     std::visit(
         Overloaded{
@@ -402,10 +401,7 @@ void Dispatcher::apply(Effects& effects, const std::unordered_map<JobId, ResultS
             [&](const Finished& f) {
               auto it = jobs_.find(f.job);
               if (it == jobs_.end()) return;
-              const ResultSource* source = nullptr;
-              if (results != nullptr) {
-                if (auto s = results->find(f.source); s != results->end()) source = &s->second;
-              }
+              const ResultSource* source = (result != nullptr && result->job == f.source) ? result : nullptr;
               zmq::message_t data;
               std::optional<JobError> err;
               bool raw = false;

@@ -135,13 +135,15 @@ class Dispatcher {
                    std::optional<std::uint64_t> req = {});
   void send(Peer& peer, protocol::Frames frames, TimePoint now);
 
-  // Carries out the scheduler's effects; `results` maps a job id to its result frame
-  // and entry when the effects come from a worker's RESULT.
+  // Carries out the scheduler's effects. `result` is the worker's answer when the
+  // effects come from completing that one job: every Finished effect of such a call
+  // names it as its source (the job itself, and the jobs held behind it).
   struct ResultSource {
+    JobId job;
     const protocol::WorkerResult* entry;
     zmq::message_t* frame;
   };
-  void apply(Effects& effects, const std::unordered_map<JobId, ResultSource>* results = nullptr);
+  void apply(Effects& effects, const ResultSource* result = nullptr);
   void deliver(JobId job, ClientSlot client, std::optional<JobError> err, zmq::message_t data, bool raw);
   void job_done(JobId job);
   [[nodiscard]] JobInfo info(JobId job, const JobRecord& record);
