@@ -1,142 +1,19 @@
+// The decoding half of the codec: frames in, typed messages or an error out.
 #include "protocol/codec.hpp"
 
-#include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include <proletariat/error.hpp>
+
+#include "protocol/wire.hpp"
 
 namespace proletariat::protocol {
 namespace {
 
 using nlohmann::json;
-
-// Ids must survive a JavaScript number (PROTOCOL §2).
-constexpr std::uint64_t kMaxSafeInteger = (std::uint64_t{1} << 53) - 1;
-
-// Commands and their wire names. Every command of the protocol is listed here once.
-enum class Cmd {
-  hello, offer, push, abort, result, reject, heartbeat, bye, welcome, offered, accepted, jobs, error,
-  sysmsg, sysack, sysdone, status, mystatus
-};
-
-struct CmdName {
-  Cmd cmd;
-  std::string_view name;
-};
-constexpr CmdName kCommands[] = {
-    {Cmd::hello, "HELLO"},       {Cmd::offer, "OFFER"},     {Cmd::push, "PUSH"},
-    {Cmd::abort, "ABORT"},       {Cmd::result, "RESULT"},   {Cmd::reject, "REJECT"},
-    {Cmd::heartbeat, "HEARTBEAT"}, {Cmd::bye, "BYE"},       {Cmd::welcome, "WELCOME"},
-    {Cmd::offered, "OFFERED"},   {Cmd::accepted, "ACCEPTED"}, {Cmd::jobs, "JOBS"},
-    {Cmd::error, "ERROR"},       {Cmd::sysmsg, "SYSMSG"},   {Cmd::sysack, "SYSACK"},
-    {Cmd::sysdone, "SYSDONE"},   {Cmd::status, "STATUS"},   {Cmd::mystatus, "MYSTATUS"},
-};
-
-std::string_view name_of(Cmd cmd) {
-  for (const auto& c : kCommands) {
-    if (c.cmd == cmd) return c.name;
-  }
-  return "?";
-}
-
-std::optional<Cmd> cmd_of(std::string_view name) {
-  for (const auto& c : kCommands) {
-    if (c.name == name) return c.cmd;
-  }
-  return std::nullopt;
-}
-
-std::string_view view(const zmq::message_t& frame) { return {frame.data<char>(), frame.size()}; }
-
-zmq::message_t frame_of(std::string_view text) { return zmq::message_t(text.data(), text.size()); }
-
-Frames start_message(Cmd cmd, const json& header) {
-  Frames frames;
-  frames.reserve(kFixedFrames);
-  frames.emplace_back();
-  frames.push_back(frame_of(kSignature));
-  frames.push_back(frame_of(name_of(cmd)));
-  if (header.empty()) {
-    frames.emplace_back();
-  } else {
-    frames.push_back(frame_of(header.dump()));
-  }
-  return frames;
-}
-
-Frames with_payloads(Frames frames, Frames&& payloads) {
-  frames.reserve(frames.size() + payloads.size());
-  for (auto& p : payloads) frames.push_back(std::move(p));
-  return frames;
-}
-
-// Headers that list one entry per job (JOBS, RESULT, PUSH, ACCEPTED) are written as
-// text directly: building a JSON DOM costs several allocations per entry, and these are
-// the manager's hot path. Other messages use nlohmann::json.
-void append_string(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      out += "\\u00";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
-void append_uint(std::string& out, std::uint64_t value) {
-  char buf[24];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
-  out.append(buf, end);
-}
-
-void append_number(std::string& out, double value) {
-  char buf[32];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);  // shortest round trip
-  out.append(buf, end);
-}
-
-void append_field(std::string& out, std::string_view name) {
-  out += ',';
-  append_string(out, name);
-  out += ':';
-}
-
-void append_error(std::string& out, const JobError& err) {
-  out += "{\"code\":";
-  append_string(out, err.code);
-  out += ",\"message\":";
-  append_string(out, err.message);
-  out += '}';
-}
-
-Frames start_message_text(Cmd cmd, const std::string& header) {
-  Frames frames;
-  frames.reserve(kFixedFrames);
-  frames.emplace_back();
-  frames.push_back(frame_of(kSignature));
-  frames.push_back(frame_of(name_of(cmd)));
-  frames.push_back(frame_of(header));
-  return frames;
-}
-
-void append_id_list(std::string& out, const std::vector<std::uint64_t>& ids) {
-  out += '[';
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (i > 0) out += ',';
-    append_uint(out, ids[i]);
-  }
-  out += ']';
-}
+using namespace wire;
 
 // Reads typed fields out of a header, recording the first problem. Each getter
 // returns false (and leaves the output alone) when the field is absent and optional.
@@ -268,13 +145,6 @@ class FieldReader {
   [[maybe_unused]] const json& object_;
   std::string error_;
 };
-
-json attempts_json(const std::vector<JobAttempt>& jobs) {
-  json arr = json::array();
-  for (const auto& j : jobs) arr.push_back({{"id", j.id}, {"attempt", j.attempt}});
-  return arr;
-}
-
 
 // Checks the fixed frames and size limits, parses the header. On success `cmd` and
 // `header` are set.
@@ -660,233 +530,6 @@ std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, st
   }
 }
 
-Frames encode(const Hello& msg) {
-  json h = json::object();
-  if (!msg.name.empty()) h["name"] = msg.name;
-  if (!msg.lang.empty()) h["lang"] = msg.lang;
-  return start_message(Cmd::hello, h);
-}
-
-Frames encode(const Offer& msg) {
-  json h = {{"slots", msg.slots}};
-  if (!msg.priority_slots.empty()) {
-    json ps = json::object();
-    for (const auto& [start, slots] : msg.priority_slots) ps[priority_text(start)] = slots;
-    h["prioritySlots"] = std::move(ps);
-  }
-  if (!msg.services.empty()) h["services"] = msg.services;
-  return start_message(Cmd::offer, h);
-}
-
-Frames encode(Push&& msg) {
-  std::string h;
-  h.reserve(96 + msg.jobs.size() * 8);
-  h += "{\"req\":";
-  append_uint(h, msg.req);
-  if (msg.priority != 0) {
-    append_field(h, "priority");
-    append_number(h, msg.priority);
-  }
-  if (msg.assign_timeout_ms) {
-    append_field(h, "assigntimeout");
-    append_uint(h, *msg.assign_timeout_ms);
-  }
-  if (msg.run_timeout_ms) {
-    append_field(h, "runTimeout");
-    append_uint(h, *msg.run_timeout_ms);
-  }
-  h += ",\"jobs\":[";
-  for (std::size_t i = 0; i < msg.jobs.size(); ++i) {
-    const auto& j = msg.jobs[i];
-    if (i > 0) h += ',';
-    h += '{';
-    bool first = true;
-    const auto field = [&](std::string_view name) {
-      if (!first) h += ',';
-      first = false;
-      append_string(h, name);
-      h += ':';
-    };
-    if (!j.key.empty()) {
-      field("key");
-      append_string(h, j.key);
-    }
-    if (!j.service.empty()) {
-      field("service");
-      append_string(h, j.service);
-    }
-    if (j.raw) {
-      field("raw");
-      h += "true";
-    }
-    h += '}';
-  }
-  h += "]}";
-  return with_payloads(start_message_text(Cmd::push, h), std::move(msg.payloads));
-}
-
-Frames encode(const ClientAbort& msg) { return start_message(Cmd::abort, {{"ids", msg.ids}}); }
-
-Frames encode(WorkerResults&& msg) {
-  std::string h;
-  h.reserve(16 + msg.results.size() * 32);
-  h += "{\"results\":[";
-  for (std::size_t i = 0; i < msg.results.size(); ++i) {
-    const auto& res = msg.results[i];
-    if (i > 0) h += ',';
-    h += "{\"id\":";
-    append_uint(h, res.id);
-    append_field(h, "attempt");
-    append_uint(h, res.attempt);
-    if (res.err) {
-      append_field(h, "err");
-      append_error(h, *res.err);
-    }
-    if (res.raw) h += ",\"raw\":true";
-    h += '}';
-  }
-  h += "]}";
-  return with_payloads(start_message_text(Cmd::result, h), std::move(msg.payloads));
-}
-
-Frames encode(const Reject& msg) { return start_message(Cmd::reject, {{"jobs", attempts_json(msg.jobs)}}); }
-
-Frames encode(const Heartbeat&) { return start_message(Cmd::heartbeat, json::object()); }
-
-Frames encode(const Bye& msg) {
-  json h = json::object();
-  if (!msg.reason.empty()) h["reason"] = msg.reason;
-  return start_message(Cmd::bye, h);
-}
-
-Frames encode(const Welcome& msg) {
-  json h = {{"id", msg.id},
-            {"protocol", msg.protocol},
-            {"heartbeat_ms", msg.heartbeat_ms},
-            {"liveness", msg.liveness},
-            {"max_message_bytes", msg.max_message_bytes},
-            {"max_frames", msg.max_frames}};
-  if (msg.pub_port) h["pub_port"] = *msg.pub_port;
-  return start_message(Cmd::welcome, h);
-}
-
-Frames encode(const Offered& msg) {
-  json ranges = json::array();
-  for (const auto& r : msg.ranges) ranges.push_back({{"start", r.start}, {"slots", r.slots}});
-  return start_message(Cmd::offered, {{"slots", msg.slots}, {"ranges", std::move(ranges)}});
-}
-
-Frames encode(const Accepted& msg) {
-  std::string h;
-  h.reserve(24 + msg.ids.size() * 8);
-  h += "{\"req\":";
-  append_uint(h, msg.req);
-  h += ",\"ids\":";
-  append_id_list(h, msg.ids);
-  h += '}';
-  return start_message_text(Cmd::accepted, h);
-}
-
-Frames encode(Jobs&& msg) {
-  std::string h;
-  h.reserve(16 + msg.jobs.size() * 64);
-  h += "{\"jobs\":[";
-  for (std::size_t i = 0; i < msg.jobs.size(); ++i) {
-    const auto& j = msg.jobs[i];
-    if (i > 0) h += ',';
-    h += "{\"id\":";
-    append_uint(h, j.id);
-    append_field(h, "attempt");
-    append_uint(h, j.attempt);
-    append_field(h, "priority");
-    append_number(h, j.priority);
-    if (j.run_timeout_ms) {
-      append_field(h, "runTimeout");
-      append_uint(h, *j.run_timeout_ms);
-    }
-    if (!j.key.empty()) {
-      append_field(h, "key");
-      append_string(h, j.key);
-    }
-    if (!j.service.empty()) {
-      append_field(h, "service");
-      append_string(h, j.service);
-    }
-    if (j.raw) h += ",\"raw\":true";
-    if (!j.client.empty()) {
-      append_field(h, "client");
-      append_string(h, j.client);
-    }
-    h += '}';
-  }
-  h += "]}";
-  return with_payloads(start_message_text(Cmd::jobs, h), std::move(msg.payloads));
-}
-
-Frames encode(const WorkerAbort& msg) { return start_message(Cmd::abort, {{"jobs", attempts_json(msg.jobs)}}); }
-
-Frames encode(ClientResults&& msg) {
-  std::string h;
-  h.reserve(16 + msg.results.size() * 20);
-  h += "{\"results\":[";
-  for (std::size_t i = 0; i < msg.results.size(); ++i) {
-    const auto& res = msg.results[i];
-    if (i > 0) h += ',';
-    h += "{\"id\":";
-    append_uint(h, res.id);
-    if (res.err) {
-      append_field(h, "err");
-      append_error(h, *res.err);
-    }
-    if (res.raw) h += ",\"raw\":true";
-    h += '}';
-  }
-  h += "]}";
-  return with_payloads(start_message_text(Cmd::result, h), std::move(msg.payloads));
-}
-
-Frames encode(const ErrorReply& msg) {
-  json h = {{"code", msg.code},
-            {"message", msg.message},
-            {"class", std::string(to_string(error_class(msg.code)))}};
-  if (!msg.command.empty()) h["command"] = msg.command;
-  if (msg.req) h["req"] = *msg.req;
-  return start_message(Cmd::error, h);
-}
-
-Frames encode(SysMsg&& msg) {
-  json h = {{"req", msg.req}};
-  h["to"] = msg.to ? json(*msg.to) : json(nullptr);
-  Frames content;
-  content.push_back(std::move(msg.content));
-  return with_payloads(start_message(Cmd::sysmsg, h), std::move(content));
-}
-
-Frames encode(const SysAck& msg) { return start_message(Cmd::sysack, {{"msg", msg.msg}}); }
-
-Frames encode(const StatusRequest& msg) {
-  json h = json::object();
-  if (msg.req) h["req"] = *msg.req;
-  return start_message(msg.mine ? Cmd::mystatus : Cmd::status, h);
-}
-
-Frames encode(const SysDone& msg) {
-  return start_message(Cmd::sysdone, {{"req", msg.req}, {"sentTo", msg.sent_to}, {"receivedBy", msg.received_by}});
-}
-
-Frames encode(const StatusReply& msg) { return start_message(msg.mine ? Cmd::mystatus : Cmd::status, msg.status); }
-
-Frames encode(Published&& msg) {
-  Frames frames;
-  frames.reserve(5);
-  frames.push_back(frame_of(msg.topic));
-  frames.push_back(frame_of(kSignature));
-  frames.push_back(frame_of(name_of(Cmd::sysmsg)));
-  frames.push_back(frame_of(json{{"msg", msg.msg}, {"from", msg.from}}.dump()));
-  frames.push_back(std::move(msg.content));
-  return frames;
-}
-
 std::variant<Published, DecodeError> decode_published(Frames& frames) {
   if (frames.size() != 5) return DecodeError{errc::kBadFrame, "a published message has 5 frames", {}, {}};
   if (view(frames[1]) != kSignature) return DecodeError{errc::kVersion, "frame 1 must be PRO1", {}, {}};
@@ -905,19 +548,9 @@ std::variant<Published, DecodeError> decode_published(Frames& frames) {
   return out;
 }
 
-zmq::message_t to_frame(const Payload& payload) { return frame_of(payload.bytes()); }
-
 Payload from_frame(const zmq::message_t& frame, bool raw) {
   std::string bytes(frame.data<char>(), frame.size());
   return raw ? Payload::raw(std::move(bytes)) : Payload::json_text(std::move(bytes));
-}
-
-std::string priority_text(double priority) {
-  constexpr double kMaxExact = 9007199254740992.0;  // 2^53
-  if (priority == std::floor(priority) && std::fabs(priority) < kMaxExact) {
-    return std::to_string(static_cast<std::int64_t>(priority));
-  }
-  return json(priority).dump();
 }
 
 std::string snippet(const zmq::message_t& frame, std::size_t max_bytes) {
