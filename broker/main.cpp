@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <proletariat/error.hpp>
@@ -51,6 +53,7 @@ bool set_ms(std::chrono::milliseconds& field, const std::string& text) {
 }
 
 std::string g_log_level = "info";
+bool g_events = false;
 
 const std::vector<Flag>& flags() {
   static const std::vector<Flag> table = {
@@ -98,6 +101,8 @@ const std::vector<Flag>& flags() {
          g_log_level = "debug";
          return o.debug = true;
        }},
+      {"events", "", "", "write every manager event as a JSON line on stdout (for supervisors such as the Node.js Manager)",
+       [](ManagerOptions&, const std::string&) { return g_events = true; }},
       {"log-level", "", "LEVEL", "trace, debug, info, warn, error, critical or off [info]",
        [](ManagerOptions&, const std::string& v) {
          g_log_level = v;
@@ -119,6 +124,48 @@ void usage(std::FILE* out) {
                "  --help                             this text\n"
                "  --version                          print the version\n\n"
                "Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a startup error, 2 on bad flags.\n");
+}
+
+nlohmann::json job_json(const proletariat::JobInfo& job) {
+  nlohmann::json out = {{"id", job.id}, {"client", job.client}, {"priority", job.priority}, {"attempt", job.attempt}};
+  if (!job.key.empty()) out["key"] = job.key;
+  if (!job.service.empty()) out["service"] = job.service;
+  return out;
+}
+
+// One JSON line per event on stdout (--events). Written from the manager's thread
+// only; a flush per line, so a supervisor sees each event at once.
+void emit(const nlohmann::json& line) {
+  const auto text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+void install_event_lines(proletariat::Manager& manager) {
+  manager.on_receive([](const proletariat::JobInfo& job) { emit({{"event", "receive"}, {"job", job_json(job)}}); });
+  manager.on_finish([](const proletariat::JobInfo& job, const proletariat::Result& result) {
+    nlohmann::json r = {{"err", nullptr}, {"data", nullptr}};
+    if (result.err) r["err"] = {{"code", result.err->code}, {"message", result.err->message}};
+    if (result.data.is_raw()) {
+      r["raw"] = true;
+    } else if (!result.data.bytes().empty()) {
+      r["data"] = nlohmann::json::parse(result.data.bytes(), nullptr, false);
+      if (r["data"].is_discarded()) r["data"] = nullptr;
+    }
+    emit({{"event", "finish"}, {"job", job_json(job)}, {"result", std::move(r)}});
+  });
+  manager.on_giveup([](const proletariat::JobInfo& job, const std::string& worker) {
+    emit({{"event", "giveup"}, {"job", job_json(job)}, {"worker", worker}});
+  });
+  manager.on_abort([](const proletariat::JobInfo& job, const std::string& worker) {
+    emit({{"event", "abort"}, {"job", job_json(job)}, {"worker", worker}});
+  });
+  manager.on_assigntimeout(
+      [](const proletariat::JobInfo& job) { emit({{"event", "assigntimeout"}, {"job", job_json(job)}}); });
+  manager.on_sysmsg([](const nlohmann::json& msg, const std::string& from) {
+    emit({{"event", "sysmsg"}, {"msg", msg}, {"from", from}});
+  });
+  manager.on_cleanup([] { emit({{"event", "cleanup"}}); });
 }
 
 }  // namespace
@@ -163,10 +210,10 @@ int main(int argc, char** argv) {
     }
   }
 
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  auto logger = spdlog::default_logger()->clone("proletariat");
+  // Logs go to stderr: stdout carries the event lines of --events.
+  auto logger = spdlog::stderr_color_mt("proletariat");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   logger->set_level(spdlog::level::from_str(g_log_level));
-  spdlog::register_logger(logger);
 
   // Signals are taken by sigwait on this thread, so the manager's loop thread never
   // runs a handler: a clean stop, not an interrupted poll.
@@ -177,12 +224,14 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   proletariat::Manager manager(options);
+  if (g_events) install_event_lines(manager);
   try {
     manager.start();
   } catch (const proletariat::Error& e) {
     logger->critical("cannot start: {}", e.what());
     return 1;
   }
+  if (g_events) emit({{"event", "ready"}, {"endpoint", manager.endpoint()}, {"pub_endpoint", manager.pub_endpoint()}});
   int sig = 0;
   sigwait(&signals, &sig);
   logger->info("signal {}: stopping", sig);
