@@ -1,11 +1,13 @@
 'use strict';
-// proletariat for Node.js: Client and Worker of the proletariat job broker, speaking
+// proletariat for Node.js: Client, Worker (and a Manager that runs the C++ daemon) of
+// the proletariat job broker, speaking
 // its wire protocol (docs/PROTOCOL.md, PRO1) over the `zeromq` package. The API is
 // the original node-proletariat's; see README.md.
 
 const { Client } = require('./lib/client');
 const { Worker } = require('./lib/worker');
+const { Manager } = require('./lib/manager');
 const { codes, errorClass, ProletariatError } = require('./lib/errors');
 const { PROTOCOL_VERSION } = require('./lib/codec');
 
-module.exports = { Client, Worker, codes, errorClass, ProletariatError, PROTOCOL_VERSION };
+module.exports = { Client, Worker, Manager, codes, errorClass, ProletariatError, PROTOCOL_VERSION };
