@@ -283,6 +283,28 @@ TEST(Codec, HandWrittenHeadersEscapeStringsAndKeepNumbers) {
   EXPECT_DOUBLE_EQ(std::get<Push>(p).priority, 1e-3);
 }
 
+TEST(Codec, StreamedHeadersKeepWhatTheDomReaderKept) {
+  auto frames = frames_of({"", "PRO1", "RESULT",
+                           "{\"results\":[{\"id\":4,\"attempt\":2,\"err\":{\"message\":\"no code\"},\"x\":[1]},"
+                           "{\"id\":5,\"attempt\":1,\"err\":null,\"raw\":true}]}",
+                           "", "r"});
+  auto decoded = decode_from_peer(frames, 0, Limits{});
+  ASSERT_TRUE(std::holds_alternative<PeerMessage>(decoded)) << std::get<DecodeError>(decoded).message;
+  auto& results = std::get<WorkerResults>(std::get<PeerMessage>(decoded));
+  ASSERT_EQ(results.results.size(), 2u);
+  ASSERT_TRUE(results.results[0].err);
+  EXPECT_EQ(results.results[0].err->code, "EHANDLER");  // an error without a code
+  EXPECT_EQ(results.results[0].err->message, "no code");
+  EXPECT_FALSE(results.results[1].err);
+  EXPECT_TRUE(results.results[1].raw);
+
+  auto bad = frames_of({"", "PRO1", "PUSH", "{\"req\":9,\"jobs\":[{\"raw\":\"yes\"}]}", "1"});
+  auto err = decode_from_peer(bad, 0, Limits{});
+  ASSERT_TRUE(std::holds_alternative<DecodeError>(err));
+  EXPECT_EQ(std::get<DecodeError>(err).code, errc::kBadField);
+  EXPECT_EQ(std::get<DecodeError>(err).req, 9u);  // named, so the client can fail that push
+}
+
 TEST(Codec, PriorityTextIsShortest) {
   EXPECT_EQ(priority_text(2), "2");
   EXPECT_EQ(priority_text(2.5), "2.5");

@@ -1,12 +1,14 @@
 // The decoding half of the codec: frames in, typed messages or an error out.
 #include "protocol/codec.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
 
 #include <proletariat/error.hpp>
 
+#include "protocol/list_header.hpp"
 #include "protocol/wire.hpp"
 
 namespace proletariat::protocol {
@@ -151,12 +153,16 @@ class FieldReader {
 struct Envelope {
   std::string command;
   std::optional<Cmd> cmd;
-  json header;
+  json header;                                // empty when `streamed`
+  const zmq::message_t* header_frame = nullptr;
+  bool streamed = false;                      // left for a ListHeaderReader
   std::size_t payload_begin = 0;
 };
 
+// `streamed` names commands whose header the caller reads with a ListHeaderReader
+// instead of a DOM (the per-job lists of the hot path).
 std::optional<DecodeError> open_envelope(const Frames& frames, std::size_t first, const Limits* limits,
-                                         Envelope& env) {
+                                         Envelope& env, std::initializer_list<Cmd> streamed = {}) {
   if (frames.size() < first + kFixedFrames) {
     return DecodeError{errc::kBadFrame, "a message needs a delimiter, signature, command and header frame", {}, {}};
   }
@@ -186,7 +192,11 @@ std::optional<DecodeError> open_envelope(const Frames& frames, std::size_t first
   env.command = std::string(command.substr(0, 32));
   env.cmd = cmd_of(command);
   const auto& header_frame = frames[first + 3];
-  if (header_frame.size() == 0) {
+  env.header_frame = &header_frame;
+  env.streamed = env.cmd && std::find(streamed.begin(), streamed.end(), *env.cmd) != streamed.end();
+  if (env.streamed) {
+    // Parsed (and its JSON checked) by the command's reader.
+  } else if (header_frame.size() == 0) {
     env.header = json::object();
   } else {
     env.header = json::parse(header_frame.data<char>(), header_frame.data<char>() + header_frame.size(), nullptr,
@@ -226,6 +236,140 @@ std::optional<DecodeError> no_payloads(const Frames& frames, const Envelope& env
 DecodeError field_error(const Envelope& env, const FieldReader& r, std::optional<std::uint64_t> req = {}) {
   return DecodeError{errc::kBadField, r.error(), env.command, req};
 }
+
+// Streams a header through `sink`; the error a failure becomes.
+std::optional<DecodeError> read_list_header(const Envelope& env, std::string_view list, ListHeaderSink& sink,
+                                            const std::optional<std::uint64_t>& req) {
+  std::string problem;
+  ListHeaderReader reader(list, sink);
+  const auto& frame = *env.header_frame;
+  switch (reader.read(frame.data<char>(), frame.data<char>() + frame.size(), problem)) {
+    case ListHeaderOutcome::ok:
+      return std::nullopt;
+    case ListHeaderOutcome::bad_json:
+      return DecodeError{errc::kBadJson, "header is not a JSON object", env.command, req};
+    case ListHeaderOutcome::bad_field:
+      break;
+  }
+  return DecodeError{errc::kBadField, std::move(problem), env.command, req};
+}
+
+std::string need_unsigned(std::string_view key, const Scalar& v, std::uint64_t& out,
+                          std::uint64_t max = kMaxSafeInteger) {
+  if (!v.is_unsigned()) return "field '" + std::string(key) + "' must be an unsigned integer";
+  if (v.as_unsigned() > max) return "field '" + std::string(key) + "' is out of range";
+  out = v.as_unsigned();
+  return {};
+}
+
+std::string need_string(std::string_view key, const Scalar& v, std::string& out) {
+  if (v.kind != Scalar::Kind::string) return "field '" + std::string(key) + "' must be a string";
+  out.assign(v.s);
+  return {};
+}
+
+std::string need_boolean(std::string_view key, const Scalar& v, bool& out) {
+  if (v.kind != Scalar::Kind::boolean) return "field '" + std::string(key) + "' must be a boolean";
+  out = v.boolean;
+  return {};
+}
+
+class PushSink final : public ListHeaderSink {
+ public:
+  explicit PushSink(Push& push) : push_(push) {}
+  bool has_req = false;
+
+  std::string top(std::string_view key, const Scalar& v) override {
+    std::uint64_t n = 0;
+    if (key == "req") {
+      auto problem = need_unsigned(key, v, push_.req);
+      has_req = problem.empty();
+      return problem;
+    }
+    if (key == "priority") {
+      if (!v.is_number() || !std::isfinite(v.as_double()) || v.as_double() < 0) {
+        return "field 'priority' must be a finite number >= 0";
+      }
+      push_.priority = v.as_double();
+      return {};
+    }
+    if (key == "assigntimeout") {
+      auto problem = need_unsigned(key, v, n);
+      if (problem.empty()) push_.assign_timeout_ms = n;
+      return problem;
+    }
+    if (key == "runTimeout") {
+      auto problem = need_unsigned(key, v, n);
+      if (problem.empty()) push_.run_timeout_ms = n;
+      return problem;
+    }
+    return {};
+  }
+  std::string begin_entry() override {
+    push_.jobs.emplace_back();
+    return {};
+  }
+  std::string entry(std::string_view key, const Scalar& v) override {
+    auto& job = push_.jobs.back();
+    if (key == "key") return need_string(key, v, job.key);
+    if (key == "service") return need_string(key, v, job.service);
+    if (key == "raw") return need_boolean(key, v, job.raw);
+    return {};
+  }
+  std::string entry_error(std::string_view, const Scalar&) override { return {}; }
+  std::string end_entry() override { return {}; }
+
+ private:
+  Push& push_;
+};
+
+class ResultsSink final : public ListHeaderSink {
+ public:
+  explicit ResultsSink(WorkerResults& results) : results_(results) {}
+
+  std::string top(std::string_view, const Scalar&) override { return {}; }
+  std::string begin_entry() override {
+    results_.results.emplace_back();
+    seen_id_ = seen_attempt_ = false;
+    return {};
+  }
+  std::string entry(std::string_view key, const Scalar& v) override {
+    auto& res = results_.results.back();
+    if (key == "id") {
+      seen_id_ = true;
+      return need_unsigned(key, v, res.id);
+    }
+    if (key == "attempt") {
+      seen_attempt_ = true;
+      std::uint64_t attempt = 0;
+      auto problem = need_unsigned(key, v, attempt, std::numeric_limits<unsigned>::max());
+      res.attempt = static_cast<unsigned>(attempt);
+      return problem;
+    }
+    if (key == "raw") return need_boolean(key, v, res.raw);
+    if (key == "err") return "field 'err' must be null or an object";  // a compound that is not an object
+    return {};
+  }
+  std::string entry_error(std::string_view key, const Scalar& v) override {
+    auto& res = results_.results.back();
+    if (!res.err) res.err.emplace();
+    if (key == "code") return need_string(key, v, res.err->code);
+    if (key == "message") return need_string(key, v, res.err->message);
+    return {};
+  }
+  std::string end_entry() override {
+    auto& res = results_.results.back();
+    if (!seen_id_) return "missing field 'id'";
+    if (!seen_attempt_) return "missing field 'attempt'";
+    if (res.err && res.err->code.empty()) res.err->code = std::string(errc::kHandler);
+    return {};
+  }
+
+ private:
+  WorkerResults& results_;
+  bool seen_id_ = false;
+  bool seen_attempt_ = false;
+};
 
 std::variant<Offer, DecodeError> decode_offer(const Envelope& env) {
   FieldReader r(env.header);
@@ -270,7 +414,7 @@ std::variant<Offer, DecodeError> decode_offer(const Envelope& env) {
 
 std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::size_t first, const Limits& limits) {
   Envelope env;
-  if (auto err = open_envelope(frames, first, &limits, env)) return *err;
+  if (auto err = open_envelope(frames, first, &limits, env, {Cmd::push, Cmd::result})) return *err;
   FieldReader r(env.header);
   switch (*env.cmd) {
     case Cmd::hello: {
@@ -289,23 +433,14 @@ std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::siz
     }
     case Cmd::push: {
       Push push;
-      const bool has_req = r.uint(env.header, "req", push.req, true);
-      const std::optional<std::uint64_t> req = has_req ? std::optional(push.req) : std::nullopt;
-      r.number(env.header, "priority", push.priority);
-      std::uint64_t ms = 0;
-      if (r.uint(env.header, "assigntimeout", ms, false)) push.assign_timeout_ms = ms;
-      if (r.uint(env.header, "runTimeout", ms, false)) push.run_timeout_ms = ms;
-      if (const json* jobs = r.objects(env.header, "jobs")) {
-        push.jobs.reserve(jobs->size());
-        for (const auto& j : *jobs) {
-          PushJob job;
-          r.string(j, "key", job.key);
-          r.string(j, "service", job.service);
-          r.boolean(j, "raw", job.raw);
-          push.jobs.push_back(std::move(job));
-        }
+      PushSink sink(push);
+      auto problem = read_list_header(env, "jobs", sink, std::nullopt);
+      const std::optional<std::uint64_t> req = sink.has_req ? std::optional(push.req) : std::nullopt;
+      if (!problem && !sink.has_req) problem = DecodeError{errc::kBadField, "missing field 'req'", env.command, {}};
+      if (problem) {
+        problem->req = req;
+        return *problem;
       }
-      if (!r.ok()) return field_error(env, r, req);
       if (auto err = take_payloads(frames, env, push.jobs.size(), push.payloads, req)) return *err;
       return PeerMessage{std::move(push)};
     }
@@ -326,20 +461,8 @@ std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::siz
     }
     case Cmd::result: {
       WorkerResults results;
-      if (const json* arr = r.objects(env.header, "results")) {
-        results.results.reserve(arr->size());
-        for (const auto& e : *arr) {
-          WorkerResult res;
-          std::uint64_t attempt = 0;
-          r.uint(e, "id", res.id, true);
-          r.uint(e, "attempt", attempt, true, std::numeric_limits<unsigned>::max());
-          res.attempt = static_cast<unsigned>(attempt);
-          res.err = r.error_value(e);
-          r.boolean(e, "raw", res.raw);
-          results.results.push_back(std::move(res));
-        }
-      }
-      if (!r.ok()) return field_error(env, r);
+      ResultsSink sink(results);
+      if (auto problem = read_list_header(env, "results", sink, std::nullopt)) return *problem;
       if (auto err = take_payloads(frames, env, results.results.size(), results.payloads)) return *err;
       return PeerMessage{std::move(results)};
     }
