@@ -371,6 +371,100 @@ class ResultsSink final : public ListHeaderSink {
   bool seen_attempt_ = false;
 };
 
+class JobsSink final : public ListHeaderSink {
+ public:
+  explicit JobsSink(Jobs& jobs) : jobs_(jobs) {}
+
+  std::string top(std::string_view, const Scalar&) override { return {}; }
+  std::string begin_entry() override {
+    jobs_.jobs.emplace_back();
+    seen_id_ = seen_attempt_ = false;
+    return {};
+  }
+  std::string entry(std::string_view key, const Scalar& v) override {
+    auto& job = jobs_.jobs.back();
+    if (key == "id") {
+      seen_id_ = true;
+      return need_unsigned(key, v, job.id);
+    }
+    if (key == "attempt") {
+      seen_attempt_ = true;
+      std::uint64_t attempt = 0;
+      auto problem = need_unsigned(key, v, attempt, std::numeric_limits<unsigned>::max());
+      job.attempt = static_cast<unsigned>(attempt);
+      return problem;
+    }
+    if (key == "priority") {
+      if (!v.is_number() || !std::isfinite(v.as_double()) || v.as_double() < 0) {
+        return "field 'priority' must be a finite number >= 0";
+      }
+      job.priority = v.as_double();
+      return {};
+    }
+    if (key == "runTimeout") {
+      std::uint64_t ms = 0;
+      auto problem = need_unsigned(key, v, ms);
+      if (problem.empty()) job.run_timeout_ms = ms;
+      return problem;
+    }
+    if (key == "key") return need_string(key, v, job.key);
+    if (key == "service") return need_string(key, v, job.service);
+    if (key == "raw") return need_boolean(key, v, job.raw);
+    if (key == "client") return need_string(key, v, job.client);
+    return {};
+  }
+  std::string entry_error(std::string_view, const Scalar&) override { return {}; }
+  std::string end_entry() override {
+    if (!seen_id_) return "missing field 'id'";
+    if (!seen_attempt_) return "missing field 'attempt'";
+    return {};
+  }
+
+ private:
+  Jobs& jobs_;
+  bool seen_id_ = false;
+  bool seen_attempt_ = false;
+};
+
+class ClientResultsSink final : public ListHeaderSink {
+ public:
+  explicit ClientResultsSink(ClientResults& results) : results_(results) {}
+
+  std::string top(std::string_view, const Scalar&) override { return {}; }
+  std::string begin_entry() override {
+    results_.results.emplace_back();
+    seen_id_ = false;
+    return {};
+  }
+  std::string entry(std::string_view key, const Scalar& v) override {
+    auto& res = results_.results.back();
+    if (key == "id") {
+      seen_id_ = true;
+      return need_unsigned(key, v, res.id);
+    }
+    if (key == "raw") return need_boolean(key, v, res.raw);
+    if (key == "err") return "field 'err' must be null or an object";
+    return {};
+  }
+  std::string entry_error(std::string_view key, const Scalar& v) override {
+    auto& res = results_.results.back();
+    if (!res.err) res.err.emplace();
+    if (key == "code") return need_string(key, v, res.err->code);
+    if (key == "message") return need_string(key, v, res.err->message);
+    return {};
+  }
+  std::string end_entry() override {
+    auto& res = results_.results.back();
+    if (!seen_id_) return "missing field 'id'";
+    if (res.err && res.err->code.empty()) res.err->code = std::string(errc::kHandler);
+    return {};
+  }
+
+ private:
+  ClientResults& results_;
+  bool seen_id_ = false;
+};
+
 std::variant<Offer, DecodeError> decode_offer(const Envelope& env) {
   FieldReader r(env.header);
   Offer offer;
@@ -518,7 +612,7 @@ std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::siz
 
 std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, std::size_t first) {
   Envelope env;
-  if (auto err = open_envelope(frames, first, nullptr, env)) return *err;
+  if (auto err = open_envelope(frames, first, nullptr, env, {Cmd::jobs, Cmd::result})) return *err;
   FieldReader r(env.header);
   switch (*env.cmd) {
     case Cmd::welcome: {
@@ -575,25 +669,8 @@ std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, st
     }
     case Cmd::jobs: {
       Jobs jobs;
-      if (const json* arr = r.objects(env.header, "jobs")) {
-        jobs.jobs.reserve(arr->size());
-        for (const auto& e : *arr) {
-          JobAssignment j;
-          std::uint64_t attempt = 0;
-          std::uint64_t ms = 0;
-          r.uint(e, "id", j.id, true);
-          r.uint(e, "attempt", attempt, true, std::numeric_limits<unsigned>::max());
-          j.attempt = static_cast<unsigned>(attempt);
-          r.number(e, "priority", j.priority);
-          if (r.uint(e, "runTimeout", ms, false)) j.run_timeout_ms = ms;
-          r.string(e, "key", j.key);
-          r.string(e, "service", j.service);
-          r.boolean(e, "raw", j.raw);
-          r.string(e, "client", j.client);
-          jobs.jobs.push_back(std::move(j));
-        }
-      }
-      if (!r.ok()) return field_error(env, r);
+      JobsSink sink(jobs);
+      if (auto problem = read_list_header(env, "jobs", sink, std::nullopt)) return *problem;
       if (auto err = take_payloads(frames, env, jobs.jobs.size(), jobs.payloads)) return *err;
       return ManagerMessage{std::move(jobs)};
     }
@@ -605,17 +682,8 @@ std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, st
     }
     case Cmd::result: {
       ClientResults results;
-      if (const json* arr = r.objects(env.header, "results")) {
-        results.results.reserve(arr->size());
-        for (const auto& e : *arr) {
-          ClientResult res;
-          r.uint(e, "id", res.id, true);
-          res.err = r.error_value(e);
-          r.boolean(e, "raw", res.raw);
-          results.results.push_back(std::move(res));
-        }
-      }
-      if (!r.ok()) return field_error(env, r);
+      ClientResultsSink sink(results);
+      if (auto problem = read_list_header(env, "results", sink, std::nullopt)) return *problem;
       if (auto err = take_payloads(frames, env, results.results.size(), results.payloads)) return *err;
       return ManagerMessage{std::move(results)};
     }
