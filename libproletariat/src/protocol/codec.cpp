@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <type_traits>
 
 #include <proletariat/error.hpp>
 
@@ -323,9 +324,11 @@ class PushSink final : public ListHeaderSink {
   Push& push_;
 };
 
-class ResultsSink final : public ListHeaderSink {
+// The RESULT lists of both directions: a worker's entries also carry the attempt.
+template <typename Results>
+class ResultListSink final : public ListHeaderSink {
  public:
-  explicit ResultsSink(WorkerResults& results) : results_(results) {}
+  explicit ResultListSink(Results& results) : results_(results) {}
 
   std::string top(std::string_view, const Scalar&) override { return {}; }
   std::string begin_entry() override {
@@ -339,12 +342,14 @@ class ResultsSink final : public ListHeaderSink {
       seen_id_ = true;
       return need_unsigned(key, v, res.id);
     }
-    if (key == "attempt") {
-      seen_attempt_ = true;
-      std::uint64_t attempt = 0;
-      auto problem = need_unsigned(key, v, attempt, std::numeric_limits<unsigned>::max());
-      res.attempt = static_cast<unsigned>(attempt);
-      return problem;
+    if constexpr (kWithAttempt) {
+      if (key == "attempt") {
+        seen_attempt_ = true;
+        std::uint64_t attempt = 0;
+        auto problem = need_unsigned(key, v, attempt, std::numeric_limits<unsigned>::max());
+        res.attempt = static_cast<unsigned>(attempt);
+        return problem;
+      }
     }
     if (key == "raw") return need_boolean(key, v, res.raw);
     if (key == "err") return "field 'err' must be null or an object";  // a compound that is not an object
@@ -360,13 +365,14 @@ class ResultsSink final : public ListHeaderSink {
   std::string end_entry() override {
     auto& res = results_.results.back();
     if (!seen_id_) return "missing field 'id'";
-    if (!seen_attempt_) return "missing field 'attempt'";
+    if (kWithAttempt && !seen_attempt_) return "missing field 'attempt'";
     if (res.err && res.err->code.empty()) res.err->code = std::string(errc::kHandler);
     return {};
   }
 
  private:
-  WorkerResults& results_;
+  static constexpr bool kWithAttempt = std::is_same_v<Results, WorkerResults>;
+  Results& results_;
   bool seen_id_ = false;
   bool seen_attempt_ = false;
 };
@@ -426,44 +432,6 @@ class JobsSink final : public ListHeaderSink {
   bool seen_attempt_ = false;
 };
 
-class ClientResultsSink final : public ListHeaderSink {
- public:
-  explicit ClientResultsSink(ClientResults& results) : results_(results) {}
-
-  std::string top(std::string_view, const Scalar&) override { return {}; }
-  std::string begin_entry() override {
-    results_.results.emplace_back();
-    seen_id_ = false;
-    return {};
-  }
-  std::string entry(std::string_view key, const Scalar& v) override {
-    auto& res = results_.results.back();
-    if (key == "id") {
-      seen_id_ = true;
-      return need_unsigned(key, v, res.id);
-    }
-    if (key == "raw") return need_boolean(key, v, res.raw);
-    if (key == "err") return "field 'err' must be null or an object";
-    return {};
-  }
-  std::string entry_error(std::string_view key, const Scalar& v) override {
-    auto& res = results_.results.back();
-    if (!res.err) res.err.emplace();
-    if (key == "code") return need_string(key, v, res.err->code);
-    if (key == "message") return need_string(key, v, res.err->message);
-    return {};
-  }
-  std::string end_entry() override {
-    auto& res = results_.results.back();
-    if (!seen_id_) return "missing field 'id'";
-    if (res.err && res.err->code.empty()) res.err->code = std::string(errc::kHandler);
-    return {};
-  }
-
- private:
-  ClientResults& results_;
-  bool seen_id_ = false;
-};
 
 std::variant<Offer, DecodeError> decode_offer(const Envelope& env) {
   FieldReader r(env.header);
@@ -555,7 +523,7 @@ std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::siz
     }
     case Cmd::result: {
       WorkerResults results;
-      ResultsSink sink(results);
+      ResultListSink<WorkerResults> sink(results);
       if (auto problem = read_list_header(env, "results", sink, std::nullopt)) return *problem;
       if (auto err = take_payloads(frames, env, results.results.size(), results.payloads)) return *err;
       return PeerMessage{std::move(results)};
@@ -682,7 +650,7 @@ std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, st
     }
     case Cmd::result: {
       ClientResults results;
-      ClientResultsSink sink(results);
+      ResultListSink<ClientResults> sink(results);
       if (auto problem = read_list_header(env, "results", sink, std::nullopt)) return *problem;
       if (auto err = take_payloads(frames, env, results.results.size(), results.payloads)) return *err;
       return ManagerMessage{std::move(results)};
