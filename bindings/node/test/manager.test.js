@@ -14,8 +14,10 @@ function collect(emitter, name) {
 }
 
 test('a Manager started from Node.js serves an original-style worker and client, with its events', async () => {
+  // Both ports free: tests run in parallel, so port + 1 may belong to another daemon.
   const port = await freePort();
-  const manager = new Manager({ port, host: '127.0.0.1', daemon: DAEMON, AVAIL_THRESHOLD: 10, HOLDSIMILARWORK: true });
+  const pubPort = await freePort();
+  const manager = new Manager({ port, pubPort, host: '127.0.0.1', daemon: DAEMON, AVAIL_THRESHOLD: 10, HOLDSIMILARWORK: true });
   const received = collect(manager, 'receive');
   const finished = collect(manager, 'finish');
   const sysmsgs = collect(manager, 'sysmsg');
@@ -60,9 +62,9 @@ test('a Manager started from Node.js serves an original-style worker and client,
 
 test('a Manager whose port is taken reports an error instead of hanging', async () => {
   const port = await freePort();
-  const first = new Manager({ port, host: '127.0.0.1', daemon: DAEMON });
+  const first = new Manager({ port, pubPort: await freePort(), host: '127.0.0.1', daemon: DAEMON });
   await within(5000, first.start(), 'the first manager');
-  const second = new Manager({ port, host: '127.0.0.1', daemon: DAEMON, logger: null });
+  const second = new Manager({ port, pubPort: await freePort(), host: '127.0.0.1', daemon: DAEMON, logger: null });
   const errors = collect(second, 'error');
   await assert.rejects(within(5000, second.start(), 'the second manager to fail'), /exited before listening/);
   assert.strictEqual(errors.length, 1);
