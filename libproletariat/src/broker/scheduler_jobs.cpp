@@ -1,0 +1,427 @@
+// The scheduler: a job's life (submit, assign, hold, finish), dispatch rounds, deadlines and upkeep.
+#include "broker/scheduler_state.hpp"
+
+namespace proletariat::broker {
+
+using namespace scheduling;
+
+auto Scheduler::State::link_client(Job& job) -> void {
+  ClientList& list = clients[job.client];
+  job.client_prev = list.tail;
+  job.client_next = nullptr;
+  if (list.tail != nullptr) list.tail->client_next = &job; else list.head = &job;
+  list.tail = &job;
+  ++list.count;
+}
+
+auto Scheduler::State::unlink_client(Job& job) -> void {
+  ClientList& list = clients[job.client];
+  if (job.client_prev != nullptr) job.client_prev->client_next = job.client_next; else list.head = job.client_next;
+  if (job.client_next != nullptr) job.client_next->client_prev = job.client_prev; else list.tail = job.client_prev;
+  job.client_prev = job.client_next = nullptr;
+  --list.count;
+}
+
+auto Scheduler::State::assign(Queue& queue, Job& job, WorkerSlot slot, Effects& out) -> void {
+  unlink_queued(queue, job);
+  --queued;
+  Worker& worker = workers[slot];
+  job.state = JobState::running;
+  job.worker = slot;
+  job.local_range = worker.local_of[queue.range];
+  job.range = queue.range;
+  ++job.attempt;
+  job.prev = worker.run_tail;
+  job.next = nullptr;
+  if (worker.run_tail != nullptr) worker.run_tail->next = &job; else worker.run_head = &job;
+  worker.run_tail = &job;
+  worker.pools.take(job.local_range);
+  ++running;
+  ++running_by_range[job.range];
+  refresh_worker(slot);
+  out.emplace_back(Assigned{job.id, slot, job.attempt});
+}
+
+auto Scheduler::State::detach(Job& job) -> void {
+  switch (job.state) {
+    case JobState::queued: {
+      Queue& queue = *job.queue;
+      unlink_queued(queue, job);
+      --queued;
+      release_if_empty(queue);
+      break;
+    }
+    case JobState::held: {
+      Job* leader = leaders.find(std::string_view{job.key})->second;
+      if (job.prev != nullptr) job.prev->next = job.next; else leader->held_head = job.next;
+      if (job.next != nullptr) job.next->prev = job.prev; else leader->held_tail = job.prev;
+      job.prev = job.next = nullptr;
+      --held;
+      break;
+    }
+    case JobState::running: {
+      Worker& worker = workers[job.worker];
+      if (job.prev != nullptr) job.prev->next = job.next; else worker.run_head = job.next;
+      if (job.next != nullptr) job.next->prev = job.prev; else worker.run_tail = job.prev;
+      job.prev = job.next = nullptr;
+      worker.pools.give(job.local_range);
+      --running;
+      --running_by_range[job.range];
+      refresh_worker(job.worker);
+      dirty = true;
+      break;
+    }
+    case JobState::unknown:
+      break;
+  }
+  job.state = JobState::unknown;
+}
+
+auto Scheduler::State::hand_over(Job& leader) -> void {
+  const auto it = leaders.find(std::string_view{leader.key});
+  leader.leads = false;
+  Job* next = leader.held_head;
+  if (next == nullptr) {
+    LeaderMap::node_type node = leaders.extract(it);
+    if (spare_leaders.size() < kSpareNodes) spare_leaders.push_back(std::move(node));
+    return;
+  }
+  next->held_head = next->next;
+  next->held_tail = next->next != nullptr ? leader.held_tail : nullptr;
+  if (next->next != nullptr) next->next->prev = nullptr;
+  next->prev = next->next = nullptr;
+  leader.held_head = leader.held_tail = nullptr;
+  next->leads = true;
+  --held;
+  LeaderMap::node_type node = leaders.extract(it);
+  node.key() = std::string_view{next->key};
+  node.mapped() = next;
+  leaders.insert(std::move(node));
+  enqueue(*next, Place::by_sequence);
+}
+
+auto Scheduler::State::finalize(Job& job) -> void {
+  if (job.leads) hand_over(job);
+  unlink_client(job);
+  --services[job.service_id].jobs;
+  jobs.erase(job.id);
+}
+
+auto Scheduler::State::submit(JobSpec spec) -> void {
+  if (jobs.contains(spec.id)) throw std::invalid_argument("scheduler: job id submitted twice");
+  // Priorities are validated by the dispatcher; anything not >= 0 (NaN, negative)
+  // is treated as 0 so the queue order stays a strict weak order.
+  const double priority = spec.priority >= 0 ? spec.priority + 0.0 : 0.0;
+  const ServiceId sid = service_id(spec.service);
+  auto [it, inserted] = jobs.try_emplace(spec.id);
+  Job& job = it->second;
+  job.id = spec.id;
+  job.client = spec.client;
+  job.priority = priority;
+  job.key = std::move(spec.key);
+  job.service = std::move(spec.service);
+  job.deadline = spec.assign_deadline;
+  job.seq = next_seq++;
+  job.service_id = sid;
+  ++services[sid].jobs;
+  link_client(job);
+
+  if (options.hold_similar_work && !job.key.empty()) {
+    if (const auto lit = leaders.find(std::string_view{job.key}); lit != leaders.end()) {
+      // Held jobs do not expire by assign deadline while held: they are waiting for
+      // a result that is being produced, not for a worker. Their deadline applies
+      // again once they are promoted to leader and queued.
+      Job* leader = lit->second;
+      job.state = JobState::held;
+      job.prev = leader->held_tail;
+      if (leader->held_tail != nullptr) leader->held_tail->next = &job; else leader->held_head = &job;
+      leader->held_tail = &job;
+      ++held;
+      return;
+    }
+    job.leads = true;
+    if (!spare_leaders.empty()) {
+      LeaderMap::node_type node = std::move(spare_leaders.back());
+      spare_leaders.pop_back();
+      node.key() = std::string_view{job.key};
+      node.mapped() = &job;
+      leaders.insert(std::move(node));
+    } else {
+      leaders.emplace(std::string_view{job.key}, &job);
+    }
+  }
+  enqueue(job, Place::back);
+}
+
+auto Scheduler::State::try_place(Queue& queue, Effects& out) -> bool {
+  Job& job = *queue.head;
+  Service& service = services[queue.service];
+  const Fenwick& tree = service.trees[queue.range];
+  if (tree.total() == 0) return false;
+  WorkerSlot slot;
+  if (selector) {
+    candidates.clear();
+    for (const WorkerSlot w : service.workers) {
+      const unsigned free_slots = workers[w].free_by_range[queue.range];
+      if (free_slots > 0) candidates.push_back(Candidate{w, free_slots});
+    }
+    const std::optional<std::size_t> pick = selector(view_of(job), candidates);
+    if (!pick || *pick >= candidates.size()) return false;
+    slot = candidates[*pick].worker;
+  } else {
+    std::uniform_int_distribution<std::uint64_t> draw(0, tree.total() - 1);
+    slot = service.workers[tree.find(draw(rng))];
+  }
+  assign(queue, job, slot, out);
+  return true;
+}
+
+auto Scheduler::State::run_round(Effects& out) -> void {
+  dirty = false;
+  const auto later_head = [](const Queue* a, const Queue* b) { return before(*b->head, *a->head); };
+  auto it = queues.begin();
+  while (it != queues.end() && free_total() > 0) {
+    auto group_end = std::next(it);
+    while (group_end != queues.end() && group_end->first.priority == it->first.priority) ++group_end;
+    if (std::next(it) == group_end) {
+      Queue& queue = it->second;
+      while (queue.head != nullptr && try_place(queue, out)) {
+      }
+    } else {
+      // Several services at this priority: merge their queues by head (order, seq).
+      heap_scratch.clear();
+      for (auto q = it; q != group_end; ++q) heap_scratch.push_back(&q->second);
+      std::make_heap(heap_scratch.begin(), heap_scratch.end(), later_head);
+      while (!heap_scratch.empty() && free_total() > 0) {
+        std::pop_heap(heap_scratch.begin(), heap_scratch.end(), later_head);
+        Queue* queue = heap_scratch.back();
+        heap_scratch.pop_back();
+        if (!try_place(*queue, out)) continue;  // skip this queue for the round
+        if (queue->head != nullptr) {
+          heap_scratch.push_back(queue);
+          std::push_heap(heap_scratch.begin(), heap_scratch.end(), later_head);
+        }
+      }
+    }
+    for (auto q = it; q != group_end;) {
+      const auto next = std::next(q);
+      if (q->second.size == 0) release_queue_node(q);
+      q = next;
+    }
+    it = group_end;
+  }
+}
+
+auto Scheduler::State::dispatch(TimePoint now, Effects& out) -> void {
+  if (queued == 0) {
+    full = false;
+    armed.reset();
+    dirty = false;
+    return;
+  }
+  if (full) {
+    const std::uint64_t threshold = std::min<std::uint64_t>(options.avail_threshold, capacity);
+    if (free_total() < threshold) return;
+    full = false;
+  }
+  if (options.distrib_randmax.count() > 0) {
+    if (armed) {
+      if (now < *armed) return;
+      armed.reset();
+    } else if (dirty) {
+      dirty = false;
+      const auto max_us = std::chrono::duration_cast<std::chrono::microseconds>(options.distrib_randmax).count();
+      std::uniform_int_distribution<std::int64_t> draw(0, max_us);
+      const std::chrono::microseconds delay{draw(rng)};
+      if (delay.count() > 0) {
+        armed = now + delay;
+        return;
+      }
+    }
+  }
+  run_round(out);
+  if (options.avail_threshold > 0 && queued > 0 && free_total() == 0) full = true;
+}
+
+auto Scheduler::State::pop_deadline() -> void {
+  std::pop_heap(deadlines.begin(), deadlines.end(), DeadlineLater{});
+  deadlines.pop_back();
+}
+
+auto Scheduler::State::live_entry(const Deadline& entry) -> Job* {
+  Job* job = find_job(entry.job);
+  if (job == nullptr || job->seq != entry.seq) return nullptr;
+  if (job->state != JobState::queued) {
+    job->in_heap = false;
+    return nullptr;
+  }
+  return job;
+}
+
+auto Scheduler::State::expire(TimePoint now, Effects& out) -> void {
+  while (!deadlines.empty() && deadlines.front().at <= now) {
+    const Deadline entry = deadlines.front();
+    pop_deadline();
+    Job* job = live_entry(entry);
+    if (job == nullptr) continue;
+    job->in_heap = false;
+    detach(*job);
+    out.emplace_back(Failed{job->id, job->client, FailReason::assign_timeout});
+    finalize(*job);  // a leader hands over; a promoted job already late fails in this loop
+  }
+}
+
+auto Scheduler::State::next_deadline() -> std::optional<TimePoint> {
+  while (!deadlines.empty() && live_entry(deadlines.front()) == nullptr) pop_deadline();
+  std::optional<TimePoint> next;
+  if (!deadlines.empty()) next = deadlines.front().at;
+  if (armed && (!next || *armed < *next)) next = armed;
+  return next;
+}
+
+auto Scheduler::State::current(const Job* job, WorkerSlot worker, unsigned attempt) const noexcept -> bool {
+  return job != nullptr && job->state == JobState::running && job->worker == worker && job->attempt == attempt;
+}
+
+auto Scheduler::State::complete(JobId id, WorkerSlot worker, unsigned attempt, Completion how, Effects& out) -> bool {
+  Job* job = find_job(id);
+  if (!current(job, worker, attempt)) return false;
+  detach(*job);
+  out.emplace_back(Finished{job->id, job->client, job->id});
+  ++finished;
+  if (how == Completion::result && job->leads) {
+    for (Job* h = job->held_head; h != nullptr;) {
+      Job* next = h->next;
+      h->prev = h->next = nullptr;
+      h->state = JobState::unknown;
+      --held;
+      out.emplace_back(Finished{h->id, h->client, job->id});
+      ++finished;
+      finalize(*h);
+      h = next;
+    }
+    job->held_head = job->held_tail = nullptr;
+  }
+  finalize(*job);
+  return true;
+}
+
+auto Scheduler::State::reject(JobId id, WorkerSlot worker, unsigned attempt) -> bool {
+  Job* job = find_job(id);
+  if (!current(job, worker, attempt)) return false;
+  detach(*job);
+  enqueue(*job, Place::front);
+  return true;
+}
+
+auto Scheduler::State::abort(JobId id, Effects& out) -> bool {
+  Job* job = find_job(id);
+  if (job == nullptr) return false;
+  if (job->state == JobState::running) out.emplace_back(AbortOnWorker{job->id, job->worker, job->attempt});
+  detach(*job);
+  finalize(*job);
+  return true;
+}
+
+auto Scheduler::State::abort_client(ClientSlot client, Effects& out) -> void {
+  const auto it = clients.find(client);
+  if (it == clients.end()) return;
+  // Held jobs first, so that aborting this client's leaders does not promote (and
+  // queue) jobs that are about to be aborted too.
+  for (Job* job = it->second.head; job != nullptr;) {
+    Job* next = job->client_next;
+    if (job->state == JobState::held) abort(job->id, out);
+    job = next;
+  }
+  for (Job* job = it->second.head; job != nullptr;) {
+    Job* next = job->client_next;
+    abort(job->id, out);
+    job = next;
+  }
+}
+
+void Scheduler::State::self_check() const {
+#ifdef PROLETARIAT_SCHEDULER_SELF_CHECK
+  const auto fail = [](const char* what) {
+    std::fprintf(stderr, "scheduler self-check failed: %s\n", what);
+    std::abort();
+  };
+  for (ServiceId id = 0; id < services.size(); ++id) {
+    const Service& service = services[id];
+    if (!service.live) continue;
+    if (service.trees.size() != starts.size()) fail("trees per range");
+    for (std::size_t g = 0; g < starts.size(); ++g) {
+      const Fenwick& tree = service.trees[g];
+      if (tree.size() != service.workers.size()) fail("tree size");
+      std::uint64_t sum = 0;
+      for (std::size_t p = 0; p < service.workers.size(); ++p) {
+        const Worker& worker = workers[service.workers[p]];
+        if (!worker.live) fail("dead worker in service");
+        const std::uint64_t value = tree.prefix(p + 1) - tree.prefix(p);
+        if (value != worker.free_by_range[g]) fail("tree value");
+        if (worker.free_by_range[g] != worker.pools.free_for(worker.local_of[g], options.sacred_guarantees)) {
+          fail("free_by_range stale");
+        }
+        sum += value;
+      }
+      if (sum != tree.total()) fail("tree total");
+    }
+  }
+  for (WorkerSlot w = 0; w < workers.size(); ++w) {
+    const Worker& worker = workers[w];
+    if (!worker.live) continue;
+    for (const WorkerService& ws : worker.services) {
+      if (services[ws.service].workers.at(ws.position) != w) fail("worker position");
+    }
+  }
+#endif
+}
+
+auto Scheduler::State::compact() -> void {
+  jobs.reserve(std::max(jobs.size(), kInitialJobs));  // shrinks the buckets, keeps a floor
+  spare_queues.clear();
+  spare_queues.shrink_to_fit();
+  spare_leaders.clear();
+  spare_leaders.shrink_to_fit();
+  leaders.rehash(0);
+  std::erase_if(clients, [](const auto& entry) { return entry.second.count == 0; });
+  clients.rehash(0);
+
+  // Drop dead deadline entries.
+  std::vector<Deadline> kept;
+  kept.reserve(queued);
+  for (const Deadline& entry : deadlines) {
+    if (live_entry(entry) != nullptr) kept.push_back(entry);
+  }
+  std::make_heap(kept.begin(), kept.end(), DeadlineLater{});
+  deadlines = std::move(kept);
+
+  // Services nobody offers and no job names.
+  for (ServiceId id = 0; id < services.size(); ++id) {
+    Service& service = services[id];
+    if (!service.live || service.jobs != 0 || !service.workers.empty()) continue;
+    service_ids.erase(service.name);
+    service = Service{};
+    free_services.push_back(id);
+  }
+  while (!services.empty() && !services.back().live) services.pop_back();
+  std::erase_if(free_services, [&](ServiceId id) { return id >= services.size(); });
+  services.shrink_to_fit();
+  service_ids.rehash(0);
+  for (Service& service : services) {
+    service.workers.shrink_to_fit();
+    for (Fenwick& tree : service.trees) tree.shrink_to_fit();
+  }
+
+  while (!workers.empty() && !workers.back().live) workers.pop_back();
+  std::erase_if(free_workers, [&](WorkerSlot slot) { return slot >= workers.size(); });
+  workers.shrink_to_fit();
+  free_workers.shrink_to_fit();
+
+  heap_scratch = {};
+  job_scratch = {};
+  candidates = {};
+  build_scratch = {};
+}
+
+}  // namespace proletariat::broker

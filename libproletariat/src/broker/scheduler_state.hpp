@@ -1,0 +1,372 @@
+// The scheduler's internal state: data layout, invariants, and the operations that
+// keep them (defined in scheduler_workers.cpp and scheduler_jobs.cpp). Only the
+// scheduler's own sources include this header; everyone else uses scheduler.hpp.
+//
+// Data layout, chosen so that the hot path (submit, dispatch, complete) allocates
+// nothing beyond the job record itself:
+//  - jobs_: unordered_map<JobId, Job>. Nodes never move, so jobs link to each other
+//    with raw pointers through intrusive lists. A job is in exactly one of: its queue,
+//    its leader's held list, its worker's running list (prev/next), and always in its
+//    client's list (client_prev/client_next).
+//  - queues_: ordered map (priority desc, service) -> Queue, holding only non-empty
+//    queues. Emptied queues are extracted and their nodes kept for reuse.
+//  - Within a queue, jobs are sorted by (order, seq): a submitted job gets
+//    order = seq (so it goes to the back), a requeued one order = front's order - 1 (so
+//    it goes to the front), a promoted held job order = seq (so it goes where its
+//    submission sequence puts it). The list is always sorted; inserting walks from
+//    both ends at once.
+//  - Merged priority ranges: starts_ is the union of every live worker's range starts
+//    (always 0). A worker maps each merged range to its own pool index (local_of) and
+//    caches how many slots it has free for it (free_by_range).
+//  - Per service: the workers offering it (dense positions) and one Fenwick tree per
+//    merged range over those positions, value = the worker's free_by_range. A weighted
+//    choice is one find() in the tree of the job's (service, range).
+//  - Assign deadlines: a binary min-heap with lazy deletion. An entry names the job by
+//    (id, seq); a job has at most one entry (in_heap). Entries of finished jobs are
+//    dropped when they reach the top; compact() drops the rest.
+//
+// Invariants kept together (every change below keeps all of them):
+//  - queued_/held_/running_ equal the sizes of the queues / held lists / running lists;
+//  - for every live worker w, service s it offers at position p, and range g:
+//    services_[s].trees[g] element p == workers_[w].free_by_range[g]
+//    == w.pools.free_for(w.local_of[g]);
+//  - running_by_range_[g] == number of running jobs whose priority is in range g;
+//  - leaders_[key] is the queued or running job whose held list holds every held job
+//    with that key, in submission order.
+//
+// Choices where the contract leaves room:
+//  - Assign deadlines apply whenever a job is queued: a job requeued after a reject or
+//    a lost worker still fails with assign_timeout once its deadline has passed. Held
+//    jobs do not expire while held (they wait for a result being produced, not for a
+//    worker); once promoted, a passed deadline fails them in that same expire() or
+//    the next one.
+//  - Across services, queues of equal priority are merged by their heads' (order,
+//    seq), so submission order for plain jobs and requeued jobs first.
+//  - A dispatch round visits every non-empty queue (O(queues) plus O(log W) per
+//    assignment); a queue whose head fits nowhere is skipped in O(1) via its tree's
+//    total, and the round stops as soon as no worker has a free slot.
+//  - AVAIL_THRESHOLD counts raw free slots (slots - running over all workers), not
+//    per range. DISTRIB_RANDMAX delays are drawn in microseconds and armed only when
+//    jobs are queued.
+//  - The selector may call const members (worker_stats, view, ...) but must not call
+//    anything that changes the scheduler.
+//  - Priorities that are not >= 0 (NaN, negative) count as 0; a job id submitted twice
+//    throws std::invalid_argument and changes nothing.
+//  - PriorityRangeStats::workers counts the workers on which the range can run at all
+//    (limit > 0 there).
+#pragma once
+
+#include "broker/scheduler.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "broker/fenwick.hpp"
+
+namespace proletariat::broker {
+
+namespace scheduling {
+
+using ServiceId = std::uint32_t;
+
+// Initial size of the job table: a typical burst fits without rehashing.
+inline constexpr std::size_t kInitialJobs = 1024;
+// Emptied queue / key-index nodes kept for reuse, so that a queue that keeps running
+// dry does not allocate each time it refills. Small: a node is ~100 bytes.
+inline constexpr std::size_t kSpareNodes = 32;
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
+};
+
+inline std::uint64_t as_delta(unsigned now, unsigned before) noexcept {
+  // Two's complement delta for Fenwick::add (modular arithmetic).
+  return std::uint64_t{now} - std::uint64_t{before};
+}
+
+inline unsigned clamp_unsigned(std::uint64_t value) noexcept {
+  return value > std::numeric_limits<unsigned>::max() ? std::numeric_limits<unsigned>::max()
+                                                      : static_cast<unsigned>(value);
+}
+
+}  // namespace scheduling
+
+struct Scheduler::State {
+  using ServiceId = scheduling::ServiceId;
+  using StringHash = scheduling::StringHash;
+  struct Queue;
+
+  struct Job {
+    JobId id = 0;
+    ClientSlot client = 0;
+    double priority = 0;
+    std::string key;
+    std::string service;
+    std::optional<TimePoint> deadline;
+    std::uint64_t seq = 0;      // submission sequence, unique
+    std::int64_t order = 0;     // position key within the queue, see top of file
+    ServiceId service_id = 0;
+    JobState state = JobState::unknown;
+    unsigned attempt = 0;       // assignments so far
+    unsigned lost = 0;          // workers that died running it
+    WorkerSlot worker = 0;      // when running
+    std::size_t local_range = 0;  // when running: pool index on the worker
+    std::size_t range = 0;        // when running: merged range index
+    bool in_heap = false;       // has a live entry in the deadline heap
+    bool leads = false;         // is leaders_[key]
+    Job* prev = nullptr;        // queue, held list or running list
+    Job* next = nullptr;
+    Job* client_prev = nullptr;
+    Job* client_next = nullptr;
+    Queue* queue = nullptr;     // when queued
+    Job* held_head = nullptr;   // when leading: jobs held behind it, submission order
+    Job* held_tail = nullptr;
+  };
+
+  struct Queue {
+    double priority = 0;
+    ServiceId service = 0;
+    std::size_t range = 0;  // merged range index of `priority`
+    Job* head = nullptr;
+    Job* tail = nullptr;
+    std::size_t size = 0;
+  };
+
+  struct QueueKey {
+    double priority;
+    ServiceId service;
+  };
+  struct QueueOrder {
+    bool operator()(const QueueKey& a, const QueueKey& b) const noexcept {
+      if (a.priority != b.priority) return a.priority > b.priority;
+      return a.service < b.service;
+    }
+  };
+  using QueueMap = std::map<QueueKey, Queue, QueueOrder>;
+
+  struct Service {
+    std::string name;
+    std::vector<WorkerSlot> workers;  // position -> worker
+    std::vector<Fenwick> trees;       // per merged range, over positions
+    std::size_t jobs = 0;             // jobs (queued, held, running) naming it
+    bool live = false;
+  };
+
+  struct WorkerService {
+    ServiceId service;
+    std::size_t position;
+  };
+
+  struct Worker {
+    bool live = false;
+    SlotPools pools{1, {}};
+    std::vector<std::string> service_names;   // as offered (deduplicated)
+    std::vector<WorkerService> services;      // never empty: "" when none offered
+    std::vector<unsigned> empty_free;         // per pool: free_for when idle
+    std::vector<unsigned> local_free;         // per pool: scratch for refresh
+    std::vector<std::size_t> local_of;        // per merged range: pool index
+    std::vector<unsigned> free_by_range;      // per merged range: free slots now
+    Job* run_head = nullptr;                  // running jobs, assignment order
+    Job* run_tail = nullptr;
+  };
+
+  struct ClientList {
+    Job* head = nullptr;
+    Job* tail = nullptr;
+    std::size_t count = 0;
+  };
+
+  struct Deadline {
+    TimePoint at;
+    std::uint64_t seq;
+    JobId job;
+  };
+  struct DeadlineLater {
+    bool operator()(const Deadline& a, const Deadline& b) const noexcept {
+      if (a.at != b.at) return a.at > b.at;
+      return a.seq > b.seq;
+    }
+  };
+
+  using LeaderMap = std::unordered_map<std::string_view, Job*, StringHash, std::equal_to<>>;
+
+  SchedulerOptions options;
+  std::mt19937_64 rng;
+  Selector selector;
+
+  std::unordered_map<JobId, Job> jobs;
+  QueueMap queues;
+  std::vector<QueueMap::node_type> spare_queues;
+  std::vector<Service> services;
+  std::vector<ServiceId> free_services;
+  std::unordered_map<std::string, ServiceId, StringHash, std::equal_to<>> service_ids;
+  std::vector<Worker> workers;
+  std::vector<WorkerSlot> free_workers;
+  std::map<double, unsigned> start_refs;  // range start (> 0) -> live workers having it
+  std::vector<double> starts{0.0};         // merged ranges, sorted; starts[0] == 0
+  std::vector<std::uint64_t> running_by_range{0};
+  LeaderMap leaders;
+  std::vector<LeaderMap::node_type> spare_leaders;
+  std::unordered_map<ClientSlot, ClientList> clients;
+  std::vector<Deadline> deadlines;  // min-heap by DeadlineLater
+
+  std::uint64_t next_seq = 1;
+  std::size_t queued = 0;
+  std::size_t held = 0;
+  std::size_t running = 0;
+  std::size_t live_workers = 0;
+  std::uint64_t capacity = 0;  // sum of live workers' slots
+  std::uint64_t finished = 0;
+
+  bool full = false;                // AVAIL_THRESHOLD: waiting for slots to free up
+  bool dirty = false;               // new work or freed slots since the last round
+  std::optional<TimePoint> armed;   // DISTRIB_RANDMAX: no round before this
+
+  // Scratch, reused so dispatch does not allocate.
+  std::vector<Queue*> heap_scratch;
+  std::vector<Job*> job_scratch;
+  std::vector<Candidate> candidates;
+  std::vector<std::uint64_t> build_scratch;
+
+  explicit State(SchedulerOptions opts) : options(opts), rng(opts.seed) { jobs.reserve(scheduling::kInitialJobs); }
+
+  // ---------------------------------------------------------------- helpers
+
+  [[nodiscard]] std::uint64_t free_total() const noexcept {
+    return capacity - std::min<std::uint64_t>(capacity, running);
+  }
+
+  [[nodiscard]] std::size_t range_index(double priority) const noexcept {
+    const auto it = std::upper_bound(starts.begin() + 1, starts.end(), priority);
+    return static_cast<std::size_t>(it - starts.begin()) - 1;
+  }
+
+  [[nodiscard]] static JobView view_of(const Job& job) noexcept {
+    return JobView{job.id, job.client, job.priority, job.key, job.service, job.attempt};
+  }
+
+  Job* find_job(JobId id);
+
+  [[nodiscard]] bool valid_worker(WorkerSlot worker) const noexcept;
+
+
+  // ---------------------------------------------------------------- services
+
+  ServiceId service_id(std::string_view name);
+
+
+  // ---------------------------------------------------------------- queues
+
+  Queue& queue_for(double priority, ServiceId service);
+
+  void release_queue_node(QueueMap::iterator it);
+
+  void release_if_empty(Queue& queue);
+
+  static bool before(const Job& a, const Job& b) noexcept;
+
+  static void insert_before(Queue& queue, Job* at, Job& job) noexcept;
+
+  static void unlink_queued(Queue& queue, Job& job) noexcept;
+
+  enum class Place { back, front, by_sequence };
+
+  void enqueue(Job& job, Place place);
+
+
+  // ---------------------------------------------------------------- workers
+
+  void refresh_worker(WorkerSlot slot) noexcept;
+
+  // Recomputes a worker's per-merged-range tables (not the trees).
+  void map_worker(Worker& worker);
+
+  // The set of merged ranges changed (rare: a worker with a new range start came, or
+  // the last worker with some start left). Everything indexed by range is rebuilt.
+  void rebuild_ranges();
+
+  WorkerSlot add_worker(const Offer& offer);
+
+  void leave_service(WorkerSlot slot, const WorkerService& ws);
+
+  void remove_worker(WorkerSlot slot, WorkerLoss loss, Effects& out);
+
+
+  // ---------------------------------------------------------------- job life
+
+  void link_client(Job& job);
+
+  void unlink_client(Job& job);
+
+  void assign(Queue& queue, Job& job, WorkerSlot slot, Effects& out);
+
+  // Takes the job out of its queue, held list or worker; the job stays in jobs.
+  void detach(Job& job);
+
+  // The leader ended without a result to share: the next held job leads and is queued.
+  void hand_over(Job& leader);
+
+  // The job is gone: already detached; hands over its key and forgets it.
+  void finalize(Job& job);
+
+  void submit(JobSpec spec);
+
+
+  // ---------------------------------------------------------------- dispatch
+
+  // Places the queue's head job on a worker; false if it cannot go anywhere now (or
+  // the selector declined), in which case the whole queue waits for this round.
+  bool try_place(Queue& queue, Effects& out);
+
+  void run_round(Effects& out);
+
+  void dispatch(TimePoint now, Effects& out);
+
+
+  // ---------------------------------------------------------------- deadlines
+
+  void pop_deadline();
+
+  // The job a heap entry names if it is still the same job and queued; otherwise the
+  // entry is dead (the job ended, or is running/held and will get a new entry when
+  // it is queued again).
+  Job* live_entry(const Deadline& entry);
+
+  void expire(TimePoint now, Effects& out);
+
+  std::optional<TimePoint> next_deadline();
+
+
+  // ---------------------------------------------------------------- ending jobs
+
+  bool current(const Job* job, WorkerSlot worker, unsigned attempt) const noexcept;
+
+  bool complete(JobId id, WorkerSlot worker, unsigned attempt, Completion how, Effects& out);
+
+  bool reject(JobId id, WorkerSlot worker, unsigned attempt);
+
+  bool abort(JobId id, Effects& out);
+
+  void abort_client(ClientSlot client, Effects& out);
+
+  // ---------------------------------------------------------------- self-check
+
+  // Verifies the invariants listed in scheduler_state.hpp; aborts on a violation.
+  // Does nothing unless built with PROLETARIAT_SCHEDULER_SELF_CHECK (O(everything)).
+  void self_check() const;
+
+
+  // ---------------------------------------------------------------- upkeep
+
+  void compact();
+};
+
+}  // namespace proletariat::broker
