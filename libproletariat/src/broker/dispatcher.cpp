@@ -414,8 +414,8 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
                 err = JobError{std::string(errc::kInternal), "result lost in the manager"};
               }
               if (events_.finish) {
-                Result result{err, protocol::from_frame(data, raw)};
-                events_.finish(info(f.job, it->second), result);
+                const Result outcome{err, protocol::from_frame(data, raw)};
+                events_.finish(info(f.job, it->second), outcome);
               }
               deliver(f.job, f.client, std::move(err), std::move(data), raw);
               jobs_.erase(it);

@@ -126,8 +126,11 @@ class Dispatcher {
   void on_sysmsg(Peer& peer, protocol::SysMsg& msg, TimePoint now);
   void on_status(Peer& peer, const protocol::StatusRequest& request);
   void send_completions(std::vector<SysmsgDone>& done);
-  [[nodiscard]] nlohmann::json status_document();
-  [[nodiscard]] nlohmann::json peer_status(Peer& peer);
+  // The STATUS / MYSTATUS documents as JSON text (PROTOCOL §8.2), after `{` and an
+  // optional "req" field: written directly, since with thousands of workers a DOM is
+  // the main cost of a status request.
+  void append_status_fields(std::string& out);
+  void append_peer_fields(std::string& out, Peer& peer);
   [[nodiscard]] std::int64_t wall_ms(TimePoint t) const;
 
   void drop_peer(const std::string& rid, DropReason reason);

@@ -4,6 +4,7 @@
 #include <queue>
 
 #include "broker/dispatcher.hpp"
+#include "protocol/json_text.hpp"
 
 namespace proletariat::broker {
 namespace {
@@ -34,44 +35,148 @@ std::int64_t Dispatcher::wall_ms(TimePoint t) const {
   return boot_wall_ms_ + std::chrono::duration_cast<std::chrono::milliseconds>(t - boot_).count();
 }
 
-nlohmann::json Dispatcher::peer_status(Peer& peer) {
-  nlohmann::json out = {{"id", peer.id},
-                        {"name", peer.name},
-                        {"lang", peer.lang},
-                        {"role", std::string(to_string(peer.role))},
-                        {"connected", wall_ms(peer.connected_at)},
-                        {"state", "ready"}};
-  if (peer.role == Role::client) out["outstanding"] = peer.outstanding_jobs;
-  if (peer.worker) {
-    if (auto stats = scheduler_.worker_stats(*peer.worker)) {
-      out["slots"] = stats->slots;
-      out["running"] = stats->running;
-      out["state"] = stats->running >= stats->slots ? "full" : "ready";
-      out["services"] = stats->services;
-      nlohmann::json ranges = nlohmann::json::array();
-      for (const auto& pool : stats->pools) {
-        ranges.push_back({{"start", pool.start}, {"slots", pool.slots}, {"used", pool.used}});
-      }
-      out["ranges"] = std::move(ranges);
-    }
+namespace {
+
+using namespace protocol::json_text;
+
+void append_int(std::string& out, std::int64_t value) {
+  if (value < 0) {
+    out += '-';
+    append_uint(out, static_cast<std::uint64_t>(-(value + 1)) + 1);
+  } else {
+    append_uint(out, static_cast<std::uint64_t>(value));
   }
-  return out;
 }
 
-nlohmann::json Dispatcher::status_document() {
-  const auto stats = scheduler_.stats();
-  nlohmann::json by_priority = nlohmann::json::object();
-  for (const auto& [priority, count] : stats.queued_by_priority) by_priority[protocol::priority_text(priority)] = count;
-  nlohmann::json ranges = nlohmann::json::array();
-  for (const auto& r : stats.ranges) {
-    ranges.push_back({{"start", r.start}, {"limit", r.limit}, {"used", r.used}, {"workers", r.workers}});
+void append_bool(std::string& out, bool value) { out += value ? "true" : "false"; }
+
+}  // namespace
+
+void Dispatcher::append_peer_fields(std::string& out, Peer& peer) {
+  out += "\"id\":";
+  append_string(out, peer.id);
+  append_field(out, "name");
+  append_string(out, peer.name);
+  append_field(out, "lang");
+  append_string(out, peer.lang);
+  append_field(out, "role");
+  append_string(out, to_string(peer.role));
+  append_field(out, "connected");
+  append_int(out, wall_ms(peer.connected_at));
+  std::string_view state = "ready";
+  if (peer.role == Role::client) {
+    append_field(out, "outstanding");
+    append_uint(out, peer.outstanding_jobs);
   }
-  nlohmann::json workers = nlohmann::json::array();
-  nlohmann::json clients = nlohmann::json::array();
+  if (peer.worker) {
+    if (auto stats = scheduler_.worker_stats(*peer.worker)) {
+      append_field(out, "slots");
+      append_uint(out, stats->slots);
+      append_field(out, "running");
+      append_uint(out, stats->running);
+      if (stats->running >= stats->slots) state = "full";
+      append_field(out, "services");
+      out += '[';
+      for (std::size_t i = 0; i < stats->services.size(); ++i) {
+        if (i > 0) out += ',';
+        append_string(out, stats->services[i]);
+      }
+      out += ']';
+      append_field(out, "ranges");
+      out += '[';
+      for (std::size_t i = 0; i < stats->pools.size(); ++i) {
+        const auto& pool = stats->pools[i];
+        if (i > 0) out += ',';
+        out += "{\"start\":";
+        append_number(out, pool.start);
+        append_field(out, "slots");
+        append_uint(out, pool.slots);
+        append_field(out, "used");
+        append_uint(out, pool.used);
+        out += '}';
+      }
+      out += ']';
+    }
+  }
+  append_field(out, "state");
+  append_string(out, state);
+}
+
+void Dispatcher::append_status_fields(std::string& out) {
+  const auto stats = scheduler_.stats();
+  out += "\"boot\":";
+  append_int(out, boot_wall_ms_);
+  append_field(out, "now");
+  append_int(out, wall_ms(now_));
+  append_field(out, "sacred");
+  append_bool(out, options_.sacred_guarantees);
+  append_field(out, "holdSimilarWork");
+  append_bool(out, options_.hold_similar_work);
+  append_field(out, "queued");
+  append_uint(out, stats.queued);
+  append_field(out, "queuedByPriority");
+  out += '{';
+  bool first = true;
+  for (const auto& [priority, count] : stats.queued_by_priority) {
+    if (!first) out += ',';
+    first = false;
+    append_string(out, protocol::priority_text(priority));
+    out += ':';
+    append_uint(out, count);
+  }
+  out += '}';
+  append_field(out, "held");
+  append_uint(out, stats.held);
+  append_field(out, "running");
+  append_uint(out, stats.running);
+  append_field(out, "freeSlots");
+  append_uint(out, stats.free_slots);
+  append_field(out, "totalSlots");
+  append_uint(out, stats.total_slots);
+  append_field(out, "finished");
+  append_uint(out, finished_total_);
+  append_field(out, "throttled");
+  append_bool(out, stats.throttled);
+  append_field(out, "ranges");
+  out += '[';
+  for (std::size_t i = 0; i < stats.ranges.size(); ++i) {
+    const auto& r = stats.ranges[i];
+    if (i > 0) out += ',';
+    out += "{\"start\":";
+    append_number(out, r.start);
+    append_field(out, "limit");
+    append_uint(out, r.limit);
+    append_field(out, "used");
+    append_uint(out, r.used);
+    append_field(out, "workers");
+    append_uint(out, r.workers);
+    out += '}';
+  }
+  out += ']';
+
+  // Workers and clients, each as an object of the peer's fields.
+  std::string clients = "[";
+  append_field(out, "workers");
+  out += '[';
+  bool first_worker = true;
   peers_.for_each([&](Peer& peer) {
-    if (peer.role == Role::worker) workers.push_back(peer_status(peer));
-    if (peer.role == Role::client) clients.push_back(peer_status(peer));
+    if (peer.role == Role::worker) {
+      if (!first_worker) out += ',';
+      first_worker = false;
+      out += '{';
+      append_peer_fields(out, peer);
+      out += '}';
+    } else if (peer.role == Role::client) {
+      if (clients.size() > 1) clients += ',';
+      clients += '{';
+      append_peer_fields(clients, peer);
+      clients += '}';
+    }
   });
+  out += ']';
+  clients += ']';
+  append_field(out, "clients");
+  out += clients;
 
   // The oldest waiting jobs (ids grow with time), found in one pass with a bounded heap.
   std::priority_queue<JobId> oldest;
@@ -91,39 +196,44 @@ nlohmann::json Dispatcher::status_document() {
     oldest.pop();
   }
   std::reverse(ids.begin(), ids.end());
-  nlohmann::json waiting = nlohmann::json::array();
-  for (const JobId id : ids) {
-    const auto& record = jobs_.at(id);
-    nlohmann::json entry = {{"id", id},
-                            {"priority", record.priority},
-                            {"reason", std::string(reason_name(scheduler_.why_waiting(id)))}};
-    if (!record.service.empty()) entry["service"] = record.service;
-    if (!record.key.empty()) entry["key"] = record.key;
-    waiting.push_back(std::move(entry));
+  append_field(out, "waiting");
+  out += '[';
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto& record = jobs_.at(ids[i]);
+    if (i > 0) out += ',';
+    out += "{\"id\":";
+    append_uint(out, ids[i]);
+    append_field(out, "priority");
+    append_number(out, record.priority);
+    append_field(out, "reason");
+    append_string(out, reason_name(scheduler_.why_waiting(ids[i])));
+    if (!record.service.empty()) {
+      append_field(out, "service");
+      append_string(out, record.service);
+    }
+    if (!record.key.empty()) {
+      append_field(out, "key");
+      append_string(out, record.key);
+    }
+    out += '}';
   }
-
-  return {{"boot", boot_wall_ms_},
-          {"now", wall_ms(now_)},
-          {"sacred", options_.sacred_guarantees},
-          {"holdSimilarWork", options_.hold_similar_work},
-          {"queued", stats.queued},
-          {"queuedByPriority", std::move(by_priority)},
-          {"held", stats.held},
-          {"running", stats.running},
-          {"freeSlots", stats.free_slots},
-          {"totalSlots", stats.total_slots},
-          {"finished", finished_total_},
-          {"throttled", stats.throttled},
-          {"ranges", std::move(ranges)},
-          {"workers", std::move(workers)},
-          {"clients", std::move(clients)},
-          {"waiting", std::move(waiting)}};
+  out += ']';
 }
 
 void Dispatcher::on_status(Peer& peer, const protocol::StatusRequest& request) {
-  nlohmann::json doc = request.mine ? peer_status(peer) : status_document();
-  if (request.req) doc["req"] = *request.req;
-  send(peer, protocol::encode(protocol::StatusReply{std::move(doc), request.mine}), now_);
+  std::string text = "{";
+  if (request.req) {
+    text += "\"req\":";
+    append_uint(text, *request.req);
+    text += ',';
+  }
+  if (request.mine) {
+    append_peer_fields(text, peer);
+  } else {
+    append_status_fields(text);
+  }
+  text += '}';
+  send(peer, protocol::encode_status(request.mine, text), now_);
 }
 
 }  // namespace proletariat::broker

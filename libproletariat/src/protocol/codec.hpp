@@ -215,6 +215,9 @@ struct DecodeError {
 [[nodiscard]] Frames encode(const StatusRequest& msg);
 [[nodiscard]] Frames encode(const SysDone& msg);
 [[nodiscard]] Frames encode(const StatusReply& msg);
+// A STATUS / MYSTATUS reply whose header is already JSON text (the manager writes its
+// status documents directly: with thousands of workers a DOM is the main cost).
+[[nodiscard]] Frames encode_status(bool mine, const std::string& header);
 // The system-message channel: what the manager publishes, what a SUB socket gets.
 [[nodiscard]] Frames encode(Published&& msg);
 [[nodiscard]] std::variant<Published, DecodeError> decode_published(Frames& frames);

@@ -5,6 +5,7 @@
 #include <proletariat/error.hpp>
 
 #include "protocol/codec.hpp"
+#include "protocol/json_text.hpp"
 #include "protocol/wire.hpp"
 
 namespace proletariat::protocol {
@@ -12,6 +13,7 @@ namespace {
 
 using nlohmann::json;
 using namespace wire;
+using namespace json_text;
 
 Frames start_message(Cmd cmd, const json& header) {
   Frames frames;
@@ -34,45 +36,8 @@ Frames with_payloads(Frames frames, Frames&& payloads) {
 }
 
 // Headers that list one entry per job (JOBS, RESULT, PUSH, ACCEPTED) are written as
-// text directly: building a JSON DOM costs several allocations per entry, and these are
-// the manager's hot path. Other messages use nlohmann::json.
-void append_string(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      out += "\\u00";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
-void append_uint(std::string& out, std::uint64_t value) {
-  char buf[24];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
-  out.append(buf, end);
-}
-
-void append_number(std::string& out, double value) {
-  char buf[32];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);  // shortest round trip
-  out.append(buf, end);
-}
-
-void append_field(std::string& out, std::string_view name) {
-  out += ',';
-  append_string(out, name);
-  out += ':';
-}
-
+// text directly (json_text.hpp): building a JSON DOM costs several allocations per
+// entry, and these are the manager's hot path. Other messages use nlohmann::json.
 void append_error(std::string& out, const JobError& err) {
   out += "{\"code\":";
   append_string(out, err.code);
@@ -321,6 +286,10 @@ Frames encode(const StatusRequest& msg) {
 
 Frames encode(const SysDone& msg) {
   return start_message(Cmd::sysdone, {{"req", msg.req}, {"sentTo", msg.sent_to}, {"receivedBy", msg.received_by}});
+}
+
+Frames encode_status(bool mine, const std::string& header) {
+  return start_message_text(mine ? Cmd::mystatus : Cmd::status, header);
 }
 
 Frames encode(const StatusReply& msg) { return start_message(msg.mine ? Cmd::mystatus : Cmd::status, msg.status); }
