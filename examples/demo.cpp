@@ -47,6 +47,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  proletariat::set_log_level("warn");  // the summary below is the demo's output
+
   proletariat::ManagerOptions manager_options;  // the embedded defaults: ports 1917/1918
   manager_options.endpoint = "tcp://127.0.0.1:1917";
   manager_options.pub_endpoint = "tcp://127.0.0.1:1918";

@@ -3,6 +3,7 @@
 #include <proletariat/client.hpp>
 #include <proletariat/error.hpp>
 #include <proletariat/job.hpp>
+#include <proletariat/logging.hpp>
 #include <proletariat/manager.hpp>
 #include <proletariat/version.hpp>
 #include <proletariat/worker.hpp>
