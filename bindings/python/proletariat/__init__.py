@@ -18,31 +18,8 @@ configures logging).
 import logging as _logging
 
 from .client import DEFAULT_ENDPOINT, Client, Job, RequestFuture, Result, ResultStream
-from .errors import (
-    EABORTED,
-    EATO,
-    EBADFIELD,
-    EBADFRAME,
-    EBADJSON,
-    EBADOFFER,
-    ECONNLOST,
-    ECSTO,
-    EHANDLER,
-    EINTERNAL,
-    ELIMIT,
-    ENOHELLO,
-    ENOPEER,
-    ESTATE,
-    ETO,
-    ETOOBIG,
-    EUNKNOWNCMD,
-    EVERSION,
-    EWORKERLOST,
-    ERROR_CLASSES,
-    JobError,
-    ProletariatError,
-    error_class,
-)
+from . import errors as _errors
+from .errors import *  # noqa: F403 - the error codes and types, listed once in errors.__all__
 from .worker import Worker, WorkerJob
 
 __version__ = "0.1.0"
@@ -59,29 +36,6 @@ __all__ = [
     "Result",
     "RequestFuture",
     "ResultStream",
-    "ProletariatError",
-    "JobError",
-    "ERROR_CLASSES",
-    "error_class",
     "DEFAULT_ENDPOINT",
     "PROTOCOL_VERSION",
-    "ECSTO",
-    "ETO",
-    "EATO",
-    "EWORKERLOST",
-    "EABORTED",
-    "ECONNLOST",
-    "EHANDLER",
-    "ENOHELLO",
-    "EVERSION",
-    "EBADFRAME",
-    "EBADJSON",
-    "EBADFIELD",
-    "EUNKNOWNCMD",
-    "ESTATE",
-    "EBADOFFER",
-    "ETOOBIG",
-    "ELIMIT",
-    "EINTERNAL",
-    "ENOPEER",
-]
+] + _errors.__all__

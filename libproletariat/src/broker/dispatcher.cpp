@@ -491,7 +491,6 @@ void Dispatcher::maybe_cleanup(TimePoint now, bool idle) {
   const bool idle_long = idle && finished_since_cleanup_ > 0 && now - last_activity_ >= options_.cleanup_checkint;
   if (!burst_done && !idle_long) return;
   finished_since_cleanup_ = 0;
-  last_cleanup_ = now;
   scheduler_.compact();
   jobs_.rehash(0);
   malloc_trim(0);

@@ -99,8 +99,6 @@ class Dispatcher {
   void set_pub_port(std::optional<std::uint64_t> port) { pub_port_ = port; }
 
   [[nodiscard]] Outbox& outbox() noexcept { return outbox_; }
-  [[nodiscard]] const Scheduler& scheduler() const noexcept { return scheduler_; }
-  [[nodiscard]] const Peers& peers() const noexcept { return peers_; }
 
  private:
   // What the manager keeps of a job beside the scheduler's view: everything needed to
@@ -166,7 +164,6 @@ class Dispatcher {
   std::chrono::milliseconds liveness_window_;
   std::uint64_t finished_since_cleanup_ = 0;
   TimePoint last_activity_{};
-  TimePoint last_cleanup_{};
   TimePoint now_{};
   std::int64_t boot_wall_ms_ = 0;
   TimePoint boot_{};

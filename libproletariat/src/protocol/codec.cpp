@@ -22,7 +22,6 @@ using namespace wire;
 // returns false (and leaves the output alone) when the field is absent and optional.
 class FieldReader {
  public:
-  explicit FieldReader(const json& object) : object_(object) {}
 
   [[nodiscard]] bool ok() const { return error_.empty(); }
   [[nodiscard]] const std::string& error() const { return error_; }
@@ -115,20 +114,6 @@ class FieldReader {
     return arr;
   }
 
-  std::optional<JobError> error_value(const json& obj) {
-    const json* v = find(obj, "err");
-    if (v == nullptr) return std::nullopt;
-    if (!v->is_object()) {
-      fail("field 'err' must be null or an object");
-      return std::nullopt;
-    }
-    JobError err;
-    string(*v, "code", err.code);
-    string(*v, "message", err.message);
-    if (err.code.empty()) err.code = std::string(errc::kHandler);
-    return err;
-  }
-
   bool attempt_list(const json& obj, std::string_view name, std::vector<JobAttempt>& out) {
     const json* arr = objects(obj, name);
     if (arr == nullptr) return false;
@@ -145,7 +130,6 @@ class FieldReader {
   }
 
  private:
-  [[maybe_unused]] const json& object_;
   std::string error_;
 };
 
@@ -434,7 +418,7 @@ class JobsSink final : public ListHeaderSink {
 
 
 std::variant<Offer, DecodeError> decode_offer(const Envelope& env) {
-  FieldReader r(env.header);
+  FieldReader r;
   Offer offer;
   std::uint64_t slots = offer.slots;
   r.uint(env.header, "slots", slots, false, std::numeric_limits<unsigned>::max());
@@ -477,7 +461,7 @@ std::variant<Offer, DecodeError> decode_offer(const Envelope& env) {
 std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::size_t first, const Limits& limits) {
   Envelope env;
   if (auto err = open_envelope(frames, first, &limits, env, {Cmd::push, Cmd::result})) return *err;
-  FieldReader r(env.header);
+  FieldReader r;
   switch (*env.cmd) {
     case Cmd::hello: {
       if (auto err = no_payloads(frames, env)) return *err;
@@ -581,7 +565,7 @@ std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::siz
 std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, std::size_t first) {
   Envelope env;
   if (auto err = open_envelope(frames, first, nullptr, env, {Cmd::jobs, Cmd::result})) return *err;
-  FieldReader r(env.header);
+  FieldReader r;
   switch (*env.cmd) {
     case Cmd::welcome: {
       Welcome w;
@@ -698,7 +682,7 @@ std::variant<Published, DecodeError> decode_published(Frames& frames) {
   auto header = json::parse(frames[3].data<char>(), frames[3].data<char>() + frames[3].size(), nullptr, false);
   if (header.is_discarded() || !header.is_object()) return DecodeError{errc::kBadJson, "header is not a JSON object", "SYSMSG", {}};
   Published out;
-  FieldReader r(header);
+  FieldReader r;
   r.uint(header, "msg", out.msg, true);
   r.string(header, "from", out.from);
   if (!r.ok()) return DecodeError{errc::kBadField, r.error(), "SYSMSG", {}};
