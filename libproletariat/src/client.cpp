@@ -11,16 +11,17 @@
 // done (timeout, abort, ERROR for its push, connection lost without keep_state).
 // Losing the session takes every sent/accepted job back to unsent (keep_state) or to
 // done with ECONNLOST. Invariants: by_id_ holds exactly the accepted jobs that are
-// not done; awaiting_accept_ holds the chunks pushed in the current session whose
-// ACCEPTED (or ERROR) has not arrived, including chunks whose jobs finished meanwhile
-// (their ids, when they come, are aborted on the manager).
+// not done; awaiting_accept_ holds the pushes sent in the current session whose
+// ACCEPTED (or ERROR) has not arrived, including pushes whose jobs finished meanwhile
+// (their ids, when they come, are aborted on the manager). A PUSH may carry jobs of
+// several requests, so its `req` is a push number of its own, not a RequestId.
 #include <proletariat/client.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
-#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -80,6 +81,77 @@ struct Request {
   Client::SingleCallback single;
   Client::EachCallback each;
   Client::DoneCallback done;
+};
+
+// Where a pushed job lives: its request and its index in that request.
+struct PushedJob {
+  RequestId req = 0;
+  std::size_t index = 0;
+};
+
+// Collects jobs into PUSH messages: one open push per priority, since a PUSH header
+// carries one priority and one set of timeouts. A job whose priority matches an open
+// push with other timeouts sends that push first, so jobs of one priority keep their
+// order on the wire. A push is also sent when it reaches the manager's frame or byte
+// limit (from WELCOME).
+class PushBuilder {
+ public:
+  using Send = std::function<void(protocol::Push&&, std::vector<PushedJob>&&)>;
+
+  PushBuilder(std::size_t max_jobs, std::size_t max_bytes, Send send)
+      : max_jobs_(std::max<std::size_t>(max_jobs, 1)), max_bytes_(max_bytes), send_(std::move(send)) {}
+
+  // False when the job could never travel within max_bytes.
+  bool add(const Request& request, std::size_t index) {
+    const auto& spec = request.jobs[index].spec;
+    const std::size_t job_bytes = spec.args.bytes().size() + spec.key.size() + spec.service.size() + kHeaderBytesPerJob;
+    if (kHeaderBytesBase + job_bytes > max_bytes_) return false;
+    Open* open = nullptr;
+    for (auto it = open_.begin(); it != open_.end(); ++it) {
+      if (it->push.priority != request.priority) continue;
+      if (it->push.assign_timeout_ms == request.assign_timeout_ms && it->push.run_timeout_ms == request.run_timeout_ms &&
+          it->jobs.size() < max_jobs_ && it->bytes + job_bytes <= max_bytes_) {
+        open = &*it;
+      } else {
+        send(it);
+      }
+      break;
+    }
+    if (open == nullptr) {
+      auto& fresh = open_.emplace_back();
+      fresh.push.priority = request.priority;
+      fresh.push.assign_timeout_ms = request.assign_timeout_ms;
+      fresh.push.run_timeout_ms = request.run_timeout_ms;
+      open = &fresh;
+    }
+    open->push.jobs.push_back(protocol::PushJob{spec.key, spec.service, spec.args.is_raw()});
+    open->push.payloads.push_back(protocol::to_frame(spec.args));
+    open->jobs.push_back({request.req, index});
+    open->bytes += job_bytes;
+    return true;
+  }
+
+  void finish() {
+    while (!open_.empty()) send(open_.begin());
+  }
+
+ private:
+  struct Open {
+    protocol::Push push;
+    std::vector<PushedJob> jobs;
+    std::size_t bytes = kHeaderBytesBase;
+  };
+
+  void send(std::vector<Open>::iterator it) {
+    Open done = std::move(*it);
+    open_.erase(it);
+    send_(std::move(done.push), std::move(done.jobs));
+  }
+
+  const std::size_t max_jobs_;
+  const std::size_t max_bytes_;
+  const Send send_;
+  std::vector<Open> open_;  // few: one per priority in use
 };
 
 struct AbortCommand {
@@ -178,6 +250,7 @@ class Client::Impl {
           }
         }
         expire_requests(Clock::now());
+        push_pending();
       } catch (const std::exception& e) {
         detail::log().error("client: I/O loop: {}", e.what());
       }
@@ -197,7 +270,8 @@ class Client::Impl {
       id_ = session_->welcome().id;
     }
     status_cv_.notify_all();
-    for (auto& [req, request] : requests_) push_unsent(request);
+    to_push_ = request_ids();
+    push_pending();
   }
 
   void on_lost() {
@@ -250,95 +324,79 @@ class Client::Impl {
       return;
     }
     if (request.deadline) deadlines_.emplace(*request.deadline, req);
-    auto [it, inserted] = requests_.emplace(req, std::move(request));
-    if (session_->registered()) push_unsent(it->second);
+    requests_.emplace(req, std::move(request));
+    to_push_.push_back(req);  // pushed after the mailbox is drained, with its neighbours
   }
 
-  // Pushes every job of the request that is neither done nor sent, in as many PUSH
-  // messages as the manager's limits require.
-  void push_unsent(Request& request) {
+  // Pushes every job of the requests in to_push_ that is neither done nor sent. Jobs
+  // that share their push options travel together, across requests: a caller that
+  // submits one job per work() call, as fast as results come back, still sends one
+  // PUSH per wake-up of this thread rather than one per job (issue 6).
+  void push_pending() {
+    if (to_push_.empty() || !session_->registered()) return;
     const auto& welcome = session_->welcome();
     const std::uint64_t max_frames = welcome.max_frames > protocol::kFixedFrames ? welcome.max_frames : kDefaultMaxFrames;
-    const std::size_t max_jobs = static_cast<std::size_t>(max_frames - protocol::kFixedFrames);
-    const std::size_t max_bytes =
-        static_cast<std::size_t>(welcome.max_message_bytes > 0 ? welcome.max_message_bytes : kDefaultMaxMessageBytes);
-
-    std::vector<std::size_t> chunk;
-    std::size_t bytes = kHeaderBytesBase;
-    auto send_chunk = [&] {
-      if (chunk.empty()) return;
-      protocol::Push push;
-      push.req = request.req;
-      push.priority = request.priority;
-      push.assign_timeout_ms = request.assign_timeout_ms;
-      push.run_timeout_ms = request.run_timeout_ms;
-      push.jobs.reserve(chunk.size());
-      push.payloads.reserve(chunk.size());
-      for (auto index : chunk) {
-        auto& job = request.jobs[index];
-        push.jobs.push_back(protocol::PushJob{job.spec.key, job.spec.service, job.spec.args.is_raw()});
-        push.payloads.push_back(protocol::to_frame(job.spec.args));
+    PushBuilder builder(static_cast<std::size_t>(max_frames - protocol::kFixedFrames),
+                        static_cast<std::size_t>(welcome.max_message_bytes > 0 ? welcome.max_message_bytes
+                                                                               : kDefaultMaxMessageBytes),
+                        [this](protocol::Push&& push, std::vector<PushedJob>&& jobs) {
+                          push.req = next_push_++;
+                          awaiting_accept_.emplace(push.req, std::move(jobs));
+                          session_->send(protocol::encode(std::move(push)));
+                        });
+    std::vector<PushedJob> too_big;
+    const auto requests = std::move(to_push_);
+    to_push_.clear();
+    for (const RequestId req : requests) {
+      auto it = requests_.find(req);
+      if (it == requests_.end()) continue;
+      auto& request = it->second;
+      for (std::size_t i = 0; i < request.jobs.size(); ++i) {
+        auto& job = request.jobs[i];
+        if (job.done || job.sent) continue;
+        if (!builder.add(request, i)) {
+          too_big.push_back({req, i});  // could never travel: the manager would refuse the whole push
+          continue;
+        }
         job.sent = true;
       }
-      awaiting_accept_[request.req].push_back(std::move(chunk));
-      chunk.clear();
-      bytes = kHeaderBytesBase;
-      session_->send(protocol::encode(std::move(push)));
-    };
-    std::vector<std::size_t> too_big;
-    for (std::size_t i = 0; i < request.jobs.size(); ++i) {
-      const auto& job = request.jobs[i];
-      if (job.done || job.sent) continue;
-      const std::size_t job_bytes =
-          job.spec.args.bytes().size() + job.spec.key.size() + job.spec.service.size() + kHeaderBytesPerJob;
-      if (kHeaderBytesBase + job_bytes > max_bytes) {
-        too_big.push_back(i);  // could never travel: the manager would refuse the whole push
-        continue;
-      }
-      if (!chunk.empty() && (chunk.size() >= max_jobs || bytes + job_bytes > max_bytes)) send_chunk();
-      chunk.push_back(i);
-      bytes += job_bytes;
     }
-    send_chunk();
-    // Last: finishing the request's final job completes (and forgets) the request.
-    for (const auto index : too_big) {
-      finish(request, index,
+    builder.finish();
+    for (const auto& [req, index] : too_big) {
+      auto it = requests_.find(req);  // finishing a request's last job forgets it
+      if (it == requests_.end()) continue;
+      finish(it->second, index,
              Result{JobError{std::string(errc::kTooBig), "the job exceeds the manager's max_message_bytes"}, {}});
     }
   }
 
   void on_accepted(const protocol::Accepted& msg) {
-    std::vector<std::uint64_t> to_abort;
-    auto chunks = awaiting_accept_.find(msg.req);
-    if (chunks == awaiting_accept_.end() || chunks->second.empty()) {
+    auto pushed = awaiting_accept_.find(msg.req);
+    if (pushed == awaiting_accept_.end()) {
       detail::log().warn("client: ACCEPTED for unknown push {}; aborting its {} jobs", msg.req, msg.ids.size());
       send_abort(msg.ids);
       return;
     }
-    const std::vector<std::size_t> indices = std::move(chunks->second.front());
-    chunks->second.pop_front();
-    if (chunks->second.empty()) awaiting_accept_.erase(chunks);
+    const std::vector<PushedJob> jobs = std::move(pushed->second);
+    awaiting_accept_.erase(pushed);
 
-    auto it = requests_.find(msg.req);
-    const std::size_t matched = std::min(indices.size(), msg.ids.size());
+    std::vector<std::uint64_t> to_abort;
+    const std::size_t matched = std::min(jobs.size(), msg.ids.size());
     for (std::size_t k = 0; k < matched; ++k) {
-      if (it == requests_.end() || it->second.jobs[indices[k]].done) {
+      auto it = requests_.find(jobs[k].req);
+      if (it == requests_.end() || it->second.jobs[jobs[k].index].done) {
         to_abort.push_back(msg.ids[k]);  // finished here meanwhile (timeout, abort)
         continue;
       }
-      it->second.jobs[indices[k]].id = msg.ids[k];
-      by_id_[msg.ids[k]] = {msg.req, indices[k]};
+      it->second.jobs[jobs[k].index].id = msg.ids[k];
+      by_id_[msg.ids[k]] = jobs[k];
     }
     for (std::size_t k = matched; k < msg.ids.size(); ++k) to_abort.push_back(msg.ids[k]);
-    if (indices.size() != msg.ids.size()) {
-      detail::log().error("client: manager accepted {} ids for a push of {} jobs (req {})", msg.ids.size(),
-                          indices.size(), msg.req);
-      for (std::size_t k = matched; k < indices.size() && requests_.contains(msg.req); ++k) {
-        auto& request = requests_.at(msg.req);
-        if (!request.jobs[indices[k]].done) {
-          finish(request, indices[k],
-                 Result{JobError{std::string(errc::kInternal), "the manager did not accept this job"}, {}});
-        }
+    if (jobs.size() != msg.ids.size()) {
+      detail::log().error("client: manager accepted {} ids for a push of {} jobs (push {})", msg.ids.size(),
+                          jobs.size(), msg.req);
+      for (std::size_t k = matched; k < jobs.size(); ++k) {
+        fail_job(jobs[k], errc::kInternal, "the manager did not accept this job");
       }
     }
     send_abort(to_abort);
@@ -368,22 +426,24 @@ class Client::Impl {
                           msg.message);
       return;
     }
-    auto chunks = awaiting_accept_.find(*msg.req);
-    if (chunks == awaiting_accept_.end() || chunks->second.empty()) {
+    auto pushed = awaiting_accept_.find(*msg.req);
+    if (pushed == awaiting_accept_.end()) {
       detail::log().error("client: manager answered {} for push {}, which is not waiting: {}", msg.code, *msg.req,
                           msg.message);
       return;
     }
-    const std::vector<std::size_t> indices = std::move(chunks->second.front());
-    chunks->second.pop_front();
-    if (chunks->second.empty()) awaiting_accept_.erase(chunks);
-    detail::log().warn("client: manager refused push {} ({} jobs): {} {}", *msg.req, indices.size(), msg.code,
+    const std::vector<PushedJob> jobs = std::move(pushed->second);
+    awaiting_accept_.erase(pushed);
+    detail::log().warn("client: manager refused push {} ({} jobs): {} {}", *msg.req, jobs.size(), msg.code,
                        msg.message);
-    for (auto index : indices) {
-      auto it = requests_.find(*msg.req);
-      if (it == requests_.end()) break;
-      if (!it->second.jobs[index].done) finish(it->second, index, Result{JobError{msg.code, msg.message}, {}});
-    }
+    for (const auto& job : jobs) fail_job(job, msg.code, msg.message);
+  }
+
+  // Finishes one job with an error unless it is already done.
+  void fail_job(const PushedJob& where, std::string_view code, const std::string& message) {
+    auto it = requests_.find(where.req);
+    if (it == requests_.end() || it->second.jobs[where.index].done) return;
+    finish(it->second, where.index, Result{JobError{std::string(code), message}, {}});
   }
 
   void on_abort(const AbortCommand& command) {
@@ -556,8 +616,10 @@ class Client::Impl {
   // I/O thread state.
   std::optional<peer::Session> session_;
   std::map<RequestId, Request> requests_;  // unfinished requests
-  std::map<std::uint64_t, std::deque<std::vector<std::size_t>>> awaiting_accept_;  // req -> pushed chunks
-  std::unordered_map<std::uint64_t, std::pair<RequestId, std::size_t>> by_id_;   // job id -> (req, index)
+  std::vector<RequestId> to_push_;                                     // requests that may have unsent jobs
+  std::uint64_t next_push_ = 1;                                        // the PUSH header's req
+  std::unordered_map<std::uint64_t, std::vector<PushedJob>> awaiting_accept_;  // push req -> its jobs, in order
+  std::unordered_map<std::uint64_t, PushedJob> by_id_;                 // job id -> where it is
   std::set<std::pair<Clock::time_point, RequestId>> deadlines_;                  // unfinished requests' timeouts
 
   std::jthread io_;  // last: started after, and joined before, everything above

@@ -762,9 +762,13 @@ TEST(Client, ErrorWithReqFailsThatPush) {
   Client client(client_options(mgr));
   const auto peer = mgr.welcome("c.1");
   auto refused = client.work(std::vector<JobSpec>{JobSpec(nlohmann::json(1)), JobSpec(nlohmann::json(2))});
-  auto fine = client.work(JobSpec(nlohmann::json(3)));
+  WorkOptions other;  // another priority: never in the same PUSH as the refused request
+  other.priority = 1;
+  auto fine = client.work(JobSpec(nlohmann::json(3)), other);
   auto push1 = mgr.expect<proto::Push>();
   auto push2 = mgr.expect<proto::Push>();
+  ASSERT_EQ(push1.jobs.size(), 2u);
+  ASSERT_EQ(push2.jobs.size(), 1u);
   mgr.send_error(peer, errc::kLimit, push1.req, "PUSH");
   mgr.send(peer, proto::encode(proto::Accepted{push2.req, {5}}));
   mgr.send_results(peer, {{5, std::nullopt, false}}, {Payload::json("ok")});
@@ -792,6 +796,50 @@ TEST(Client, QueuesWorkUntilRegistered) {
   EXPECT_EQ(get(future).data.to_json(), "late");
 }
 
+// Requests that share their push options travel in one PUSH, and the ids of its
+// ACCEPTED go back to the right request; other options travel apart.
+TEST(Client, CoalescesRequestsWithTheSameOptionsIntoOnePush) {
+  FakeManager mgr;
+  Client client(client_options(mgr));
+  // Queued before WELCOME, so all four are pushed in the same step.
+  auto a = client.work(JobSpec(nlohmann::json("a")));
+  auto bc = client.work(std::vector<JobSpec>{JobSpec(nlohmann::json("b")), JobSpec(nlohmann::json("c"))});
+  WorkOptions urgent;
+  urgent.priority = 3;
+  auto u = client.work(JobSpec(nlohmann::json("u")), urgent);
+  auto d = client.work(JobSpec(nlohmann::json("d")));
+  std::string from;
+  mgr.expect<proto::Hello>(&from);
+  proto::Welcome welcome;
+  welcome.id = "c.1";
+  mgr.send(from, proto::encode(welcome));
+
+  auto plain = mgr.expect<proto::Push>();
+  auto high = mgr.expect<proto::Push>();
+  ASSERT_EQ(plain.jobs.size(), 4u);
+  EXPECT_EQ(plain.priority, 0);
+  std::vector<nlohmann::json> order;
+  for (auto& frame : plain.payloads) order.push_back(proto::from_frame(frame, false).to_json());
+  EXPECT_EQ(order, (std::vector<nlohmann::json>{"a", "b", "c", "d"}));
+  ASSERT_EQ(high.jobs.size(), 1u);
+  EXPECT_EQ(high.priority, 3);
+  EXPECT_NE(plain.req, high.req);
+
+  mgr.send(from, proto::encode(proto::Accepted{high.req, {50}}));
+  mgr.send(from, proto::encode(proto::Accepted{plain.req, {10, 11, 12, 13}}));
+  mgr.send_results(from, {{13, std::nullopt, false}, {11, std::nullopt, false}, {50, std::nullopt, false}},
+                   {Payload::json("D"), Payload::json("B"), Payload::json("U")});
+  mgr.send_results(from, {{12, std::nullopt, false}, {10, std::nullopt, false}},
+                   {Payload::json("C"), Payload::json("A")});
+  EXPECT_EQ(get(a).data.to_json(), "A");
+  auto group = get(bc);
+  ASSERT_EQ(group.size(), 2u);
+  EXPECT_EQ(group[0].data.to_json(), "B");
+  EXPECT_EQ(group[1].data.to_json(), "C");
+  EXPECT_EQ(get(u).data.to_json(), "U");
+  EXPECT_EQ(get(d).data.to_json(), "D");
+}
+
 TEST(Client, KeepStateRepushesUnfinishedJobsAfterEnohello) {
   FakeManager mgr;
   Client client(client_options(mgr, true));
@@ -808,7 +856,7 @@ TEST(Client, KeepStateRepushesUnfinishedJobsAfterEnohello) {
   const auto second = mgr.welcome("c.2");
   EXPECT_NE(second, first);
   auto again = mgr.expect<proto::Push>();
-  EXPECT_EQ(again.req, push.req);
+  EXPECT_NE(again.req, push.req);  // a push number is never reused
   EXPECT_EQ(again.priority, 2);
   EXPECT_EQ(again.run_timeout_ms, 700u);
   ASSERT_EQ(again.jobs.size(), 1u);
@@ -850,7 +898,7 @@ TEST(Client, ReconnectsWhenTheManagerFallsSilentAndRepushes) {
   EXPECT_NE(second, first);
   EXPECT_GT(mgr.heartbeats(), 0);
   auto again = mgr.expect<proto::Push>();
-  EXPECT_EQ(again.req, push.req);
+  EXPECT_NE(again.req, push.req);  // a push number is never reused
   mgr.send(second, proto::encode(proto::Accepted{again.req, {9}}));
   mgr.send_results(second, {{9, std::nullopt, false}}, {Payload::json("X")});
   EXPECT_EQ(get(future).data.to_json(), "X");
