@@ -98,13 +98,15 @@ std::string json_payload(std::size_t bytes) {
 
 }  // namespace
 
-LibraryWorkers::LibraryWorkers(const std::string& endpoint, std::size_t count, unsigned slots, std::size_t result_bytes,
+LibraryWorkers::LibraryWorkers(const std::string& endpoint, std::size_t count, unsigned slots, unsigned handler_threads,
+                 std::size_t result_bytes,
                                const Features& features) {
   const auto result = Payload::json_text(json_payload(result_bytes));
   for (std::size_t i = 0; i < count; ++i) {
     WorkerOptions options;
     options.endpoint = endpoint;
     options.slots = slots;
+    options.handler_threads = handler_threads;
     options.name = "bench-" + std::to_string(i);
     if (features.on && slots >= 4) options.priority_slots[1.0] = slots / 4;
     auto worker = std::make_unique<Worker>(options);

@@ -34,7 +34,8 @@ struct Features {
 
 class LibraryWorkers {
  public:
-  LibraryWorkers(const std::string& endpoint, std::size_t count, unsigned slots, std::size_t result_bytes,
+  LibraryWorkers(const std::string& endpoint, std::size_t count, unsigned slots, unsigned handler_threads,
+                 std::size_t result_bytes,
                  const Features& features);
   ~LibraryWorkers();
   // True once every worker's offer was accepted.

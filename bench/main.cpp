@@ -50,6 +50,7 @@ struct Options {
   std::size_t workers = 4;
   bool workers_set = false;
   unsigned slots = 16;
+  unsigned handler_threads = 0;
   std::size_t bytes = 20;
   bool fake_workers = false;
   std::string daemon = PROLETARIAT_DAEMON_PATH;
@@ -93,6 +94,9 @@ Load:
   --workers W             workers [4; 10000 for --status-latency]
   --slots S               slots per worker [16]
   --bytes B               bytes of each job's arguments and of its result [20]
+  --handler-threads N     WorkerOptions::handler_threads of the library workers;
+                          0 runs the no-op handler on the worker's I/O thread, as
+                          the forwarder's workers do [0]
   --fake-workers          lightweight protocol-speaking workers (helper processes)
                           instead of proletariat::Worker objects
 
@@ -151,6 +155,13 @@ std::optional<Options> parse(int argc, char** argv, int& exit_code) {
          return true;
        }},
       {"--bytes", [&](const std::string& v) { return parse_size(v, o.bytes) && o.bytes >= 2; }},
+      {"--handler-threads",
+       [&](const std::string& v) {
+         std::size_t n = 0;
+         if (!parse_size(v, n) || n > 64) return false;
+         o.handler_threads = static_cast<unsigned>(n);
+         return true;
+       }},
       {"--daemon",
        [&](const std::string& v) {
          o.daemon = v;
@@ -312,6 +323,7 @@ json header(const Options& o, const std::string& phase, std::size_t window, std:
       {"window", window},
       {"workers", workers},
       {"slots", o.slots},
+      {"handler_threads", o.handler_threads},
       {"bytes", o.bytes},
       {"cpus", std::thread::hardware_concurrency()},
       {"load1", load_average()},
@@ -425,7 +437,7 @@ struct Workers {
       const unsigned guaranteed = features.on && o.slots >= 4 ? o.slots / 4 : 0;
       fakes = std::make_unique<FakeWorkerProcesses>(endpoint, count, o.slots, guaranteed, o.bytes);
     } else {
-      library = std::make_unique<LibraryWorkers>(endpoint, count, o.slots, o.bytes, features);
+      library = std::make_unique<LibraryWorkers>(endpoint, count, o.slots, o.handler_threads, o.bytes, features);
     }
   }
   [[nodiscard]] std::vector<pid_t> helper_pids() const { return fakes ? fakes->pids() : std::vector<pid_t>{}; }

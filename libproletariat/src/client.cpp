@@ -232,12 +232,14 @@ class Client::Impl {
                      peer::SessionHooks{[this] { on_registered(); },
                                         [this](protocol::ManagerMessage&& msg) { on_message(std::move(msg)); },
                                         [this] { on_lost(); }});
+    mailbox_->bind_owner();
     session_->connect();
     bool stopping = false;
     while (!stopping) {
       try {
         zmq_pollitem_t item{nullptr, mailbox_->fd(), ZMQ_POLLIN, 0};
-        session_->poll(std::span(&item, 1), next_deadline());
+        session_->poll(std::span(&item, 1), mailbox_->ready() ? Clock::time_point::min() : next_deadline());
+        if ((item.revents & ZMQ_POLLIN) != 0) mailbox_->clear_signal();
         for (auto& command : mailbox_->drain()) {
           if (auto* request = std::get_if<Request>(&command)) {
             on_request(std::move(*request));

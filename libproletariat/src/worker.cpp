@@ -140,7 +140,6 @@ class Worker::Impl {
  public:
   explicit Impl(WorkerOptions options) : options_(std::move(options)) {
     options_.answer_threshold = std::max(options_.answer_threshold, 1u);
-    options_.handler_threads = std::max(options_.handler_threads, 1u);
   }
   ~Impl() { stop(); }
   Impl(const Impl&) = delete;
@@ -211,36 +210,60 @@ class Worker::Impl {
 
   // --- handler threads ---
   void handler_loop(std::stop_token stop) {
+    std::deque<std::shared_ptr<WorkerJob>> batch;
     while (true) {
-      std::shared_ptr<WorkerJob> job;
       {
         std::unique_lock lock(queue_mutex_);
         if (!queue_cv_.wait(lock, stop, [this] { return !queue_.empty(); })) return;
-        job = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      if (job->cancelled()) continue;  // taken away before it started
-      const JobPtr ptr = job;
-      try {
-        if (work_) {
-          work_(ptr);
+        // With one handler thread, take the whole queue: one lock per batch, not per
+        // job. With several, take one job so the others get their share.
+        if (options_.handler_threads == 1) {
+          batch.swap(queue_);
         } else {
-          job->fail(std::string(errc::kHandler), "this worker has no work handler");
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
         }
-      } catch (const std::exception& e) {
-        job->fail(std::string(errc::kHandler), e.what());
-      } catch (...) {
-        job->fail(std::string(errc::kHandler), "the work handler threw a non-standard exception");
       }
+      for (auto& job : batch) run_handler(job);
+      batch.clear();
     }
   }
 
-  void enqueue(std::shared_ptr<WorkerJob> job) {
+  // On a handler thread, or on the I/O thread when handler_threads is 0.
+  void run_handler(const std::shared_ptr<WorkerJob>& job) {
+    if (job->cancelled()) return;  // taken away before it started
+    const JobPtr ptr = job;
+    try {
+      if (work_) {
+        work_(ptr);
+      } else {
+        job->fail(std::string(errc::kHandler), "this worker has no work handler");
+      }
+    } catch (const std::exception& e) {
+      job->fail(std::string(errc::kHandler), e.what());
+    } catch (...) {
+      job->fail(std::string(errc::kHandler), "the work handler threw a non-standard exception");
+    }
+  }
+
+  // I/O thread: starts the jobs of one JOBS message.
+  void start_jobs(std::vector<std::shared_ptr<WorkerJob>>& jobs) {
+    if (jobs.empty()) return;
+    if (options_.handler_threads == 0) {
+      // Their answers reach the mailbox from this thread: run() drains it right after
+      // this message, so they leave in the same RESULT batch, with no wake-up.
+      for (auto& job : jobs) run_handler(job);
+      return;
+    }
     {
       std::lock_guard lock(queue_mutex_);
-      queue_.push_back(std::move(job));
+      for (auto& job : jobs) queue_.push_back(std::move(job));
     }
-    queue_cv_.notify_one();
+    if (jobs.size() == 1) {
+      queue_cv_.notify_one();
+    } else {
+      queue_cv_.notify_all();
+    }
   }
 
   // --- I/O thread ---
@@ -250,12 +273,14 @@ class Worker::Impl {
                      peer::SessionHooks{[this] { on_registered(); },
                                         [this](protocol::ManagerMessage&& msg) { on_message(std::move(msg)); },
                                         [this] { on_lost(); }});
+    mailbox_->bind_owner();
     session_->connect();
     bool stopping = false;
     while (!stopping) {
       try {
         zmq_pollitem_t item{nullptr, mailbox_->fd(), ZMQ_POLLIN, 0};
-        session_->poll(std::span(&item, 1), next_deadline());
+        session_->poll(std::span(&item, 1), mailbox_->ready() ? Clock::time_point::min() : next_deadline());
+        if ((item.revents & ZMQ_POLLIN) != 0) mailbox_->clear_signal();
         for (auto& command : mailbox_->drain()) {
           if (auto* answer = std::get_if<Answer>(&command)) {
             on_answer(std::move(*answer));
@@ -329,6 +354,8 @@ class Worker::Impl {
 
   void on_jobs(protocol::Jobs&& msg) {
     protocol::Reject reject;
+    std::vector<std::shared_ptr<WorkerJob>> started;
+    started.reserve(msg.jobs.size());
     const auto now = Clock::now();
     for (std::size_t i = 0; i < msg.jobs.size(); ++i) {
       const auto& assignment = msg.jobs[i];
@@ -351,13 +378,14 @@ class Worker::Impl {
         run_deadlines_.emplace(*entry.deadline, key);
       }
       running_.emplace(key, std::move(entry));
-      enqueue(std::move(job));
+      started.push_back(std::move(job));
     }
     running_count_.store(running_.size());
     if (!reject.jobs.empty()) {
       detail::log().warn("worker: rejecting {} jobs beyond its {} slots", reject.jobs.size(), options_.slots);
       session_->send(protocol::encode(reject));
     }
+    start_jobs(started);
   }
 
   void on_abort(const protocol::WorkerAbort& msg) {

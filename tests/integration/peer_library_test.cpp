@@ -9,6 +9,7 @@
 #include <mutex>
 #include <numeric>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -374,6 +375,47 @@ TEST(Worker, RunsJobsAndAnswersWithIdAttemptAndData) {
   EXPECT_TRUE(got[104].first.raw);
   EXPECT_EQ(got[104].second, Payload::raw("\x01\x02!"));
   EXPECT_EQ(worker.running(), 0u);
+}
+
+// handler_threads = 0: handlers run on the I/O thread, so the answers to one JOBS
+// message leave in one RESULT; a handler may still keep a job and answer later from
+// another thread.
+TEST(Worker, InlineHandlersAnswerAJobsMessageInOneResult) {
+  FakeManager mgr;
+  auto options = worker_options(mgr);
+  options.handler_threads = 0;
+  Worker worker(options);
+  Collector<JobPtr> deferred;
+  std::set<std::thread::id> threads;  // written by the I/O thread only
+  worker.on_work([&](const JobPtr& job) {
+    threads.insert(std::this_thread::get_id());
+    if (job->args().to_json() == "later") return deferred.add(job);
+    job->reply(Payload::json(job->args().to_json().get<int>() * 10));
+  });
+  worker.start();
+  const auto peer = mgr.register_worker();
+  ASSERT_TRUE(worker.wait_ready(kTimeout));
+
+  mgr.send_jobs(peer, {assignment(1), assignment(2), assignment(3)},
+                {Payload::json(1), Payload::json(2), Payload::json(3)});
+  auto batch = mgr.expect<proto::WorkerResults>();
+  ASSERT_EQ(batch.results.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(batch.results[i].id, i + 1);
+    EXPECT_EQ(proto::from_frame(batch.payloads[i], false).to_json(), static_cast<int>(i + 1) * 10);
+  }
+
+  mgr.send_jobs(peer, {assignment(4)}, {Payload::json("later")});
+  auto kept = deferred.wait(1);
+  EXPECT_TRUE(mgr.quiet());
+  std::thread([job = kept[0]] { job->reply(Payload::json("done")); }).join();
+  auto late = mgr.expect<proto::WorkerResults>();
+  ASSERT_EQ(late.results.size(), 1u);
+  EXPECT_EQ(late.results[0].id, 4u);
+  EXPECT_EQ(proto::from_frame(late.payloads[0], false).to_json(), "done");
+  worker.stop();
+  EXPECT_EQ(threads.size(), 1u);
+  EXPECT_EQ(threads.count(std::this_thread::get_id()), 0u);
 }
 
 TEST(Worker, RejectsJobsBeyondItsSlots) {

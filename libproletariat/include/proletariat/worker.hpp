@@ -5,7 +5,10 @@
 // calls reach the I/O thread through a mailbox and never block on the network.
 // Jobs are handed to the work handler on `handler_threads` internal threads, so a
 // handler that blocks does not stop heartbeats; a handler may also return at once and
-// finish the job later, from any thread, through Job::reply() or Job::fail().
+// finish the job later, from any thread, through Job::reply() or Job::fail(). With
+// `handler_threads = 0` the handler runs on the I/O thread itself: no thread hand-off
+// per job (the fastest choice for handlers that return at once, or that pass the job
+// to threads of their own), but a handler that blocks there stalls heartbeats too.
 //
 // Reconnection: when the manager falls silent past its liveness, or answers ENOHELLO
 // (it restarted), the worker waits `con_retry_time`, opens a new socket, registers and
@@ -45,7 +48,8 @@ struct WorkerOptions {
   std::chrono::milliseconds answer_delay_max{5};
   // Wait before reconnecting after the manager was lost (CON_RETRYTIME).
   std::chrono::milliseconds con_retry_time{2000};
-  // Threads that call the work handler.
+  // Threads that call the work handler; 0: call it on the I/O thread (see above). A
+  // handler that runs inline must not call stop() or destroy its Worker.
   unsigned handler_threads = 1;
   // Shown in the manager's status.
   std::string name;

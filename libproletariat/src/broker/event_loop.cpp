@@ -68,6 +68,7 @@ void EventLoop::run(detail::Mailbox<int>& stop) {
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now);
     zmq::poll(items, 3, std::max(wait, std::chrono::milliseconds(0)) + std::chrono::milliseconds(1));
     if (items[2].revents & ZMQ_POLLIN) {
+      stop.clear_signal();
       (void)stop.drain();
       break;
     }
