@@ -1,6 +1,6 @@
-// Reading the headers that list one entry per job (PUSH, RESULT) without building a
-// JSON DOM: the manager decodes one of these per message on its hot path, and a DOM
-// costs several allocations per entry. Internal to the codec.
+// Reading the headers that list one entry per job (PUSH, JOBS, RESULT) without building
+// a JSON DOM: the manager and the peers decode one of these per message on their hot
+// paths, and a DOM costs several allocations per entry. Internal to the codec.
 //
 // Shape read: {"<scalar field>": value, ..., "<list>": [{"<scalar field>": value, ...,
 // "err": {"code": "...", "message": "..."}}, ...]}. Fields of any other shape, and
@@ -13,41 +13,9 @@
 #include <string>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
+#include "protocol/json_scan.hpp"
 
 namespace proletariat::protocol::wire {
-
-struct Scalar {
-  // compound: an object or array where a scalar may stand (reported so that a known
-  // field of the wrong shape is refused; its contents are skipped).
-  enum class Kind { boolean, number_unsigned, number_signed, number_float, string, compound };
-  Kind kind = Kind::boolean;
-  bool boolean = false;
-  std::uint64_t u = 0;
-  std::int64_t i = 0;
-  double d = 0;
-  std::string_view s;
-
-  [[nodiscard]] bool is_unsigned() const noexcept {
-    return kind == Kind::number_unsigned || (kind == Kind::number_signed && i >= 0);
-  }
-  [[nodiscard]] std::uint64_t as_unsigned() const noexcept {
-    return kind == Kind::number_unsigned ? u : static_cast<std::uint64_t>(i);
-  }
-  [[nodiscard]] bool is_number() const noexcept {
-    return kind == Kind::number_unsigned || kind == Kind::number_signed || kind == Kind::number_float;
-  }
-  [[nodiscard]] double as_double() const noexcept {
-    switch (kind) {
-      case Kind::number_unsigned:
-        return static_cast<double>(u);
-      case Kind::number_signed:
-        return static_cast<double>(i);
-      default:
-        return d;
-    }
-  }
-};
 
 // What a header reader reports to. Each method returns an error message, or empty.
 class ListHeaderSink {
@@ -63,22 +31,24 @@ class ListHeaderSink {
 enum class ListHeaderOutcome { ok, bad_json, bad_field };
 
 // Streams `text` into `sink`. `list` names the one array field whose objects are
-// entries. On bad_field, `message` says why.
-class ListHeaderReader final : public nlohmann::json_sax<nlohmann::json> {
+// entries. On bad_field, `message` says why. The first refusal by the sink ends the
+// read, so a header with a bad field and later bad JSON is a bad_field.
+class ListHeaderReader {
  public:
   ListHeaderReader(std::string_view list, ListHeaderSink& sink) : list_(list), sink_(sink) {}
 
   ListHeaderOutcome read(const char* begin, const char* end, std::string& message) {
     if (begin == end) {
-      if (!saw_list_) message = "missing field '" + std::string(list_) + "'";
-      return message.empty() ? ListHeaderOutcome::ok : ListHeaderOutcome::bad_field;
+      message = "missing field '" + std::string(list_) + "'";
+      return ListHeaderOutcome::bad_field;
     }
-    const bool parsed = nlohmann::json::sax_parse(begin, end, this);
+    JsonCursor cursor(begin, end);
+    const bool parsed = cursor.peek() == JsonCursor::Next::object && top_object(cursor) && cursor.at_end();
     if (!error_.empty()) {
       message = std::move(error_);
       return ListHeaderOutcome::bad_field;
     }
-    if (!parsed || !top_is_object_) return ListHeaderOutcome::bad_json;
+    if (!parsed) return ListHeaderOutcome::bad_json;
     if (!saw_list_) {
       message = "missing field '" + std::string(list_) + "'";
       return ListHeaderOutcome::bad_field;
@@ -86,133 +56,132 @@ class ListHeaderReader final : public nlohmann::json_sax<nlohmann::json> {
     return ListHeaderOutcome::ok;
   }
 
-  // --- nlohmann::json_sax ---
-  bool null() override {
-    if (skip_ == 0 && depth_ == 2 && in_list_) return fail("entries of '" + std::string(list_) + "' must be objects");
-    return true;
-  }
-  bool boolean(bool val) override {
-    Scalar s;
-    s.kind = Scalar::Kind::boolean;
-    s.boolean = val;
-    return scalar(s);
-  }
-  bool number_integer(number_integer_t val) override {
-    Scalar s;
-    s.kind = Scalar::Kind::number_signed;
-    s.i = val;
-    return scalar(s);
-  }
-  bool number_unsigned(number_unsigned_t val) override {
-    Scalar s;
-    s.kind = Scalar::Kind::number_unsigned;
-    s.u = val;
-    return scalar(s);
-  }
-  bool number_float(number_float_t val, const string_t&) override {
-    Scalar s;
-    s.kind = Scalar::Kind::number_float;
-    s.d = val;
-    return scalar(s);
-  }
-  bool string(string_t& val) override {
-    Scalar s;
-    s.kind = Scalar::Kind::string;
-    s.s = val;
-    return scalar(s);
-  }
-  bool binary(binary_t&) override { return true; }
-
-  bool start_object(std::size_t) override {
-    ++depth_;
-    if (depth_ == 1) {
-      top_is_object_ = true;
-      return true;
-    }
-    if (skip_ > 0) return true;
-    if (depth_ == 3 && in_list_) {
-      in_entry_ = true;
-      return report(sink_.begin_entry());
-    }
-    if (depth_ == 4 && in_entry_ && key_ == "err") {
-      in_err_ = true;
-      return true;
-    }
-    if (depth_ == 2 && key_ == list_) return fail("field '" + std::string(list_) + "' must be an array");
-    return compound();
-  }
-  bool end_object() override {
-    if (skip_ == depth_) {
-      skip_ = 0;
-    } else if (skip_ == 0 && depth_ == 3 && in_entry_) {
-      in_entry_ = false;
-      if (!report(sink_.end_entry())) return false;
-    } else if (skip_ == 0 && depth_ == 4 && in_err_) {
-      in_err_ = false;
-    }
-    --depth_;
-    return true;
-  }
-  bool start_array(std::size_t) override {
-    ++depth_;
-    if (depth_ == 1) return true;  // not an object: bad_json after the parse
-    if (skip_ > 0) return true;
-    if (depth_ == 2 && key_ == list_) {
-      in_list_ = true;
-      saw_list_ = true;
-      return true;
-    }
-    if (depth_ == 3 && in_list_) return fail("entries of '" + std::string(list_) + "' must be objects");
-    return compound();
-  }
-  bool end_array() override {
-    if (skip_ == depth_) {
-      skip_ = 0;
-    } else if (skip_ == 0 && depth_ == 2 && in_list_) {
-      in_list_ = false;
-    }
-    --depth_;
-    return true;
-  }
-  bool key(string_t& val) override {
-    if (skip_ == 0) key_ = val;
-    return true;
-  }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
-
  private:
-  bool scalar(const Scalar& value) {
-    if (skip_ > 0) return true;
-    switch (depth_) {
-      case 1:
-        if (key_ == list_) return fail("field '" + std::string(list_) + "' must be an array");
-        return report(sink_.top(key_, value));
-      case 2:
-        if (in_list_) return fail("entries of '" + std::string(list_) + "' must be objects");
-        return true;
-      case 3:
-        if (in_entry_) {
-          if (key_ == "err") return fail("field 'err' must be null or an object");
-          return report(sink_.entry(key_, value));
+  // Where a value stands, for what may stand there.
+  enum class Level { top, entry, err };
+
+  // Calls `member(key)` for each member of the object at the cursor.
+  template <typename Member>
+  bool members(JsonCursor& cursor, Member&& member) {
+    (void)cursor.consume('{');
+    if (cursor.consume('}')) return true;
+    do {
+      std::string_view key;
+      // An escaped key lives in key_scratch_; values use value_scratch_, so it stays
+      // valid while the member's value is read.
+      if (!cursor.member_key(key, key_scratch_)) return false;
+      if (!member(key)) return false;
+    } while (cursor.consume(','));
+    return cursor.consume('}');
+  }
+
+  bool top_object(JsonCursor& cursor) {
+    return members(cursor, [&](std::string_view key) {
+      if (key != list_) return value(cursor, Level::top, key);
+      switch (cursor.peek()) {
+        case JsonCursor::Next::array:
+          return list(cursor);
+        case JsonCursor::Next::literal: {
+          Scalar s;
+          bool null = false;
+          if (!cursor.literal(s, null)) return false;
+          return null || fail("field '" + std::string(list_) + "' must be an array");  // null: as if absent
         }
-        return true;
-      case 4:
-        if (in_err_) return report(sink_.entry_error(key_, value));
-        return true;
-      default:
-        return true;
-    }
+        case JsonCursor::Next::object:
+          return fail("field '" + std::string(list_) + "' must be an array");
+        case JsonCursor::Next::string:
+        case JsonCursor::Next::number:
+          // A scalar is refused once it is read: a broken one is bad JSON first.
+          return cursor.skip_scalar(value_scratch_) && fail("field '" + std::string(list_) + "' must be an array");
+        default:
+          return false;
+      }
+    });
   }
-  // An object or array where a scalar may stand: tell the sink, then skip it whole.
-  bool compound() {
+
+  bool list(JsonCursor& cursor) {
+    saw_list_ = true;
+    (void)cursor.consume('[');
+    if (cursor.consume(']')) return true;
+    do {
+      const auto next = cursor.peek();
+      if (next == JsonCursor::Next::object) {
+        if (!entry(cursor)) return false;
+        continue;
+      }
+      if (next == JsonCursor::Next::end || next == JsonCursor::Next::invalid) return false;
+      if (next != JsonCursor::Next::array && !cursor.skip_scalar(value_scratch_)) return false;
+      return fail("entries of '" + std::string(list_) + "' must be objects");
+    } while (cursor.consume(','));
+    return cursor.consume(']');
+  }
+
+  bool entry(JsonCursor& cursor) {
+    if (!report(sink_.begin_entry())) return false;
+    const bool ok = members(cursor, [&](std::string_view key) {
+      if (key != "err") return value(cursor, Level::entry, key);
+      switch (cursor.peek()) {
+        case JsonCursor::Next::object:
+          return members(cursor, [&](std::string_view err_key) { return value(cursor, Level::err, err_key); });
+        case JsonCursor::Next::literal: {
+          Scalar s;
+          bool null = false;
+          if (!cursor.literal(s, null)) return false;
+          return null || fail("field 'err' must be null or an object");
+        }
+        case JsonCursor::Next::array:
+          return fail("field 'err' must be null or an object");
+        case JsonCursor::Next::string:
+        case JsonCursor::Next::number:
+          return cursor.skip_scalar(value_scratch_) && fail("field 'err' must be null or an object");
+        default:
+          return false;
+      }
+    });
+    return ok && report(sink_.end_entry());
+  }
+
+  // One member's value: a scalar goes to the sink, null is as if absent, an object or
+  // array is reported as a compound and skipped.
+  bool value(JsonCursor& cursor, Level level, std::string_view key) {
     Scalar s;
-    s.kind = Scalar::Kind::compound;
-    --depth_;  // report at the depth of the field it is the value of
-    const bool ok = scalar(s);
-    ++depth_;
-    skip_ = depth_;
-    return ok;
+    switch (cursor.peek()) {
+      case JsonCursor::Next::object:
+      case JsonCursor::Next::array:
+        s.kind = Scalar::Kind::compound;
+        if (!deliver(level, key, s)) return false;
+        return cursor.skip_value(value_scratch_);
+      case JsonCursor::Next::string:
+        s.kind = Scalar::Kind::string;
+        if (!cursor.string(s.s, value_scratch_)) return false;
+        break;
+      case JsonCursor::Next::number:
+        if (!cursor.number(s)) return false;
+        break;
+      case JsonCursor::Next::literal: {
+        bool null = false;
+        if (!cursor.literal(s, null)) return false;
+        if (null) return true;
+        break;
+      }
+      default:
+        return false;
+    }
+    return deliver(level, key, s);
   }
+
+  bool deliver(Level level, std::string_view key, const Scalar& s) {
+    switch (level) {
+      case Level::top:
+        return report(sink_.top(key, s));
+      case Level::entry:
+        return report(sink_.entry(key, s));
+      case Level::err:
+        return report(sink_.entry_error(key, s));
+    }
+    return false;
+  }
+
   bool report(std::string problem) { return problem.empty() ? true : fail(std::move(problem)); }
   bool fail(std::string problem) {
     if (error_.empty()) error_ = std::move(problem);
@@ -221,15 +190,10 @@ class ListHeaderReader final : public nlohmann::json_sax<nlohmann::json> {
 
   std::string_view list_;
   ListHeaderSink& sink_;
-  std::string key_;
+  std::string key_scratch_;
+  std::string value_scratch_;
   std::string error_;
-  int depth_ = 0;
-  int skip_ = 0;
-  bool top_is_object_ = false;
-  bool in_list_ = false;
   bool saw_list_ = false;
-  bool in_entry_ = false;
-  bool in_err_ = false;
 };
 
 }  // namespace proletariat::protocol::wire
