@@ -2,6 +2,7 @@
 
 #include <proletariat/error.hpp>
 
+#include "detail/poll.hpp"
 #include "log.hpp"
 
 namespace proletariat::broker {
@@ -57,16 +58,21 @@ EventLoop::EventLoop(zmq::context_t& context, const ManagerOptions& options, Man
 }
 
 void EventLoop::run(detail::Mailbox<int>& stop) {
-  zmq::pollitem_t items[] = {
-      {router_.handle(), 0, ZMQ_POLLIN, 0},
-      {pub_.handle(), 0, ZMQ_POLLIN, 0},
-      {nullptr, stop.fd(), ZMQ_POLLIN, 0},
+  // The ROUTER is used between waits (sends), so it is always asked before sleeping;
+  // the XPUB only after it was used (a publication sent, subscriptions read).
+  detail::PollItem items[] = {
+      {router_.handle(), -1, ZMQ_POLLIN, 0, true},
+      {pub_.handle(), -1, ZMQ_POLLIN, 0, true},
+      {nullptr, stop.fd(), ZMQ_POLLIN, 0, false},
   };
   auto next_tick = Clock::now();
   for (;;) {
     auto now = Clock::now();
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now);
-    zmq::poll(items, 3, std::max(wait, std::chrono::milliseconds(0)) + std::chrono::milliseconds(1));
+    if (published_) items[1].check_first = true;
+    published_ = false;
+    detail::poll(items, std::max(wait, std::chrono::milliseconds(0)) + std::chrono::milliseconds(1));
+    items[1].check_first = (items[1].revents & ZMQ_POLLIN) != 0;
     if (items[2].revents & ZMQ_POLLIN) {
       stop.clear_signal();
       (void)stop.drain();
@@ -82,6 +88,7 @@ void EventLoop::run(detail::Mailbox<int>& stop) {
       drain_pub();
       flush();
     }
+
     now = Clock::now();
     if (now >= next_tick) {
       // Read every message already waiting before judging liveness: after a stall
@@ -144,6 +151,7 @@ void EventLoop::drain_pub() {
 
 void EventLoop::flush() {
   for (auto& publication : dispatcher_.outbox().take_publications()) {
+    published_ = true;
     auto frames = protocol::encode(std::move(publication));
     const std::size_t last = frames.size() - 1;
     for (std::size_t i = 0; i <= last; ++i) {

@@ -51,6 +51,7 @@ class EventLoop {
   std::string endpoint_;
   std::string pub_endpoint_;
   protocol::Frames frames_;  // reused receive buffer
+  bool published_ = false;   // the XPUB was used since the last wait
 };
 
 }  // namespace proletariat::broker

@@ -10,6 +10,7 @@
 
 #include <proletariat/error.hpp>
 
+#include "detail/poll.hpp"
 #include "log.hpp"
 
 namespace proletariat::peer {
@@ -186,16 +187,19 @@ void Session::poll(std::span<zmq_pollitem_t> extra, Clock::time_point until) {
   items_.clear();
   const bool with_socket = socket_.has_value();
   if (with_socket) {
-    const int events = ZMQ_POLLIN | (outbox_.empty() ? 0 : ZMQ_POLLOUT);
-    items_.push_back(zmq_pollitem_t{socket_->handle(), 0, static_cast<short>(events), 0});
+    // Always asked first: sends use it between waits.
+    const short events = static_cast<short>(ZMQ_POLLIN | (outbox_.empty() ? 0 : ZMQ_POLLOUT));
+    items_.push_back(detail::PollItem{socket_->handle(), -1, events, 0, true});
   }
   const bool with_sub = sub_.has_value();
-  if (with_sub) items_.push_back(zmq_pollitem_t{sub_->handle(), 0, ZMQ_POLLIN, 0});
-  items_.insert(items_.end(), extra.begin(), extra.end());
+  if (with_sub) items_.push_back(detail::PollItem{sub_->handle(), -1, ZMQ_POLLIN, 0, sub_check_});
+  for (const auto& item : extra) {
+    items_.push_back(detail::PollItem{item.socket, item.fd, item.events, 0, true});
+  }
   try {
-    zmq::poll(items_.data(), items_.size(), wait);
-  } catch (const zmq::error_t& e) {
-    if (e.num() != EINTR) detail::log().error("{}: poll failed: {}", options_.role, e.what());
+    detail::poll(items_, wait);
+  } catch (const std::exception& e) {
+    detail::log().error("{}: poll failed: {}", options_.role, e.what());
     for (auto& item : items_) item.revents = 0;
   }
   const std::size_t offset = (with_socket ? 1 : 0) + (with_sub ? 1 : 0);
@@ -207,8 +211,11 @@ void Session::poll(std::span<zmq_pollitem_t> extra, Clock::time_point until) {
     if ((items_[0].revents & ZMQ_POLLIN) != 0) receive(now);
     if (socket_ && !outbox_.empty()) flush_outbox(now);
   }
-  if (with_sub && generation == generation_ && sub_ && (items_[with_socket ? 1 : 0].revents & ZMQ_POLLIN) != 0) {
-    receive_published();
+  if (with_sub) {
+    // Read until it was found empty, or ask again before the next sleep.
+    const bool fired = (items_[with_socket ? 1 : 0].revents & ZMQ_POLLIN) != 0;
+    sub_check_ = fired;
+    if (fired && generation == generation_ && sub_) receive_published();
   }
   run_timers(now);
 }
@@ -294,6 +301,7 @@ void Session::open_sub() {
   const std::string endpoint = options_.endpoint.substr(0, colon + 1) + std::to_string(*welcome_.pub_port);
   try {
     sub_.emplace(context_, zmq::socket_type::sub);
+    sub_check_ = true;
     sub_->set(zmq::sockopt::linger, 0);
     sub_->set(zmq::sockopt::subscribe, welcome_.id);
     sub_->connect(endpoint);

@@ -31,6 +31,7 @@
 
 #include <proletariat/sysmsg.hpp>
 
+#include "detail/poll.hpp"
 #include "protocol/codec.hpp"
 
 namespace proletariat::peer {
@@ -151,7 +152,8 @@ class Session {
   Clock::time_point last_recv_{};
   Clock::time_point last_send_{};
   Clock::time_point reconnect_at_{};
-  std::vector<zmq_pollitem_t> items_;  // reused by poll()
+  std::vector<detail::PollItem> items_;  // reused by poll()
+  bool sub_check_ = true;                // the SUB socket may hold what its fd did not announce
 
   std::optional<zmq::socket_t> sub_;
   SysmsgHandler sysmsg_handler_;
