@@ -25,7 +25,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -33,6 +32,7 @@
 
 #include <proletariat/error.hpp>
 
+#include "detail/deadline_heap.hpp"
 #include "detail/mailbox.hpp"
 #include "log.hpp"
 #include "peer/services.hpp"
@@ -226,6 +226,14 @@ class Client::Impl {
 
  private:
   // --- I/O thread ---
+  // A request's entry in deadlines_ stands while the request is unfinished.
+  auto deadline_stands() const {
+    return [this](Clock::time_point when, RequestId req) {
+      auto it = requests_.find(req);
+      return it != requests_.end() && it->second.deadline == when;
+    };
+  }
+
   void run() {
     session_.emplace(context_,
                      peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "client"},
@@ -261,8 +269,8 @@ class Client::Impl {
     session_.reset();
   }
 
-  Clock::time_point next_deadline() const {
-    return deadlines_.empty() ? Clock::time_point::max() : deadlines_.begin()->first;
+  Clock::time_point next_deadline() {
+    return deadlines_.next(deadline_stands()).value_or(Clock::time_point::max());
   }
 
   void on_registered() {
@@ -325,7 +333,7 @@ class Client::Impl {
       complete(request);
       return;
     }
-    if (request.deadline) deadlines_.emplace(*request.deadline, req);
+    if (request.deadline) deadlines_.push(*request.deadline, req);
     requests_.emplace(req, std::move(request));
     to_push_.push_back(req);  // pushed after the mailbox is drained, with its neighbours
   }
@@ -468,9 +476,8 @@ class Client::Impl {
   }
 
   void expire_requests(Clock::time_point now) {
-    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-      const RequestId req = deadlines_.begin()->second;
-      deadlines_.erase(deadlines_.begin());
+    while (const auto due = deadlines_.pop_due(now, deadline_stands())) {
+      const RequestId req = *due;
       auto it = requests_.find(req);
       if (it == requests_.end()) continue;
       std::vector<std::size_t> indices(it->second.jobs.size());
@@ -524,9 +531,9 @@ class Client::Impl {
     }
     if (request.remaining == 0) {
       const RequestId req = request.req;
-      if (request.deadline) deadlines_.erase({*request.deadline, req});
       Request done = std::move(request);
       requests_.erase(req);
+      if (done.deadline) deadlines_.forgot(requests_.size(), deadline_stands());
       complete(done);
     }
   }
@@ -622,7 +629,7 @@ class Client::Impl {
   std::uint64_t next_push_ = 1;                                        // the PUSH header's req
   std::unordered_map<std::uint64_t, std::vector<PushedJob>> awaiting_accept_;  // push req -> its jobs, in order
   std::unordered_map<std::uint64_t, PushedJob> by_id_;                 // job id -> where it is
-  std::set<std::pair<Clock::time_point, RequestId>> deadlines_;                  // unfinished requests' timeouts
+  detail::DeadlineHeap<RequestId, Clock> deadlines_;                   // unfinished requests' timeouts
 
   std::jthread io_;  // last: started after, and joined before, everything above
 };

@@ -20,17 +20,17 @@
 #include <cmath>
 #include <condition_variable>
 #include <deque>
-#include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <stop_token>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 
 #include <proletariat/error.hpp>
 
+#include "detail/deadline_heap.hpp"
 #include "detail/mailbox.hpp"
 #include "log.hpp"
 #include "peer/services.hpp"
@@ -202,6 +202,11 @@ class Worker::Impl {
 
  private:
   using Key = std::pair<std::uint64_t, unsigned>;  // (id, attempt)
+  struct KeyHash {
+    std::size_t operator()(const Key& key) const noexcept {
+      return std::hash<std::uint64_t>{}(key.first * 0x9E3779B97F4A7C15ull + key.second);
+    }
+  };
   struct Running {
     std::shared_ptr<WorkerJob> job;
     std::optional<Clock::time_point> deadline;
@@ -267,6 +272,14 @@ class Worker::Impl {
   }
 
   // --- I/O thread ---
+  // A run deadline stands while its job runs with that deadline.
+  auto deadline_stands() const {
+    return [this](Clock::time_point when, const Key& key) {
+      auto it = running_.find(key);
+      return it != running_.end() && it->second.deadline == when;
+    };
+  }
+
   void run() {
     session_.emplace(context_,
                      peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "worker"},
@@ -304,9 +317,8 @@ class Worker::Impl {
     session_.reset();
   }
 
-  Clock::time_point next_deadline() const {
-    auto deadline = Clock::time_point::max();
-    if (!run_deadlines_.empty()) deadline = run_deadlines_.begin()->first;
+  Clock::time_point next_deadline() {
+    auto deadline = run_deadlines_.next(deadline_stands()).value_or(Clock::time_point::max());
     if (!pending_.empty()) deadline = std::min(deadline, oldest_pending_ + options_.answer_delay_max);
     return deadline;
   }
@@ -375,7 +387,7 @@ class Worker::Impl {
         entry.run_timeout_ms = *assignment.run_timeout_ms;
         entry.deadline = now + milliseconds{static_cast<milliseconds::rep>(
                                    std::min<std::uint64_t>(*assignment.run_timeout_ms, kMaxRunTimeoutMs))};
-        run_deadlines_.emplace(*entry.deadline, key);
+        run_deadlines_.push(*entry.deadline, key);
       }
       running_.emplace(key, std::move(entry));
       started.push_back(std::move(job));
@@ -406,9 +418,7 @@ class Worker::Impl {
       detail::log().debug("worker: late answer for job {} attempt {} dropped", key.first, key.second);
       return;
     }
-    if (it->second.deadline) run_deadlines_.erase({*it->second.deadline, key});
-    running_.erase(it);
-    running_count_.store(running_.size());
+    forget(it);
     add_result(key, std::move(answer.err), std::move(answer.data));
   }
 
@@ -419,13 +429,9 @@ class Worker::Impl {
   }
 
   void expire_run_timeouts(Clock::time_point now) {
-    while (!run_deadlines_.empty() && run_deadlines_.begin()->first <= now) {
-      const Key key = run_deadlines_.begin()->second;
+    while (const auto due = run_deadlines_.pop_due(now, deadline_stands())) {
+      const Key key = *due;
       auto it = running_.find(key);
-      if (it == running_.end()) {  // cannot happen: the two tables change together
-        run_deadlines_.erase(run_deadlines_.begin());
-        continue;
-      }
       add_result(key,
                  JobError{std::string(errc::kRunTimeout),
                           "the job ran longer than its runTimeout of " + std::to_string(it->second.run_timeout_ms) +
@@ -487,15 +493,21 @@ class Worker::Impl {
     pending_payloads_.clear();
   }
 
+  // Drops a job from running_; its run deadline, if any, is skipped from now on.
+  void forget(std::unordered_map<Key, Running, KeyHash>::iterator it) {
+    const bool had_deadline = it->second.deadline.has_value();
+    running_.erase(it);
+    running_count_.store(running_.size());
+    if (had_deadline) run_deadlines_.forgot(running_.size(), deadline_stands());
+  }
+
   // Removes a running job: cancels it and tells the abort handler. No RESULT follows
   // unless the caller queued one (ETO).
   void take_away(const Key& key, const std::string& reason) {
     auto it = running_.find(key);
     if (it == running_.end()) return;
     auto job = std::move(it->second.job);
-    if (it->second.deadline) run_deadlines_.erase({*it->second.deadline, key});
-    running_.erase(it);
-    running_count_.store(running_.size());
+    forget(it);
     job->cancel();
     if (abort_) {
       try {
@@ -553,11 +565,11 @@ class Worker::Impl {
   std::string id_;
   std::atomic<std::size_t> running_count_{0};
 
-  // I/O thread state. Invariant: run_deadlines_ holds (deadline, key) exactly for the
-  // entries of running_ that have a deadline.
+  // I/O thread state. run_deadlines_ holds (deadline, key) for every entry of running_
+  // that has a deadline, and forgotten ones (see DeadlineHeap).
   std::optional<peer::Session> session_;
-  std::map<Key, Running> running_;
-  std::set<std::pair<Clock::time_point, Key>> run_deadlines_;
+  std::unordered_map<Key, Running, KeyHash> running_;
+  detail::DeadlineHeap<Key, Clock> run_deadlines_;
   std::vector<protocol::WorkerResult> pending_;  // results not yet sent, with...
   protocol::Frames pending_payloads_;            // ... their payloads, same order
   Clock::time_point oldest_pending_{};
