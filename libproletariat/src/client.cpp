@@ -56,6 +56,10 @@ constexpr std::uint64_t kDefaultMaxFrames = 100004;
 // max_message_bytes.
 constexpr std::size_t kHeaderBytesPerJob = 48;
 constexpr std::size_t kHeaderBytesBase = 256;
+// Jobs per PUSH at most, below the manager's own limit: a huge request travels as
+// several pushes, so the manager decodes (and buffers) a bounded message at a time
+// and keeps answering other peers between them.
+constexpr std::size_t kMaxJobsPerPush = 4096;
 
 enum class Kind { group, single, individual };
 
@@ -346,7 +350,7 @@ class Client::Impl {
     if (to_push_.empty() || !session_->registered()) return;
     const auto& welcome = session_->welcome();
     const std::uint64_t max_frames = welcome.max_frames > protocol::kFixedFrames ? welcome.max_frames : kDefaultMaxFrames;
-    PushBuilder builder(static_cast<std::size_t>(max_frames - protocol::kFixedFrames),
+    PushBuilder builder(std::min(static_cast<std::size_t>(max_frames - protocol::kFixedFrames), kMaxJobsPerPush),
                         static_cast<std::size_t>(welcome.max_message_bytes > 0 ? welcome.max_message_bytes
                                                                                : kDefaultMaxMessageBytes),
                         [this](protocol::Push&& push, std::vector<PushedJob>&& jobs) {

@@ -456,7 +456,7 @@ class PropertyRun {
     if (chance(0.3)) job.deadline = now_ + std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 40)(rng_));
 
     Effects fx;
-    s_.submit(JobSpec{job.id, job.client, job.priority, job.key, job.service, job.deadline}, now_, fx);
+    s_.submit(JobSpec{job.id, job.client, job.priority, job.key, job.service, job.deadline, {}}, now_, fx);
     EXPECT_TRUE(fx.empty());
 
     const JobId id = job.id;

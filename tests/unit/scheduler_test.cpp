@@ -43,7 +43,7 @@ struct Harness {
   void submit(JobId id, double priority = 0, ClientSlot client = 0, std::string key = "", std::string service = "",
               std::optional<TimePoint> deadline = std::nullopt) {
     Effects fx;
-    s.submit(JobSpec{id, client, priority, std::move(key), std::move(service), deadline}, now, fx);
+    s.submit(JobSpec{id, client, priority, std::move(key), std::move(service), deadline, {}}, now, fx);
     EXPECT_TRUE(fx.empty());
   }
   std::vector<Assigned> dispatch() {
@@ -952,7 +952,7 @@ TEST(Scheduler, DuplicateJobIdIsRefused) {
   Harness h;
   h.submit(1);
   Effects fx;
-  EXPECT_THROW(h.s.submit(JobSpec{1, 0, 0, "", "", std::nullopt}, kT0, fx), std::invalid_argument);
+  EXPECT_THROW(h.s.submit(JobSpec{1, 0, 0, "", "", std::nullopt, {}}, kT0, fx), std::invalid_argument);
   EXPECT_EQ(h.s.stats().queued, 1U);
 }
 

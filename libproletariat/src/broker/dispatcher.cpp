@@ -111,8 +111,7 @@ void Dispatcher::set_worker_selector(WorkerSelector selector) {
   }
   scheduler_.set_selector([this, select = std::move(selector)](
                               const JobView& job, std::span<const Candidate> candidates) -> std::optional<std::size_t> {
-    JobInfo info{job.id, {}, job.priority, job.key, job.service, job.attempt};
-    if (Peer* client = peers_.by_client(job.client)) info.client = client->id;
+    const JobInfo info = this->info(job);
     std::vector<WorkerCandidate> view;
     view.reserve(candidates.size());
     for (const auto& c : candidates) {
@@ -256,19 +255,14 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
     auto& job = msg.jobs[i];
     const JobId id = next_job_id_++;
     accepted.ids.push_back(id);
-    JobRecord record;
-    record.payload = std::move(msg.payloads[i]);
-    record.run_timeout_ms = msg.run_timeout_ms;
-    record.priority = msg.priority;
-    record.key = job.key;
-    record.service = job.service;
-    record.client = client;
-    record.raw = job.raw;
-    auto [it, inserted] = jobs_.emplace(id, std::move(record));
     ++peer.outstanding_jobs;
-    if (events_.receive) events_.receive(info(id, it->second));
-    scheduler_.submit(JobSpec{id, client, msg.priority, std::move(job.key), std::move(job.service), deadline}, now,
-                      effects_);
+    if (events_.receive) events_.receive(JobInfo{id, peer.id, msg.priority, job.key, job.service, 0});
+    JobSpec spec{id, client, msg.priority, std::move(job.key), std::move(job.service), deadline, {}};
+    spec.cargo.payload = std::move(msg.payloads[i]);
+    spec.cargo.has_run_timeout = msg.run_timeout_ms.has_value();
+    spec.cargo.run_timeout_ms = msg.run_timeout_ms.value_or(0) & ((std::uint64_t{1} << 62) - 1);  // < 2^53
+    spec.cargo.raw = job.raw;
+    scheduler_.submit(std::move(spec), now, effects_);
   }
   send(peer, protocol::encode(accepted), now);
   apply(effects_);
@@ -280,11 +274,11 @@ void Dispatcher::on_client_abort(Peer& peer, const protocol::ClientAbort& msg) {
     return;
   }
   for (const JobId id : msg.ids) {
-    auto it = jobs_.find(id);
-    if (it == jobs_.end() || it->second.client != *peer.client) continue;
+    const auto job = scheduler_.view(id);
+    if (!job || job->client != *peer.client) continue;  // not this client's, or ended already
     if (scheduler_.abort(id, effects_)) {
       apply(effects_);
-      job_done(id);
+      if (peer.outstanding_jobs > 0) --peer.outstanding_jobs;
     }
   }
 }
@@ -333,12 +327,8 @@ void Dispatcher::drop_peer(const std::string& rid, DropReason reason) {
     apply(effects_);
   }
   if (peer->client) {
-    const ClientSlot client = *peer->client;
-    const auto ids = scheduler_.jobs_of(client);
-    scheduler_.abort_client(client, effects_);
+    scheduler_.abort_client(*peer->client, effects_);
     apply(effects_);
-    // Every job of the client is gone from the scheduler now; drop our records too.
-    for (const JobId id : ids) jobs_.erase(id);
   }
   std::vector<SysmsgDone> done;
   sysmsgs_.peer_left(peer->id, done);
@@ -352,9 +342,9 @@ std::string Dispatcher::worker_id(WorkerSlot slot) {
   return w != nullptr ? w->id : std::string();
 }
 
-JobInfo Dispatcher::info(JobId job, const JobRecord& record) {
-  JobInfo out{job, {}, record.priority, record.key, record.service, record.attempt};
-  if (Peer* client = peers_.by_client(record.client)) out.client = client->id;
+JobInfo Dispatcher::info(const JobView& job) {
+  JobInfo out{job.id, {}, job.priority, job.key, job.service, job.attempt};
+  if (Peer* client = peers_.by_client(job.client)) out.client = client->id;
   return out;
 }
 
@@ -368,47 +358,36 @@ void Dispatcher::deliver(JobId job, ClientSlot client, std::optional<JobError> e
   batch.payloads.push_back(std::move(data));
 }
 
-void Dispatcher::job_done(JobId job) {
-  auto it = jobs_.find(job);
-  if (it == jobs_.end()) return;
-  if (Peer* client = peers_.by_client(it->second.client); client != nullptr && client->outstanding_jobs > 0) {
-    --client->outstanding_jobs;
-  }
-  jobs_.erase(it);
-}
-
 void Dispatcher::apply(Effects& effects, const ResultSource* result) {
   for (auto& effect : effects) {
     std::visit(
         Overloaded{
             [&](const Assigned& a) {
-              auto it = jobs_.find(a.job);
+              const auto job = scheduler_.view(a.job);
               Peer* worker = peers_.by_worker(a.worker);
-              if (it == jobs_.end() || worker == nullptr) {
+              if (!job || worker == nullptr) {
                 detail::log().error("assignment of job {} to worker slot {} names nothing known", a.job, a.worker);
                 return;
               }
-              auto& record = it->second;
-              record.attempt = a.attempt;
               protocol::JobAssignment assignment;
               assignment.id = a.job;
               assignment.attempt = a.attempt;
-              assignment.priority = record.priority;
-              assignment.run_timeout_ms = record.run_timeout_ms;
-              assignment.key = record.key;
-              assignment.service = record.service;
-              assignment.raw = record.raw;
-              if (Peer* client = peers_.by_client(record.client)) assignment.client = client->id;
+              assignment.priority = job->priority;
+              if (job->cargo.has_run_timeout) assignment.run_timeout_ms = job->cargo.run_timeout_ms;
+              assignment.key = job->key;
+              assignment.service = job->service;
+              assignment.raw = job->cargo.raw;
+              if (Peer* client = peers_.by_client(job->client)) assignment.client = client->id;
               auto& batch = outbox_.jobs_for(worker->routing_id);
               batch.jobs.push_back(std::move(assignment));
               zmq::message_t copy;
-              copy.copy(record.payload);  // reference-counted for large payloads
+              copy.copy(job->cargo.payload);  // reference-counted for large payloads
               batch.payloads.push_back(std::move(copy));
               worker->last_sent = now_;
             },
             [&](const Finished& f) {
-              auto it = jobs_.find(f.job);
-              if (it == jobs_.end()) return;
+              const auto job = scheduler_.view(f.job);
+              if (!job) return;
               const ResultSource* source = (result != nullptr && result->job == f.source) ? result : nullptr;
               zmq::message_t data;
               std::optional<JobError> err;
@@ -423,27 +402,25 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
               }
               if (events_.finish) {
                 const Result outcome{err, protocol::from_frame(data, raw)};
-                events_.finish(info(f.job, it->second), outcome);
+                events_.finish(info(*job), outcome);
               }
               deliver(f.job, f.client, std::move(err), std::move(data), raw);
-              jobs_.erase(it);
               ++finished_since_cleanup_;
               ++finished_total_;
             },
             [&](const Failed& f) {
-              auto it = jobs_.find(f.job);
-              if (it == jobs_.end()) return;
+              const auto job = scheduler_.view(f.job);
+              if (!job) return;
               JobError err;
               if (f.reason == FailReason::assign_timeout) {
                 err = {std::string(errc::kAssignTimeout), "no worker took the job within its assigntimeout"};
-                if (events_.assigntimeout) events_.assigntimeout(info(f.job, it->second));
+                if (events_.assigntimeout) events_.assigntimeout(info(*job));
               } else {
                 err = {std::string(errc::kWorkerLost),
                        "the job's worker died " + std::to_string(options_.max_attempts) + " times"};
               }
-              if (events_.finish) events_.finish(info(f.job, it->second), Result{err, {}});
+              if (events_.finish) events_.finish(info(*job), Result{err, {}});
               deliver(f.job, f.client, std::move(err), zmq::message_t(), false);
-              jobs_.erase(it);
               ++finished_since_cleanup_;
               ++finished_total_;
             },
@@ -453,15 +430,13 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
               outbox_.aborts_for(worker->routing_id).jobs.push_back({a.job, a.attempt});
               worker->last_sent = now_;
               if (events_.abort) {
-                if (auto it = jobs_.find(a.job); it != jobs_.end()) events_.abort(info(a.job, it->second), worker->id);
+                if (const auto job = scheduler_.view(a.job)) events_.abort(info(*job), worker->id);
               }
             },
             [&](const GaveUp& g) {
               detail::log().info("job {} lost its worker {}", g.job, worker_id(g.worker));
               if (events_.giveup) {
-                if (auto it = jobs_.find(g.job); it != jobs_.end()) {
-                  events_.giveup(info(g.job, it->second), worker_id(g.worker));
-                }
+                if (const auto job = scheduler_.view(g.job)) events_.giveup(info(*job), worker_id(g.worker));
               }
             },
         },
@@ -491,7 +466,7 @@ void Dispatcher::on_tick(TimePoint now) {
   sysmsgs_.expire(now, done);
   send_completions(done);
   after_batch(now);
-  maybe_cleanup(now, jobs_.empty());
+  maybe_cleanup(now, scheduler_.job_count() == 0);
 }
 
 void Dispatcher::maybe_cleanup(TimePoint now, bool idle) {
@@ -500,7 +475,6 @@ void Dispatcher::maybe_cleanup(TimePoint now, bool idle) {
   if (!burst_done && !idle_long) return;
   finished_since_cleanup_ = 0;
   scheduler_.compact();
-  jobs_.rehash(0);
   malloc_trim(0);
   detail::log().debug("cleanup: tables shrunk, memory returned");
   if (events_.cleanup) events_.cleanup();

@@ -127,19 +127,6 @@ class Dispatcher {
   [[nodiscard]] Outbox& outbox() noexcept { return outbox_; }
 
  private:
-  // What the manager keeps of a job beside the scheduler's view: everything needed to
-  // send it to a worker again and to report it.
-  struct JobRecord {
-    zmq::message_t payload;
-    std::optional<std::uint64_t> run_timeout_ms;
-    double priority = 0;
-    std::string key;
-    std::string service;
-    ClientSlot client = 0;
-    unsigned attempt = 0;
-    bool raw = false;
-  };
-
   void on_hello(const std::string& rid, const protocol::Hello& msg, TimePoint now);
   void on_offer(Peer& peer, const protocol::Offer& msg);
   void on_push(Peer& peer, protocol::Push& msg, TimePoint now);
@@ -172,8 +159,7 @@ class Dispatcher {
   };
   void apply(Effects& effects, const ResultSource* result = nullptr);
   void deliver(JobId job, ClientSlot client, std::optional<JobError> err, zmq::message_t data, bool raw);
-  void job_done(JobId job);
-  [[nodiscard]] JobInfo info(JobId job, const JobRecord& record);
+  [[nodiscard]] JobInfo info(const JobView& job);
   [[nodiscard]] std::string worker_id(WorkerSlot slot);
   void maybe_cleanup(TimePoint now, bool idle);
 
@@ -185,7 +171,6 @@ class Dispatcher {
   SystemMessages sysmsgs_;
   Outbox outbox_;
   Effects effects_;  // reused buffer
-  std::unordered_map<JobId, JobRecord> jobs_;
   JobId next_job_id_ = 1;
   std::chrono::milliseconds liveness_window_;
   std::uint64_t finished_since_cleanup_ = 0;

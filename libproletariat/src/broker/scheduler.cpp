@@ -14,34 +14,40 @@ Scheduler::Scheduler(Scheduler&&) noexcept = default;
 Scheduler& Scheduler::operator=(Scheduler&&) noexcept = default;
 
 WorkerSlot Scheduler::add_worker(const Offer& offer) {
+  state_->bury();
   const WorkerSlot slot = state_->add_worker(offer);
   state_->self_check();
   return slot;
 }
 
 void Scheduler::remove_worker(WorkerSlot worker, WorkerLoss loss, Effects& out) {
+  state_->bury();
   state_->remove_worker(worker, loss, out);
   state_->self_check();
 }
 
 void Scheduler::submit(JobSpec job, TimePoint /*now*/, Effects& /*out*/) {
+  state_->bury();
   state_->submit(std::move(job));
   state_->self_check();
 }
 
 bool Scheduler::complete(JobId job, WorkerSlot worker, unsigned attempt, Completion how, Effects& out) {
+  state_->bury();
   const bool done = state_->complete(job, worker, attempt, how, out);
   state_->self_check();
   return done;
 }
 
 bool Scheduler::reject(JobId job, WorkerSlot worker, unsigned attempt) {
+  state_->bury();
   const bool done = state_->reject(job, worker, attempt);
   state_->self_check();
   return done;
 }
 
 bool Scheduler::abort(JobId job, Effects& out) {
+  state_->bury();
   const bool done = state_->abort(job, out);
   state_->self_check();
   return done;
@@ -56,16 +62,19 @@ std::vector<JobId> Scheduler::jobs_of(ClientSlot client) const {
 }
 
 void Scheduler::abort_client(ClientSlot client, Effects& out) {
+  state_->bury();
   state_->abort_client(client, out);
   state_->self_check();
 }
 
 void Scheduler::dispatch(TimePoint now, Effects& out) {
+  state_->bury();
   state_->dispatch(now, out);
   state_->self_check();
 }
 
 void Scheduler::expire(TimePoint now, Effects& out) {
+  state_->bury();
   state_->expire(now, out);
   state_->self_check();
 }
@@ -102,9 +111,30 @@ WaitReason Scheduler::why_waiting(JobId job) const {
 }
 
 std::optional<JobView> Scheduler::view(JobId job) const {
-  const auto it = state_->jobs.find(job);
-  if (it == state_->jobs.end()) return std::nullopt;
-  return State::view_of(it->second);
+  const State& s = *state_;
+  if (const auto it = s.jobs.find(job); it != s.jobs.end()) return s.view_of(it->second);
+  if (const auto it = s.ended.find(job); it != s.ended.end()) return s.view_of(it->second);
+  return std::nullopt;
+}
+
+std::size_t Scheduler::job_count() const { return state_->jobs.size(); }
+
+std::vector<JobId> Scheduler::oldest_waiting(std::size_t limit) const {
+  // One pass with a bounded max-heap of the smallest ids seen.
+  std::vector<JobId> heap;
+  for (const auto& [id, job] : state_->jobs) {
+    if (job.state != JobState::queued && job.state != JobState::held) continue;
+    if (heap.size() < limit) {
+      heap.push_back(id);
+      std::push_heap(heap.begin(), heap.end());
+    } else if (limit > 0 && id < heap.front()) {
+      std::pop_heap(heap.begin(), heap.end());
+      heap.back() = id;
+      std::push_heap(heap.begin(), heap.end());
+    }
+  }
+  std::sort(heap.begin(), heap.end());
+  return heap;
 }
 
 SchedulerStats Scheduler::stats() const {
@@ -155,6 +185,7 @@ std::vector<std::pair<JobId, unsigned>> Scheduler::running_on(WorkerSlot worker)
 }
 
 void Scheduler::compact() {
+  state_->bury();
   state_->compact();
   state_->self_check();
 }

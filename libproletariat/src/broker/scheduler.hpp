@@ -29,6 +29,7 @@
 #include <variant>
 #include <vector>
 
+#include "broker/job_cargo.hpp"
 #include "broker/priority.hpp"
 
 namespace proletariat::broker {
@@ -54,6 +55,7 @@ struct JobSpec {
   std::string key;      // hold-similar-work key; empty: none
   std::string service;  // empty: jobs for workers that name no service
   std::optional<TimePoint> assign_deadline;
+  JobCargo cargo;  // carried for the dispatcher, never read here
 };
 
 // --- Effects: what the dispatcher must do, in order. ---
@@ -112,7 +114,7 @@ enum class WorkerLoss {
 };
 
 // Why a job is where it is (status, "why is my job stuck").
-enum class JobState { queued, held, running, unknown };
+enum class JobState : std::uint8_t { queued, held, running, unknown };
 enum class WaitReason { none, no_worker_for_service, no_free_slot, held_behind_key, throttled };
 
 // The candidate view a custom selector gets.
@@ -127,6 +129,7 @@ struct JobView {
   const std::string& key;
   const std::string& service;
   unsigned attempt;  // the attempt the job would get is attempt + 1
+  const JobCargo& cargo;
 };
 // Returns an index into candidates, or nullopt to leave the job queued this round.
 using Selector = std::function<std::optional<std::size_t>(const JobView&, std::span<const Candidate>)>;
@@ -207,7 +210,14 @@ class Scheduler {
   // --- introspection ---
   [[nodiscard]] JobState state_of(JobId job) const;
   [[nodiscard]] WaitReason why_waiting(JobId job) const;
+  // A job's data, cargo included. Also answers for a job that ended (Finished,
+  // Failed, aborted) in the latest call that changed the scheduler, until the next
+  // one: the caller applies effects with the job's data still at hand.
   [[nodiscard]] std::optional<JobView> view(JobId job) const;
+  // Jobs in the scheduler (queued, held, running).
+  [[nodiscard]] std::size_t job_count() const;
+  // The `limit` oldest (smallest id) queued or held jobs, oldest first.
+  [[nodiscard]] std::vector<JobId> oldest_waiting(std::size_t limit) const;
   [[nodiscard]] SchedulerStats stats() const;
   [[nodiscard]] std::optional<WorkerStats> worker_stats(WorkerSlot worker) const;
   // Every job of a client (queued, held or running), in no particular order.

@@ -28,8 +28,8 @@ auto Scheduler::State::assign(Queue& queue, Job& job, WorkerSlot slot, Effects& 
   Worker& worker = workers[slot];
   job.state = JobState::running;
   job.worker = slot;
-  job.local_range = worker.local_of[queue.range];
-  job.range = queue.range;
+  job.local_range = static_cast<std::uint32_t>(worker.local_of[queue.range]);
+  job.range = static_cast<std::uint32_t>(queue.range);
   ++job.attempt;
   job.prev = worker.run_tail;
   job.next = nullptr;
@@ -45,14 +45,14 @@ auto Scheduler::State::assign(Queue& queue, Job& job, WorkerSlot slot, Effects& 
 auto Scheduler::State::detach(Job& job) -> void {
   switch (job.state) {
     case JobState::queued: {
-      Queue& queue = *job.queue;
+      Queue& queue = queues.find(QueueKey{job.priority, job.service_id})->second;
       unlink_queued(queue, job);
       --queued;
       release_if_empty(queue);
       break;
     }
     case JobState::held: {
-      Job* leader = leaders.find(std::string_view{job.key})->second;
+      Job* leader = leaders.find(std::string_view{job.key()})->second;
       if (job.prev != nullptr) job.prev->next = job.next; else leader->held_head = job.next;
       if (job.next != nullptr) job.next->prev = job.prev; else leader->held_tail = job.prev;
       job.prev = job.next = nullptr;
@@ -78,7 +78,7 @@ auto Scheduler::State::detach(Job& job) -> void {
 }
 
 auto Scheduler::State::hand_over(Job& leader) -> void {
-  const auto it = leaders.find(std::string_view{leader.key});
+  const auto it = leaders.find(std::string_view{leader.key()});
   leader.leads = false;
   Job* next = leader.held_head;
   if (next == nullptr) {
@@ -94,7 +94,7 @@ auto Scheduler::State::hand_over(Job& leader) -> void {
   next->leads = true;
   --held;
   LeaderMap::node_type node = leaders.extract(it);
-  node.key() = std::string_view{next->key};
+  node.key() = std::string_view{next->key()};
   node.mapped() = next;
   leaders.insert(std::move(node));
   enqueue(*next, Place::by_sequence);
@@ -104,7 +104,7 @@ auto Scheduler::State::finalize(Job& job) -> void {
   if (job.leads) hand_over(job);
   unlink_client(job);
   --services[job.service_id].jobs;
-  jobs.erase(job.id);
+  ended.insert(jobs.extract(job.id));
 }
 
 auto Scheduler::State::submit(JobSpec spec) -> void {
@@ -118,16 +118,16 @@ auto Scheduler::State::submit(JobSpec spec) -> void {
   job.id = spec.id;
   job.client = spec.client;
   job.priority = priority;
-  job.key = std::move(spec.key);
-  job.service = std::move(spec.service);
-  job.deadline = spec.assign_deadline;
+  if (!spec.key.empty()) job.key_text = std::make_unique<std::string>(std::move(spec.key));
+  job.deadline = spec.assign_deadline.value_or(kNoDeadline);
+  job.cargo = std::move(spec.cargo);
   job.seq = next_seq++;
   job.service_id = sid;
   ++services[sid].jobs;
   link_client(job);
 
-  if (options.hold_similar_work && !job.key.empty()) {
-    if (const auto lit = leaders.find(std::string_view{job.key}); lit != leaders.end()) {
+  if (options.hold_similar_work && job.key_text) {
+    if (const auto lit = leaders.find(std::string_view{job.key()}); lit != leaders.end()) {
       // Held jobs do not expire by assign deadline while held: they are waiting for
       // a result that is being produced, not for a worker. Their deadline applies
       // again once they are promoted to leader and queued.
@@ -143,11 +143,11 @@ auto Scheduler::State::submit(JobSpec spec) -> void {
     if (!spare_leaders.empty()) {
       LeaderMap::node_type node = std::move(spare_leaders.back());
       spare_leaders.pop_back();
-      node.key() = std::string_view{job.key};
+      node.key() = std::string_view{job.key()};
       node.mapped() = &job;
       leaders.insert(std::move(node));
     } else {
-      leaders.emplace(std::string_view{job.key}, &job);
+      leaders.emplace(std::string_view{job.key()}, &job);
     }
   }
   enqueue(job, Place::back);
@@ -379,6 +379,7 @@ void Scheduler::State::self_check() const {
 
 auto Scheduler::State::compact() -> void {
   jobs.reserve(std::max(jobs.size(), kInitialJobs));  // shrinks the buckets, keeps a floor
+  ended.rehash(0);  // emptied by bury(); an abort_client of many jobs grew its buckets
   spare_queues.clear();
   spare_queues.shrink_to_fit();
   spare_leaders.clear();

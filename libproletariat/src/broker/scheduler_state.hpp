@@ -4,7 +4,8 @@
 //
 // Data layout, chosen so that the hot path (submit, dispatch, complete) allocates
 // nothing beyond the job record itself:
-//  - jobs_: unordered_map<JobId, Job>. Nodes never move, so jobs link to each other
+//  - jobs_: unordered_map<JobId, Job>, one record per job that also carries the
+//    dispatcher's JobCargo (payload, run timeout). Nodes never move, so jobs link to each other
 //    with raw pointers through intrusive lists. A job is in exactly one of: its queue,
 //    its leader's held list, its worker's running list (prev/next), and always in its
 //    client's list (client_prev/client_next).
@@ -62,6 +63,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string_view>
@@ -101,34 +103,40 @@ inline unsigned clamp_unsigned(std::uint64_t value) noexcept {
 
 struct Scheduler::State {
   using ServiceId = scheduling::ServiceId;
+  static constexpr TimePoint kNoDeadline = TimePoint::max();
+  static inline const std::string kNoKey;
   using StringHash = scheduling::StringHash;
   struct Queue;
 
+  // Field order packs the record: ~200 bytes, so that a queued job costs under 250
+  // bytes of manager memory with its hash node (issue 6).
   struct Job {
     JobId id = 0;
-    ClientSlot client = 0;
     double priority = 0;
-    std::string key;
-    std::string service;
-    std::optional<TimePoint> deadline;
+    TimePoint deadline = kNoDeadline;  // assign deadline
     std::uint64_t seq = 0;      // submission sequence, unique
     std::int64_t order = 0;     // position key within the queue, see top of file
-    ServiceId service_id = 0;
-    JobState state = JobState::unknown;
-    unsigned attempt = 0;       // assignments so far
-    unsigned lost = 0;          // workers that died running it
-    WorkerSlot worker = 0;      // when running
-    std::size_t local_range = 0;  // when running: pool index on the worker
-    std::size_t range = 0;        // when running: merged range index
-    bool in_heap = false;       // has a live entry in the deadline heap
-    bool leads = false;         // is leaders_[key]
+    std::unique_ptr<std::string> key_text;  // hold-similar-work key; null: none (most jobs)
     Job* prev = nullptr;        // queue, held list or running list
     Job* next = nullptr;
     Job* client_prev = nullptr;
     Job* client_next = nullptr;
-    Queue* queue = nullptr;     // when queued
     Job* held_head = nullptr;   // when leading: jobs held behind it, submission order
     Job* held_tail = nullptr;
+    ClientSlot client = 0;
+    ServiceId service_id = 0;
+    unsigned attempt = 0;       // assignments so far
+    unsigned lost = 0;          // workers that died running it
+    WorkerSlot worker = 0;      // when running
+    std::uint32_t local_range = 0;  // when running: pool index on the worker
+    std::uint32_t range = 0;        // when running: merged range index
+    JobState state = JobState::unknown;
+    bool in_heap = false;       // has a live entry in the deadline heap
+    bool leads = false;         // is leaders_[key]
+    JobCargo cargo;             // the dispatcher's, carried unread
+
+    [[nodiscard]] const std::string& key() const noexcept { return key_text ? *key_text : kNoKey; }
+    [[nodiscard]] bool has_deadline() const noexcept { return deadline != kNoDeadline; }
   };
 
   struct Queue {
@@ -203,6 +211,9 @@ struct Scheduler::State {
   Selector selector;
 
   std::unordered_map<JobId, Job> jobs;
+  // Jobs that ended in the latest changing call, kept (nodes moved, not copied) until
+  // the next one so that view() still answers while their effects are applied.
+  std::unordered_map<JobId, Job> ended;
   QueueMap queues;
   std::vector<QueueMap::node_type> spare_queues;
   std::vector<Service> services;
@@ -249,8 +260,8 @@ struct Scheduler::State {
     return static_cast<std::size_t>(it - starts.begin()) - 1;
   }
 
-  [[nodiscard]] static JobView view_of(const Job& job) noexcept {
-    return JobView{job.id, job.client, job.priority, job.key, job.service, job.attempt};
+  [[nodiscard]] JobView view_of(const Job& job) const noexcept {
+    return JobView{job.id, job.client, job.priority, job.key(), services[job.service_id].name, job.attempt, job.cargo};
   }
 
   Job* find_job(JobId id);
@@ -314,8 +325,11 @@ struct Scheduler::State {
   // The leader ended without a result to share: the next held job leads and is queued.
   void hand_over(Job& leader);
 
-  // The job is gone: already detached; hands over its key and forgets it.
+  // The job is gone: already detached; hands over its key and moves it to `ended`.
   void finalize(Job& job);
+
+  // Forgets the jobs that ended in the previous call (see Scheduler::view).
+  void bury() { ended.clear(); }
 
   void submit(JobSpec spec);
 

@@ -72,14 +72,12 @@ auto Scheduler::State::insert_before(Queue& queue, Job* at, Job& job) noexcept -
   if (job.prev != nullptr) job.prev->next = &job; else queue.head = &job;
   if (at != nullptr) at->prev = &job; else queue.tail = &job;
   ++queue.size;
-  job.queue = &queue;
 }
 
 auto Scheduler::State::unlink_queued(Queue& queue, Job& job) noexcept -> void {
   if (job.prev != nullptr) job.prev->next = job.next; else queue.head = job.next;
   if (job.next != nullptr) job.next->prev = job.prev; else queue.tail = job.prev;
   job.prev = job.next = nullptr;
-  job.queue = nullptr;
   --queue.size;
 }
 
@@ -114,8 +112,8 @@ auto Scheduler::State::enqueue(Job& job, Place place) -> void {
   job.state = JobState::queued;
   ++queued;
   dirty = true;
-  if (job.deadline && !job.in_heap) {
-    deadlines.push_back(Deadline{*job.deadline, job.seq, job.id});
+  if (job.has_deadline() && !job.in_heap) {
+    deadlines.push_back(Deadline{job.deadline, job.seq, job.id});
     std::push_heap(deadlines.begin(), deadlines.end(), DeadlineLater{});
     job.in_heap = true;
   }
@@ -166,7 +164,7 @@ auto Scheduler::State::rebuild_ranges() -> void {
   for (Worker& worker : workers) {
     if (!worker.live) continue;
     for (Job* job = worker.run_head; job != nullptr; job = job->next) {
-      job->range = range_index(job->priority);
+      job->range = static_cast<std::uint32_t>(range_index(job->priority));
       ++running_by_range[job->range];
     }
   }

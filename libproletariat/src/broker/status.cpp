@@ -178,42 +178,26 @@ void Dispatcher::append_status_fields(std::string& out) {
   append_field(out, "clients");
   out += clients;
 
-  // The oldest waiting jobs (ids grow with time), found in one pass with a bounded heap.
-  std::priority_queue<JobId> oldest;
-  for (const auto& [id, record] : jobs_) {
-    const auto state = scheduler_.state_of(id);
-    if (state != JobState::queued && state != JobState::held) continue;
-    if (oldest.size() < kMaxExplainedJobs) {
-      oldest.push(id);
-    } else if (id < oldest.top()) {
-      oldest.pop();
-      oldest.push(id);
-    }
-  }
-  std::vector<JobId> ids;
-  while (!oldest.empty()) {
-    ids.push_back(oldest.top());
-    oldest.pop();
-  }
-  std::reverse(ids.begin(), ids.end());
+  // The oldest waiting jobs (ids grow with time).
+  const std::vector<JobId> ids = scheduler_.oldest_waiting(kMaxExplainedJobs);
   append_field(out, "waiting");
   out += '[';
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    const auto& record = jobs_.at(ids[i]);
+    const auto job = scheduler_.view(ids[i]);
     if (i > 0) out += ',';
     out += "{\"id\":";
     append_uint(out, ids[i]);
     append_field(out, "priority");
-    append_number(out, record.priority);
+    append_number(out, job->priority);
     append_field(out, "reason");
     append_string(out, reason_name(scheduler_.why_waiting(ids[i])));
-    if (!record.service.empty()) {
+    if (!job->service.empty()) {
       append_field(out, "service");
-      append_string(out, record.service);
+      append_string(out, job->service);
     }
-    if (!record.key.empty()) {
+    if (!job->key.empty()) {
       append_field(out, "key");
-      append_string(out, record.key);
+      append_string(out, job->key);
     }
     out += '}';
   }
