@@ -60,6 +60,10 @@ constexpr std::size_t kHeaderBytesBase = 256;
 // several pushes, so the manager decodes (and buffers) a bounded message at a time
 // and keeps answering other peers between them.
 constexpr std::size_t kMaxJobsPerPush = 4096;
+// Pushes sent and not yet ACCEPTED at most: a client that submits a million jobs at
+// once feeds them to the manager as it takes them, instead of piling them into the
+// manager's socket buffers (which would keep that memory after the burst).
+constexpr std::size_t kMaxPushesInFlight = 8;
 
 enum class Kind { group, single, individual };
 
@@ -80,6 +84,7 @@ struct Request {
   std::optional<milliseconds> timeout;
   std::optional<Clock::time_point> deadline;
   std::vector<ClientJob> jobs;
+  std::size_t cursor = 0;  // every job before it was sent in this session, or is done
   std::size_t remaining = 0;
   Client::GroupCallback group;
   Client::SingleCallback single;
@@ -105,16 +110,27 @@ class PushBuilder {
   PushBuilder(std::size_t max_jobs, std::size_t max_bytes, Send send)
       : max_jobs_(std::max<std::size_t>(max_jobs, 1)), max_bytes_(max_bytes), send_(std::move(send)) {}
 
+  // Pushes sent plus pushes being filled.
+  [[nodiscard]] std::size_t pushes() const noexcept { return sent_ + open_.size(); }
+
+  // Whether the job would join a push being filled (rather than start one).
+  [[nodiscard]] bool fits(const Request& request, std::size_t index) const {
+    const std::size_t job_bytes = bytes_of(request.jobs[index].spec);
+    for (const auto& open : open_) {
+      if (open.push.priority == request.priority) return joins(open, request, job_bytes);
+    }
+    return false;
+  }
+
   // False when the job could never travel within max_bytes.
   bool add(const Request& request, std::size_t index) {
     const auto& spec = request.jobs[index].spec;
-    const std::size_t job_bytes = spec.args.bytes().size() + spec.key.size() + spec.service.size() + kHeaderBytesPerJob;
+    const std::size_t job_bytes = bytes_of(spec);
     if (kHeaderBytesBase + job_bytes > max_bytes_) return false;
     Open* open = nullptr;
     for (auto it = open_.begin(); it != open_.end(); ++it) {
       if (it->push.priority != request.priority) continue;
-      if (it->push.assign_timeout_ms == request.assign_timeout_ms && it->push.run_timeout_ms == request.run_timeout_ms &&
-          it->jobs.size() < max_jobs_ && it->bytes + job_bytes <= max_bytes_) {
+      if (joins(*it, request, job_bytes)) {
         open = &*it;
       } else {
         send(it);
@@ -146,9 +162,20 @@ class PushBuilder {
     std::size_t bytes = kHeaderBytesBase;
   };
 
+  static std::size_t bytes_of(const JobSpec& spec) {
+    return spec.args.bytes().size() + spec.key.size() + spec.service.size() + kHeaderBytesPerJob;
+  }
+
+  [[nodiscard]] bool joins(const Open& open, const Request& request, std::size_t job_bytes) const {
+    return open.push.assign_timeout_ms == request.assign_timeout_ms &&
+           open.push.run_timeout_ms == request.run_timeout_ms && open.jobs.size() < max_jobs_ &&
+           open.bytes + job_bytes <= max_bytes_;
+  }
+
   void send(std::vector<Open>::iterator it) {
     Open done = std::move(*it);
     open_.erase(it);
+    ++sent_;
     send_(std::move(done.push), std::move(done.jobs));
   }
 
@@ -156,6 +183,7 @@ class PushBuilder {
   const std::size_t max_bytes_;
   const Send send_;
   std::vector<Open> open_;  // few: one per priority in use
+  std::size_t sent_ = 0;
 };
 
 struct AbortCommand {
@@ -307,6 +335,7 @@ class Client::Impl {
         if (options_.keep_state) {
           job.sent = false;
           job.id = 0;
+          it->second.cursor = 0;
         } else {
           finish(it->second, i,
                  Result{JobError{std::string(errc::kConnectionLost), "the connection to the manager was lost"}, {}});
@@ -359,23 +388,35 @@ class Client::Impl {
                           session_->send(protocol::encode(std::move(push)));
                         });
     std::vector<PushedJob> too_big;
-    const auto requests = std::move(to_push_);
-    to_push_.clear();
-    for (const RequestId req : requests) {
-      auto it = requests_.find(req);
+    const std::size_t awaiting_before = awaiting_accept_.size();
+    std::vector<RequestId> requests;
+    requests.swap(to_push_);
+    std::size_t r = 0;
+    bool window_full = false;
+    for (; r < requests.size() && !window_full; ++r) {
+      auto it = requests_.find(requests[r]);
       if (it == requests_.end()) continue;
       auto& request = it->second;
-      for (std::size_t i = 0; i < request.jobs.size(); ++i) {
+      std::size_t i = request.cursor;
+      for (; i < request.jobs.size(); ++i) {
         auto& job = request.jobs[i];
         if (job.done || job.sent) continue;
+        if (awaiting_before + builder.pushes() >= kMaxPushesInFlight && !builder.fits(request, i)) {
+          window_full = true;
+          break;
+        }
         if (!builder.add(request, i)) {
-          too_big.push_back({req, i});  // could never travel: the manager would refuse the whole push
+          too_big.push_back({request.req, i});  // could never travel: the manager would refuse the whole push
           continue;
         }
         job.sent = true;
       }
+      request.cursor = i;
+      if (window_full) break;
     }
     builder.finish();
+    // What the window did not let through goes first next time, in order.
+    to_push_.insert(to_push_.begin(), requests.begin() + static_cast<std::ptrdiff_t>(r), requests.end());
     for (const auto& [req, index] : too_big) {
       auto it = requests_.find(req);  // finishing a request's last job forgets it
       if (it == requests_.end()) continue;

@@ -1016,6 +1016,57 @@ TEST(Client, SplitsARequestUnderTheManagersFrameLimit) {
   for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].data.to_json(), i);
 }
 
+// A request larger than the window of unacknowledged pushes is fed to the manager as
+// it accepts: at most 8 pushes wait for ACCEPTED at a time.
+TEST(Client, KeepsAtMostEightPushesWaitingForAccepted) {
+  FakeManager mgr;
+  Client client(client_options(mgr));
+  std::string peer;
+  mgr.expect<proto::Hello>(&peer);
+  proto::Welcome welcome;
+  welcome.id = "c.1";
+  welcome.heartbeat_ms = 10000;
+  welcome.max_frames = proto::kFixedFrames + 2;  // two jobs per PUSH
+  mgr.send(peer, proto::encode(welcome));
+  ASSERT_TRUE(client.wait_connected(kTimeout));
+
+  std::vector<JobSpec> jobs;
+  for (int i = 0; i < 21; ++i) jobs.emplace_back(nlohmann::json(i));
+  auto future = client.work(std::move(jobs));
+  std::vector<proto::Push> waiting;
+  for (int i = 0; i < 8; ++i) waiting.push_back(mgr.expect<proto::Push>());
+  EXPECT_TRUE(mgr.quiet()) << "a ninth push went out before any ACCEPTED";
+
+  std::uint64_t next_id = 1;
+  std::vector<proto::ClientResult> results;
+  std::vector<Payload> payloads;
+  std::size_t pushed = 0;
+  const auto accept = [&](const proto::Push& push) {
+    proto::Accepted accepted{push.req, {}};
+    for (std::size_t i = 0; i < push.jobs.size(); ++i) {
+      accepted.ids.push_back(next_id);
+      results.push_back({next_id++, std::nullopt, false});
+      payloads.push_back(proto::from_frame(push.payloads[i], false));
+    }
+    pushed += push.jobs.size();
+    mgr.send(peer, proto::encode(accepted));
+  };
+  accept(waiting.front());
+  waiting.erase(waiting.begin());
+  waiting.push_back(mgr.expect<proto::Push>());  // the window moved by one
+  EXPECT_TRUE(mgr.quiet());
+  while (!waiting.empty()) {
+    accept(waiting.front());
+    waiting.erase(waiting.begin());
+    if (pushed + 2 * waiting.size() < 21) waiting.push_back(mgr.expect<proto::Push>());
+  }
+  EXPECT_EQ(pushed, 21u);
+  mgr.send_results(peer, results, payloads);
+  auto got = get(future);
+  ASSERT_EQ(got.size(), 21u);
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].data.to_json(), i);
+}
+
 TEST(Client, RefusesBadOptions) {
   FakeManager mgr;
   Client client(client_options(mgr));
