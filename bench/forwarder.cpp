@@ -1,5 +1,7 @@
 #include "forwarder.hpp"
 
+#include <pthread.h>
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -153,6 +155,7 @@ RawWorker::~RawWorker() {
 }
 
 void RawWorker::run() {
+  pthread_setname_np(pthread_self(), "raw-worker");
   zmq::context_t context(1);
   zmq::socket_t socket(context, zmq::socket_type::dealer);
   socket.set(zmq::sockopt::linger, 0);
@@ -183,6 +186,7 @@ void RawWorker::run() {
 
 LoadResult run_raw_client(const std::string& endpoint, std::size_t jobs, std::size_t window, std::size_t bytes,
                           Clock::time_point deadline) {
+  pthread_setname_np(pthread_self(), "raw-client");
   LoadResult out;
   out.latencies_ns.reserve(jobs);
   zmq::context_t context(1);

@@ -6,6 +6,7 @@
 // load generators (proletariat::Worker and proletariat::Client objects, or the raw
 // baseline peers) are threads of the bench process. CPU time and memory are read
 // from /proc for the manager's and the forwarder's processes only.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -362,10 +363,37 @@ std::string perf_file(const Options& o, const std::string& phase, std::size_t wo
          ".data";
 }
 
+// Per thread name: CPU seconds at the end minus at the start. `total` is the whole
+// process's (getrusage); what live threads do not explain ran on threads that ended.
+std::map<std::string, double> thread_delta(const std::map<std::string, double>& before,
+                                           const std::map<std::string, double>& after, double total) {
+  std::map<std::string, double> out;
+  double named = 0;
+  for (const auto& [name, seconds] : after) {
+    const auto it = before.find(name);
+    out[name] = seconds - (it == before.end() ? 0.0 : it->second);
+    named += out[name];
+  }
+  if (total - named > 0.001) out["(ended threads)"] = total - named;
+  return out;
+}
+
 // CPU seconds of the load generators: this process (clients, library workers, raw
 // peers) and the fake-worker helper processes.
+// CPU seconds of this process. getrusage counts threads that already ended (the raw
+// clients of a baseline run are joined before the run's end); /proc/self/task would
+// miss them.
+double self_cpu() {
+  rusage self{};
+  getrusage(RUSAGE_SELF, &self);
+  const auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(self.ru_utime) + seconds(self.ru_stime);
+}
+
 double peers_cpu(const std::vector<pid_t>& helpers) {
-  double s = process_cpu(getpid()).total_s;
+  double s = self_cpu();
   for (pid_t pid : helpers) s += process_cpu(pid).total_s;
   return s;
 }
@@ -378,11 +406,14 @@ Measurement measure_ours(ManagerProcess& manager, LibraryClients& clients, std::
   Profiler profiler(perf, manager.pid());
   const auto cpu0 = process_cpu(manager.pid());
   const double peers0 = peers_cpu(helpers);
+  const auto threads0 = cpu_by_thread_name(getpid());
+  const double self0 = self_cpu();
   const auto t0 = Clock::now();
   m.load = clients.run(jobs, window, bytes, features, deadline);
   const auto t1 = Clock::now();
   const auto cpu1 = process_cpu(manager.pid());
   m.peers_cpu_s = peers_cpu(helpers) - peers0;
+  m.peers_cpu_by_thread_s = thread_delta(threads0, cpu_by_thread_name(getpid()), self_cpu() - self0);
   m.seconds = std::chrono::duration<double>(t1 - t0).count();
   m.cpu.total_s = cpu1.total_s - cpu0.total_s;
   m.cpu.zmq_io_s = cpu1.zmq_io_s - cpu0.zmq_io_s;
@@ -398,6 +429,8 @@ Measurement measure_baseline(ForwarderProcess& forwarder, std::size_t clients, s
   std::vector<LoadResult> results(clients);
   const auto cpu0 = process_cpu(forwarder.pid());
   const double peers0 = peers_cpu({});
+  const auto threads0 = cpu_by_thread_name(getpid());
+  const double self0 = self_cpu();
   const auto t0 = Clock::now();
   {
     std::vector<std::jthread> threads;
@@ -410,6 +443,8 @@ Measurement measure_baseline(ForwarderProcess& forwarder, std::size_t clients, s
   const auto t1 = Clock::now();
   const auto cpu1 = process_cpu(forwarder.pid());
   m.peers_cpu_s = peers_cpu({}) - peers0;
+  // The raw clients' threads have ended by now: their time is "(ended threads)".
+  m.peers_cpu_by_thread_s = thread_delta(threads0, cpu_by_thread_name(getpid()), self_cpu() - self0);
   m.seconds = std::chrono::duration<double>(t1 - t0).count();
   m.cpu.total_s = cpu1.total_s - cpu0.total_s;
   m.cpu.zmq_io_s = cpu1.zmq_io_s - cpu0.zmq_io_s;

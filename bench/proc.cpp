@@ -77,6 +77,22 @@ CpuTimes process_cpu(pid_t pid) {
   return out;
 }
 
+std::map<std::string, double> cpu_by_thread_name(pid_t pid) {
+  std::map<std::string, double> out;
+  const std::string base = "/proc/" + std::to_string(pid) + "/task";
+  DIR* dir = opendir(base.c_str());
+  if (dir == nullptr) return out;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    const std::string task = base + "/" + entry->d_name;
+    std::string name = read_text(task + "/comm");
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    out[name] += task_cpu_s(task);
+  }
+  closedir(dir);
+  return out;
+}
+
 long rss_kib(pid_t pid) {
   return status_field_kib(pid, "VmRSS:");
 }

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,10 @@ struct CpuTimes {
   double zmq_io_s = 0;  // threads named ZMQbg/*
   [[nodiscard]] double own_s() const { return total_s - zmq_io_s; }
 };
+
+// CPU seconds of a process's threads, summed by thread name (prlt-client,
+// prlt-worker, ZMQbg/IO/0, raw-worker, ...): where the load generators spend.
+[[nodiscard]] std::map<std::string, double> cpu_by_thread_name(pid_t pid);
 
 // Summed over /proc/<pid>/task/*/schedstat (nanoseconds on a CPU), falling back to
 // utime + stime in clock ticks where schedstat is missing.

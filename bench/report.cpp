@@ -30,6 +30,16 @@ double ratio(double a, double b) {
   return b > 0 ? round_to(a / b, 3) : 0.0;
 }
 
+// Threads that ran at all during the run; threads that ended before the run (and so
+// were not seen at its end) drop out.
+nlohmann::ordered_json by_thread(const Measurement& m) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const auto& [name, seconds] : m.peers_cpu_by_thread_s) {
+    if (seconds > 0.0005) out[name] = round_to(m.cpu_per_100k(seconds), 4);
+  }
+  return out;
+}
+
 }  // namespace
 
 nlohmann::ordered_json figures(const Measurement& m) {
@@ -46,6 +56,7 @@ nlohmann::ordered_json figures(const Measurement& m) {
       {"zmq_io_cpu_s_per_100k", round_to(m.cpu_per_100k(m.cpu.zmq_io_s), 4)},
       {"peak_rss_kb", m.peak_rss_kib},
       {"peers_cpu_s_per_100k", round_to(m.cpu_per_100k(m.peers_cpu_s), 4)},
+      {"peers_cpu_by_thread_s_per_100k", by_thread(m)},
       {"errors", m.load.errors + (m.load.timed_out ? 1 : 0)},
       {"timed_out", m.load.timed_out},
   };

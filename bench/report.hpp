@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@ struct Measurement {
   CpuTimes cpu;            // the manager's (or forwarder's) process over the run
   long peak_rss_kib = 0;   // its VmHWM at the end of the run
   double peers_cpu_s = 0;  // the load generators: this process and fake-worker helpers
+  std::map<std::string, double> peers_cpu_by_thread_s;  // this process only, by thread name
   LoadResult load;         // latencies are sorted by finish()
   void finish();           // sorts the latencies
   [[nodiscard]] double percentile_us(double q) const;

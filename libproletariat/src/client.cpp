@@ -34,6 +34,7 @@
 
 #include "detail/deadline_heap.hpp"
 #include "detail/mailbox.hpp"
+#include "detail/thread_name.hpp"
 #include "log.hpp"
 #include "peer/services.hpp"
 #include "peer/session.hpp"
@@ -267,6 +268,7 @@ class Client::Impl {
   }
 
   void run() {
+    detail::name_this_thread("prlt-client");
     session_.emplace(context_,
                      peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "client"},
                      peer::SessionHooks{[this] { on_registered(); },

@@ -8,6 +8,7 @@
 
 #include "broker/event_loop.hpp"
 #include "detail/mailbox.hpp"
+#include "detail/thread_name.hpp"
 #include "log.hpp"
 
 namespace proletariat {
@@ -29,7 +30,10 @@ class Manager::Impl {
 
   void start() {
     bind();
-    thread_ = std::thread([this] { loop_->run(stop_); });
+    thread_ = std::thread([this] {
+      detail::name_this_thread("prlt-manager");
+      loop_->run(stop_);
+    });
   }
 
   void run() {

@@ -32,6 +32,7 @@
 
 #include "detail/deadline_heap.hpp"
 #include "detail/mailbox.hpp"
+#include "detail/thread_name.hpp"
 #include "log.hpp"
 #include "peer/services.hpp"
 #include "peer/session.hpp"
@@ -215,6 +216,7 @@ class Worker::Impl {
 
   // --- handler threads ---
   void handler_loop(std::stop_token stop) {
+    detail::name_this_thread("prlt-handler");
     std::deque<std::shared_ptr<WorkerJob>> batch;
     while (true) {
       {
@@ -281,6 +283,7 @@ class Worker::Impl {
   }
 
   void run() {
+    detail::name_this_thread("prlt-worker");
     session_.emplace(context_,
                      peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "worker"},
                      peer::SessionHooks{[this] { on_registered(); },
