@@ -898,6 +898,56 @@ TEST(Scheduler, MergedRangesShrinkWhenTheirLastWorkerLeaves) {
   EXPECT_EQ(h.s.stats().ranges[0].used, 2U);
 }
 
+// A job that ended is still readable, cargo included, while the effects of the call
+// that ended it are applied, and gone after the next call that changes anything.
+TEST(Scheduler, ViewAnswersForJobsEndedInTheLatestCallOnly) {
+  Harness h;
+  h.s.add_worker(offer(2));
+  Effects fx;
+  JobSpec spec{1, 7, 2.5, "k", "", std::nullopt, {}};
+  spec.cargo.payload = zmq::message_t(std::string_view("payload"));
+  spec.cargo.has_run_timeout = 1;
+  spec.cargo.run_timeout_ms = 500;
+  h.s.submit(std::move(spec), h.now, fx);
+  for (JobId id = 2; id <= 1000; ++id) h.submit(id, 0, 8);
+  const auto assigned = h.dispatch();
+  ASSERT_EQ(assigned.size(), 2U);
+  const Effects finished = h.complete(assigned[0]);
+  ASSERT_EQ(only<Finished>(finished).size(), 1U);
+  const auto view = h.s.view(1);
+  ASSERT_TRUE(view.has_value());
+  EXPECT_EQ(view->client, 7U);
+  EXPECT_EQ(view->priority, 2.5);
+  EXPECT_EQ(view->key, "k");
+  EXPECT_EQ(view->attempt, 1U);
+  EXPECT_EQ(view->cargo.payload.to_string(), "payload");
+  EXPECT_EQ(view->cargo.run_timeout_ms, 500U);
+  EXPECT_EQ(h.s.state_of(1), JobState::unknown);
+  EXPECT_EQ(h.s.job_count(), 999U);
+
+  // Ending many jobs at once, then one more call: all of them are forgotten.
+  Effects aborted;
+  h.s.abort_client(8, aborted);
+  EXPECT_TRUE(h.s.view(500).has_value());
+  EXPECT_FALSE(h.s.view(1).has_value());
+  EXPECT_TRUE(h.dispatch().empty());
+  EXPECT_FALSE(h.s.view(500).has_value());
+  EXPECT_EQ(h.s.job_count(), 0U);
+  EXPECT_TRUE(h.s.oldest_waiting(10).empty());
+}
+
+TEST(Scheduler, OldestWaitingListsQueuedAndHeldJobsBySmallestId) {
+  Harness h(SchedulerOptions{.hold_similar_work = true});
+  h.s.add_worker(offer(1));
+  h.submit(9, 0, 0, "same");
+  h.submit(4, 0, 0, "same");  // held behind 9
+  h.submit(7);
+  h.submit(2);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{9}));  // runs, so no longer waiting
+  EXPECT_EQ(h.s.oldest_waiting(2), (std::vector<JobId>{2, 4}));
+  EXPECT_EQ(h.s.oldest_waiting(10), (std::vector<JobId>{2, 4, 7}));
+}
+
 TEST(Scheduler, ViewRunningOnAndWorkerStatsDescribeTheState) {
   Harness h;
   const WorkerSlot w = h.s.add_worker(offer(4, {{1, 1}}, {"svc"}));
