@@ -4,7 +4,7 @@
 # usage: bench/sweep.sh [BUILD_DIR] [OUT_DIR]
 #   BUILD_DIR  a Release build holding bench/proletariat-bench [build-bench]
 #   OUT_DIR    where the JSON lines, data files and PNGs go [docs/bench]
-# Needs gnuplot (Debian: gnuplot-nox) and python3. Takes about 15 minutes on a
+# Needs gnuplot (Debian: gnuplot-nox) and python3. Takes about 6 minutes on a
 # 2-core machine. Every run is bounded (--timeout); nothing is asserted.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
