@@ -99,17 +99,21 @@ struct PushedJob {
   std::size_t index = 0;
 };
 
-// Collects jobs into PUSH messages: one open push per priority, since a PUSH header
-// carries one priority and one set of timeouts. A job whose priority matches an open
-// push with other timeouts sends that push first, so jobs of one priority keep their
-// order on the wire. A push is also sent when it reaches the manager's frame or byte
-// limit (from WELCOME).
+// Collects jobs into PUSH messages. A PUSH header carries one priority and one set of
+// timeouts; a manager that announces entry_options (PROTOCOL §4) also takes them per
+// entry, and then one open push takes every job. Otherwise there is one open push per
+// priority, and a job whose priority matches an open push with other timeouts sends
+// that push first, so jobs of one priority keep their order on the wire. A push is
+// also sent when it reaches the manager's frame or byte limit (from WELCOME).
 class PushBuilder {
  public:
   using Send = std::function<void(protocol::Push&&, std::vector<PushedJob>&&)>;
 
-  PushBuilder(std::size_t max_jobs, std::size_t max_bytes, Send send)
-      : max_jobs_(std::max<std::size_t>(max_jobs, 1)), max_bytes_(max_bytes), send_(std::move(send)) {}
+  PushBuilder(std::size_t max_jobs, std::size_t max_bytes, bool entry_options, Send send)
+      : max_jobs_(std::max<std::size_t>(max_jobs, 1)),
+        max_bytes_(max_bytes),
+        entry_options_(entry_options),
+        send_(std::move(send)) {}
 
   // Pushes sent plus pushes being filled.
   [[nodiscard]] std::size_t pushes() const noexcept { return sent_ + open_.size(); }
@@ -118,7 +122,7 @@ class PushBuilder {
   [[nodiscard]] bool fits(const Request& request, std::size_t index) const {
     const std::size_t job_bytes = bytes_of(request.jobs[index].spec);
     for (const auto& open : open_) {
-      if (open.push.priority == request.priority) return joins(open, request, job_bytes);
+      if (shares_a_push(open, request)) return joins(open, request, job_bytes);
     }
     return false;
   }
@@ -130,7 +134,7 @@ class PushBuilder {
     if (kHeaderBytesBase + job_bytes > max_bytes_) return false;
     Open* open = nullptr;
     for (auto it = open_.begin(); it != open_.end(); ++it) {
-      if (it->push.priority != request.priority) continue;
+      if (!shares_a_push(*it, request)) continue;
       if (joins(*it, request, job_bytes)) {
         open = &*it;
       } else {
@@ -145,7 +149,12 @@ class PushBuilder {
       fresh.push.run_timeout_ms = request.run_timeout_ms;
       open = &fresh;
     }
-    open->push.jobs.push_back(protocol::PushJob{spec.key, spec.service, spec.args.is_raw()});
+    protocol::PushJob job{spec.key, spec.service, spec.args.is_raw(), {}, {}, {}};
+    // Only with entry_options can these differ from the header (see joins()).
+    if (request.priority != open->push.priority) job.priority = request.priority;
+    if (request.assign_timeout_ms != open->push.assign_timeout_ms) job.assign_timeout_ms = request.assign_timeout_ms;
+    if (request.run_timeout_ms != open->push.run_timeout_ms) job.run_timeout_ms = request.run_timeout_ms;
+    open->push.jobs.push_back(std::move(job));
     open->push.payloads.push_back(protocol::to_frame(spec.args));
     open->jobs.push_back({request.req, index});
     open->bytes += job_bytes;
@@ -163,14 +172,28 @@ class PushBuilder {
     std::size_t bytes = kHeaderBytesBase;
   };
 
-  static std::size_t bytes_of(const JobSpec& spec) {
-    return spec.args.bytes().size() + spec.key.size() + spec.service.size() + kHeaderBytesPerJob;
+  // Room for an entry's own priority and timeouts.
+  static constexpr std::size_t kEntryOptionBytes = 64;
+
+  std::size_t bytes_of(const JobSpec& spec) const {
+    return spec.args.bytes().size() + spec.key.size() + spec.service.size() + kHeaderBytesPerJob +
+           (entry_options_ ? kEntryOptionBytes : 0);
+  }
+
+  // The open push a request's jobs go to, if any: the one, or the one of its priority.
+  [[nodiscard]] bool shares_a_push(const Open& open, const Request& request) const {
+    return entry_options_ || open.push.priority == request.priority;
   }
 
   [[nodiscard]] bool joins(const Open& open, const Request& request, std::size_t job_bytes) const {
-    return open.push.assign_timeout_ms == request.assign_timeout_ms &&
-           open.push.run_timeout_ms == request.run_timeout_ms && open.jobs.size() < max_jobs_ &&
-           open.bytes + job_bytes <= max_bytes_;
+    if (open.jobs.size() >= max_jobs_ || open.bytes + job_bytes > max_bytes_) return false;
+    if (!entry_options_) {
+      return open.push.assign_timeout_ms == request.assign_timeout_ms &&
+             open.push.run_timeout_ms == request.run_timeout_ms;
+    }
+    // An entry can set a timeout the header lacks, but cannot take away the header's.
+    return (!open.push.assign_timeout_ms || request.assign_timeout_ms) &&
+           (!open.push.run_timeout_ms || request.run_timeout_ms);
   }
 
   void send(std::vector<Open>::iterator it) {
@@ -182,6 +205,7 @@ class PushBuilder {
 
   const std::size_t max_jobs_;
   const std::size_t max_bytes_;
+  const bool entry_options_;
   const Send send_;
   std::vector<Open> open_;  // few: one per priority in use
   std::size_t sent_ = 0;
@@ -384,7 +408,7 @@ class Client::Impl {
     PushBuilder builder(std::min(static_cast<std::size_t>(max_frames - protocol::kFixedFrames), kMaxJobsPerPush),
                         static_cast<std::size_t>(welcome.max_message_bytes > 0 ? welcome.max_message_bytes
                                                                                : kDefaultMaxMessageBytes),
-                        [this](protocol::Push&& push, std::vector<PushedJob>&& jobs) {
+                        welcome.entry_options, [this](protocol::Push&& push, std::vector<PushedJob>&& jobs) {
                           push.req = next_push_++;
                           awaiting_accept_.emplace(push.req, std::move(jobs));
                           session_->send(protocol::encode(std::move(push)));

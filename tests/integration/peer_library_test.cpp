@@ -882,6 +882,42 @@ TEST(Client, CoalescesRequestsWithTheSameOptionsIntoOnePush) {
   EXPECT_EQ(get(d).data.to_json(), "D");
 }
 
+// A manager that announces entry_options gets one PUSH for every priority and
+// timeout: the header carries the first job's, entries carry what differs.
+TEST(Client, WithEntryOptionsOnePushCarriesEveryPriority) {
+  FakeManager mgr;
+  Client client(client_options(mgr));
+  auto low = client.work(JobSpec(nlohmann::json("low")));
+  WorkOptions urgent;
+  urgent.priority = 3;
+  urgent.run_timeout = 700ms;
+  auto high = client.work(JobSpec(nlohmann::json("high")), urgent);
+  auto low2 = client.work(JobSpec(nlohmann::json("low2")));
+  std::string from;
+  mgr.expect<proto::Hello>(&from);
+  proto::Welcome welcome;
+  welcome.id = "c.1";
+  welcome.entry_options = true;
+  mgr.send(from, proto::encode(welcome));
+
+  auto push = mgr.expect<proto::Push>();
+  EXPECT_TRUE(mgr.quiet()) << "a second PUSH for the other priority";
+  ASSERT_EQ(push.jobs.size(), 3u);
+  EXPECT_EQ(push.priority, 0);
+  EXPECT_FALSE(push.run_timeout_ms);
+  EXPECT_FALSE(push.jobs[0].priority);
+  EXPECT_EQ(push.jobs[1].priority, 3.0);
+  EXPECT_EQ(push.jobs[1].run_timeout_ms, 700u);
+  EXPECT_FALSE(push.jobs[2].priority);
+  EXPECT_FALSE(push.jobs[2].run_timeout_ms);
+  mgr.send(from, proto::encode(proto::Accepted{push.req, {1, 2, 3}}));
+  mgr.send_results(from, {{2, std::nullopt, false}, {1, std::nullopt, false}, {3, std::nullopt, false}},
+                   {Payload::json("H"), Payload::json("L"), Payload::json("L2")});
+  EXPECT_EQ(get(high).data.to_json(), "H");
+  EXPECT_EQ(get(low).data.to_json(), "L");
+  EXPECT_EQ(get(low2).data.to_json(), "L2");
+}
+
 TEST(Client, KeepStateRepushesUnfinishedJobsAfterEnohello) {
   FakeManager mgr;
   Client client(client_options(mgr, true));

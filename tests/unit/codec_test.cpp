@@ -43,7 +43,7 @@ TEST(Codec, PushRoundTripKeepsFieldsAndPayloadsUntouched) {
   push.priority = 1.5;
   push.assign_timeout_ms = 200;
   push.run_timeout_ms = 50;
-  push.jobs = {{"k1", "resize", false}, {"", "", true}};
+  push.jobs = {{"k1", "resize", false, {}, {}, {}}, {"", "", true, 3.25, 900, 0}};
   push.payloads.emplace_back(std::string_view("{\"a\":1}"));
   push.payloads.emplace_back(std::string_view("\x00\x01\xff", 3));
   auto frames = encode(std::move(push));
@@ -61,7 +61,12 @@ TEST(Codec, PushRoundTripKeepsFieldsAndPayloadsUntouched) {
   ASSERT_EQ(got->jobs.size(), 2u);
   EXPECT_EQ(got->jobs[0].key, "k1");
   EXPECT_EQ(got->jobs[0].service, "resize");
+  EXPECT_FALSE(got->jobs[0].priority || got->jobs[0].assign_timeout_ms || got->jobs[0].run_timeout_ms);
   EXPECT_TRUE(got->jobs[1].raw);
+  // Entry options (PROTOCOL §4): present only where set, zero included.
+  EXPECT_EQ(got->jobs[1].priority, 3.25);
+  EXPECT_EQ(got->jobs[1].assign_timeout_ms, 900u);
+  EXPECT_EQ(got->jobs[1].run_timeout_ms, 0u);
   EXPECT_EQ(text(got->payloads[0]), "{\"a\":1}");
   EXPECT_EQ(text(got->payloads[1]), std::string("\x00\x01\xff", 3));
 }
@@ -129,6 +134,11 @@ TEST(Codec, ManagerMessagesRoundTrip) {
   EXPECT_EQ(std::get<Welcome>(welcome).heartbeat_ms, 50u);
   EXPECT_EQ(std::get<Welcome>(welcome).liveness, 3u);
   EXPECT_EQ(std::get<Welcome>(welcome).pub_port, 1918u);
+  EXPECT_FALSE(std::get<Welcome>(welcome).entry_options);
+  Welcome with_entry_options{"ab.2", 1, 50, 3, 1000, 10, std::nullopt, true};
+  auto announced = round_trip_manager(encode(with_entry_options));
+  ASSERT_TRUE(std::holds_alternative<Welcome>(announced));
+  EXPECT_TRUE(std::get<Welcome>(announced).entry_options);
 }
 
 TEST(Codec, ErrorReplyCarriesItsClass) {
@@ -275,7 +285,7 @@ TEST(Codec, HandWrittenHeadersEscapeStringsAndKeepNumbers) {
   Push push;
   push.req = 1;
   push.priority = 1e-3;
-  push.jobs = {{nasty, "", false}};
+  push.jobs = {{nasty, "", false, {}, {}, {}}};
   push.payloads.emplace_back();
   auto p = round_trip_peer(encode(std::move(push)));
   ASSERT_TRUE(std::holds_alternative<Push>(p));

@@ -107,6 +107,7 @@ TEST_F(DispatcherTest, HelloIsWelcomedWithHeartbeatSettings) {
   EXPECT_EQ(w.header["heartbeat_ms"], 100);
   EXPECT_EQ(w.header["liveness"], 3);
   EXPECT_EQ(w.header["protocol"], 1);
+  EXPECT_EQ(w.header["entry_options"], true);
   EXPECT_FALSE(w.header["id"].get<std::string>().empty());
 }
 
@@ -135,6 +136,36 @@ TEST_F(DispatcherTest, JobFlowsToWorkerAndResultBackToClient) {
   EXPECT_EQ(result.to, "c");
   EXPECT_EQ(result.header["results"][0]["id"], id);
   EXPECT_EQ(result.payloads, std::vector<std::string>{"\"done\""});
+}
+
+// Entry options (PROTOCOL §4) override the header's priority and timeouts per job.
+TEST_F(DispatcherTest, PushEntryOptionsOverrideTheHeaderPerJob) {
+  hello("c");
+  auto sent = from("c", "PUSH",
+                   {{"req", 1},
+                    {"priority", 1},
+                    {"runTimeout", 100},
+                    {"jobs", {nlohmann::json::object(), {{"priority", 4.5}, {"runTimeout", 9}}, {{"assigntimeout", 50}}}}},
+                   {"1", "2", "3"});
+  const auto ids = only(sent, "ACCEPTED").header["ids"];
+  ASSERT_EQ(ids.size(), 3u);
+  // The third job alone has an assign deadline: 50 ms later it fails with EATO.
+  sent = tick(60ms);
+  const auto& failed = only(sent, "RESULT");
+  ASSERT_EQ(failed.header["results"].size(), 1u);
+  EXPECT_EQ(failed.header["results"][0]["id"], ids[2]);
+  EXPECT_EQ(failed.header["results"][0]["err"]["code"], "EATO");
+  // A worker with one slot gets the entry's higher priority first, with its own runTimeout.
+  sent = worker("w", 1);
+  const auto& first = only(sent, "JOBS");
+  EXPECT_EQ(first.header["jobs"][0]["id"], ids[1]);
+  EXPECT_EQ(first.header["jobs"][0]["priority"], 4.5);
+  EXPECT_EQ(first.header["jobs"][0]["runTimeout"], 9);
+  sent = from("w", "RESULT", {{"results", {{{"id", ids[1]}, {"attempt", 1}}}}}, {"0"});
+  const auto& second = only(sent, "JOBS");
+  EXPECT_EQ(second.header["jobs"][0]["id"], ids[0]);
+  EXPECT_EQ(second.header["jobs"][0]["priority"], 1);
+  EXPECT_EQ(second.header["jobs"][0]["runTimeout"], 100);
 }
 
 TEST_F(DispatcherTest, CommandsOutOfRoleGetState) {

@@ -202,6 +202,7 @@ void Dispatcher::on_hello(const std::string& rid, const protocol::Hello& msg, Ti
   welcome.max_message_bytes = options_.max_message_bytes;
   welcome.max_frames = options_.max_frames;
   if (pub_port_) welcome.pub_port = *pub_port_;
+  welcome.entry_options = true;
   detail::log().debug("peer {} registered ({} {})", peer.id, peer.name, peer.lang);
   send(peer, protocol::encode(welcome), now);
 }
@@ -245,8 +246,6 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
   if (peer.role == Role::unknown) peers_.make_client(peer);
   const ClientSlot client = *peer.client;
 
-  std::optional<TimePoint> deadline;
-  if (msg.assign_timeout_ms) deadline = now + std::chrono::milliseconds(*msg.assign_timeout_ms);
 
   protocol::Accepted accepted;
   accepted.req = msg.req;
@@ -256,11 +255,17 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
     const JobId id = next_job_id_++;
     accepted.ids.push_back(id);
     ++peer.outstanding_jobs;
-    if (events_.receive) events_.receive(JobInfo{id, peer.id, msg.priority, job.key, job.service, 0});
-    JobSpec spec{id, client, msg.priority, std::move(job.key), std::move(job.service), deadline, {}};
+    // An entry's own options (PROTOCOL §4, entry_options) override the header's.
+    const double priority = job.priority.value_or(msg.priority);
+    const auto assign_timeout = job.assign_timeout_ms ? job.assign_timeout_ms : msg.assign_timeout_ms;
+    const auto run_timeout = job.run_timeout_ms ? job.run_timeout_ms : msg.run_timeout_ms;
+    std::optional<TimePoint> deadline;
+    if (assign_timeout) deadline = now + std::chrono::milliseconds(*assign_timeout);
+    if (events_.receive) events_.receive(JobInfo{id, peer.id, priority, job.key, job.service, 0});
+    JobSpec spec{id, client, priority, std::move(job.key), std::move(job.service), deadline, {}};
     spec.cargo.payload = std::move(msg.payloads[i]);
-    spec.cargo.has_run_timeout = msg.run_timeout_ms.has_value();
-    spec.cargo.run_timeout_ms = msg.run_timeout_ms.value_or(0) & ((std::uint64_t{1} << 62) - 1);  // < 2^53
+    spec.cargo.has_run_timeout = run_timeout.has_value();
+    spec.cargo.run_timeout_ms = run_timeout.value_or(0) & ((std::uint64_t{1} << 62) - 1);  // < 2^53
     spec.cargo.raw = job.raw;
     scheduler_.submit(std::move(spec), now, effects_);
   }

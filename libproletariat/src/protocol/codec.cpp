@@ -259,6 +259,14 @@ std::string need_boolean(std::string_view key, const Scalar& v, bool& out) {
   return {};
 }
 
+std::string need_priority(const Scalar& v, double& out) {
+  if (!v.is_number() || !std::isfinite(v.as_double()) || v.as_double() < 0) {
+    return "field 'priority' must be a finite number >= 0";
+  }
+  out = v.as_double();
+  return {};
+}
+
 class PushSink final : public ListHeaderSink {
  public:
   explicit PushSink(Push& push) : push_(push) {}
@@ -271,13 +279,7 @@ class PushSink final : public ListHeaderSink {
       has_req = problem.empty();
       return problem;
     }
-    if (key == "priority") {
-      if (!v.is_number() || !std::isfinite(v.as_double()) || v.as_double() < 0) {
-        return "field 'priority' must be a finite number >= 0";
-      }
-      push_.priority = v.as_double();
-      return {};
-    }
+    if (key == "priority") return need_priority(v, push_.priority);
     if (key == "assigntimeout") {
       auto problem = need_unsigned(key, v, n);
       if (problem.empty()) push_.assign_timeout_ms = n;
@@ -299,6 +301,23 @@ class PushSink final : public ListHeaderSink {
     if (key == "key") return need_string(key, v, job.key);
     if (key == "service") return need_string(key, v, job.service);
     if (key == "raw") return need_boolean(key, v, job.raw);
+    std::uint64_t n = 0;
+    if (key == "priority") {
+      double priority = 0;
+      auto problem = need_priority(v, priority);
+      if (problem.empty()) job.priority = priority;
+      return problem;
+    }
+    if (key == "assigntimeout") {
+      auto problem = need_unsigned(key, v, n);
+      if (problem.empty()) job.assign_timeout_ms = n;
+      return problem;
+    }
+    if (key == "runTimeout") {
+      auto problem = need_unsigned(key, v, n);
+      if (problem.empty()) job.run_timeout_ms = n;
+      return problem;
+    }
     return {};
   }
   std::string entry_error(std::string_view, const Scalar&) override { return {}; }
@@ -579,6 +598,7 @@ std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, st
       r.uint(env.header, "max_frames", w.max_frames, false);
       std::uint64_t pub_port = 0;
       if (r.uint(env.header, "pub_port", pub_port, false, 65535)) w.pub_port = pub_port;
+      r.boolean(env.header, "entry_options", w.entry_options);
       w.protocol = static_cast<int>(protocol);
       w.liveness = static_cast<unsigned>(liveness);
       if (w.id.empty()) r.fail("missing field 'id'");

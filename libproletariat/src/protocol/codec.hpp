@@ -51,6 +51,10 @@ struct PushJob {
   std::string key;
   std::string service;
   bool raw = false;
+  // Per-job options over the header's, when the manager announced entry_options.
+  std::optional<double> priority;
+  std::optional<std::uint64_t> assign_timeout_ms;
+  std::optional<std::uint64_t> run_timeout_ms;
 };
 struct Push {
   std::uint64_t req = 0;
@@ -111,6 +115,7 @@ struct Welcome {
   std::uint64_t max_message_bytes = 0;
   std::uint64_t max_frames = 0;
   std::optional<std::uint64_t> pub_port;
+  bool entry_options = false;  // PUSH entries may carry priority and timeouts
 };
 struct OfferedRange {
   double start = 0;

@@ -133,6 +133,18 @@ Frames encode(Push&& msg) {
       field("raw");
       h += "true";
     }
+    if (j.priority) {
+      field("priority");
+      append_number(h, *j.priority);
+    }
+    if (j.assign_timeout_ms) {
+      field("assigntimeout");
+      append_uint(h, *j.assign_timeout_ms);
+    }
+    if (j.run_timeout_ms) {
+      field("runTimeout");
+      append_uint(h, *j.run_timeout_ms);
+    }
     h += '}';
   }
   h += "]}";
@@ -181,6 +193,7 @@ Frames encode(const Welcome& msg) {
             {"max_message_bytes", msg.max_message_bytes},
             {"max_frames", msg.max_frames}};
   if (msg.pub_port) h["pub_port"] = *msg.pub_port;
+  if (msg.entry_options) h["entry_options"] = true;
   return start_message(Cmd::welcome, h);
 }
 
