@@ -115,8 +115,12 @@ const std::vector<Flag>& flags() {
 void usage(std::FILE* out) {
   std::fprintf(out, "usage: proletariatd [options]\n\nThe proletariat manager (broker). Options:\n");
   for (const auto& f : flags()) {
-    std::string left = "  --" + std::string(f.name);
-    if (!f.arg.empty()) left += " " + std::string(f.arg);
+    std::string left("  --");
+    left += f.name;
+    if (!f.arg.empty()) {
+      left += ' ';
+      left += f.arg;
+    }
     std::fprintf(out, "%-34s %s\n", left.c_str(), std::string(f.help).c_str());
     if (!f.alias.empty()) std::fprintf(out, "%-34s (also --%s)\n", "", std::string(f.alias).c_str());
   }

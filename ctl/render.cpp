@@ -44,7 +44,10 @@ void worker_lines(std::ostringstream& out, const nlohmann::json& status, int wid
       << "SERVICES\n";
   for (const auto& w : workers) {
     std::string services;
-    for (const auto& s : w.value("services", nlohmann::json::array())) services += (services.empty() ? "" : ",") + s.get<std::string>();
+    for (const auto& s : w.value("services", nlohmann::json::array())) {
+      if (!services.empty()) services += ',';
+      services += s.get<std::string>();
+    }
     out << "  " << pad(text(w, "id"), 14) << pad(text(w, "name"), 16) << pad(text(w, "state"), 7)
         << pad(usage_bar(number(w, "running"), number(w, "slots"), width), static_cast<std::size_t>(width) + 14)
         << (services.empty() ? "-" : services) << "\n";
@@ -56,8 +59,12 @@ void worker_lines(std::ostringstream& out, const nlohmann::json& status, int wid
 std::string usage_bar(std::uint64_t used, std::uint64_t total, int width) {
   const auto w = static_cast<std::uint64_t>(std::max(width, 1));
   const auto filled = total == 0 ? 0 : std::min(w, (used * w + total - 1) / total);
-  std::string bar = "[" + std::string(filled, '#') + std::string(w - filled, '.') + "] ";
-  return bar + std::to_string(used) + "/" + std::to_string(total);
+  std::string bar(1, '[');
+  bar.append(filled, '#').append(w - filled, '.').append("] ");
+  bar += std::to_string(used);
+  bar += '/';
+  bar += std::to_string(total);
+  return bar;
 }
 
 std::string render_status(const nlohmann::json& status, int width) {

@@ -234,7 +234,7 @@ TEST_F(DispatcherTest, JobThatKillsMaxAttemptsWorkersFails) {
   hello("c");
   std::uint64_t id = 0;
   for (int round = 0; round < 2; ++round) {
-    const std::string w = "w" + std::to_string(round);
+    const std::string w = std::to_string(round).insert(0, 1, 'w');
     worker(w, 1);
     if (round == 0) {
       auto sent = from("c", "PUSH", {{"req", 1}, {"jobs", {nlohmann::json::object()}}}, {"1"});
