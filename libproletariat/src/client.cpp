@@ -402,7 +402,8 @@ class Client::Impl {
   // submits one job per work() call, as fast as results come back, still sends one
   // PUSH per wake-up of this thread rather than one per job (issue 6).
   void push_pending() {
-    if (to_push_.empty() || !session_->registered()) return;
+    // A full window leaves to_push_ untouched: no walk over waiting requests per wake-up.
+    if (to_push_.empty() || !session_->registered() || awaiting_accept_.size() >= kMaxPushesInFlight) return;
     const auto& welcome = session_->welcome();
     const std::uint64_t max_frames = welcome.max_frames > protocol::kFixedFrames ? welcome.max_frames : kDefaultMaxFrames;
     PushBuilder builder(std::min(static_cast<std::size_t>(max_frames - protocol::kFixedFrames), kMaxJobsPerPush),
