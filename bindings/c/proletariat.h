@@ -243,7 +243,9 @@ PROLETARIAT_API const char* proletariat_manager_pub_endpoint(const proletariat_m
 typedef struct proletariat_worker proletariat_worker;
 typedef struct proletariat_job proletariat_job;
 
-/* The work handler. Runs on one of the worker's handler threads (`handler_threads`).
+/* The work handler. Runs on one of the worker's handler threads (`handler_threads`),
+ * or on its I/O thread when `handler_threads` is 0 (then it must return quickly: a
+ * handler that blocks there also blocks heartbeats, and must not stop the worker).
  *
  * `job` is borrowed: valid until the handler returns. To answer at once, call
  * proletariat_job_reply or proletariat_job_fail before returning. To answer later
@@ -281,7 +283,7 @@ typedef struct proletariat_worker_options {
   unsigned answer_threshold;   /* ANSWER_THRESHOLD: batch results; 1 */
   int64_t answer_delay_max_ms; /* a batch waits at most this long; 5 */
   int64_t con_retry_time_ms;   /* CON_RETRYTIME: wait before reconnecting; 2000 */
-  unsigned handler_threads;    /* threads that call the handler; 1 */
+  unsigned handler_threads;    /* threads that call the handler; 1. 0: the I/O thread calls it */
   const char* name;            /* shown in the manager's status; NULL: none */
   proletariat_work_fn handler; /* required */
   void* handler_data;

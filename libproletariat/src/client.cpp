@@ -39,6 +39,8 @@
 #include "peer/services.hpp"
 #include "peer/session.hpp"
 #include "protocol/codec.hpp"
+#include "protocol/json_scan.hpp"
+#include "protocol/json_text.hpp"
 
 namespace proletariat {
 
@@ -86,6 +88,7 @@ struct Request {
   std::optional<Clock::time_point> deadline;
   std::vector<ClientJob> jobs;
   std::size_t cursor = 0;  // every job before it was sent in this session, or is done
+  bool alone = false;      // travels in pushes of its own (a shared push was refused)
   std::size_t remaining = 0;
   Client::GroupCallback group;
   Client::SingleCallback single;
@@ -172,11 +175,16 @@ class PushBuilder {
     std::size_t bytes = kHeaderBytesBase;
   };
 
-  // Room for an entry's own priority and timeouts.
-  static constexpr std::size_t kEntryOptionBytes = 64;
+  // Room for an entry's own priority and timeouts: ,"priority":<24 chars>,
+  // "assigntimeout":<16 digits>,"runTimeout":<16 digits>.
+  static constexpr std::size_t kEntryOptionBytes = 112;
 
+  // An upper bound of what the job adds to the message: its payload and its entry,
+  // strings counted as encoded (escapes included), so a push never exceeds the
+  // manager's max_message_bytes (an ETOOBIG would refuse the whole push).
   std::size_t bytes_of(const JobSpec& spec) const {
-    return spec.args.bytes().size() + spec.key.size() + spec.service.size() + kHeaderBytesPerJob +
+    return spec.args.bytes().size() + protocol::json_text::string_size(spec.key) +
+           protocol::json_text::string_size(spec.service) + kHeaderBytesPerJob +
            (entry_options_ ? kEntryOptionBytes : 0);
   }
 
@@ -244,6 +252,13 @@ class Client::Impl {
     if (!std::isfinite(options.priority) || options.priority < 0) {
       throw Error(std::string(errc::kBadField), "priority must be a finite number >= 0");
     }
+    // A key or service that is not UTF-8 would make the manager refuse the whole PUSH
+    // (EBADJSON), and with it the jobs of other requests that travel in the same one.
+    for (const auto& job : jobs) {
+      if (!protocol::wire::is_valid_utf8(job.key) || !protocol::wire::is_valid_utf8(job.service)) {
+        throw Error(std::string(errc::kBadField), "a job's key and service must be UTF-8");
+      }
+    }
     Request r = std::move(callbacks);
     r.kind = kind;
     r.priority = options.priority;
@@ -304,7 +319,8 @@ class Client::Impl {
     while (!stopping) {
       try {
         zmq_pollitem_t item{nullptr, mailbox_->fd(), ZMQ_POLLIN, 0};
-        session_->poll(std::span(&item, 1), mailbox_->ready() ? Clock::time_point::min() : next_deadline());
+        session_->poll(std::span(&item, 1), mailbox_->ready() ? Clock::time_point::min() : next_deadline(),
+                       [this] { return mailbox_->ready(); });
         if ((item.revents & ZMQ_POLLIN) != 0) mailbox_->clear_signal();
         for (auto& command : mailbox_->drain()) {
           if (auto* request = std::get_if<Request>(&command)) {
@@ -424,6 +440,7 @@ class Client::Impl {
       auto it = requests_.find(requests[r]);
       if (it == requests_.end()) continue;
       auto& request = it->second;
+      if (request.alone) builder.finish();  // share no push with the requests before it
       std::size_t i = request.cursor;
       for (; i < request.jobs.size(); ++i) {
         auto& job = request.jobs[i];
@@ -439,6 +456,7 @@ class Client::Impl {
         job.sent = true;
       }
       request.cursor = i;
+      if (request.alone) builder.finish();  // ... nor with those after it
       if (window_full) break;
     }
     builder.finish();
@@ -503,21 +521,48 @@ class Client::Impl {
   }
 
   void on_error(const protocol::ErrorReply& msg) {
-    if (!msg.req) {
+    auto pushed = awaiting_accept_.end();
+    if (msg.req) {
+      pushed = awaiting_accept_.find(*msg.req);
+    } else if (msg.command == "PUSH" && !awaiting_accept_.empty()) {
+      // A push refused before its header was read (ETOOBIG) names no req. The manager
+      // answers a peer's pushes in the order they were sent (PROTOCOL §4), so this is
+      // the oldest one still waiting: the lowest push number.
+      pushed = std::min_element(awaiting_accept_.begin(), awaiting_accept_.end(),
+                                [](const auto& a, const auto& b) { return a.first < b.first; });
+    } else {
       detail::log().error("client: manager answered {}{}: {}", msg.code, msg.command.empty() ? "" : " to " + msg.command,
                           msg.message);
       return;
     }
-    auto pushed = awaiting_accept_.find(*msg.req);
     if (pushed == awaiting_accept_.end()) {
-      detail::log().error("client: manager answered {} for push {}, which is not waiting: {}", msg.code, *msg.req,
-                          msg.message);
+      detail::log().error("client: manager answered {} for push {}, which is not waiting: {}", msg.code,
+                          msg.req.value_or(0), msg.message);
       return;
     }
+    const std::uint64_t push = pushed->first;
     const std::vector<PushedJob> jobs = std::move(pushed->second);
     awaiting_accept_.erase(pushed);
-    detail::log().warn("client: manager refused push {} ({} jobs): {} {}", *msg.req, jobs.size(), msg.code,
-                       msg.message);
+    const bool mixed = std::any_of(jobs.begin(), jobs.end(), [&](const PushedJob& j) { return j.req != jobs[0].req; });
+    if (mixed) {
+      // One request's fault (say, ELIMIT for a big one) must not fail the others that
+      // shared its push: each of them goes again in pushes of its own, and only a
+      // refusal of those fails jobs.
+      detail::log().warn("client: manager refused push {} ({} jobs of several requests): {} {}; pushing each request "
+                         "again on its own",
+                         push, jobs.size(), msg.code, msg.message);
+      for (const auto& where : jobs) {
+        auto it = requests_.find(where.req);
+        if (it == requests_.end() || it->second.jobs[where.index].done) continue;
+        auto& request = it->second;
+        if (!request.alone) to_push_.push_back(where.req);
+        request.alone = true;
+        request.jobs[where.index].sent = false;
+        request.cursor = std::min(request.cursor, where.index);
+      }
+      return;
+    }
+    detail::log().warn("client: manager refused push {} ({} jobs): {} {}", push, jobs.size(), msg.code, msg.message);
     for (const auto& job : jobs) fail_job(job, msg.code, msg.message);
   }
 

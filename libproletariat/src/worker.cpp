@@ -295,7 +295,8 @@ class Worker::Impl {
     while (!stopping) {
       try {
         zmq_pollitem_t item{nullptr, mailbox_->fd(), ZMQ_POLLIN, 0};
-        session_->poll(std::span(&item, 1), mailbox_->ready() ? Clock::time_point::min() : next_deadline());
+        session_->poll(std::span(&item, 1), mailbox_->ready() ? Clock::time_point::min() : next_deadline(),
+                       [this] { return mailbox_->ready(); });
         if ((item.revents & ZMQ_POLLIN) != 0) mailbox_->clear_signal();
         for (auto& command : mailbox_->drain()) {
           if (auto* answer = std::get_if<Answer>(&command)) {

@@ -1112,7 +1112,63 @@ TEST(Client, RefusesBadOptions) {
   options.priority = 0;
   options.timeout = -5ms;
   EXPECT_THROW((void)client.work(JobSpec(nlohmann::json(1)), options), Error);
+  JobSpec not_utf8(nlohmann::json(1));
+  not_utf8.key = "\xff";
+  EXPECT_THROW((void)client.work(not_utf8), Error);
+  not_utf8.key.clear();
+  not_utf8.service = "caf\xc3";  // cut inside a sequence
+  EXPECT_THROW((void)client.work(not_utf8), Error);
   EXPECT_EQ(client.pending(), 0u);
+}
+
+// A PUSH refused before its header was read (ETOOBIG) names no req, only its command:
+// it is the oldest push still waiting, and only its jobs fail.
+TEST(Client, TooBigWithoutReqFailsTheOldestWaitingPush) {
+  FakeManager mgr;
+  Client client(client_options(mgr));
+  const auto peer = mgr.welcome("c.1");
+  auto first = client.work(JobSpec(nlohmann::json(1)));
+  const auto push1 = mgr.expect<proto::Push>();
+  auto second = client.work(JobSpec(nlohmann::json(2)));
+  const auto push2 = mgr.expect<proto::Push>();
+  ASSERT_LT(push1.req, push2.req);
+  mgr.send_error(peer, errc::kTooBig, std::nullopt, "PUSH");
+  const auto refused = get(first);
+  ASSERT_TRUE(refused.err);
+  EXPECT_EQ(refused.err->code, errc::kTooBig);
+  mgr.send(peer, proto::encode(proto::Accepted{push2.req, {7}}));
+  mgr.send_results(peer, {{7, std::nullopt, false}}, {Payload::json("ok")});
+  EXPECT_TRUE(get(second).ok());
+}
+
+// A refused PUSH that carried several requests fails none of them: each goes again in
+// a push of its own, and only the request the manager refuses alone fails.
+TEST(Client, RefusedSharedPushIsRetriedOneRequestPerPush) {
+  FakeManager mgr;
+  Client client(client_options(mgr));
+  auto big = client.work(std::vector<JobSpec>{JobSpec(nlohmann::json("b1")), JobSpec(nlohmann::json("b2"))});
+  auto small = client.work(JobSpec(nlohmann::json("s")));
+  std::string from;
+  mgr.expect<proto::Hello>(&from);
+  proto::Welcome welcome;
+  welcome.id = "c.1";
+  mgr.send(from, proto::encode(welcome));  // both requests were waiting: one shared PUSH
+  const auto shared = mgr.expect<proto::Push>();
+  ASSERT_EQ(shared.jobs.size(), 3u);
+  mgr.send_error(from, errc::kLimit, shared.req, "PUSH");
+
+  auto alone1 = mgr.expect<proto::Push>();
+  auto alone2 = mgr.expect<proto::Push>();
+  ASSERT_EQ(alone1.jobs.size(), 2u);  // the big request, in order
+  ASSERT_EQ(alone2.jobs.size(), 1u);
+  mgr.send_error(from, errc::kLimit, alone1.req, "PUSH");
+  mgr.send(from, proto::encode(proto::Accepted{alone2.req, {9}}));
+  mgr.send_results(from, {{9, std::nullopt, false}}, {Payload::json("S")});
+  EXPECT_EQ(get(small).data.to_json(), "S");
+  const auto failed = get(big);
+  ASSERT_EQ(failed.size(), 2u);
+  EXPECT_EQ(failed[0].err->code, errc::kLimit);
+  EXPECT_EQ(failed[1].err->code, errc::kLimit);
 }
 
 TEST(Client, EmptyGroupFinishesAtOnce) {

@@ -155,6 +155,8 @@ TEST(Codec, MessageAboveByteLimitIsTooBig) {
   auto decoded = decode_from_peer(frames, 0, Limits{1000, 100});
   ASSERT_TRUE(std::holds_alternative<DecodeError>(decoded));
   EXPECT_EQ(std::get<DecodeError>(decoded).code, errc::kTooBig);
+  // The command is named, so a client can tell its refused PUSH from other messages.
+  EXPECT_EQ(std::get<DecodeError>(decoded).command, "PUSH");
 }
 
 TEST(Codec, MessageAboveFrameLimitIsTooBig) {
@@ -163,6 +165,7 @@ TEST(Codec, MessageAboveFrameLimitIsTooBig) {
   auto decoded = decode_from_peer(frames, 0, Limits{1 << 20, 8});
   ASSERT_TRUE(std::holds_alternative<DecodeError>(decoded));
   EXPECT_EQ(std::get<DecodeError>(decoded).code, errc::kTooBig);
+  EXPECT_EQ(std::get<DecodeError>(decoded).command, "HEARTBEAT");
 }
 
 TEST(Codec, PushErrorNamesItsRequest) {

@@ -231,6 +231,11 @@ void Dispatcher::on_offer(Peer& peer, const protocol::Offer& msg) {
   send(peer, protocol::encode(offered), now_);
 }
 
+namespace {
+// Longest assign timeout applied as given; a longer one is treated as this.
+constexpr std::uint64_t kMaxTimeoutMs = std::uint64_t{1} << 40;
+}  // namespace
+
 void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
   if (peer.role == Role::worker) {
     reply_error(peer.routing_id, errc::kState, "a worker cannot push jobs", "PUSH", msg.req);
@@ -260,7 +265,8 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
     const auto assign_timeout = job.assign_timeout_ms ? job.assign_timeout_ms : msg.assign_timeout_ms;
     const auto run_timeout = job.run_timeout_ms ? job.run_timeout_ms : msg.run_timeout_ms;
     std::optional<TimePoint> deadline;
-    if (assign_timeout) deadline = now + std::chrono::milliseconds(*assign_timeout);
+    // Clamped (about 35 years) so that the clock arithmetic cannot overflow.
+    if (assign_timeout) deadline = now + std::chrono::milliseconds(std::min<std::uint64_t>(*assign_timeout, kMaxTimeoutMs));
     if (events_.receive) events_.receive(JobInfo{id, peer.id, priority, job.key, job.service, 0});
     JobSpec spec{id, client, priority, std::move(job.key), std::move(job.service), deadline, {}};
     spec.cargo.payload = std::move(msg.payloads[i]);

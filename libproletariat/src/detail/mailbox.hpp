@@ -33,8 +33,9 @@ class Mailbox {
   Mailbox& operator=(const Mailbox&) = delete;
 
   // Called by the owning thread when it starts. Its own posts (say, a client callback
-  // that submits more work) then skip the pipe: the owner looks at ready() before it
-  // sleeps, so the syscalls would only cost it a wake-up it does not need.
+  // that submits more work) then skip the pipe: the owner asks ready() right before
+  // it sleeps (after anything that runs callbacks), so the syscalls would only cost
+  // it a wake-up it does not need.
   void bind_owner() { owner_.store(std::this_thread::get_id()); }
 
   void post(T item) {

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <vector>
@@ -55,11 +56,10 @@ int poll(std::span<PollItem> items, std::chrono::milliseconds timeout) {
   // not starve a quiet one.
   const int wait_ms = ready ? 0 : static_cast<int>(timeout.count() < 0 ? -1 : timeout.count());
   if (::poll(fds.data(), fds.size(), wait_ms) < 0) {
-    if (errno == EINTR) {
-      for (auto& item : items) item.revents = 0;
-      return 0;
-    }
-    throw Error(std::string(errc::kInternal), "poll failed");
+    if (errno != EINTR) throw Error(std::string(errc::kInternal), "poll failed");
+    // Interrupted: report what the first asks found (their signals are consumed, so
+    // dropping them would leave those messages unannounced); nothing else.
+    return static_cast<int>(std::count_if(items.begin(), items.end(), [](const PollItem& i) { return i.revents != 0; }));
   }
 
   int count = 0;

@@ -31,7 +31,8 @@ struct PollItem {
 };
 
 // Waits up to `timeout` (negative: forever) until an item is ready; fills `revents`.
-// Returns how many items are ready. Interrupted by a signal: returns 0.
+// Returns how many items are ready. Interrupted by a signal: only what the asks before
+// the wait found.
 int poll(std::span<PollItem> items, std::chrono::milliseconds timeout);
 
 }  // namespace proletariat::detail

@@ -175,12 +175,12 @@ void Session::run_timers(Clock::time_point now) {
   }
 }
 
-void Session::poll(std::span<zmq_pollitem_t> extra, Clock::time_point until) {
+void Session::poll(std::span<zmq_pollitem_t> extra, Clock::time_point until, const std::function<bool()>& has_work) {
   auto now = Clock::now();
   run_timers(now);
   const auto deadline = std::min(until, next_deadline());
   auto wait = milliseconds{0};
-  if (deadline > now) {
+  if (deadline > now && !(has_work && has_work())) {
     wait = std::min(std::chrono::ceil<milliseconds>(deadline - now), kMaxPollWait);
   }
 
@@ -196,11 +196,13 @@ void Session::poll(std::span<zmq_pollitem_t> extra, Clock::time_point until) {
   for (const auto& item : extra) {
     items_.push_back(detail::PollItem{item.socket, item.fd, item.events, 0, true});
   }
+  bool poll_failed = false;
   try {
     detail::poll(items_, wait);
   } catch (const std::exception& e) {
     detail::log().error("{}: poll failed: {}", options_.role, e.what());
     for (auto& item : items_) item.revents = 0;
+    poll_failed = true;
   }
   const std::size_t offset = (with_socket ? 1 : 0) + (with_sub ? 1 : 0);
   for (std::size_t i = 0; i < extra.size(); ++i) extra[i].revents = items_[i + offset].revents;
@@ -214,7 +216,7 @@ void Session::poll(std::span<zmq_pollitem_t> extra, Clock::time_point until) {
   if (with_sub) {
     // Read until it was found empty, or ask again before the next sleep.
     const bool fired = (items_[with_socket ? 1 : 0].revents & ZMQ_POLLIN) != 0;
-    sub_check_ = fired;
+    sub_check_ = fired || poll_failed;  // a failed wait may have consumed its signal
     if (fired && generation == generation_ && sub_) receive_published();
   }
   run_timers(now);

@@ -93,8 +93,10 @@ class Session {
   // owner's mailbox fd) is ready, the session's next timer, or `until`, whichever
   // comes first (never longer than kMaxPollWait); then handles inbound messages,
   // flushes the outbox and runs heartbeat/liveness/reconnect timers. The revents of
-  // `extra` are filled in.
-  void poll(std::span<zmq_pollitem_t> extra, Clock::time_point until);
+  // `extra` are filled in. `has_work` is asked after the timers ran (their hooks may
+  // have given the owner work, e.g. a callback that posted to its own mailbox, which
+  // writes no wake-up byte): true means do not sleep.
+  void poll(std::span<zmq_pollitem_t> extra, Clock::time_point until, const std::function<bool()>& has_work = {});
   // Sends (or queues, in order) a message. False, and the message is dropped, when
   // the session is not registered: the owner re-sends what matters in on_registered.
   bool send(protocol::Frames frames);

@@ -152,11 +152,14 @@ std::optional<DecodeError> open_envelope(const Frames& frames, std::size_t first
     return DecodeError{errc::kBadFrame, "a message needs a delimiter, signature, command and header frame", {}, {}};
   }
   if (limits != nullptr) {
+    // The command frame is small and read without parsing anything: naming it lets a
+    // client tell which of its messages was refused (PROTOCOL §10).
+    const std::string command = cmd_of(view(frames[first + 2])) ? std::string(view(frames[first + 2])) : std::string();
     if (frames.size() - first > limits->max_frames) {
       return DecodeError{errc::kTooBig,
                          "message has " + std::to_string(frames.size() - first) + " frames, the limit is " +
                              std::to_string(limits->max_frames),
-                         {}, {}};
+                         command, {}};
     }
     std::size_t bytes = 0;
     for (std::size_t i = first; i < frames.size(); ++i) bytes += frames[i].size();
@@ -164,7 +167,7 @@ std::optional<DecodeError> open_envelope(const Frames& frames, std::size_t first
       return DecodeError{errc::kTooBig,
                          "message has " + std::to_string(bytes) + " bytes, the limit is " +
                              std::to_string(limits->max_message_bytes),
-                         {}, {}};
+                         command, {}};
     }
   }
   if (frames[first].size() != 0) {

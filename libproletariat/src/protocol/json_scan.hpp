@@ -55,6 +55,59 @@ struct Scalar {
   }
 };
 
+// The end of the well-formed UTF-8 sequence of 2-4 bytes that starts at `p` (RFC 3629:
+// no overlong forms, no surrogates, nothing above U+10FFFF), or null if there is none.
+inline const char* utf8_sequence_end(const char* p, const char* end) noexcept {
+  const auto lead = static_cast<unsigned char>(*p);
+  int more = 0;
+  unsigned char low = 0x80;
+  unsigned char high = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    more = 1;
+  } else if (lead == 0xE0) {
+    more = 2;
+    low = 0xA0;
+  } else if ((lead >= 0xE1 && lead <= 0xEC) || lead == 0xEE || lead == 0xEF) {
+    more = 2;
+  } else if (lead == 0xED) {
+    more = 2;
+    high = 0x9F;
+  } else if (lead == 0xF0) {
+    more = 3;
+    low = 0x90;
+  } else if (lead >= 0xF1 && lead <= 0xF3) {
+    more = 3;
+  } else if (lead == 0xF4) {
+    more = 3;
+    high = 0x8F;
+  } else {
+    return nullptr;
+  }
+  ++p;
+  for (int k = 0; k < more; ++k, ++p) {
+    if (p == end) return nullptr;
+    const auto c = static_cast<unsigned char>(*p);
+    if (c < low || c > high) return nullptr;
+    low = 0x80;  // only the first continuation byte has a narrower range
+    high = 0xBF;
+  }
+  return p;
+}
+
+// Whether `text` is well-formed UTF-8 (what a JSON string's raw bytes must be).
+inline bool is_valid_utf8(std::string_view text) noexcept {
+  const char* p = text.data();
+  const char* end = p + text.size();
+  while (p != end) {
+    if (static_cast<unsigned char>(*p) < 0x80) {
+      ++p;
+    } else if ((p = utf8_sequence_end(p, end)) == nullptr) {
+      return false;
+    }
+  }
+  return true;
+}
+
 class JsonCursor {
  public:
   // What starts the next value.
@@ -133,7 +186,8 @@ class JsonCursor {
         continue;
       }
       const char* seq = p_;
-      if (!utf8_sequence()) return false;
+      p_ = utf8_sequence_end(p_, end_);
+      if (p_ == nullptr) return false;
       scratch.append(seq, static_cast<std::size_t>(p_ - seq));
     }
     return false;  // unterminated
@@ -309,45 +363,6 @@ class JsonCursor {
     }
     const std::string copy(begin, end);
     return ::strtod_l(copy.c_str(), nullptr, c_locale);
-  }
-
-  // One well-formed UTF-8 sequence of 2-4 bytes at the cursor (RFC 3629: no overlong
-  // forms, no surrogates, nothing above U+10FFFF).
-  bool utf8_sequence() {
-    const auto lead = static_cast<unsigned char>(*p_);
-    int more = 0;
-    unsigned char low = 0x80;
-    unsigned char high = 0xBF;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      more = 1;
-    } else if (lead == 0xE0) {
-      more = 2;
-      low = 0xA0;
-    } else if ((lead >= 0xE1 && lead <= 0xEC) || lead == 0xEE || lead == 0xEF) {
-      more = 2;
-    } else if (lead == 0xED) {
-      more = 2;
-      high = 0x9F;
-    } else if (lead == 0xF0) {
-      more = 3;
-      low = 0x90;
-    } else if (lead >= 0xF1 && lead <= 0xF3) {
-      more = 3;
-    } else if (lead == 0xF4) {
-      more = 3;
-      high = 0x8F;
-    } else {
-      return false;
-    }
-    ++p_;
-    for (int k = 0; k < more; ++k, ++p_) {
-      if (p_ == end_) return false;
-      const auto c = static_cast<unsigned char>(*p_);
-      if (c < low || c > high) return false;
-      low = 0x80;  // only the first continuation byte has a narrower range
-      high = 0xBF;
-    }
-    return true;
   }
 
   bool hex4(std::uint32_t& out) {

@@ -29,6 +29,16 @@ inline void append_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
+// The bytes append_string writes for `text`, quotes included.
+inline std::size_t string_size(std::string_view text) noexcept {
+  std::size_t n = 2;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    n += (c == '"' || c == '\\') ? 2 : (u < 0x20 ? 6 : 1);
+  }
+  return n;
+}
+
 inline void append_uint(std::string& out, std::uint64_t value) {
   char buf[24];
   const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
