@@ -1,3 +1,6 @@
+# Where this file lives: tsan_suppressions.c sits beside it.
+set(PROLETARIAT_CMAKE_DIR ${CMAKE_CURRENT_LIST_DIR})
+
 # Warnings and sanitizers are applied per target, never as global flags, so that
 # a project embedding us keeps its own settings.
 function(proletariat_set_warnings target)
@@ -15,6 +18,11 @@ function(proletariat_enable_sanitizers target)
   if(PROLETARIAT_SANITIZE)
     target_compile_options(${target} PRIVATE -fsanitize=${PROLETARIAT_SANITIZE} -fno-omit-frame-pointer)
     target_link_options(${target} PRIVATE -fsanitize=${PROLETARIAT_SANITIZE})
+    get_target_property(type ${target} TYPE)
+    if(PROLETARIAT_SANITIZE MATCHES "thread" AND type STREQUAL "EXECUTABLE")
+      # Every program, the daemon included: TSan reads the hook from the executable.
+      target_sources(${target} PRIVATE ${PROLETARIAT_CMAKE_DIR}/tsan_suppressions.c)
+    endif()
   endif()
 endfunction()
 
