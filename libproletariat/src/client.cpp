@@ -118,8 +118,8 @@ class PushBuilder {
         entry_options_(entry_options),
         send_(std::move(send)) {}
 
-  // Pushes sent plus pushes being filled.
-  [[nodiscard]] std::size_t pushes() const noexcept { return sent_ + open_.size(); }
+  // Pushes being filled (sent ones are the caller's, through `send`).
+  [[nodiscard]] std::size_t open_pushes() const noexcept { return open_.size(); }
 
   // Whether the job would join a push being filled (rather than start one).
   [[nodiscard]] bool fits(const Request& request, std::size_t index) const {
@@ -207,7 +207,6 @@ class PushBuilder {
   void send(std::vector<Open>::iterator it) {
     Open done = std::move(*it);
     open_.erase(it);
-    ++sent_;
     send_(std::move(done.push), std::move(done.jobs));
   }
 
@@ -216,7 +215,6 @@ class PushBuilder {
   const bool entry_options_;
   const Send send_;
   std::vector<Open> open_;  // few: one per priority in use
-  std::size_t sent_ = 0;
 };
 
 struct AbortCommand {
@@ -318,11 +316,7 @@ class Client::Impl {
     bool stopping = false;
     while (!stopping) {
       try {
-        zmq_pollitem_t item{nullptr, mailbox_->fd(), ZMQ_POLLIN, 0};
-        session_->poll(std::span(&item, 1), mailbox_->ready() ? Clock::time_point::min() : next_deadline(),
-                       [this] { return mailbox_->ready(); });
-        if ((item.revents & ZMQ_POLLIN) != 0) mailbox_->clear_signal();
-        for (auto& command : mailbox_->drain()) {
+        for (auto& command : peer::wait_and_drain(*session_, *mailbox_, next_deadline())) {
           if (auto* request = std::get_if<Request>(&command)) {
             on_request(std::move(*request));
           } else if (auto* abort = std::get_if<AbortCommand>(&command)) {
@@ -431,12 +425,11 @@ class Client::Impl {
                           session_->send(protocol::encode(std::move(push)));
                         });
     std::vector<PushedJob> too_big;
-    const std::size_t awaiting_before = awaiting_accept_.size();
     std::vector<RequestId> requests;
     requests.swap(to_push_);
     std::size_t r = 0;
     bool window_full = false;
-    for (; r < requests.size() && !window_full; ++r) {
+    for (; r < requests.size(); ++r) {
       auto it = requests_.find(requests[r]);
       if (it == requests_.end()) continue;
       auto& request = it->second;
@@ -445,7 +438,7 @@ class Client::Impl {
       for (; i < request.jobs.size(); ++i) {
         auto& job = request.jobs[i];
         if (job.done || job.sent) continue;
-        if (awaiting_before + builder.pushes() >= kMaxPushesInFlight && !builder.fits(request, i)) {
+        if (awaiting_accept_.size() + builder.open_pushes() >= kMaxPushesInFlight && !builder.fits(request, i)) {
           window_full = true;
           break;
         }
@@ -524,12 +517,11 @@ class Client::Impl {
     auto pushed = awaiting_accept_.end();
     if (msg.req) {
       pushed = awaiting_accept_.find(*msg.req);
-    } else if (msg.command == "PUSH" && !awaiting_accept_.empty()) {
+    } else if (msg.command == "PUSH") {
       // A push refused before its header was read (ETOOBIG) names no req. The manager
       // answers a peer's pushes in the order they were sent (PROTOCOL §4), so this is
       // the oldest one still waiting: the lowest push number.
-      pushed = std::min_element(awaiting_accept_.begin(), awaiting_accept_.end(),
-                                [](const auto& a, const auto& b) { return a.first < b.first; });
+      pushed = awaiting_accept_.begin();
     } else {
       detail::log().error("client: manager answered {}{}: {}", msg.code, msg.command.empty() ? "" : " to " + msg.command,
                           msg.message);
@@ -744,7 +736,7 @@ class Client::Impl {
   std::map<RequestId, Request> requests_;  // unfinished requests
   std::vector<RequestId> to_push_;                                     // requests that may have unsent jobs
   std::uint64_t next_push_ = 1;                                        // the PUSH header's req
-  std::unordered_map<std::uint64_t, std::vector<PushedJob>> awaiting_accept_;  // push req -> its jobs, in order
+  std::map<std::uint64_t, std::vector<PushedJob>> awaiting_accept_;  // push req -> its jobs (8 pushes at most)
   std::unordered_map<std::uint64_t, PushedJob> by_id_;                 // job id -> where it is
   detail::DeadlineHeap<RequestId, Clock> deadlines_;                   // unfinished requests' timeouts
 

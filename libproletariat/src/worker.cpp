@@ -294,11 +294,7 @@ class Worker::Impl {
     bool stopping = false;
     while (!stopping) {
       try {
-        zmq_pollitem_t item{nullptr, mailbox_->fd(), ZMQ_POLLIN, 0};
-        session_->poll(std::span(&item, 1), mailbox_->ready() ? Clock::time_point::min() : next_deadline(),
-                       [this] { return mailbox_->ready(); });
-        if ((item.revents & ZMQ_POLLIN) != 0) mailbox_->clear_signal();
-        for (auto& command : mailbox_->drain()) {
+        for (auto& command : peer::wait_and_drain(*session_, *mailbox_, next_deadline())) {
           if (auto* answer = std::get_if<Answer>(&command)) {
             on_answer(std::move(*answer));
           } else if (auto* task = std::get_if<peer::SessionTask>(&command)) {
@@ -390,7 +386,7 @@ class Worker::Impl {
       if (assignment.run_timeout_ms) {
         entry.run_timeout_ms = *assignment.run_timeout_ms;
         entry.deadline = now + milliseconds{static_cast<milliseconds::rep>(
-                                   std::min<std::uint64_t>(*assignment.run_timeout_ms, kMaxRunTimeoutMs))};
+                                   std::min(*assignment.run_timeout_ms, protocol::kLongestTimeoutMs))};
         run_deadlines_.push(*entry.deadline, key);
       }
       running_.emplace(key, std::move(entry));
@@ -540,10 +536,6 @@ class Worker::Impl {
       ready_ = false;
     }
   }
-
-  // A runTimeout beyond this (about 30 years) is treated as this; keeps clock
-  // arithmetic from overflowing.
-  static constexpr std::uint64_t kMaxRunTimeoutMs = std::uint64_t{1} << 40;
 
   WorkerOptions options_;
   WorkHandler work_;

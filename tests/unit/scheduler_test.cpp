@@ -906,8 +906,7 @@ TEST(Scheduler, ViewAnswersForJobsEndedInTheLatestCallOnly) {
   Effects fx;
   JobSpec spec{1, 7, 2.5, "k", "", std::nullopt, {}};
   spec.cargo.payload = zmq::message_t(std::string_view("payload"));
-  spec.cargo.has_run_timeout = 1;
-  spec.cargo.run_timeout_ms = 500;
+  spec.cargo.set_run_timeout(500);
   h.s.submit(std::move(spec), h.now, fx);
   for (JobId id = 2; id <= 1000; ++id) h.submit(id, 0, 8);
   const auto assigned = h.dispatch();
@@ -921,7 +920,7 @@ TEST(Scheduler, ViewAnswersForJobsEndedInTheLatestCallOnly) {
   EXPECT_EQ(view->key, "k");
   EXPECT_EQ(view->attempt, 1U);
   EXPECT_EQ(view->cargo.payload.to_string(), "payload");
-  EXPECT_EQ(view->cargo.run_timeout_ms, 500U);
+  EXPECT_EQ(view->cargo.run_timeout(), 500U);
   EXPECT_EQ(h.s.state_of(1), JobState::unknown);
   EXPECT_EQ(h.s.job_count(), 999U);
 

@@ -231,11 +231,6 @@ void Dispatcher::on_offer(Peer& peer, const protocol::Offer& msg) {
   send(peer, protocol::encode(offered), now_);
 }
 
-namespace {
-// Longest assign timeout applied as given; a longer one is treated as this.
-constexpr std::uint64_t kMaxTimeoutMs = std::uint64_t{1} << 40;
-}  // namespace
-
 void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
   if (peer.role == Role::worker) {
     reply_error(peer.routing_id, errc::kState, "a worker cannot push jobs", "PUSH", msg.req);
@@ -265,14 +260,14 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
     const auto assign_timeout = job.assign_timeout_ms ? job.assign_timeout_ms : msg.assign_timeout_ms;
     const auto run_timeout = job.run_timeout_ms ? job.run_timeout_ms : msg.run_timeout_ms;
     std::optional<TimePoint> deadline;
-    // Clamped (about 35 years) so that the clock arithmetic cannot overflow.
-    if (assign_timeout) deadline = now + std::chrono::milliseconds(std::min<std::uint64_t>(*assign_timeout, kMaxTimeoutMs));
+    if (assign_timeout) {
+      deadline = now + std::chrono::milliseconds(std::min(*assign_timeout, protocol::kLongestTimeoutMs));
+    }
     if (events_.receive) events_.receive(JobInfo{id, peer.id, priority, job.key, job.service, 0});
     JobSpec spec{id, client, priority, std::move(job.key), std::move(job.service), deadline, {}};
     spec.cargo.payload = std::move(msg.payloads[i]);
-    spec.cargo.has_run_timeout = run_timeout.has_value();
-    spec.cargo.run_timeout_ms = run_timeout.value_or(0) & ((std::uint64_t{1} << 62) - 1);  // < 2^53
-    spec.cargo.raw = job.raw;
+    spec.cargo.set_run_timeout(run_timeout);
+    spec.cargo.set_raw(job.raw);
     scheduler_.submit(std::move(spec), now, effects_);
   }
   send(peer, protocol::encode(accepted), now);
@@ -384,10 +379,10 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
               assignment.id = a.job;
               assignment.attempt = a.attempt;
               assignment.priority = job->priority;
-              if (job->cargo.has_run_timeout) assignment.run_timeout_ms = job->cargo.run_timeout_ms;
+              assignment.run_timeout_ms = job->cargo.run_timeout();
               assignment.key = job->key;
               assignment.service = job->service;
-              assignment.raw = job->cargo.raw;
+              assignment.raw = job->cargo.raw();
               if (Peer* client = peers_.by_client(job->client)) assignment.client = client->id;
               auto& batch = outbox_.jobs_for(worker->routing_id);
               batch.jobs.push_back(std::move(assignment));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include <zmq.hpp>
 
@@ -14,10 +15,25 @@ struct JobCargo {
   // mutable: zmq::message_t::copy() of a large payload bumps a reference count in the
   // source; the bytes themselves never change.
   mutable zmq::message_t payload;
-  // Bit fields keep the cargo at 72 bytes; a runTimeout is below 2^53 (PROTOCOL §2).
-  std::uint64_t run_timeout_ms : 62 = 0;
-  std::uint64_t has_run_timeout : 1 = 0;
-  std::uint64_t raw : 1 = 0;
+
+  [[nodiscard]] bool raw() const noexcept { return raw_ != 0; }
+  void set_raw(bool raw) noexcept { raw_ = raw ? 1 : 0; }
+  [[nodiscard]] std::optional<std::uint64_t> run_timeout() const {
+    return has_run_timeout_ != 0 ? std::optional<std::uint64_t>(run_timeout_ms_) : std::nullopt;
+  }
+  void set_run_timeout(std::optional<std::uint64_t> ms) noexcept {
+    has_run_timeout_ = ms ? 1 : 0;
+    run_timeout_ms_ = ms.value_or(0) & kRunTimeoutMask;  // the codec bounds it to 2^53
+  }
+
+ private:
+  // One word for the options keeps the cargo at 72 bytes (issue 6: the job record's size).
+  static constexpr std::uint64_t kRunTimeoutMask = (std::uint64_t{1} << 62) - 1;
+  std::uint64_t run_timeout_ms_ : 62 = 0;
+  std::uint64_t has_run_timeout_ : 1 = 0;
+  std::uint64_t raw_ : 1 = 0;
 };
+
+static_assert(sizeof(JobCargo) == sizeof(zmq::message_t) + 8, "JobCargo grew: the job record is sized for it");
 
 }  // namespace proletariat::broker

@@ -76,17 +76,9 @@ void Dispatcher::append_peer_fields(std::string& out, Peer& peer) {
       append_uint(out, stats->running);
       if (stats->running >= stats->slots) state = "full";
       append_field(out, "services");
-      out += '[';
-      for (std::size_t i = 0; i < stats->services.size(); ++i) {
-        if (i > 0) out += ',';
-        append_string(out, stats->services[i]);
-      }
-      out += ']';
+      append_list(out, stats->services, [&](const std::string& service) { append_string(out, service); });
       append_field(out, "ranges");
-      out += '[';
-      for (std::size_t i = 0; i < stats->pools.size(); ++i) {
-        const auto& pool = stats->pools[i];
-        if (i > 0) out += ',';
+      append_list(out, stats->pools, [&](const PoolUsage& pool) {
         out += "{\"start\":";
         append_number(out, pool.start);
         append_field(out, "slots");
@@ -94,8 +86,7 @@ void Dispatcher::append_peer_fields(std::string& out, Peer& peer) {
         append_field(out, "used");
         append_uint(out, pool.used);
         out += '}';
-      }
-      out += ']';
+      });
     }
   }
   append_field(out, "state");
@@ -138,10 +129,7 @@ void Dispatcher::append_status_fields(std::string& out) {
   append_field(out, "throttled");
   append_bool(out, stats.throttled);
   append_field(out, "ranges");
-  out += '[';
-  for (std::size_t i = 0; i < stats.ranges.size(); ++i) {
-    const auto& r = stats.ranges[i];
-    if (i > 0) out += ',';
+  append_list(out, stats.ranges, [&](const PriorityRangeStats& r) {
     out += "{\"start\":";
     append_number(out, r.start);
     append_field(out, "limit");
@@ -151,8 +139,7 @@ void Dispatcher::append_status_fields(std::string& out) {
     append_field(out, "workers");
     append_uint(out, r.workers);
     out += '}';
-  }
-  out += ']';
+  });
 
   // Workers and clients, each as an object of the peer's fields.
   std::string clients = "[";
@@ -181,16 +168,14 @@ void Dispatcher::append_status_fields(std::string& out) {
   // The oldest waiting jobs (ids grow with time).
   const std::vector<JobId> ids = scheduler_.oldest_waiting(kMaxExplainedJobs);
   append_field(out, "waiting");
-  out += '[';
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    const auto job = scheduler_.view(ids[i]);
-    if (i > 0) out += ',';
+  append_list(out, ids, [&](JobId id) {
+    const auto job = scheduler_.view(id);
     out += "{\"id\":";
-    append_uint(out, ids[i]);
+    append_uint(out, id);
     append_field(out, "priority");
     append_number(out, job->priority);
     append_field(out, "reason");
-    append_string(out, reason_name(scheduler_.why_waiting(ids[i])));
+    append_string(out, reason_name(scheduler_.why_waiting(id)));
     if (!job->service.empty()) {
       append_field(out, "service");
       append_string(out, job->service);
@@ -200,8 +185,7 @@ void Dispatcher::append_status_fields(std::string& out) {
       append_string(out, job->key);
     }
     out += '}';
-  }
-  out += ']';
+  });
 }
 
 void Dispatcher::on_status(Peer& peer, const protocol::StatusRequest& request) {

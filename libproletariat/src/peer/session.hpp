@@ -31,6 +31,7 @@
 
 #include <proletariat/sysmsg.hpp>
 
+#include "detail/mailbox.hpp"
 #include "detail/poll.hpp"
 #include "protocol/codec.hpp"
 
@@ -163,5 +164,16 @@ class Session {
   std::map<std::uint64_t, SysmsgDone> sysmsg_pending_;
   std::map<std::uint64_t, StatusDone> status_pending_;
 };
+
+// One step of a Worker's or Client's I/O loop: waits on the session and on the owner's
+// mailbox (never sleeping while the mailbox holds posts, including those made by the
+// callbacks the session runs), and returns what was posted.
+template <typename Command>
+std::vector<Command> wait_and_drain(Session& session, detail::Mailbox<Command>& mailbox, Clock::time_point until) {
+  zmq_pollitem_t item{nullptr, mailbox.fd(), ZMQ_POLLIN, 0};
+  session.poll(std::span(&item, 1), until, [&] { return mailbox.ready(); });
+  if ((item.revents & ZMQ_POLLIN) != 0) mailbox.clear_signal();
+  return mailbox.drain();
+}
 
 }  // namespace proletariat::peer

@@ -29,6 +29,9 @@ inline constexpr std::string_view kSignature = "PRO1";
 inline constexpr int kProtocolVersion = 1;
 // Frames before the payloads on a DEALER: delimiter, signature, command, header.
 inline constexpr std::size_t kFixedFrames = 4;
+// Timeouts (ms) longer than this (about 35 years) are applied as this, so that clock
+// arithmetic cannot overflow; the wire allows up to 2^53.
+inline constexpr std::uint64_t kLongestTimeoutMs = std::uint64_t{1} << 40;
 
 using Frames = std::vector<zmq::message_t>;
 

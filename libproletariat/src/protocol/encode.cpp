@@ -57,12 +57,24 @@ Frames start_message_text(Cmd cmd, const std::string& header) {
 }
 
 void append_id_list(std::string& out, const std::vector<std::uint64_t>& ids) {
-  out += '[';
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (i > 0) out += ',';
-    append_uint(out, ids[i]);
+  append_list(out, ids, [&](std::uint64_t id) { append_uint(out, id); });
+}
+
+// One entry of a RESULT header, either direction: a worker's also names the attempt.
+void append_result_entry(std::string& out, std::uint64_t id, std::optional<unsigned> attempt,
+                         const std::optional<JobError>& err, bool raw) {
+  out += "{\"id\":";
+  append_uint(out, id);
+  if (attempt) {
+    append_field(out, "attempt");
+    append_uint(out, *attempt);
   }
-  out += ']';
+  if (err) {
+    append_field(out, "err");
+    append_error(out, *err);
+  }
+  if (raw) out += ",\"raw\":true";
+  out += '}';
 }
 
 json attempts_json(const std::vector<JobAttempt>& jobs) {
@@ -109,10 +121,8 @@ Frames encode(Push&& msg) {
     append_field(h, "runTimeout");
     append_uint(h, *msg.run_timeout_ms);
   }
-  h += ",\"jobs\":[";
-  for (std::size_t i = 0; i < msg.jobs.size(); ++i) {
-    const auto& j = msg.jobs[i];
-    if (i > 0) h += ',';
+  h += ",\"jobs\":";
+  append_list(h, msg.jobs, [&](const PushJob& j) {
     h += '{';
     bool first = true;
     const auto field = [&](std::string_view name) {
@@ -146,8 +156,8 @@ Frames encode(Push&& msg) {
       append_uint(h, *j.run_timeout_ms);
     }
     h += '}';
-  }
-  h += "]}";
+  });
+  h += '}';
   return with_payloads(start_message_text(Cmd::push, h), std::move(msg.payloads));
 }
 
@@ -156,22 +166,10 @@ Frames encode(const ClientAbort& msg) { return start_message(Cmd::abort, {{"ids"
 Frames encode(WorkerResults&& msg) {
   std::string h;
   h.reserve(16 + msg.results.size() * 32);
-  h += "{\"results\":[";
-  for (std::size_t i = 0; i < msg.results.size(); ++i) {
-    const auto& res = msg.results[i];
-    if (i > 0) h += ',';
-    h += "{\"id\":";
-    append_uint(h, res.id);
-    append_field(h, "attempt");
-    append_uint(h, res.attempt);
-    if (res.err) {
-      append_field(h, "err");
-      append_error(h, *res.err);
-    }
-    if (res.raw) h += ",\"raw\":true";
-    h += '}';
-  }
-  h += "]}";
+  h += "{\"results\":";
+  append_list(h, msg.results,
+              [&](const WorkerResult& res) { append_result_entry(h, res.id, res.attempt, res.err, res.raw); });
+  h += '}';
   return with_payloads(start_message_text(Cmd::result, h), std::move(msg.payloads));
 }
 
@@ -217,10 +215,8 @@ Frames encode(const Accepted& msg) {
 Frames encode(Jobs&& msg) {
   std::string h;
   h.reserve(16 + msg.jobs.size() * 64);
-  h += "{\"jobs\":[";
-  for (std::size_t i = 0; i < msg.jobs.size(); ++i) {
-    const auto& j = msg.jobs[i];
-    if (i > 0) h += ',';
+  h += "{\"jobs\":";
+  append_list(h, msg.jobs, [&](const JobAssignment& j) {
     h += "{\"id\":";
     append_uint(h, j.id);
     append_field(h, "attempt");
@@ -245,8 +241,8 @@ Frames encode(Jobs&& msg) {
       append_string(h, j.client);
     }
     h += '}';
-  }
-  h += "]}";
+  });
+  h += '}';
   return with_payloads(start_message_text(Cmd::jobs, h), std::move(msg.payloads));
 }
 
@@ -255,20 +251,10 @@ Frames encode(const WorkerAbort& msg) { return start_message(Cmd::abort, {{"jobs
 Frames encode(ClientResults&& msg) {
   std::string h;
   h.reserve(16 + msg.results.size() * 20);
-  h += "{\"results\":[";
-  for (std::size_t i = 0; i < msg.results.size(); ++i) {
-    const auto& res = msg.results[i];
-    if (i > 0) h += ',';
-    h += "{\"id\":";
-    append_uint(h, res.id);
-    if (res.err) {
-      append_field(h, "err");
-      append_error(h, *res.err);
-    }
-    if (res.raw) h += ",\"raw\":true";
-    h += '}';
-  }
-  h += "]}";
+  h += "{\"results\":";
+  append_list(h, msg.results,
+              [&](const ClientResult& res) { append_result_entry(h, res.id, std::nullopt, res.err, res.raw); });
+  h += '}';
   return with_payloads(start_message_text(Cmd::result, h), std::move(msg.payloads));
 }
 

@@ -29,6 +29,19 @@ inline void append_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
+// Writes [a,b,...]: `write(item)` appends each item.
+template <typename Range, typename Write>
+void append_list(std::string& out, const Range& items, Write&& write) {
+  out += '[';
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) out += ',';
+    first = false;
+    write(item);
+  }
+  out += ']';
+}
+
 // The bytes append_string writes for `text`, quotes included.
 inline std::size_t string_size(std::string_view text) noexcept {
   std::size_t n = 2;

@@ -78,25 +78,32 @@ class ListHeaderReader {
   bool top_object(JsonCursor& cursor) {
     return members(cursor, [&](std::string_view key) {
       if (key != list_) return value(cursor, Level::top, key);
-      switch (cursor.peek()) {
-        case JsonCursor::Next::array:
-          return list(cursor);
-        case JsonCursor::Next::literal: {
-          Scalar s;
-          bool null = false;
-          if (!cursor.literal(s, null)) return false;
-          return null || fail("field '" + std::string(list_) + "' must be an array");  // null: as if absent
-        }
-        case JsonCursor::Next::object:
-          return fail("field '" + std::string(list_) + "' must be an array");
-        case JsonCursor::Next::string:
-        case JsonCursor::Next::number:
-          // A scalar is refused once it is read: a broken one is bad JSON first.
-          return cursor.skip_scalar(value_scratch_) && fail("field '" + std::string(list_) + "' must be an array");
-        default:
-          return false;
-      }
+      const auto next = cursor.peek();
+      if (next == JsonCursor::Next::array) return list(cursor);
+      return null_or_refused(cursor, next, "field '" + std::string(list_) + "' must be an array");
     });
+  }
+
+  // A field that must hold one shape (the list's array, err's object) holds something
+  // else: null counts as absent; the other container is refused at once, a scalar once
+  // it is read (a broken one is bad JSON first), as nlohmann's SAX reader did.
+  bool null_or_refused(JsonCursor& cursor, JsonCursor::Next next, std::string problem) {
+    switch (next) {
+      case JsonCursor::Next::literal: {
+        Scalar s;
+        bool null = false;
+        if (!cursor.literal(s, null)) return false;
+        return null || fail(std::move(problem));
+      }
+      case JsonCursor::Next::object:
+      case JsonCursor::Next::array:
+        return fail(std::move(problem));
+      case JsonCursor::Next::string:
+      case JsonCursor::Next::number:
+        return cursor.skip_scalar(value_scratch_) && fail(std::move(problem));
+      default:
+        return false;
+    }
   }
 
   bool list(JsonCursor& cursor) {
@@ -120,23 +127,11 @@ class ListHeaderReader {
     if (!report(sink_.begin_entry())) return false;
     const bool ok = members(cursor, [&](std::string_view key) {
       if (key != "err") return value(cursor, Level::entry, key);
-      switch (cursor.peek()) {
-        case JsonCursor::Next::object:
-          return members(cursor, [&](std::string_view err_key) { return value(cursor, Level::err, err_key); });
-        case JsonCursor::Next::literal: {
-          Scalar s;
-          bool null = false;
-          if (!cursor.literal(s, null)) return false;
-          return null || fail("field 'err' must be null or an object");
-        }
-        case JsonCursor::Next::array:
-          return fail("field 'err' must be null or an object");
-        case JsonCursor::Next::string:
-        case JsonCursor::Next::number:
-          return cursor.skip_scalar(value_scratch_) && fail("field 'err' must be null or an object");
-        default:
-          return false;
+      const auto next = cursor.peek();
+      if (next == JsonCursor::Next::object) {
+        return members(cursor, [&](std::string_view err_key) { return value(cursor, Level::err, err_key); });
       }
+      return null_or_refused(cursor, next, "field 'err' must be null or an object");
     });
     return ok && report(sink_.end_entry());
   }
