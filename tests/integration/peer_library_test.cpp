@@ -148,15 +148,20 @@ class FakeManager {
   // Waits for HELLO, answers WELCOME; returns the peer's routing id.
   std::string welcome(const std::string& id, milliseconds heartbeat = 10000ms, unsigned liveness = 5,
                       proto::Hello* hello = nullptr) {
-    std::string from;
-    auto h = expect<proto::Hello>(&from);
-    if (hello != nullptr) *hello = h;
     proto::Welcome w;
     w.id = id;
     w.heartbeat_ms = static_cast<std::uint64_t>(heartbeat.count());
     w.liveness = liveness;
     w.max_message_bytes = 64u << 20;
     w.max_frames = 100004;
+    return welcome_as(w, hello);
+  }
+
+  // Answers the next HELLO with `w`; returns the peer's routing id.
+  std::string welcome_as(const proto::Welcome& w, proto::Hello* hello = nullptr) {
+    std::string from;
+    auto h = expect<proto::Hello>(&from);
+    if (hello != nullptr) *hello = h;
     send(from, proto::encode(w));
     return from;
   }
@@ -850,11 +855,9 @@ TEST(Client, CoalescesRequestsWithTheSameOptionsIntoOnePush) {
   urgent.priority = 3;
   auto u = client.work(JobSpec(nlohmann::json("u")), urgent);
   auto d = client.work(JobSpec(nlohmann::json("d")));
-  std::string from;
-  mgr.expect<proto::Hello>(&from);
   proto::Welcome welcome;
   welcome.id = "c.1";
-  mgr.send(from, proto::encode(welcome));
+  const std::string from = mgr.welcome_as(welcome);
 
   auto plain = mgr.expect<proto::Push>();
   auto high = mgr.expect<proto::Push>();
@@ -893,12 +896,10 @@ TEST(Client, WithEntryOptionsOnePushCarriesEveryPriority) {
   urgent.run_timeout = 700ms;
   auto high = client.work(JobSpec(nlohmann::json("high")), urgent);
   auto low2 = client.work(JobSpec(nlohmann::json("low2")));
-  std::string from;
-  mgr.expect<proto::Hello>(&from);
   proto::Welcome welcome;
   welcome.id = "c.1";
   welcome.entry_options = true;
-  mgr.send(from, proto::encode(welcome));
+  const std::string from = mgr.welcome_as(welcome);
 
   auto push = mgr.expect<proto::Push>();
   EXPECT_TRUE(mgr.quiet()) << "a second PUSH for the other priority";
@@ -1015,13 +1016,11 @@ TEST(Client, DestructorAbortsUnfinishedJobsAndSaysBye) {
 TEST(Client, SplitsARequestUnderTheManagersFrameLimit) {
   FakeManager mgr;
   Client client(client_options(mgr));
-  std::string peer;
-  mgr.expect<proto::Hello>(&peer);
   proto::Welcome welcome;
   welcome.id = "c.1";
   welcome.heartbeat_ms = 10000;
   welcome.max_frames = proto::kFixedFrames + 2;  // two jobs per PUSH
-  mgr.send(peer, proto::encode(welcome));
+  const std::string peer = mgr.welcome_as(welcome);
   ASSERT_TRUE(client.wait_connected(kTimeout));
 
   std::vector<JobSpec> jobs;
@@ -1057,13 +1056,11 @@ TEST(Client, SplitsARequestUnderTheManagersFrameLimit) {
 TEST(Client, KeepsAtMostEightPushesWaitingForAccepted) {
   FakeManager mgr;
   Client client(client_options(mgr));
-  std::string peer;
-  mgr.expect<proto::Hello>(&peer);
   proto::Welcome welcome;
   welcome.id = "c.1";
   welcome.heartbeat_ms = 10000;
   welcome.max_frames = proto::kFixedFrames + 2;  // two jobs per PUSH
-  mgr.send(peer, proto::encode(welcome));
+  const std::string peer = mgr.welcome_as(welcome);
   ASSERT_TRUE(client.wait_connected(kTimeout));
 
   std::vector<JobSpec> jobs;
@@ -1148,11 +1145,9 @@ TEST(Client, RefusedSharedPushIsRetriedOneRequestPerPush) {
   Client client(client_options(mgr));
   auto big = client.work(std::vector<JobSpec>{JobSpec(nlohmann::json("b1")), JobSpec(nlohmann::json("b2"))});
   auto small = client.work(JobSpec(nlohmann::json("s")));
-  std::string from;
-  mgr.expect<proto::Hello>(&from);
   proto::Welcome welcome;
   welcome.id = "c.1";
-  mgr.send(from, proto::encode(welcome));  // both requests were waiting: one shared PUSH
+  const std::string from = mgr.welcome_as(welcome);  // both requests were waiting: one shared PUSH
   const auto shared = mgr.expect<proto::Push>();
   ASSERT_EQ(shared.jobs.size(), 3u);
   mgr.send_error(from, errc::kLimit, shared.req, "PUSH");
