@@ -6,12 +6,18 @@
 //   client.work([a, b], {timeout: 5000}, (err, results) => ...);  // [{err, data}, ...]
 //   client.work(a, (err, data, work) => ...);            // a single job
 //   client.workIndividual([a, b], opts, (err, data, work) => ..., (err, results) => ...);
+//   client.on('connect', (err) => ...);                   // null after every registration
 //
 // A job's life: unsent -> sent (its PUSH waits for ACCEPTED in _awaiting) ->
 // accepted (id known, in _byId) -> done (result delivered). Any state may jump to
-// done (timeout, abort, ERROR for its push, connection lost without keepState).
-// Losing the session takes every sent/accepted job back to unsent (keepState) or to
-// done with ECONNLOST. Invariants: _byId holds exactly the accepted jobs that are
+// done (timeout, abort, ERROR for its push, connection lost with keepState: false).
+// Losing the session takes every sent/accepted job back to unsent (keepState, the
+// default: the original client pushed its unfinished jobs again after every
+// reconnection) or, with an explicit keepState: false, to done with ECONNLOST.
+// A job is delivered once: _finish ignores a job already done, and results are
+// matched only through _byId, which holds the ids the current session's manager
+// gave (it is emptied when a session is lost), so a late result for an id of an
+// earlier session, or for a job finished meanwhile, is dropped. Invariants: _byId holds exactly the accepted jobs that are
 // not done; _awaiting holds the pushes of the current session whose ACCEPTED (or
 // ERROR) has not arrived, including pushes whose jobs finished meanwhile (their ids,
 // when they come, are aborted on the manager).
@@ -48,11 +54,14 @@ function serviceOf(item, fallback) {
 
 class Client extends Peer {
   // opts: a host name, or {host, port, endpoint, pubPort, pubEndpoint, keepState,
-  // CON_RETRYTIME, name, DEBUG, logger}. Connects at once and keeps reconnecting;
-  // jobs given before the first registration are pushed once it happens.
+  // CON_RETRYTIME, MAXRETRIES, name, DEBUG, logger}. Connects at once and keeps
+  // reconnecting (MAXRETRIES failed tries in a row end it); jobs given before the
+  // first registration are pushed once it happens. keepState defaults to true (the
+  // original's behaviour); only an explicit false fails unfinished jobs with
+  // ECONNLOST when the manager is lost.
   constructor(opts) {
     super('client', opts);
-    this.keepState = Boolean(this._opts.keepState);
+    this.keepState = this._opts.keepState == null ? true : Boolean(this._opts.keepState);
     this._nextRequest = 1;
     this._requests = new Map(); // request number -> unfinished request
     this._awaiting = new Map(); // PUSH req -> {request, indices}
@@ -61,20 +70,23 @@ class Client extends Peer {
   }
 
   // work(items[, opts][, cb]): an array gives cb(null, [{err, data}, ...]) in the
-  // order of `items`; a single item gives cb(err, data, work). Options: timeout,
+  // order of `items`; a single item gives cb(err, data, work) (the original gave
+  // cb(err, data)). Options: timeout,
   // runTimeout, assigntimeout (ms), priority (>= 0), service, keepState. Returns the
   // request number (for abort()).
   work(items, opts, cb) {
     if (typeof opts === 'function') [cb, opts] = [opts, {}];
     const single = !Array.isArray(items);
-    return this._submit(single ? 'single' : 'group', single ? [items] : items, opts || {}, { done: cb });
+    return this._submit('group', single, single ? [items] : items, opts || {}, { done: cb });
   }
 
   // workIndividual(items[, opts], each, done): each(err, data, work) per job in
-  // finishing order; done(null, [{err, data}, ...]) once all have finished.
+  // finishing order; done(null, [{err, data}, ...]) once all have finished, or, for a
+  // single item (not an array), done(err, data, work), as in the original.
   workIndividual(items, opts, each, done) {
     if (typeof opts === 'function') [done, each, opts] = [each, opts, {}];
-    return this._submit('individual', Array.isArray(items) ? items : [items], opts || {}, { each, done });
+    const single = !Array.isArray(items);
+    return this._submit('individual', single, single ? [items] : items, opts || {}, { each, done });
   }
 
   // Aborts every unfinished job of a request, or those at the given positions. They
@@ -110,7 +122,7 @@ class Client extends Peer {
 
   // --- requests ---
 
-  _submit(kind, items, opts, callbacks) {
+  _submit(kind, single, items, opts, callbacks) {
     const priority = opts.priority == null ? 0 : Number(opts.priority);
     if (!Number.isFinite(priority) || priority < 0) {
       throw new TypeError(`priority must be a finite number >= 0, not ${JSON.stringify(opts.priority)}`);
@@ -119,6 +131,7 @@ class Client extends Peer {
     const request = {
       req: this._nextRequest++,
       kind,
+      single,
       priority,
       timeout: durationOption(opts, 'timeout'),
       runTimeout: durationOption(opts, 'runTimeout'),
@@ -136,8 +149,10 @@ class Client extends Peer {
       callbacks,
       timer: null,
     };
-    if (this._closed) {
-      process.nextTick(() => this._endJobs(request, request.jobs.map((_, i) => i), codes.EABORTED, 'the client is closed'));
+    if (this._closed || this._givenUp) {
+      const [code, message] = this._closed ? [codes.EABORTED, 'the client is closed']
+        : [codes.ECONNLOST, 'the client gave up reaching the manager (MAXRETRIES)'];
+      process.nextTick(() => this._endJobs(request, request.jobs.map((_, i) => i), code, message));
       if (request.jobs.length === 0) process.nextTick(() => this._complete(request));
       return request.req;
     }
@@ -221,6 +236,12 @@ class Client extends Peer {
     }
     if (kept + lost > 0) {
       this._log.warn(`client: manager lost: ${kept} unfinished jobs will be pushed again, ${lost} failed with ECONNLOST`);
+    }
+  }
+
+  _onGiveUp(err) {
+    for (const request of [...this._requests.values()]) {
+      this._endJobs(request, request.jobs.map((_, i) => i), codes.ECONNLOST, err.message);
     }
   }
 
@@ -346,7 +367,7 @@ class Client extends Peer {
   _complete(request) {
     const { done } = request.callbacks;
     const results = request.jobs.map((job) => job.result || { err: null, data: null });
-    if (request.kind === 'single') {
+    if (request.single) {
       this._call(done, results[0].err, results[0].data, this._workInfo(request, 0));
     } else {
       this._call(done, null, results);
@@ -354,10 +375,11 @@ class Client extends Peer {
   }
 
   // What a callback learns about one job: the manager's id (null if it never got
-  // one), the request number, the position in the request, the job's arguments.
+  // one), the request number, the position in the request, the job's arguments (as
+  // `args`, and as `original`, the original's name for them), when work() was called.
   _workInfo(request, index) {
     const job = request.jobs[index];
-    return { id: job.id || null, request: request.req, index, args: job.item, pushed: request.pushed };
+    return { id: job.id || null, request: request.req, index, args: job.item, original: job.item, pushed: request.pushed };
   }
 }
 

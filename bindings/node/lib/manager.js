@@ -59,6 +59,12 @@ function daemonArgs(opts) {
   return args;
 }
 
+// The original's job fields that the daemon's event lines name differently.
+function jobOf(job) {
+  if (!job || typeof job !== 'object') return job;
+  return { ...job, requester: job.client };
+}
+
 class Manager extends EventEmitter {
   constructor(opts = {}) {
     super();
@@ -114,21 +120,27 @@ class Manager extends EventEmitter {
     return this._started;
   }
 
+  // The daemon's event lines, emitted with the original's names and arguments.
   _dispatch(event) {
     switch (event.event) {
       case 'receive':
       case 'assigntimeout':
-        this.emit(event.event, event.job);
+        this.emit(event.event, jobOf(event.job));
         break;
       case 'finish':
-        this.emit('finish', event.job, event.result);
+        this.emit('finish', jobOf(event.job), event.result);
         break;
       case 'giveup':
+        // The original passed the worker's record; its id is what crosses over.
+        this.emit('giveup', jobOf(event.job), { id: event.worker });
+        break;
       case 'abort':
-        this.emit(event.event, event.job, event.worker);
+        // The original passed the id of the worker running the job (none if queued).
+        this.emit('abort', jobOf(event.job), event.worker || null);
         break;
       case 'sysmsg':
-        this.emit('sysmsg', event.msg, event.from);
+        // The original's one argument {from, content}; `from` again as the second.
+        this.emit('sysmsg', { from: event.from, content: event.msg }, event.from);
         break;
       case 'cleanup':
         this.emit('cleanup');

@@ -39,6 +39,9 @@ function resolveOptions(opts) {
   out.pubHost = tcp ? tcp[1] : null;
   if (opts.pubPort != null) out.pubPort = checkPort(opts.pubPort, 'pubPort');
   out.CON_RETRYTIME = opts.CON_RETRYTIME == null ? 2000 : nonNegative(opts.CON_RETRYTIME, 'CON_RETRYTIME');
+  // The original's MAXRETRIES: give up after that many failed tries in a row; absent
+  // or 0 (the original's `|| null`) means retry forever.
+  out.MAXRETRIES = opts.MAXRETRIES == null || opts.MAXRETRIES === 0 ? null : Math.floor(nonNegative(opts.MAXRETRIES, 'MAXRETRIES')) || null;
   return out;
 }
 

@@ -3,8 +3,10 @@
 // system-message channel (PROTOCOL §8.1: a SUB socket subscribed to the peer's own
 // id on the manager's XPUB), systemMessage(), status() and myStatus().
 //
-// Events: 'connect' (id) once registered, 'disconnect' () when the session is lost,
-// 'sysmsg' (content, from) for every system message received.
+// Events: 'connect' (null, id) once registered (after every registration, as the
+// original emitted 'connect' with null after every connection), 'connect' (err) when
+// MAXRETRIES registrations failed in a row and the peer gave up, 'disconnect' () when
+// the session is lost, 'sysmsg' (content, from) for every system message received.
 //
 // Control requests (SYSMSG, STATUS, MYSTATUS) made before the peer is registered wait
 // for the registration; one that was sent and whose session is lost fails with
@@ -29,6 +31,7 @@ class Peer extends EventEmitter {
     this._role = role;
     this._log = makeLogger(this._opts);
     this._closed = false;
+    this._givenUp = false; // MAXRETRIES registrations failed: nothing will be sent
     this._nextReq = 1; // req numbers of PUSH, SYSMSG, STATUS, MYSTATUS: one sequence
     this._controls = new Map(); // req -> control request (sent or waiting)
     this._sub = null;
@@ -39,6 +42,7 @@ class Peer extends EventEmitter {
         endpoint: this._opts.endpoint,
         name: this._opts.name || '',
         conRetryTime: this._opts.CON_RETRYTIME,
+        maxRetries: this._opts.MAXRETRIES,
         role,
         logger: this._log,
       },
@@ -46,6 +50,7 @@ class Peer extends EventEmitter {
         onRegistered: () => this._registered(),
         onMessage: (msg) => this._message(msg),
         onLost: () => this._lost(),
+        onGiveUp: (err) => this._gaveUp(err),
       },
     );
   }
@@ -135,6 +140,7 @@ class Peer extends EventEmitter {
     this._log.warn(`${this._role}: unexpected ${msg.command} from the manager dropped`);
   }
   _onLost() {}
+  _onGiveUp() {}
 
   // --- session hooks ---
 
@@ -145,7 +151,21 @@ class Peer extends EventEmitter {
       if (!control.sent) this._sendControl(control);
     }
     this._onRegistered();
-    this._emit('connect', this.id);
+    // The original's signature: connect(err), err null on success. The id follows
+    // (also this.id), for programs written for this binding.
+    this._emit('connect', null, this.id);
+  }
+
+  // MAXRETRIES registrations failed in a row: the peer stops trying. Everything that
+  // waits for the manager fails with ECONNLOST, then 'connect' (err) tells the
+  // application, as the original client did when it gave up.
+  _gaveUp(err) {
+    this._givenUp = true;
+    for (const control of [...this._controls.values()]) {
+      this._finishControl(control, jobError(codes.ECONNLOST, err.message));
+    }
+    this._onGiveUp(err);
+    this._emit('connect', err);
   }
 
   _lost() {
@@ -208,8 +228,10 @@ class Peer extends EventEmitter {
     }
     const req = this._allocReq();
     const control = { req, command, cb, frames: codec.encode(command, { req, ...header }, payloads), sent: false };
-    if (this._closed) {
-      process.nextTick(() => this._call(cb, jobError(codes.EABORTED, `the ${this._role} is closed`)));
+    if (this._closed || this._givenUp) {
+      const err = this._closed ? jobError(codes.EABORTED, `the ${this._role} is closed`)
+        : jobError(codes.ECONNLOST, `the ${this._role} gave up reaching the manager (MAXRETRIES)`);
+      process.nextTick(() => this._call(cb, err));
       return promise;
     }
     if (timeout) {

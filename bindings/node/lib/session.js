@@ -9,7 +9,10 @@
 //
 // States: idle (before connect / after close) -> connecting (socket open, HELLO
 // queued, waiting for WELCOME) -> registered -> waiting (socket closed, until the
-// retry time) -> connecting ...
+// retry time) -> connecting ... With `maxRetries` (the original client's MAXRETRIES)
+// a session that fails to register more than that many times in a row (connection
+// refused, or no WELCOME) ends in `failed`, and onGiveUp(err) says so; without it the
+// session retries forever.
 //
 // zeromq v6 allows one send in flight per socket, so messages go through an outbox
 // that a single pump drains in order; nothing is dropped silently while the manager
@@ -39,8 +42,8 @@ const BYE_LINGER_MS = 200;
 const now = () => performance.now();
 
 class Session {
-  // options: {endpoint, name, conRetryTime, role, logger}
-  // hooks: {onRegistered(), onMessage({command, header, payloads}), onLost()}
+  // options: {endpoint, name, conRetryTime, maxRetries, role, logger}
+  // hooks: {onRegistered(), onMessage({command, header, payloads}), onLost(), onGiveUp(err)}
   constructor(options, hooks) {
     this.options = options;
     this.hooks = hooks;
@@ -59,6 +62,7 @@ class Session {
     this.reconnectAt = 0;
     this.timer = null;
     this.closing = false;
+    this.failedTries = 0; // registrations that failed in a row (counted with maxRetries)
   }
 
   get registered() {
@@ -127,11 +131,9 @@ class Session {
       socket.connect(this.options.endpoint);
     } catch (e) {
       if (socket) socket.close();
-      this.log.error(`${this.options.role}: cannot connect to '${this.options.endpoint}': ${e.message};` +
-        ` retrying in ${this.options.conRetryTime} ms`);
+      this.log.error(`${this.options.role}: cannot connect to '${this.options.endpoint}': ${e.message}`);
       this.state = 'waiting';
-      this.reconnectAt = t + this.options.conRetryTime;
-      this.arm();
+      this.registrationFailed('ECONNREFUSED', `cannot connect: ${e.message}`);
       return;
     }
     this.socket = socket;
@@ -141,6 +143,7 @@ class Session {
     const hello = { lang: 'node' };
     if (this.options.name) hello.name = this.options.name;
     this.outbox.push(codec.encode('HELLO', hello));
+    if (this.options.maxRetries) this.watchRefusals(socket, generation);
     this.receiveLoop(socket, generation);
     this.pump();
     this.arm();
@@ -158,6 +161,42 @@ class Session {
     } catch (e) {
       this.log.warn(`${this.options.role}: closing the socket failed: ${e.message}`);
     }
+  }
+
+  // With maxRetries, a refused TCP connection counts as one failed try, retried after
+  // conRetryTime as the original client did (ZeroMQ would retry on its own every
+  // 100 ms). Without maxRetries ZeroMQ's retries are left alone.
+  watchRefusals(socket, generation) {
+    socket.events.on('connect:retry', () => {
+      if (generation === this.generation && this.state === 'connecting') {
+        this.registrationFailed('ECONNREFUSED', 'connection refused');
+      }
+    });
+  }
+
+  // A registration that did not happen: try again after conRetryTime, or, past
+  // maxRetries tries in a row, give up (state `failed`, onGiveUp).
+  registrationFailed(code, reason) {
+    this.failedTries += 1;
+    const max = this.options.maxRetries;
+    if (max && this.failedTries > max) {
+      this.log.error(`${this.options.role}: giving up on ${this.options.endpoint} after ${this.failedTries}` +
+        ` failed tries (${reason})`);
+      this.clearTimer();
+      this.closeSocket();
+      this.state = 'failed';
+      const err = Object.assign(new Error(`could not register with the manager at ${this.options.endpoint}` +
+        ` after ${this.failedTries} tries: ${reason}`), { code, tries: this.failedTries });
+      if (this.hooks.onGiveUp) this.hooks.onGiveUp(err);
+      return;
+    }
+    if (this.state === 'waiting' && !this.socket) {
+      this.log.warn(`${this.options.role}: retrying in ${this.options.conRetryTime} ms`);
+      this.reconnectAt = now() + this.options.conRetryTime;
+      this.arm();
+      return;
+    }
+    this.lose(reason, this.options.conRetryTime);
   }
 
   // Ends a session that went wrong and schedules the next one.
@@ -247,6 +286,7 @@ class Session {
     this.heartbeatMs = Number.isFinite(hb) && hb >= 1 ? hb : DEFAULT_HEARTBEAT_MS;
     this.liveness = Number.isFinite(liveness) && liveness >= 1 ? liveness : DEFAULT_LIVENESS;
     this.state = 'registered';
+    this.failedTries = 0;
     this.log.info(`${this.options.role}: registered with ${this.options.endpoint} as ${header.id}` +
       ` (heartbeat ${this.heartbeatMs} ms, liveness ${this.liveness})`);
     this.arm();
@@ -337,7 +377,7 @@ class Session {
         break;
       case 'connecting':
         if (t >= this.lastRecv + this.silenceLimit()) {
-          this.lose('no WELCOME', this.options.conRetryTime);
+          this.registrationFailed('ETIMEDOUT', 'no WELCOME');
           return;
         }
         break;

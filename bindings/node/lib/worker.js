@@ -15,7 +15,7 @@
 // Events: 'work' (w, handler); 'abort' (w, reason) when a running job is taken away,
 // reason 'abort' (client or manager), 'ETO' (runTimeout), 'reconnect' (manager lost)
 // or 'stop'; 'ready' (offered) when the manager accepted the offer; 'sysmsg'
-// (content, from); 'connect' (id); 'disconnect' ().
+// (content, from); 'connect' (null, id); 'disconnect' ().
 
 const codec = require('./codec');
 const { codes, jobError, fromHandlerError, ProletariatError } = require('./errors');
@@ -40,6 +40,7 @@ class Work {
     this.service = entry.service || null;
     this.client = entry.client || null;
     this.runTimeout = entry.runTimeout || null;
+    this.timeout = this.runTimeout; // the original's name for the run timeout (ms)
     // Aborted when the job is taken away (abort, ETO, reconnect, stop); its reason
     // is an Error whose `code` is EABORTED or ETO and whose `reason` says which.
     this.signal = controller.signal;

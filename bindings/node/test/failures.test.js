@@ -1,7 +1,7 @@
 'use strict';
 // Failures against the real manager: a worker process killed mid-job, a worker
-// stopping mid-job, and a manager killed and restarted (workers re-offer, keepState
-// clients push again, the others get ECONNLOST).
+// stopping mid-job, and a manager killed and restarted (workers re-offer, clients
+// push their unfinished jobs again, those with keepState: false get ECONNLOST).
 
 const { describe, it, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
@@ -106,31 +106,38 @@ describe('failures against proletariatd', () => {
     assert.match(data, /^second took attempt/);
   });
 
-  it('after a manager restart, workers offer again and keepState clients push again', async () => {
+  it('after a manager restart, workers offer again, clients push again unless keepState: false', async () => {
     const reasons = [];
     let runs = 0;
     let holdFirst = true;
-    const worker = await startWorker({ slots: 2, CON_RETRYTIME: 50 }, (w, handler) => {
+    const worker = await startWorker({ slots: 3, CON_RETRYTIME: 50 }, (w, handler) => {
       runs += 1;
       if (holdFirst) return; // the first run dies with the manager
       handler(null, `done on run ${runs}`);
     });
     worker.on('abort', (w, reason) => reasons.push(reason));
     const keeper = track(new Client({ ...daemon.endpoint, keepState: true, CON_RETRYTIME: 50, logger: memoryLogger() }));
-    const plain = track(new Client({ ...daemon.endpoint, CON_RETRYTIME: 50, logger: memoryLogger() }));
+    const byDefault = track(new Client({ ...daemon.endpoint, CON_RETRYTIME: 50, logger: memoryLogger() }));
+    const plain = track(new Client({ ...daemon.endpoint, keepState: false, CON_RETRYTIME: 50, logger: memoryLogger() }));
     const kept = callback((cb) => keeper.work({ keep: 1 }, cb), WAIT, 'the kept job');
+    const keptByDefault = callback((cb) => byDefault.work([{ keep: 2 }], cb), WAIT, 'the job kept by default');
     const lost = callback((cb) => plain.work({ lose: 1 }, cb), WAIT, 'the lost job');
-    await until(() => runs === 2, WAIT, 'both jobs to run');
+    await until(() => runs === 3, WAIT, 'the three jobs to run');
     const oldId = worker.id;
     holdFirst = false;
     const reoffered = within(WAIT, new Promise((resolve) => worker.once('ready', resolve)), 'the worker to offer again');
     await daemon.restart('SIGKILL');
     await reoffered;
     assert.notEqual(worker.id, oldId, 'a new session, a new id');
-    assert.deepEqual(reasons, ['reconnect', 'reconnect']);
+    assert.deepEqual(reasons, ['reconnect', 'reconnect', 'reconnect']);
     const [err, data] = await kept;
     assert.equal(err, null);
-    assert.equal(data, 'done on run 3');
+    assert.match(data, /^done on run [45]$/);
+    const [groupErr, results] = await keptByDefault;
+    assert.equal(groupErr, null);
+    assert.equal(results.length, 1);
+    assert.equal(results[0].err, null, 'no keepState given: pushed again, as the original did');
+    assert.match(results[0].data, /^done on run [45]$/);
     const [lostErr] = await lost;
     assert.equal(lostErr.code, 'ECONNLOST');
     const [again] = await callback((cb) => plain.work({ after: 1 }, cb), WAIT, 'work after the restart');

@@ -1,6 +1,7 @@
 'use strict';
 // The original node-proletariat program shape, unchanged but for the require: a
-// Manager started from Node.js (backed by proletariatd), a Worker and a Client.
+// Manager started from Node.js (backed by proletariatd), a Worker and a Client, and
+// every Manager event with the original's arguments.
 const test = require('node:test');
 const assert = require('node:assert');
 
@@ -45,7 +46,8 @@ test('a Manager started from Node.js serves an original-style worker and client,
 
     await within(5000, new Promise((resolve) => client.systemMessage({ do: 'something' }, { to: 'MANAGER' }, resolve)), 'the sysmsg callback');
     await until(() => sysmsgs.length === 1, 3000, 'the sysmsg event');
-    assert.deepStrictEqual(sysmsgs[0][0], { do: 'something' });
+    // The original's one argument {from, content}; from again as the second.
+    assert.deepStrictEqual(sysmsgs[0], [{ from: client.id, content: { do: 'something' } }, client.id]);
 
     const eato = await within(5000, new Promise((resolve) => {
       client.work({ name: 'nobody' }, { assigntimeout: 30, service: 'translate' }, (err) => resolve(err));
@@ -69,4 +71,59 @@ test('a Manager whose port is taken reports an error instead of hanging', async 
   await assert.rejects(within(5000, second.start(), 'the second manager to fail'), /exited before listening/);
   assert.strictEqual(errors.length, 1);
   await first.stop();
+});
+
+test("the Manager's other events keep the original's arguments: abort(job, workerId), giveup(job, worker), cleanup(), exit(code, signal)", async () => {
+  const port = await freePort();
+  const manager = new Manager({ port, pubPort: await freePort(), host: '127.0.0.1', daemon: DAEMON, CLEANUP_REQS: 1 });
+  const received = collect(manager, 'receive');
+  const aborts = collect(manager, 'abort');
+  const giveups = collect(manager, 'giveup');
+  const finished = collect(manager, 'finish');
+  const cleanups = collect(manager, 'cleanup');
+  const exits = collect(manager, 'exit');
+  await within(5000, manager.start(), 'the manager to listen');
+  const first = new Worker({ slots: 1, host: '127.0.0.1', port, logger: null });
+  first.on('work', () => {}); // never answers
+  const client = new Client({ host: '127.0.0.1', port, logger: null });
+  try {
+    first.start();
+    await within(5000, new Promise((resolve) => first.once('ready', resolve)), 'the first worker');
+    // abort: the client aborts a running job; the second argument is the worker's id.
+    let request;
+    const aborted = new Promise((resolve) => {
+      request = client.work({ a: 1 }, resolve);
+    });
+    await until(() => first.running === 1, 3000, 'the job to run');
+    client.abort(request);
+    await within(5000, aborted, 'the aborted callback');
+    await until(() => aborts.length === 1, 3000, 'the abort event');
+    assert.strictEqual(aborts[0][0].id, received[0][0].id);
+    assert.strictEqual(aborts[0][1], first.id);
+    assert.strictEqual(received[0][0].requester, client.id, "the job's requester, as the original named it");
+    // giveup: the worker leaves with a running job; the second argument is the
+    // worker (an object with its id, as the original's worker record had).
+    const done = new Promise((resolve) => client.work({ b: 2 }, (err, data) => resolve([err, data])));
+    await until(() => first.running === 1, 3000, 'the second job to run');
+    const firstId = first.id;
+    await first.stop();
+    await until(() => giveups.length === 1, 3000, 'the giveup event');
+    assert.strictEqual(giveups[0][1].id, firstId);
+    const second = new Worker({ slots: 1, host: '127.0.0.1', port, logger: null });
+    second.on('work', (w, handler) => handler(null, 'second'));
+    second.start();
+    try {
+      assert.deepStrictEqual(await within(5000, done, 'the job to finish elsewhere'), [null, 'second']);
+    } finally {
+      await second.stop();
+    }
+    await until(() => finished.length >= 1 && cleanups.length >= 1, 3000, 'finish and cleanup (CLEANUP_REQS: 1)');
+    assert.deepStrictEqual(finished[0][1], { err: null, data: 'second' });
+    assert.deepStrictEqual(cleanups[0], []);
+  } finally {
+    await client.close();
+    await first.stop();
+    await within(5000, manager.stop(), 'the manager to stop');
+  }
+  assert.deepStrictEqual(exits, [[0, null]]);
 });

@@ -216,9 +216,43 @@ describe('protocol against a scripted manager', () => {
     assert.deepEqual(results, [{ err: null, data: 'one' }, { err: null, data: 'two' }]);
   });
 
-  it('without keepState, jobs given to a lost manager fail with ECONNLOST', async () => {
+  it('by default (no keepState) a client pushes again after ENOHELLO; a late or repeated result is not delivered twice', async () => {
     const fake = track(await FakeManager.start());
     const client = track(new Client({ ...fake.endpoint, logger: memoryLogger() }));
+    const peer = await fake.accept();
+    let calls = 0;
+    const result = callback((cb) => client.work({ a: 1 }, (...args) => {
+      calls += 1;
+      cb(...args);
+    }), WAIT, 'the work callback');
+    const push = await fake.next('PUSH', WAIT, peer.rid);
+    await fake.send(peer.rid, 'ACCEPTED', { req: push.header.req, ids: [11] });
+    await fake.send(peer.rid, 'ERROR', { code: 'ENOHELLO', message: 'restarted', class: 'request' });
+    const again = await fake.accept();
+    const repush = await fake.next('PUSH', WAIT, again.rid);
+    assert.deepEqual(repush.payloads.map((p) => JSON.parse(p)), [{ a: 1 }]);
+    // A result naming the id of the first session, before the new push is accepted:
+    // not this session's job, dropped.
+    await fake.send(again.rid, 'RESULT', { results: [{ id: 11 }] }, ['"stale"']);
+    // The restarted manager happens to give the same id again; its result counts once.
+    await fake.send(again.rid, 'ACCEPTED', { req: repush.header.req, ids: [11] });
+    await fake.send(again.rid, 'RESULT', { results: [{ id: 11 }] }, ['"fresh"']);
+    const [err, data] = await result;
+    assert.equal(err, null);
+    assert.equal(data, 'fresh');
+    // A repeated RESULT, then the answer to a STATUS: once the status arrives, the
+    // repeat (sent before it, on the same connection) has been read.
+    const status = client.status({ timeout: WAIT });
+    const asked = await fake.next('STATUS', WAIT, again.rid);
+    await fake.send(again.rid, 'RESULT', { results: [{ id: 11 }] }, ['"twice"']);
+    await fake.send(again.rid, 'STATUS', { req: asked.header.req });
+    await status;
+    assert.equal(calls, 1, 'one result per job');
+  });
+
+  it('with keepState: false, jobs given to a lost manager fail with ECONNLOST', async () => {
+    const fake = track(await FakeManager.start());
+    const client = track(new Client({ ...fake.endpoint, keepState: false, logger: memoryLogger() }));
     const peer = await fake.accept();
     const result = callback((cb) => client.work({ a: 1 }, cb), WAIT, 'the work callback');
     const push = await fake.next('PUSH', WAIT, peer.rid);
@@ -313,6 +347,18 @@ describe('protocol against a scripted manager', () => {
     await fake.send(peer.rid, 'ERROR', { code: 'EUNKNOWNCMD', message: "unknown command 'STATUS'", class: 'request', command: 'STATUS' });
     const [err] = await status;
     assert.deepEqual(err, { code: 'EUNKNOWNCMD', message: "unknown command 'STATUS'" });
+  });
+
+  it('a system message whose manager is lost before SYSDONE: cb(err) with ECONNLOST, as the original cb(err)', async () => {
+    const fake = track(await FakeManager.start());
+    const client = track(new Client({ ...fake.endpoint, logger: memoryLogger() }));
+    const peer = await fake.accept();
+    const done = callback((cb) => client.systemMessage({ do: 'it' }, cb), WAIT, 'the systemMessage callback');
+    await fake.next('SYSMSG', WAIT, peer.rid);
+    await fake.send(peer.rid, 'BYE', {});
+    const [err, counts] = await done;
+    assert.equal(err.code, 'ECONNLOST');
+    assert.equal(counts, undefined);
   });
 
   it('system messages: SYSMSG with to, SYSDONE to the callback, SYSACK for what arrives on the channel', async () => {
