@@ -51,22 +51,21 @@ using std::chrono::milliseconds;
 using RequestId = Client::RequestId;
 
 // Defaults for the push limits when a WELCOME does not state them (PROTOCOL §10).
-constexpr std::uint64_t kDefaultMaxMessageBytes = 64u << 20;
-constexpr std::uint64_t kDefaultMaxFrames = 100004;
-// Bytes of header assumed per job entry besides its key and service, and for the
-// rest of the PUSH header: enough for {"key":"","service":"","raw":true}, and req,
-// priority and timeouts. Used to split a request into pushes under the manager's
-// max_message_bytes.
-constexpr std::size_t kHeaderBytesPerJob = 48;
-constexpr std::size_t kHeaderBytesBase = 256;
-// Jobs per PUSH at most, below the manager's own limit: a huge request travels as
-// several pushes, so the manager decodes (and buffers) a bounded message at a time
-// and keeps answering other peers between them.
-constexpr std::size_t kMaxJobsPerPush = 4096;
-// Pushes sent and not yet ACCEPTED at most: a client that submits a million jobs at
-// once feeds them to the manager as it takes them, instead of piling them into the
-// manager's socket buffers (which would keep that memory after the burst).
-constexpr std::size_t kMaxPushesInFlight = 8;
+constexpr std::uint64_t kDefaultMaxMessageBytes = protocol::spec::kMaxMessageBytes;
+constexpr std::uint64_t kDefaultMaxFrames = protocol::spec::kMaxFrames;
+// The one push strategy of every binding (protocol.json, peer_strategy):
+// - header bytes assumed per job entry besides its key and service, and for the rest
+//   of the PUSH header (req, priority, timeouts), to split a request into pushes under
+//   the manager's max_message_bytes;
+// - jobs per PUSH at most: a huge request travels as several pushes, so the manager
+//   decodes (and buffers) a bounded message at a time and keeps answering other peers;
+// - pushes sent and not yet ACCEPTED at most: a client that submits a million jobs at
+//   once feeds them to the manager as it takes them, instead of piling them into the
+//   manager's socket buffers (which would keep that memory after the burst).
+constexpr std::size_t kHeaderBytesPerJob = protocol::spec::kEntryHeaderBytes;
+constexpr std::size_t kHeaderBytesBase = protocol::spec::kMessageHeaderBytes;
+constexpr std::size_t kMaxJobsPerPush = protocol::spec::kMaxJobsPerPush;
+constexpr std::size_t kMaxPushesInFlight = protocol::spec::kMaxPushesInFlight;
 
 enum class Kind { group, single, individual };
 

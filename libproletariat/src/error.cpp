@@ -1,32 +1,34 @@
 #include <proletariat/error.hpp>
 
-#include <array>
+#include "protocol/spec.hpp"
 
 namespace proletariat {
 
 namespace {
-struct CodeClass {
-  std::string_view code;
-  ErrorClass cls;
-};
-// The one table of codes and classes; docs/PROTOCOL.md §6 mirrors it.
-constexpr std::array kCodeClasses{
-    CodeClass{errc::kClientTimeout, ErrorClass::retry}, CodeClass{errc::kRunTimeout, ErrorClass::retry},
-    CodeClass{errc::kAssignTimeout, ErrorClass::retry}, CodeClass{errc::kWorkerLost, ErrorClass::fault},
-    CodeClass{errc::kAborted, ErrorClass::request},     CodeClass{errc::kConnectionLost, ErrorClass::retry},
-    CodeClass{errc::kHandler, ErrorClass::fault},       CodeClass{errc::kNoHello, ErrorClass::request},
-    CodeClass{errc::kVersion, ErrorClass::request},     CodeClass{errc::kBadFrame, ErrorClass::request},
-    CodeClass{errc::kBadJson, ErrorClass::request},     CodeClass{errc::kBadField, ErrorClass::request},
-    CodeClass{errc::kUnknownCommand, ErrorClass::request}, CodeClass{errc::kState, ErrorClass::request},
-    CodeClass{errc::kBadOffer, ErrorClass::request},    CodeClass{errc::kTooBig, ErrorClass::request},
-    CodeClass{errc::kLimit, ErrorClass::retry},         CodeClass{errc::kInternal, ErrorClass::fault},
-    CodeClass{errc::kNoPeer, ErrorClass::request},
-};
+
+constexpr bool described(std::string_view code) {
+  for (const auto& e : protocol::spec::kErrors) {
+    if (e.code == code) return true;
+  }
+  return false;
+}
+// Every public code is in the one description (protocol/protocol.json).
+static_assert(described(errc::kClientTimeout) && described(errc::kRunTimeout) && described(errc::kAssignTimeout) &&
+              described(errc::kWorkerLost) && described(errc::kAborted) &&
+              described(errc::kConnectionLost) && described(errc::kHandler) && described(errc::kNoHello) &&
+              described(errc::kVersion) && described(errc::kBadFrame) && described(errc::kBadJson) &&
+              described(errc::kBadField) && described(errc::kUnknownCommand) && described(errc::kState) &&
+              described(errc::kBadOffer) && described(errc::kTooBig) && described(errc::kLimit) &&
+              described(errc::kInternal) && described(errc::kNoPeer));
+
 }  // namespace
 
 ErrorClass error_class(std::string_view code) noexcept {
-  for (const auto& c : kCodeClasses) {
-    if (c.code == code) return c.cls;
+  for (const auto& e : protocol::spec::kErrors) {
+    if (e.code != code) continue;
+    if (e.cls == "retry") return ErrorClass::retry;
+    if (e.cls == "request") return ErrorClass::request;
+    return ErrorClass::fault;
   }
   return ErrorClass::fault;
 }

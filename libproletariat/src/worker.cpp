@@ -37,6 +37,7 @@
 #include "peer/services.hpp"
 #include "peer/session.hpp"
 #include "protocol/codec.hpp"
+#include "protocol/offer.hpp"
 
 namespace proletariat {
 
@@ -44,9 +45,6 @@ namespace {
 
 using peer::Clock;
 using std::chrono::milliseconds;
-
-// Largest offer a worker may make; the manager enforces the same bound (PROTOCOL §4).
-constexpr unsigned kMaxSlots = 1000000;
 
 class WorkerJob;
 
@@ -110,28 +108,11 @@ class WorkerJob final : public Job, public std::enable_shared_from_this<WorkerJo
   std::shared_ptr<WorkerMailbox> mailbox_;
 };
 
-// Same rules as the manager's validate_offer (SPEC 3, PROTOCOL §4), checked before
-// connecting so that a bad configuration fails start() rather than a log line.
+// The manager's rules (protocol/offer.hpp), checked before connecting so that a bad
+// configuration fails start() rather than a log line.
 void validate(const WorkerOptions& options) {
-  if (options.slots < 1 || options.slots > kMaxSlots) {
-    throw Error(std::string(errc::kBadOffer),
-                "slots must be 1 .. " + std::to_string(kMaxSlots) + ", not " + std::to_string(options.slots));
-  }
-  std::uint64_t guaranteed = 0;
-  for (const auto& [start, slots] : options.priority_slots) {
-    if (!std::isfinite(start) || start < 0) {
-      throw Error(std::string(errc::kBadOffer), "priority_slots start " + std::to_string(start) +
-                                                    " must be a finite number >= 0");
-    }
-    guaranteed += slots;
-  }
-  if (guaranteed > options.slots) {
-    throw Error(std::string(errc::kBadOffer), "priority_slots guarantee " + std::to_string(guaranteed) +
-                                                  " slots, more than the " + std::to_string(options.slots) +
-                                                  " slots offered");
-  }
-  for (const auto& service : options.services) {
-    if (service.empty()) throw Error(std::string(errc::kBadOffer), "service names must not be empty");
+  if (auto problem = protocol::validate_offer(options.slots, options.priority_slots, options.services)) {
+    throw Error(std::string(errc::kBadOffer), *problem);
   }
 }
 
@@ -457,12 +438,15 @@ class Worker::Impl {
   void flush() {
     if (pending_.empty()) return;
     const auto& welcome = session_->welcome();
-    const std::size_t max_bytes = welcome.max_message_bytes > 0 ? welcome.max_message_bytes : (64u << 20);
-    const std::size_t max_entries =
-        welcome.max_frames > protocol::kFixedFrames ? welcome.max_frames - protocol::kFixedFrames : 100000;
-    // Room for the header of one entry ({"id":…,"attempt":…,"err":{…}}) and of the message.
-    constexpr std::size_t kEntryHeaderBytes = 96;
-    constexpr std::size_t kMessageHeaderBytes = 64;
+    const std::size_t max_bytes =
+        welcome.max_message_bytes > 0 ? welcome.max_message_bytes : protocol::spec::kMaxMessageBytes;
+    const std::size_t max_entries = welcome.max_frames > protocol::kFixedFrames
+                                        ? welcome.max_frames - protocol::kFixedFrames
+                                        : protocol::spec::kMaxFrames - protocol::kFixedFrames;
+    // Room for the header of one entry ({"id":…,"attempt":…,"err":{…}}) and of the
+    // message: the one estimate every binding uses (protocol.json, peer_strategy).
+    constexpr std::size_t kEntryHeaderBytes = protocol::spec::kEntryHeaderBytes;
+    constexpr std::size_t kMessageHeaderBytes = protocol::spec::kMessageHeaderBytes;
     protocol::WorkerResults batch;
     std::size_t batch_bytes = kMessageHeaderBytes;
     const auto send_batch = [&] {

@@ -10,9 +10,13 @@
 #include <vector>
 
 #include "broker/priority.hpp"
+#include "protocol/offer.hpp"
 
 namespace proletariat::broker {
 namespace {
+
+using protocol::kMaxSlotsPerWorker;
+using protocol::validate_offer;
 
 const std::map<double, unsigned> kWorkedExample{{1.0, 30}, {2.0, 20}};
 
@@ -62,6 +66,11 @@ TEST(ValidateOffer, AcceptsPlainAndGuaranteedOffers) {
   EXPECT_FALSE(validate_offer(10, {{0.5, 3}, {7.25, 2}}).has_value()) << "fractional starts";
 }
 
+TEST(ValidateOffer, RejectsEmptyServiceNames) {
+  EXPECT_FALSE(validate_offer(10, {}, {"ocr", "resize"}).has_value());
+  EXPECT_TRUE(validate_offer(10, {}, {"ocr", ""}).has_value());
+}
+
 TEST(ValidateOffer, RejectsSlotCountOutOfRange) {
   EXPECT_TRUE(validate_offer(0, {}).has_value());
   EXPECT_TRUE(validate_offer(kMaxSlotsPerWorker + 1, {}).has_value());
@@ -82,7 +91,11 @@ TEST(ValidateOffer, RejectsGuaranteesAboveSlots) {
   EXPECT_TRUE(validate_offer(100, {{1.0, 4000000000U}, {2.0, 4000000000U}}).has_value());
 }
 
+// Issue 10, defect 3: the manager and the Node worker ignored a guarantee for 0, the
+// C++ and Python workers counted it, so {0: 10, 1: 5} with 10 slots passed one and
+// failed the other. One rule now (the original's): range 0 gets what the others leave.
 TEST(ValidateOffer, GuaranteeForStartZeroIsIgnored) {
+  EXPECT_FALSE(validate_offer(10, {{0.0, 10}, {1.0, 5}}).has_value());
   EXPECT_FALSE(validate_offer(10, {{0.0, 1000}, {1.0, 10}}).has_value());
   const SlotPools pools(10, {{0.0, 1000}, {1.0, 4}});
   ASSERT_EQ(pools.pools().size(), 2U);

@@ -2,8 +2,9 @@
 //
 // Error codes are strings in the original node-proletariat style ("ECSTO", "ETO",
 // "EATO" are kept as they were so that programs testing err.code keep working).
-// They never change meaning and are never reused; docs/PROTOCOL.md §6 lists them,
-// with the class that tells a caller whether to retry, fix the request, or report.
+// They never change meaning and are never reused. The one table of codes and classes
+// is protocol/protocol.json (docs/PROTOCOL.md §6 is checked against it); every
+// constant below is checked at compile time to be in it.
 #pragma once
 
 #include <stdexcept>

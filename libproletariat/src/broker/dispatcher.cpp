@@ -213,10 +213,7 @@ void Dispatcher::on_offer(Peer& peer, const protocol::Offer& msg) {
                 peer.role == Role::worker ? "offer already made" : "a client cannot offer slots", "OFFER");
     return;
   }
-  if (auto problem = validate_offer(msg.slots, msg.priority_slots)) {
-    reply_error(peer.routing_id, errc::kBadOffer, *problem, "OFFER");
-    return;
-  }
+  // The codec refused every offer that breaks the rules (protocol/offer.hpp).
   Offer offer{msg.slots, msg.priority_slots, msg.services};
   const WorkerSlot slot = scheduler_.add_worker(offer);
   peers_.make_worker(peer, slot);
@@ -546,7 +543,7 @@ void Dispatcher::on_sysmsg(Peer& peer, protocol::SysMsg& msg, TimePoint now) {
 void Dispatcher::on_subscription(const zmq::message_t& frame, TimePoint now) {
   now_ = now;
   // XPUB hands up "\x01topic" for a subscription and "\x00topic" for its end.
-  constexpr std::size_t kMaxTopicBytes = 256;
+  constexpr std::size_t kMaxTopicBytes = protocol::spec::kMaxTopicBytes;
   if (frame.size() < 2 || frame.size() > kMaxTopicBytes + 1) {
     detail::log().warn("ignored a subscription of {} bytes on the system-message channel", frame.size());
     return;

@@ -28,35 +28,7 @@ unsigned clamp_to_unsigned(std::int64_t value) noexcept {
   return static_cast<unsigned>(value);
 }
 
-std::string format_start(double start) {
-  std::string text = std::to_string(start);
-  // to_string gives 6 decimals; trim trailing zeros for a readable message.
-  if (text.find('.') != std::string::npos) {
-    while (!text.empty() && text.back() == '0') text.pop_back();
-    if (!text.empty() && text.back() == '.') text.pop_back();
-  }
-  return text;
-}
-
 }  // namespace
-
-std::optional<std::string> validate_offer(unsigned slots, const std::map<double, unsigned>& priority_slots) {
-  if (slots < 1 || slots > kMaxSlotsPerWorker) {
-    return "slots must be between 1 and " + std::to_string(kMaxSlotsPerWorker) + ", got " + std::to_string(slots);
-  }
-  std::uint64_t guaranteed = 0;
-  for (const auto& [start, count] : priority_slots) {
-    if (!std::isfinite(start)) return std::string{"priority range start must be a finite number"};
-    if (start < 0) return "priority range start must be >= 0, got " + format_start(start);
-    if (start == 0) continue;  // pool 0 is what the others leave; a guarantee for 0 is ignored
-    guaranteed += count;
-  }
-  if (guaranteed > slots) {
-    return "priority slot guarantees sum to " + std::to_string(guaranteed) + ", more than the " +
-           std::to_string(slots) + " slots offered";
-  }
-  return std::nullopt;
-}
 
 SlotPools::SlotPools(unsigned slots, const std::map<double, unsigned>& priority_slots) : slots_(slots) {
   pools_.reserve(priority_slots.size() + 1);

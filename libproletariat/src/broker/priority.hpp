@@ -25,24 +25,16 @@
 
 namespace proletariat::broker {
 
-// Largest offer a worker may make; keeps counters far from overflow.
-inline constexpr unsigned kMaxSlotsPerWorker = 1000000;
-
 struct PoolUsage {
   double start;    // lowest priority of the range
   unsigned slots;  // the pool's size
   unsigned used;   // jobs of this range running
 };
 
-// An error message if the offer is inconsistent (slots out of 1..kMaxSlotsPerWorker,
-// a start that is negative or not finite, guarantees summing above slots), else none.
-[[nodiscard]] std::optional<std::string> validate_offer(unsigned slots,
-                                                        const std::map<double, unsigned>& priority_slots);
-
 class SlotPools {
  public:
-  // The offer must have passed validate_offer(). A guarantee for start 0 is allowed
-  // and ignored: pool 0 is always what the other guarantees leave.
+  // The offer must have passed protocol::validate_offer(). A guarantee for start 0 is
+  // allowed and ignored: pool 0 is always what the other guarantees leave.
   SlotPools(unsigned slots, const std::map<double, unsigned>& priority_slots);
 
   // Index of the range a job of this priority belongs to.

@@ -95,7 +95,7 @@ struct GaveUp {
 using Effect = std::variant<Assigned, Finished, Failed, AbortOnWorker, GaveUp>;
 using Effects = std::vector<Effect>;
 
-// A worker's offer, validated by validate_offer() in priority.hpp.
+// A worker's offer, validated by protocol::validate_offer() (the codec refuses any other).
 struct Offer {
   unsigned slots = 100;
   std::map<double, unsigned> priority_slots;
@@ -169,7 +169,7 @@ class Scheduler {
   Scheduler& operator=(Scheduler&&) noexcept;
 
   // --- workers ---
-  // The offer must have passed validate_offer(). Does not dispatch.
+  // The offer must have passed protocol::validate_offer(). Does not dispatch.
   WorkerSlot add_worker(const Offer& offer);
   // Running jobs: GaveUp each, requeued at the front; with `died`, a job that has now
   // lost max_attempts workers gets Failed{worker_lost} instead. Held jobs keep waiting.

@@ -11,7 +11,7 @@ namespace {
 
 // Waiting jobs explained per STATUS: enough to see a pattern, bounded so that a
 // million queued jobs do not make a million-entry reply.
-constexpr std::size_t kMaxExplainedJobs = 100;
+constexpr std::size_t kMaxExplainedJobs = protocol::spec::kMaxWaitingListed;
 
 std::string_view reason_name(WaitReason reason) {
   switch (reason) {

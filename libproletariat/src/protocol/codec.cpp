@@ -10,6 +10,7 @@
 #include <proletariat/error.hpp>
 
 #include "protocol/list_header.hpp"
+#include "protocol/offer.hpp"
 #include "protocol/wire.hpp"
 
 namespace proletariat::protocol {
@@ -467,14 +468,18 @@ std::variant<Offer, DecodeError> decode_offer(const Envelope& env) {
   }
   if (const json* services = r.array(env.header, "services", false)) {
     for (const auto& s : *services) {
-      if (!s.is_string() || s.get<std::string>().empty()) {
-        r.fail("services must be non-empty strings");
+      if (!s.is_string()) {
+        r.fail("services must be strings");
         break;
       }
       offer.services.push_back(s.get<std::string>());
     }
   }
-  if (!r.ok()) return field_error(env, r);
+  // One rule for OFFER (PROTOCOL §4): a wrong type, range or sum is EBADOFFER.
+  if (!r.ok()) return DecodeError{errc::kBadOffer, r.error(), env.command, {}};
+  if (auto problem = validate_offer(offer.slots, offer.priority_slots, offer.services)) {
+    return DecodeError{errc::kBadOffer, std::move(*problem), env.command, {}};
+  }
   return offer;
 }
 

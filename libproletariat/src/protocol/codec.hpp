@@ -23,21 +23,24 @@
 
 #include <proletariat/job.hpp>
 
+#include "protocol/spec.hpp"
+
 namespace proletariat::protocol {
 
-inline constexpr std::string_view kSignature = "PRO1";
-inline constexpr int kProtocolVersion = 1;
+// The constants of the one protocol description (protocol/protocol.json).
+inline constexpr std::string_view kSignature = spec::kSignature;
+inline constexpr int kProtocolVersion = spec::kVersion;
 // Frames before the payloads on a DEALER: delimiter, signature, command, header.
-inline constexpr std::size_t kFixedFrames = 4;
+inline constexpr std::size_t kFixedFrames = spec::kFixedFrames;
 // Timeouts (ms) longer than this (about 35 years) are applied as this, so that clock
 // arithmetic cannot overflow; the wire allows up to 2^53.
-inline constexpr std::uint64_t kLongestTimeoutMs = std::uint64_t{1} << 40;
+inline constexpr std::uint64_t kLongestTimeoutMs = spec::kLongestTimeoutMs;
 
 using Frames = std::vector<zmq::message_t>;
 
 struct Limits {
-  std::size_t max_message_bytes = 64u << 20;  // all frames together
-  std::size_t max_frames = 100004;            // 100,000 payloads + the fixed frames
+  std::size_t max_message_bytes = spec::kMaxMessageBytes;  // all frames together
+  std::size_t max_frames = spec::kMaxFrames;               // 100,000 payloads + the fixed frames
 };
 
 // --- peer -> manager ---
@@ -46,7 +49,7 @@ struct Hello {
   std::string lang;
 };
 struct Offer {
-  unsigned slots = 100;
+  unsigned slots = spec::kSlotsDefault;
   std::map<double, unsigned> priority_slots;
   std::vector<std::string> services;
 };
@@ -92,7 +95,7 @@ struct Bye {
   std::string reason;
 };
 // The `to` of a system message naming the manager alone.
-inline constexpr std::string_view kToManager = "MANAGER";
+inline constexpr std::string_view kToManager = spec::kToManager;
 struct SysMsg {
   std::uint64_t req = 0;
   std::optional<std::string> to;  // nullopt: everybody but the sender

@@ -12,7 +12,7 @@
 namespace proletariat::protocol::wire {
 
 // Ids must survive a JavaScript number (PROTOCOL §2).
-inline constexpr std::uint64_t kMaxSafeInteger = (std::uint64_t{1} << 53) - 1;
+inline constexpr std::uint64_t kMaxSafeInteger = spec::kMaxSafeInteger;
 
 // Commands and their wire names. Every command of the protocol is listed here once.
 enum class Cmd {

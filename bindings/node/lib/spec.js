@@ -1,0 +1,109 @@
+'use strict';
+// The protocol description (PROTOCOL.md, PRO1) as JavaScript tables.
+// Generated from protocol/protocol.json by protocol/generate.py. Do not edit: change the description and run the generator.
+
+const SIGNATURE = "PRO1";
+const PROTOCOL_VERSION = 1;
+const FIXED_FRAMES = 4;
+const MAX_SAFE_INTEGER = 9007199254740991;
+const LONGEST_TIMEOUT_MS = 1099511627776;
+const TO_MANAGER = "MANAGER";
+const DEFAULT_PORT = 1917;
+const DEFAULT_PUB_PORT = 1918;
+const DEFAULT_HEARTBEAT_MS = 1000;
+const DEFAULT_LIVENESS = 5;
+const DEFAULT_CON_RETRY_TIME_MS = 2000;
+const MAX_MESSAGE_BYTES = 67108864;
+const MAX_FRAMES = 100004;
+const MAX_JOBS_PER_CLIENT = 1000000;
+const MAX_TOPIC_BYTES = 256;
+const MAX_WAITING_LISTED = 100;
+const MAX_JOBS_PER_PUSH = 4096;
+const MAX_PUSHES_IN_FLIGHT = 8;
+const ENTRY_HEADER_BYTES = 96;
+const MESSAGE_HEADER_BYTES = 256;
+const SLOTS_MIN = 1;
+const SLOTS_MAX = 1000000;
+const SLOTS_DEFAULT = 100;
+const ZERO_START_GUARANTEE_IGNORED = true;
+
+// code -> {class, meaning}
+const ERRORS = Object.freeze({
+  ECSTO: Object.freeze({ class: "retry", meaning: "the request's timeout expired before the job finished; the library aborts the job on the manager" }),
+  ETO: Object.freeze({ class: "retry", meaning: "the job ran longer than its runTimeout" }),
+  EATO: Object.freeze({ class: "retry", meaning: "no worker took the job within its assigntimeout" }),
+  EWORKERLOST: Object.freeze({ class: "fault", meaning: "the job's worker died max_attempts times while running it (a job that kills workers)" }),
+  EABORTED: Object.freeze({ class: "request", meaning: "the application aborted the job" }),
+  ECONNLOST: Object.freeze({ class: "retry", meaning: "the manager was lost and the client does not push the job again" }),
+  EHANDLER: Object.freeze({ class: "fault", meaning: "the worker's handler failed without giving a code (exception, no handler)" }),
+  ENOHELLO: Object.freeze({ class: "request", meaning: "the peer is not registered (first command was not HELLO, or the manager restarted): send HELLO again" }),
+  EVERSION: Object.freeze({ class: "request", meaning: "frame 1 is not PRO1" }),
+  EBADFRAME: Object.freeze({ class: "request", meaning: "missing frames, wrong payload frame count" }),
+  EBADJSON: Object.freeze({ class: "request", meaning: "the header is not a JSON object, or a system message's content is not JSON" }),
+  EBADFIELD: Object.freeze({ class: "request", meaning: "a header field of a command other than OFFER is missing or has the wrong type or range" }),
+  EUNKNOWNCMD: Object.freeze({ class: "request", meaning: "frame 2 names no command a peer may send" }),
+  ESTATE: Object.freeze({ class: "request", meaning: "the command is not allowed in the peer's state or role (RESULT from a client, PUSH from a worker, a second HELLO or OFFER)" }),
+  EBADOFFER: Object.freeze({ class: "request", meaning: "the OFFER header is wrong: a field of the wrong type, slots out of range, a bad range start or guarantee, guarantees above slots, an empty service name" }),
+  ETOOBIG: Object.freeze({ class: "request", meaning: "the message exceeds max_message_bytes or max_frames; as a job error: the job or its result alone is too big to travel" }),
+  ELIMIT: Object.freeze({ class: "retry", meaning: "the push would exceed the client's limit of outstanding jobs (max_jobs_per_client)" }),
+  EINTERNAL: Object.freeze({ class: "fault", meaning: "the manager failed while handling the message; it logged the details and goes on" }),
+  ENOPEER: Object.freeze({ class: "request", meaning: "a SYSMSG names a peer id that is not registered" }),
+});
+
+// command -> {from, payloads}
+const COMMANDS = Object.freeze({
+  HELLO: Object.freeze({ from: "peer", payloads: "none" }),
+  OFFER: Object.freeze({ from: "peer", payloads: "none" }),
+  PUSH: Object.freeze({ from: "peer", payloads: "jobs" }),
+  ABORT: Object.freeze({ from: "peer", payloads: "none" }),
+  RESULT: Object.freeze({ from: "peer", payloads: "results" }),
+  REJECT: Object.freeze({ from: "peer", payloads: "none" }),
+  HEARTBEAT: Object.freeze({ from: "both", payloads: "none" }),
+  BYE: Object.freeze({ from: "both", payloads: "none" }),
+  SYSMSG: Object.freeze({ from: "peer", payloads: "one" }),
+  SYSACK: Object.freeze({ from: "peer", payloads: "none" }),
+  STATUS: Object.freeze({ from: "both", payloads: "none" }),
+  MYSTATUS: Object.freeze({ from: "both", payloads: "none" }),
+  WELCOME: Object.freeze({ from: "manager", payloads: "none" }),
+  OFFERED: Object.freeze({ from: "manager", payloads: "none" }),
+  ACCEPTED: Object.freeze({ from: "manager", payloads: "none" }),
+  JOBS: Object.freeze({ from: "manager", payloads: "jobs" }),
+  ERROR: Object.freeze({ from: "manager", payloads: "none" }),
+  SYSDONE: Object.freeze({ from: "manager", payloads: "none" }),
+});
+
+const WAITING_REASONS = Object.freeze(["no_worker_for_service", "no_free_slot", "held_behind_key", "throttled"]);
+const WORKER_STATES = Object.freeze(["ready", "full"]);
+const ROLES = Object.freeze(["peer", "worker", "client"]);
+
+module.exports = {
+  SIGNATURE,
+  PROTOCOL_VERSION,
+  FIXED_FRAMES,
+  MAX_SAFE_INTEGER,
+  LONGEST_TIMEOUT_MS,
+  TO_MANAGER,
+  DEFAULT_PORT,
+  DEFAULT_PUB_PORT,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_LIVENESS,
+  DEFAULT_CON_RETRY_TIME_MS,
+  MAX_MESSAGE_BYTES,
+  MAX_FRAMES,
+  MAX_JOBS_PER_CLIENT,
+  MAX_TOPIC_BYTES,
+  MAX_WAITING_LISTED,
+  MAX_JOBS_PER_PUSH,
+  MAX_PUSHES_IN_FLIGHT,
+  ENTRY_HEADER_BYTES,
+  MESSAGE_HEADER_BYTES,
+  SLOTS_MIN,
+  SLOTS_MAX,
+  SLOTS_DEFAULT,
+  ZERO_START_GUARANTEE_IGNORED,
+  ERRORS,
+  COMMANDS,
+  WAITING_REASONS,
+  WORKER_STATES,
+  ROLES,
+};

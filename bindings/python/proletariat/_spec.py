@@ -1,0 +1,87 @@
+"""The protocol description (PROTOCOL.md, PRO1) as Python tables.
+
+Generated from protocol/protocol.json by protocol/generate.py. Do not edit: change the description and run the generator.
+"""
+
+SIGNATURE = "PRO1".encode('ascii')
+PROTOCOL_VERSION = 1
+FIXED_FRAMES = 4
+MAX_SAFE_INTEGER = 9007199254740991
+LONGEST_TIMEOUT_MS = 1099511627776
+TO_MANAGER = "MANAGER"
+
+DEFAULT_PORT = 1917
+DEFAULT_PUB_PORT = 1918
+DEFAULT_HEARTBEAT_MS = 1000
+DEFAULT_LIVENESS = 5
+DEFAULT_CON_RETRY_TIME_MS = 2000
+
+#: all frames of one message together, in bytes
+MAX_MESSAGE_BYTES = 67108864
+#: frames of one message (100,000 payloads and the 4 fixed frames)
+MAX_FRAMES = 100004
+#: jobs a client may have outstanding; a push that would exceed it is refused whole
+MAX_JOBS_PER_CLIENT = 1000000
+#: longest subscription topic (a peer id) the manager takes on the system-message channel; the subscription message is this plus its one-byte prefix; longer ones are ignored and logged
+MAX_TOPIC_BYTES = 256
+#: waiting jobs explained in a STATUS document
+MAX_WAITING_LISTED = 100
+
+MAX_JOBS_PER_PUSH = 4096
+MAX_PUSHES_IN_FLIGHT = 8
+ENTRY_HEADER_BYTES = 96
+MESSAGE_HEADER_BYTES = 256
+
+SLOTS_MIN = 1
+SLOTS_MAX = 1000000
+SLOTS_DEFAULT = 100
+ZERO_START_GUARANTEE_IGNORED = True
+
+#: code -> (class, meaning)
+ERRORS = {
+    "ECSTO": ("retry", "the request's timeout expired before the job finished; the library aborts the job on the manager"),
+    "ETO": ("retry", "the job ran longer than its runTimeout"),
+    "EATO": ("retry", "no worker took the job within its assigntimeout"),
+    "EWORKERLOST": ("fault", "the job's worker died max_attempts times while running it (a job that kills workers)"),
+    "EABORTED": ("request", "the application aborted the job"),
+    "ECONNLOST": ("retry", "the manager was lost and the client does not push the job again"),
+    "EHANDLER": ("fault", "the worker's handler failed without giving a code (exception, no handler)"),
+    "ENOHELLO": ("request", "the peer is not registered (first command was not HELLO, or the manager restarted): send HELLO again"),
+    "EVERSION": ("request", "frame 1 is not PRO1"),
+    "EBADFRAME": ("request", "missing frames, wrong payload frame count"),
+    "EBADJSON": ("request", "the header is not a JSON object, or a system message's content is not JSON"),
+    "EBADFIELD": ("request", "a header field of a command other than OFFER is missing or has the wrong type or range"),
+    "EUNKNOWNCMD": ("request", "frame 2 names no command a peer may send"),
+    "ESTATE": ("request", "the command is not allowed in the peer's state or role (RESULT from a client, PUSH from a worker, a second HELLO or OFFER)"),
+    "EBADOFFER": ("request", "the OFFER header is wrong: a field of the wrong type, slots out of range, a bad range start or guarantee, guarantees above slots, an empty service name"),
+    "ETOOBIG": ("request", "the message exceeds max_message_bytes or max_frames; as a job error: the job or its result alone is too big to travel"),
+    "ELIMIT": ("retry", "the push would exceed the client's limit of outstanding jobs (max_jobs_per_client)"),
+    "EINTERNAL": ("fault", "the manager failed while handling the message; it logged the details and goes on"),
+    "ENOPEER": ("request", "a SYSMSG names a peer id that is not registered"),
+}
+
+#: command -> (from, payloads)
+COMMANDS = {
+    "HELLO": ("peer", "none"),
+    "OFFER": ("peer", "none"),
+    "PUSH": ("peer", "jobs"),
+    "ABORT": ("peer", "none"),
+    "RESULT": ("peer", "results"),
+    "REJECT": ("peer", "none"),
+    "HEARTBEAT": ("both", "none"),
+    "BYE": ("both", "none"),
+    "SYSMSG": ("peer", "one"),
+    "SYSACK": ("peer", "none"),
+    "STATUS": ("both", "none"),
+    "MYSTATUS": ("both", "none"),
+    "WELCOME": ("manager", "none"),
+    "OFFERED": ("manager", "none"),
+    "ACCEPTED": ("manager", "none"),
+    "JOBS": ("manager", "jobs"),
+    "ERROR": ("manager", "none"),
+    "SYSDONE": ("manager", "none"),
+}
+
+WAITING_REASONS = ("no_worker_for_service", "no_free_slot", "held_behind_key", "throttled",)
+WORKER_STATES = ("ready", "full",)
+ROLES = ("peer", "worker", "client",)
