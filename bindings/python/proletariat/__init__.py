@@ -17,6 +17,7 @@ configures logging).
 
 import logging as _logging
 
+from . import _spec
 from .client import DEFAULT_ENDPOINT, Client, Job, RequestFuture, Result, ResultStream
 from . import errors as _errors
 from .errors import *  # noqa: F403 - the error codes and types, listed once in errors.__all__
@@ -24,7 +25,7 @@ from .worker import Worker, WorkerJob
 
 __version__ = "0.1.0"
 #: The wire protocol this package speaks.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = _spec.PROTOCOL_VERSION
 
 _logging.getLogger("proletariat").addHandler(_logging.NullHandler())
 

@@ -300,7 +300,8 @@ class PeerBase:
     def _control(self, command: str, header: Dict[str, Any], payloads: List[bytes]) -> PeerFuture:
         req = next(self._reqs)
         future = PeerFuture(self, req)
-        self._post(("control", _Control(req, command, dict(header, req=req), payloads, future)))
+        # req first, as the other implementations and tests/vectors write it.
+        self._post(("control", _Control(req, command, {"req": req, **header}, payloads, future)))
         return future
 
     def _wait(self, future: PeerFuture, timeout: Optional[float], what: str) -> Any:

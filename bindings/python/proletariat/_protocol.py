@@ -4,8 +4,11 @@ A message as a DEALER sees it is ``["", "PRO1", COMMAND, header-json, payload...
 Payloads are JSON text unless their entry says ``"raw": true``; the manager forwards
 them byte for byte.
 
-Changing the protocol: docs/PROTOCOL.md first, then the C++ codec, the wire vectors
-(tests/vectors/), then this module and the other bindings.
+Its constants and tables (signature, limits, offer bounds, error codes) come from
+protocol/protocol.json through the generated ``_spec.py``; never copy them here.
+Changing the protocol: protocol/protocol.json and docs/PROTOCOL.md first (then run
+protocol/generate.py), the C++ codec, the wire vectors (tests/vectors/), then this
+module and the other bindings.
 """
 
 from __future__ import annotations
@@ -15,19 +18,29 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from . import _spec
 from .errors import EBADFIELD, ProletariatError
 
-SIGNATURE = b"PRO1"
-PROTOCOL_VERSION = 1
+# The protocol's constants are those of protocol/protocol.json (the generated _spec.py).
+SIGNATURE = _spec.SIGNATURE
+PROTOCOL_VERSION = _spec.PROTOCOL_VERSION
 #: Frames before the payloads: delimiter, signature, command, header.
-FIXED_FRAMES = 4
+FIXED_FRAMES = _spec.FIXED_FRAMES
 #: Limits assumed when a WELCOME does not state them (PROTOCOL §10).
-DEFAULT_MAX_MESSAGE_BYTES = 64 << 20
-DEFAULT_MAX_FRAMES = 100_004
+DEFAULT_MAX_MESSAGE_BYTES = _spec.MAX_MESSAGE_BYTES
+DEFAULT_MAX_FRAMES = _spec.MAX_FRAMES
 #: Ids must survive a JavaScript number (PROTOCOL §2).
-MAX_SAFE_INTEGER = (1 << 53) - 1
-#: Longest subscription topic the manager accepts (PROTOCOL §8.1).
-MAX_TOPIC_BYTES = 255
+MAX_SAFE_INTEGER = _spec.MAX_SAFE_INTEGER
+#: Longest subscription topic (a peer id) the manager accepts (PROTOCOL §8.1).
+MAX_TOPIC_BYTES = _spec.MAX_TOPIC_BYTES
+#: The manager's default command port, and a peer's wait before registering again
+#: after the manager was lost (CON_RETRYTIME, PROTOCOL §7).
+DEFAULT_PORT = _spec.DEFAULT_PORT
+DEFAULT_CON_RETRY_TIME_S = _spec.DEFAULT_CON_RETRY_TIME_MS / 1000.0
+#: The offer's bounds on slots (PROTOCOL §4).
+SLOTS_MIN = _spec.SLOTS_MIN
+SLOTS_MAX = _spec.SLOTS_MAX
+SLOTS_DEFAULT = _spec.SLOTS_DEFAULT
 
 _COMPACT = (",", ":")
 

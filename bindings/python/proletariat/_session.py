@@ -28,16 +28,18 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
 import zmq
 
 from . import _protocol as proto
+from . import _spec
 from .errors import ENOHELLO
 
 log = logging.getLogger("proletariat")
 
 IDLE, CONNECTING, REGISTERED, WAITING = "idle", "connecting", "registered", "waiting"
 
-#: Heartbeat settings assumed until a WELCOME says otherwise (PROTOCOL §5, §7): a
-#: manager that has not answered HELLO within 1 s x 5 is treated as silent.
-DEFAULT_HEARTBEAT_S = 1.0
-DEFAULT_LIVENESS = 5
+#: Heartbeat settings assumed until a WELCOME says otherwise (PROTOCOL §5, §7), the
+#: manager's defaults (1 s x 5): a manager that has not answered HELLO within their
+#: product is treated as silent.
+DEFAULT_HEARTBEAT_S = _spec.DEFAULT_HEARTBEAT_MS / 1000.0
+DEFAULT_LIVENESS = _spec.DEFAULT_LIVENESS
 #: Fraction of the heartbeat interval after which an idle peer sends HEARTBEAT. The
 #: protocol asks for one after at most a whole interval of silence; sending at half of
 #: it leaves the manager's liveness window (interval x liveness) more room for the

@@ -44,7 +44,7 @@ from .errors import (
 
 log = logging.getLogger("proletariat")
 
-DEFAULT_ENDPOINT = "tcp://127.0.0.1:1917"
+DEFAULT_ENDPOINT = f"tcp://127.0.0.1:{proto.DEFAULT_PORT}"
 #: Jobs per PUSH message at most (the manager's limits may ask for fewer), and PUSH
 #: messages sent per I/O loop step: a large request leaves in slices, between which
 #: the loop reads results and keeps the heartbeat going, so a 100,000-job request
@@ -266,7 +266,7 @@ class Client(PeerBase):
         self,
         endpoint: str = DEFAULT_ENDPOINT,
         keep_state: bool = False,
-        con_retry_time: float = 2.0,
+        con_retry_time: float = proto.DEFAULT_CON_RETRY_TIME_S,
         name: str = "",
     ) -> None:
         super().__init__(endpoint, name, con_retry_time)

@@ -11,76 +11,29 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
+from . import _spec
+
+# The codes and their classes are the table of protocol/protocol.json (docs/PROTOCOL.md
+# §6), through the generated _spec.py, not a copy of it. Each code is also a module
+# constant named as the code and equal to it (``errors.EBADFIELD == "EBADFIELD"``),
+# exported here and by the package: ECSTO, ETO, EATO, EWORKERLOST, EABORTED, ...
+
+#: Code -> class (``"retry"``, ``"request"`` or ``"fault"``).
+ERROR_CLASSES: Dict[str, str] = {code: cls for code, (cls, _meaning) in _spec.ERRORS.items()}
+#: Code -> what it means.
+ERROR_MEANINGS: Dict[str, str] = {code: meaning for code, (_cls, meaning) in _spec.ERRORS.items()}
+globals().update({code: code for code in _spec.ERRORS})
+#: The code of a failure that names none (a code of the table: tests/test_spec.py).
+_NO_CODE_GIVEN = "EHANDLER"
+
 __all__ = [
     "ProletariatError",
     "JobError",
     "ERROR_CLASSES",
+    "ERROR_MEANINGS",
     "error_class",
-    "ECSTO",
-    "ETO",
-    "EATO",
-    "EWORKERLOST",
-    "EABORTED",
-    "ECONNLOST",
-    "EHANDLER",
-    "ENOHELLO",
-    "EVERSION",
-    "EBADFRAME",
-    "EBADJSON",
-    "EBADFIELD",
-    "EUNKNOWNCMD",
-    "ESTATE",
-    "EBADOFFER",
-    "ETOOBIG",
-    "ELIMIT",
-    "EINTERNAL",
-    "ENOPEER",
+    *_spec.ERRORS,
 ]
-
-# Job errors.
-ECSTO = "ECSTO"  #: the request's client-side ``timeout`` expired
-ETO = "ETO"  #: the job ran longer than its ``run_timeout`` on the worker
-EATO = "EATO"  #: no worker took the job within its ``assign_timeout``
-EWORKERLOST = "EWORKERLOST"  #: the job's worker died ``max_attempts`` times
-EABORTED = "EABORTED"  #: the application aborted the job (or closed the client)
-ECONNLOST = "ECONNLOST"  #: the manager was lost and the client does not keep state
-EHANDLER = "EHANDLER"  #: the worker's handler failed without giving a code
-# Protocol errors (ERROR messages from the manager).
-ENOHELLO = "ENOHELLO"
-EVERSION = "EVERSION"
-EBADFRAME = "EBADFRAME"
-EBADJSON = "EBADJSON"
-EBADFIELD = "EBADFIELD"
-EUNKNOWNCMD = "EUNKNOWNCMD"
-ESTATE = "ESTATE"
-EBADOFFER = "EBADOFFER"
-ETOOBIG = "ETOOBIG"
-ELIMIT = "ELIMIT"
-EINTERNAL = "EINTERNAL"
-ENOPEER = "ENOPEER"
-
-#: Code -> class, the table of docs/PROTOCOL.md §6.
-ERROR_CLASSES: Dict[str, str] = {
-    ECSTO: "retry",
-    ETO: "retry",
-    EATO: "retry",
-    EWORKERLOST: "fault",
-    EABORTED: "request",
-    ECONNLOST: "retry",
-    EHANDLER: "fault",
-    ENOHELLO: "request",
-    EVERSION: "request",
-    EBADFRAME: "request",
-    EBADJSON: "request",
-    EBADFIELD: "request",
-    EUNKNOWNCMD: "request",
-    ESTATE: "request",
-    EBADOFFER: "request",
-    ETOOBIG: "request",
-    ELIMIT: "retry",
-    EINTERNAL: "fault",
-    ENOPEER: "request",
-}
 
 
 def error_class(code: str) -> str:
@@ -107,7 +60,7 @@ class ProletariatError(Exception):
     """
 
     def __init__(self, code: str, message: str = "", error_class_: Optional[str] = None) -> None:
-        self.code: str = str(code) if code else EHANDLER
+        self.code: str = str(code) if code else _NO_CODE_GIVEN
         self.message: str = "" if message is None else str(message)
         self.error_class: str = error_class_ or error_class(self.code)
         super().__init__(self.code, self.message)

@@ -34,7 +34,7 @@ from .errors import EABORTED, EBADOFFER, EHANDLER, ESTATE, ETO, ETOOBIG, JobErro
 log = logging.getLogger("proletariat")
 
 #: Largest offer a worker may make; the manager enforces the same bound (PROTOCOL §4).
-MAX_SLOTS = 1_000_000
+MAX_SLOTS = proto.SLOTS_MAX
 #: A runTimeout beyond this (about 30 years, in seconds) is treated as this.
 MAX_RUN_TIMEOUT_S = float(1 << 30)
 
@@ -167,37 +167,63 @@ class _Running:
         self.deadline = deadline
 
 
-def _integer(value: Any, what: str, low: int, high: int = MAX_SLOTS) -> int:
+def _integer(value: Any, what: str, low: int, high: Optional[int] = MAX_SLOTS) -> int:
     """`value` as an int in [low, high] (numpy integers welcome); EBADOFFER otherwise."""
     try:
         number = operator.index(value) if not isinstance(value, bool) else None
     except TypeError:
         number = None
-    if number is None or not low <= number <= high:
-        raise ProletariatError(EBADOFFER, f"{what} must be an integer {low} .. {high}, not {value!r}")
+    if number is None or number < low or (high is not None and number > high):
+        bounds = f"{low} .. {high}" if high is not None else f">= {low}"
+        raise ProletariatError(EBADOFFER, f"{what} must be an integer {bounds}, not {value!r}")
     return number
 
 
+def _range_start(start: Any) -> float:
+    """A prioritySlots key as a number: finite and >= 0 (PROTOCOL §4); EBADOFFER otherwise.
+
+    Strings are read as the decimal numbers the wire writes ("1", "2.5"), without the
+    extras float() would take (surrounding blanks, digit separators)."""
+    if isinstance(start, bool) or (isinstance(start, str) and (start != start.strip() or "_" in start)):
+        value = math.nan
+    else:
+        try:
+            value = float(start)
+        except (TypeError, ValueError):
+            value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ProletariatError(EBADOFFER, f"priority_slots start {start!r} must be a finite number >= 0")
+    return value
+
+
 def _check_offer(slots: Any, priority_slots: Any, services: Iterable[str]) -> Tuple[int, Dict[float, int], List[str]]:
-    """The offer's rules (SPEC 3, PROTOCOL §4), checked before connecting so that a
-    bad configuration raises EBADOFFER rather than becoming a log line."""
-    slots = _integer(slots, "slots", 1)
+    """The offer rules of protocol/protocol.json ("offer"; PROTOCOL §4, SPEC 3), the
+    manager's, checked before connecting so that a bad configuration raises EBADOFFER
+    rather than becoming a log line. Returns (slots, the guarantees of the ranges above
+    0, services): a guarantee for the range starting at 0 is ignored, as the manager
+    ignores it (range 0 always gets the slots the other ranges leave), so it is checked
+    for its type but not sent."""
+    slots = _integer(slots, "slots", proto.SLOTS_MIN, proto.SLOTS_MAX)
     ranges: Dict[float, int] = {}
     if priority_slots:
         if not isinstance(priority_slots, Mapping):
             raise ProletariatError(EBADOFFER, "priority_slots must be a dict {lowest priority: slots}")
         for start, guaranteed in priority_slots.items():
-            try:
-                value = float(start)
-            except (TypeError, ValueError):
-                raise ProletariatError(EBADOFFER, f"priority_slots start {start!r} is not a number") from None
-            if isinstance(start, bool) or not math.isfinite(value) or value < 0:
-                raise ProletariatError(EBADOFFER, f"priority_slots start {start!r} must be a finite number >= 0")
-            ranges[value] = ranges.get(value, 0) + _integer(guaranteed, f"priority_slots[{start!r}]", 0)
+            value = _range_start(start)
+            count = _integer(guaranteed, f"priority_slots[{start!r}]", 0, None)
+            if value == 0:
+                log.debug("worker: the guarantee of %d slots for priority 0 is ignored: range 0 gets the slots "
+                          "the other ranges leave", count)
+                continue
+            if value in ranges:
+                raise ProletariatError(EBADOFFER, f"priority_slots names the range starting at "
+                                                  f"{proto.priority_key(value)} twice")
+            ranges[value] = count
         total = sum(ranges.values())
         if total > slots:
             raise ProletariatError(
-                EBADOFFER, f"priority_slots guarantee {total} slots, more than the {slots} slots offered"
+                EBADOFFER, f"priority_slots guarantee {total} slots to the ranges above 0, more than the {slots} "
+                           f"slots offered"
             )
     names: List[str] = []
     if isinstance(services, str):
@@ -217,7 +243,9 @@ class Worker(PeerBase):
         endpoint: the manager's command endpoint.
         slots: how many jobs run at once, 1 … 1,000,000.
         priority_slots: ``{lowest priority of a range: slots guaranteed to it}``, e.g.
-            ``{1: 30, 2: 20}``; the rest belongs to the range starting at 0.
+            ``{1: 30, 2: 20}``; the rest belongs to the range starting at 0 (a
+            guarantee given for 0 is ignored, as the manager ignores it). The
+            guarantees above 0 must not sum to more than `slots`.
         services: services offered. None offered: only jobs that name no service.
             Services given to :meth:`handler` are added.
         answer_threshold: results are batched until this many wait (ANSWER_THRESHOLD),
@@ -247,11 +275,11 @@ class Worker(PeerBase):
     def __init__(
         self,
         endpoint: str = DEFAULT_ENDPOINT,
-        slots: int = 100,
+        slots: int = proto.SLOTS_DEFAULT,
         priority_slots: Optional[Mapping[float, int]] = None,
         services: Iterable[str] = (),
         answer_threshold: int = 1,
-        con_retry_time: float = 2.0,
+        con_retry_time: float = proto.DEFAULT_CON_RETRY_TIME_S,
         threads: int = 4,
         name: str = "",
         answer_delay: float = 0.005,
