@@ -744,19 +744,26 @@ class Client::Impl {
 
 Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 Client::~Client() = default;
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+
+Client::Impl& Client::impl() const {
+  if (!impl_) throw Error(std::string(errc::kState), "use of a moved-from Client");
+  return *impl_;
+}
 
 Client::RequestId Client::work(std::vector<JobSpec> jobs, const WorkOptions& options, GroupCallback done) {
   Request callbacks;
   callbacks.group = std::move(done);
-  return impl_->submit(Kind::group, std::move(jobs), options, std::move(callbacks));
+  return impl().submit(Kind::group, std::move(jobs), options, std::move(callbacks));
 }
 
-Client::RequestId Client::work(JobSpec job, const WorkOptions& options, SingleCallback done) {
+Client::RequestId Client::work_one(JobSpec job, const WorkOptions& options, SingleCallback done) {
   Request callbacks;
   callbacks.single = std::move(done);
   std::vector<JobSpec> jobs;
   jobs.push_back(std::move(job));
-  return impl_->submit(Kind::single, std::move(jobs), options, std::move(callbacks));
+  return impl().submit(Kind::single, std::move(jobs), options, std::move(callbacks));
 }
 
 std::future<std::vector<Result>> Client::work(std::vector<JobSpec> jobs, const WorkOptions& options) {
@@ -768,10 +775,10 @@ std::future<std::vector<Result>> Client::work(std::vector<JobSpec> jobs, const W
   return future;
 }
 
-std::future<Result> Client::work(JobSpec job, const WorkOptions& options) {
+std::future<Result> Client::work_one(JobSpec job, const WorkOptions& options) {
   auto promise = std::make_shared<std::promise<Result>>();
   auto future = promise->get_future();
-  work(std::move(job), options, SingleCallback([promise](Result result) { promise->set_value(std::move(result)); }));
+  work_one(std::move(job), options, SingleCallback([promise](Result result) { promise->set_value(std::move(result)); }));
   return future;
 }
 
@@ -780,23 +787,23 @@ Client::RequestId Client::work_individual(std::vector<JobSpec> jobs, const WorkO
   Request callbacks;
   callbacks.each = std::move(each);
   callbacks.done = std::move(done);
-  return impl_->submit(Kind::individual, std::move(jobs), options, std::move(callbacks));
+  return impl().submit(Kind::individual, std::move(jobs), options, std::move(callbacks));
 }
 
-void Client::abort(RequestId request) { impl_->abort(request, std::nullopt); }
-void Client::abort(RequestId request, std::vector<std::size_t> indices) { impl_->abort(request, std::move(indices)); }
-bool Client::wait_connected(std::chrono::milliseconds timeout) const { return impl_->wait_connected(timeout); }
-std::string Client::id() const { return impl_->id(); }
-std::size_t Client::pending() const { return impl_->pending(); }
+void Client::abort(RequestId request) { impl().abort(request, std::nullopt); }
+void Client::abort(RequestId request, std::vector<std::size_t> indices) { impl().abort(request, std::move(indices)); }
+bool Client::wait_connected(std::chrono::milliseconds timeout) const { return impl().wait_connected(timeout); }
+std::string Client::id() const { return impl().id(); }
+std::size_t Client::pending() const { return impl().pending(); }
 
 void Client::system_message(const nlohmann::json& msg, std::optional<std::string> to, SysmsgCallback done) {
-  peer::post_system_message(impl_->post_task(), msg, std::move(to), std::move(done));
+  peer::post_system_message(impl().post_task(), msg, std::move(to), std::move(done));
 }
 std::future<SysmsgReceipt> Client::system_message(const nlohmann::json& msg, std::optional<std::string> to) {
-  return peer::system_message_future(impl_->post_task(), msg, std::move(to));
+  return peer::system_message_future(impl().post_task(), msg, std::move(to));
 }
-void Client::on_sysmsg(SysmsgHandler handler) { peer::post_sysmsg_handler(impl_->post_task(), std::move(handler)); }
-std::future<nlohmann::json> Client::status() { return peer::status_future(impl_->post_task(), false); }
-std::future<nlohmann::json> Client::my_status() { return peer::status_future(impl_->post_task(), true); }
+void Client::on_sysmsg(SysmsgHandler handler) { peer::post_sysmsg_handler(impl().post_task(), std::move(handler)); }
+std::future<nlohmann::json> Client::status() { return peer::status_future(impl().post_task(), false); }
+std::future<nlohmann::json> Client::my_status() { return peer::status_future(impl().post_task(), true); }
 
 }  // namespace proletariat

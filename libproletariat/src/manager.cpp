@@ -56,6 +56,15 @@ class Manager::Impl {
     }
   }
 
+  // The loop copies the events when it starts: one set later would be silently
+  // ignored (issue 10, defect 4), so it is refused.
+  template <typename Fn>
+  void set_event(std::string_view name, Fn& slot, Fn fn) {
+    std::lock_guard lock(mutex_);
+    if (loop_) throw Error(std::string(errc::kState), "Manager::" + std::string(name) + " must be called before start()");
+    slot = std::move(fn);
+  }
+
   std::string endpoint() const {
     std::lock_guard lock(mutex_);
     return loop_ ? loop_->endpoint() : std::string();
@@ -76,29 +85,50 @@ class Manager::Impl {
 };
 
 Manager::Manager(ManagerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
-Manager::~Manager() { stop(); }
+Manager::~Manager() {
+  if (impl_) stop();
+}
+Manager::Manager(Manager&&) noexcept = default;
+Manager& Manager::operator=(Manager&& other) noexcept {
+  if (this != &other) {
+    if (impl_) impl_->stop();
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
 
-void Manager::on_receive(std::function<void(const JobInfo&)> fn) { impl_->events_.receive = std::move(fn); }
+Manager::Impl& Manager::impl() const {
+  if (!impl_) throw Error(std::string(errc::kState), "use of a moved-from Manager");
+  return *impl_;
+}
+
+void Manager::on_receive(std::function<void(const JobInfo&)> fn) {
+  impl().set_event("on_receive", impl().events_.receive, std::move(fn));
+}
 void Manager::on_finish(std::function<void(const JobInfo&, const Result&)> fn) {
-  impl_->events_.finish = std::move(fn);
+  impl().set_event("on_finish", impl().events_.finish, std::move(fn));
 }
 void Manager::on_giveup(std::function<void(const JobInfo&, const std::string&)> fn) {
-  impl_->events_.giveup = std::move(fn);
+  impl().set_event("on_giveup", impl().events_.giveup, std::move(fn));
 }
 void Manager::on_abort(std::function<void(const JobInfo&, const std::string&)> fn) {
-  impl_->events_.abort = std::move(fn);
+  impl().set_event("on_abort", impl().events_.abort, std::move(fn));
 }
-void Manager::on_assigntimeout(std::function<void(const JobInfo&)> fn) { impl_->events_.assigntimeout = std::move(fn); }
+void Manager::on_assigntimeout(std::function<void(const JobInfo&)> fn) {
+  impl().set_event("on_assigntimeout", impl().events_.assigntimeout, std::move(fn));
+}
 void Manager::on_sysmsg(std::function<void(const nlohmann::json&, const std::string&)> fn) {
-  impl_->events_.sysmsg = std::move(fn);
+  impl().set_event("on_sysmsg", impl().events_.sysmsg, std::move(fn));
 }
-void Manager::on_cleanup(std::function<void()> fn) { impl_->events_.cleanup = std::move(fn); }
-void Manager::set_worker_selector(WorkerSelector selector) { impl_->selector_ = std::move(selector); }
+void Manager::on_cleanup(std::function<void()> fn) { impl().set_event("on_cleanup", impl().events_.cleanup, std::move(fn)); }
+void Manager::set_worker_selector(WorkerSelector selector) {
+  impl().set_event("set_worker_selector", impl().selector_, std::move(selector));
+}
 
-void Manager::start() { impl_->start(); }
-void Manager::run() { impl_->run(); }
-void Manager::stop() { impl_->stop(); }
-std::string Manager::endpoint() const { return impl_->endpoint(); }
-std::string Manager::pub_endpoint() const { return impl_->pub_endpoint(); }
+void Manager::start() { impl().start(); }
+void Manager::run() { impl().run(); }
+void Manager::stop() { impl().stop(); }
+std::string Manager::endpoint() const { return impl().endpoint(); }
+std::string Manager::pub_endpoint() const { return impl().pub_endpoint(); }
 
 }  // namespace proletariat

@@ -559,22 +559,29 @@ class Worker::Impl {
 
 Worker::Worker(WorkerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 Worker::~Worker() = default;
-void Worker::on_work(WorkHandler handler) { impl_->on_work(std::move(handler)); }
-void Worker::on_abort(AbortHandler handler) { impl_->on_abort(std::move(handler)); }
-void Worker::start() { impl_->start(); }
-void Worker::stop() { impl_->stop(); }
-bool Worker::wait_ready(std::chrono::milliseconds timeout) const { return impl_->wait_ready(timeout); }
-std::string Worker::id() const { return impl_->id(); }
-std::size_t Worker::running() const { return impl_->running(); }
+Worker::Worker(Worker&&) noexcept = default;
+Worker& Worker::operator=(Worker&&) noexcept = default;
+
+Worker::Impl& Worker::impl() const {
+  if (!impl_) throw Error(std::string(errc::kState), "use of a moved-from Worker");
+  return *impl_;
+}
+void Worker::on_work(WorkHandler handler) { impl().on_work(std::move(handler)); }
+void Worker::on_abort(AbortHandler handler) { impl().on_abort(std::move(handler)); }
+void Worker::start() { impl().start(); }
+void Worker::stop() { impl().stop(); }
+bool Worker::wait_ready(std::chrono::milliseconds timeout) const { return impl().wait_ready(timeout); }
+std::string Worker::id() const { return impl().id(); }
+std::size_t Worker::running() const { return impl().running(); }
 
 void Worker::system_message(const nlohmann::json& msg, std::optional<std::string> to, SysmsgCallback done) {
-  peer::post_system_message(impl_->post_task(), msg, std::move(to), std::move(done));
+  peer::post_system_message(impl().post_task(), msg, std::move(to), std::move(done));
 }
 std::future<SysmsgReceipt> Worker::system_message(const nlohmann::json& msg, std::optional<std::string> to) {
-  return peer::system_message_future(impl_->post_task(), msg, std::move(to));
+  return peer::system_message_future(impl().post_task(), msg, std::move(to));
 }
-void Worker::on_sysmsg(SysmsgHandler handler) { peer::post_sysmsg_handler(impl_->post_task(), std::move(handler)); }
-std::future<nlohmann::json> Worker::status() { return peer::status_future(impl_->post_task(), false); }
-std::future<nlohmann::json> Worker::my_status() { return peer::status_future(impl_->post_task(), true); }
+void Worker::on_sysmsg(SysmsgHandler handler) { peer::post_sysmsg_handler(impl().post_task(), std::move(handler)); }
+std::future<nlohmann::json> Worker::status() { return peer::status_future(impl().post_task(), false); }
+std::future<nlohmann::json> Worker::my_status() { return peer::status_future(impl().post_task(), true); }
 
 }  // namespace proletariat

@@ -53,6 +53,43 @@ class SystemTest : public ::testing::Test {
   std::atomic<int> giveups_{0};
 };
 
+// Issue 10, defect 4: events set after start() were silently ignored.
+TEST_F(SystemTest, ManagerEventsSetAfterStartAreRefused) {
+  try {
+    manager_->on_finish([](const JobInfo&, const Result&) {});
+    FAIL() << "on_finish after start() was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), "ESTATE");
+    EXPECT_NE(std::string(e.what()).find("before start()"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(manager_->on_receive([](const JobInfo&) {}), Error);
+  EXPECT_THROW(manager_->set_worker_selector({}), Error);
+  manager_->stop();
+  EXPECT_NO_THROW(manager_->on_finish([](const JobInfo&, const Result&) {})) << "stopped: may be set again";
+}
+
+// Issue 10 (public API pass): Manager, Worker and Client are movable; the moved object
+// keeps working, the moved-from one refuses clearly.
+TEST_F(SystemTest, ManagerWorkerAndClientAreMovable) {
+  auto worker_owner = echo_worker(endpoint_, 2);
+  Worker worker = std::move(*worker_owner);
+  EXPECT_THROW((void)worker_owner->running(), Error);
+  Client first(client_options(endpoint_));
+  Client client = std::move(first);
+  EXPECT_THROW((void)first.pending(), Error);
+  auto result = client.work(nlohmann::json(7)).get();
+  ASSERT_TRUE(result.ok()) << result.err->code;
+  EXPECT_EQ(result.data.to_json()["echo"], 7);
+
+  Manager moved = std::move(*manager_);
+  EXPECT_THROW((void)manager_->endpoint(), Error);
+  EXPECT_EQ(moved.endpoint(), endpoint_);
+  auto again = client.work(nlohmann::json(8)).get();
+  ASSERT_TRUE(again.ok()) << again.err->code;
+  moved.stop();
+  manager_.reset();
+}
+
 TEST_F(SystemTest, ResultsComeInTheOrderOfTheJobs) {
   auto w1 = echo_worker(endpoint_, 3);
   auto w2 = echo_worker(endpoint_, 5);

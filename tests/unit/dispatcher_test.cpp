@@ -364,6 +364,73 @@ namespace proletariat::broker {
 namespace {
 
 // System messages and status (PROTOCOL §8), with subscriptions fed by hand.
+// Issue 10, defect 6: when an abort frees a slot that a queued job takes in the same
+// round, the worker got JOBS [third] before ABORT [first], held slots + 1 jobs for a
+// moment and had to reject one. ABORT now leaves first.
+TEST_F(DispatcherTest, AbortLeavesBeforeTheJobThatTakesItsSlot) {
+  hello("a");
+  from("a", "OFFER", {{"slots", 2}, {"services", {"ocr"}}});
+  worker("b", 100);
+  hello("c");
+  const nlohmann::json entry = {{"service", "ocr"}};
+  auto sent = from("c", "PUSH", {{"req", 1}, {"jobs", {entry, entry, entry}}}, {"1", "2", "3"});
+  const auto ids = only(sent, "ACCEPTED").header["ids"];
+  ASSERT_EQ(only(sent, "JOBS").header["jobs"].size(), 2U);
+  EXPECT_EQ(only(sent, "JOBS").to, "a");
+
+  sent = from("c", "ABORT", {{"ids", {ids[0]}}});
+  ASSERT_EQ(sent.size(), 2U);
+  EXPECT_EQ(sent[0].to, "a");
+  EXPECT_EQ(sent[0].command, "ABORT");
+  EXPECT_EQ(sent[0].header["jobs"][0]["id"], ids[0]);
+  EXPECT_EQ(sent[1].to, "a");
+  EXPECT_EQ(sent[1].command, "JOBS");
+  EXPECT_EQ(sent[1].header["jobs"][0]["id"], ids[2]);
+}
+
+// The same when a client leaves and another client's queued job takes the slot.
+TEST_F(DispatcherTest, DepartingClientsAbortsLeaveBeforeTheJobsThatTakeTheirSlots) {
+  worker("w", 1);
+  hello("c1");
+  hello("c2");
+  auto sent = from("c1", "PUSH", {{"req", 1}, {"jobs", {nlohmann::json::object()}}}, {"1"});
+  const auto first = only(sent, "ACCEPTED").header["ids"][0];
+  sent = from("c2", "PUSH", {{"req", 1}, {"jobs", {nlohmann::json::object()}}}, {"2"});
+  const auto second = only(sent, "ACCEPTED").header["ids"][0];
+  EXPECT_FALSE(has(sent, "JOBS"));
+
+  sent = from("c1", "BYE", {});
+  ASSERT_EQ(sent.size(), 2U);
+  EXPECT_EQ(sent[0].command, "ABORT");
+  EXPECT_EQ(sent[0].header["jobs"][0]["id"], first);
+  EXPECT_EQ(sent[1].command, "JOBS");
+  EXPECT_EQ(sent[1].header["jobs"][0]["id"], second);
+}
+
+// A job assigned and aborted in the same round never reaches the worker: neither its
+// JOBS entry nor an ABORT for it is sent.
+TEST_F(DispatcherTest, JobAssignedAndAbortedInOneRoundIsNeverSent) {
+  worker("w", 4);
+  hello("c");
+  Frames push;
+  const auto add = [&push](std::string_view text) { push.emplace_back(text.data(), text.size()); };
+  add("c");
+  add("");
+  add("PRO1");
+  add("PUSH");
+  add(R"({"req":1,"jobs":[{},{}]})");
+  add("1");
+  add("2");
+  dispatcher_->on_message(push, now_);
+  dispatcher_->after_batch(now_);  // both assigned; the outbox is not taken yet
+  const auto sent = from("c", "ABORT", {{"ids", {1}}});  // job ids are given from 1
+  EXPECT_FALSE(has(sent, "ABORT"));
+  const auto& jobs = only(sent, "JOBS");
+  ASSERT_EQ(jobs.header["jobs"].size(), 1U);
+  EXPECT_EQ(jobs.header["jobs"][0]["id"], 2);
+  EXPECT_EQ(jobs.payloads, std::vector<std::string>{"2"});
+}
+
 class DispatcherSysmsgTest : public DispatcherTest {
  protected:
   std::string id_of(const std::string& rid) {

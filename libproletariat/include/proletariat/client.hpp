@@ -15,6 +15,7 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -27,6 +28,13 @@
 #include <proletariat/sysmsg.hpp>
 
 namespace proletariat {
+
+namespace detail {
+// The values that name one job in Client::work.
+template <typename T>
+concept single_job = std::same_as<std::remove_cvref_t<T>, JobSpec> || std::same_as<std::remove_cvref_t<T>, Payload> ||
+                     std::same_as<std::remove_cvref_t<T>, nlohmann::json>;
+}  // namespace detail
 
 struct ClientOptions {
   std::string endpoint = "tcp://127.0.0.1:1917";
@@ -54,13 +62,29 @@ class Client {
   ~Client();  // fails every unfinished job with EABORTED after telling the manager
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
+  // Movable (not while another thread uses it): the I/O thread stays with the moved
+  // object. A moved-from Client throws Error(ESTATE) from every call but destruction
+  // and assignment; assigning over a running Client stops it first.
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
 
-  // Pushes a group; `done` gets every result, in the order of `jobs`.
+  // Pushes a group; `done` gets every result, in the order of `jobs`. A braced list
+  // is always a group: work({json{{"a", 1}}}, options) is a group of one job.
   RequestId work(std::vector<JobSpec> jobs, const WorkOptions& options, GroupCallback done);
-  // A single job gives a single result.
-  RequestId work(JobSpec job, const WorkOptions& options, SingleCallback done);
   [[nodiscard]] std::future<std::vector<Result>> work(std::vector<JobSpec> jobs, const WorkOptions& options = {});
-  [[nodiscard]] std::future<Result> work(JobSpec job, const WorkOptions& options = {});
+  // A single job (a JobSpec, Payload or nlohmann::json value) gives a single result.
+  // A template, so that a braced list cannot select it: with a plain JobSpec
+  // parameter, work({json{...}}, options) was ambiguous (issue 10, defect 1).
+  template <typename Job>
+    requires detail::single_job<Job>
+  RequestId work(Job&& job, const WorkOptions& options, SingleCallback done) {
+    return work_one(JobSpec(std::forward<Job>(job)), options, std::move(done));
+  }
+  template <typename Job>
+    requires detail::single_job<Job>
+  [[nodiscard]] std::future<Result> work(Job&& job, const WorkOptions& options = {}) {
+    return work_one(JobSpec(std::forward<Job>(job)), options);
+  }
 
   // `each` fires per job in finishing order, then `done` once all have finished.
   RequestId work_individual(std::vector<JobSpec> jobs, const WorkOptions& options, EachCallback each,
@@ -92,7 +116,11 @@ class Client {
   [[nodiscard]] std::size_t pending() const;
 
  private:
+  RequestId work_one(JobSpec job, const WorkOptions& options, SingleCallback done);
+  std::future<Result> work_one(JobSpec job, const WorkOptions& options);
+
   class Impl;
+  Impl& impl() const;
   std::unique_ptr<Impl> impl_;
 };
 

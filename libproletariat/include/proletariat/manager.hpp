@@ -6,7 +6,10 @@
 // called from any thread, including a signal-handling thread.
 //
 // The manager binds a ROUTER socket for commands and an XPUB socket for system
-// messages; see docs/PROTOCOL.md. Options are fixed once started.
+// messages; see docs/PROTOCOL.md. Options and events are fixed once started: the
+// on_* setters and set_worker_selector() throw Error(ESTATE) after start() (until
+// stop()). A Manager is movable (not while another thread uses it); a moved-from one
+// throws Error(ESTATE) from every call but destruction and assignment.
 #pragma once
 
 #include <chrono>
@@ -88,8 +91,11 @@ class Manager {
   ~Manager();  // stop()
   Manager(const Manager&) = delete;
   Manager& operator=(const Manager&) = delete;
+  Manager(Manager&&) noexcept;
+  Manager& operator=(Manager&&) noexcept;  // stops this manager first
 
-  // Events (SPEC 7). Set before start(); called on the loop thread.
+  // Events (SPEC 7). Set before start() (throws Error ESTATE after); called on the
+  // loop thread.
   void on_receive(std::function<void(const JobInfo&)> fn);
   void on_finish(std::function<void(const JobInfo&, const Result&)> fn);
   void on_giveup(std::function<void(const JobInfo&, const std::string& worker)> fn);
@@ -97,7 +103,7 @@ class Manager {
   void on_assigntimeout(std::function<void(const JobInfo&)> fn);
   void on_sysmsg(std::function<void(const nlohmann::json& msg, const std::string& from)> fn);
   void on_cleanup(std::function<void()> fn);
-  // Replaces the weighted-random choice of worker. Set before start().
+  // Replaces the weighted-random choice of worker. Set before start() (as the events).
   void set_worker_selector(WorkerSelector selector);
 
   // Binds both sockets and runs the loop on a new thread. Throws Error on bind failure.
@@ -113,6 +119,7 @@ class Manager {
 
  private:
   class Impl;
+  Impl& impl() const;
   std::unique_ptr<Impl> impl_;
 };
 

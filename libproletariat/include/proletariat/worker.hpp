@@ -86,6 +86,11 @@ class Worker {
   ~Worker();  // stop()
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
+  // Movable (not while another thread uses it): the I/O thread stays with the moved
+  // object. A moved-from Worker throws Error(ESTATE) from every call but destruction
+  // and assignment; assigning over a running Worker stops it first.
+  Worker(Worker&&) noexcept;
+  Worker& operator=(Worker&&) noexcept;
 
   // Set before start(). A handler that throws fails the job with EHANDLER.
   void on_work(WorkHandler handler);
@@ -120,6 +125,7 @@ class Worker {
 
  private:
   class Impl;
+  Impl& impl() const;
   std::unique_ptr<Impl> impl_;
 };
 

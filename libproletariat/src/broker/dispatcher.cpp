@@ -45,52 +45,6 @@ Overloaded(Ts...) -> Overloaded<Ts...>;
 
 }  // namespace
 
-// --- Outbox ---
-
-void Outbox::send(const std::string& routing_id, protocol::Frames frames) {
-  messages_.push_back(Message{routing_id, std::move(frames)});
-}
-
-void Outbox::forget(const std::string& routing_id) {
-  const auto named = [&](const auto* entry) { return entry->first == routing_id; };
-  std::erase_if(jobs_dirty_, named);
-  std::erase_if(aborts_dirty_, named);
-  std::erase_if(results_dirty_, named);
-  jobs_.erase(routing_id);
-  aborts_.erase(routing_id);
-  results_.erase(routing_id);
-  std::erase_if(messages_, [&](const Message& m) { return m.routing_id == routing_id; });
-}
-
-std::vector<Outbox::Message> Outbox::take() {
-  std::vector<Message> out;
-  out.swap(messages_);
-  for (auto* entry : jobs_dirty_) {
-    auto& [rid, jobs] = *entry;
-    if (jobs.jobs.empty()) continue;
-    out.push_back(Message{rid, protocol::encode(std::move(jobs))});
-    jobs.jobs.clear();
-    jobs.payloads.clear();
-  }
-  for (auto* entry : aborts_dirty_) {
-    auto& [rid, aborts] = *entry;
-    if (aborts.jobs.empty()) continue;
-    out.push_back(Message{rid, protocol::encode(aborts)});
-    aborts.jobs.clear();
-  }
-  for (auto* entry : results_dirty_) {
-    auto& [rid, results] = *entry;
-    if (results.results.empty()) continue;
-    out.push_back(Message{rid, protocol::encode(std::move(results))});
-    results.results.clear();
-    results.payloads.clear();
-  }
-  jobs_dirty_.clear();
-  aborts_dirty_.clear();
-  results_dirty_.clear();
-  return out;
-}
-
 // --- Dispatcher ---
 
 Dispatcher::Dispatcher(const ManagerOptions& options, ManagerEvents events, std::int64_t boot_wall_ms,

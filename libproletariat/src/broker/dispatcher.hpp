@@ -19,6 +19,7 @@
 
 #include <proletariat/manager.hpp>
 
+#include "broker/outbox.hpp"
 #include "broker/peers.hpp"
 #include "broker/scheduler.hpp"
 #include "broker/sysmsg.hpp"
@@ -35,69 +36,6 @@ struct ManagerEvents {
   std::function<void(const JobInfo&)> assigntimeout;
   std::function<void(const nlohmann::json&, const std::string&)> sysmsg;
   std::function<void()> cleanup;
-};
-
-// Messages waiting to be sent. Jobs, aborts and results are gathered per peer over
-// one loop iteration and leave as one message each, so a burst costs one message per
-// peer rather than one per job.
-class Outbox {
- public:
-  struct Message {
-    std::string routing_id;
-    protocol::Frames frames;
-  };
-
-  void send(const std::string& routing_id, protocol::Frames frames);
-  protocol::Jobs& jobs_for(const std::string& routing_id) { return batch_for(jobs_, jobs_dirty_, routing_id); }
-  protocol::WorkerAbort& aborts_for(const std::string& routing_id) {
-    return batch_for(aborts_, aborts_dirty_, routing_id);
-  }
-  protocol::ClientResults& results_for(const std::string& routing_id) {
-    return batch_for(results_, results_dirty_, routing_id);
-  }
-  // System messages for the XPUB socket.
-  void publish(Publication publication) { publications_.push_back(std::move(publication)); }
-  [[nodiscard]] std::vector<Publication> take_publications() {
-    std::vector<Publication> out;
-    out.swap(publications_);
-    return out;
-  }
-  // Drops everything queued for a peer that is gone.
-  void forget(const std::string& routing_id);
-
-  // Everything queued, in an order that keeps the protocol's promises: immediate
-  // messages (ACCEPTED before any RESULT of its jobs), then JOBS before ABORT for the
-  // same worker, then results.
-  [[nodiscard]] std::vector<Message> take();
-
- private:
-  // Per-peer batches stay in their maps between rounds (emptied, capacity kept), so a
-  // busy peer costs no allocation per round; the dirty lists name the ones filled in
-  // this round, so that take() costs what was sent, not the number of peers (with
-  // 10,000 workers, walking every map was 40% of the manager's loop).
-  template <typename Batch>
-  using Batches = std::unordered_map<std::string, Batch>;
-  template <typename Batch>
-  using Dirty = std::vector<typename Batches<Batch>::value_type*>;
-
-  template <typename Batch>
-  static Batch& batch_for(Batches<Batch>& batches, Dirty<Batch>& dirty, const std::string& routing_id) {
-    auto& entry = *batches.try_emplace(routing_id).first;
-    if (is_empty(entry.second)) dirty.push_back(&entry);  // a duplicate is skipped by take()
-    return entry.second;
-  }
-  static bool is_empty(const protocol::Jobs& b) { return b.jobs.empty(); }
-  static bool is_empty(const protocol::WorkerAbort& b) { return b.jobs.empty(); }
-  static bool is_empty(const protocol::ClientResults& b) { return b.results.empty(); }
-
-  std::vector<Message> messages_;
-  Batches<protocol::Jobs> jobs_;
-  Batches<protocol::WorkerAbort> aborts_;
-  Batches<protocol::ClientResults> results_;
-  Dirty<protocol::Jobs> jobs_dirty_;
-  Dirty<protocol::WorkerAbort> aborts_dirty_;
-  Dirty<protocol::ClientResults> results_dirty_;
-  std::vector<Publication> publications_;
 };
 
 class Dispatcher {

@@ -1,0 +1,45 @@
+/* The C snippets of bindings/c/README.md, in a program that compiles as C99 (issue 10:
+ * README snippets are built, tests/docs/check_snippets.py checks they are here line for
+ * line). Built, not run: the snippets name the default endpoint, which a test must not
+ * use. The lines between the snippets only give them a scope. */
+#include <stdio.h>
+
+#include "proletariat.h"
+
+/* worker: answers [a, b] with a + b */
+static void add(proletariat_job* job, void* user) {
+  long a = 0, b = 0; char out[32];
+  (void)user;
+  sscanf(proletariat_job_args(job, NULL), " [ %ld , %ld ]", &a, &b);
+  snprintf(out, sizeof out, "%ld", a + b);
+  proletariat_job_reply(job, out, 0);                 /* len 0: NUL-terminated */
+}
+
+static void readme_worker(void) {
+  proletariat_worker_options wo; proletariat_worker* w;
+  proletariat_worker_options_init(&wo);
+  wo.endpoint = "tcp://127.0.0.1:1917"; wo.handler = add;
+  proletariat_worker_new(&wo, &w); proletariat_worker_start(w);
+  proletariat_worker_destroy(&w);
+}
+
+static void readme_client(void) {
+  /* client: one group, blocking wait, results in the order given */
+  proletariat_client* c; proletariat_request* r; const proletariat_results* res;
+  proletariat_job_spec jobs[2] = {{.args = "[1, 2]"}, {.args = "[3, 4]"}};
+  proletariat_client_new(NULL, &c);                     /* NULL: tcp://127.0.0.1:1917 */
+  proletariat_client_push(c, jobs, 2, NULL, &r);
+  if (proletariat_request_wait(r, 10000, &res) == PROLETARIAT_OK)
+    for (size_t i = 0; i < proletariat_results_count(res); ++i)
+      printf("%s\n", proletariat_results_at(res, i)->data);   /* 3, 7 */
+  proletariat_request_destroy(&r); proletariat_client_destroy(&c);
+}
+
+int main(int argc, char** argv) {
+  (void)argv;
+  if (argc > 1) {
+    readme_worker();
+    readme_client();
+  }
+  return 0;
+}

@@ -1,0 +1,82 @@
+#include "broker/outbox.hpp"
+
+#include <algorithm>
+
+namespace proletariat::broker {
+
+void Outbox::send(const std::string& routing_id, protocol::Frames frames) {
+  messages_.push_back(Message{routing_id, std::move(frames)});
+}
+
+void Outbox::forget(const std::string& routing_id) {
+  const auto named = [&](const auto* entry) { return entry->first == routing_id; };
+  std::erase_if(jobs_dirty_, named);
+  std::erase_if(aborts_dirty_, named);
+  std::erase_if(results_dirty_, named);
+  jobs_.erase(routing_id);
+  aborts_.erase(routing_id);
+  results_.erase(routing_id);
+  std::erase_if(messages_, [&](const Message& m) { return m.routing_id == routing_id; });
+}
+
+void Outbox::cancel_aborted(protocol::Jobs& jobs, protocol::WorkerAbort& aborts) {
+  // id -> attempt of every abort; an attempt in both lists leaves both.
+  std::unordered_map<std::uint64_t, unsigned> aborted;
+  aborted.reserve(aborts.jobs.size());
+  for (const auto& a : aborts.jobs) aborted.emplace(a.id, a.attempt);
+  std::size_t kept = 0;
+  std::size_t cancelled = 0;
+  for (std::size_t i = 0; i < jobs.jobs.size(); ++i) {
+    const auto hit = aborted.find(jobs.jobs[i].id);
+    if (hit != aborted.end() && hit->second == jobs.jobs[i].attempt) {
+      hit->second = 0;  // attempts start at 1: 0 marks "cancelled, send no ABORT"
+      ++cancelled;
+      continue;
+    }
+    if (kept != i) {
+      jobs.jobs[kept] = std::move(jobs.jobs[i]);
+      jobs.payloads[kept] = std::move(jobs.payloads[i]);
+    }
+    ++kept;
+  }
+  if (cancelled == 0) return;
+  jobs.jobs.resize(kept);
+  jobs.payloads.resize(kept);
+  std::erase_if(aborts.jobs, [&](const protocol::JobAttempt& a) { return aborted[a.id] == 0; });
+}
+
+std::vector<Outbox::Message> Outbox::take() {
+  std::vector<Message> out;
+  out.swap(messages_);
+  for (auto* entry : aborts_dirty_) {
+    auto& [rid, aborts] = *entry;
+    if (aborts.jobs.empty()) continue;
+    // Rare (an abort in the round of the assignment), so the lookup is only paid then.
+    if (const auto jobs = jobs_.find(rid); jobs != jobs_.end() && !jobs->second.jobs.empty()) {
+      cancel_aborted(jobs->second, aborts);
+      if (aborts.jobs.empty()) continue;
+    }
+    out.push_back(Message{rid, protocol::encode(aborts)});
+    aborts.jobs.clear();
+  }
+  for (auto* entry : jobs_dirty_) {
+    auto& [rid, jobs] = *entry;
+    if (jobs.jobs.empty()) continue;
+    out.push_back(Message{rid, protocol::encode(std::move(jobs))});
+    jobs.jobs.clear();
+    jobs.payloads.clear();
+  }
+  for (auto* entry : results_dirty_) {
+    auto& [rid, results] = *entry;
+    if (results.results.empty()) continue;
+    out.push_back(Message{rid, protocol::encode(std::move(results))});
+    results.results.clear();
+    results.payloads.clear();
+  }
+  jobs_dirty_.clear();
+  aborts_dirty_.clear();
+  results_dirty_.clear();
+  return out;
+}
+
+}  // namespace proletariat::broker
