@@ -4,11 +4,25 @@
 // the daemon's events arrive as JSON lines (`proletariatd --events`) and are emitted
 // here with the original event names and arguments.
 //
+// The daemon ends with its program, as the original's in-process manager did:
+// - the program exits (process.exit, the loop runs dry, an uncaught exception): the
+//   'exit' hook sends the daemon SIGTERM (a clean stop);
+// - the program gets SIGTERM, SIGINT or SIGHUP and has no listener of its own for it:
+//   the daemon is stopped (SIGTERM) and waited for, then the signal is raised again,
+//   so the program ends as it would have without a Manager, with the port free. A
+//   second such signal while waiting ends the program at once. A program with its own
+//   listener decides for itself (stop() the Manager, or exit: see the 'exit' hook);
+// - the program is killed (SIGKILL) or crashes hard: no code runs here. The daemon's
+//   stdin is a pipe from this process that is never written or closed, so it reaches
+//   EOF when the process is gone; a daemon that offers `--parent-watch` (told so by
+//   its --help) is started with it, and then exits cleanly on that EOF (and has its
+//   PR_SET_PDEATHSIG set to SIGTERM).
+//
 // What cannot cross the process boundary: a custom `workSelectWorker` function (the
 // daemon's choice is the weighted-random one; a C++ program embedding the manager can
 // replace it). Assigning one logs a warning and changes nothing.
 
-const { spawn } = require('node:child_process');
+const { spawn, execFile } = require('node:child_process');
 const { EventEmitter } = require('node:events');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -40,6 +54,77 @@ const SWITCH_OPTIONS = {
   HOLDSIMILARWORK: '--hold-similar-work',
   DEBUG: '--debug',
 };
+
+// Whether `daemon --help` mentions `flag` (cached per daemon and flag). False when the
+// daemon cannot be run: the spawn that follows reports that.
+const helpCache = new Map();
+function daemonSupports(daemon, flag) {
+  const key = `${daemon}\0${flag}`;
+  if (!helpCache.has(key)) {
+    helpCache.set(key, new Promise((resolve) => {
+      execFile(daemon, ['--help'], { timeout: 10000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+        const text = `${stdout || ''}${stderr || ''}`;
+        // The flag as a word of its own (flags are letters and dashes).
+        resolve(new RegExp(`(^|\\s)${flag}(?![\\w-])`, 'm').test(text));
+      });
+    }));
+  }
+  return helpCache.get(key);
+}
+
+// --- the daemons of this process end with it ---
+
+const live = new Set(); // Managers whose daemon runs
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+const signalListeners = new Map(); // signal -> our listener, while any daemon runs
+let exitHooked = false;
+let stoppingOnSignal = false;
+
+function onProcessExit() {
+  for (const manager of live) manager._terminateNow();
+}
+
+function onStopSignal(signal) {
+  // Another listener means the application handles this signal itself.
+  if (process.listenerCount(signal) > 1) return;
+  const reraise = () => {
+    unhookProcess();
+    process.kill(process.pid, signal);
+  };
+  if (stoppingOnSignal) {
+    reraise(); // a second signal: do not wait any longer
+    return;
+  }
+  stoppingOnSignal = true;
+  Promise.all([...live].map((manager) => manager.stop())).then(reraise, reraise);
+}
+
+function hookProcess(manager) {
+  live.add(manager);
+  if (!exitHooked) {
+    process.on('exit', onProcessExit);
+    exitHooked = true;
+  }
+  if (signalListeners.size === 0) {
+    for (const signal of STOP_SIGNALS) {
+      const listener = () => onStopSignal(signal);
+      signalListeners.set(signal, listener);
+      process.on(signal, listener);
+    }
+  }
+}
+
+function unhookProcess() {
+  for (const [signal, listener] of signalListeners) process.removeListener(signal, listener);
+  signalListeners.clear();
+  if (exitHooked) process.removeListener('exit', onProcessExit);
+  exitHooked = false;
+}
+
+function unhookManager(manager) {
+  live.delete(manager);
+  if (live.size === 0 && !stoppingOnSignal) unhookProcess();
+}
 
 function daemonArgs(opts) {
   const host = opts.host || '*';
@@ -73,8 +158,10 @@ class Manager extends EventEmitter {
     this.process = null;
     this.endpoint = null;
     this.pubEndpoint = null;
+    this.parentWatch = false; // whether the daemon was started with --parent-watch
     this._started = null;
     this._stopped = null;
+    this._stopRequested = false;
   }
 
   // Starts the daemon; resolves once it listens (`endpoint`/`pubEndpoint` are then
@@ -83,18 +170,36 @@ class Manager extends EventEmitter {
   start() {
     if (this._started) return this._started;
     const daemon = findDaemon(this.options.daemon);
-    this._started = new Promise((resolve, reject) => {
-      const child = spawn(daemon, daemonArgs(this.options), { stdio: ['ignore', 'pipe', 'inherit'] });
+    this._started = daemonSupports(daemon, '--parent-watch').then((parentWatch) => new Promise((resolve, reject) => {
+      if (this._stopRequested) {
+        reject(new Error('the manager was stopped before it started'));
+        return;
+      }
+      this.parentWatch = parentWatch;
+      const args = daemonArgs(this.options);
+      if (parentWatch) args.push('--parent-watch');
+      // stdin: a pipe this process never writes or closes, so that the daemon sees
+      // EOF when this process is gone (--parent-watch).
+      const child = spawn(daemon, args, { stdio: ['pipe', 'pipe', 'inherit'] });
       this.process = child;
+      child.stdin.on('error', () => {}); // never written; an EPIPE here means nothing
       let ready = false;
       const fail = (err) => {
         if (!ready) reject(err);
         if (this.listenerCount('error') > 0) this.emit('error', err);
         else this.log.error(`manager: ${err.message}`);
       };
-      child.on('error', (err) => fail(new Error(`cannot start ${daemon}: ${err.message}`)));
+      child.on('error', (err) => {
+        if (this.process === child && child.pid === undefined) {
+          this.process = null;
+          unhookManager(this);
+        }
+        fail(new Error(`cannot start ${daemon}: ${err.message}`));
+      });
+      if (child.pid !== undefined) hookProcess(this);
       child.on('exit', (code, signal) => {
         this.process = null;
+        unhookManager(this);
         if (!ready) fail(new Error(`${daemon} exited before listening (code ${code}, signal ${signal})`));
         this.emit('exit', code, signal);
       });
@@ -115,7 +220,7 @@ class Manager extends EventEmitter {
         }
         this._dispatch(event);
       });
-    });
+    }));
     this._started.catch(() => {}); // reported through 'error' as well
     return this._started;
   }
@@ -153,13 +258,22 @@ class Manager extends EventEmitter {
   // Stops the daemon (SIGTERM: it tells every peer BYE); resolves when it has exited.
   stop() {
     if (this._stopped) return this._stopped;
-    const child = this.process;
-    if (!child) return Promise.resolve();
-    this._stopped = new Promise((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    });
+    this._stopRequested = true;
+    this._stopped = (async () => {
+      if (this._started) await this._started.catch(() => {});
+      const child = this.process;
+      if (!child) return;
+      await new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      });
+    })();
     return this._stopped;
+  }
+
+  // From the process's 'exit' hook: no waiting is possible there.
+  _terminateNow() {
+    if (this.process) this.process.kill('SIGTERM');
   }
 
   set workSelectWorker(fn) {
@@ -167,4 +281,4 @@ class Manager extends EventEmitter {
   }
 }
 
-module.exports = { Manager, daemonArgs };
+module.exports = { Manager, daemonArgs, daemonSupports };
