@@ -727,7 +727,8 @@ class PropertyRun {
         const bool anyone = std::any_of(workers_.begin(), workers_.end(),
                                         [&](const MWorker& w) { return w.live && offers(w, service); });
         if (!anyone) {
-          EXPECT_EQ(s_.why_waiting(id), WaitReason::no_worker_for_service) << "job " << id;
+          const auto reason = service.empty() ? WaitReason::no_worker : WaitReason::no_worker_for_service;
+          EXPECT_EQ(s_.why_waiting(id), reason) << "job " << id;
         }
         if (job.deadline && (!earliest || *job.deadline < *earliest)) earliest = job.deadline;
       }

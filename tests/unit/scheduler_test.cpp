@@ -174,7 +174,7 @@ TEST(Scheduler, WorkerWithSeveralServicesTakesJobsOfEach) {
   ASSERT_EQ(assigned.size(), 3U);
   for (const Assigned& a : assigned) EXPECT_EQ(a.worker, w);
   EXPECT_EQ(h.s.state_of(4), JobState::queued);
-  EXPECT_EQ(h.s.why_waiting(4), WaitReason::no_worker_for_service);
+  EXPECT_EQ(h.s.why_waiting(4), WaitReason::no_worker);
   const auto stats = h.s.worker_stats(w);
   ASSERT_TRUE(stats.has_value());
   EXPECT_EQ(stats->services, (std::vector<std::string>{"a", "b", "c"}));
@@ -558,12 +558,44 @@ TEST(Scheduler, AvailThresholdWaitsForFreedSlotsAfterTheSystemWasFull) {
   for (JobId id = 1; id <= 15; ++id) h.submit(id);
   ASSERT_EQ(h.dispatch().size(), 10U);
   EXPECT_TRUE(h.s.stats().throttled);
-  EXPECT_EQ(h.s.why_waiting(11), WaitReason::throttled);
+  // Issue 10, defect 8: with every slot busy a job waits for a slot, not for the throttle.
+  EXPECT_EQ(h.s.why_waiting(11), WaitReason::no_free_slot);
   h.complete(h.running(1));
   h.complete(h.running(2));
   EXPECT_TRUE(h.dispatch().empty()) << "2 free < threshold 3";
+  EXPECT_EQ(h.s.why_waiting(11), WaitReason::throttled) << "slots are free, the threshold holds the job";
   h.complete(h.running(3));
   EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{11, 12, 13}));
+}
+
+// Issue 10, defect 5 (SPEC 4): capacity that arrives ends the throttle at once, so a
+// worker that joins a full system gets work immediately.
+TEST(Scheduler, NewOfferEndsTheAvailThresholdThrottle) {
+  SchedulerOptions options;
+  options.avail_threshold = 50;
+  Harness h(options);
+  h.s.add_worker(offer(100));
+  for (JobId id = 1; id <= 110; ++id) h.submit(id);
+  ASSERT_EQ(h.dispatch().size(), 100U);
+  ASSERT_TRUE(h.s.stats().throttled);
+  const WorkerSlot joined = h.s.add_worker(offer(4));
+  EXPECT_FALSE(h.s.stats().throttled);
+  const auto assigned = h.dispatch();
+  ASSERT_EQ(assigned.size(), 4U) << "the new worker's 4 slots are used although 4 < 50";
+  for (const Assigned& a : assigned) EXPECT_EQ(a.worker, joined);
+}
+
+// Jobs that name no service, with no worker taking such jobs, wait for "no_worker"
+// (PROTOCOL §8.3), not for a service nobody offers.
+TEST(Scheduler, JobWithoutServiceAndNoPlainWorkerWaitsForNoWorker) {
+  Harness h;
+  h.submit(1);
+  EXPECT_EQ(h.s.why_waiting(1), WaitReason::no_worker);
+  h.s.add_worker(offer(4, {}, {"ocr"}));
+  EXPECT_TRUE(h.dispatch().empty());
+  EXPECT_EQ(h.s.why_waiting(1), WaitReason::no_worker) << "a worker listing services takes no service-less job";
+  h.submit(2, 0, 0, "", "resize");
+  EXPECT_EQ(h.s.why_waiting(2), WaitReason::no_worker_for_service);
 }
 
 TEST(Scheduler, AvailThresholdNeverStallsWhenCapacityIsBelowIt) {

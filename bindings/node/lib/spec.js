@@ -72,7 +72,7 @@ const COMMANDS = Object.freeze({
   SYSDONE: Object.freeze({ from: "manager", payloads: "none" }),
 });
 
-const WAITING_REASONS = Object.freeze(["no_worker_for_service", "no_free_slot", "held_behind_key", "throttled"]);
+const WAITING_REASONS = Object.freeze(["no_worker", "no_worker_for_service", "no_free_slot", "held_behind_key", "throttled"]);
 const WORKER_STATES = Object.freeze(["ready", "full"]);
 const ROLES = Object.freeze(["peer", "worker", "client"]);
 

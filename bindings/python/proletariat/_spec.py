@@ -82,6 +82,6 @@ COMMANDS = {
     "SYSDONE": ("manager", "none"),
 }
 
-WAITING_REASONS = ("no_worker_for_service", "no_free_slot", "held_behind_key", "throttled",)
+WAITING_REASONS = ("no_worker", "no_worker_for_service", "no_free_slot", "held_behind_key", "throttled",)
 WORKER_STATES = ("ready", "full",)
 ROLES = ("peer", "worker", "client",)

@@ -99,10 +99,18 @@ WaitReason Scheduler::why_waiting(JobId job) const {
   switch (record.state) {
     case JobState::held:
       return WaitReason::held_behind_key;
-    case JobState::queued:
-      if (s.services[record.service_id].workers.empty()) return WaitReason::no_worker_for_service;
-      if (s.full || s.armed) return WaitReason::throttled;
+    case JobState::queued: {
+      const State::Service& service = s.services[record.service_id];
+      if (service.workers.empty()) {
+        return service.name.empty() ? WaitReason::no_worker : WaitReason::no_worker_for_service;
+      }
+      // Throttled only while a slot this job may take is free but distribution waits
+      // (AVAIL_THRESHOLD, DISTRIB_RANDMAX); with every such slot busy it waits for a slot.
+      const std::size_t range = s.range_index(record.priority);
+      const bool slot_free = range < service.trees.size() && service.trees[range].total() > 0;
+      if (slot_free && (s.full || s.armed)) return WaitReason::throttled;
       return WaitReason::no_free_slot;
+    }
     case JobState::running:
     case JobState::unknown:
       break;

@@ -115,7 +115,8 @@ enum class WorkerLoss {
 
 // Why a job is where it is (status, "why is my job stuck").
 enum class JobState : std::uint8_t { queued, held, running, unknown };
-enum class WaitReason { none, no_worker_for_service, no_free_slot, held_behind_key, throttled };
+// PROTOCOL §8.3 (protocol.json "waiting_reasons") names and explains each.
+enum class WaitReason { none, no_worker, no_worker_for_service, no_free_slot, held_behind_key, throttled };
 
 // The candidate view a custom selector gets.
 struct Candidate {

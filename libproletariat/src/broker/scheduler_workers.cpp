@@ -194,6 +194,10 @@ auto Scheduler::State::add_worker(const Offer& offer) -> WorkerSlot {
 
   ++live_workers;
   capacity += worker.pools.slots();
+  // SPEC 4: the AVAIL_THRESHOLD throttle gathers slots freed by finishing jobs;
+  // capacity that arrives ends it at once, so a worker joining a full system gets
+  // work immediately instead of idling until others free the threshold (issue 10).
+  full = false;
   bool new_start = false;
   for (const PoolUsage& pool : worker.pools.pools()) {
     if (pool.start > 0 && start_refs[pool.start]++ == 0) new_start = true;

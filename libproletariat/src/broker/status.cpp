@@ -15,6 +15,8 @@ constexpr std::size_t kMaxExplainedJobs = protocol::spec::kMaxWaitingListed;
 
 std::string_view reason_name(WaitReason reason) {
   switch (reason) {
+    case WaitReason::no_worker:
+      return "no_worker";
     case WaitReason::no_worker_for_service:
       return "no_worker_for_service";
     case WaitReason::no_free_slot:
