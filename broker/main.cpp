@@ -1,5 +1,9 @@
 // proletariatd: the manager as a daemon. Turns flags into ManagerOptions, sets up
 // logging, runs the manager and stops it cleanly on SIGINT or SIGTERM.
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -7,6 +11,7 @@
 #include <iostream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -54,6 +59,8 @@ bool set_ms(std::chrono::milliseconds& field, const std::string& text) {
 
 std::string g_log_level = "info";
 bool g_events = false;
+bool g_announce = false;
+bool g_parent_watch = false;
 
 const std::vector<Flag>& flags() {
   static const std::vector<Flag> table = {
@@ -61,12 +68,13 @@ const std::vector<Flag>& flags() {
        [](ManagerOptions& o, const std::string& v) { o.endpoint = v; return !v.empty(); }},
       {"pub-endpoint", "", "ENDPOINT", "system-message socket (XPUB) to bind [tcp://*:1918]",
        [](ManagerOptions& o, const std::string& v) { o.pub_endpoint = v; return !v.empty(); }},
-      {"port", "", "PORT", "shorthand: bind tcp://*:PORT and tcp://*:PORT+1",
+      {"port", "", "PORT",
+       "shorthand: bind tcp://*:PORT and tcp://*:PORT+1; 0 binds two free ports (see --announce)",
        [](ManagerOptions& o, const std::string& v) {
          unsigned port = 0;
-         if (!parse_number(v, port) || port == 0 || port > 65534) return false;
-         o.endpoint = "tcp://*:" + std::to_string(port);
-         o.pub_endpoint = "tcp://*:" + std::to_string(port + 1);
+         if (!parse_number(v, port) || port > 65534) return false;
+         o.endpoint = port == 0 ? std::string("tcp://*:*") : "tcp://*:" + std::to_string(port);
+         o.pub_endpoint = port == 0 ? std::string("tcp://*:*") : "tcp://*:" + std::to_string(port + 1);
          return true;
        }},
       {"avail-threshold", "AVAIL_THRESHOLD", "N",
@@ -103,6 +111,14 @@ const std::vector<Flag>& flags() {
        }},
       {"events", "", "", "write every manager event as a JSON line on stdout (for supervisors such as the Node.js Manager)",
        [](ManagerOptions&, const std::string&) { return g_events = true; }},
+      {"announce", "", "",
+       "once bound, write {\"event\":\"ready\",\"endpoint\",\"pub_endpoint\",\"port\",\"pub_port\"} as one line on stdout "
+       "(--events does too), so a harness that asked for port 0 learns the ports without probing",
+       [](ManagerOptions&, const std::string&) { return g_announce = true; }},
+      {"parent-watch", "", "",
+       "stop gracefully when the parent process dies or closes this process's stdin (for a daemon a program "
+       "starts as its child, such as the Node.js Manager)",
+       [](ManagerOptions&, const std::string&) { return g_parent_watch = true; }},
       {"log-level", "", "LEVEL", "trace, debug, info, warn, error, critical or off [info]",
        [](ManagerOptions&, const std::string& v) {
          g_log_level = v;
@@ -128,6 +144,34 @@ void usage(std::FILE* out) {
                "  --help                             this text\n"
                "  --version                          print the version\n\n"
                "Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a startup error, 2 on bad flags.\n");
+}
+
+// The port of a bound TCP endpoint ("tcp://0.0.0.0:41234" -> 41234), or null.
+nlohmann::json port_of(const std::string& endpoint) {
+  const auto colon = endpoint.rfind(':');
+  if (endpoint.rfind("tcp://", 0) != 0 || colon == std::string::npos) return nullptr;
+  unsigned port = 0;
+  return parse_number(endpoint.substr(colon + 1), port) ? nlohmann::json(port) : nlohmann::json(nullptr);
+}
+
+// --parent-watch: a daemon started by a program must not outlive it (issue 10, defect
+// 9: the Node Manager's daemon kept the port after its program died). The kernel sends
+// SIGTERM when the parent dies; a parent that closes our stdin (or dies, which closes
+// it) is noticed by the reader thread. Either way the main thread's sigwait stops the
+// manager as for an operator's SIGTERM.
+void watch_parent() {
+  const pid_t parent = getppid();
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) kill(getpid(), SIGTERM);  // it died before the call
+  std::thread([] {
+    char buffer[256];
+    for (;;) {
+      const ssize_t n = read(STDIN_FILENO, buffer, sizeof buffer);
+      if (n > 0 || (n < 0 && errno == EINTR)) continue;
+      break;  // EOF or error: the parent is gone or let go of us
+    }
+    kill(getpid(), SIGTERM);
+  }).detach();
 }
 
 nlohmann::json job_json(const proletariat::JobInfo& job) {
@@ -235,7 +279,17 @@ int main(int argc, char** argv) {
     logger->critical("cannot start: {}", e.what());
     return 1;
   }
-  if (g_events) emit({{"event", "ready"}, {"endpoint", manager.endpoint()}, {"pub_endpoint", manager.pub_endpoint()}});
+  if (g_events || g_announce) {
+    emit({{"event", "ready"},
+          {"endpoint", manager.endpoint()},
+          {"pub_endpoint", manager.pub_endpoint()},
+          {"port", port_of(manager.endpoint())},
+          {"pub_port", port_of(manager.pub_endpoint())}});
+  }
+  if (g_parent_watch) {
+    logger->info("parent watch: stopping when the parent dies or closes stdin");
+    watch_parent();
+  }
   int sig = 0;
   sigwait(&signals, &sig);
   logger->info("signal {}: stopping", sig);

@@ -1,18 +1,12 @@
 // CLEANUP_REQS / CLEANUP_CHECKINT give memory back after a burst (issue 3): the
 // daemon's resident memory grows while 40,000 jobs of 2 KiB wait, and shrinks again
 // once they are done.
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include <fstream>
 
 #include <gtest/gtest.h>
-#include <zmq.hpp>
 
 #include "support/cluster.hpp"
-
-extern char** environ;
+#include "support/daemon.hpp"
 
 namespace proletariat::testing {
 namespace {
@@ -31,35 +25,14 @@ long rss_kib(pid_t pid) {
   return 0;
 }
 
-// A free loopback port: bind an ephemeral one and let it go.
-std::string free_endpoint() {
-  zmq::context_t context;
-  zmq::socket_t probe(context, zmq::socket_type::router);
-  probe.set(zmq::sockopt::linger, 0);
-  probe.bind("tcp://127.0.0.1:*");
-  return probe.get(zmq::sockopt::last_endpoint);
-}
-
 TEST(Cleanup, ManagerGivesMemoryBackAfterABurst) {
 #ifdef PROLETARIAT_SANITIZED
   GTEST_SKIP() << "resident memory is not meaningful under a sanitizer's allocator";
 #endif
-  const std::string endpoint = free_endpoint();
-  std::vector<std::string> args = {PROLETARIAT_DAEMON, "--endpoint", endpoint, "--pub-endpoint", "tcp://127.0.0.1:*",
-                                   "--cleanup-reqs", "1000", "--cleanup-checkint", "200", "--heartbeat-interval", "50",
-                                   "--heartbeat-liveness", "20", "--log-level", "warn"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
-  struct Reaper {
-    pid_t pid;
-    ~Reaper() {
-      kill(pid, SIGTERM);
-      waitpid(pid, nullptr, 0);
-    }
-  } reaper{pid};
+  Daemon daemon(PROLETARIAT_DAEMON, {"--cleanup-reqs", "1000", "--cleanup-checkint", "200", "--heartbeat-interval",
+                                     "50", "--heartbeat-liveness", "20", "--log-level", "warn"});
+  const std::string endpoint = daemon.endpoint();
+  const pid_t pid = daemon.pid();
 
   Client client(client_options(endpoint));
   ASSERT_TRUE(client.wait_connected(5s)) << "the daemon did not come up on " << endpoint;
