@@ -118,6 +118,9 @@ std::unique_ptr<proletariat::Client> connect(const Args& args) {
   options.endpoint = flag(args, "endpoint", "tcp://127.0.0.1:1917");
   options.name = "proletariat-ctl";
   options.con_retry_time = 200ms;
+  // A short-lived admin connection is never a recipient: a broadcast sent while it
+  // runs must not wait for it (PROTOCOL §4 HELLO "sysmsg").
+  options.system_messages = false;
   auto client = std::make_unique<proletariat::Client>(options);
   const auto timeout = std::chrono::milliseconds(number_flag(args, "connect-timeout").value_or(3000));
   if (!client->wait_connected(timeout)) {

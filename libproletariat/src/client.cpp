@@ -306,7 +306,8 @@ class Client::Impl {
   void run() {
     detail::name_this_thread("prlt-client");
     session_.emplace(context_,
-                     peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "client"},
+                     peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "client",
+                                          options_.system_messages},
                      peer::SessionHooks{[this] { on_registered(); },
                                         [this](protocol::ManagerMessage&& msg) { on_message(std::move(msg)); },
                                         [this] { on_lost(); }});

@@ -266,7 +266,8 @@ class Worker::Impl {
   void run() {
     detail::name_this_thread("prlt-worker");
     session_.emplace(context_,
-                     peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "worker"},
+                     peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "worker",
+                                          options_.system_messages},
                      peer::SessionHooks{[this] { on_registered(); },
                                         [this](protocol::ManagerMessage&& msg) { on_message(std::move(msg)); },
                                         [this] { on_lost(); }});

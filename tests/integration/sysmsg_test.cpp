@@ -1,6 +1,8 @@
 // System messages end to end (issue 4): a broadcast to 50 peers while jobs flow,
 // targeted, to the manager, nobody to send to, a recipient that dies mid-broadcast,
 // a sender that leaves.
+#include <unistd.h>
+
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -49,6 +51,54 @@ class SysmsgTest : public ::testing::Test {
   std::mutex mutex_;
   std::vector<std::string> manager_got_;
 };
+
+// Issue 10, defect 8: a peer that says in HELLO it takes no system messages is not
+// waited for; the others still get the broadcast.
+TEST_F(SysmsgTest, PeerWithoutSystemMessagesIsNotWaitedFor) {
+  auto listening = connected_client();
+  std::atomic<int> got{0};
+  listening->on_sysmsg([&](const nlohmann::json&, const std::string&) { ++got; });
+  ASSERT_TRUE(wait_until([&] { return listening->my_status().get().contains("id"); }));
+  ClientOptions quiet_options = client_options(endpoint_);
+  quiet_options.system_messages = false;
+  Client quiet(quiet_options);
+  ASSERT_TRUE(quiet.wait_connected(5s));
+  auto sender = connected_client();
+  auto f = sender->system_message({{"reload", true}});
+  const auto r = receipt(f);
+  EXPECT_EQ(r.sent_to, 1U) << "only the listening peer counts";
+  EXPECT_EQ(r.received_by, 1U);
+  EXPECT_EQ(got.load(), 1);
+  auto refused = sender->system_message({{"x", 1}}, quiet.id());
+  try {
+    (void)refused.get();
+    ADD_FAILURE() << "a message to a peer without system messages was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), "ENOPEER");
+  }
+}
+
+// A channel that is not TCP is announced whole in WELCOME (pub_endpoint).
+TEST(SysmsgIpc, PeersFindAnIpcChannelFromWelcome) {
+  const std::string base = "ipc:///tmp/proletariat-sysmsg-" + std::to_string(::getpid());
+  ManagerOptions options = loopback_options(base + ".cmd");
+  options.pub_endpoint = base + ".pub";
+  Manager manager(options);
+  manager.start();
+  Client a(client_options(manager.endpoint()));
+  Client b(client_options(manager.endpoint()));
+  ASSERT_TRUE(a.wait_connected(5s));
+  ASSERT_TRUE(b.wait_connected(5s));
+  std::atomic<int> got{0};
+  b.on_sysmsg([&](const nlohmann::json&, const std::string&) { ++got; });
+  auto f = a.system_message({{"over", "ipc"}});
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  const auto r = f.get();
+  EXPECT_EQ(r.sent_to, 1U);
+  EXPECT_EQ(r.received_by, 1U);
+  EXPECT_EQ(got.load(), 1);
+  manager.stop();
+}
 
 TEST_F(SysmsgTest, BroadcastReachesFiftyPeersWhileJobsFlow) {
   auto worker = echo_worker(endpoint_, 8);

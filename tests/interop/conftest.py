@@ -1,7 +1,7 @@
 """Fixtures of the cross-language interop tests.
 
-One real `proletariatd` per test, on free loopback ports (heartbeat 50 ms, liveness
-20: see HEARTBEAT_MS), and peers in three languages joining it:
+One real `proletariatd` per test, on loopback ports it picks and announces
+(--announce; heartbeat 50 ms, liveness 20: see HEARTBEAT_MS), and peers in three languages joining it:
 
 - Python: the binding in <repo>/bindings/python, imported in this process;
 - Node.js: the small scripts beside this file (node_worker.js, node_client.js,
@@ -23,7 +23,6 @@ import pathlib
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -75,12 +74,6 @@ def node_program() -> str:
     return node
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT, interval: float = 0.005) -> Any:
     """Polls `condition` until it returns something truthy; fails the test after `timeout`."""
     deadline = time.monotonic() + timeout
@@ -94,55 +87,70 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT, int
 
 
 class Daemon:
-    """proletariatd on two free loopback ports, answering HELLO before the test starts."""
+    """proletariatd on two loopback ports the kernel picked, which it announces.
+
+    It binds tcp://127.0.0.1:* twice (what --port 0 does on every interface) and writes
+    its ready line, {"event":"ready",...,"port":P,"pub_port":Q}, on stdout once bound
+    (--announce): no test probes for a free port and races another process for it.
+    Stdout is read on a thread to the end, so the daemon never blocks on a full pipe;
+    stdin is a pipe held by this process, with --parent-watch, so that a test run that
+    dies takes its daemons with it.
+    """
 
     def __init__(self, extra_args: Sequence[str] = ()) -> None:
         if not DAEMON.exists():
             pytest.fail(f"no manager daemon at {DAEMON}: build it or set PROLETARIAT_DAEMON")
         self.log = tempfile.NamedTemporaryFile(prefix="proletariatd-interop-", suffix=".log", delete=False)
-        deadline = time.monotonic() + WAIT
-        while True:
-            self.port = free_port()
-            self.pub_port = free_port()
-            if self.pub_port == self.port:
-                continue
-            self.endpoint = f"tcp://127.0.0.1:{self.port}"
-            self.pub_endpoint = f"tcp://127.0.0.1:{self.pub_port}"
-            self.process = subprocess.Popen(
-                [
-                    str(DAEMON),
-                    "--endpoint", self.endpoint,
-                    "--pub-endpoint", self.pub_endpoint,
-                    "--heartbeat-interval", str(HEARTBEAT_MS),
-                    "--heartbeat-liveness", str(LIVENESS),
-                    *extra_args,
-                ],
-                stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )
-            if self._await_welcome(deadline):
-                return
-            self.stop()  # a port taken meanwhile, say: try two other ports
-            if time.monotonic() >= deadline:
-                pytest.fail(f"proletariatd did not answer HELLO within {WAIT} s; log:\n{self.log_text()}")
+        args = [
+            str(DAEMON),
+            "--endpoint", "tcp://127.0.0.1:*",
+            "--pub-endpoint", "tcp://127.0.0.1:*",
+            "--announce",
+            "--parent-watch",
+            "--heartbeat-interval", str(HEARTBEAT_MS),
+            "--heartbeat-liveness", str(LIVENESS),
+            *extra_args,
+        ]
+        self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
+        self._later: List[str] = []  # stdout after the ready line (nothing, unless --events)
+        self._ready = threading.Event()
+        self._first: Optional[str] = None
+        self._reader = threading.Thread(target=self._read, name="proletariatd-stdout", daemon=True)
+        self._reader.start()
+        self._ready.wait(WAIT)
+        line = self._first
+        try:
+            ready = json.loads(line) if line is not None else None
+        except ValueError:
+            ready = None
+        if not (isinstance(ready, dict) and ready.get("event") == "ready"
+                and all(isinstance(ready.get(k), int) and 0 < ready[k] < 65536 for k in ("port", "pub_port"))):
+            exited = self.process.poll()
+            self.stop()
+            what = (f"wrote {line!r} instead of its ready line" if line is not None
+                    else f"exited ({exited}) before announcing its endpoints" if exited is not None
+                    else f"did not announce its endpoints within {WAIT} s")
+            pytest.fail(f"proletariatd {what} ({' '.join(args)}); log:\n{self.log_text()}")
+        self.port = int(ready["port"])
+        self.pub_port = int(ready["pub_port"])
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.pub_endpoint = f"tcp://127.0.0.1:{self.pub_port}"
 
-    def _await_welcome(self, deadline: float) -> bool:
-        ctx = zmq.Context.instance()
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False
-            sock = ctx.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            try:
-                sock.connect(self.endpoint)
-                sock.send_multipart([b"", b"PRO1", b"HELLO", b'{"name":"interop-probe"}'])
-                if sock.poll(200, zmq.POLLIN):
-                    frames = sock.recv_multipart()
-                    if len(frames) >= 3 and frames[2] == b"WELCOME":
-                        sock.send_multipart([b"", b"PRO1", b"BYE", b""])
-                        return True
-            finally:
-                sock.close(linger=100)
-        return False
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        try:
+            for raw in self.process.stdout:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                if self._first is None:
+                    self._first = line
+                    self._ready.set()
+                else:
+                    self._later.append(line)
+                    del self._later[:-50]
+        except (OSError, ValueError):
+            pass
+        finally:
+            self._ready.set()
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -152,12 +160,20 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(WAIT)
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
+        self._reader.join(WAIT)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
     def log_text(self) -> str:
         try:
-            return pathlib.Path(self.log.name).read_text(errors="replace")[-4000:]
+            text = pathlib.Path(self.log.name).read_text(errors="replace")[-4000:]
         except OSError:
-            return "(no log)"
+            text = "(no log)"
+        if self._later:
+            text += "\n--- stdout after the ready line\n" + "\n".join(self._later)
+        return text
 
 
 class Proc:

@@ -18,7 +18,8 @@ const options = process.argv[4] ? JSON.parse(process.argv[4]) : {};
 const print = (line) => process.stdout.write(`${line}\n`);
 
 const client = new Client({ endpoint, name: 'interop-node-client', CON_RETRYTIME: 50 });
-client.once('connect', (id) => print(`id ${id}`));
+// 'connect' is (err, id), as the original's connect(err) with the id after it.
+client.once('connect', (err, id) => print(err ? `connect-error ${err.code} ${err.message}` : `id ${id}`));
 client.workIndividual(jobs, options,
   (err, data, work) => print(`result ${work.index} ${work.id} ${JSON.stringify({ err: err || null, data: data === undefined ? null : data })}`),
   (err, results) => {

@@ -15,7 +15,11 @@ const print = (line) => process.stdout.write(`${line}\n`);
 
 const peer = new Client({ endpoint, name: `interop-node-${mode}`, CON_RETRYTIME: 50 });
 peer.on('sysmsg', (msg, from) => print(`sysmsg ${from} ${JSON.stringify(msg)}`));
-peer.once('connect', (id) => {
+peer.once('connect', (err, id) => { // (err, id), as the original's connect(err) with the id after it
+  if (err) {
+    print(`connect-error ${err.code} ${err.message}`);
+    process.exit(1);
+  }
   print(`ready ${id}`);
   if (mode !== 'send') return;
   peer.systemMessage(JSON.parse(content), { to: to || null, timeout: 5000 }, (err, receipt) => {

@@ -129,13 +129,17 @@ TEST(Codec, ManagerMessagesRoundTrip) {
   ASSERT_TRUE(std::holds_alternative<Accepted>(acc));
   EXPECT_EQ(std::get<Accepted>(acc).ids, (std::vector<std::uint64_t>{10, 11}));
 
-  auto welcome = round_trip_manager(encode(Welcome{"ab.1", 1, 50, 3, 1000, 10, 1918}));
+  auto welcome = round_trip_manager(encode(Welcome{"ab.1", 1, 50, 3, 1000, 10, 1918, false, ""}));
   ASSERT_TRUE(std::holds_alternative<Welcome>(welcome));
   EXPECT_EQ(std::get<Welcome>(welcome).heartbeat_ms, 50u);
   EXPECT_EQ(std::get<Welcome>(welcome).liveness, 3u);
   EXPECT_EQ(std::get<Welcome>(welcome).pub_port, 1918u);
   EXPECT_FALSE(std::get<Welcome>(welcome).entry_options);
-  Welcome with_entry_options{"ab.2", 1, 50, 3, 1000, 10, std::nullopt, true};
+  auto ipc = round_trip_manager(encode(Welcome{"ab.3", 1, 50, 3, 1000, 10, std::nullopt, false, "ipc:///run/p.pub"}));
+  ASSERT_TRUE(std::holds_alternative<Welcome>(ipc));
+  EXPECT_EQ(std::get<Welcome>(ipc).pub_endpoint, "ipc:///run/p.pub");
+  EXPECT_FALSE(std::get<Welcome>(ipc).pub_port.has_value());
+  Welcome with_entry_options{"ab.2", 1, 50, 3, 1000, 10, std::nullopt, true, ""};
   auto announced = round_trip_manager(encode(with_entry_options));
   ASSERT_TRUE(std::holds_alternative<Welcome>(announced));
   EXPECT_TRUE(std::get<Welcome>(announced).entry_options);

@@ -474,6 +474,32 @@ TEST_F(DispatcherSysmsgTest, BroadcastReachesEverySubscribedPeerButTheSenderAndC
   EXPECT_EQ(done.header["receivedBy"], 2);
 }
 
+// Issue 10, defect 8: a peer that never subscribes delayed every broadcast by a whole
+// liveness window. A peer that says so in HELLO is never a recipient.
+TEST_F(DispatcherSysmsgTest, PeerThatTakesNoSystemMessagesIsNeverWaitedFor) {
+  const auto a = id_of("a");
+  subscribe(a);
+  const auto quiet = only(from("q", "HELLO", {{"sysmsg", false}}), "WELCOME").header["id"].get<std::string>();
+  auto done = only(sysmsg("a", nullptr, 3), "SYSDONE");
+  EXPECT_EQ(done.header["sentTo"], 0) << "completes at once: the quiet peer is not counted";
+  EXPECT_EQ(done.header["receivedBy"], 0);
+  EXPECT_TRUE(published().empty());
+  const auto refused = only(sysmsg("a", quiet, 4), "ERROR");
+  EXPECT_EQ(refused.header["code"], "ENOPEER");
+  EXPECT_EQ(refused.header["req"], 4);
+  // It may still send: the manager and the subscribed peer get its broadcast.
+  auto sent = sysmsg("q", nullptr, 5);
+  EXPECT_FALSE(has(sent, "SYSDONE"));
+  ASSERT_EQ(published().size(), 1U);
+}
+
+TEST_F(DispatcherSysmsgTest, WelcomeNamesANonTcpChannelByItsEndpoint) {
+  dispatcher_->set_pub_endpoint("ipc:///tmp/proletariat-test.pub");
+  const auto welcome = only(from("p", "HELLO", {}), "WELCOME");
+  EXPECT_EQ(welcome.header["pub_endpoint"], "ipc:///tmp/proletariat-test.pub");
+  EXPECT_FALSE(welcome.header.contains("pub_port"));
+}
+
 TEST_F(DispatcherSysmsgTest, NobodyToSendToCompletesAtOnceWithZeroZero) {
   const auto a = id_of("a");
   subscribe(a);

@@ -47,7 +47,7 @@ const ERRORS = Object.freeze({
   ETOOBIG: Object.freeze({ class: "request", meaning: "the message exceeds max_message_bytes or max_frames; as a job error: the job or its result alone is too big to travel" }),
   ELIMIT: Object.freeze({ class: "retry", meaning: "the push would exceed the client's limit of outstanding jobs (max_jobs_per_client)" }),
   EINTERNAL: Object.freeze({ class: "fault", meaning: "the manager failed while handling the message; it logged the details and goes on" }),
-  ENOPEER: Object.freeze({ class: "request", meaning: "a SYSMSG names a peer id that is not registered" }),
+  ENOPEER: Object.freeze({ class: "request", meaning: "a SYSMSG names a peer id that is not registered, or one that registered with \"sysmsg\": false" }),
 });
 
 // command -> {from, payloads}

@@ -57,7 +57,7 @@ ERRORS = {
     "ETOOBIG": ("request", "the message exceeds max_message_bytes or max_frames; as a job error: the job or its result alone is too big to travel"),
     "ELIMIT": ("retry", "the push would exceed the client's limit of outstanding jobs (max_jobs_per_client)"),
     "EINTERNAL": ("fault", "the manager failed while handling the message; it logged the details and goes on"),
-    "ENOPEER": ("request", "a SYSMSG names a peer id that is not registered"),
+    "ENOPEER": ("request", "a SYSMSG names a peer id that is not registered, or one that registered with \"sysmsg\": false"),
 }
 
 #: command -> (from, payloads)

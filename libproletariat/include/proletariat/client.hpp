@@ -41,6 +41,9 @@ struct ClientOptions {
   bool keep_state = false;
   std::chrono::milliseconds con_retry_time{2000};
   std::string name;
+  // False: this client never receives system messages (no SUB socket; HELLO tells the
+  // manager, so broadcasts do not wait for it and messages to it get ENOPEER).
+  bool system_messages = true;
 };
 
 // Identifies one finished job of a request to a work_individual callback.

@@ -53,6 +53,9 @@ struct WorkerOptions {
   unsigned handler_threads = 1;
   // Shown in the manager's status.
   std::string name;
+  // False: this worker never receives system messages (no SUB socket; HELLO tells the
+  // manager, so broadcasts do not wait for it and messages to it get ENOPEER).
+  bool system_messages = true;
 };
 
 // One job on a worker. Shared between the worker and the handler; reply() or fail()

@@ -149,6 +149,7 @@ void Dispatcher::on_hello(const std::string& rid, const protocol::Hello& msg, Ti
   Peer& peer = peers_.add(rid, now);
   peer.name = msg.name.substr(0, 128);
   peer.lang = msg.lang.substr(0, 32);
+  peer.takes_sysmsg = msg.sysmsg;
   protocol::Welcome welcome;
   welcome.id = peer.id;
   welcome.heartbeat_ms = static_cast<std::uint64_t>(options_.heartbeat_interval.count());
@@ -156,6 +157,7 @@ void Dispatcher::on_hello(const std::string& rid, const protocol::Hello& msg, Ti
   welcome.max_message_bytes = options_.max_message_bytes;
   welcome.max_frames = options_.max_frames;
   if (pub_port_) welcome.pub_port = *pub_port_;
+  welcome.pub_endpoint = pub_endpoint_;
   welcome.entry_options = true;
   detail::log().debug("peer {} registered ({} {})", peer.id, peer.name, peer.lang);
   send(peer, protocol::encode(welcome), now);
@@ -478,11 +480,16 @@ void Dispatcher::on_sysmsg(Peer& peer, protocol::SysMsg& msg, TimePoint now) {
                   msg.req);
       return;
     }
+    if (!target->takes_sysmsg) {
+      reply_error(peer.routing_id, errc::kNoPeer, "peer '" + target->id + "' takes no system messages", "SYSMSG",
+                  msg.req);
+      return;
+    }
     recipients.push_back({target->id, target->subscribed});
   } else {
     manager_receives = true;
     peers_.for_each([&](Peer& p) {
-      if (p.routing_id != peer.routing_id) recipients.push_back({p.id, p.subscribed});
+      if (p.routing_id != peer.routing_id && p.takes_sysmsg) recipients.push_back({p.id, p.subscribed});
     });
   }
   if (manager_receives && events_.sysmsg) events_.sysmsg(parsed, peer.id);

@@ -61,6 +61,8 @@ class Dispatcher {
   void set_worker_selector(WorkerSelector selector);
   // The system-message port announced in WELCOME (PROTOCOL §5, §8).
   void set_pub_port(std::optional<std::uint64_t> port) { pub_port_ = port; }
+  // ... or, when that channel is not TCP, its whole endpoint.
+  void set_pub_endpoint(std::string endpoint) { pub_endpoint_ = std::move(endpoint); }
 
   [[nodiscard]] Outbox& outbox() noexcept { return outbox_; }
 
@@ -118,6 +120,7 @@ class Dispatcher {
   TimePoint boot_{};
   std::uint64_t finished_total_ = 0;
   std::optional<std::uint64_t> pub_port_;
+  std::string pub_endpoint_;
 };
 
 }  // namespace proletariat::broker

@@ -53,6 +53,8 @@ EventLoop::EventLoop(zmq::context_t& context, const ManagerOptions& options, Man
   pub_endpoint_ = bind_socket(pub_, options.pub_endpoint);
   if (auto colon = pub_endpoint_.rfind(':'); pub_endpoint_.rfind("tcp://", 0) == 0 && colon != std::string::npos) {
     dispatcher_.set_pub_port(std::stoull(pub_endpoint_.substr(colon + 1)));
+  } else {
+    dispatcher_.set_pub_endpoint(pub_endpoint_);  // ipc://, inproc://: peers connect to it as it is
   }
   detail::log().info("manager listening on {} (system messages on {})", endpoint_, pub_endpoint_);
 }

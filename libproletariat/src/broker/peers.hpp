@@ -42,6 +42,7 @@ struct Peer {
   std::optional<ClientSlot> client;
   std::size_t outstanding_jobs = 0;  // clients: accepted and not finished
   bool subscribed = false;           // its SUB subscription reached the XPUB socket
+  bool takes_sysmsg = true;          // HELLO "sysmsg": false: never a recipient
 };
 
 class Peers {

@@ -96,7 +96,7 @@ void Session::open_socket(Clock::time_point now) {
   }
   state_ = State::connecting;
   detail::log().debug("{}: connecting to {}", options_.role, options_.endpoint);
-  outbox_.push_back(protocol::encode(protocol::Hello{options_.name, "c++"}));
+  outbox_.push_back(protocol::encode(protocol::Hello{options_.name, "c++", options_.system_messages}));
   flush_outbox(now);
 }
 
@@ -297,10 +297,16 @@ void Session::handle(protocol::ManagerMessage&& msg, Clock::time_point now) {
 }
 
 void Session::open_sub() {
-  if (!welcome_.pub_port) return;
-  const auto colon = options_.endpoint.rfind(':');
-  if (options_.endpoint.rfind("tcp://", 0) != 0 || colon == std::string::npos) return;
-  const std::string endpoint = options_.endpoint.substr(0, colon + 1) + std::to_string(*welcome_.pub_port);
+  if (!options_.system_messages) return;
+  // A TCP channel is the command endpoint's host at pub_port; any other is announced
+  // whole (PROTOCOL §8.1).
+  std::string endpoint = welcome_.pub_endpoint;
+  if (endpoint.empty()) {
+    if (!welcome_.pub_port) return;
+    const auto colon = options_.endpoint.rfind(':');
+    if (options_.endpoint.rfind("tcp://", 0) != 0 || colon == std::string::npos) return;
+    endpoint = options_.endpoint.substr(0, colon + 1) + std::to_string(*welcome_.pub_port);
+  }
   try {
     sub_.emplace(context_, zmq::socket_type::sub);
     sub_check_ = true;

@@ -66,6 +66,7 @@ struct SessionOptions {
   std::string name;                                // sent in HELLO
   std::chrono::milliseconds con_retry_time{2000};  // CON_RETRYTIME
   std::string role;                                // "worker" or "client", for logs
+  bool system_messages = true;                     // false: HELLO says so, no SUB socket
 };
 
 struct SessionHooks {

@@ -495,6 +495,7 @@ std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::siz
       Hello hello;
       r.string(env.header, "name", hello.name);
       r.string(env.header, "lang", hello.lang);
+      r.boolean(env.header, "sysmsg", hello.sysmsg);
       if (!r.ok()) return field_error(env, r);
       return PeerMessage{std::move(hello)};
     }
@@ -606,6 +607,7 @@ std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, st
       r.uint(env.header, "max_frames", w.max_frames, false);
       std::uint64_t pub_port = 0;
       if (r.uint(env.header, "pub_port", pub_port, false, 65535)) w.pub_port = pub_port;
+      r.string(env.header, "pub_endpoint", w.pub_endpoint);
       r.boolean(env.header, "entry_options", w.entry_options);
       w.protocol = static_cast<int>(protocol);
       w.liveness = static_cast<unsigned>(liveness);

@@ -47,6 +47,9 @@ struct Limits {
 struct Hello {
   std::string name;
   std::string lang;
+  // False: the peer never subscribes to the system-message channel, so nobody waits
+  // for it (PROTOCOL §4 HELLO). Absent on the wire means true.
+  bool sysmsg = true;
 };
 struct Offer {
   unsigned slots = spec::kSlotsDefault;
@@ -122,6 +125,7 @@ struct Welcome {
   std::uint64_t max_frames = 0;
   std::optional<std::uint64_t> pub_port;
   bool entry_options = false;  // PUSH entries may carry priority and timeouts
+  std::string pub_endpoint;    // the channel's endpoint when it is not TCP (ipc://, inproc://)
 };
 struct OfferedRange {
   double start = 0;

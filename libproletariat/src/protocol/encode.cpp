@@ -90,6 +90,7 @@ Frames encode(const Hello& msg) {
   json h = json::object();
   if (!msg.name.empty()) h["name"] = msg.name;
   if (!msg.lang.empty()) h["lang"] = msg.lang;
+  if (!msg.sysmsg) h["sysmsg"] = false;
   return start_message(Cmd::hello, h);
 }
 
@@ -191,6 +192,7 @@ Frames encode(const Welcome& msg) {
             {"max_message_bytes", msg.max_message_bytes},
             {"max_frames", msg.max_frames}};
   if (msg.pub_port) h["pub_port"] = *msg.pub_port;
+  if (!msg.pub_endpoint.empty()) h["pub_endpoint"] = msg.pub_endpoint;
   if (msg.entry_options) h["entry_options"] = true;
   return start_message(Cmd::welcome, h);
 }
