@@ -236,6 +236,36 @@ TEST(CodecVectors, EveryPeerVectorDecodesAsExpected) {
   }
 }
 
+// The manager->peer direction (issue 10): what every binding's decoder must accept
+// or drop. Fields named by a vector are checked on the decoded header as JSON.
+TEST(CodecVectors, EveryManagerVectorDecodesAsExpected) {
+  std::ifstream in(PROLETARIAT_VECTORS_DIR "/manager_to_peer.json");
+  ASSERT_TRUE(in) << "cannot open the wire vectors";
+  auto doc = nlohmann::json::parse(in);
+  ASSERT_GT(doc["cases"].size(), 20u);
+  for (const auto& c : doc["cases"]) {
+    SCOPED_TRACE(c["name"].get<std::string>());
+    auto frames = frames_from_json(c["frames"]);
+    const auto header = frames.size() > 3 ? nlohmann::json::parse(frames[3].to_string(), nullptr, false) : nlohmann::json();
+    auto decoded = decode_from_manager(frames, 0);
+    if (c["expect"].contains("malformed")) {
+      EXPECT_TRUE(std::holds_alternative<DecodeError>(decoded)) << "accepted a malformed message";
+      continue;
+    }
+    ASSERT_TRUE(std::holds_alternative<ManagerMessage>(decoded))
+        << std::get<DecodeError>(decoded).code << ": " << std::get<DecodeError>(decoded).message;
+    EXPECT_EQ(frames[2].to_string(), c["expect"]["command"].get<std::string>());
+    const nlohmann::json fields = c["expect"].contains("fields") ? c["expect"]["fields"] : nlohmann::json::object();
+    for (auto it = fields.begin(); it != fields.end(); ++it) {
+      EXPECT_EQ(header.value(it.key(), nlohmann::json()), it.value()) << it.key();
+    }
+    if (const auto* w = std::get_if<Welcome>(&std::get<ManagerMessage>(decoded))) {
+      EXPECT_EQ(w->id, header["id"].get<std::string>());
+      EXPECT_EQ(w->pub_endpoint, header.value("pub_endpoint", std::string()));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace proletariat::protocol
 
