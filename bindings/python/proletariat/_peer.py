@@ -25,7 +25,7 @@ import zmq
 
 from . import _protocol as proto
 from ._session import Session
-from .errors import EBADFIELD, ECONNLOST, ProletariatError
+from .errors import EBADFIELD, ECONNLOST, ESTATE, ProletariatError
 
 log = logging.getLogger("proletariat")
 
@@ -146,9 +146,12 @@ class PeerBase:
 
     _role = "peer"
 
-    def __init__(self, endpoint: str, name: str, con_retry_time: float) -> None:
+    def __init__(self, endpoint: str, name: str, con_retry_time: float, system_messages: bool = True) -> None:
         self._endpoint = _check_endpoint(endpoint)
         self._name = str(name or "")
+        if not isinstance(system_messages, bool):
+            raise ProletariatError(EBADFIELD, f"system_messages must be True or False, not {system_messages!r}")
+        self._system_messages = system_messages
         try:
             self._con_retry_time = float(con_retry_time)
         except (TypeError, ValueError):
@@ -189,6 +192,11 @@ class PeerBase:
         """The manager's command endpoint."""
         return self._endpoint
 
+    @property
+    def system_messages(self) -> bool:
+        """False when this peer told the manager that it takes no system messages."""
+        return self._system_messages
+
     def wait_connected(self, timeout: Optional[float] = None) -> bool:
         """Waits until registered with the manager; False if `timeout` seconds passed first."""
         with self._status:
@@ -201,9 +209,16 @@ class PeerBase:
         peer id (``"MANAGER"`` for the manager's own). Handlers run on this peer's
         events thread; the message is acknowledged (SYSACK) once they all returned, so
         the sender's ``received_by`` counts peers whose application saw it.
+
+        Raises ProletariatError ``ESTATE`` on a peer made with
+        ``system_messages=False``: it never receives any.
         """
         if not callable(handler):
             raise TypeError("on_sysmsg needs a callable")
+        if not self._system_messages:
+            raise ProletariatError(
+                ESTATE, f"this {self._role} was made with system_messages=False and receives no system messages"
+            )
         self._sysmsg_handlers.append(handler)
         return handler
 
@@ -224,7 +239,8 @@ class PeerBase:
             a broadcast with no other peer (PROTOCOL §8.2).
 
         Raises:
-            ProletariatError: ``ENOPEER`` when `to` names no registered peer,
+            ProletariatError: ``ENOPEER`` when `to` names no registered peer (or
+                one made with ``system_messages=False``, which takes none),
                 ``ECONNLOST`` when the session ended first, ``EBADFIELD`` for a message
                 that is not JSON serializable.
             TimeoutError: no SYSDONE within `timeout`.
@@ -362,6 +378,7 @@ class PeerBase:
             on_message=self._on_message,
             on_lost=self._on_lost,
             on_sysmsg=self._on_sysmsg,
+            system_messages=self._system_messages,
         )
         self._session = session
         stopping = False

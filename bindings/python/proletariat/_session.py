@@ -1,10 +1,11 @@
 """The DEALER side of one peer's conversation with the manager (PROTOCOL §3, §7, §8.1).
 
 A ``Session`` owns the peer's DEALER socket (and its SUB socket for system
-messages), registers with HELLO, keeps the heartbeat going both ways, and when the
-manager falls silent past its liveness, says BYE, or answers ENOHELLO (it
-restarted), closes the sockets, waits, opens new ones and registers again: the
-zguide's mdwrkapi/mdcliapi pattern, as libproletariat's ``peer::Session`` does it.
+messages, unless the peer takes none: ``system_messages=False``), registers with
+HELLO, keeps the heartbeat going both ways, and when the manager falls silent past
+its liveness, says BYE, or answers ENOHELLO (it restarted), closes the sockets,
+waits, opens new ones and registers again: the zguide's mdwrkapi/mdcliapi pattern,
+as libproletariat's ``peer::Session`` does it.
 It knows nothing about jobs; its owner learns what happens through hooks and sends
 through :meth:`Session.send`.
 
@@ -77,6 +78,7 @@ class Session:
         on_message: Callable[[proto.Message], None],
         on_lost: Hook,
         on_sysmsg: Callable[[Dict[str, Any], bytes], None],
+        system_messages: bool = True,
     ) -> None:
         self._context = context
         self.endpoint = endpoint
@@ -87,6 +89,9 @@ class Session:
         self._on_message = on_message
         self._on_lost = on_lost
         self._on_sysmsg = on_sysmsg
+        # False: HELLO says "sysmsg": false (the manager never counts this peer as a
+        # recipient of system messages, PROTOCOL §3, §4) and no SUB socket is opened.
+        self._system_messages = bool(system_messages)
 
         self.state = IDLE
         self.welcome: Dict[str, Any] = {}
@@ -205,18 +210,34 @@ class Session:
             return
         self.state = CONNECTING
         log.debug("%s: connecting to %s", self._role, self.endpoint)
-        self._outbox.append(proto.encode("HELLO", {"name": self._name, "lang": "python"}))
+        self._outbox.append(proto.encode("HELLO", self._hello()))
         self._flush_outbox(now)
 
+    def _hello(self) -> Dict[str, Any]:
+        """The HELLO header: "sysmsg" only when false (absent means true)."""
+        hello: Dict[str, Any] = {"name": self._name, "lang": "python"}
+        if not self._system_messages:
+            hello["sysmsg"] = False
+        return hello
+
     def _open_sub(self) -> None:
-        """Connects the system-message SUB socket and subscribes to our peer id."""
-        pub_port = self.welcome.get("pub_port")
-        if not isinstance(pub_port, int) or isinstance(pub_port, bool) or not 0 < pub_port < 65536:
-            log.info("%s: the manager announces no system-message port; system messages are off", self._role)
+        """Connects the system-message SUB socket and subscribes to our peer id
+        (unless this peer told the manager it takes no system messages)."""
+        if not self._system_messages:
             return
-        endpoint = proto.pub_endpoint(self.endpoint, pub_port)
-        if endpoint is None:
-            log.warning("%s: cannot derive the system-message endpoint from %r", self._role, self.endpoint)
+        # A TCP channel is announced as its port (the command endpoint's host at
+        # pub_port), any other (ipc://, inproc://) as its whole pub_endpoint (PROTOCOL §8.1).
+        pub_port = self.welcome.get("pub_port")
+        announced = self.welcome.get("pub_endpoint")
+        if isinstance(pub_port, int) and not isinstance(pub_port, bool) and 0 < pub_port < 65536:
+            endpoint = proto.pub_endpoint(self.endpoint, pub_port)
+            if endpoint is None:
+                log.warning("%s: cannot derive the system-message endpoint from %r", self._role, self.endpoint)
+                return
+        elif isinstance(announced, str) and "://" in announced:
+            endpoint = announced
+        else:
+            log.info("%s: the manager announces no system-message channel; system messages are off", self._role)
             return
         topic = self.peer_id.encode("utf-8")
         if not topic or len(topic) > proto.MAX_TOPIC_BYTES:

@@ -11,9 +11,10 @@ delivered). Any state may jump to done (client timeout ECSTO, abort EABORTED, ER
 for its push, lost connection without keep_state ECONNLOST). Losing the session takes
 every sent or accepted job back to unsent (keep_state: pushed again on the next
 session) or to done with ECONNLOST. Invariants: ``_by_id`` holds exactly the accepted
-jobs that are not done; ``_awaiting_accept`` holds the chunks pushed in the current
-session whose ACCEPTED (or ERROR) has not arrived, including chunks whose jobs finished
-meanwhile (their ids, when they come, are aborted on the manager).
+jobs that are not done; ``_awaiting_accept`` holds, in the order they were sent, the
+pushes of the current session whose ACCEPTED (or ERROR) has not arrived, including
+pushes whose jobs finished meanwhile (their ids, when they come, are aborted on the
+manager), and never more than MAX_PUSHES_IN_FLIGHT of them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _protocol as proto
+from . import _spec
 from ._peer import PeerBase, PeerFuture
 from .errors import (
     EABORTED,
@@ -45,12 +47,16 @@ from .errors import (
 log = logging.getLogger("proletariat")
 
 DEFAULT_ENDPOINT = f"tcp://127.0.0.1:{proto.DEFAULT_PORT}"
-#: Jobs per PUSH message at most (the manager's limits may ask for fewer), and PUSH
-#: messages sent per I/O loop step: a large request leaves in slices, between which
-#: the loop reads results and keeps the heartbeat going, so a 100,000-job request
-#: does not hold the I/O thread for the manager's whole liveness window.
-PUSH_CHUNK_JOBS = 1000
-PUSHES_PER_STEP = 4
+#: The one push strategy of every binding (protocol/protocol.json "peer_strategy", as
+#: the C++ and Node.js clients do it): jobs per PUSH at most (the manager's limits may
+#: ask for fewer), and pushes sent whose ACCEPTED (or ERROR) has not arrived yet: a
+#: request of 100,000 jobs is fed to the manager as it accepts them, rather than piled
+#: into its socket buffers at once.
+MAX_JOBS_PER_PUSH = _spec.MAX_JOBS_PER_PUSH
+MAX_PUSHES_IN_FLIGHT = _spec.MAX_PUSHES_IN_FLIGHT
+#: PUSH messages built per I/O loop step: a large request leaves in slices, between
+#: which the loop reads answers and keeps the heartbeat going.
+PUSHES_PER_STEP = 2
 
 
 class Job:
@@ -250,6 +256,11 @@ class Client(PeerBase):
         con_retry_time: seconds to wait before registering again after the manager
             was lost (CON_RETRYTIME).
         name: shown in the manager's status.
+        system_messages: False tells the manager that this client never takes system
+            messages (HELLO ``"sysmsg": false``): it opens no system-message socket,
+            broadcasts of other peers do not wait for it or count it, and a message
+            addressed to it gets ``ENOPEER``. It may still send them, and ask for
+            status.
 
     Durations in this API are seconds (floats); the wire carries milliseconds.
 
@@ -268,14 +279,17 @@ class Client(PeerBase):
         keep_state: bool = False,
         con_retry_time: float = proto.DEFAULT_CON_RETRY_TIME_S,
         name: str = "",
+        *,
+        system_messages: bool = True,
     ) -> None:
-        super().__init__(endpoint, name, con_retry_time)
+        super().__init__(endpoint, name, con_retry_time, system_messages)
         self._keep_state = bool(keep_state)
         self._pending_lock = threading.Lock()
         self._pending_jobs = 0
         # I/O thread state.
         self._requests: Dict[int, _Request] = {}  # unfinished requests, oldest first
-        self._awaiting_accept: Dict[int, Deque[List[int]]] = {}  # req -> pushed chunks
+        # (req, indices of its jobs) of each push awaiting ACCEPTED, oldest first.
+        self._awaiting_accept: Deque[Tuple[int, List[int]]] = collections.deque()
         self._by_id: Dict[int, Tuple[int, int]] = {}  # job id -> (req, index)
         self._deadlines: List[Tuple[float, int]] = []  # heap of (deadline, req)
         self._to_push: Dict[int, None] = {}  # reqs with unsent jobs, oldest first
@@ -456,8 +470,8 @@ class Client(PeerBase):
     # --- I/O thread ---------------------------------------------------------------
 
     def _io_deadline(self) -> float:
-        if self._to_push and self._registered:
-            return 0.0  # more to push: do not sleep
+        if self._to_push and self._registered and len(self._awaiting_accept) < MAX_PUSHES_IN_FLIGHT:
+            return 0.0  # more to push and room for it: do not sleep (an ACCEPTED wakes a full window)
         return self._deadlines[0][0] if self._deadlines else math.inf
 
     def _io_command(self, command: Tuple[Any, ...]) -> None:
@@ -517,11 +531,12 @@ class Client(PeerBase):
             )
 
     def _pump(self) -> None:
-        """Sends up to PUSHES_PER_STEP pushes of the requests waiting to be pushed."""
+        """Sends up to PUSHES_PER_STEP pushes of the requests waiting to be pushed,
+        while fewer than MAX_PUSHES_IN_FLIGHT await their ACCEPTED."""
         if not self._registered:
             return
         for _ in range(PUSHES_PER_STEP):
-            if not self._to_push:
+            if not self._to_push or len(self._awaiting_accept) >= MAX_PUSHES_IN_FLIGHT:
                 return
             req = next(iter(self._to_push))
             request = self._requests.get(req)
@@ -533,7 +548,7 @@ class Client(PeerBase):
         manager's limits (PROTOCOL §10). A job too big to travel alone fails here with
         ETOOBIG: the manager's ETOOBIG would name no req. True if jobs remain unsent."""
         max_frames, max_bytes = self._limits()
-        max_jobs = min(max_frames - proto.FIXED_FRAMES, PUSH_CHUNK_JOBS)
+        max_jobs = min(max_frames - proto.FIXED_FRAMES, MAX_JOBS_PER_PUSH)
         header: Dict[str, Any] = {"req": request.req, "priority": proto.wire_number(request.priority)}
         if request.assign_timeout_ms is not None:
             header["assigntimeout"] = request.assign_timeout_ms
@@ -575,7 +590,7 @@ class Client(PeerBase):
         if chunk:
             for i in chunk:
                 request.jobs[i].sent = True
-            self._awaiting_accept.setdefault(request.req, collections.deque()).append(chunk)
+            self._awaiting_accept.append((request.req, chunk))
             self._send(proto.encode("PUSH", dict(header, jobs=entries), payloads))
         for i, job_bytes in too_big:
             if self._requests.get(request.req) is not request:
@@ -613,14 +628,11 @@ class Client(PeerBase):
         if not isinstance(req, int) or not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
             log.warning("client: malformed ACCEPTED %r dropped", msg.header)
             return
-        chunks = self._awaiting_accept.get(req)
-        if not chunks:
+        indices = self._take_push(req)
+        if indices is None:
             log.warning("client: ACCEPTED for unknown push %d; aborting its %d jobs", req, len(ids))
             self._send_abort(ids)
             return
-        indices = chunks.popleft()
-        if not chunks:
-            del self._awaiting_accept[req]
         request = self._requests.get(req)
         to_abort: List[int] = []
         matched = min(len(indices), len(ids))
@@ -657,16 +669,34 @@ class Client(PeerBase):
                 continue
             self._finish(request, where[1], _result_of(entry, frame))
 
+    def _take_push(self, req: Optional[int]) -> Optional[List[int]]:
+        """Removes and returns the oldest push awaiting its answer with this req (the
+        manager answers a peer's pushes in order, so it is normally the first), or
+        the oldest of all for None. None when no such push waits."""
+        for position, (pushed_req, indices) in enumerate(self._awaiting_accept):
+            if req is None or pushed_req == req:
+                del self._awaiting_accept[position]
+                return indices
+        return None
+
     def _io_error(self, code: str, message: str, command: Any, req: Any, header: Dict[str, Any]) -> bool:
-        if not isinstance(req, int) or command not in (None, "PUSH"):
+        if command not in (None, "PUSH"):
             return False
-        chunks = self._awaiting_accept.get(req)
-        if not chunks:
+        if isinstance(req, int) and not isinstance(req, bool):
+            indices = self._take_push(req)
+        elif req is None and command == "PUSH":
+            # Refused before its header was read (ETOOBIG): no req, but the manager
+            # answers pushes in order, so it is the oldest waiting one (PROTOCOL §10).
+            if not self._awaiting_accept:
+                log.error("client: manager answered %s to a PUSH, but none is waiting: %s", code, message)
+                return True
+            req = self._awaiting_accept[0][0]
+            indices = self._take_push(None)
+        else:
+            return False
+        if indices is None:
             log.error("client: manager answered %s for push %d, which is not waiting: %s", code, req, message)
             return True
-        indices = chunks.popleft()
-        if not chunks:
-            del self._awaiting_accept[req]
         log.warning("client: manager refused push %d (%d jobs): %s %s", req, len(indices), code, message)
         for index in indices:
             request = self._requests.get(req)

@@ -256,6 +256,10 @@ class Worker(PeerBase):
         name: shown in the manager's status.
         answer_delay: the bound on how long a batched result waits, in seconds.
         handler: the work handler (or use :meth:`handler` / :meth:`on_work`).
+        system_messages: False tells the manager that this worker never takes system
+            messages (HELLO ``"sysmsg": false``): it opens no system-message socket,
+            broadcasts of other peers do not wait for it or count it, and a message
+            addressed to it gets ``ENOPEER``. It may still send them.
 
     Raises ProletariatError ``EBADOFFER`` for an inconsistent offer.
 
@@ -284,8 +288,10 @@ class Worker(PeerBase):
         name: str = "",
         answer_delay: float = 0.005,
         handler: Optional[Handler] = None,
+        *,
+        system_messages: bool = True,
     ) -> None:
-        super().__init__(endpoint, name, con_retry_time)
+        super().__init__(endpoint, name, con_retry_time, system_messages)
         self._slots, self._priority_slots, self._services = _check_offer(slots, priority_slots, services)
         self._answer_threshold = _integer(answer_threshold, "answer_threshold", 1, 1 << 30)
         self._threads = _integer(threads, "threads", 1, 1 << 16)

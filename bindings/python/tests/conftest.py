@@ -1,4 +1,4 @@
-"""Fixtures: a real proletariatd on ephemeral loopback ports, and a fake manager.
+"""Fixtures: a real proletariatd on loopback ports it picks and announces, and a fake manager.
 
 The daemon is found through $PROLETARIAT_DAEMON, else <repo>/build/broker/proletariatd.
 Every wait has a timeout of a few seconds and a message that says what was awaited.
@@ -6,16 +6,17 @@ Every wait has a timeout of a few seconds and a message that says what was await
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
 
 import pytest
 import zmq
@@ -40,13 +41,6 @@ def daemon_path() -> pathlib.Path:
     return pathlib.Path(os.environ.get("PROLETARIAT_DAEMON", REPO / "build" / "broker" / "proletariatd"))
 
 
-def free_port() -> int:
-    """A port nobody listens on now (bind to :0, read it back, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT, interval: float = 0.005) -> Any:
     """Polls `condition` until it returns something truthy; fails the test after `timeout`."""
     deadline = time.monotonic() + timeout
@@ -59,75 +53,144 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT, int
         time.sleep(interval)
 
 
+class DaemonStdout:
+    """Reads a daemon's stdout on a thread: the first line is its --announce line, the
+    rest is kept (the last lines) so that the pipe never fills and blocks it."""
+
+    def __init__(self, stream: Any) -> None:
+        self.first: Optional[str] = None
+        self.later: Deque[str] = collections.deque(maxlen=50)
+        self._stream = stream
+        self._done = threading.Event()  # the first line, or the end of the stream
+        self._thread = threading.Thread(target=self._read, name="proletariatd-stdout", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for raw in self._stream:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                if self.first is None:
+                    self.first = line
+                    self._done.set()
+                else:
+                    self.later.append(line)
+        except (OSError, ValueError):
+            pass  # closed under us at teardown
+        finally:
+            self._done.set()
+
+    def first_line(self, timeout: float) -> Optional[str]:
+        """The first line, once written; None at the end of the stream or after `timeout`."""
+        self._done.wait(max(timeout, 0.0))
+        return self.first
+
+    def close(self) -> None:
+        """After the process ended: the reader meets the end of the pipe."""
+        self._thread.join(WAIT)
+        self._stream.close()
+
+
 class Daemon:
-    """A proletariatd process on two free loopback ports; restartable on the same ports."""
+    """A proletariatd process on two loopback ports the kernel picked; restartable on
+    the same ports.
+
+    It binds tcp://127.0.0.1:* twice (what --port 0 does on every interface) and says
+    which ports it got in its --announce line, so no test probes for a free port and
+    races another process for it between the probe and the bind. Its stdin is a pipe
+    this process holds, with --parent-watch: if the test run dies, so does the daemon.
+    """
 
     def __init__(self, extra_args: Sequence[str] = ()) -> None:
         path = daemon_path()
         if not path.exists():
             pytest.fail(f"no manager daemon at {path}: build it or set PROLETARIAT_DAEMON")
         self.path = path
-        self.port = free_port()
-        self.pub_port = free_port()
-        while self.pub_port == self.port:
-            self.pub_port = free_port()
-        self.endpoint = f"tcp://127.0.0.1:{self.port}"
-        self.pub_endpoint = f"tcp://127.0.0.1:{self.pub_port}"
+        self.port = 0  # known once the first start announced them
+        self.pub_port = 0
+        self.endpoint = ""
+        self.pub_endpoint = ""
         self.extra_args = list(extra_args)
         self.log = tempfile.NamedTemporaryFile(prefix="proletariatd-", suffix=".log", delete=False)
         self.process: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
+        self.stdout: Optional[DaemonStdout] = None
         self.start()
 
-    def start(self) -> None:
-        args = [
+    def _args(self) -> List[str]:
+        if self.port:  # a restart: the ports the peers know
+            binds = ["--endpoint", self.endpoint, "--pub-endpoint", self.pub_endpoint]
+        else:
+            binds = ["--endpoint", "tcp://127.0.0.1:*", "--pub-endpoint", "tcp://127.0.0.1:*"]
+        return [
             str(self.path),
-            "--endpoint",
-            self.endpoint,
-            "--pub-endpoint",
-            self.pub_endpoint,
+            *binds,
+            "--announce",
+            "--parent-watch",
             "--heartbeat-interval",
             str(HEARTBEAT_MS),
             "--heartbeat-liveness",
             str(LIVENESS),
             *self.extra_args,
         ]
+
+    def start(self) -> None:
+        """Starts the daemon and waits for its announce line (it is bound then)."""
+        args = self._args()
         deadline = time.monotonic() + WAIT
         while True:
-            self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            if self._await_welcome(deadline):
-                return
-            # A restart may find the port still held for a moment: try again.
-            self.process.kill()
-            self.process.wait(WAIT)
-            if time.monotonic() >= deadline:
-                pytest.fail(f"proletariatd did not answer HELLO within {WAIT} s; log:\n{self.log_text()}")
+            self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
+            self.stdout = DaemonStdout(self.process.stdout)
+            line = self.stdout.first_line(deadline - time.monotonic())
+            if line is not None:
+                break
+            exited = self.process.poll() is not None
+            self._end_process()
+            # A restart may find its port still held for a moment (the daemon exits
+            # at once, unable to bind): try again until the deadline.
+            if not (exited and self.port) or time.monotonic() >= deadline:
+                pytest.fail(
+                    f"proletariatd {'exited' if exited else 'wrote nothing'} without announcing its endpoints "
+                    f"within {WAIT} s ({' '.join(args)}); log:\n{self.log_text()}"
+                )
+            time.sleep(0.01)  # the old process's port is released by the kernel: nothing to wait on
+        self._take_announce(line, args)
 
-    def _await_welcome(self, deadline: float) -> bool:
-        """True once the daemon answers HELLO with WELCOME (then says BYE)."""
-        ctx = zmq.Context.instance()
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                return False
-            sock = ctx.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            try:
-                sock.connect(self.endpoint)
-                sock.send_multipart([b"", b"PRO1", b"HELLO", b'{"name":"probe"}'])
-                if sock.poll(200, zmq.POLLIN):
-                    frames = sock.recv_multipart()
-                    if len(frames) >= 3 and frames[2] == b"WELCOME":
-                        sock.send_multipart([b"", b"PRO1", b"BYE", b""])
-                        time.sleep(0.001)
-                        return True
-            finally:
-                sock.close(linger=100)
-        return False
+    def _take_announce(self, line: str, args: Sequence[str]) -> None:
+        try:
+            ready = json.loads(line)
+        except ValueError:
+            ready = None
+        ok = (
+            isinstance(ready, dict)
+            and ready.get("event") == "ready"
+            and all(isinstance(ready.get(k), int) and 0 < ready[k] < 65536 for k in ("port", "pub_port"))
+        )
+        if not ok:
+            self._end_process()
+            pytest.fail(f"proletariatd's first line is not its ready announcement: {line!r} ({' '.join(args)}); "
+                        f"log:\n{self.log_text()}")
+        if self.port and (ready["port"], ready["pub_port"]) != (self.port, self.pub_port):
+            self._end_process()
+            pytest.fail(f"proletariatd restarted on {ready}, not on its ports {self.port} and {self.pub_port}")
+        self.port, self.pub_port = ready["port"], ready["pub_port"]
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.pub_endpoint = f"tcp://127.0.0.1:{self.pub_port}"
+
+    def _end_process(self) -> None:
+        """Kills the process if it still runs and releases its pipes."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill()
+        process.wait(WAIT)
+        if process.stdin is not None:
+            process.stdin.close()
+        if self.stdout is not None:
+            self.stdout.close()
 
     def kill(self) -> None:
         """SIGKILL: the manager vanishes without a word."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(WAIT)
+        self._end_process()
 
     def terminate(self) -> None:
         """SIGTERM: the manager says BYE to every peer and exits."""
@@ -136,9 +199,9 @@ class Daemon:
             try:
                 self.process.wait(WAIT)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(WAIT)
+                self._end_process()
                 pytest.fail("proletariatd did not stop on SIGTERM within the wait")
+        self._end_process()
 
     def restart(self, kill: bool = True) -> None:
         self.kill() if kill else self.terminate()
@@ -146,9 +209,12 @@ class Daemon:
 
     def log_text(self) -> str:
         try:
-            return pathlib.Path(self.log.name).read_text(errors="replace")[-4000:]
+            text = pathlib.Path(self.log.name).read_text(errors="replace")[-4000:]
         except OSError:
-            return "(no log)"
+            text = "(no log)"
+        if self.stdout is not None and self.stdout.later:
+            text += "\n--- stdout after the announce line\n" + "\n".join(self.stdout.later)
+        return text
 
     def close(self) -> None:
         self.kill()

@@ -131,3 +131,41 @@ def test_callbacks_may_block_on_the_same_peer(make_worker, make_client):
     other = make_client()
     assert other.system_message(5, to=client.id, timeout=WAIT) == (1, 1)
     assert answers.get(timeout=WAIT) == ("sysmsg", 10, 100)
+
+
+# --- peers that take no system messages (HELLO "sysmsg": false, PROTOCOL §3, §4) -------
+
+#: A liveness window of 100 x 50 ms = 5 s, longer than any wait below: a manager that
+#: waited for the subscription of a peer that never subscribes would not answer in time.
+@pytest.mark.daemon_args("--heartbeat-liveness", "100")
+def test_a_peer_without_system_messages_is_never_a_recipient(make_worker, make_client):
+    quiet_client = make_client(system_messages=False)
+    quiet_worker = make_worker(lambda job: job.args, system_messages=False)
+    listener = make_client()
+    listener_inbox = inbox(listener)
+    sender = make_client()
+
+    # Broadcasts skip the quiet peers at once: they are not counted, not waited for.
+    started = time.monotonic()
+    assert sender.system_message({"to": "all"}, timeout=WAIT / 2) == (1, 1)
+    assert time.monotonic() - started < WAIT / 2
+    assert listener_inbox.get(timeout=WAIT) == ({"to": "all"}, sender.id)
+    # A quiet peer may still send (listener and sender count; the quiet worker does not).
+    assert quiet_client.system_message("from a quiet one", timeout=WAIT / 2) == (2, 2)
+    assert quiet_worker.system_message("me too", to=listener.id, timeout=WAIT / 2) == (1, 1)
+
+    # Addressed to a quiet peer: ENOPEER, as for an id nobody has.
+    for quiet in (quiet_client, quiet_worker):
+        with pytest.raises(ProletariatError) as info:
+            sender.system_message("x", to=quiet.id, timeout=WAIT / 2)
+        assert info.value.code == ENOPEER, quiet
+    # And the quiet peers work as ever.
+    assert quiet_client.work([1, 2], timeout=WAIT)[1].value() == 2
+    assert quiet_worker.my_status(timeout=WAIT)["role"] == "worker"
+
+
+@pytest.mark.daemon_args("--heartbeat-liveness", "100")
+def test_a_broadcast_with_only_quiet_peers_completes_with_zero(make_worker, make_client):
+    make_client(system_messages=False)
+    make_worker(lambda job: None, system_messages=False)
+    assert make_client().system_message("anyone?", timeout=WAIT / 2) == (0, 0)

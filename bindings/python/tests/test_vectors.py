@@ -330,6 +330,9 @@ BUILDERS: Dict[str, Callable[[FakeManager, Any], List[bytes]]] = {
 #: Vector name -> why the binding never sends exactly these frames.
 NOT_EXPRESSIBLE = {
     "hello with empty header": "the binding's HELLO always names the peer and its language",
+    "hello of a peer that takes no system messages":
+        "the binding's HELLO also names its language: {\"name\":\"ctl\",\"lang\":\"python\",\"sysmsg\":false} "
+        "(tests/test_wire.py)",
     "push with entry options": "the Python client sends one priority and one set of timeouts per PUSH, no entry options",
     "push with unknown fields of any shape": "the binding sends only fields the protocol defines",
     "bye": "the binding's BYE has an empty header frame (which means {}), not {}",

@@ -63,6 +63,89 @@ def test_hello_carries_name_and_lang(fake_manager, closing):
     assert header == {"name": "the-client", "lang": "python"}
 
 
+@pytest.mark.parametrize("role", ["client", "worker"])
+def test_a_peer_without_system_messages_says_so_and_never_subscribes(fake_manager, closing, role):
+    """system_messages=False: HELLO carries "sysmsg": false (the field is absent
+    otherwise, which means true), and the peer opens no SUB socket even though the
+    WELCOME names the system-message port."""
+    import zmq
+
+    pub = fake_manager.ctx.socket(zmq.XPUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub_port = pub.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        if role == "client":
+            peer = closing(Client(fake_manager.endpoint, name="ctl", system_messages=False))
+        else:
+            peer = start_worker(fake_manager, closing, lambda job: None, name="ctl", system_messages=False)
+        assert peer.system_messages is False
+        frames = fake_manager.router.recv_multipart()
+        assert frames[3:] == [b"HELLO", b'{"name":"ctl","lang":"python","sysmsg":false}']
+        fake_manager.send(frames[0], "WELCOME", {"id": "fake.1", "protocol": 1, "heartbeat_ms": 1000,
+                                                 "liveness": 5, "pub_port": pub_port})
+        if role == "worker":
+            _, offer_header, _ = fake_manager.expect("OFFER")
+            fake_manager.send(frames[0], "OFFERED", {"slots": offer_header["slots"], "ranges": []})
+        assert peer.wait_connected(WAIT)
+        assert peer._session._sub is None  # opened (or not) before the peer counts as connected
+        # It can still send system messages; it just never receives any.
+        future = peer.system_message_future("hi", to="MANAGER")
+        rid, header, payloads = fake_manager.expect("SYSMSG")
+        assert payloads == [b'"hi"']
+        fake_manager.send(rid, "SYSDONE", {"req": header["req"], "sentTo": 1, "receivedBy": 1})
+        assert future.result(WAIT) == (1, 1)
+        with pytest.raises(ProletariatError) as info:
+            peer.on_sysmsg(lambda content, sender: None)
+        assert info.value.code == "ESTATE"
+        assert not pub.poll(0), "a subscription reached the system-message channel"
+    finally:
+        pub.close(linger=0)
+
+
+def test_a_peer_takes_system_messages_by_default(fake_manager, closing):
+    import zmq
+
+    pub = fake_manager.ctx.socket(zmq.XPUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub_port = pub.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        client = closing(Client(fake_manager.endpoint, name="c"))
+        assert client.system_messages is True
+        rid, header, _ = fake_manager.expect("HELLO")
+        assert "sysmsg" not in header
+        fake_manager.send(rid, "WELCOME", {"id": "fake.1", "protocol": 1, "heartbeat_ms": 1000, "liveness": 5,
+                                           "pub_port": pub_port})
+        assert pub.poll(WAIT * 1000) and pub.recv() == b"\x01fake.1"
+    finally:
+        pub.close(linger=0)
+
+
+def test_a_channel_that_is_not_tcp_is_announced_whole(fake_manager, closing, tmp_path):
+    """WELCOME without pub_port but with pub_endpoint (an ipc:// channel, PROTOCOL §8.1):
+    the peer subscribes there."""
+    import zmq
+
+    pub = fake_manager.ctx.socket(zmq.XPUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    endpoint = f"ipc://{tmp_path}/sysmsg"
+    pub.bind(endpoint)
+    try:
+        closing(Client(fake_manager.endpoint))
+        rid, _, _ = fake_manager.expect("HELLO")
+        fake_manager.send(rid, "WELCOME", {"id": "fake.1", "protocol": 1, "heartbeat_ms": 1000, "liveness": 5,
+                                           "pub_endpoint": endpoint})
+        assert pub.poll(WAIT * 1000) and pub.recv() == b"\x01fake.1"
+    finally:
+        pub.close(linger=0)
+
+
+def test_system_messages_must_be_a_bool(fake_manager):
+    for make in (Client, Worker):
+        with pytest.raises(ProletariatError) as info:
+            make(fake_manager.endpoint, system_messages="no")
+        assert info.value.code == "EBADFIELD"
+
+
 def test_worker_rejects_jobs_beyond_its_slots(fake_manager, closing):
     release = threading.Event()
     start_worker(fake_manager, closing, lambda job: release.wait(WAIT) and job.args, slots=2, threads=4)
