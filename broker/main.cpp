@@ -197,7 +197,7 @@ void install_event_lines(proletariat::Manager& manager) {
     if (result.data.is_raw()) {
       r["raw"] = true;
     } else if (!result.data.bytes().empty()) {
-      r["data"] = nlohmann::json::parse(result.data.bytes(), nullptr, false);
+      r["data"] = nlohmann::json::parse(result.data.bytes().begin(), result.data.bytes().end(), nullptr, false);
       if (r["data"].is_discarded()) r["data"] = nullptr;
     }
     emit({{"event", "finish"}, {"job", job_json(job)}, {"result", std::move(r)}});

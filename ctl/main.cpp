@@ -274,7 +274,7 @@ int cmd_submit(const Args& args) {
     try {
       line_out["data"] = results[i].data.to_json();
     } catch (const proletariat::Error&) {
-      line_out["data"] = results[i].data.bytes();
+      line_out["data"] = results[i].data.str();
     }
     std::cout << line_out.dump() << "\n";
   }

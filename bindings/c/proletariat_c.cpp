@@ -177,7 +177,8 @@ proletariat_status proletariat_manager_on_finish(proletariat_manager* manager, p
     manager->manager.on_finish(
         [manager, fn, user_data](const proletariat::JobInfo& job, const proletariat::Result& result) {
           const auto info = info_view(job);
-          const auto view = result_view(result);
+          const auto owned = c_result(result);
+          const auto view = result_view(owned);
           CallbackScope scope(manager);
           fn(&info, &view, user_data);
         });

@@ -189,7 +189,7 @@ proletariat_status push(proletariat_client* client, const char* name, const prol
         [state, owner](const proletariat::Result& result, const proletariat::JobRef& ref) {
           if (ref.index >= state->results.results.size()) return;  // cannot happen: the Client keeps positions
           try {
-            state->results.results[ref.index] = result;
+            state->results.results[ref.index] = c_result(result);
           } catch (...) {
             // Out of memory copying a result: it stays empty rather than lost with the loop.
           }

@@ -191,9 +191,17 @@ inline proletariat::Payload raw_payload(const void* bytes, std::size_t len, cons
 
 inline constexpr const char* kJsonNull = "null";
 
+// The C API promises NUL-terminated bytes; a Payload that views a received frame has
+// none after it, so the C API keeps this one copy (owned strings end in NUL).
+inline proletariat::Payload c_payload(const proletariat::Payload& payload) {
+  return payload.is_raw() ? proletariat::Payload::raw(payload.str()) : proletariat::Payload::json_text(payload.str());
+}
+inline proletariat::Result c_result(const proletariat::Result& result) { return {result.err, c_payload(result.data)}; }
+
+// `payload` must come from c_payload() (or be empty).
 inline void payload_view(const proletariat::Payload& payload, const char** data, std::size_t* len, int* raw) noexcept {
   if (payload.is_raw()) {
-    *data = payload.bytes().c_str();
+    *data = payload.bytes().empty() ? "" : payload.bytes().data();
     *len = payload.bytes().size();
     *raw = 1;
   } else if (payload.bytes().empty()) {
@@ -201,7 +209,7 @@ inline void payload_view(const proletariat::Payload& payload, const char** data,
     *len = 4;
     *raw = 0;
   } else {
-    *data = payload.bytes().c_str();
+    *data = payload.bytes().data();
     *len = payload.bytes().size();
     *raw = 0;
   }

@@ -20,8 +20,9 @@ using namespace proletariat::c_api;  // NOLINT(google-build-using-namespace): th
 namespace {
 
 struct JobState {
-  explicit JobState(proletariat::JobPtr j) : job(std::move(j)) {}
+  explicit JobState(proletariat::JobPtr j) : job(std::move(j)), args(c_payload(job->args())) {}
   const proletariat::JobPtr job;
+  const proletariat::Payload args;  // NUL-terminated copy for proletariat_job_args
   std::atomic<bool> answered{false};
   std::atomic<bool> retained{false};
 };
@@ -211,7 +212,7 @@ const char* proletariat_job_args(const proletariat_job* job, size_t* len) {
   const char* data = kJsonNull;
   std::size_t size = 4;
   int raw = 0;
-  if (job != nullptr) payload_view(job->state->job->args(), &data, &size, &raw);
+  if (job != nullptr) payload_view(job->state->args, &data, &size, &raw);
   if (len != nullptr) *len = size;
   return data;
 }

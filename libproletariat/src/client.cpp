@@ -509,7 +509,7 @@ class Client::Impl {
         by_id_.erase(found);
         continue;
       }
-      finish(it->second, index, Result{std::move(entry.err), protocol::from_frame(msg.payloads[i], entry.raw)});
+      finish(it->second, index, Result{std::move(entry.err), protocol::from_frame(std::move(msg.payloads[i]), entry.raw)});
     }
   }
 

@@ -362,7 +362,7 @@ class Worker::Impl {
         reject.jobs.push_back({assignment.id, assignment.attempt});
         continue;
       }
-      auto job = std::make_shared<WorkerJob>(assignment, protocol::from_frame(msg.payloads[i], assignment.raw),
+      auto job = std::make_shared<WorkerJob>(assignment, protocol::from_frame(std::move(msg.payloads[i]), assignment.raw),
                                              mailbox_);
       Running entry{job, std::nullopt, 0};
       if (assignment.run_timeout_ms) {

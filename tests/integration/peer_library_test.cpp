@@ -345,7 +345,7 @@ TEST(Worker, RunsJobsAndAnswersWithIdAttemptAndData) {
     const auto args = job->args().to_json();
     if (args == "throw") throw std::runtime_error("handler exploded");
     if (args == "fail") return job->fail("EMINE", "my own error");
-    if (job->args().is_raw()) return job->reply(Payload::raw(job->args().bytes() + "!"));
+    if (job->args().is_raw()) return job->reply(Payload::raw(job->args().str() + "!"));
     job->reply(Payload::json({{"echo", args}, {"attempt", job->attempt()}, {"key", job->key()}}));
   });
   worker.start();
@@ -364,7 +364,7 @@ TEST(Worker, RunsJobsAndAnswersWithIdAttemptAndData) {
     auto results = mgr.expect<proto::WorkerResults>();
     for (std::size_t i = 0; i < results.results.size(); ++i) {
       const auto& r = results.results[i];
-      got[r.id] = {r, proto::from_frame(results.payloads[i], r.raw)};
+      got[r.id] = {r, proto::from_frame(std::move(results.payloads[i]), r.raw)};
     }
   }
   EXPECT_EQ(got[101].first.attempt, 1u);
@@ -407,7 +407,7 @@ TEST(Worker, InlineHandlersAnswerAJobsMessageInOneResult) {
   ASSERT_EQ(batch.results.size(), 3u);
   for (std::size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(batch.results[i].id, i + 1);
-    EXPECT_EQ(proto::from_frame(batch.payloads[i], false).to_json(), static_cast<int>(i + 1) * 10);
+    EXPECT_EQ(proto::from_frame(std::move(batch.payloads[i]), false).to_json(), static_cast<int>(i + 1) * 10);
   }
 
   mgr.send_jobs(peer, {assignment(4)}, {Payload::json("later")});
@@ -417,7 +417,7 @@ TEST(Worker, InlineHandlersAnswerAJobsMessageInOneResult) {
   auto late = mgr.expect<proto::WorkerResults>();
   ASSERT_EQ(late.results.size(), 1u);
   EXPECT_EQ(late.results[0].id, 4u);
-  EXPECT_EQ(proto::from_frame(late.payloads[0], false).to_json(), "done");
+  EXPECT_EQ(proto::from_frame(std::move(late.payloads[0]), false).to_json(), "done");
   worker.stop();
   EXPECT_EQ(threads.size(), 1u);
   EXPECT_EQ(threads.count(std::this_thread::get_id()), 0u);
@@ -481,7 +481,7 @@ TEST(Worker, RunTimeoutAnswersEtoAndDropsTheLateReply) {
   auto next = mgr.expect<proto::WorkerResults>();
   ASSERT_EQ(next.results.size(), 1u);
   EXPECT_EQ(next.results[0].id, 8u);
-  EXPECT_EQ(proto::from_frame(next.payloads[0], false).to_json(), "quick");
+  EXPECT_EQ(proto::from_frame(std::move(next.payloads[0]), false).to_json(), "quick");
 }
 
 TEST(Worker, AbortReachesTheHandlerAndSendsNoResult) {
@@ -680,9 +680,9 @@ TEST(Client, PushesFramesAndDeliversResultsInOrder) {
   EXPECT_TRUE(push.jobs[1].key.empty());
   EXPECT_TRUE(push.jobs[2].raw);
   ASSERT_EQ(push.payloads.size(), 3u);
-  EXPECT_EQ(proto::from_frame(push.payloads[0], false).to_json(), (nlohmann::json{{"n", 1}}));
-  EXPECT_EQ(proto::from_frame(push.payloads[1], false).to_json(), 2);
-  EXPECT_EQ(proto::from_frame(push.payloads[2], true), Payload::raw(std::string("\x00\xff", 2)));
+  EXPECT_EQ(proto::from_frame(std::move(push.payloads[0]), false).to_json(), (nlohmann::json{{"n", 1}}));
+  EXPECT_EQ(proto::from_frame(std::move(push.payloads[1]), false).to_json(), 2);
+  EXPECT_EQ(proto::from_frame(std::move(push.payloads[2]), true), Payload::raw(std::string("\x00\xff", 2)));
 
   mgr.send(peer, proto::encode(proto::Accepted{push.req, {101, 102, 103}}));
   // Results arrive out of order, in two messages; work() gives them in job order.
@@ -864,7 +864,7 @@ TEST(Client, CoalescesRequestsWithTheSameOptionsIntoOnePush) {
   ASSERT_EQ(plain.jobs.size(), 4u);
   EXPECT_EQ(plain.priority, 0);
   std::vector<nlohmann::json> order;
-  for (auto& frame : plain.payloads) order.push_back(proto::from_frame(frame, false).to_json());
+  for (auto& frame : plain.payloads) order.push_back(proto::from_frame(std::move(frame), false).to_json());
   EXPECT_EQ(order, (std::vector<nlohmann::json>{"a", "b", "c", "d"}));
   ASSERT_EQ(high.jobs.size(), 1u);
   EXPECT_EQ(high.priority, 3);
@@ -939,7 +939,7 @@ TEST(Client, KeepStateRepushesUnfinishedJobsAfterEnohello) {
   EXPECT_EQ(again.priority, 2);
   EXPECT_EQ(again.run_timeout_ms, 700u);
   ASSERT_EQ(again.jobs.size(), 1u);
-  EXPECT_EQ(proto::from_frame(again.payloads[0], false).to_json(), "b");
+  EXPECT_EQ(proto::from_frame(std::move(again.payloads[0]), false).to_json(), "b");
   mgr.send(second, proto::encode(proto::Accepted{again.req, {2}}));  // a restarted manager may reuse ids
   mgr.send_results(second, {{2, std::nullopt, false}}, {Payload::json("B")});
   auto results = get(future);
@@ -1038,7 +1038,7 @@ TEST(Client, SplitsARequestUnderTheManagersFrameLimit) {
       accepted.ids.push_back(next_id);
       // Each job answers with its own argument, so the order can be checked.
       results.push_back({next_id++, std::nullopt, false});
-      payloads.push_back(proto::from_frame(push.payloads[i], false));
+      payloads.push_back(proto::from_frame(std::move(push.payloads[i]), false));
     }
     mgr.send(peer, proto::encode(accepted));
   }
@@ -1079,7 +1079,9 @@ TEST(Client, KeepsAtMostEightPushesWaitingForAccepted) {
     for (std::size_t i = 0; i < push.jobs.size(); ++i) {
       accepted.ids.push_back(next_id);
       results.push_back({next_id++, std::nullopt, false});
-      payloads.push_back(proto::from_frame(push.payloads[i], false));
+      zmq::message_t frame;
+      frame.copy(const_cast<zmq::message_t&>(push.payloads[i]));
+      payloads.push_back(proto::from_frame(std::move(frame), false));
     }
     pushed += push.jobs.size();
     mgr.send(peer, proto::encode(accepted));

@@ -26,7 +26,7 @@ int main() {
   auto future = client.work(proletariat::JobSpec(nlohmann::json(21)));
   if (future.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return 1;
   auto result = future.get();
-  std::printf("consumer: %s (library %s)\n", result.ok() ? result.data.bytes().c_str() : result.err->code.c_str(),
+  std::printf("consumer: %s (library %s)\n", result.ok() ? result.data.str().c_str() : result.err->code.c_str(),
               PROLETARIAT_VERSION_STRING);
   return result.ok() && result.data.to_json() == 42 ? 0 : 1;
 }

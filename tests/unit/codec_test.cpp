@@ -360,3 +360,42 @@ TEST(Codec, PriorityTextIsShortest) {
 
 }  // namespace
 }  // namespace proletariat::protocol
+
+namespace proletariat::protocol {
+namespace {
+
+// Issue 10: payloads travel from the socket to the handler and back without copies.
+TEST(PayloadFrames, AReceivedFrameIsThePayloadItself) {
+  const std::string text(4096, 'a');
+  zmq::message_t frame(text.data(), text.size());
+  const void* received_at = frame.data();
+  const Payload payload = from_frame(std::move(frame), false);
+  EXPECT_EQ(static_cast<const void*>(payload.bytes().data()), received_at) << "viewed in place, not copied";
+  EXPECT_EQ(payload.bytes(), text);
+  const Payload copy = payload;  // shares the bytes
+  EXPECT_EQ(copy.bytes().data(), payload.bytes().data());
+}
+
+TEST(PayloadFrames, LargePayloadsAreLentToTheFrameAndKeptAliveByIt) {
+  std::string big(64 * 1024, 'x');
+  zmq::message_t frame;
+  const char* at = nullptr;
+  {
+    const Payload payload = Payload::raw(std::move(big));
+    at = payload.bytes().data();
+    frame = to_frame(payload);
+  }  // the payload is gone; the frame still holds a reference to its bytes
+  EXPECT_EQ(frame.data<char>(), at) << "lent, not copied";
+  EXPECT_EQ(frame.size(), 64u * 1024);
+  EXPECT_EQ(frame.data<char>()[100], 'x');
+}
+
+TEST(PayloadFrames, SmallPayloadsAreCopiedIntoTheFrame) {
+  const Payload payload = Payload::json(nlohmann::json{{"n", 1}});
+  const zmq::message_t frame = to_frame(payload);
+  EXPECT_EQ(frame.to_string(), "{\"n\":1}");
+  EXPECT_NE(frame.data<char>(), payload.bytes().data());
+}
+
+}  // namespace
+}  // namespace proletariat::protocol

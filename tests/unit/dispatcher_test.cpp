@@ -341,7 +341,7 @@ TEST_F(DispatcherTest, EventsFireForReceiveFinishAndAssignTimeout) {
   ManagerEvents events;
   events.receive = [&](const JobInfo& j) { log.push_back("receive " + j.key); };
   events.finish = [&](const JobInfo& j, const Result& r) {
-    log.push_back("finish " + j.key + " " + (r.err ? r.err->code : r.data.bytes()));
+    log.push_back("finish " + j.key + " " + (r.err ? r.err->code : r.data.str()));
   };
   events.assigntimeout = [&](const JobInfo& j) { log.push_back("assigntimeout " + j.key); };
   reset({}, std::move(events));

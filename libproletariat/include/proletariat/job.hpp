@@ -4,8 +4,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -14,27 +16,53 @@ namespace proletariat {
 
 // Job arguments or result data. On the wire a payload is its own frame, forwarded by
 // the manager without being parsed: JSON text by default, or opaque bytes (`raw`).
+//
+// A Payload is an immutable, reference-counted view of its bytes: copies share them,
+// and a payload that arrived from the network is the received frame itself, handed
+// from the socket to the handler (and a result back to the socket) without a copy.
 class Payload {
  public:
   Payload() = default;  // JSON null
 
-  [[nodiscard]] static Payload json(const nlohmann::json& value) { return Payload(value.dump(), false); }
+  [[nodiscard]] static Payload json(const nlohmann::json& value) { return owning(value.dump(), false); }
   // Already-serialised JSON text; not validated here (the receiver parses it).
-  [[nodiscard]] static Payload json_text(std::string text) { return Payload(std::move(text), false); }
-  [[nodiscard]] static Payload raw(std::string bytes) { return Payload(std::move(bytes), true); }
+  [[nodiscard]] static Payload json_text(std::string text) { return owning(std::move(text), false); }
+  [[nodiscard]] static Payload raw(std::string bytes) { return owning(std::move(bytes), true); }
+  // Bytes that `owner` keeps alive, taken as they are (no copy): how the library hands
+  // over a received frame. `bytes` must stay valid and unchanged while `owner` lives.
+  [[nodiscard]] static Payload adopt(std::shared_ptr<const void> owner, std::string_view bytes, bool raw) {
+    Payload p;
+    p.owner_ = std::move(owner);
+    p.bytes_ = bytes;
+    p.raw_ = raw;
+    return p;
+  }
 
   [[nodiscard]] bool is_raw() const noexcept { return raw_; }
-  // JSON text (empty means null) or the raw bytes.
-  [[nodiscard]] const std::string& bytes() const noexcept { return bytes_; }
+  // JSON text (empty means null) or the raw bytes; valid while any copy of this
+  // Payload lives. Not NUL-terminated in general: use str() for a std::string.
+  [[nodiscard]] std::string_view bytes() const noexcept { return bytes_; }
+  [[nodiscard]] std::string str() const { return std::string(bytes_); }
+  [[nodiscard]] std::size_t size() const noexcept { return bytes_.size(); }
+  // What keeps the bytes alive (null for an empty payload).
+  [[nodiscard]] const std::shared_ptr<const void>& owner() const noexcept { return owner_; }
   // Parses JSON text; raw bytes come back as a JSON binary value. Throws
   // proletariat::Error(EBADJSON) if the text is not JSON.
   [[nodiscard]] nlohmann::json to_json() const;
 
-  friend bool operator==(const Payload&, const Payload&) = default;
+  friend bool operator==(const Payload& a, const Payload& b) noexcept {
+    return a.raw_ == b.raw_ && a.bytes_ == b.bytes_;
+  }
 
  private:
-  Payload(std::string bytes, bool raw) : bytes_(std::move(bytes)), raw_(raw) {}
-  std::string bytes_;
+  static Payload owning(std::string bytes, bool raw) {
+    if (bytes.empty()) return adopt(nullptr, {}, raw);
+    auto text = std::make_shared<const std::string>(std::move(bytes));
+    const std::string_view view(*text);
+    return adopt(std::move(text), view, raw);
+  }
+  std::shared_ptr<const void> owner_;
+  std::string_view bytes_;
   bool raw_ = false;
 };
 

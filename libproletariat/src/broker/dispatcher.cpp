@@ -360,7 +360,9 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
                 err = JobError{std::string(errc::kInternal), "result lost in the manager"};
               }
               if (events_.finish) {
-                const Result outcome{err, protocol::from_frame(data, raw)};
+                zmq::message_t shared;
+                shared.copy(data);  // by reference count: the same frame goes on to the client
+                const Result outcome{err, protocol::from_frame(std::move(shared), raw)};
                 events_.finish(info(*job), outcome);
               }
               deliver(f.job, f.client, std::move(err), std::move(data), raw);

@@ -721,10 +721,7 @@ std::variant<Published, DecodeError> decode_published(Frames& frames) {
   return out;
 }
 
-Payload from_frame(const zmq::message_t& frame, bool raw) {
-  std::string bytes(frame.data<char>(), frame.size());
-  return raw ? Payload::raw(std::move(bytes)) : Payload::json_text(std::move(bytes));
-}
+Payload from_frame(zmq::message_t&& frame, bool raw) { return detail::PayloadAccess::adopt(std::move(frame), raw); }
 
 std::string snippet(const zmq::message_t& frame, std::size_t max_bytes) {
   std::string out;

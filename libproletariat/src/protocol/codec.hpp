@@ -23,6 +23,7 @@
 
 #include <proletariat/job.hpp>
 
+#include "protocol/payload_frames.hpp"
 #include "protocol/spec.hpp"
 
 namespace proletariat::protocol {
@@ -237,9 +238,10 @@ struct DecodeError {
 [[nodiscard]] Frames encode(Published&& msg);
 [[nodiscard]] std::variant<Published, DecodeError> decode_published(Frames& frames);
 
-// Payload <-> frame, for the client and worker libraries.
+// Payload <-> frame, for the client and worker libraries, without copying the bytes
+// (see protocol/payload_frames.hpp).
 [[nodiscard]] zmq::message_t to_frame(const Payload& payload);
-[[nodiscard]] Payload from_frame(const zmq::message_t& frame, bool raw);
+[[nodiscard]] Payload from_frame(zmq::message_t&& frame, bool raw);
 
 // A priority as text for JSON object keys (prioritySlots, queuedByPriority): "2" for
 // whole numbers, the shortest round-trip form otherwise ("2.5").

@@ -306,7 +306,7 @@ Frames encode(Published&& msg) {
   return frames;
 }
 
-zmq::message_t to_frame(const Payload& payload) { return frame_of(payload.bytes()); }
+zmq::message_t to_frame(const Payload& payload) { return detail::PayloadAccess::frame(payload); }
 
 std::string priority_text(double priority) {
   constexpr double kMaxExact = 9007199254740992.0;  // 2^53
