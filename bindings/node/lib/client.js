@@ -22,6 +22,18 @@
 // ERROR) has not arrived, including pushes whose jobs finished meanwhile (their ids,
 // when they come, are aborted on the manager).
 //
+// Pushing follows the one strategy of every binding (protocol/protocol.json,
+// peer_strategy): jobs travel in PUSH messages of at most MAX_JOBS_PER_PUSH jobs and
+// the manager's limits, and at most MAX_PUSHES_IN_FLIGHT pushes wait for their answer
+// at a time; the rest waits in _toPush (requests in submission order, each with a
+// cursor: its jobs before it are sent or done) and goes as answers come, so a huge
+// request reaches the manager as fast as it takes it. Consecutive requests with the
+// same push options (priority, assigntimeout, runTimeout) share a PUSH, as PROTOCOL
+// §4 recommends: a program calling work() once per job, faster than the manager
+// answers, sends one PUSH per answer, not one per job. When the manager refuses a
+// push that several requests shared (ELIMIT, say), each of them is pushed again on
+// its own, so that one request's fault does not fail the others.
+//
 // Callbacks run on the event loop turn that delivers the result. An exception thrown
 // by a callback is re-thrown on the next tick (an uncaught exception of the
 // application), after the client's state is consistent.
@@ -30,13 +42,23 @@ const codec = require('./codec');
 const { codes, jobError } = require('./errors');
 const { Peer } = require('./peer');
 
-// A duration option in ms: null/undefined/0 mean none (as in the original).
+// A duration option in ms: null/undefined/0 mean none (as in the original). Durations
+// are integers below 2^53 on the wire (PROTOCOL §2).
 function durationOption(opts, name) {
   const value = opts[name];
   if (value == null || value === 0) return null;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new TypeError(`${name} must be a number of ms >= 0, not ${JSON.stringify(value)}`);
+  if (!Number.isFinite(n) || n < 0 || Math.ceil(n) > codec.MAX_SAFE_INTEGER) {
+    throw new TypeError(`${name} must be a number of ms, 0 .. ${codec.MAX_SAFE_INTEGER}, not ${JSON.stringify(value)}`);
+  }
   return Math.ceil(n);
+}
+
+// Whether a request's jobs may share the PUSH whose header `options` (a request)
+// gives: the same priority and timeouts.
+function samePushOptions(options, request) {
+  return options.priority === request.priority && options.assigntimeout === request.assigntimeout
+    && options.runTimeout === request.runTimeout;
 }
 
 function keyOf(item) {
@@ -64,8 +86,10 @@ class Client extends Peer {
     this.keepState = this._opts.keepState == null ? true : Boolean(this._opts.keepState);
     this._nextRequest = 1;
     this._requests = new Map(); // request number -> unfinished request
-    this._awaiting = new Map(); // PUSH req -> {request, indices}
+    this._awaiting = new Map(); // PUSH req -> {jobs: [[request, index], ...], shared}
     this._byId = new Map(); // manager's job id -> {request, index}
+    this._toPush = []; // requests that may have unsent jobs, in submission order
+    this._pumping = false; // _pushPending is running (a callback it calls may submit)
     this._session.connect();
   }
 
@@ -142,12 +166,14 @@ class Client extends Peer {
         const { frame, raw } = codec.toPayload(item);
         const key = keyOf(item);
         const service = serviceOf(item, opts.service || '');
-        const bytes = codec.frameBytes(frame) + Buffer.byteLength(key) + Buffer.byteLength(service) + codec.HEADER_BYTES_PER_ENTRY;
+        const bytes = codec.frameBytes(frame) + codec.jsonBytes(key) + codec.jsonBytes(service) + codec.HEADER_BYTES_PER_ENTRY;
         return { item, frame, raw, key, service, bytes, id: 0, sent: false, done: false, result: null };
       }),
       remaining: items.length,
       callbacks,
       timer: null,
+      cursor: 0, // jobs before it are sent or done (see _pushPending)
+      alone: false, // shares no push (set when a push it shared was refused)
     };
     if (this._closed || this._givenUp) {
       const [code, message] = this._closed ? [codes.EABORTED, 'the client is closed']
@@ -168,57 +194,106 @@ class Client extends Peer {
       }, request.timeout);
     }
     this._requests.set(request.req, request);
-    if (this._session.registered) this._pushUnsent(request);
+    this._toPush.push(request);
+    this._pushPending();
     return request.req;
   }
 
-  // Pushes every job of the request that is neither done nor sent, in as many PUSH
-  // messages as the manager's limits require. A job too big for any message fails
-  // here with ETOOBIG (the manager could not say which push it refused).
-  _pushUnsent(request) {
-    const limits = codec.limitsOf(this._session.welcome);
-    const indices = [];
-    request.jobs.forEach((job, i) => {
-      if (job.done || job.sent) return;
-      if (job.bytes + codec.HEADER_BYTES_BASE > limits.maxBytes) {
-        this._finish(request, i, {
-          err: jobError(codes.ETOOBIG, `the job is ${job.bytes} bytes, the manager takes messages up to ${limits.maxBytes}`),
-          data: null,
-        });
-        return;
+  // Pushes the jobs of _toPush that are neither done nor sent, in order, one PUSH at
+  // a time while fewer than MAX_PUSHES_IN_FLIGHT wait for their answer; called again
+  // when an answer frees the window. A job too big for any message fails here with
+  // ETOOBIG (the manager would refuse its whole push without saying which job).
+  _pushPending() {
+    if (this._pumping || !this._session.registered) return;
+    this._pumping = true;
+    const tooBig = [];
+    try {
+      const limits = codec.pushLimitsOf(this._session.welcome);
+      while (this._toPush.length > 0 && this._awaiting.size < codec.MAX_PUSHES_IN_FLIGHT) {
+        const push = { options: null, jobs: [], bytes: codec.HEADER_BYTES_BASE, requests: 0 };
+        let full = false;
+        while (!full && this._toPush.length > 0) {
+          const request = this._toPush[0];
+          if (this._requests.get(request.req) !== request) {
+            this._toPush.shift(); // finished meanwhile
+            continue;
+          }
+          if (push.jobs.length > 0 && (request.alone || push.alone || !samePushOptions(push.options, request))) break;
+          let i = request.cursor;
+          let added = false;
+          for (; i < request.jobs.length; ++i) {
+            const job = request.jobs[i];
+            if (job.done || job.sent || job.tooBig) continue;
+            if (job.bytes + codec.HEADER_BYTES_BASE > limits.maxBytes) {
+              job.tooBig = true;
+              tooBig.push([request, i, job.bytes]);
+              continue;
+            }
+            if (push.jobs.length > 0 && (push.jobs.length >= limits.maxEntries || push.bytes + job.bytes > limits.maxBytes)) {
+              full = true;
+              break;
+            }
+            if (push.jobs.length === 0) {
+              push.options = request;
+              push.alone = request.alone;
+            }
+            push.jobs.push([request, i]);
+            push.bytes += job.bytes;
+            job.sent = true;
+            added = true;
+          }
+          request.cursor = i;
+          if (added) push.requests += 1;
+          if (i >= request.jobs.length) this._toPush.shift();
+        }
+        if (push.jobs.length === 0) break; // _toPush is empty
+        this._sendPush(push);
       }
-      indices.push(i);
-    });
-    for (const [start, end] of codec.splitRuns(indices.map((i) => request.jobs[i].bytes), limits)) {
-      const chunk = indices.slice(start, end);
-      const req = this._allocReq();
-      const header = { req, jobs: [] };
-      if (request.priority !== 0) header.priority = request.priority;
-      if (request.assigntimeout != null) header.assigntimeout = request.assigntimeout;
-      if (request.runTimeout != null) header.runTimeout = request.runTimeout;
-      const payloads = [];
-      for (const index of chunk) {
-        const job = request.jobs[index];
-        const entry = {};
-        if (job.key) entry.key = job.key;
-        if (job.service) entry.service = job.service;
-        if (job.raw) entry.raw = true;
-        header.jobs.push(entry);
-        payloads.push(job.frame);
-        job.sent = true;
-      }
-      this._awaiting.set(req, { request, indices: chunk });
-      this._session.send(codec.encode('PUSH', header, payloads));
+    } finally {
+      this._pumping = false;
+    }
+    // Finished last: their callbacks may submit more work, which pushes again.
+    for (const [request, index, bytes] of tooBig) {
+      this._finish(request, index, {
+        err: jobError(codes.ETOOBIG, `the job is ${bytes} bytes, the manager takes messages up to ${codec.limitsOf(this._session.welcome).maxBytes}`),
+        data: null,
+      });
     }
   }
 
+  _sendPush(push) {
+    const req = this._allocReq();
+    const { options } = push;
+    // The fields in PROTOCOL §4's order.
+    const header = { req };
+    if (options.priority !== 0) header.priority = options.priority;
+    if (options.assigntimeout != null) header.assigntimeout = options.assigntimeout;
+    if (options.runTimeout != null) header.runTimeout = options.runTimeout;
+    header.jobs = [];
+    const payloads = [];
+    for (const [request, index] of push.jobs) {
+      const job = request.jobs[index];
+      const entry = {};
+      if (job.key) entry.key = job.key;
+      if (job.service) entry.service = job.service;
+      if (job.raw) entry.raw = true;
+      header.jobs.push(entry);
+      payloads.push(job.frame);
+    }
+    this._awaiting.set(req, { jobs: push.jobs, shared: push.requests > 1 });
+    this._session.send(codec.encode('PUSH', header, payloads));
+  }
+
   _onRegistered() {
-    for (const request of [...this._requests.values()]) this._pushUnsent(request);
+    this._pushPending();
   }
 
   _onLost() {
     this._awaiting.clear();
     this._byId.clear();
+    // Whatever was not accepted goes again, in the order it was given.
+    this._toPush = [...this._requests.values()];
+    for (const request of this._toPush) request.cursor = 0;
     let lost = 0;
     let kept = 0;
     for (const request of [...this._requests.values()]) {
@@ -270,27 +345,29 @@ class Client extends Peer {
       return;
     }
     this._awaiting.delete(header.req);
-    const { request, indices } = pushed;
-    const live = this._requests.get(request.req) === request;
+    const { jobs } = pushed;
     const toAbort = [];
-    const matched = Math.min(indices.length, ids.length);
+    const matched = Math.min(jobs.length, ids.length);
     for (let k = 0; k < matched; ++k) {
-      const job = request.jobs[indices[k]];
-      if (!live || job.done) {
+      const [request, index] = jobs[k];
+      const job = request.jobs[index];
+      if (this._requests.get(request.req) !== request || job.done) {
         toAbort.push(ids[k]); // finished here meanwhile (timeout, abort)
         continue;
       }
       job.id = ids[k];
-      this._byId.set(ids[k], { request, index: indices[k] });
+      this._byId.set(ids[k], { request, index });
     }
     for (let k = matched; k < ids.length; ++k) toAbort.push(ids[k]);
     this._sendAbort(toAbort);
-    if (indices.length !== ids.length) {
-      this._log.error(`client: manager accepted ${ids.length} ids for a push of ${indices.length} jobs`);
-      for (let k = matched; k < indices.length; ++k) {
-        this._finish(request, indices[k], { err: jobError(codes.EINTERNAL, 'the manager did not accept this job'), data: null });
+    if (jobs.length !== ids.length) {
+      this._log.error(`client: manager accepted ${ids.length} ids for a push of ${jobs.length} jobs`);
+      for (let k = matched; k < jobs.length; ++k) {
+        const [request, index] = jobs[k];
+        this._finish(request, index, { err: jobError(codes.EINTERNAL, 'the manager did not accept this job'), data: null });
       }
     }
+    this._pushPending(); // the window has room again
   }
 
   _onResults(header, payloads) {
@@ -317,17 +394,35 @@ class Client extends Peer {
   }
 
   _onError(header) {
-    const pushed = header.req != null ? this._awaiting.get(header.req) : undefined;
+    let req = header.req;
+    // An ERROR naming PUSH without a req (ETOOBIG, refused before its header was
+    // read): the manager answers pushes in order, so it refuses the oldest waiting.
+    if (req == null && header.command === 'PUSH' && this._awaiting.size > 0) req = this._awaiting.keys().next().value;
+    const pushed = req != null ? this._awaiting.get(req) : undefined;
     if (!pushed) {
       this._log.error(`client: manager answered ${header.code}${header.command ? ` to ${header.command}` : ''}:` +
         ` ${header.message}`);
       return;
     }
-    this._awaiting.delete(header.req);
-    this._log.warn(`client: manager refused a push of ${pushed.indices.length} jobs: ${header.code} ${header.message}`);
-    for (const index of pushed.indices) {
-      this._finish(pushed.request, index, { err: jobError(header.code, header.message), data: null });
+    this._awaiting.delete(req);
+    if (pushed.shared) {
+      // Several requests shared it: each goes again on its own (first, in order).
+      this._log.warn(`client: manager refused a push of ${pushed.jobs.length} jobs shared by several requests` +
+        ` (${header.code} ${header.message}); pushing each request on its own`);
+      const again = [...new Set(pushed.jobs.map(([request]) => request))];
+      for (const [request, index] of pushed.jobs) {
+        request.jobs[index].sent = false;
+        request.cursor = Math.min(request.cursor, index);
+      }
+      for (const request of again) request.alone = true;
+      this._toPush = [...again, ...this._toPush.filter((r) => !again.includes(r))];
+    } else {
+      this._log.warn(`client: manager refused a push of ${pushed.jobs.length} jobs: ${header.code} ${header.message}`);
+      for (const [request, index] of pushed.jobs) {
+        this._finish(request, index, { err: jobError(header.code, header.message), data: null });
+      }
     }
+    this._pushPending();
   }
 
   // Finishes the given unfinished jobs of a request with an error, and tells the

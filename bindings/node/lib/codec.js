@@ -4,23 +4,31 @@
 // — to and from {command, header, payloads}. It never throws on bad input from the
 // manager (decode returns {error}); payload frames are passed through untouched.
 //
-// Changing the wire format: docs/PROTOCOL.md first, then the C++ codec, the wire
-// vectors (tests/vectors/), then every binding, this file included.
+// Its constants (signature, limits, the peers' splitting strategy) are those of
+// protocol/protocol.json, through the generated spec.js: never copy them here.
+// Changing the wire format: protocol/protocol.json and docs/PROTOCOL.md first (then
+// run protocol/generate.py), the C++ codec, the wire vectors (tests/vectors/), then
+// every binding, this file included.
 
-const SIGNATURE = 'PRO1';
-const PROTOCOL_VERSION = 1;
+const spec = require('./spec');
+
+const { SIGNATURE, PROTOCOL_VERSION, MAX_SAFE_INTEGER, MAX_TOPIC_BYTES } = spec;
 // Frames before the payloads: delimiter, signature, command, header.
-const FIXED_FRAMES = 4;
+const { FIXED_FRAMES } = spec;
 const EMPTY = Buffer.alloc(0);
 
 // Limits assumed when a WELCOME does not state them (PROTOCOL §10).
-const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-const DEFAULT_MAX_FRAMES = 100004;
-// Header bytes assumed per listed entry besides its key and service (enough for
-// {"id":…,"attempt":…,"key":"","service":"","raw":true}), and for the rest of a
+const DEFAULT_MAX_MESSAGE_BYTES = spec.MAX_MESSAGE_BYTES;
+const DEFAULT_MAX_FRAMES = spec.MAX_FRAMES;
+// Header bytes assumed per listed entry besides its strings (key, service, error
+// code and message, counted at their JSON-escaped length), and for the rest of a
 // header; used to split lists of jobs or results under max_message_bytes.
-const HEADER_BYTES_PER_ENTRY = 96;
-const HEADER_BYTES_BASE = 256;
+const HEADER_BYTES_PER_ENTRY = spec.ENTRY_HEADER_BYTES;
+const HEADER_BYTES_BASE = spec.MESSAGE_HEADER_BYTES;
+// The one push strategy of every binding (protocol.json, peer_strategy): at most this
+// many jobs per PUSH, and this many pushes sent and not yet answered (ACCEPTED or
+// ERROR), so that a huge request reaches the manager as it takes it.
+const { MAX_JOBS_PER_PUSH, MAX_PUSHES_IN_FLIGHT } = spec;
 
 // The manager's limits from its WELCOME: most payload entries per message, most
 // bytes per message.
@@ -29,6 +37,17 @@ function limitsOf(welcome) {
   const maxFrames = w.max_frames > FIXED_FRAMES ? w.max_frames : DEFAULT_MAX_FRAMES;
   const maxBytes = w.max_message_bytes > 0 ? w.max_message_bytes : DEFAULT_MAX_MESSAGE_BYTES;
   return { maxEntries: maxFrames - FIXED_FRAMES, maxBytes };
+}
+
+// The limits of one PUSH: the manager's, and at most MAX_JOBS_PER_PUSH jobs.
+function pushLimitsOf(welcome) {
+  const limits = limitsOf(welcome);
+  return { ...limits, maxEntries: Math.min(limits.maxEntries, MAX_JOBS_PER_PUSH) };
+}
+
+// Bytes a string takes in a JSON header: its escaped form, quotes included.
+function jsonBytes(text) {
+  return text ? Buffer.byteLength(JSON.stringify(text)) : 0;
 }
 
 // Splits entries (each with its size in bytes) into runs that fit one message each:
@@ -125,9 +144,17 @@ module.exports = {
   SIGNATURE,
   PROTOCOL_VERSION,
   FIXED_FRAMES,
+  MAX_SAFE_INTEGER,
+  MAX_TOPIC_BYTES,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_FRAMES,
   HEADER_BYTES_PER_ENTRY,
   HEADER_BYTES_BASE,
+  MAX_JOBS_PER_PUSH,
+  MAX_PUSHES_IN_FLIGHT,
   limitsOf,
+  pushLimitsOf,
+  jsonBytes,
   splitRuns,
   encode,
   decode,

@@ -4,43 +4,21 @@
 // applications receive. Codes are the original node-proletariat's (ECSTO, ETO,
 // EATO kept as they were, so programs testing err.code keep working); they never
 // change meaning and are never reused.
+//
+// The codes, their classes and meanings are those of protocol/protocol.json, through
+// the generated spec.js: never list them here.
 
-const codes = Object.freeze({
-  // Job errors.
-  ECSTO: 'ECSTO', // the request's `timeout` expired (client library)
-  ETO: 'ETO', // the job ran longer than its runTimeout (worker)
-  EATO: 'EATO', // no worker took the job within its assigntimeout (manager)
-  EWORKERLOST: 'EWORKERLOST', // the job's worker died max_attempts times (manager)
-  EABORTED: 'EABORTED', // the application aborted the job, or closed the client
-  ECONNLOST: 'ECONNLOST', // the manager was lost and the request does not keep state
-  EHANDLER: 'EHANDLER', // the work handler failed without giving a code
-  // Protocol errors (ERROR messages from the manager).
-  ENOHELLO: 'ENOHELLO',
-  EVERSION: 'EVERSION',
-  EBADFRAME: 'EBADFRAME',
-  EBADJSON: 'EBADJSON',
-  EBADFIELD: 'EBADFIELD',
-  EUNKNOWNCMD: 'EUNKNOWNCMD',
-  ESTATE: 'ESTATE',
-  EBADOFFER: 'EBADOFFER',
-  ETOOBIG: 'ETOOBIG',
-  ELIMIT: 'ELIMIT',
-  EINTERNAL: 'EINTERNAL',
-  ENOPEER: 'ENOPEER',
-});
+const { ERRORS } = require('./spec');
+
+// code -> code: `codes.ETO === 'ETO'`, one entry per code of the protocol.
+const codes = Object.freeze(Object.fromEntries(Object.keys(ERRORS).map((code) => [code, code])));
 
 // What a caller should do about a code (PROTOCOL §6): retry later, fix the request,
 // or report a fault. Unknown codes (the application's own) are faults.
-const classes = Object.freeze({
-  ECSTO: 'retry', ETO: 'retry', EATO: 'retry', EWORKERLOST: 'fault', EABORTED: 'request',
-  ECONNLOST: 'retry', EHANDLER: 'fault', ENOHELLO: 'request', EVERSION: 'request',
-  EBADFRAME: 'request', EBADJSON: 'request', EBADFIELD: 'request', EUNKNOWNCMD: 'request',
-  ESTATE: 'request', EBADOFFER: 'request', ETOOBIG: 'request', ELIMIT: 'retry',
-  EINTERNAL: 'fault', ENOPEER: 'request',
-});
+const classes = Object.freeze(Object.fromEntries(Object.entries(ERRORS).map(([code, e]) => [code, e.class])));
 
 function errorClass(code) {
-  return classes[code] || 'fault';
+  return Object.prototype.hasOwnProperty.call(classes, code) ? classes[code] : 'fault';
 }
 
 // A job or request error as applications receive it: a plain object, the same shape

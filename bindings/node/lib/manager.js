@@ -126,13 +126,17 @@ function unhookManager(manager) {
   if (live.size === 0 && !stoppingOnSignal) unhookProcess();
 }
 
+// Port 0 (or '*'): one the kernel picks; the daemon's 'ready' line says which.
+const anyPort = (port) => port === 0 || port === '0' || port === '*';
+
 function daemonArgs(opts) {
   const host = opts.host || '*';
   const port = opts.port == null ? DEFAULT_PORT : opts.port;
+  const pubPort = opts.pubPort != null ? opts.pubPort : (anyPort(port) ? '*' : Number(port) + 1);
   const args = [
     '--events',
-    '--endpoint', opts.endpoint || `tcp://${host}:${port}`,
-    '--pub-endpoint', opts.pubEndpoint || `tcp://${host}:${opts.pubPort || (port === '*' || port === 0 ? '*' : Number(port) + 1)}`,
+    '--endpoint', opts.endpoint || `tcp://${host}:${anyPort(port) ? '*' : port}`,
+    '--pub-endpoint', opts.pubEndpoint || `tcp://${host}:${anyPort(pubPort) ? '*' : pubPort}`,
   ];
   for (const [name, flag] of Object.entries(NUMERIC_OPTIONS)) {
     if (opts[name] != null) args.push(flag, String(Math.round(nonNegative(opts[name], name))));
@@ -142,6 +146,12 @@ function daemonArgs(opts) {
   }
   if (!opts.DEBUG) args.push('--log-level', opts.logLevel || 'warn');
   return args;
+}
+
+// The port of a bound TCP endpoint ("tcp://0.0.0.0:41234" -> 41234), else null.
+function portOf(endpoint) {
+  const m = /^tcp:\/\/.*:(\d+)$/.exec(endpoint || '');
+  return m ? Number(m[1]) : null;
 }
 
 // The original's job fields that the daemon's event lines name differently.
@@ -158,6 +168,8 @@ class Manager extends EventEmitter {
     this.process = null;
     this.endpoint = null;
     this.pubEndpoint = null;
+    this.port = null; // the bound ports, once start() resolved (port 0: the kernel's pick)
+    this.pubPort = null;
     this.parentWatch = false; // whether the daemon was started with --parent-watch
     this._started = null;
     this._stopped = null;
@@ -165,7 +177,8 @@ class Manager extends EventEmitter {
   }
 
   // Starts the daemon; resolves once it listens (`endpoint`/`pubEndpoint` are then
-  // the real bound endpoints). The returned promise may be ignored, as the original's
+  // the real bound endpoints, `port`/`pubPort` their ports: with `port: 0` the ports
+  // the kernel picked, as the daemon's 'ready' line says). The returned promise may be ignored, as the original's
   // start() returned nothing: failures are also emitted as 'error'.
   start() {
     if (this._started) return this._started;
@@ -215,6 +228,8 @@ class Manager extends EventEmitter {
           ready = true;
           this.endpoint = event.endpoint;
           this.pubEndpoint = event.pub_endpoint;
+          this.port = Number.isInteger(event.port) ? event.port : portOf(event.endpoint);
+          this.pubPort = Number.isInteger(event.pub_port) ? event.pub_port : portOf(event.pub_endpoint);
           resolve(this);
           return;
         }

@@ -8,8 +8,13 @@
 // and `pubEndpoint` take full ZeroMQ endpoints instead, `pubPort` overrides the
 // announced port.
 
+const spec = require('./spec');
+
 const DEFAULT_HOST = '127.0.0.1';
-const DEFAULT_PORT = 1917;
+const { DEFAULT_PORT } = spec;
+// How long a peer waits before registering again after the manager was lost, or a
+// try failed (the original's CON_RETRYTIME, PROTOCOL §7).
+const DEFAULT_CON_RETRYTIME = spec.DEFAULT_CON_RETRY_TIME_MS;
 
 function formatHost(host) {
   // A bare IPv6 address needs brackets in a ZeroMQ TCP endpoint.
@@ -38,7 +43,13 @@ function resolveOptions(opts) {
   const tcp = /^tcp:\/\/(.+):(\d+)$/.exec(out.endpoint);
   out.pubHost = tcp ? tcp[1] : null;
   if (opts.pubPort != null) out.pubPort = checkPort(opts.pubPort, 'pubPort');
-  out.CON_RETRYTIME = opts.CON_RETRYTIME == null ? 2000 : nonNegative(opts.CON_RETRYTIME, 'CON_RETRYTIME');
+  // systemMessages: false means this peer never subscribes to the system-message
+  // channel (HELLO says so, the manager never counts it as a recipient).
+  if (opts.systemMessages != null && typeof opts.systemMessages !== 'boolean') {
+    throw new TypeError(`systemMessages must be true or false, not ${JSON.stringify(opts.systemMessages)}`);
+  }
+  out.systemMessages = opts.systemMessages !== false;
+  out.CON_RETRYTIME = opts.CON_RETRYTIME == null ? DEFAULT_CON_RETRYTIME : nonNegative(opts.CON_RETRYTIME, 'CON_RETRYTIME');
   // The original's MAXRETRIES: give up after that many failed tries in a row; absent
   // or 0 (the original's `|| null`) means retry forever.
   out.MAXRETRIES = opts.MAXRETRIES == null || opts.MAXRETRIES === 0 ? null : Math.floor(nonNegative(opts.MAXRETRIES, 'MAXRETRIES')) || null;
@@ -72,4 +83,4 @@ function makeLogger(opts) {
   };
 }
 
-module.exports = { DEFAULT_HOST, DEFAULT_PORT, resolveOptions, makeLogger, nonNegative };
+module.exports = { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_CON_RETRYTIME, resolveOptions, makeLogger, nonNegative };

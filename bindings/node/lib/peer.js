@@ -8,6 +8,11 @@
 // MAXRETRIES registrations failed in a row and the peer gave up, 'disconnect' () when
 // the session is lost, 'sysmsg' (content, from) for every system message received.
 //
+// With the option `systemMessages: false` the peer opens no SUB socket and its HELLO
+// says `"sysmsg": false`: the manager never counts it as a recipient (a broadcast does
+// not wait for it, a SYSMSG to its id is refused with ENOPEER) and 'sysmsg' never
+// fires. It may still send system messages and ask for status.
+//
 // Control requests (SYSMSG, STATUS, MYSTATUS) made before the peer is registered wait
 // for the registration; one that was sent and whose session is lost fails with
 // ECONNLOST (the manager drops a leaving sender's messages, PROTOCOL §8.2).
@@ -44,6 +49,7 @@ class Peer extends EventEmitter {
         conRetryTime: this._opts.CON_RETRYTIME,
         maxRetries: this._opts.MAXRETRIES,
         role,
+        systemMessages: this._opts.systemMessages,
         logger: this._log,
       },
       {
@@ -78,7 +84,7 @@ class Peer extends EventEmitter {
     if (to !== null && typeof to !== 'string') throw new TypeError('systemMessage: `to` must be a string or null');
     const text = msg === undefined ? 'null' : JSON.stringify(msg);
     if (text === undefined) throw new TypeError(`systemMessage: a ${typeof msg} is not a JSON value`);
-    return this._control('SYSMSG', to === null ? {} : { to }, [text], opts.timeout, cb);
+    return this._control('SYSMSG', { to }, [text], opts.timeout, cb);
   }
 
   // status([opts][, cb]): the manager's status (PROTOCOL §8.2 STATUS): queues, slots,
@@ -146,7 +152,7 @@ class Peer extends EventEmitter {
 
   _registered() {
     this._seenSysmsg.clear();
-    this._openSub();
+    if (this._opts.systemMessages) this._openSub();
     for (const control of this._controls.values()) {
       if (!control.sent) this._sendControl(control);
     }
@@ -260,15 +266,27 @@ class Peer extends EventEmitter {
   _openSub() {
     this._closeSub();
     const welcome = this._session.welcome;
+    // The channel (PROTOCOL §8.1): the pubEndpoint option; else the command endpoint's
+    // host at the pubPort option or WELCOME's pub_port; else WELCOME's pub_endpoint
+    // (a channel that is not TCP).
     let endpoint = this._opts.pubEndpoint;
     if (!endpoint) {
       const port = this._opts.pubPort || welcome.pub_port;
-      if (!port || !this._opts.pubHost) {
-        this._log.warn(`${this._role}: the manager announced no system-message channel (pub_port);` +
-          ' system messages will not be received');
+      if (port && this._opts.pubHost) {
+        endpoint = `tcp://${this._opts.pubHost}:${port}`;
+      } else if (typeof welcome.pub_endpoint === 'string' && welcome.pub_endpoint !== '') {
+        endpoint = welcome.pub_endpoint;
+      } else {
+        this._log.warn(`${this._role}: the manager announced no system-message channel it can be reached on` +
+          ' (pub_port, pub_endpoint); system messages will not be received');
         return;
       }
-      endpoint = `tcp://${this._opts.pubHost}:${port}`;
+    }
+    if (Buffer.byteLength(welcome.id) > codec.MAX_TOPIC_BYTES) {
+      // The manager ignores a longer subscription (PROTOCOL §8.1): nothing would come.
+      this._log.warn(`${this._role}: peer id ${welcome.id.slice(0, 40)}... is longer than the` +
+        ` ${codec.MAX_TOPIC_BYTES} bytes a subscription topic may have; system messages will not be received`);
+      return;
     }
     const sub = new zmq.Subscriber({ linger: 0 });
     try {

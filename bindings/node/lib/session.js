@@ -25,9 +25,9 @@ const codec = require('./codec');
 const { codes } = require('./errors');
 
 // Heartbeat settings assumed until a WELCOME says otherwise (PROTOCOL §5, §7): a
-// manager that has not answered HELLO within 1000 ms * 5 is treated as silent.
-const DEFAULT_HEARTBEAT_MS = 1000;
-const DEFAULT_LIVENESS = 5;
+// manager that has not answered HELLO within DEFAULT_HEARTBEAT_MS * DEFAULT_LIVENESS
+// (protocol/protocol.json: 1000 ms * 5) is treated as silent.
+const { DEFAULT_HEARTBEAT_MS, DEFAULT_LIVENESS } = require('./spec');
 // ZeroMQ high-water marks of the DEALER, in messages: generous for bursts of pushes
 // or results; past them the outbox holds messages until the socket takes them.
 const HIGH_WATER_MARK = 10000;
@@ -42,7 +42,7 @@ const BYE_LINGER_MS = 200;
 const now = () => performance.now();
 
 class Session {
-  // options: {endpoint, name, conRetryTime, maxRetries, role, logger}
+  // options: {endpoint, name, conRetryTime, maxRetries, role, systemMessages, logger}
   // hooks: {onRegistered(), onMessage({command, header, payloads}), onLost(), onGiveUp(err)}
   constructor(options, hooks) {
     this.options = options;
@@ -140,13 +140,22 @@ class Session {
     const generation = ++this.generation;
     this.state = 'connecting';
     this.log.debug(`${this.options.role}: connecting to ${this.options.endpoint}`);
-    const hello = { lang: 'node' };
-    if (this.options.name) hello.name = this.options.name;
-    this.outbox.push(codec.encode('HELLO', hello));
+    this.outbox.push(codec.encode('HELLO', this.hello()));
     if (this.options.maxRetries) this.watchRefusals(socket, generation);
     this.receiveLoop(socket, generation);
     this.pump();
     this.arm();
+  }
+
+  // HELLO's header (PROTOCOL §4): the peer's name and language, for status displays,
+  // and `"sysmsg": false` for a peer that never subscribes to the system-message
+  // channel, so that the manager never counts it as a recipient.
+  hello() {
+    const hello = {};
+    if (this.options.name) hello.name = this.options.name;
+    hello.lang = 'node';
+    if (this.options.systemMessages === false) hello.sysmsg = false;
+    return hello;
   }
 
   closeSocket() {

@@ -22,8 +22,8 @@ const { codes, jobError, fromHandlerError, ProletariatError } = require('./error
 const { Peer } = require('./peer');
 const { nonNegative } = require('./options');
 
-// Largest offer a worker may make; the manager enforces the same bound (PROTOCOL §4).
-const MAX_SLOTS = 1000000;
+// The offer's bounds on slots and its default (PROTOCOL §4, protocol/protocol.json).
+const { SLOTS_MIN, SLOTS_MAX, SLOTS_DEFAULT } = require('./spec');
 // Default bound on how long a finished result may wait for its batch (ms).
 const DEFAULT_ANSWER_DELAY_MAX = 5;
 // A runTimeout beyond this is treated as this: setTimeout's largest delay (~24.8 days).
@@ -51,20 +51,31 @@ class Work {
   }
 }
 
+// A prioritySlots key as the wire writes it: a decimal number, no blanks, no hex.
+const RANGE_START = /^\+?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+// The offer rules of protocol/protocol.json ("offer.rules"; PROTOCOL §4), the
+// manager's, checked at start() so that a bad configuration throws EBADOFFER rather
+// than becoming a log line. Returns the guarantees to send: those of the ranges above
+// 0, keyed by their number as JavaScript writes it ("1.0" becomes "1"). A guarantee
+// for the range starting at 0 is checked for its type and ignored, as the manager
+// ignores it (range 0 always gets the slots the other ranges leave). Two keys naming
+// the same range ("1" and "1.0") are refused: only one of them could be sent.
 function validateOffer(slots, prioritySlots, services) {
-  if (!Number.isInteger(slots) || slots < 1 || slots > MAX_SLOTS) {
-    throw new ProletariatError(codes.EBADOFFER, `slots must be an integer 1 .. ${MAX_SLOTS}, not ${slots}`);
+  if (!Number.isInteger(slots) || slots < SLOTS_MIN || slots > SLOTS_MAX) {
+    throw new ProletariatError(codes.EBADOFFER, `slots must be an integer ${SLOTS_MIN} .. ${SLOTS_MAX}, not ${slots}`);
   }
   if (prioritySlots == null) prioritySlots = {};
   if (typeof prioritySlots !== 'object' || Array.isArray(prioritySlots)) {
     throw new ProletariatError(codes.EBADOFFER, 'prioritySlots must be an object {lowestPriority: slots}');
   }
   const offer = {};
+  const given = new Map(); // range start (its number as a key) -> the key that named it
   let guaranteed = 0;
   for (const [start, count] of Object.entries(prioritySlots)) {
-    const s = Number(start);
-    if (start.trim() === '' || !Number.isFinite(s) || s < 0) {
-      throw new ProletariatError(codes.EBADOFFER, `prioritySlots start ${JSON.stringify(start)} must be a number >= 0`);
+    const s = RANGE_START.test(start) ? Number(start) : NaN;
+    if (!Number.isFinite(s) || s < 0) {
+      throw new ProletariatError(codes.EBADOFFER, `prioritySlots start ${JSON.stringify(start)} must be a decimal number >= 0`);
     }
     if (!Number.isInteger(count) || count < 0) {
       throw new ProletariatError(codes.EBADOFFER, `prioritySlots[${start}] must be an integer >= 0, not ${count}`);
@@ -72,12 +83,18 @@ function validateOffer(slots, prioritySlots, services) {
     // The range starting at 0 gets what the others leave (the original's
     // {0: slots} default); a guarantee for it means nothing.
     if (s === 0) continue;
+    const key = String(s);
+    if (given.has(key)) {
+      throw new ProletariatError(codes.EBADOFFER,
+        `prioritySlots names the range starting at ${key} twice (${JSON.stringify(given.get(key))} and ${JSON.stringify(start)})`);
+    }
+    given.set(key, start);
     guaranteed += count;
-    offer[String(s)] = count;
+    offer[key] = count;
   }
   if (guaranteed > slots) {
     throw new ProletariatError(codes.EBADOFFER,
-      `prioritySlots guarantee ${guaranteed} slots, more than the ${slots} slots offered`);
+      `prioritySlots guarantee ${guaranteed} slots to the ranges above 0, more than the ${slots} slots offered`);
   }
   for (const service of services) {
     if (typeof service !== 'string' || service === '') {
@@ -87,17 +104,26 @@ function validateOffer(slots, prioritySlots, services) {
   return offer;
 }
 
+// Header bytes of one RESULT entry: the fixed estimate and its error's strings.
+function entryBytes(result) {
+  const { err } = result;
+  return codec.HEADER_BYTES_PER_ENTRY + (err ? codec.jsonBytes(err.code) + codec.jsonBytes(err.message) : 0);
+}
+
 class Worker extends Peer {
-  // opts: {slots (100), prioritySlots, services, host, port, endpoint, pubPort,
+  // opts: {slots (SLOTS_DEFAULT, 100), prioritySlots, services, host, port, endpoint, pubPort,
   // pubEndpoint, ANSWER_THRESHOLD (1), ANSWER_DELAY_MAX (5 ms), CON_RETRYTIME
   // (2000 ms), name, DEBUG, logger}. CLEANUP_REQS and CLEANUP_CHECKINT are accepted
   // for compatibility and ignored (there is nothing to clean up).
   constructor(opts) {
     super('worker', opts);
     const o = this._opts;
-    this.slots = o.slots == null ? 100 : Number(o.slots);
+    this.slots = o.slots == null ? SLOTS_DEFAULT : Number(o.slots);
     this.prioritySlots = o.prioritySlots || {};
-    this.services = o.services == null ? (o.service ? [o.service] : []) : [...o.services];
+    let services = o.services;
+    if (services == null) services = o.service ? [o.service] : [];
+    else if (typeof services === 'string') services = [services]; // one name, not its letters
+    this.services = [...services];
     this.ANSWER_THRESHOLD = Math.max(1, Math.floor(o.ANSWER_THRESHOLD == null ? 1 : nonNegative(o.ANSWER_THRESHOLD, 'ANSWER_THRESHOLD')));
     this.ANSWER_DELAY_MAX = o.ANSWER_DELAY_MAX == null ? DEFAULT_ANSWER_DELAY_MAX : nonNegative(o.ANSWER_DELAY_MAX, 'ANSWER_DELAY_MAX');
     this.ready = false;
@@ -269,7 +295,7 @@ class Worker extends Peer {
     // job) would leave the job running there forever: send the error instead.
     const { maxBytes } = codec.limitsOf(this._session.welcome);
     const bytes = codec.frameBytes(payload.frame);
-    if (bytes + codec.HEADER_BYTES_PER_ENTRY + codec.HEADER_BYTES_BASE > maxBytes) {
+    if (bytes + entryBytes({ err: error }) + codec.HEADER_BYTES_BASE > maxBytes) {
       error = jobError(codes.ETOOBIG, `the result is ${bytes} bytes, the manager takes messages up to ${maxBytes}`);
       payload = { frame: Buffer.alloc(0), raw: false };
     }
@@ -350,7 +376,7 @@ class Worker extends Peer {
     const results = this._pending;
     const frames = this._pendingFrames;
     this._clearPending();
-    const sizes = frames.map((f) => codec.frameBytes(f) + codec.HEADER_BYTES_PER_ENTRY);
+    const sizes = frames.map((f, i) => codec.frameBytes(f) + entryBytes(results[i]));
     for (const [start, end] of codec.splitRuns(sizes, codec.limitsOf(this._session.welcome))) {
       this._session.send(codec.encode('RESULT', { results: results.slice(start, end) }, frames.slice(start, end)));
     }

@@ -28,6 +28,7 @@ class FakeManager {
       for await (const [rid, ...frames] of this.router) {
         const msg = codec.decode(frames);
         msg.rid = rid;
+        msg.frames = frames; // as the peer sent them (for byte-exact checks)
         this.received.push(msg);
         this.wake();
       }

@@ -1,7 +1,8 @@
 'use strict';
 // A program that runs a Manager, for the tests of what happens to its daemon when the
-// program ends: `node manager-parent.js PORT PUBPORT [MODE]`. Prints
-// "listening <daemon pid> <parentWatch>" once the manager listens. MODE:
+// program ends: `node manager-parent.js PORT PUBPORT [MODE]` (0: ports the kernel
+// picks). Prints "listening <daemon pid> <parentWatch> <port> <pubPort>" once the
+// manager listens. MODE:
 //   wait     (default) run until killed
 //   crash    throw an uncaught exception once listening
 //   handler  own SIGTERM listener: prints "stopping", stops the manager, exits 0
@@ -16,7 +17,7 @@ if (mode === 'handler') {
   });
 }
 manager.start().then(() => {
-  process.stdout.write(`listening ${manager.process.pid} ${manager.parentWatch}\n`);
+  process.stdout.write(`listening ${manager.process.pid} ${manager.parentWatch} ${manager.port} ${manager.pubPort}\n`);
   if (mode === 'crash') setImmediate(() => { throw new Error('a crash of the program'); });
 }, (err) => {
   process.stderr.write(`${err.message}\n`);

@@ -7,7 +7,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { Client, Worker } = require('proletariat');
-const { Daemon, freePort, once, callback, within, until, memoryLogger } = require('../test-support/daemon');
+const { Daemon, REFUSED_PORT, once, callback, within, until, memoryLogger } = require('../test-support/daemon');
 
 const WAIT = 5000;
 
@@ -64,8 +64,7 @@ describe('the original API against proletariatd', () => {
   });
 
   it("Client 'connect' is (err) with an Error when MAXRETRIES tries failed; waiting work fails", async () => {
-    const port = await freePort(); // nobody listens there
-    const c = new Client({ host: '127.0.0.1', port, MAXRETRIES: 2, CON_RETRYTIME: 20, logger: memoryLogger() });
+    const c = new Client({ host: '127.0.0.1', port: REFUSED_PORT, MAXRETRIES: 2, CON_RETRYTIME: 20, logger: memoryLogger() });
     peers.push(c);
     const result = callback((cb) => c.work([{ n: 1 }], cb), WAIT, 'the waiting work');
     const [err] = await once(c, 'connect', WAIT, "'connect' with an error");

@@ -12,7 +12,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { Manager } = require('proletariat');
 const { daemonSupports } = require('../lib/manager');
-const { freePort, within, until, DAEMON } = require('../test-support/daemon');
+const { within, until, DAEMON } = require('../test-support/daemon');
 
 const WAIT = 5000;
 const PARENT = path.join(__dirname, '../test-support/manager-parent.js');
@@ -33,21 +33,21 @@ function gone(pid) {
   }
 }
 
-// Starts the parent program; resolves once its manager listens.
+// Starts the parent program, its Manager on ports the kernel picks (port 0); resolves
+// once its manager listens, with those ports.
 async function startParent(mode) {
-  const port = await freePort();
-  let pubPort;
-  do pubPort = await freePort(); while (pubPort === port);
-  const child = spawn(process.execPath, [PARENT, String(port), String(pubPort), mode],
+  const child = spawn(process.execPath, [PARENT, '0', '0', mode],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PROLETARIAT_DAEMON: DAEMON } });
   const out = { stdout: '', stderr: '' };
   child.stdout.on('data', (c) => { out.stdout += c; });
   child.stderr.on('data', (c) => { out.stderr += c; });
   const exit = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  await until(() => /listening \d+/.test(out.stdout) || child.exitCode !== null, WAIT, 'the parent program to listen');
-  const m = /listening (\d+) (\w+)/.exec(out.stdout);
-  assert.ok(m, `the parent program did not start its manager: ${out.stderr}`);
-  return { child, out, exit, port, pubPort, daemonPid: Number(m[1]), parentWatch: m[2] === 'true' };
+  await until(() => /listening .*\n/.test(out.stdout) || child.exitCode !== null, WAIT, 'the parent program to listen');
+  const m = /listening (\d+) (\w+) (\d+) (\d+)\n/.exec(out.stdout);
+  assert.ok(m, `the parent program did not start its manager: ${out.stdout} ${out.stderr}`);
+  return {
+    child, out, exit, daemonPid: Number(m[1]), parentWatch: m[2] === 'true', port: Number(m[3]), pubPort: Number(m[4]),
+  };
 }
 
 // A new Manager on the ports the parent's daemon had: proof that they are free.
@@ -92,12 +92,8 @@ describe('the daemon of a Manager ends with its program', () => {
     await managerStartsOn(parent);
   });
 
-  it('a program killed with SIGKILL: its daemon (--parent-watch) notices and ends', async (t) => {
-    if (!(await daemonSupports(DAEMON, '--parent-watch'))) {
-      t.skip(`${DAEMON} does not offer --parent-watch yet (proletariatd --help does not mention it): ` +
-        'nothing can stop its daemon when a program is SIGKILLed');
-      return;
-    }
+  it('a program killed with SIGKILL: its daemon (--parent-watch) notices and ends', async () => {
+    assert.ok(await daemonSupports(DAEMON, '--parent-watch'), `${DAEMON} --help lists --parent-watch`);
     const parent = await startParent('wait');
     assert.equal(parent.parentWatch, true, 'the Manager started its daemon with --parent-watch');
     parent.child.kill('SIGKILL');

@@ -6,7 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert');
 
 const { Manager, Worker, Client } = require('..');
-const { freePort, within, until, DAEMON } = require('../test-support/daemon');
+const { within, until, DAEMON } = require('../test-support/daemon');
 
 function collect(emitter, name) {
   const seen = [];
@@ -15,16 +15,19 @@ function collect(emitter, name) {
 }
 
 test('a Manager started from Node.js serves an original-style worker and client, with its events', async () => {
-  // Both ports free: tests run in parallel, so port + 1 may belong to another daemon.
-  const port = await freePort();
-  const pubPort = await freePort();
-  const manager = new Manager({ port, pubPort, host: '127.0.0.1', daemon: DAEMON, AVAIL_THRESHOLD: 10, HOLDSIMILARWORK: true });
+  // Port 0: the daemon binds two ports the kernel picks and says which (manager.port,
+  // manager.pubPort); tests run in parallel, so no fixed port is free for sure.
+  const manager = new Manager({ port: 0, host: '127.0.0.1', daemon: DAEMON, AVAIL_THRESHOLD: 10, HOLDSIMILARWORK: true });
   const received = collect(manager, 'receive');
   const finished = collect(manager, 'finish');
   const sysmsgs = collect(manager, 'sysmsg');
   const timeouts = collect(manager, 'assigntimeout');
-  await within(5000, manager.start(), 'the manager to listen');
+  assert.strictEqual(await within(5000, manager.start(), 'the manager to listen'), manager);
+  const { port } = manager;
+  assert.ok(Number.isInteger(port) && port > 0, `the bound port: ${port}`);
+  assert.ok(Number.isInteger(manager.pubPort) && manager.pubPort > 0 && manager.pubPort !== port);
   assert.strictEqual(manager.endpoint, `tcp://127.0.0.1:${port}`);
+  assert.strictEqual(manager.pubEndpoint, `tcp://127.0.0.1:${manager.pubPort}`);
 
   const worker = new Worker({ slots: 10, host: '127.0.0.1', port, CON_RETRYTIME: 50 });
   worker.on('work', (w, handler) => {
@@ -63,10 +66,9 @@ test('a Manager started from Node.js serves an original-style worker and client,
 });
 
 test('a Manager whose port is taken reports an error instead of hanging', async () => {
-  const port = await freePort();
-  const first = new Manager({ port, pubPort: await freePort(), host: '127.0.0.1', daemon: DAEMON });
+  const first = new Manager({ port: 0, host: '127.0.0.1', daemon: DAEMON });
   await within(5000, first.start(), 'the first manager');
-  const second = new Manager({ port, pubPort: await freePort(), host: '127.0.0.1', daemon: DAEMON, logger: null });
+  const second = new Manager({ port: first.port, pubPort: 0, host: '127.0.0.1', daemon: DAEMON, logger: null });
   const errors = collect(second, 'error');
   await assert.rejects(within(5000, second.start(), 'the second manager to fail'), /exited before listening/);
   assert.strictEqual(errors.length, 1);
@@ -74,8 +76,7 @@ test('a Manager whose port is taken reports an error instead of hanging', async 
 });
 
 test("the Manager's other events keep the original's arguments: abort(job, workerId), giveup(job, worker), cleanup(), exit(code, signal)", async () => {
-  const port = await freePort();
-  const manager = new Manager({ port, pubPort: await freePort(), host: '127.0.0.1', daemon: DAEMON, CLEANUP_REQS: 1 });
+  const manager = new Manager({ port: 0, host: '127.0.0.1', daemon: DAEMON, CLEANUP_REQS: 1 });
   const received = collect(manager, 'receive');
   const aborts = collect(manager, 'abort');
   const giveups = collect(manager, 'giveup');
@@ -83,6 +84,7 @@ test("the Manager's other events keep the original's arguments: abort(job, worke
   const cleanups = collect(manager, 'cleanup');
   const exits = collect(manager, 'exit');
   await within(5000, manager.start(), 'the manager to listen');
+  const { port } = manager;
   const first = new Worker({ slots: 1, host: '127.0.0.1', port, logger: null });
   first.on('work', () => {}); // never answers
   const client = new Client({ host: '127.0.0.1', port, logger: null });

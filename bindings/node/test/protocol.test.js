@@ -9,6 +9,7 @@ const assert = require('node:assert/strict');
 const { Client, Worker } = require('proletariat');
 const { FakeManager } = require('../test-support/fake-manager');
 const { once, callback, until, memoryLogger } = require('../test-support/daemon');
+const { MAX_JOBS_PER_PUSH, MAX_PUSHES_IN_FLIGHT } = require('../lib/codec');
 
 const WAIT = 3000;
 
@@ -57,11 +58,66 @@ describe('protocol against a scripted manager', () => {
     assert.equal(worker.id, id);
   });
 
+  it('systemMessages: false says "sysmsg": false in HELLO and opens no system-message socket', async () => {
+    const fake = track(await FakeManager.start());
+    const zmq = require('zeromq');
+    const pub = new zmq.XPublisher({ linger: 0 });
+    await pub.bind('tcp://127.0.0.1:*');
+    cleanups.push({ close: () => pub.close() });
+    const pubPort = Number(/:(\d+)$/.exec(pub.lastEndpoint)[1]);
+    const worker = track(new Worker({ ...fake.endpoint, name: 'quiet', systemMessages: false, logger: memoryLogger() }));
+    worker.start();
+    const hello = await fake.next('HELLO');
+    assert.equal(hello.header.sysmsg, false);
+    assert.deepEqual(hello.header, { name: 'quiet', lang: 'node', sysmsg: false });
+    await fake.welcome(hello, { pub_port: pubPort });
+    await fake.next('OFFER');
+    assert.equal(worker._sub, null, 'no SUB socket');
+    // It still sends system messages: SYSDONE comes on its command socket.
+    const sent = worker.systemMessage('hi', { to: 'MANAGER' });
+    const msg = await fake.next('SYSMSG');
+    await fake.send(hello.rid, 'SYSDONE', { req: msg.header.req, sentTo: 1, receivedBy: 1 });
+    assert.deepEqual(await sent, { sentTo: 1, receivedBy: 1 });
+    // By default HELLO does not mention it (absent means true) and the peer subscribes.
+    const client = track(new Client({ ...fake.endpoint, logger: memoryLogger() }));
+    const hello2 = await fake.next('HELLO');
+    assert.equal('sysmsg' in hello2.header, false);
+    const id = await fake.welcome(hello2, { pub_port: pubPort });
+    const [subscription] = await pub.receive();
+    assert.deepEqual(subscription, Buffer.from(`\x01${id}`));
+    assert.notEqual(client._sub, null);
+    assert.throws(() => new Client({ port: 1, systemMessages: 'no' }), TypeError);
+  });
+
   it('a bad offer is refused at start, before anything is sent', () => {
     const w = new Worker({ port: 1, slots: 5, prioritySlots: { 1: 4, 2: 2 }, logger: memoryLogger() });
     assert.throws(() => w.start(), { code: 'EBADOFFER' });
     assert.throws(() => new Worker({ port: 1, slots: 0, logger: memoryLogger() }).start(), { code: 'EBADOFFER' });
     assert.throws(() => new Worker({ port: 1, prioritySlots: { '-1': 1 }, logger: memoryLogger() }).start(), { code: 'EBADOFFER' });
+  });
+
+  it('a range start named twice ("1" and "1.0") is EBADOFFER, not a sum of both with one sent', async () => {
+    const start = (prioritySlots) => new Worker({ port: 1, slots: 10, prioritySlots, logger: memoryLogger() }).start();
+    assert.throws(() => start({ 1: 2, '1.0': 3 }), { code: 'EBADOFFER', message: /range starting at 1 twice/ });
+    assert.throws(() => start({ 2.5: 1, '2.50': 1 }), { code: 'EBADOFFER' });
+    assert.throws(() => start({ 1: 1, '1e0': 1 }), { code: 'EBADOFFER' });
+    // Not decimal numbers as the wire writes them: refused, not read as JavaScript would.
+    for (const key of ['0x10', ' 1', '1 ', '', 'Infinity', 'NaN', '1_0']) {
+      assert.throws(() => start({ [key]: 1 }), { code: 'EBADOFFER' }, JSON.stringify(key));
+    }
+    // The guarantee for 0 stays ignored, however often and however written (the one
+    // rule: protocol.json "offer.rules").
+    const ok = track(new Worker({ port: 1, slots: 10, prioritySlots: { 0: 10, '0.0': 10, 1: 5 }, logger: memoryLogger() }));
+    ok.start();
+  });
+
+  it('an offer sends each range once, keyed as JavaScript writes its number, without the range 0', async () => {
+    const fake = track(await FakeManager.start());
+    track(new Worker({ ...fake.endpoint, slots: 10, prioritySlots: { '0.0': 4, '1.50': 2, 3: 1 }, logger: memoryLogger() })).start();
+    await fake.accept();
+    const offer = await fake.next('OFFER');
+    assert.equal(offer.header.prioritySlots['1.5'], 2);
+    assert.deepEqual(offer.header.prioritySlots, { 1.5: 2, 3: 1 });
   });
 
   it('jobs beyond the free slots are rejected, the rest run', async () => {
@@ -305,6 +361,99 @@ describe('protocol against a scripted manager', () => {
     const sizes = [];
     for (let i = 0; i < 3; ++i) sizes.push((await fake.next('PUSH', WAIT, peer.rid)).payloads.length);
     assert.deepEqual(sizes, [3, 3, 1]);
+  });
+
+  it('a push carries at most MAX_JOBS_PER_PUSH jobs, however many the manager takes', async () => {
+    const fake = track(await FakeManager.start());
+    const client = track(new Client({ ...fake.endpoint, logger: memoryLogger() }));
+    const peer = await fake.accept({ max_frames: 100004 });
+    client.work(Array.from({ length: MAX_JOBS_PER_PUSH + 1 }, (_, i) => i), () => {});
+    const sizes = [];
+    for (let i = 0; i < 2; ++i) sizes.push((await fake.next('PUSH', WAIT, peer.rid)).payloads.length);
+    assert.deepEqual(sizes, [MAX_JOBS_PER_PUSH, 1]);
+  });
+
+  it('at most MAX_PUSHES_IN_FLIGHT pushes wait for their answer; each answer lets the next one go', async () => {
+    const fake = track(await FakeManager.start());
+    const client = track(new Client({ ...fake.endpoint, logger: memoryLogger() }));
+    const peer = await fake.accept({ max_frames: 4 + 1 }); // one job per push
+    const total = MAX_PUSHES_IN_FLIGHT + 3;
+    const done = callback((cb) => client.work(Array.from({ length: total }, (_, i) => i), cb), WAIT, 'the work');
+    const pushes = [];
+    for (let i = 0; i < MAX_PUSHES_IN_FLIGHT; ++i) pushes.push(await fake.next('PUSH', WAIT, peer.rid));
+    // A barrier: the STATUS is sent after whatever the client sent so far.
+    const status = client.status();
+    const barrier = await fake.next('STATUS', WAIT, peer.rid);
+    assert.equal(fake.count('PUSH'), 0, 'the window is full: no push beyond it');
+    await fake.send(peer.rid, 'STATUS', { req: barrier.header.req });
+    await status;
+    // ETOOBIG names no req (the manager refused it before reading its header): it
+    // answers the oldest push waiting; the manager answers pushes in order.
+    await fake.send(peer.rid, 'ERROR', { code: 'ETOOBIG', message: 'too big', class: 'request', command: 'PUSH' });
+    let next = 100;
+    for (const push of pushes.slice(1)) await fake.send(peer.rid, 'ACCEPTED', { req: push.header.req, ids: [next++] });
+    for (let i = MAX_PUSHES_IN_FLIGHT; i < total; ++i) {
+      const push = await fake.next('PUSH', WAIT, peer.rid);
+      pushes.push(push);
+      await fake.send(peer.rid, 'ACCEPTED', { req: push.header.req, ids: [next++] });
+    }
+    assert.deepEqual(pushes.map((p) => JSON.parse(p.payloads[0])), Array.from({ length: total }, (_, i) => i), 'in order');
+    for (let id = 100; id < next; ++id) await fake.send(peer.rid, 'RESULT', { results: [{ id }] }, [String(id)]);
+    const [, results] = await done;
+    assert.equal(results[0].err.code, 'ETOOBIG');
+    assert.deepEqual(results.slice(1).map((r) => r.data), Array.from({ length: total - 1 }, (_, i) => 100 + i));
+  });
+
+  it('requests waiting for the window share a PUSH when their options agree; a refused shared push is retried per request', async () => {
+    const fake = track(await FakeManager.start());
+    const client = track(new Client({ ...fake.endpoint, logger: memoryLogger() }));
+    const connected = once(client, 'connect', WAIT, 'the client to register');
+    const peer = await fake.accept();
+    await connected; // from now on each work() pushes at once while the window has room
+    const results = [];
+    const work = (item, opts = {}) => client.work(item, opts, (err, data) => results.push([item, err ? err.code : data]));
+    for (let i = 0; i < MAX_PUSHES_IN_FLIGHT; ++i) work(`w${i}`);
+    const first = [];
+    for (let i = 0; i < MAX_PUSHES_IN_FLIGHT; ++i) first.push(await fake.next('PUSH', WAIT, peer.rid));
+    // The window is full: these wait, and then travel together where they may.
+    work('a');
+    work('b');
+    work('c', { priority: 2 });
+    work('d');
+    const accept = (push, ids) => fake.send(peer.rid, 'ACCEPTED', { req: push.header.req, ids });
+    await accept(first[0], [1]);
+    const shared = await fake.next('PUSH', WAIT, peer.rid);
+    assert.deepEqual(shared.payloads.map(String), ['"a"', '"b"'], 'a and b share one PUSH');
+    assert.equal(shared.header.priority, undefined);
+    await accept(first[1], [2]);
+    const high = await fake.next('PUSH', WAIT, peer.rid);
+    assert.deepEqual([high.header.priority, high.payloads.map(String)], [2, ['"c"']], 'c has another priority');
+    await accept(first[2], [3]);
+    const last = await fake.next('PUSH', WAIT, peer.rid);
+    assert.deepEqual(last.payloads.map(String), ['"d"']);
+    // The shared push is refused as a whole: a and b go again, each on its own, first.
+    await fake.send(peer.rid, 'ERROR', { code: 'ELIMIT', message: 'too many', class: 'retry', command: 'PUSH', req: shared.header.req });
+    const again = [await fake.next('PUSH', WAIT, peer.rid)]; // the window has room for one
+    await accept(first[3], [4]);
+    again.push(await fake.next('PUSH', WAIT, peer.rid));
+    assert.deepEqual(again.map((p) => p.payloads.map(String)), [['"a"'], ['"b"']]);
+    await accept(again[0], [10]);
+    await fake.send(peer.rid, 'ERROR', { code: 'ELIMIT', message: 'still too many', class: 'retry', command: 'PUSH', req: again[1].header.req });
+    await fake.send(peer.rid, 'RESULT', { results: [{ id: 10 }] }, ['"A"']);
+    await until(() => results.length === 2, WAIT, 'the results of a and b');
+    assert.deepEqual(results, [['b', 'ELIMIT'], ['a', 'A']], 'only b, refused on its own, fails');
+  });
+
+  it("the system-message channel is WELCOME's pub_endpoint when it gives no pub_port", async () => {
+    const fake = track(await FakeManager.start());
+    const zmq = require('zeromq');
+    const pub = new zmq.XPublisher({ linger: 0 });
+    await pub.bind('tcp://127.0.0.1:*');
+    cleanups.push({ close: () => pub.close() });
+    track(new Client({ ...fake.endpoint, logger: memoryLogger() }));
+    const { id } = await fake.accept({ pub_endpoint: pub.lastEndpoint });
+    const [subscription] = await pub.receive();
+    assert.deepEqual(subscription, Buffer.from(`\x01${id}`));
   });
 
   it('a batch of results larger than max_frames leaves in several RESULT messages', async () => {

@@ -1,12 +1,12 @@
 'use strict';
 // System messages (PROTOCOL §8.1, §8.2) and status against the real manager:
 // broadcast, to the manager, to one peer, to an unknown peer, ids that share a
-// prefix; status() and myStatus().
+// prefix, peers that never subscribe (systemMessages: false); status() and myStatus().
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { Client, Worker } = require('proletariat');
-const { Daemon, once, callback, memoryLogger } = require('../test-support/daemon');
+const { Daemon, once, callback, memoryLogger, HEARTBEAT_MS } = require('../test-support/daemon');
 
 const WAIT = 5000;
 
@@ -62,6 +62,46 @@ describe('system messages and status against proletariatd', () => {
     } finally {
       await alone.close();
       await lonely.stop();
+    }
+  });
+
+  it('peers with systemMessages: false are no recipients: a broadcast completes at once without them', async () => {
+    // A long liveness window (5 s): a peer counted as a recipient that never
+    // subscribes would hold the broadcast that long (PROTOCOL §8.2).
+    const windowMs = HEARTBEAT_MS * 100;
+    const own = await Daemon.start(['--heartbeat-liveness', '100']);
+    const quietClient = new Client({ ...own.endpoint, systemMessages: false, logger: memoryLogger() });
+    const quietWorker = new Worker({ ...own.endpoint, systemMessages: false, logger: memoryLogger() });
+    const loud = new Client({ ...own.endpoint, logger: memoryLogger() });
+    const from = new Client({ ...own.endpoint, logger: memoryLogger() });
+    const peers = [quietClient, quietWorker, loud, from];
+    const heard = new Map(peers.map((p) => [p, []]));
+    for (const p of peers) p.on('sysmsg', (msg) => heard.get(p).push(msg));
+    try {
+      const ready = once(quietWorker, 'ready', WAIT, 'the quiet worker to offer');
+      quietWorker.start();
+      await Promise.all([ready, ...[quietClient, loud, from].map((c) => once(c, 'connect', WAIT, 'a client to register'))]);
+      // The loud client's subscription may not have reached the manager yet: it is
+      // counted all the same and gets the message once it arrives (§8.2).
+      const started = Date.now();
+      const counts = await from.systemMessage({ to: 'all' }, { timeout: WAIT });
+      const elapsed = Date.now() - started;
+      assert.deepEqual(counts, { sentTo: 1, receivedBy: 1 }, 'only the loud client counts');
+      assert.ok(elapsed < windowMs / 2, `completed after ${elapsed} ms, not after a liveness window (${windowMs} ms)`);
+      assert.deepEqual(heard.get(loud), [{ to: 'all' }]);
+      assert.deepEqual(heard.get(quietClient), [], "'sysmsg' never fires without the channel");
+      assert.deepEqual(heard.get(quietWorker), []);
+      for (const quiet of [quietClient, quietWorker]) {
+        await assert.rejects(from.systemMessage('you?', { to: quiet.id, timeout: WAIT }), { code: 'ENOPEER' },
+          `a SYSMSG to ${quiet.id}, which never subscribes`);
+      }
+      // They still send system messages themselves.
+      assert.deepEqual(await quietClient.systemMessage('from a quiet one', { timeout: WAIT }), { sentTo: 2, receivedBy: 2 });
+      assert.deepEqual(heard.get(loud), [{ to: 'all' }, 'from a quiet one']);
+      assert.deepEqual(heard.get(from), ['from a quiet one']);
+    } finally {
+      for (const p of peers) await (p instanceof Worker ? p.stop() : p.close());
+      await own.stop();
     }
   });
 
