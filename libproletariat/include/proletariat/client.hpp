@@ -98,7 +98,7 @@ class Client {
   void abort(RequestId request);
   void abort(RequestId request, std::vector<std::size_t> indices);
 
-  // System messages (SPEC 6). `to`: a peer id, kToManager, or nullopt for everybody
+  // System messages (PROTOCOL §8). `to`: a peer id, kToManager, or nullopt for everybody
   // but this peer. The callback runs on the I/O thread with the receipt, or with an
   // error (ENOPEER, ECONNLOST when the manager is lost first); the future throws
   // proletariat::Error instead.

@@ -91,7 +91,7 @@ struct JobSpec {
   JobSpec(const nlohmann::json& a) : args(Payload::json(a)) {}  // NOLINT(google-explicit-constructor)
 };
 
-// Options of one push (SPEC 2.1). All timeouts optional.
+// Options of one push (PROTOCOL §4 PUSH; README "Options"). All timeouts optional.
 struct WorkOptions {
   // Whole-request deadline counted from the call; unfinished jobs get ECSTO and are
   // aborted on the manager.

@@ -1,4 +1,4 @@
-// System messages (SPEC 6): values shared by Client and Worker.
+// System messages (PROTOCOL §8): values shared by Client and Worker.
 #pragma once
 
 #include <cstdint>

@@ -35,7 +35,7 @@ namespace proletariat {
 struct WorkerOptions {
   // The manager's command endpoint.
   std::string endpoint = "tcp://127.0.0.1:1917";
-  // How many jobs run at once (SPEC 3). 1 … 1,000,000.
+  // How many jobs run at once (PROTOCOL §4 OFFER). 1 … 1,000,000.
   unsigned slots = 100;
   // Lowest priority of a range -> slots guaranteed to that range; the rest belongs to
   // the range starting at 0. Guarantees above `slots` are refused by start().
@@ -105,7 +105,7 @@ class Worker {
   // joins the threads. Idempotent.
   void stop();
 
-  // System messages (SPEC 6). `to`: a peer id, kToManager, or nullopt for everybody
+  // System messages (PROTOCOL §8). `to`: a peer id, kToManager, or nullopt for everybody
   // but this peer. The callback runs on the I/O thread with the receipt, or with an
   // error (ENOPEER, ECONNLOST when the manager is lost first); the future throws
   // proletariat::Error instead.
