@@ -61,6 +61,7 @@ std::string g_log_level = "info";
 bool g_events = false;
 bool g_announce = false;
 bool g_parent_watch = false;
+bool g_max_attempts_used = false;  // the deprecated flag: warned about once logging is set up
 
 const std::vector<Flag>& flags() {
   static const std::vector<Flag> table = {
@@ -94,8 +95,15 @@ const std::vector<Flag>& flags() {
        [](ManagerOptions& o, const std::string& v) { return set_ms(o.heartbeat_interval, v) && o.heartbeat_interval.count() > 0; }},
       {"heartbeat-liveness", "", "N", "missed heartbeats before a peer is dead [5]",
        [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.heartbeat_liveness) && o.heartbeat_liveness > 0; }},
-      {"max-attempts", "", "N", "worker deaths a job may cause before it fails with EWORKERLOST [3]",
-       [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.max_attempts) && o.max_attempts > 0; }},
+      {"suspect-after", "", "N",
+       "deaths of workers running a job before it is suspect and runs alone; a suspect whose worker dies is "
+       "poison (EPOISON) [2]",
+       [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.suspect_after) && o.suspect_after > 0; }},
+      {"max-attempts", "", "N", "deprecated alias of --suspect-after",
+       [](ManagerOptions& o, const std::string& v) {
+         g_max_attempts_used = true;
+         return parse_number(v, o.suspect_after) && o.suspect_after > 0;
+       }},
       {"max-message-bytes", "", "N", "largest message accepted [67108864]",
        [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.max_message_bytes); }},
       {"max-frames", "", "N", "most frames in one message [100004]",
@@ -262,6 +270,11 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("proletariat");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   logger->set_level(spdlog::level::from_str(g_log_level));
+  if (g_max_attempts_used) {
+    logger->warn("--max-attempts is deprecated: it now means --suspect-after (jobs fail with EPOISON only when their "
+                 "worker dies while running them alone); use --suspect-after {}",
+                 options.suspect_after);
+  }
 
   // Signals are taken by sigwait on this thread, so the manager's loop thread never
   // runs a handler: a clean stop, not an interrupted poll.

@@ -172,11 +172,15 @@ typedef struct proletariat_manager_options {
   int hold_similar_work;         /* HOLDSIMILARWORK, 0 */
   int64_t heartbeat_interval_ms; /* 1000 */
   unsigned heartbeat_liveness;   /* a peer silent liveness x interval is dead; 5 */
-  unsigned max_attempts;         /* a job whose worker died this often fails EWORKERLOST; 3 */
+  unsigned max_attempts;         /* deprecated, ignored (a value other than 3 logs a warning): use suspect_after */
   uint64_t max_message_bytes;    /* 64 MiB */
   uint64_t max_frames;           /* 100004 */
   uint64_t max_jobs_per_client;  /* 1000000 */
   uint64_t seed;                 /* dispatch randomness; 0: random */
+  /* Added after version 1 (read only when `size` covers it, else 2): a job becomes
+   * suspect after its workers died this many times while running it, and then runs
+   * alone; only a suspect whose worker dies fails, with EPOISON (SPEC 5); 2 */
+  unsigned suspect_after;
 } proletariat_manager_options;
 
 PROLETARIAT_API void proletariat_manager_options_init_sized(proletariat_manager_options* options, size_t size);

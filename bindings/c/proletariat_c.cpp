@@ -1,6 +1,7 @@
 // The C API (proletariat.h) over the C++ library: errors, versions and the manager.
 // The worker and jobs are in proletariat_c_worker.cpp, the client and requests in
 // proletariat_c_client.cpp; the rules all three keep are in proletariat_c_internal.hpp.
+#include <cstddef>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -71,6 +72,14 @@ const char* proletariat_version(void) {
 
 // --- manager ---------------------------------------------------------------------------------
 
+namespace {
+// proletariat_manager_options as version 1 had it: every member up to `seed`. Later
+// members (suspect_after) are read only when the caller's `size` covers them.
+constexpr std::size_t kManagerOptionsV1 = offsetof(proletariat_manager_options, suspect_after);
+static_assert(kManagerOptionsV1 == offsetof(proletariat_manager_options, seed) + sizeof(std::uint64_t),
+              "suspect_after must directly follow the last member of version 1");
+}  // namespace
+
 void proletariat_manager_options_init_sized(proletariat_manager_options* options, size_t size) {
   const proletariat::ManagerOptions d;
   proletariat_manager_options o{};
@@ -90,6 +99,7 @@ void proletariat_manager_options_init_sized(proletariat_manager_options* options
   o.max_frames = d.max_frames;
   o.max_jobs_per_client = d.max_jobs_per_client;
   o.seed = d.seed;
+  o.suspect_after = d.suspect_after;
   init_sized(options, size, o);
 }
 
@@ -101,7 +111,7 @@ proletariat_status proletariat_manager_new(const proletariat_manager_options* op
     if (options == nullptr) {
       proletariat_manager_options_init(&o);
       options = &o;
-    } else if (!initialised(options)) {
+    } else if (!initialised(options, kManagerOptionsV1)) {
       return invalid("proletariat_manager_new: options not initialised with proletariat_manager_options_init");
     }
     if (options->endpoint == nullptr || options->pub_endpoint == nullptr) {
@@ -124,6 +134,9 @@ proletariat_status proletariat_manager_new(const proletariat_manager_options* op
     m.max_frames = static_cast<std::size_t>(options->max_frames);
     m.max_jobs_per_client = static_cast<std::size_t>(options->max_jobs_per_client);
     m.seed = options->seed;
+    if (covers(options, offsetof(proletariat_manager_options, suspect_after), sizeof options->suspect_after)) {
+      m.suspect_after = options->suspect_after;
+    }
     *manager = new proletariat_manager(std::move(m));
     return PROLETARIAT_OK;
   });

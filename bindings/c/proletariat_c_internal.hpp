@@ -147,6 +147,18 @@ bool initialised(const T* options) noexcept {
   return options->size >= sizeof(T);
 }
 
+// For a struct that grew: initialised by a caller built against version 1, which
+// was `v1_size` bytes; read the later members only where covers() says so.
+template <typename T>
+bool initialised(const T* options, std::size_t v1_size) noexcept {
+  return options->size >= v1_size;
+}
+
+template <typename T>
+bool covers(const T* options, std::size_t offset, std::size_t member_size) noexcept {
+  return options->size >= offset + member_size;
+}
+
 inline std::string copy_string(const char* s) {
   return s != nullptr ? std::string(s) : std::string();
 }

@@ -14,7 +14,7 @@ constexpr bool described(std::string_view code) {
 }
 // Every public code is in the one description (protocol/protocol.json).
 static_assert(described(errc::kClientTimeout) && described(errc::kRunTimeout) && described(errc::kAssignTimeout) &&
-              described(errc::kWorkerLost) && described(errc::kAborted) &&
+              described(errc::kWorkerLost) && described(errc::kPoison) && described(errc::kAborted) &&
               described(errc::kConnectionLost) && described(errc::kHandler) && described(errc::kNoHello) &&
               described(errc::kVersion) && described(errc::kBadFrame) && described(errc::kBadJson) &&
               described(errc::kBadField) && described(errc::kUnknownCommand) && described(errc::kState) &&

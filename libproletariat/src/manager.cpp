@@ -17,6 +17,11 @@ class Manager::Impl {
  public:
   explicit Impl(ManagerOptions options) : options_(std::move(options)) {
     if (options_.debug) detail::log().set_level(spdlog::level::debug);
+    if (options_.max_attempts != ManagerOptions{}.max_attempts) {
+      detail::log().warn("ManagerOptions::max_attempts ({}) is deprecated and ignored: a job fails as poison (EPOISON) "
+                         "only when its worker dies while running it alone, after suspect_after ({}) deaths",
+                         options_.max_attempts, options_.suspect_after);
+    }
   }
 
   void bind() {

@@ -214,6 +214,16 @@ class WorkerProcess {
       pid_ = -1;
     }
   }
+  // True once the process ended by itself (reaped here); `signal` is the signal that
+  // ended it, 0 if it exited.
+  bool exited(int* signal = nullptr) {
+    if (pid_ <= 0) return true;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) != pid_) return false;
+    pid_ = -1;
+    if (signal != nullptr) *signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    return true;
+  }
 
  private:
   pid_t pid_ = -1;
@@ -233,6 +243,48 @@ TEST_F(SystemTest, JobsOfAWorkerKilledWithSigkillFinishOnAnotherWorker) {
   auto results = future.get();
   expect_echoes(results);
   EXPECT_EQ(giveups_.load(), 2);
+}
+
+// Issue 10, defect 5b: blame was an attempt count, so a job that kills its workers
+// took the innocent jobs running beside it down with it (EWORKERLOST after
+// max_attempts). Now they are requeued however often that happens; after
+// suspect_after (2) shared deaths every job involved runs alone, and only the one
+// whose worker dies while running it alone fails, with EPOISON.
+TEST_F(SystemTest, JobThatKillsItsWorkersFailsAsPoisonAndTheJobsBesideItSucceed) {
+  constexpr unsigned kSlots = 8;
+  constexpr int kInnocentMs = 150;  // still running when the poison job crashes its worker
+  auto worker = std::make_unique<WorkerProcess>(endpoint_, kSlots, kInnocentMs);
+  ASSERT_TRUE(worker->read_until("ready"));
+  Client client(client_options(endpoint_));
+  std::vector<JobSpec> jobs = numbered_jobs(4);
+  jobs.insert(jobs.begin() + 2, JobSpec(nlohmann::json{{"crash_after_ms", 30}}));
+  auto future = client.work(std::move(jobs));
+
+  // One worker process at a time, replaced as soon as it is gone, so that the first
+  // deaths hit every job at once.
+  int deaths = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (future.wait_for(10ms) != std::future_status::ready && std::chrono::steady_clock::now() < deadline) {
+    int signal = 0;
+    if (!worker->exited(&signal)) continue;
+    EXPECT_EQ(signal, SIGABRT) << "the test worker ended otherwise than by the poison job";
+    ++deaths;
+    worker = std::make_unique<WorkerProcess>(endpoint_, kSlots, kInnocentMs);
+    ASSERT_TRUE(worker->read_until("ready"));
+  }
+  ASSERT_EQ(future.wait_for(0s), std::future_status::ready) << "after " << deaths << " worker deaths";
+  const auto results = future.get();
+  ASSERT_EQ(results.size(), 5u);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (i == 2) continue;
+    ASSERT_TRUE(results[i].ok()) << "innocent job " << i << ": " << results[i].err->code << " " << results[i].err->message;
+    EXPECT_EQ(results[i].data.to_json()["args"], i < 2 ? static_cast<int>(i) : static_cast<int>(i) - 1);
+  }
+  ASSERT_TRUE(results[2].err.has_value()) << "the poison job succeeded";
+  EXPECT_EQ(results[2].err->code, errc::kPoison) << results[2].err->message;
+  EXPECT_EQ(error_class(results[2].err->code), ErrorClass::fault);
+  EXPECT_EQ(deaths, 3) << "two deaths shared by every job, then one with the poison job alone";
+  EXPECT_GE(giveups_.load(), 11) << "5 jobs given up twice, the poison job once more";
 }
 
 // A worker whose jobs run until they are cancelled; counts starts and aborts.

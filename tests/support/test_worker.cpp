@@ -2,7 +2,11 @@
 // take --job-ms and answer {"worker": "c++", "args": args}, prints "ready <id>" once
 // the manager accepted its offer, "started <id>" as each job starts, and
 // "sysmsg <from> <json>" for each system message. --priority-slots START:N may repeat;
-// --service NAME may repeat.
+// --service NAME may repeat. A job whose args are an object with "crash_after_ms": N
+// kills the whole process with abort() N ms after it starts (a poison job; no core
+// file is written).
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -36,6 +40,13 @@ int main(int argc, char** argv) {
   worker.on_work([job_ms](const proletariat::JobPtr& job) {
     std::printf("started %llu\n", static_cast<unsigned long long>(job->id()));
     std::fflush(stdout);
+    const nlohmann::json args = job->args().to_json();
+    if (args.is_object() && args.contains("crash_after_ms") && args["crash_after_ms"].is_number_integer()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(args["crash_after_ms"].get<long>()));
+      const rlimit no_core{0, 0};
+      setrlimit(RLIMIT_CORE, &no_core);
+      std::abort();
+    }
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(job_ms);
     while (std::chrono::steady_clock::now() < until && !job->cancelled()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));

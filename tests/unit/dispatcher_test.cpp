@@ -227,38 +227,101 @@ TEST_F(DispatcherTest, DeadWorkersJobsGoToAnotherWorkerWithGiveup) {
   EXPECT_EQ(jobs.header["jobs"][0]["attempt"], 2);
 }
 
-TEST_F(DispatcherTest, JobThatKillsMaxAttemptsWorkersFails) {
+// Issue 10, defect 5b: a job that shared dying workers fails no more; only a job whose
+// worker dies while running it alone does, with EPOISON. STATUS shows it all.
+TEST_F(DispatcherTest, OnlyAJobWhoseWorkerDiesWhileRunningItAloneFailsWithPoison) {
   ManagerOptions o;
-  o.max_attempts = 2;
+  o.suspect_after = 1;
   reset(o);
   hello("c");
-  std::uint64_t id = 0;
-  for (int round = 0; round < 2; ++round) {
-    const std::string w = std::to_string(round).insert(0, 1, 'w');
-    worker(w, 1);
-    if (round == 0) {
-      auto sent = from("c", "PUSH", {{"req", 1}, {"jobs", {nlohmann::json::object()}}}, {"1"});
-      id = only(sent, "ACCEPTED").header["ids"][0].get<std::uint64_t>();
-    }
-    std::vector<Sent> last;
+  worker("w0", 2);
+  auto sent = from("c", "PUSH", {{"req", 1}, {"jobs", {nlohmann::json::object(), nlohmann::json::object()}}},
+                   {"1", "2"});
+  ASSERT_EQ(only(sent, "JOBS").header["jobs"].size(), 2u);
+  // Ticks past the liveness window while `alive` keep talking; returns all that went out.
+  const auto silence = [&](std::vector<std::string> alive) {
+    std::vector<Sent> out;
     for (int i = 0; i < 5; ++i) {
       auto t = tick(80ms);
-      last.insert(last.end(), t.begin(), t.end());
-      auto h = from("c", "HEARTBEAT", {});
-      last.insert(last.end(), h.begin(), h.end());
-    }
-    if (round == 1) {
-      bool failed = false;
-      for (const auto& s : last) {
-        if (s.command == "RESULT" && s.to == "c") {
-          EXPECT_EQ(s.header["results"][0]["id"], id);
-          EXPECT_EQ(s.header["results"][0]["err"]["code"], "EWORKERLOST");
-          failed = true;
-        }
+      out.insert(out.end(), t.begin(), t.end());
+      for (const auto& rid : alive) {
+        auto h = from(rid, "HEARTBEAT", {});
+        out.insert(out.end(), h.begin(), h.end());
       }
-      EXPECT_TRUE(failed);
+    }
+    return out;
+  };
+  EXPECT_FALSE(has(silence({"c"}), "RESULT")) << "w0 died with both jobs: suspects, not failures";
+
+  // Each suspect runs alone: one per new worker, though each has 4 slots.
+  sent = worker("w1", 4);
+  const auto first = only(sent, "JOBS").header["jobs"];
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0]["attempt"], 2);
+  sent = worker("w2", 4);
+  const auto second = only(sent, "JOBS").header["jobs"];
+  ASSERT_EQ(second.size(), 1u);
+  sent = from("c", "PUSH", {{"req", 2}, {"jobs", {nlohmann::json::object()}}}, {"3"});
+  EXPECT_FALSE(has(sent, "JOBS")) << "workers running suspects take nothing else";
+  sent = from("c", "STATUS", {});
+  {
+    const auto& doc = only(sent, "STATUS").header;
+    SCOPED_TRACE(doc.dump());
+    EXPECT_EQ(doc["suspects"], 2);
+    EXPECT_EQ(doc["poisoned"], 0);
+    ASSERT_EQ(doc["workers"].size(), 2u);
+    EXPECT_EQ(doc["workers"][0]["state"], "reserved");
+    EXPECT_EQ(doc["workers"][1]["state"], "reserved");
+    ASSERT_EQ(doc["waiting"].size(), 1u);
+    EXPECT_EQ(doc["waiting"][0]["reason"], "no_free_slot");
+  }
+
+  // w1's suspect succeeds: its client gets the result, and w1 takes job 3.
+  sent = from("w1", "RESULT", {{"results", {{{"id", first[0]["id"]}, {"attempt", 2}}}}}, {"\"ok\""});
+  EXPECT_EQ(only(sent, "RESULT").to, "c");
+  EXPECT_FALSE(only(sent, "RESULT").header["results"][0].contains("err"));
+  EXPECT_EQ(only(sent, "JOBS").to, "w1");
+
+  // w2 dies running its suspect alone: that job is poison.
+  bool failed = false;
+  for (const auto& s : silence({"c", "w1"})) {
+    if (s.command == "RESULT" && s.to == "c") {
+      EXPECT_EQ(s.header["results"][0]["id"], second[0]["id"]);
+      EXPECT_EQ(s.header["results"][0]["err"]["code"], "EPOISON");
+      EXPECT_NE(s.header["results"][0]["err"]["message"].get<std::string>().find("alone"), std::string::npos);
+      failed = true;
     }
   }
+  EXPECT_TRUE(failed);
+  sent = from("c", "STATUS", {});
+  const auto& doc = only(sent, "STATUS").header;
+  EXPECT_EQ(doc["suspects"], 0);
+  EXPECT_EQ(doc["poisoned"], 1);
+}
+
+TEST_F(DispatcherTest, SuspectWaitingForAnIdleWorkerIsExplainedInStatus) {
+  ManagerOptions o;
+  o.suspect_after = 1;
+  reset(o);
+  hello("c");
+  worker("w0", 1);
+  from("c", "PUSH", {{"req", 1}, {"jobs", {nlohmann::json::object()}}}, {"1"});
+  worker("w1", 2);
+  auto sent = from("c", "PUSH", {{"req", 2}, {"jobs", {nlohmann::json::object()}}}, {"2"});
+  EXPECT_EQ(only(sent, "JOBS").to, "w1");
+  for (int i = 0; i < 5; ++i) {  // w0 dies
+    tick(80ms);
+    from("c", "HEARTBEAT", {});
+    from("w1", "HEARTBEAT", {});
+  }
+  sent = from("c", "STATUS", {});
+  const auto& doc = only(sent, "STATUS").header;
+  SCOPED_TRACE(doc.dump());
+  EXPECT_EQ(doc["suspects"], 1);
+  ASSERT_EQ(doc["waiting"].size(), 1u);
+  EXPECT_EQ(doc["waiting"][0]["reason"], "needs_idle_worker");
+  ASSERT_EQ(doc["workers"].size(), 1u);
+  EXPECT_EQ(doc["workers"][0]["state"], "reserved") << "w1 empties for the suspect";
 }
 
 TEST_F(DispatcherTest, ClientThatLeavesHasRunningJobsAbortedOnWorker) {

@@ -15,7 +15,17 @@
 //  - after dispatch with throttling off, no queued job fits on any worker offering
 //    its service; after expire, no queued job is past its deadline;
 //  - every job ends exactly once (Finished, Failed or abort), held jobs with their
-//    leader as source.
+//    leader as source;
+//  - poison jobs (SPEC 5): the model counts each job's worker deaths, makes it suspect
+//    at suspect_after, and predicts every GaveUp and Failed{poison} exactly; a job
+//    fails because of a death only if it was running alone (a suspect); a worker
+//    running a suspect runs exactly one job; a suspect goes only to an idle worker no
+//    other suspect reserved, or to the one it reserved; each Reserved effect names
+//    the live capable worker with the fewest running jobs (ties: lowest slot) that
+//    is neither reserved nor running a suspect, and only when no capable worker is
+//    idle; reserved and alone workers take no other job (the scheduler's `reserved`
+//    flag and the "nothing placeable" check agree with that); the jobs behind a
+//    waiting suspect go on, and a suspect that waits really had nowhere to go.
 //
 // A failure names the configuration, seed and step. To reproduce or soak:
 //   PROLETARIAT_PROPERTY_SEED=<seed> PROLETARIAT_PROPERTY_STEPS=<n>
@@ -42,6 +52,16 @@ namespace {
 
 using namespace std::chrono_literals;
 
+const char* reason_name(FailReason reason) {
+  switch (reason) {
+    case FailReason::assign_timeout:
+      return "assign_timeout";
+    case FailReason::poison:
+      return "poison";
+  }
+  return "?";
+}
+
 std::string describe(const Effect& effect) {
   std::ostringstream out;
   if (const auto* a = std::get_if<Assigned>(&effect)) {
@@ -49,12 +69,13 @@ std::string describe(const Effect& effect) {
   } else if (const auto* f = std::get_if<Finished>(&effect)) {
     out << "Finished{" << f->job << ",c" << f->client << ",src" << f->source << "}";
   } else if (const auto* x = std::get_if<Failed>(&effect)) {
-    out << "Failed{" << x->job << ",c" << x->client << ","
-        << (x->reason == FailReason::assign_timeout ? "assign_timeout" : "worker_lost") << "}";
+    out << "Failed{" << x->job << ",c" << x->client << "," << reason_name(x->reason) << "}";
   } else if (const auto* b = std::get_if<AbortOnWorker>(&effect)) {
     out << "AbortOnWorker{" << b->job << ",w" << b->worker << ",#" << b->attempt << "}";
   } else if (const auto* g = std::get_if<GaveUp>(&effect)) {
     out << "GaveUp{" << g->job << ",w" << g->worker << "}";
+  } else if (const auto* r = std::get_if<Reserved>(&effect)) {
+    out << "Reserved{" << r->job << ",w" << r->worker << "}";
   }
   return out.str();
 }
@@ -76,6 +97,7 @@ struct Config {
   bool hold = false;
   bool throttle = false;  // AVAIL_THRESHOLD and DISTRIB_RANDMAX on
   bool selector = false;  // a random custom selector that sometimes declines
+  unsigned suspect_after = 2;  // low, so that runs make suspects and poison often
 };
 
 class PropertyRun {
@@ -84,7 +106,7 @@ class PropertyRun {
     SchedulerOptions options;
     options.sacred_guarantees = config.sacred;
     options.hold_similar_work = config.hold;
-    options.max_attempts = kMaxAttempts;
+    options.suspect_after = config.suspect_after;
     options.seed = seed * 31 + 7;
     if (config.throttle) {
       options.avail_threshold = 4;
@@ -114,7 +136,6 @@ class PropertyRun {
   std::map<std::string, int> counts;
 
  private:
-  static constexpr unsigned kMaxAttempts = 2;
   static constexpr std::size_t kMaxWorkers = 6;
   static constexpr std::size_t kMaxLiveJobs = 80;
 
@@ -134,6 +155,8 @@ class PropertyRun {
     unsigned lost = 0;
     WorkerSlot worker = 0;
     bool leads = false;
+    bool suspect = false;                 // lost >= suspect_after: runs alone
+    std::optional<WorkerSlot> reserves;   // when a queued suspect: the worker it reserved
   };
 
   struct MWorker {
@@ -142,6 +165,7 @@ class PropertyRun {
     std::vector<unsigned> pool;  // pool sizes, same index
     std::vector<std::string> services;
     std::vector<JobId> running;  // assignment order
+    std::optional<JobId> reserved_by;  // the queued suspect waiting for it to empty
   };
 
   using QueueKey = std::pair<double, std::string>;
@@ -207,8 +231,42 @@ class PropertyRun {
     }
   }
 
+  // Free slots for `priority` on the worker when it runs nothing.
+  unsigned most_on(const MWorker& worker, double priority) const {
+    std::vector<unsigned> used(worker.starts.size(), 0);
+    const std::size_t range = range_on(worker, priority);
+    unsigned n = 0;
+    for (;;) {
+      ++used[range];
+      if (!feasible(worker, used)) return n;
+      ++n;
+    }
+  }
+
+  // Runs a suspect (then alone: its only job).
+  bool alone(const MWorker& worker) const {
+    return !worker.running.empty() && jobs_.at(worker.running.front()).suspect;
+  }
+  // Takes no new job: reserved by a suspect, or running one.
+  bool blocked(const MWorker& worker) const { return worker.reserved_by.has_value() || alone(worker); }
+
+  // The suspect could start on this worker now (an idle one nobody reserved).
+  bool idle_for(const MWorker& worker, const MJob& suspect) const {
+    return worker.live && offers(worker, suspect.service) && worker.running.empty() && !worker.reserved_by &&
+           most_on(worker, suspect.priority) > 0;
+  }
+  // The suspect could reserve this worker now.
+  bool reservable_for(const MWorker& worker, const MJob& suspect) const {
+    return worker.live && offers(worker, suspect.service) && !worker.reserved_by && !alone(worker) &&
+           most_on(worker, suspect.priority) > 0;
+  }
+
   static bool before(const MJob& a, const MJob& b) {
     return a.order != b.order ? a.order < b.order : a.seq < b.seq;
+  }
+  // `a` comes before `b` in a dispatch round.
+  static bool ahead(const MJob& a, const MJob& b) {
+    return a.priority > b.priority || (a.priority == b.priority && before(a, b));
   }
 
   std::vector<JobId>& queue_of(const MJob& job) { return queues_[QueueKey{job.priority, job.service}]; }
@@ -218,6 +276,7 @@ class PropertyRun {
   void enqueue(MJob& job, Place place) {
     std::vector<JobId>& queue = queue_of(job);
     job.st = St::queued;
+    job.reserves.reset();
     switch (place) {
       case Place::back:
         job.order = static_cast<std::int64_t>(job.seq);
@@ -266,6 +325,11 @@ class PropertyRun {
     switch (job.st) {
       case St::queued:
         unqueue(job);
+        if (job.reserves) {
+          EXPECT_EQ(workers_[*job.reserves].reserved_by, std::optional<JobId>(id));
+          workers_[*job.reserves].reserved_by.reset();
+          ++counts["reservation ended by the suspect"];
+        }
         break;
       case St::held: {
         std::deque<JobId>& list = held_[job.key];
@@ -315,21 +379,45 @@ class PropertyRun {
     return out;
   }
 
-  std::optional<std::size_t> select(const JobView& job, std::span<const Candidate> candidates) {
-    // Check what the scheduler offers the selector against the model.
+  std::optional<std::size_t> select(const JobView& view, std::span<const Candidate> candidates) {
+    // Check what the scheduler offers the selector against the model: exactly the
+    // capable workers that may take the job now, with their free slots, counting the
+    // effects of the round so far (not replayed into the model yet).
+    const auto found = jobs_.find(view.id);
+    EXPECT_NE(found, jobs_.end()) << "selector asked about unknown job " << view.id;
+    if (found == jobs_.end()) return std::nullopt;
+    const MJob& job = found->second;
     EXPECT_FALSE(candidates.empty());
-    for (const Candidate& c : candidates) {
-      EXPECT_TRUE(c.worker < workers_.size() && workers_[c.worker].live) << "candidate w" << c.worker;
-      if (c.worker >= workers_.size()) continue;
-      const MWorker& worker = workers_[c.worker];
-      EXPECT_TRUE(offers(worker, job.service)) << "candidate w" << c.worker << " for job " << job.id;
-      std::vector<JobId> earlier;  // assigned to this worker earlier in the round
-      for (const Effect& effect : *round_) {
-        const auto* a = std::get_if<Assigned>(&effect);
-        if (a != nullptr && a->worker == c.worker) earlier.push_back(a->job);
+    std::map<WorkerSlot, std::vector<JobId>> earlier;
+    std::set<WorkerSlot> blocked_now;
+    for (const Effect& effect : *round_) {
+      if (const auto* a = std::get_if<Assigned>(&effect)) {
+        earlier[a->worker].push_back(a->job);
+        if (jobs_.at(a->job).suspect) blocked_now.insert(a->worker);
+      } else if (const auto* r = std::get_if<Reserved>(&effect)) {
+        EXPECT_NE(r->job, job.id) << "a job that reserved in this round is not placed in it";
+        blocked_now.insert(r->worker);
       }
-      EXPECT_EQ(c.free_slots, free_on(worker, job.priority, earlier)) << "candidate w" << c.worker << " for job " << job.id;
     }
+    std::set<std::pair<WorkerSlot, unsigned>> expected;
+    for (WorkerSlot w = 0; w < workers_.size(); ++w) {
+      const MWorker& worker = workers_[w];
+      if (!worker.live || !offers(worker, job.service)) continue;
+      if (job.suspect) {
+        EXPECT_FALSE(job.reserves) << "a suspect with a reservation goes there without the selector";
+        if (idle_for(worker, job) && earlier[w].empty() && !blocked_now.contains(w)) {
+          expected.emplace(w, most_on(worker, job.priority));
+        }
+      } else {
+        if (blocked(worker) || blocked_now.contains(w)) continue;
+        const unsigned free_slots = free_on(worker, job.priority, earlier[w]);
+        if (free_slots > 0) expected.emplace(w, free_slots);
+      }
+    }
+    std::set<std::pair<WorkerSlot, unsigned>> offered;
+    for (const Candidate& c : candidates) offered.emplace(c.worker, c.free_slots);
+    EXPECT_EQ(offered, expected) << "candidates for job " << job.id << (job.suspect ? " (suspect)" : "");
+    if (job.suspect) ++counts["selector asked for a suspect"];
     if (std::bernoulli_distribution(0.2)(picker_)) return std::nullopt;
     return std::uniform_int_distribution<std::size_t>(0, candidates.size() - 1)(picker_);
   }
@@ -412,32 +500,66 @@ class PropertyRun {
   void remove_worker() {
     const auto live = live_workers();
     if (live.empty()) return;
-    const WorkerSlot w = pick(live);
+    // A poison job kills the worker that runs it: often the victim is one running a
+    // suspect alone, otherwise any worker (an operator's kill -9, a crash).
+    std::vector<WorkerSlot> running_alone;
+    for (const WorkerSlot w : live) {
+      if (alone(workers_[w])) running_alone.push_back(w);
+    }
+    const WorkerSlot w = !running_alone.empty() && chance(0.3) ? pick(running_alone) : pick(live);
     const WorkerLoss loss = chance(0.6) ? WorkerLoss::died : WorkerLoss::left;
     MWorker& worker = workers_[w];
     const std::vector<JobId> running = worker.running;
+    const bool ran_alone = alone(worker);
+    if (ran_alone) {
+      EXPECT_EQ(running.size(), 1U) << "w" << w << " runs a suspect and more";
+    }
+    if (worker.reserved_by) {
+      jobs_.at(*worker.reserved_by).reserves.reset();
+      worker.reserved_by.reset();
+      ++counts["reservation ended by the worker"];
+    }
     worker.running.clear();
     worker.live = false;
 
     Effects expected;
     std::vector<JobId> survivors;
+    std::set<JobId> poison;
     for (const JobId id : running) {
       MJob& job = jobs_.at(id);
       expected.emplace_back(GaveUp{id, w});
-      if (loss == WorkerLoss::died) ++job.lost;
-      if (loss == WorkerLoss::died && job.lost >= kMaxAttempts) {
-        expected.emplace_back(Failed{id, job.client, FailReason::worker_lost});
-        ++counts["worker_lost"];
-        end(id);
-      } else {
-        survivors.push_back(id);
+      if (loss == WorkerLoss::died) {
+        ++job.lost;
+        if (job.suspect) {
+          expected.emplace_back(Failed{id, job.client, FailReason::poison});
+          poison.insert(id);
+          ++poisoned_;
+          ++counts["poison"];
+          end(id);
+          continue;
+        }
+        if (job.lost >= std::max(1U, config_.suspect_after)) {
+          job.suspect = true;
+          ++counts["suspects"];
+        }
       }
+      if (job.suspect && loss == WorkerLoss::left) ++counts["suspect requeued by BYE"];
+      survivors.push_back(id);
     }
     for (auto it = survivors.rbegin(); it != survivors.rend(); ++it) enqueue(jobs_.at(*it), Place::front);
     if (!running.empty()) ++counts["requeued by worker loss"];
 
     Effects fx;
     s_.remove_worker(w, loss, fx);
+    // Blame is exact: a death fails a job only as poison, only if the job ran alone.
+    for (const Effect& effect : fx) {
+      if (const auto* failed = std::get_if<Failed>(&effect)) {
+        EXPECT_EQ(failed->reason, FailReason::poison) << describe(effect);
+        EXPECT_EQ(loss, WorkerLoss::died) << "a worker that left failed job " << failed->job;
+        EXPECT_TRUE(ran_alone && running.size() == 1 && poison.contains(failed->job))
+            << "job " << failed->job << " failed without running alone";
+      }
+    }
     EXPECT_EQ(describe(fx), describe(expected));
   }
 
@@ -616,8 +738,12 @@ class PropertyRun {
     round_ = &fx;
     s_.dispatch(now_, fx);
     for (const Effect& effect : fx) {
+      if (const auto* r = std::get_if<Reserved>(&effect)) {
+        replay_reserved(*r);
+        continue;
+      }
       const auto* a = std::get_if<Assigned>(&effect);
-      ASSERT_NE(a, nullptr) << "dispatch only assigns: " << describe(effect);
+      ASSERT_NE(a, nullptr) << "dispatch only assigns and reserves: " << describe(effect);
       const auto it = jobs_.find(a->job);
       ASSERT_NE(it, jobs_.end()) << "unknown or ended job " << a->job;
       MJob& job = it->second;
@@ -626,11 +752,27 @@ class PropertyRun {
       MWorker& worker = workers_[a->worker];
       EXPECT_TRUE(offers(worker, job.service)) << "job " << a->job << " service '" << job.service << "' on w" << a->worker;
       EXPECT_EQ(a->attempt, job.attempt + 1);
-      EXPECT_EQ(queue_of(job).front(), job.id) << "job " << a->job << " jumped its queue";
+      check_only_suspects_ahead_in_queue(job);
       EXPECT_TRUE(fits(worker, job.priority)) << "job " << a->job << " over the limits of w" << a->worker;
-      if (!config_.selector) check_nothing_better_waits(job, worker);
-      unqueue(job);
+      check_jobs_ahead(job, a->worker);
+      if (job.suspect) {
+        EXPECT_TRUE(worker.running.empty()) << "suspect " << a->job << " started on busy w" << a->worker;
+        if (job.reserves) {
+          EXPECT_EQ(a->worker, *job.reserves) << "suspect " << a->job << " went elsewhere than its reservation";
+          workers_[*job.reserves].reserved_by.reset();
+          job.reserves.reset();
+          ++counts["ran alone on its reservation"];
+        } else {
+          EXPECT_FALSE(worker.reserved_by) << "suspect " << a->job << " took w" << a->worker << " reserved by job "
+                                           << *worker.reserved_by;
+        }
+        ++counts["ran alone"];
+      } else {
+        EXPECT_FALSE(blocked(worker)) << "job " << a->job << " started on w" << a->worker
+                                      << ", which is reserved or runs a suspect";
+      }
       job.st = St::running;
+      unqueue(job);
       job.worker = a->worker;
       job.attempt = a->attempt;
       worker.running.push_back(job.id);
@@ -639,32 +781,113 @@ class PropertyRun {
     if (!config_.throttle && !config_.selector) check_nothing_placeable();
   }
 
-  // No queued job ahead of `job` (higher priority, or equal priority and earlier in
-  // order) could have taken this worker's slot. Queue heads suffice: a queue's jobs
-  // share service and priority, and its head is first in order.
-  void check_nothing_better_waits(const MJob& job, const MWorker& worker) {
-    for (const auto& [key, queue] : queues_) {
-      const MJob& head = jobs_.at(queue.front());
-      if (head.id == job.id) continue;
-      const bool ahead = head.priority > job.priority || (head.priority == job.priority && before(head, job));
-      if (!ahead || !offers(worker, head.service)) continue;
-      ++counts["higher-priority waiter checked"];
-      EXPECT_FALSE(fits(worker, head.priority))
-          << "job " << job.id << " (priority " << job.priority << ") started while job " << head.id << " (priority "
-          << head.priority << ") could have had the slot";
+  void replay_reserved(const Reserved& r) {
+    const auto it = jobs_.find(r.job);
+    ASSERT_NE(it, jobs_.end()) << "unknown or ended job " << r.job << " reserved";
+    MJob& job = it->second;
+    ASSERT_EQ(job.st, St::queued) << "job " << r.job << " reserved while not queued";
+    ASSERT_TRUE(job.suspect) << "job " << r.job << " reserved while not suspect";
+    ASSERT_FALSE(job.reserves) << "job " << r.job << " reserved twice";
+    check_only_suspects_ahead_in_queue(job);
+    check_jobs_ahead(job, std::nullopt);
+    std::optional<WorkerSlot> want;
+    for (WorkerSlot w = 0; w < workers_.size(); ++w) {
+      const MWorker& worker = workers_[w];
+      EXPECT_FALSE(idle_for(worker, job)) << "suspect " << r.job << " reserved while w" << w << " is idle";
+      if (!reservable_for(worker, job)) continue;
+      if (!want || worker.running.size() < workers_[*want].running.size()) want = w;
+    }
+    EXPECT_EQ(std::optional<WorkerSlot>(r.worker), want) << "suspect " << r.job << " reserved w" << r.worker;
+    ASSERT_TRUE(r.worker < workers_.size() && workers_[r.worker].live) << "reserved dead worker w" << r.worker;
+    ASSERT_FALSE(workers_[r.worker].reserved_by) << "w" << r.worker << " reserved twice";
+    job.reserves = r.worker;
+    workers_[r.worker].reserved_by = job.id;
+    ++counts["reserved"];
+  }
+
+  // Within its queue, a job leaves only past suspects that wait (FIFO otherwise).
+  void check_only_suspects_ahead_in_queue(const MJob& job) {
+    for (const JobId id : queue_of(job)) {
+      if (id == job.id) return;
+      EXPECT_TRUE(jobs_.at(id).suspect) << "job " << job.id << " jumped its queue past job " << id;
+      ++counts["passed a waiting suspect"];
     }
   }
 
-  void check_nothing_placeable() {
+  // A suspect the round passed really had to wait: its reserved worker is busy, or
+  // (without a selector, which may decline) no capable worker was idle and, if
+  // `reservations_made` (the round reached it), none could be reserved either.
+  void check_waiting_suspect(const MJob& suspect, bool reservations_made) {
+    if (suspect.reserves) {
+      EXPECT_FALSE(workers_[*suspect.reserves].running.empty())
+          << "suspect " << suspect.id << " waits while its reserved w" << *suspect.reserves << " is idle";
+      return;
+    }
+    if (config_.selector) return;
+    for (WorkerSlot w = 0; w < workers_.size(); ++w) {
+      EXPECT_FALSE(idle_for(workers_[w], suspect)) << "suspect " << suspect.id << " waits while w" << w << " is idle";
+      if (reservations_made) {
+        EXPECT_FALSE(reservable_for(workers_[w], suspect))
+            << "suspect " << suspect.id << " waits without reserving w" << w;
+      }
+    }
+  }
+
+  // Every job the round visited before `job` (higher priority, or equal priority and
+  // earlier in order) waits for a reason: a suspect as above; the first job after a
+  // queue's waiting suspects could not have taken `worker` (if given). A queue's
+  // jobs share service and priority, so its first non-suspect suffices.
+  void check_jobs_ahead(const MJob& job, std::optional<WorkerSlot> worker) {
     for (const auto& [key, queue] : queues_) {
-      const MJob& head = jobs_.at(queue.front());
-      for (WorkerSlot w = 0; w < workers_.size(); ++w) {
-        const MWorker& worker = workers_[w];
-        if (!worker.live || !offers(worker, head.service)) continue;
-        ++counts["full worker checked"];
-        EXPECT_FALSE(fits(worker, head.priority))
-            << "after dispatch job " << head.id << " (priority " << head.priority << ", service '" << head.service
-            << "') still fits on w" << w;
+      for (const JobId id : queue) {
+        const MJob& other = jobs_.at(id);
+        if (id == job.id || !ahead(other, job)) break;
+        if (other.suspect) {
+          check_waiting_suspect(other, true);
+          continue;
+        }
+        if (worker && !config_.selector) {
+          const MWorker& w = workers_[*worker];
+          if (offers(w, other.service) && !blocked(w)) {
+            ++counts["higher-priority waiter checked"];
+            EXPECT_FALSE(fits(w, other.priority))
+                << "job " << job.id << " (priority " << job.priority << ") started while job " << other.id
+                << " (priority " << other.priority << ") could have had the slot on w" << *worker;
+          }
+        }
+        break;
+      }
+    }
+  }
+
+  // After a full round: a queue's leading suspects wait for a reason and its first
+  // other job fits on no worker that takes jobs. The round stops early only when no
+  // slot is free anywhere; then no suspect had to reserve.
+  void check_nothing_placeable() {
+    std::uint64_t free_total = 0;
+    for (const MWorker& worker : workers_) {
+      if (!worker.live) continue;
+      std::uint64_t slots = 0;
+      for (const unsigned n : worker.pool) slots += n;
+      free_total += slots - worker.running.size();
+    }
+    for (const auto& [key, queue] : queues_) {
+      for (const JobId id : queue) {
+        const MJob& job = jobs_.at(id);
+        if (job.suspect) {
+          ++counts["waiting suspect checked"];
+          check_waiting_suspect(job, free_total > 0);
+          continue;
+        }
+        for (WorkerSlot w = 0; w < workers_.size(); ++w) {
+          const MWorker& worker = workers_[w];
+          if (!worker.live || !offers(worker, job.service) || blocked(worker)) continue;
+          ++counts["full worker checked"];
+          EXPECT_FALSE(fits(worker, job.priority))
+              << "after dispatch job " << job.id << " (priority " << job.priority << ", service '" << job.service
+              << "') still fits on w" << w;
+        }
+        break;
       }
     }
   }
@@ -709,11 +932,25 @@ class PropertyRun {
       std::vector<std::pair<JobId, unsigned>> expected;
       for (const JobId id : worker.running) expected.emplace_back(id, jobs_.at(id).attempt);
       EXPECT_EQ(s_.running_on(w), expected) << "w" << w;
+      EXPECT_EQ(ws->reserved, blocked(worker)) << "w" << w << " reserved flag";
+      if (alone(worker)) {
+        EXPECT_EQ(worker.running.size(), 1U) << "w" << w << " runs a suspect and more";
+        EXPECT_FALSE(worker.reserved_by) << "w" << w << " runs a suspect and is reserved";
+      }
+      if (worker.reserved_by) {
+        const auto job = jobs_.find(*worker.reserved_by);
+        EXPECT_TRUE(job != jobs_.end() && job->second.st == St::queued && job->second.suspect &&
+                    job->second.reserves == std::optional<WorkerSlot>(w))
+            << "w" << w << " reserved by job " << *worker.reserved_by;
+      }
       total += ws->slots;
       running += worker.running.size();
     }
     EXPECT_EQ(stats.total_slots, total);
     EXPECT_EQ(stats.free_slots, total - running);
+    EXPECT_EQ(stats.suspects, static_cast<std::size_t>(std::count_if(
+                                  jobs_.begin(), jobs_.end(), [](const auto& entry) { return entry.second.suspect; })));
+    EXPECT_EQ(stats.poisoned, poisoned_);
 
     std::optional<TimePoint> earliest;
     for (const auto& [id, job] : jobs_) {
@@ -729,6 +966,10 @@ class PropertyRun {
         if (!anyone) {
           const auto reason = service.empty() ? WaitReason::no_worker : WaitReason::no_worker_for_service;
           EXPECT_EQ(s_.why_waiting(id), reason) << "job " << id;
+        } else if (job.suspect) {
+          EXPECT_EQ(s_.why_waiting(id), WaitReason::needs_idle_worker) << "job " << id;
+        } else {
+          EXPECT_NE(s_.why_waiting(id), WaitReason::needs_idle_worker) << "job " << id;
         }
         if (job.deadline && (!earliest || *job.deadline < *earliest)) earliest = job.deadline;
       }
@@ -779,6 +1020,7 @@ class PropertyRun {
   std::vector<JobId> ended_now_;
   JobId next_id_ = 1;
   std::uint64_t next_seq_ = 1;
+  std::uint64_t poisoned_ = 0;
   std::map<QueueKey, std::vector<JobId>> queues_;  // each sorted by (order, seq)
   std::map<std::string, JobId> leader_;
   std::map<std::string, std::deque<JobId>> held_;
@@ -806,9 +1048,12 @@ std::map<std::string, int> run_config(const Config& config, std::uint64_t base_s
 }
 
 // The paths that matter were actually taken.
+// The counts go to the test's properties (--gtest_output=xml:FILE shows them).
 void expect_coverage(const std::map<std::string, int>& counts, bool hold) {
-  for (const char* name : {"assigned", "assign timeouts", "worker_lost", "requeued by worker loss", "rejected",
-                           "aborted running", "aborted queued", "timed out", "client aborts", "workers added"}) {
+  for (const auto& [name, n] : counts) ::testing::Test::RecordProperty(name, n);
+  for (const char* name : {"assigned", "assign timeouts", "requeued by worker loss", "rejected", "aborted running",
+                           "aborted queued", "timed out", "client aborts", "workers added", "suspects", "ran alone",
+                           "reserved", "poison", "passed a waiting suspect"}) {
     EXPECT_GT(counts.count(name) ? counts.at(name) : 0, 0) << name;
   }
   if (hold) {
@@ -819,31 +1064,31 @@ void expect_coverage(const std::map<std::string, int>& counts, bool hold) {
 }
 
 TEST(SchedulerProperty, DefaultModeHoldsInvariants) {
-  expect_coverage(run_config(Config{"default", false, false, false, false}, 1000), false);
+  expect_coverage(run_config(Config{"default", false, false, false, false, 1}, 1000), false);
 }
 
 TEST(SchedulerProperty, SacredModeHoldsInvariants) {
-  expect_coverage(run_config(Config{"sacred", true, false, false, false}, 2000), false);
+  expect_coverage(run_config(Config{"sacred", true, false, false, false, 2}, 2000), false);
 }
 
 TEST(SchedulerProperty, DefaultModeWithHoldSimilarWorkHoldsInvariants) {
-  expect_coverage(run_config(Config{"default+hold", false, true, false, false}, 3000), true);
+  expect_coverage(run_config(Config{"default+hold", false, true, false, false, 1}, 3000), true);
 }
 
 TEST(SchedulerProperty, SacredModeWithHoldSimilarWorkHoldsInvariants) {
-  expect_coverage(run_config(Config{"sacred+hold", true, true, false, false}, 4000), true);
+  expect_coverage(run_config(Config{"sacred+hold", true, true, false, false, 1}, 4000), true);
 }
 
 // Throttling defers rounds, so "nothing placeable after dispatch" is not checked;
 // every other invariant is.
 TEST(SchedulerProperty, ThrottledDispatchHoldsSafetyInvariants) {
-  expect_coverage(run_config(Config{"throttled+hold", false, true, true, false}, 5000), true);
+  expect_coverage(run_config(Config{"throttled+hold", false, true, true, false, 1}, 5000), true);
 }
 
 // A selector that picks at random and sometimes declines: limits, FIFO, attempts and
 // exactly-once still hold, and it is offered exactly the capable workers.
 TEST(SchedulerProperty, CustomSelectorHoldsSafetyInvariants) {
-  expect_coverage(run_config(Config{"selector+sacred", true, true, false, true}, 6000), true);
+  expect_coverage(run_config(Config{"selector+sacred", true, true, false, true, 1}, 6000), true);
 }
 
 }  // namespace

@@ -49,9 +49,11 @@ struct Harness {
   std::vector<Assigned> dispatch() {
     Effects fx;
     s.dispatch(now, fx);
-    EXPECT_EQ(only<Assigned>(fx).size(), fx.size()) << "dispatch only assigns";
+    reserved = only<Reserved>(fx);
+    EXPECT_EQ(only<Assigned>(fx).size() + reserved.size(), fx.size()) << "dispatch only assigns and reserves";
     return only<Assigned>(fx);
   }
+  std::vector<Reserved> reserved;  // by the latest dispatch()
   // Ids dispatch assigned, in order.
   std::vector<JobId> dispatch_ids() {
     std::vector<JobId> ids;
@@ -320,10 +322,21 @@ TEST(Scheduler, DeadWorkerGivesUpItsJobsToTheFrontOfTheQueue) {
   EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{2}));
 }
 
-TEST(Scheduler, WorkerThatLeftDoesNotCountAgainstAttempts) {
+// ------------------------------------------------------------------ poison jobs (SPEC 5)
+//
+// Issue 10, defect 5b: blame was a plain attempt count, so random kill -9s of workers
+// failed innocent jobs with EWORKERLOST. A job is now suspect after suspect_after
+// deaths of workers running it, then runs alone; only a death while it runs alone
+// makes it poison.
+
+SchedulerOptions suspect_after(unsigned n) {
   SchedulerOptions options;
-  options.max_attempts = 1;
-  Harness h(options);
+  options.suspect_after = n;
+  return options;
+}
+
+TEST(Scheduler, WorkerThatLeftNeverCountsAgainstAJob) {
+  Harness h(suspect_after(1));
   h.submit(1);
   for (int round = 0; round < 5; ++round) {
     const WorkerSlot w = h.s.add_worker(offer(1));
@@ -333,29 +346,257 @@ TEST(Scheduler, WorkerThatLeftDoesNotCountAgainstAttempts) {
     EXPECT_EQ(only<GaveUp>(fx).size(), 1U);
     EXPECT_EQ(h.s.state_of(1), JobState::queued);
   }
+  EXPECT_EQ(h.s.stats().suspects, 0U) << "BYE is no death";
+  h.s.add_worker(offer(2));
+  h.submit(2);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{1, 2})) << "not suspect: shares its worker";
 }
 
-TEST(Scheduler, JobThatKillsMaxAttemptsWorkersFailsWithWorkerLost) {
-  SchedulerOptions options;
-  options.max_attempts = 3;
-  Harness h(options);
-  h.submit(1, 0, 4);
-  for (int death = 1; death <= 3; ++death) {
+TEST(Scheduler, JobKilledWithOthersSuspectAfterTimesBecomesSuspectThenRunsAlone) {
+  Harness h(suspect_after(2));
+  h.submit(1);
+  h.submit(2);
+  for (int death = 1; death <= 2; ++death) {
+    const WorkerSlot w = h.s.add_worker(offer(2));
+    ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1, 2}));
+    const auto fx = h.remove(w, WorkerLoss::died);
+    EXPECT_EQ(only<GaveUp>(fx).size(), 2U);
+    EXPECT_TRUE(only<Failed>(fx).empty()) << "a death shared with another job fails no job";
+    EXPECT_EQ(h.s.stats().suspects, death == 2 ? 2U : 0U);
+  }
+  // No worker at all: that is the reason to give first.
+  EXPECT_EQ(h.s.why_waiting(1), WaitReason::no_worker);
+  const WorkerSlot a = h.s.add_worker(offer(4));
+  EXPECT_EQ(h.s.why_waiting(1), WaitReason::needs_idle_worker);
+  const WorkerSlot b = h.s.add_worker(offer(4));
+  h.submit(3);
+  const auto assigned = h.dispatch();
+  ASSERT_EQ(assigned.size(), 2U);
+  EXPECT_EQ(assigned[0].job, 1U);
+  EXPECT_EQ(assigned[1].job, 2U);
+  EXPECT_EQ(assigned[0].attempt, 3U);
+  EXPECT_NE(assigned[0].worker, assigned[1].worker) << "each suspect runs alone";
+  EXPECT_TRUE(h.reserved.empty());
+  EXPECT_EQ(h.s.running_on(a).size(), 1U);
+  EXPECT_EQ(h.s.running_on(b).size(), 1U);
+  EXPECT_TRUE(h.s.worker_stats(a)->reserved);
+  EXPECT_TRUE(h.s.worker_stats(b)->reserved);
+  EXPECT_EQ(h.s.state_of(3), JobState::queued) << "a worker running a suspect takes no other job";
+  EXPECT_EQ(h.s.why_waiting(3), WaitReason::no_free_slot);
+  EXPECT_EQ(h.s.stats().suspects, 2U);
+}
+
+TEST(Scheduler, SuspectThatCompletesIsFineAndItsWorkerTakesJobsAgain) {
+  Harness h(suspect_after(1));
+  const WorkerSlot d = h.s.add_worker(offer(1));
+  h.submit(1, 0, 3);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  EXPECT_TRUE(only<Failed>(h.remove(d, WorkerLoss::died)).empty());
+  const WorkerSlot w = h.s.add_worker(offer(3));
+  h.submit(2);
+  h.submit(3);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  const auto fx = h.complete(h.running(1));
+  ASSERT_EQ(fx.size(), 1U);
+  EXPECT_EQ(std::get<Finished>(fx[0]).job, 1U);
+  EXPECT_EQ(std::get<Finished>(fx[0]).client, 3U);
+  EXPECT_EQ(h.s.stats().suspects, 0U);
+  EXPECT_EQ(h.s.stats().poisoned, 0U);
+  EXPECT_FALSE(h.s.worker_stats(w)->reserved);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{2, 3}));
+}
+
+TEST(Scheduler, SuspectWhoseWorkerDiesWhileRunningItAloneIsPoison) {
+  Harness h(suspect_after(2));
+  h.submit(1, 0, 7);
+  for (int death = 1; death <= 2; ++death) {
+    // Running by itself is not running alone: it was not suspect when assigned.
     const WorkerSlot w = h.s.add_worker(offer(1));
     ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
     const auto fx = h.remove(w, WorkerLoss::died);
-    if (death < 3) {
-      ASSERT_EQ(fx.size(), 1U);
-      EXPECT_EQ(h.s.state_of(1), JobState::queued);
-    } else {
-      ASSERT_EQ(fx.size(), 2U);
-      ASSERT_TRUE(std::holds_alternative<GaveUp>(fx[0]));
-      ASSERT_TRUE(std::holds_alternative<Failed>(fx[1])) << "Failed follows GaveUp";
-      EXPECT_EQ(std::get<Failed>(fx[1]).reason, FailReason::worker_lost);
-      EXPECT_EQ(std::get<Failed>(fx[1]).client, 4U);
-      EXPECT_EQ(h.s.state_of(1), JobState::unknown);
-    }
+    ASSERT_EQ(fx.size(), 1U);
+    EXPECT_TRUE(std::holds_alternative<GaveUp>(fx[0]));
+    EXPECT_EQ(h.s.state_of(1), JobState::queued);
   }
+  const WorkerSlot w = h.s.add_worker(offer(1));
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  const auto fx = h.remove(w, WorkerLoss::died);
+  ASSERT_EQ(fx.size(), 2U);
+  ASSERT_TRUE(std::holds_alternative<GaveUp>(fx[0]));
+  ASSERT_TRUE(std::holds_alternative<Failed>(fx[1])) << "Failed follows GaveUp";
+  EXPECT_EQ(std::get<Failed>(fx[1]).reason, FailReason::poison);
+  EXPECT_EQ(std::get<Failed>(fx[1]).client, 7U);
+  EXPECT_EQ(h.s.state_of(1), JobState::unknown);
+  EXPECT_EQ(h.s.stats().poisoned, 1U);
+  EXPECT_EQ(h.s.stats().suspects, 0U);
+}
+
+TEST(Scheduler, SuspectWhoseWorkerLeavesIsRequeuedStillSuspect) {
+  Harness h(suspect_after(1));
+  const WorkerSlot d = h.s.add_worker(offer(1));
+  h.submit(1);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  h.remove(d, WorkerLoss::died);
+  const WorkerSlot w = h.s.add_worker(offer(2));
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  const auto fx = h.remove(w, WorkerLoss::left);
+  ASSERT_EQ(fx.size(), 1U);
+  EXPECT_TRUE(std::holds_alternative<GaveUp>(fx[0]));
+  EXPECT_EQ(h.s.state_of(1), JobState::queued);
+  EXPECT_EQ(h.s.stats().suspects, 1U);
+  EXPECT_EQ(h.s.stats().poisoned, 0U);
+}
+
+TEST(Scheduler, RejectedSuspectGoesBackToTheFrontStillSuspect) {
+  Harness h(suspect_after(1));
+  const WorkerSlot d = h.s.add_worker(offer(1));
+  h.submit(1);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  h.remove(d, WorkerLoss::died);
+  const WorkerSlot w = h.s.add_worker(offer(2));
+  const auto first = h.dispatch();
+  ASSERT_EQ(first.size(), 1U);
+  EXPECT_TRUE(h.s.reject(first[0].job, first[0].worker, first[0].attempt));
+  EXPECT_FALSE(h.s.worker_stats(w)->reserved) << "idle again, and the suspect is queued";
+  h.submit(2);
+  EXPECT_EQ(h.s.why_waiting(1), WaitReason::needs_idle_worker);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{1})) << "the suspect first, alone; job 2 waits";
+  EXPECT_EQ(h.s.state_of(2), JobState::queued);
+}
+
+TEST(Scheduler, SuspectReservesTheLeastLoadedWorkerWhichTakesNoNewJobUntilIdle) {
+  Harness h(suspect_after(1));
+  const WorkerSlot d = h.s.add_worker(offer(1));
+  h.submit(1);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));  // d is full
+  const WorkerSlot a = h.s.add_worker(offer(4));
+  for (JobId id = 2; id <= 4; ++id) h.submit(id);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{2, 3, 4}));  // all on a
+  const WorkerSlot b = h.s.add_worker(offer(4, {}, {"", "s"}));
+  h.submit(5, 0, 0, "", "s");  // only b offers "s"
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{5}));
+  // a runs 3 of 4, b 1 of 4; job 1's worker dies: it is suspect.
+  h.remove(d, WorkerLoss::died);
+  EXPECT_TRUE(h.dispatch().empty()) << "no idle worker";
+  ASSERT_EQ(h.reserved.size(), 1U);
+  EXPECT_EQ(h.reserved[0].job, 1U);
+  EXPECT_EQ(h.reserved[0].worker, b) << "the worker with the fewest running jobs";
+  EXPECT_TRUE(h.s.worker_stats(b)->reserved);
+  EXPECT_FALSE(h.s.worker_stats(a)->reserved);
+  EXPECT_EQ(h.s.why_waiting(1), WaitReason::needs_idle_worker);
+
+  h.submit(6);
+  h.submit(7);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{6})) << "a's last slot; b keeps its 3 free slots empty";
+  EXPECT_TRUE(h.reserved.empty()) << "one reservation per suspect";
+  EXPECT_EQ(h.running(6).worker, a);
+  EXPECT_EQ(h.s.why_waiting(7), WaitReason::no_free_slot);
+
+  h.complete(h.running(5));  // b is idle: the suspect runs there, alone
+  const auto assigned = h.dispatch();
+  ASSERT_EQ(assigned.size(), 1U);
+  EXPECT_EQ(assigned[0].job, 1U);
+  EXPECT_EQ(assigned[0].worker, b);
+  EXPECT_TRUE(h.s.worker_stats(b)->reserved) << "runs the suspect alone";
+  EXPECT_EQ(h.s.state_of(7), JobState::queued);
+
+  h.complete(h.running(1));
+  EXPECT_FALSE(h.s.worker_stats(b)->reserved);
+  const auto after = h.dispatch();
+  ASSERT_EQ(after.size(), 1U);
+  EXPECT_EQ(after[0].job, 7U);
+  EXPECT_EQ(after[0].worker, b);
+}
+
+TEST(Scheduler, SuspectDoesNotBlockTheJobsBehindIt) {
+  Harness h(suspect_after(1));
+  const WorkerSlot d = h.s.add_worker(offer(1));
+  h.submit(1);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  const WorkerSlot a = h.s.add_worker(offer(2));
+  h.submit(2);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{2}));  // on a
+  const WorkerSlot b = h.s.add_worker(offer(2, {}, {"", "s"}));
+  h.submit(5, 0, 0, "", "s");
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{5}));  // on b
+  h.remove(d, WorkerLoss::died);  // job 1: suspect, at the front of the queue
+  h.submit(3);
+  h.submit(4);
+  // 1 finds no idle worker and reserves a (a and b run one job each: the lower slot);
+  // 3 and 4 go on behind it, in order: 3 takes b's free slot, 4 waits.
+  ASSERT_LT(a, b);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{3}));
+  ASSERT_EQ(h.reserved.size(), 1U);
+  EXPECT_EQ(h.reserved[0].worker, a);
+  EXPECT_EQ(h.running(3).worker, b);
+  EXPECT_EQ(h.s.state_of(4), JobState::queued);
+  EXPECT_EQ(h.s.why_waiting(4), WaitReason::no_free_slot);
+  // A slot frees on b: 4, not the suspect (which waits for a).
+  h.complete(h.running(5));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{4}));
+  EXPECT_EQ(h.running(4).worker, b);
+}
+
+TEST(Scheduler, ReservationEndsWithTheSuspectOrTheWorker) {
+  Harness h(suspect_after(1));
+  const WorkerSlot d = h.s.add_worker(offer(1));
+  h.submit(1);
+  h.submit(2);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  const WorkerSlot a = h.s.add_worker(offer(2));
+  const WorkerSlot b = h.s.add_worker(offer(2));
+  h.submit(3);
+  h.submit(4);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{2, 3, 4}));
+  const WorkerSlot busiest = h.s.running_on(a).size() >= h.s.running_on(b).size() ? a : b;
+  const WorkerSlot other = busiest == a ? b : a;
+  ASSERT_EQ(h.s.running_on(busiest).size(), 2U);
+  ASSERT_EQ(h.s.running_on(other).size(), 1U);
+  h.remove(d, WorkerLoss::died);
+  EXPECT_TRUE(h.dispatch().empty());
+  ASSERT_EQ(h.reserved.size(), 1U);
+  EXPECT_EQ(h.reserved[0].worker, other);
+
+  // The reserved worker leaves: its job goes back to the front (ahead of the
+  // suspect) and takes the slot freed on the other worker, which the suspect then
+  // reserves.
+  h.complete(h.running(h.s.running_on(busiest)[0].first));
+  const JobId moved = h.s.running_on(other)[0].first;
+  h.remove(other, WorkerLoss::left);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{moved}));
+  ASSERT_EQ(h.reserved.size(), 1U);
+  EXPECT_EQ(h.reserved[0].job, 1U);
+  EXPECT_EQ(h.reserved[0].worker, busiest);
+  EXPECT_TRUE(h.s.worker_stats(busiest)->reserved);
+
+  // The suspect is aborted: the worker takes jobs again.
+  EXPECT_TRUE(h.abort(1).empty());
+  EXPECT_FALSE(h.s.worker_stats(busiest)->reserved);
+  EXPECT_EQ(h.s.stats().suspects, 0U);
+  h.submit(5);
+  h.complete(h.running(h.s.running_on(busiest)[0].first));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{5}));
+}
+
+TEST(Scheduler, ReservationEndsWhenTheSuspectExpires) {
+  Harness h(suspect_after(1));
+  const WorkerSlot d = h.s.add_worker(offer(1));
+  h.submit(1, 0, 0, "", "", kT0 + 10ms);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  const WorkerSlot a = h.s.add_worker(offer(2));
+  h.submit(2);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{2}));
+  h.remove(d, WorkerLoss::died);
+  h.dispatch();
+  ASSERT_EQ(h.reserved.size(), 1U);
+  h.submit(3);
+  EXPECT_TRUE(h.dispatch().empty()) << "a is reserved";
+  h.now = kT0 + 10ms;
+  const auto fx = h.expire();
+  ASSERT_EQ(fx.size(), 1U);
+  EXPECT_EQ(std::get<Failed>(fx[0]).reason, FailReason::assign_timeout);
+  EXPECT_FALSE(h.s.worker_stats(a)->reserved);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{3}));
 }
 
 TEST(Scheduler, WorkerSlotsAreReusedAfterRemoval) {
@@ -459,15 +700,23 @@ TEST(Scheduler, TimedOutLeaderPassesTheLeadToTheNextHeldJob) {
 
 TEST(Scheduler, LeaderLostWithItsWorkerPassesTheLead) {
   SchedulerOptions options = holding();
-  options.max_attempts = 1;
+  options.suspect_after = 1;
   Harness h(options);
   const WorkerSlot w = h.s.add_worker(offer(10));
   h.submit(1, 0, 0, "k");
   h.submit(2, 0, 0, "k");
   ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
-  const auto fx = h.remove(w, WorkerLoss::died);
+  EXPECT_TRUE(only<Failed>(h.remove(w, WorkerLoss::died)).empty()) << "suspect, requeued, still leading";
+  EXPECT_EQ(h.s.state_of(2), JobState::held);
+  const WorkerSlot alone = h.s.add_worker(offer(10));
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  const auto fx = h.remove(alone, WorkerLoss::died);
   ASSERT_EQ(only<Failed>(fx).size(), 1U);
-  EXPECT_EQ(h.s.state_of(2), JobState::queued);
+  EXPECT_EQ(only<Failed>(fx)[0].reason, FailReason::poison);
+  EXPECT_EQ(h.s.state_of(2), JobState::queued) << "the held job leads now, not suspect";
+  h.s.add_worker(offer(10));
+  h.submit(3);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{2, 3}));
 }
 
 TEST(Scheduler, LeaderThatExpiresPassesTheLeadAndALateSuccessorFailsToo) {

@@ -18,6 +18,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,6 +328,20 @@ static void test_misuse_gives_codes_and_messages(void) {
   memset(&mo, 0, sizeof mo);
   CHECK_STATUS(proletariat_manager_new(&mo, &manager), PROLETARIAT_EINVAL);
   CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "proletariat_manager_options_init");
+  CHECK(manager == NULL);
+
+  /* suspect_after came after version 1 of the struct: its default, and options from a
+   * program built before it (a smaller size) still accepted, with that default. */
+  proletariat_manager_options_init(&mo);
+  CHECK(mo.suspect_after == 2);
+  CHECK(mo.max_attempts == 3);
+  memset(&mo, 0xff, sizeof mo);
+  proletariat_manager_options_init_sized(&mo, offsetof(proletariat_manager_options, suspect_after));
+  CHECK(mo.suspect_after == 0xffffffffu); /* beyond the caller's size: untouched */
+  mo.endpoint = "tcp://127.0.0.1:*";
+  mo.pub_endpoint = "tcp://127.0.0.1:*";
+  CHECK_OK(proletariat_manager_new(&mo, &manager));
+  proletariat_manager_destroy(&manager);
   CHECK(manager == NULL);
 
   /* A manager not started has no endpoint; events go in before start only. */

@@ -32,7 +32,8 @@ const ERRORS = Object.freeze({
   ECSTO: Object.freeze({ class: "retry", meaning: "the request's timeout expired before the job finished; the library aborts the job on the manager" }),
   ETO: Object.freeze({ class: "retry", meaning: "the job ran longer than its runTimeout" }),
   EATO: Object.freeze({ class: "retry", meaning: "no worker took the job within its assigntimeout" }),
-  EWORKERLOST: Object.freeze({ class: "fault", meaning: "the job's worker died max_attempts times while running it (a job that kills workers)" }),
+  EWORKERLOST: Object.freeze({ class: "fault", meaning: "retired, no longer sent: managers before EPOISON existed sent it when a job's worker had died max_attempts times" }),
+  EPOISON: Object.freeze({ class: "fault", meaning: "the job's worker died while running it alone, after its workers had died while running it suspect_after times before: the job kills workers" }),
   EABORTED: Object.freeze({ class: "request", meaning: "the application aborted the job" }),
   ECONNLOST: Object.freeze({ class: "retry", meaning: "the manager was lost and the client does not push the job again" }),
   EHANDLER: Object.freeze({ class: "fault", meaning: "the worker's handler failed without giving a code (exception, no handler)" }),
@@ -72,8 +73,8 @@ const COMMANDS = Object.freeze({
   SYSDONE: Object.freeze({ from: "manager", payloads: "none" }),
 });
 
-const WAITING_REASONS = Object.freeze(["no_worker", "no_worker_for_service", "no_free_slot", "held_behind_key", "throttled"]);
-const WORKER_STATES = Object.freeze(["ready", "full"]);
+const WAITING_REASONS = Object.freeze(["no_worker", "no_worker_for_service", "no_free_slot", "held_behind_key", "throttled", "needs_idle_worker"]);
+const WORKER_STATES = Object.freeze(["ready", "full", "reserved"]);
 const ROLES = Object.freeze(["peer", "worker", "client"]);
 
 module.exports = {

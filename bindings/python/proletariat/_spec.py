@@ -42,7 +42,8 @@ ERRORS = {
     "ECSTO": ("retry", "the request's timeout expired before the job finished; the library aborts the job on the manager"),
     "ETO": ("retry", "the job ran longer than its runTimeout"),
     "EATO": ("retry", "no worker took the job within its assigntimeout"),
-    "EWORKERLOST": ("fault", "the job's worker died max_attempts times while running it (a job that kills workers)"),
+    "EWORKERLOST": ("fault", "retired, no longer sent: managers before EPOISON existed sent it when a job's worker had died max_attempts times"),
+    "EPOISON": ("fault", "the job's worker died while running it alone, after its workers had died while running it suspect_after times before: the job kills workers"),
     "EABORTED": ("request", "the application aborted the job"),
     "ECONNLOST": ("retry", "the manager was lost and the client does not push the job again"),
     "EHANDLER": ("fault", "the worker's handler failed without giving a code (exception, no handler)"),
@@ -82,6 +83,6 @@ COMMANDS = {
     "SYSDONE": ("manager", "none"),
 }
 
-WAITING_REASONS = ("no_worker", "no_worker_for_service", "no_free_slot", "held_behind_key", "throttled",)
-WORKER_STATES = ("ready", "full",)
+WAITING_REASONS = ("no_worker", "no_worker_for_service", "no_free_slot", "held_behind_key", "throttled", "needs_idle_worker",)
+WORKER_STATES = ("ready", "full", "reserved",)
 ROLES = ("peer", "worker", "client",)

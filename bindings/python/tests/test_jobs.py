@@ -19,9 +19,9 @@ from proletariat import (
     ECSTO,
     EHANDLER,
     ELIMIT,
+    EPOISON,
     ETO,
     ETOOBIG,
-    EWORKERLOST,
     Client,
     Job,
     JobError,
@@ -541,8 +541,10 @@ worker.run_forever()
 """
 
 
-@pytest.mark.daemon_args("--max-attempts", "1")
-def test_a_job_whose_worker_dies_fails_with_eworkerlost(daemon, make_client):
+@pytest.mark.daemon_args("--suspect-after", "1")
+def test_a_job_whose_worker_dies_while_running_it_alone_fails_with_epoison(daemon, make_client):
+    # SPEC 5: after suspect_after deaths of its workers a job is suspect and runs alone;
+    # only when that worker dies too is it poison.
     import os
     import select
     import subprocess
@@ -550,22 +552,36 @@ def test_a_job_whose_worker_dies_fails_with_eworkerlost(daemon, make_client):
 
     from conftest import PACKAGE_ROOT
 
-    worker = subprocess.Popen(
-        [sys.executable, "-c", WORKER_SCRIPT, daemon.endpoint],
-        env=dict(os.environ, PYTHONPATH=str(PACKAGE_ROOT)), stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        client = make_client()
-        future = client.submit("doomed", timeout=3 * WAIT)
+    def start_worker():
+        return subprocess.Popen(
+            [sys.executable, "-c", WORKER_SCRIPT, daemon.endpoint],
+            env=dict(os.environ, PYTHONPATH=str(PACKAGE_ROOT)), stdout=subprocess.PIPE, text=True,
+        )
+
+    def wait_started(worker):
         ready, _, _ = select.select([worker.stdout], [], [], WAIT)
         assert ready, "the worker subprocess did not start the job within the wait"
         line = worker.stdout.readline()
         assert line.startswith("started"), f"worker said {line!r}"
-        worker.kill()  # SIGKILL: no BYE; the manager notices the silence
+
+    workers = [start_worker()]
+    try:
+        client = make_client()
+        future = client.submit("doomed", timeout=4 * WAIT)
+        wait_started(workers[0])
+        workers[0].kill()  # SIGKILL: no BYE; the manager notices the silence
+        wait_for(lambda: client.status()["suspects"] == 1, "the job to become suspect")
+        assert not future.done(), "one death shared or not: the job is requeued, not failed"
+        workers.append(start_worker())
+        wait_started(workers[1])  # alone now
+        workers[1].kill()
         result = future.result(WAIT)
-        assert result.err.code == EWORKERLOST and result.err.error_class == "fault"
+        assert result.err.code == EPOISON and result.err.error_class == "fault"
+        status = client.status()
+        assert status["poisoned"] == 1 and status["suspects"] == 0
     finally:
-        if worker.poll() is None:
-            worker.kill()
-        worker.wait(WAIT)
-        worker.stdout.close()
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+            worker.wait(WAIT)
+            worker.stdout.close()

@@ -18,7 +18,10 @@ namespace errc {
 inline constexpr std::string_view kClientTimeout = "ECSTO";
 inline constexpr std::string_view kRunTimeout = "ETO";
 inline constexpr std::string_view kAssignTimeout = "EATO";
+// Retired, no longer sent (managers before EPOISON sent it after max_attempts deaths).
 inline constexpr std::string_view kWorkerLost = "EWORKERLOST";
+// The job's worker died while running it alone: the job kills workers (SPEC 5).
+inline constexpr std::string_view kPoison = "EPOISON";
 inline constexpr std::string_view kAborted = "EABORTED";
 inline constexpr std::string_view kConnectionLost = "ECONNLOST";
 inline constexpr std::string_view kHandler = "EHANDLER";

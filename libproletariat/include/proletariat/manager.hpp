@@ -51,7 +51,15 @@ struct ManagerOptions {
   std::chrono::milliseconds heartbeat_interval{1000};
   // ... and a peer silent for liveness × interval is dead.
   unsigned heartbeat_liveness = 5;
-  // A job whose worker died this many times fails with EWORKERLOST.
+  // Poison jobs (SPEC 5, PROTOCOL §7): a job becomes suspect after its workers died
+  // this many times while running it (heartbeat expiry only; a worker that says BYE
+  // never counts), and from then on runs alone on a worker. Only a job whose worker
+  // dies while running it alone fails, with EPOISON; innocent jobs that shared a
+  // worker with it, or with an operator's kill -9, never fail for it. 0 counts as 1.
+  unsigned suspect_after = 2;
+  // Deprecated and ignored: the attempt count that failed jobs with EWORKERLOST
+  // before suspect_after existed. A value other than 3 logs a warning at
+  // construction; set suspect_after instead.
   unsigned max_attempts = 3;
 
   // Limits (PROTOCOL §10).

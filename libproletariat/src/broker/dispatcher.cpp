@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <random>
 
 #include <proletariat/error.hpp>
@@ -27,7 +28,7 @@ SchedulerOptions scheduler_options(const ManagerOptions& o) {
   s.hold_similar_work = o.hold_similar_work;
   s.avail_threshold = o.avail_threshold;
   s.distrib_randmax = o.distrib_randmax;
-  s.max_attempts = o.max_attempts;
+  s.suspect_after = o.suspect_after;
   s.seed = o.seed != 0 ? o.seed : std::random_device{}();
   return s;
 }
@@ -377,8 +378,13 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
                 err = {std::string(errc::kAssignTimeout), "no worker took the job within its assigntimeout"};
                 if (events_.assigntimeout) events_.assigntimeout(info(*job));
               } else {
-                err = {std::string(errc::kWorkerLost),
-                       "the job's worker died " + std::to_string(options_.max_attempts) + " times"};
+                const unsigned after = std::max(1U, options_.suspect_after);
+                err = {std::string(errc::kPoison),
+                       "poison: the job's worker died while running it alone, after " + std::to_string(after) +
+                           (after == 1 ? " worker" : " workers") + " had died while running it"};
+                detail::log().warn("job {} is poison (attempt {}): its worker died while running it alone; it fails "
+                                   "with {}",
+                                   f.job, job->attempt, errc::kPoison);
               }
               if (events_.finish) events_.finish(info(*job), Result{err, {}});
               deliver(f.job, f.client, std::move(err), zmq::message_t(), false);
@@ -393,6 +399,11 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
               if (events_.abort) {
                 if (const auto job = scheduler_.view(a.job)) events_.abort(info(*job), worker->id);
               }
+            },
+            [&](const Reserved& r) {
+              detail::log().info("job {} is suspect (its workers died while running it): worker {} takes no new job "
+                                 "until it is idle, then runs it alone",
+                                 r.job, worker_id(r.worker));
             },
             [&](const GaveUp& g) {
               detail::log().info("job {} lost its worker {}", g.job, worker_id(g.worker));

@@ -108,6 +108,7 @@ WaitReason Scheduler::why_waiting(JobId job) const {
       // (AVAIL_THRESHOLD, DISTRIB_RANDMAX); with every such slot busy it waits for a slot.
       const std::size_t range = s.range_index(record.priority);
       const bool slot_free = range < service.trees.size() && service.trees[range].total() > 0;
+      if (record.suspect) return WaitReason::needs_idle_worker;
       if (slot_free && (s.full || s.armed)) return WaitReason::throttled;
       return WaitReason::no_free_slot;
     }
@@ -156,6 +157,8 @@ SchedulerStats Scheduler::stats() const {
   out.total_slots = s.capacity;
   out.free_slots = s.free_total();
   out.finished = s.finished;
+  out.suspects = s.suspects;
+  out.poisoned = s.poisoned;
   out.throttled = s.full || s.armed.has_value();
   out.ranges.reserve(s.starts.size());
   for (std::size_t g = 0; g < s.starts.size(); ++g) {
@@ -179,7 +182,7 @@ std::optional<WorkerStats> Scheduler::worker_stats(WorkerSlot worker) const {
   const State::Worker& record = s.workers[worker];
   const auto pools = record.pools.pools();
   return WorkerStats{record.pools.slots(), record.pools.running(), std::vector<PoolUsage>(pools.begin(), pools.end()),
-                     record.service_names};
+                     record.service_names, s.blocked(record)};
 }
 
 std::vector<std::pair<JobId, unsigned>> Scheduler::running_on(WorkerSlot worker) const {

@@ -7,15 +7,19 @@
 //
 // It owns: the FIFO queues (one per service and priority), each worker's slot
 // accounting (SlotPools, SPEC 3), the hold lists of HOLDSIMILARWORK, the assign
-// deadlines, attempts, and the weighted choice of worker (one Fenwick tree of free
-// slots per service and merged priority range, so a choice is O(log W)).
+// deadlines, attempts, the blame of worker deaths (suspects, alone-running, poison:
+// SPEC 5), and the weighted choice of worker (one Fenwick tree of free slots per
+// service and merged priority range, so a choice is O(log W)).
 //
 // Invariants, checked by the property tests after every call:
 //  - no worker runs more jobs than its pools allow (default or sacred mode);
 //  - after dispatch(), no queued job could legally take a free slot of a worker that
 //    offers its service, unless throttling (AVAIL_THRESHOLD, DISTRIB_RANDMAX) defers it;
 //  - within one queue jobs leave in submission order (requeued jobs go to the front);
-//  - every submitted job ends in exactly one of: Finished, Failed, or abort().
+//  - every submitted job ends in exactly one of: Finished, Failed, or abort();
+//  - a worker running a suspect job runs nothing else; a worker reserved by a
+//    suspect takes no new job; only a job whose worker died while running it alone
+//    fails because of worker deaths (Failed{poison}).
 #pragma once
 
 #include <chrono>
@@ -44,7 +48,9 @@ struct SchedulerOptions {
   bool hold_similar_work = false;
   unsigned avail_threshold = 0;                   // 0: no throttling after full
   std::chrono::milliseconds distrib_randmax{0};  // 0: dispatch at once
-  unsigned max_attempts = 3;                      // worker deaths before EWORKERLOST
+  // Deaths of workers running a job (WorkerLoss::died only) after which the job is
+  // suspect and runs alone (SPEC 5); 0 counts as 1.
+  unsigned suspect_after = 2;
   std::uint64_t seed = 1;
 };
 
@@ -73,7 +79,10 @@ struct Finished {
   ClientSlot client;
   JobId source;
 };
-enum class FailReason { assign_timeout, worker_lost };
+enum class FailReason {
+  assign_timeout,  // no worker took the job before its assign deadline (EATO)
+  poison,          // its worker died while running it alone (EPOISON)
+};
 // The job failed in the manager; its client gets the error. The job is gone.
 struct Failed {
   JobId job;
@@ -87,12 +96,20 @@ struct AbortOnWorker {
   unsigned attempt;
 };
 // The worker died or left with the job running; the job went back to the front of
-// its queue (or failed, see Failed{worker_lost}, which follows this effect).
+// its queue (or failed as poison, see Failed{poison}, which follows this effect).
 struct GaveUp {
   JobId job;
   WorkerSlot worker;
 };
-using Effect = std::variant<Assigned, Finished, Failed, AbortOnWorker, GaveUp>;
+// A suspect job found no idle worker to run it alone: `worker` takes no new job
+// until it is idle, then runs the suspect (in a dispatch round). Nothing to send;
+// the dispatcher logs it. The reservation ends when the job is assigned or leaves
+// the queue, or the worker is removed.
+struct Reserved {
+  JobId job;
+  WorkerSlot worker;
+};
+using Effect = std::variant<Assigned, Finished, Failed, AbortOnWorker, GaveUp, Reserved>;
 using Effects = std::vector<Effect>;
 
 // A worker's offer, validated by protocol::validate_offer() (the codec refuses any other).
@@ -109,14 +126,14 @@ enum class Completion {
 };
 
 enum class WorkerLoss {
-  died,  // heartbeat expired: counts as a lost attempt (max_attempts)
+  died,  // heartbeat expired: counts against the jobs it was running (suspect_after)
   left,  // said BYE: requeued without counting
 };
 
 // Why a job is where it is (status, "why is my job stuck").
 enum class JobState : std::uint8_t { queued, held, running, unknown };
 // PROTOCOL §8.3 (protocol.json "waiting_reasons") names and explains each.
-enum class WaitReason { none, no_worker, no_worker_for_service, no_free_slot, held_behind_key, throttled };
+enum class WaitReason { none, no_worker, no_worker_for_service, no_free_slot, held_behind_key, throttled, needs_idle_worker };
 
 // The candidate view a custom selector gets.
 struct Candidate {
@@ -151,6 +168,8 @@ struct SchedulerStats {
   std::uint64_t total_slots = 0;
   std::uint64_t free_slots = 0;
   std::uint64_t finished = 0;  // Finished effects emitted
+  std::size_t suspects = 0;    // suspect jobs queued or running
+  std::uint64_t poisoned = 0;  // Failed{poison} effects emitted
   bool throttled = false;
   std::vector<PriorityRangeStats> ranges;  // merged over all workers
 };
@@ -160,6 +179,8 @@ struct WorkerStats {
   unsigned running;
   std::vector<PoolUsage> pools;
   std::vector<std::string> services;
+  // Takes no new job: reserved by a suspect (emptying for it) or running one alone.
+  bool reserved = false;
 };
 
 class Scheduler {
@@ -172,8 +193,10 @@ class Scheduler {
   // --- workers ---
   // The offer must have passed protocol::validate_offer(). Does not dispatch.
   WorkerSlot add_worker(const Offer& offer);
-  // Running jobs: GaveUp each, requeued at the front; with `died`, a job that has now
-  // lost max_attempts workers gets Failed{worker_lost} instead. Held jobs keep waiting.
+  // Running jobs: GaveUp each, requeued at the front. With `died`, each counts a
+  // death: a job that was running alone (suspect) gets Failed{poison} instead, and
+  // one that has now lost suspect_after workers is suspect from now on. A suspect
+  // that reserved this worker loses the reservation. Held jobs keep waiting.
   void remove_worker(WorkerSlot worker, WorkerLoss loss, Effects& out);
 
   // --- jobs ---
@@ -197,7 +220,10 @@ class Scheduler {
 
   // --- decisions ---
   // Assigns queued jobs to workers while the rules allow: highest priority first,
-  // FIFO within a priority, weighted-random worker (or the selector).
+  // FIFO within a priority, weighted-random worker (or the selector). A suspect job
+  // goes only to an idle worker that no other suspect reserved, which then takes
+  // nothing else; finding none, it reserves one (Reserved) and the jobs behind it
+  // go on.
   void dispatch(TimePoint now, Effects& out);
   // Fails queued jobs whose assign deadline is <= now (Failed{assign_timeout}); a
   // leader that fails this way hands its held jobs to the next leader.

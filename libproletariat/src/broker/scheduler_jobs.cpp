@@ -25,6 +25,12 @@ auto Scheduler::State::unlink_client(Job& job) -> void {
 auto Scheduler::State::assign(Queue& queue, Job& job, WorkerSlot slot, Effects& out) -> void {
   unlink_queued(queue, job);
   --queued;
+  if (job.suspect) {
+    // Its reservation, if any, is `slot`: the worker is blocked from now on because
+    // it runs a suspect, refreshed below.
+    --queued_suspects;
+    if (job.worker != kNoWorker) workers[job.worker].reserved_by = nullptr;
+  }
   Worker& worker = workers[slot];
   job.state = JobState::running;
   job.worker = slot;
@@ -49,6 +55,10 @@ auto Scheduler::State::detach(Job& job) -> void {
       unlink_queued(queue, job);
       --queued;
       release_if_empty(queue);
+      if (job.suspect) {
+        --queued_suspects;
+        release_reservation(job);
+      }
       break;
     }
     case JobState::held: {
@@ -100,7 +110,17 @@ auto Scheduler::State::hand_over(Job& leader) -> void {
   enqueue(*next, Place::by_sequence);
 }
 
+auto Scheduler::State::release_reservation(Job& job) noexcept -> void {
+  if (job.worker == kNoWorker) return;
+  const WorkerSlot slot = job.worker;
+  job.worker = kNoWorker;
+  workers[slot].reserved_by = nullptr;
+  refresh_worker(slot);
+  dirty = true;  // its free slots are usable again
+}
+
 auto Scheduler::State::finalize(Job& job) -> void {
+  if (job.suspect) --suspects;
   if (job.leads) hand_over(job);
   unlink_client(job);
   --services[job.service_id].jobs;
@@ -153,8 +173,69 @@ auto Scheduler::State::submit(JobSpec spec) -> void {
   enqueue(job, Place::back);
 }
 
+auto Scheduler::State::place_suspect(Queue& queue, Job& job, Effects& out) -> void {
+  if (job.worker != kNoWorker) {
+    if (workers[job.worker].run_head == nullptr) assign(queue, job, job.worker, out);
+    return;
+  }
+  if (queue.suspects_stuck) return;
+  // One pass over the service's workers: the idle ones nobody reserved (candidates,
+  // weighted by their free slots for the range) and the one to reserve failing that.
+  const Service& service = services[queue.service];
+  candidates.clear();
+  std::uint64_t idle_total = 0;
+  WorkerSlot reserve = kNoWorker;
+  unsigned reserve_running = 0;
+  for (const WorkerSlot w : service.workers) {
+    const Worker& worker = workers[w];
+    if (worker.reserved_by != nullptr) continue;
+    const unsigned most = worker.empty_free[worker.local_of[queue.range]];
+    if (most == 0) continue;  // its pools never let this range run
+    if (worker.run_head == nullptr) {
+      candidates.push_back(Candidate{w, most});
+      idle_total += most;
+      continue;
+    }
+    if (worker.run_head->suspect) continue;  // runs another suspect alone
+    const unsigned running_now = worker.pools.running();
+    if (reserve == kNoWorker || running_now < reserve_running || (running_now == reserve_running && w < reserve)) {
+      reserve = w;
+      reserve_running = running_now;
+    }
+  }
+  if (!candidates.empty()) {
+    std::size_t pick = 0;
+    if (selector) {
+      const std::optional<std::size_t> chosen = selector(view_of(job), candidates);
+      if (!chosen || *chosen >= candidates.size()) return;
+      pick = *chosen;
+    } else {
+      std::uniform_int_distribution<std::uint64_t> draw(0, idle_total - 1);
+      std::uint64_t at = draw(rng);
+      while (at >= candidates[pick].free_slots) at -= candidates[pick++].free_slots;
+    }
+    assign(queue, job, candidates[pick].worker, out);
+    return;
+  }
+  if (reserve == kNoWorker) {
+    queue.suspects_stuck = true;
+    return;
+  }
+  workers[reserve].reserved_by = &job;
+  job.worker = reserve;
+  refresh_worker(reserve);
+  out.emplace_back(Reserved{job.id, reserve});
+}
+
 auto Scheduler::State::try_place(Queue& queue, Effects& out) -> bool {
-  Job& job = *queue.head;
+  Job& job = *queue.cursor;
+  Job* const next = job.next;
+  if (queued_suspects != 0 && job.suspect) {
+    // Only the suspect waits: the round goes on with the job behind it.
+    queue.cursor = next;
+    place_suspect(queue, job, out);
+    return true;
+  }
   Service& service = services[queue.service];
   const Fenwick& tree = service.trees[queue.range];
   if (tree.total() == 0) return false;
@@ -173,31 +254,38 @@ auto Scheduler::State::try_place(Queue& queue, Effects& out) -> bool {
     slot = service.workers[tree.find(draw(rng))];
   }
   assign(queue, job, slot, out);
+  queue.cursor = next;
   return true;
 }
 
 auto Scheduler::State::run_round(Effects& out) -> void {
   dirty = false;
-  const auto later_head = [](const Queue* a, const Queue* b) { return before(*b->head, *a->head); };
+  const auto later_head = [](const Queue* a, const Queue* b) { return before(*b->cursor, *a->cursor); };
   auto it = queues.begin();
   while (it != queues.end() && free_total() > 0) {
     auto group_end = std::next(it);
     while (group_end != queues.end() && group_end->first.priority == it->first.priority) ++group_end;
     if (std::next(it) == group_end) {
       Queue& queue = it->second;
-      while (queue.head != nullptr && try_place(queue, out)) {
+      queue.cursor = queue.head;
+      queue.suspects_stuck = false;
+      while (queue.cursor != nullptr && try_place(queue, out)) {
       }
     } else {
-      // Several services at this priority: merge their queues by head (order, seq).
+      // Several services at this priority: merge their queues by cursor (order, seq).
       heap_scratch.clear();
-      for (auto q = it; q != group_end; ++q) heap_scratch.push_back(&q->second);
+      for (auto q = it; q != group_end; ++q) {
+        q->second.cursor = q->second.head;
+        q->second.suspects_stuck = false;
+        heap_scratch.push_back(&q->second);
+      }
       std::make_heap(heap_scratch.begin(), heap_scratch.end(), later_head);
       while (!heap_scratch.empty() && free_total() > 0) {
         std::pop_heap(heap_scratch.begin(), heap_scratch.end(), later_head);
         Queue* queue = heap_scratch.back();
         heap_scratch.pop_back();
         if (!try_place(*queue, out)) continue;  // skip this queue for the round
-        if (queue->head != nullptr) {
+        if (queue->cursor != nullptr) {
           heap_scratch.push_back(queue);
           std::push_heap(heap_scratch.begin(), heap_scratch.end(), later_head);
         }
@@ -359,9 +447,9 @@ void Scheduler::State::self_check() const {
         if (!worker.live) fail("dead worker in service");
         const std::uint64_t value = tree.prefix(p + 1) - tree.prefix(p);
         if (value != worker.free_by_range[g]) fail("tree value");
-        if (worker.free_by_range[g] != worker.pools.free_for(worker.local_of[g], options.sacred_guarantees)) {
-          fail("free_by_range stale");
-        }
+        const unsigned want =
+            blocked(worker) ? 0U : worker.pools.free_for(worker.local_of[g], options.sacred_guarantees);
+        if (worker.free_by_range[g] != want) fail("free_by_range stale");
         sum += value;
       }
       if (sum != tree.total()) fail("tree total");
@@ -373,7 +461,28 @@ void Scheduler::State::self_check() const {
     for (const WorkerService& ws : worker.services) {
       if (services[ws.service].workers.at(ws.position) != w) fail("worker position");
     }
+    if (worker.reserved_by != nullptr) {
+      const Job& job = *worker.reserved_by;
+      if (!job.suspect || job.state != JobState::queued || job.worker != w) fail("reservation");
+      if (worker.run_head != nullptr && worker.run_head->suspect) fail("reserved worker runs a suspect");
+    }
+    if (worker.run_head != nullptr && worker.run_head->suspect && worker.run_head != worker.run_tail) {
+      fail("suspect not alone");
+    }
   }
+  std::size_t suspect_count = 0;
+  std::size_t queued_suspect_count = 0;
+  for (const auto& [id, job] : jobs) {
+    if (!job.suspect) continue;
+    ++suspect_count;
+    if (job.state == JobState::held) fail("held suspect");
+    if (job.state != JobState::queued) continue;
+    ++queued_suspect_count;
+    if (job.worker != kNoWorker && (!valid_worker(job.worker) || workers[job.worker].reserved_by != &job)) {
+      fail("reservation not mutual");
+    }
+  }
+  if (suspect_count != suspects || queued_suspect_count != queued_suspects) fail("suspect counts");
 #endif
 }
 

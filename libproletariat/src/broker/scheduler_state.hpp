@@ -25,6 +25,15 @@
 //  - Assign deadlines: a binary min-heap with lazy deletion. An entry names the job by
 //    (id, seq); a job has at most one entry (in_heap). Entries of finished jobs are
 //    dropped when they reach the top; compact() drops the rest.
+//  - Suspects (SPEC 5): Job::suspect, set for good once `lost` reaches suspect_after.
+//    A suspect is assigned only to an idle worker, so a running suspect runs alone:
+//    it is its worker's only running job. A queued suspect may reserve one worker:
+//    Worker::reserved_by names it and its Job::worker names the worker (kNoWorker
+//    when it reserves none; for a queued job that is not suspect the field is stale
+//    and unread). A worker that is reserved or runs a suspect is *blocked*: its
+//    free_by_range (and so its tree values) are all 0, so no other job goes there.
+//    With no suspect in the scheduler no worker is blocked, and the hot path skips
+//    every suspect test behind the counters `suspects` and `queued_suspects`.
 //
 // Invariants kept together (every change below keeps all of them):
 //  - queued_/held_/running_ equal the sizes of the queues / held lists / running lists;
@@ -33,7 +42,12 @@
 //    == w.pools.free_for(w.local_of[g]);
 //  - running_by_range_[g] == number of running jobs whose priority is in range g;
 //  - leaders_[key] is the queued or running job whose held list holds every held job
-//    with that key, in submission order.
+//    with that key, in submission order;
+//  - suspects == suspect jobs queued or running (never held), queued_suspects ==
+//    those queued; a running suspect is alone on its worker; w.reserved_by == &j iff
+//    j is a queued suspect with j.worker == w; each worker is reserved by at most one
+//    job, each job reserves at most one worker, and a reserved worker runs no suspect;
+//  - for a blocked worker, free_by_range[g] == 0 for every g (instead of free_for).
 //
 // Choices where the contract leaves room:
 //  - Assign deadlines apply whenever a job is queued: a job requeued after a reject or
@@ -47,8 +61,19 @@
 //    assignment); a queue whose head fits nowhere is skipped in O(1) via its tree's
 //    total, and the round stops as soon as no worker has a free slot.
 //  - AVAIL_THRESHOLD counts raw free slots (slots - running over all workers), not
-//    per range. DISTRIB_RANDMAX delays are drawn in microseconds and armed only when
-//    jobs are queued.
+//    per range; the slots a blocked worker withholds count as free, so a reservation
+//    never makes the throttle wait for slots that cannot come. DISTRIB_RANDMAX delays
+//    are drawn in microseconds and armed only when jobs are queued.
+//  - A suspect waits for the worker it reserved even if another one goes idle first
+//    (O(1) per round and per suspect; the reserved worker empties in the time its
+//    running jobs take). It reserves, among the live workers that offer its service,
+//    let its range run at all, and are neither reserved nor running a suspect, the
+//    one with the fewest running jobs (ties: the lowest slot). Finding an idle one
+//    instead, it takes it weighted by the idle workers' free slots for its range (or
+//    as the selector says, given those idle workers). A suspect's queue goes on past
+//    it in the same round, so only the suspect waits; it is reached (and reserves)
+//    only when the jobs ahead of it in its queue were placed, as for any job.
+//  - suspect_after 0 counts as 1: a job is suspect only after a death.
 //  - The selector may call const members (worker_stats, view, ...) but must not call
 //    anything that changes the scheduler.
 //  - Priorities that are not >= 0 (NaN, negative) count as 0; a job id submitted twice
@@ -104,6 +129,7 @@ inline unsigned clamp_unsigned(std::uint64_t value) noexcept {
 struct Scheduler::State {
   using ServiceId = scheduling::ServiceId;
   static constexpr TimePoint kNoDeadline = TimePoint::max();
+  static constexpr WorkerSlot kNoWorker = std::numeric_limits<WorkerSlot>::max();
   static inline const std::string kNoKey;
   using StringHash = scheduling::StringHash;
   struct Queue;
@@ -127,12 +153,13 @@ struct Scheduler::State {
     ServiceId service_id = 0;
     unsigned attempt = 0;       // assignments so far
     unsigned lost = 0;          // workers that died running it
-    WorkerSlot worker = 0;      // when running
+    WorkerSlot worker = 0;      // when running; when a queued suspect: the reserved one
     std::uint32_t local_range = 0;  // when running: pool index on the worker
     std::uint32_t range = 0;        // when running: merged range index
     JobState state = JobState::unknown;
     bool in_heap = false;       // has a live entry in the deadline heap
     bool leads = false;         // is leaders_[key]
+    bool suspect = false;       // lost >= suspect_after: runs alone (fills padding)
     JobCargo cargo;             // the dispatcher's, carried unread
 
     [[nodiscard]] const std::string& key() const noexcept { return key_text ? *key_text : kNoKey; }
@@ -146,6 +173,11 @@ struct Scheduler::State {
     Job* head = nullptr;
     Job* tail = nullptr;
     std::size_t size = 0;
+    // Round scratch: the job the round considers next (the head, past the suspects
+    // that wait this round), and whether a suspect of this queue found neither an
+    // idle worker nor one to reserve this round (later ones then need not look).
+    Job* cursor = nullptr;
+    bool suspects_stuck = false;
   };
 
   struct QueueKey {
@@ -184,6 +216,7 @@ struct Scheduler::State {
     std::vector<unsigned> free_by_range;      // per merged range: free slots now
     Job* run_head = nullptr;                  // running jobs, assignment order
     Job* run_tail = nullptr;
+    Job* reserved_by = nullptr;               // the queued suspect waiting for it to empty
   };
 
   struct ClientList {
@@ -236,6 +269,9 @@ struct Scheduler::State {
   std::size_t live_workers = 0;
   std::uint64_t capacity = 0;  // sum of live workers' slots
   std::uint64_t finished = 0;
+  std::size_t suspects = 0;         // suspect jobs, queued or running
+  std::size_t queued_suspects = 0;  // of which queued
+  std::uint64_t poisoned = 0;       // Failed{poison} emitted
 
   bool full = false;                // AVAIL_THRESHOLD: waiting for slots to free up
   bool dirty = false;               // new work or freed slots since the last round
@@ -268,6 +304,15 @@ struct Scheduler::State {
 
   [[nodiscard]] bool valid_worker(WorkerSlot worker) const noexcept;
 
+  // Deaths after which a job is suspect.
+  [[nodiscard]] unsigned suspect_threshold() const noexcept { return std::max(1U, options.suspect_after); }
+
+  // Takes no new job: reserved by a suspect, or running one (alone).
+  [[nodiscard]] bool blocked(const Worker& worker) const noexcept {
+    return suspects != 0 &&
+           (worker.reserved_by != nullptr || (worker.run_head != nullptr && worker.run_head->suspect));
+  }
+
 
   // ---------------------------------------------------------------- services
 
@@ -295,6 +340,7 @@ struct Scheduler::State {
 
   // ---------------------------------------------------------------- workers
 
+  // Brings the worker's free_by_range and tree values up to date (0 when blocked).
   void refresh_worker(WorkerSlot slot) noexcept;
 
   // Recomputes a worker's per-merged-range tables (not the trees).
@@ -340,9 +386,17 @@ struct Scheduler::State {
 
   // ---------------------------------------------------------------- dispatch
 
-  // Places the queue's head job on a worker; false if it cannot go anywhere now (or
-  // the selector declined), in which case the whole queue waits for this round.
+  // Places the queue's cursor job on a worker; false if it cannot go anywhere now (or
+  // the selector declined), in which case the rest of the queue waits for this round.
+  // A suspect at the cursor is placed, reserves, or waits; the queue goes on (true).
   bool try_place(Queue& queue, Effects& out);
+
+  // The suspect at the queue's cursor: its reserved worker if idle; else an idle
+  // worker nobody reserved; else it reserves one (Reserved); else it waits.
+  void place_suspect(Queue& queue, Job& job, Effects& out);
+
+  // A queued suspect leaves its reservation (assigned elsewhere, or leaving the queue).
+  void release_reservation(Job& job) noexcept;
 
   void run_round(Effects& out);
 

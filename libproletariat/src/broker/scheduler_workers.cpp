@@ -112,6 +112,10 @@ auto Scheduler::State::enqueue(Job& job, Place place) -> void {
   job.state = JobState::queued;
   ++queued;
   dirty = true;
+  if (job.suspect) {
+    job.worker = kNoWorker;  // reserves none yet
+    ++queued_suspects;
+  }
   if (job.has_deadline() && !job.in_heap) {
     deadlines.push_back(Deadline{job.deadline, job.seq, job.id});
     std::push_heap(deadlines.begin(), deadlines.end(), DeadlineLater{});
@@ -121,9 +125,10 @@ auto Scheduler::State::enqueue(Job& job, Place place) -> void {
 
 auto Scheduler::State::refresh_worker(WorkerSlot slot) noexcept -> void {
   Worker& worker = workers[slot];
-  worker.pools.free_for_each(options.sacred_guarantees, worker.local_free);
+  const bool none = blocked(worker);
+  if (!none) worker.pools.free_for_each(options.sacred_guarantees, worker.local_free);
   for (std::size_t g = 0; g < starts.size(); ++g) {
-    const unsigned now = worker.local_free[worker.local_of[g]];
+    const unsigned now = none ? 0 : worker.local_free[worker.local_of[g]];
     const unsigned before_value = worker.free_by_range[g];
     if (now == before_value) continue;
     const std::uint64_t delta = as_delta(now, before_value);
@@ -136,9 +141,10 @@ auto Scheduler::State::map_worker(Worker& worker) -> void {
   worker.pools.free_for_each(options.sacred_guarantees, worker.local_free);
   worker.local_of.resize(starts.size());
   worker.free_by_range.resize(starts.size());
+  const bool none = blocked(worker);
   for (std::size_t g = 0; g < starts.size(); ++g) {
     worker.local_of[g] = worker.pools.range_of(starts[g]);
-    worker.free_by_range[g] = worker.local_free[worker.local_of[g]];
+    worker.free_by_range[g] = none ? 0 : worker.local_free[worker.local_of[g]];
   }
 }
 
@@ -256,8 +262,19 @@ auto Scheduler::State::remove_worker(WorkerSlot slot, WorkerLoss loss, Effects& 
   if (!valid_worker(slot)) return;
   Worker& worker = workers[slot];
 
+  // A suspect waiting for this worker to empty reserves none now (it may reserve
+  // another in the next round). The worker's tree values stay as they are: they
+  // leave with it below.
+  if (worker.reserved_by != nullptr) {
+    worker.reserved_by->worker = kNoWorker;
+    worker.reserved_by = nullptr;
+    dirty = true;
+  }
+
   // Running jobs leave the worker in assignment order; survivors are requeued at the
-  // front afterwards, in reverse, so that they keep their relative order.
+  // front afterwards, in reverse, so that they keep their relative order. Blame is
+  // exact (SPEC 5): a death counts against every job the worker ran, but only a job
+  // that ran alone (a suspect) is known to have caused it: that one is poison.
   job_scratch.clear();
   for (Job* job = worker.run_head; job != nullptr;) {
     Job* next = job->next;
@@ -266,13 +283,21 @@ auto Scheduler::State::remove_worker(WorkerSlot slot, WorkerLoss loss, Effects& 
     --running;
     --running_by_range[job->range];
     out.emplace_back(GaveUp{job->id, slot});
-    if (loss == WorkerLoss::died) ++job->lost;
-    if (loss == WorkerLoss::died && job->lost >= options.max_attempts) {
-      out.emplace_back(Failed{job->id, job->client, FailReason::worker_lost});
-      finalize(*job);
-    } else {
-      job_scratch.push_back(job);
+    if (loss == WorkerLoss::died) {
+      ++job->lost;
+      if (job->suspect) {
+        out.emplace_back(Failed{job->id, job->client, FailReason::poison});
+        ++poisoned;
+        finalize(*job);
+        job = next;
+        continue;
+      }
+      if (job->lost >= suspect_threshold()) {
+        job->suspect = true;
+        ++suspects;
+      }
     }
+    job_scratch.push_back(job);
     job = next;
   }
   worker.run_head = worker.run_tail = nullptr;

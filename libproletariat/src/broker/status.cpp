@@ -25,6 +25,8 @@ std::string_view reason_name(WaitReason reason) {
       return "held_behind_key";
     case WaitReason::throttled:
       return "throttled";
+    case WaitReason::needs_idle_worker:
+      return "needs_idle_worker";
     case WaitReason::none:
       break;
   }
@@ -76,7 +78,11 @@ void Dispatcher::append_peer_fields(std::string& out, Peer& peer) {
       append_uint(out, stats->slots);
       append_field(out, "running");
       append_uint(out, stats->running);
-      if (stats->running >= stats->slots) state = "full";
+      if (stats->reserved) {
+        state = "reserved";
+      } else if (stats->running >= stats->slots) {
+        state = "full";
+      }
       append_field(out, "services");
       append_list(out, stats->services, [&](const std::string& service) { append_string(out, service); });
       append_field(out, "ranges");
@@ -130,6 +136,10 @@ void Dispatcher::append_status_fields(std::string& out) {
   append_uint(out, finished_total_);
   append_field(out, "throttled");
   append_bool(out, stats.throttled);
+  append_field(out, "suspects");
+  append_uint(out, stats.suspects);
+  append_field(out, "poisoned");
+  append_uint(out, stats.poisoned);
   append_field(out, "ranges");
   append_list(out, stats.ranges, [&](const PriorityRangeStats& r) {
     out += "{\"start\":";
