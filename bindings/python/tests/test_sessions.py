@@ -1,0 +1,148 @@
+"""The session scripts of tests/vectors/sessions.json (issue 10), run against this
+binding's Worker and Client. The scripted fake manager is session_runner.py; this
+file only maps the scripts' protocol terms onto the Python API."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, List, Optional, Tuple
+
+import pytest
+import zmq
+
+from conftest import FakeManager
+from proletariat import Client, Job, ProletariatError, Worker
+from session_runner import SessionRunner, load_sessions
+
+DOC = load_sessions()
+SCRIPTS = DOC["scripts"]
+
+#: Scripts this binding is known to fail, by name, with the bug as the reason. Empty:
+#: a failing script is a bug to fix, not to list here without a reason.
+KNOWN_FAILURES: Dict[str, str] = {}
+
+
+def _handler(job: Any) -> Any:
+    """The scripts' standard worker application (sessions.json, "THE APPLICATION")."""
+    args = job.args
+    if isinstance(args, (bytes, bytearray)):
+        return bytes(args)
+    if isinstance(args, dict) and "echo" in args:
+        return args["echo"]
+    if isinstance(args, dict) and "fail" in args:
+        raise ProletariatError(args["fail"], "scripted failure")
+    if isinstance(args, dict) and args.get("hang") is True:
+        job.defer()  # never answered; the worker keeps the job
+        return None
+    raise ProletariatError("EHANDLER", f"no scripted behaviour for {args!r}")
+
+
+class PythonAdapter:
+    def __init__(self) -> None:
+        self.peer: Any = None
+        self.requests: Dict[str, Any] = {}
+        self.messages: Dict[str, Any] = {}
+        self.got: List[Dict[str, Any]] = []
+        self.got_changed = threading.Condition()
+
+    def start(self, endpoint: str, peer: str, config: Dict[str, Any]) -> None:
+        common = {
+            "con_retry_time": config.get("conRetryTime", 50) / 1000.0,
+            "system_messages": config.get("systemMessages", True),
+            "name": "session-script",
+        }
+        if peer == "worker":
+            self.peer = Worker(
+                endpoint,
+                slots=config.get("slots", 100),
+                priority_slots={float(k): v for k, v in config.get("prioritySlots", {}).items()},
+                services=config.get("services", ()),
+                handler=_handler,
+                **common,
+            )
+            self._watch_sysmsgs()
+            self.peer.start()
+        else:
+            self.peer = Client(endpoint, keep_state=config.get("keepState", False), **common)
+            self._watch_sysmsgs()
+
+    def _watch_sysmsgs(self) -> None:
+        if not self.peer.system_messages:
+            return
+
+        @self.peer.on_sysmsg
+        def record(content: Any, sender: str) -> None:
+            with self.got_changed:
+                self.got.append({"content": content, "from": sender})
+                self.got_changed.notify_all()
+
+    def start_error_code(self, exc: BaseException) -> Optional[str]:
+        return exc.code if isinstance(exc, ProletariatError) else None
+
+    def work(self, name: str, jobs: List[Dict[str, Any]], options: Dict[str, Any]) -> None:
+        items = []
+        for job in jobs:
+            args = bytes.fromhex(job["raw"]) if "raw" in job else job["args"]
+            items.append(Job(args, key=job.get("key"), service=job.get("service")))
+        seconds = {k: options[k] / 1000.0 if options.get(k) is not None else None
+                   for k in ("timeout", "runTimeout", "assigntimeout")}
+        self.requests[name] = self.peer.submit(
+            items, priority=options.get("priority", 0), timeout=seconds["timeout"],
+            run_timeout=seconds["runTimeout"], assign_timeout=seconds["assigntimeout"],
+        )
+
+    def abort(self, name: str, indices: Optional[List[int]]) -> None:
+        self.peer.abort(self.requests[name], indices)
+
+    def sysmsg(self, name: str, msg: Any, to: Optional[str]) -> None:
+        self.messages[name] = self.peer.system_message_future(msg, to=to)
+
+    def wait_registered(self, timeout: float) -> bool:
+        if isinstance(self.peer, Worker):
+            return bool(self.peer.wait_ready(timeout))
+        return bool(self.peer.wait_connected(timeout))
+
+    def work_outcome(self, name: str, timeout: float) -> List[Dict[str, Any]]:
+        results = self.requests[name].result(timeout)
+        out = []
+        for r in results:
+            if r.err is not None:
+                out.append({"err": r.err.code})
+            elif isinstance(r.data, (bytes, bytearray)):
+                out.append({"raw": bytes(r.data)})
+            else:
+                out.append({"data": r.data})
+        return out
+
+    def sysmsg_outcome(self, name: str, timeout: float) -> Tuple[Any, ...]:
+        try:
+            sent_to, received_by = self.messages[name].result(timeout)
+        except ProletariatError as exc:
+            return ("err", exc.code)
+        return ("sysdone", sent_to, received_by)
+
+    def received(self, count: int, timeout: float) -> List[Dict[str, Any]]:
+        with self.got_changed:
+            self.got_changed.wait_for(lambda: len(self.got) >= count, timeout)
+            return list(self.got)
+
+    def close(self) -> None:
+        if self.peer is not None:
+            self.peer.close(timeout=2.0)
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s["name"] for s in SCRIPTS])
+def test_session_script(script: Dict[str, Any]) -> None:
+    if script["name"] in KNOWN_FAILURES:
+        pytest.skip(KNOWN_FAILURES[script["name"]])
+    manager = FakeManager()
+    xpub = manager.ctx.socket(zmq.XPUB)
+    xpub.setsockopt(zmq.LINGER, 0)
+    pub_port = xpub.bind_to_random_port("tcp://127.0.0.1")
+    adapter = PythonAdapter()
+    try:
+        SessionRunner(DOC, script, manager.router, xpub, pub_port, manager.endpoint, adapter).run()
+    finally:
+        adapter.close()
+        xpub.close(linger=0)
+        manager.close()
