@@ -47,7 +47,8 @@ const NUMERIC_OPTIONS = {
   DISTRIB_RANDMAX: '--distrib-randmax',
   HEARTBEAT_INTERVAL: '--heartbeat-interval',
   HEARTBEAT_LIVENESS: '--heartbeat-liveness',
-  MAX_ATTEMPTS: '--max-attempts',
+  SUSPECT_AFTER: '--suspect-after',
+  MAX_ATTEMPTS: '--suspect-after', // deprecated name of SUSPECT_AFTER (SPEC 5)
 };
 const SWITCH_OPTIONS = {
   SACRED_GUARANTEES: '--sacred-guarantees',

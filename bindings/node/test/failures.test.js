@@ -30,7 +30,7 @@ describe('failures against proletariatd', () => {
   }
 
   before(async () => {
-    daemon = await Daemon.start(['--max-attempts', '2']);
+    daemon = await Daemon.start(['--suspect-after', '2']);
   });
 
   // A worker in its own process (test-support/child-worker.js): takes jobs, never
@@ -76,7 +76,9 @@ describe('failures against proletariatd', () => {
     assert.equal(attempt, 2);
   });
 
-  it('a job that keeps killing its workers fails with EWORKERLOST', async () => {
+  // SPEC 5: after suspect_after (2) deaths the job is suspect and runs alone; only the
+  // death of a worker running it alone makes it poison (EPOISON).
+  it('a job that keeps killing its workers fails with EPOISON once it killed one alone', async () => {
     const first = await childWorker();
     const client = track(new Client({ ...daemon.endpoint, logger: memoryLogger() }));
     const result = callback((cb) => client.work({ deadly: 1 }, cb), WAIT, 'the job to fail');
@@ -84,9 +86,12 @@ describe('failures against proletariatd', () => {
     const second = await childWorker();
     first.kill('SIGKILL');
     await until(() => second.got(), WAIT, 'the second child worker to get the job');
+    const third = await childWorker();
     second.kill('SIGKILL');
+    await until(() => third.got(), WAIT, 'the third child worker to get the suspect job, alone');
+    third.kill('SIGKILL');
     const [err, data] = await result;
-    assert.equal(err.code, 'EWORKERLOST');
+    assert.equal(err.code, 'EPOISON');
     assert.equal(typeof err.message, 'string');
     assert.equal(data, null);
   });
