@@ -293,6 +293,10 @@ typedef struct proletariat_worker_options {
   void* handler_data;
   proletariat_job_abort_fn abort_handler; /* optional */
   void* abort_data;
+  /* Added after version 1 (read only when `size` covers it). 0: this worker never
+   * receives system messages, and tells the manager so at registration, so that
+   * broadcasts never wait for it (PROTOCOL §4 HELLO "sysmsg"); 1 */
+  int system_messages;
 } proletariat_worker_options;
 
 PROLETARIAT_API void proletariat_worker_options_init_sized(proletariat_worker_options* options, size_t size);
@@ -367,6 +371,9 @@ typedef struct proletariat_client_options {
   int keep_state;            /* after reconnecting, push unfinished jobs again; 0 */
   int64_t con_retry_time_ms; /* CON_RETRYTIME; 2000 */
   const char* name;          /* NULL: none */
+  /* Added after version 1 (read only when `size` covers it). 0: this client never
+   * receives system messages, and broadcasts never wait for it; 1 */
+  int system_messages;
 } proletariat_client_options;
 
 PROLETARIAT_API void proletariat_client_options_init_sized(proletariat_client_options* options, size_t size);

@@ -36,6 +36,10 @@ struct proletariat_results {
 
 namespace {
 
+// proletariat_client_options as version 1 had it: every member up to name. Later
+// members (system_messages) are read only when the caller's `size` covers them.
+constexpr std::size_t kClientOptionsV1 = offsetof(proletariat_client_options, system_messages);
+
 struct ClientLink {
   std::shared_mutex mutex;
   std::unique_ptr<proletariat::Client> client;  // empty once the client is destroyed
@@ -72,6 +76,7 @@ void proletariat_client_options_init_sized(proletariat_client_options* options, 
   o.endpoint = "tcp://127.0.0.1:1917";
   o.keep_state = d.keep_state ? 1 : 0;
   o.con_retry_time_ms = d.con_retry_time.count();
+  o.system_messages = 1;
   init_sized(options, size, o);
 }
 
@@ -83,7 +88,7 @@ proletariat_status proletariat_client_new(const proletariat_client_options* opti
     if (options == nullptr) {
       proletariat_client_options_init(&o);
       options = &o;
-    } else if (!initialised(options)) {
+    } else if (!initialised(options, kClientOptionsV1)) {
       return invalid("proletariat_client_new: options not initialised with proletariat_client_options_init");
     }
     if (options->endpoint == nullptr) return invalid("proletariat_client_new: options.endpoint is NULL");
@@ -92,6 +97,9 @@ proletariat_status proletariat_client_new(const proletariat_client_options* opti
     c.keep_state = options->keep_state != 0;
     c.con_retry_time = required_ms(options->con_retry_time_ms, "con_retry_time_ms");
     c.name = copy_string(options->name);
+    if (covers(options, offsetof(proletariat_client_options, system_messages), sizeof options->system_messages)) {
+      c.system_messages = options->system_messages != 0;
+    }
     auto handle = std::make_unique<proletariat_client>();
     handle->link->client = std::make_unique<proletariat::Client>(std::move(c));
     *client = handle.release();

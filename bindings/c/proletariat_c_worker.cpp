@@ -19,6 +19,10 @@ using namespace proletariat::c_api;  // NOLINT(google-build-using-namespace): th
 
 namespace {
 
+// proletariat_worker_options as version 1 had it: every member up to abort_data.
+// Later members (system_messages) are read only when the caller's `size` covers them.
+constexpr std::size_t kWorkerOptionsV1 = offsetof(proletariat_worker_options, system_messages);
+
 struct JobState {
   explicit JobState(proletariat::JobPtr j) : job(std::move(j)), args(c_payload(job->args())) {}
   const proletariat::JobPtr job;
@@ -50,6 +54,7 @@ void proletariat_worker_options_init_sized(proletariat_worker_options* options, 
   o.answer_delay_max_ms = d.answer_delay_max.count();
   o.con_retry_time_ms = d.con_retry_time.count();
   o.handler_threads = d.handler_threads;
+  o.system_messages = 1;
   init_sized(options, size, o);
 }
 
@@ -57,7 +62,7 @@ proletariat_status proletariat_worker_new(const proletariat_worker_options* opti
   if (worker == nullptr) return invalid("proletariat_worker_new: worker (the out pointer) is NULL");
   *worker = nullptr;
   if (options == nullptr) return invalid("proletariat_worker_new: options is NULL (a worker needs a handler)");
-  if (!initialised(options)) {
+  if (!initialised(options, kWorkerOptionsV1)) {
     return invalid("proletariat_worker_new: options not initialised with proletariat_worker_options_init");
   }
   if (options->handler == nullptr) return invalid("proletariat_worker_new: options.handler is NULL");
@@ -97,6 +102,9 @@ proletariat_status proletariat_worker_new(const proletariat_worker_options* opti
     w.con_retry_time = required_ms(options->con_retry_time_ms, "con_retry_time_ms");
     w.handler_threads = options->handler_threads;
     w.name = copy_string(options->name);
+    if (covers(options, offsetof(proletariat_worker_options, system_messages), sizeof options->system_messages)) {
+      w.system_messages = options->system_messages != 0;
+    }
 
     handle->worker = std::make_unique<proletariat::Worker>(std::move(w));
     const proletariat_worker* owner = handle.get();

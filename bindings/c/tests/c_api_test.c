@@ -344,6 +344,29 @@ static void test_misuse_gives_codes_and_messages(void) {
   proletariat_manager_destroy(&manager);
   CHECK(manager == NULL);
 
+  /* system_messages came after version 1 of the worker and client options: default
+   * 1, and options from a program built before it still accepted. */
+  {
+    proletariat_client_options co;
+    proletariat_client_options_init(&co);
+    CHECK(co.system_messages == 1);
+    proletariat_worker_options_init(&wo);
+    CHECK(wo.system_messages == 1);
+    memset(&co, 0xff, sizeof co);
+    proletariat_client_options_init_sized(&co, offsetof(proletariat_client_options, system_messages));
+    CHECK(co.system_messages == -1); /* beyond the caller's size: untouched */
+    co.endpoint = "tcp://127.0.0.1:1";
+    co.name = NULL;
+    CHECK_OK(proletariat_client_new(&co, &client));
+    proletariat_client_destroy(&client);
+    proletariat_client_options_init(&co);
+    co.endpoint = "tcp://127.0.0.1:1";
+    co.system_messages = 0;
+    CHECK_OK(proletariat_client_new(&co, &client));
+    proletariat_client_destroy(&client);
+    CHECK(client == NULL);
+  }
+
   /* A manager not started has no endpoint; events go in before start only. */
   proletariat_manager_options_init(&mo);
   mo.endpoint = "tcp://127.0.0.1:*";
