@@ -18,7 +18,7 @@ import json
 import pathlib
 import re
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPEC_PATH = ROOT / "protocol" / "protocol.json"
@@ -43,6 +43,29 @@ def upper(name: str) -> str:
 
 def cpp_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=True)
+
+
+def scalar_constants(spec: Dict[str, Any]) -> List[Tuple[str, Any, str]]:
+    """(NAME, value, doc) of every scalar the Python and Node tables export, in order."""
+    out: List[Tuple[str, Any, str]] = [
+        ("SIGNATURE", spec["signature"], ""),
+        ("PROTOCOL_VERSION", spec["version"], ""),
+        ("FIXED_FRAMES", spec["fixed_frames"], ""),
+        ("MAX_SAFE_INTEGER", spec["max_safe_integer"], ""),
+        ("LONGEST_TIMEOUT_MS", spec["longest_timeout_ms"], ""),
+        ("TO_MANAGER", spec["to_manager"], ""),
+    ]
+    out += [(f"DEFAULT_{upper(name)}", value, "") for name, value in spec["defaults"].items()]
+    out += [(upper(limit["name"]), limit["default"], limit["doc"]) for limit in spec["limits"]]
+    out += [(upper(name), value, "") for name, value in spec["peer_strategy"].items() if isinstance(value, int)]
+    offer = spec["offer"]
+    out += [
+        ("SLOTS_MIN", offer["slots_min"], ""),
+        ("SLOTS_MAX", offer["slots_max"], ""),
+        ("SLOTS_DEFAULT", offer["slots_default"], ""),
+        ("ZERO_START_GUARANTEE_IGNORED", offer["zero_start_guarantee"] == "ignored", ""),
+    ]
+    return out
 
 
 # ------------------------------------------------------------------------------ C++
@@ -134,29 +157,13 @@ def render_python(spec: Dict[str, Any]) -> str:
     w(f"{BANNER}")
     w('"""')
     w("")
-    w(f"SIGNATURE = {py_literal(spec['signature'])}.encode('ascii')")
-    w(f"PROTOCOL_VERSION = {spec['version']}")
-    w(f"FIXED_FRAMES = {spec['fixed_frames']}")
-    w(f"MAX_SAFE_INTEGER = {spec['max_safe_integer']}")
-    w(f"LONGEST_TIMEOUT_MS = {spec['longest_timeout_ms']}")
-    w(f"TO_MANAGER = {py_literal(spec['to_manager'])}")
-    w("")
-    for name, value in spec["defaults"].items():
-        w(f"DEFAULT_{upper(name)} = {value}")
-    w("")
-    for limit in spec["limits"]:
-        w(f"#: {limit['doc']}")
-        w(f"{upper(limit['name'])} = {limit['default']}")
-    w("")
-    for name, value in spec["peer_strategy"].items():
-        if isinstance(value, int):
-            w(f"{upper(name)} = {value}")
-    w("")
-    offer = spec["offer"]
-    w(f"SLOTS_MIN = {offer['slots_min']}")
-    w(f"SLOTS_MAX = {offer['slots_max']}")
-    w(f"SLOTS_DEFAULT = {offer['slots_default']}")
-    w(f"ZERO_START_GUARANTEE_IGNORED = {offer['zero_start_guarantee'] == 'ignored'}")
+    for name, value, doc in scalar_constants(spec):
+        if doc:
+            w(f"#: {doc}")
+        if name == "SIGNATURE":
+            w(f"SIGNATURE = {py_literal(value)}.encode('ascii')")
+        else:
+            w(f"{name} = {py_literal(value) if isinstance(value, str) else repr(value)}")
     w("")
     w("#: code -> (class, meaning)")
     w("ERRORS = {")
@@ -187,26 +194,7 @@ def render_node(spec: Dict[str, Any]) -> str:
     w(f"// The protocol description (PROTOCOL.md, PRO1) as JavaScript tables.")
     w(f"// {BANNER}")
     w("")
-    consts: Dict[str, Any] = {
-        "SIGNATURE": spec["signature"],
-        "PROTOCOL_VERSION": spec["version"],
-        "FIXED_FRAMES": spec["fixed_frames"],
-        "MAX_SAFE_INTEGER": spec["max_safe_integer"],
-        "LONGEST_TIMEOUT_MS": spec["longest_timeout_ms"],
-        "TO_MANAGER": spec["to_manager"],
-    }
-    for name, value in spec["defaults"].items():
-        consts[f"DEFAULT_{upper(name)}"] = value
-    for limit in spec["limits"]:
-        consts[upper(limit["name"])] = limit["default"]
-    for name, value in spec["peer_strategy"].items():
-        if isinstance(value, int):
-            consts[upper(name)] = value
-    offer = spec["offer"]
-    consts["SLOTS_MIN"] = offer["slots_min"]
-    consts["SLOTS_MAX"] = offer["slots_max"]
-    consts["SLOTS_DEFAULT"] = offer["slots_default"]
-    consts["ZERO_START_GUARANTEE_IGNORED"] = offer["zero_start_guarantee"] == "ignored"
+    consts = {name: value for name, value, _doc in scalar_constants(spec)}
     for name, value in consts.items():
         w(f"const {name} = {json.dumps(value)};")
     w("")
