@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "broker/priority.hpp"
+#include "scheduler/priority.hpp"
 #include "protocol/offer.hpp"
 
 namespace proletariat::broker {

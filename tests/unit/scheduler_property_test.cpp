@@ -45,7 +45,7 @@
 #include <string>
 #include <vector>
 
-#include "broker/scheduler.hpp"
+#include "scheduler/scheduler.hpp"
 
 namespace proletariat::broker {
 namespace {
@@ -62,18 +62,25 @@ const char* reason_name(FailReason reason) {
   return "?";
 }
 
+std::string describe(const JobFacts& facts) {
+  std::ostringstream out;
+  out << "{c" << facts.client << ",p" << facts.priority << ",k'" << facts.key << "',s'" << facts.service << "',#"
+      << facts.attempt << "}";
+  return out.str();
+}
+
 std::string describe(const Effect& effect) {
   std::ostringstream out;
   if (const auto* a = std::get_if<Assigned>(&effect)) {
     out << "Assigned{" << a->job << ",w" << a->worker << ",#" << a->attempt << "}";
   } else if (const auto* f = std::get_if<Finished>(&effect)) {
-    out << "Finished{" << f->job << ",c" << f->client << ",src" << f->source << "}";
+    out << "Finished{" << f->job << ",c" << f->client << ",src" << f->source << describe(f->facts) << "}";
   } else if (const auto* x = std::get_if<Failed>(&effect)) {
-    out << "Failed{" << x->job << ",c" << x->client << "," << reason_name(x->reason) << "}";
+    out << "Failed{" << x->job << ",c" << x->client << "," << reason_name(x->reason) << describe(x->facts) << "}";
   } else if (const auto* b = std::get_if<AbortOnWorker>(&effect)) {
-    out << "AbortOnWorker{" << b->job << ",w" << b->worker << ",#" << b->attempt << "}";
+    out << "AbortOnWorker{" << b->job << ",w" << b->worker << ",#" << b->attempt << describe(b->facts) << "}";
   } else if (const auto* g = std::get_if<GaveUp>(&effect)) {
-    out << "GaveUp{" << g->job << ",w" << g->worker << "}";
+    out << "GaveUp{" << g->job << ",w" << g->worker << describe(g->facts) << "}";
   } else if (const auto* r = std::get_if<Reserved>(&effect)) {
     out << "Reserved{" << r->job << ",w" << r->worker << "}";
   }
@@ -158,6 +165,11 @@ class PropertyRun {
     bool suspect = false;                 // lost >= suspect_after: runs alone
     std::optional<WorkerSlot> reserves;   // when a queued suspect: the worker it reserved
   };
+
+  // What an effect reporting this job's end (or loss) must carry.
+  static JobFacts facts_of(const MJob& job) {
+    return JobFacts{job.client, job.priority, job.key, job.service, job.attempt};
+  }
 
   struct MWorker {
     bool live = false;
@@ -527,11 +539,11 @@ class PropertyRun {
     std::set<JobId> poison;
     for (const JobId id : running) {
       MJob& job = jobs_.at(id);
-      expected.emplace_back(GaveUp{id, w});
+      expected.emplace_back(GaveUp{id, w, facts_of(job)});
       if (loss == WorkerLoss::died) {
         ++job.lost;
         if (job.suspect) {
-          expected.emplace_back(Failed{id, job.client, FailReason::poison});
+          expected.emplace_back(Failed{id, job.client, FailReason::poison, facts_of(job)});
           poison.insert(id);
           ++poisoned_;
           ++counts["poison"];
@@ -602,11 +614,11 @@ class PropertyRun {
     const JobId id = pick(running);
     const MJob& job = jobs_.at(id);
     Effects expected;
-    expected.emplace_back(Finished{id, job.client, id});
+    expected.emplace_back(Finished{id, job.client, id, facts_of(job)});
     std::vector<JobId> shared;
     if (how == Completion::result && job.leads) {
       for (const JobId h : held_[job.key]) {
-        expected.emplace_back(Finished{h, jobs_.at(h).client, id});
+        expected.emplace_back(Finished{h, jobs_.at(h).client, id, facts_of(jobs_.at(h))});
         shared.push_back(h);
       }
     }
@@ -675,7 +687,7 @@ class PropertyRun {
     std::advance(it, std::uniform_int_distribution<std::size_t>(0, jobs_.size() - 1)(rng_));
     const MJob& job = it->second;
     Effects expected;
-    if (job.st == St::running) expected.emplace_back(AbortOnWorker{job.id, job.worker, job.attempt});
+    if (job.st == St::running) expected.emplace_back(AbortOnWorker{job.id, job.worker, job.attempt, facts_of(job)});
     EXPECT_TRUE(s_.abort(job.id, fx));
     EXPECT_EQ(describe(fx), describe(expected));
     ++counts[job.st == St::held ? "aborted held" : job.st == St::running ? "aborted running" : "aborted queued"];
@@ -693,7 +705,9 @@ class PropertyRun {
     for (const JobId id : mine) {
       const auto it = jobs_.find(id);
       if (it == jobs_.end()) continue;
-      if (it->second.st == St::running) expected.emplace_back(AbortOnWorker{id, it->second.worker, it->second.attempt});
+      if (it->second.st == St::running) {
+        expected.emplace_back(AbortOnWorker{id, it->second.worker, it->second.attempt, facts_of(it->second)});
+      }
       end(id);
     }
   }
@@ -721,6 +735,7 @@ class PropertyRun {
       const MJob& job = it->second;
       EXPECT_EQ(job.st, St::queued) << "only queued jobs expire: " << failed->job;
       EXPECT_EQ(failed->client, job.client);
+      EXPECT_EQ(describe(failed->facts), describe(facts_of(job)));
       ASSERT_TRUE(job.deadline.has_value());
       EXPECT_LE(*job.deadline, now_);
       ++counts["assign timeouts"];

@@ -11,7 +11,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "broker/scheduler.hpp"
+#include <zmq.hpp>
+
+#include "scheduler/scheduler.hpp"
 
 namespace proletariat::broker {
 namespace {
@@ -1179,38 +1181,44 @@ TEST(Scheduler, MergedRangesShrinkWhenTheirLastWorkerLeaves) {
   EXPECT_EQ(h.s.stats().ranges[0].used, 2U);
 }
 
-// A job that ended is still readable, cargo included, while the effects of the call
-// that ended it are applied, and gone after the next call that changes anything.
-TEST(Scheduler, ViewAnswersForJobsEndedInTheLatestCallOnly) {
+// A job that ends is gone from the scheduler at once; the effect that reports its
+// end carries its data, so nothing has to look it up afterwards.
+TEST(Scheduler, EffectsOfJobsThatEndCarryTheirData) {
   Harness h;
   h.s.add_worker(offer(2));
   Effects fx;
   JobSpec spec{1, 7, 2.5, "k", "", std::nullopt, {}};
-  spec.cargo.payload = zmq::message_t(std::string_view("payload"));
+  spec.cargo.payload = detail::OpaqueFrame(zmq::message_t(std::string_view("payload")));
   spec.cargo.set_run_timeout(500);
   h.s.submit(std::move(spec), h.now, fx);
   for (JobId id = 2; id <= 1000; ++id) h.submit(id, 0, 8);
   const auto assigned = h.dispatch();
   ASSERT_EQ(assigned.size(), 2U);
+  const auto live = h.s.view(1);
+  ASSERT_TRUE(live.has_value());
+  EXPECT_EQ(live->cargo.payload.share().to_string(), "payload") << "the cargo rides unread";
+  EXPECT_EQ(live->cargo.run_timeout(), 500U);
+
   const Effects finished = h.complete(assigned[0]);
-  ASSERT_EQ(only<Finished>(finished).size(), 1U);
-  const auto view = h.s.view(1);
-  ASSERT_TRUE(view.has_value());
-  EXPECT_EQ(view->client, 7U);
-  EXPECT_EQ(view->priority, 2.5);
-  EXPECT_EQ(view->key, "k");
-  EXPECT_EQ(view->attempt, 1U);
-  EXPECT_EQ(view->cargo.payload.to_string(), "payload");
-  EXPECT_EQ(view->cargo.run_timeout(), 500U);
+  const auto done = only<Finished>(finished);
+  ASSERT_EQ(done.size(), 1U);
+  EXPECT_EQ(done[0].facts.client, 7U);
+  EXPECT_EQ(done[0].facts.priority, 2.5);
+  EXPECT_EQ(done[0].facts.key, "k");
+  EXPECT_EQ(done[0].facts.service, "");
+  EXPECT_EQ(done[0].facts.attempt, 1U);
+  EXPECT_FALSE(h.s.view(1).has_value()) << "an ended job is not readable through the scheduler";
   EXPECT_EQ(h.s.state_of(1), JobState::unknown);
   EXPECT_EQ(h.s.job_count(), 999U);
 
-  // Ending many jobs at once, then one more call: all of them are forgotten.
+  // Ending many jobs at once: the running one's AbortOnWorker carries its data.
   Effects aborted;
   h.s.abort_client(8, aborted);
-  EXPECT_TRUE(h.s.view(500).has_value());
-  EXPECT_FALSE(h.s.view(1).has_value());
-  EXPECT_TRUE(h.dispatch().empty());
+  const auto aborts = only<AbortOnWorker>(aborted);
+  ASSERT_EQ(aborts.size(), 1U);
+  EXPECT_EQ(aborts[0].job, assigned[1].job);
+  EXPECT_EQ(aborts[0].facts.client, 8U);
+  EXPECT_EQ(aborts[0].facts.attempt, 1U);
   EXPECT_FALSE(h.s.view(500).has_value());
   EXPECT_EQ(h.s.job_count(), 0U);
   EXPECT_TRUE(h.s.oldest_waiting(10).empty());

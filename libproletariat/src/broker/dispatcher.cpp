@@ -7,7 +7,7 @@
 
 #include <proletariat/error.hpp>
 
-#include "broker/priority.hpp"
+#include "scheduler/priority.hpp"
 #include "log.hpp"
 
 namespace proletariat::broker {
@@ -56,8 +56,7 @@ Dispatcher::Dispatcher(const ManagerOptions& options, ManagerEvents events, std:
       peers_(make_id_prefix(options.seed)),
       scheduler_(scheduler_options(options)),
       liveness_window_(options.heartbeat_interval * options.heartbeat_liveness),
-      boot_wall_ms_(boot_wall_ms),
-      boot_(boot) {}
+      status_context_{options.sacred_guarantees, options.hold_similar_work, boot_wall_ms, boot, {}, 0} {}
 
 void Dispatcher::set_worker_selector(WorkerSelector selector) {
   if (!selector) {
@@ -219,7 +218,7 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
     }
     if (events_.receive) events_.receive(JobInfo{id, peer.id, priority, job.key, job.service, 0});
     JobSpec spec{id, client, priority, std::move(job.key), std::move(job.service), deadline, {}};
-    spec.cargo.payload = std::move(msg.payloads[i]);
+    spec.cargo.payload = detail::OpaqueFrame(std::move(msg.payloads[i]));
     spec.cargo.set_run_timeout(run_timeout);
     spec.cargo.set_raw(job.raw);
     scheduler_.submit(std::move(spec), now, effects_);
@@ -302,10 +301,17 @@ std::string Dispatcher::worker_id(WorkerSlot slot) {
   return w != nullptr ? w->id : std::string();
 }
 
+std::string Dispatcher::client_id(ClientSlot slot) {
+  Peer* client = peers_.by_client(slot);
+  return client != nullptr ? client->id : std::string();
+}
+
 JobInfo Dispatcher::info(const JobView& job) {
-  JobInfo out{job.id, {}, job.priority, job.key, job.service, job.attempt};
-  if (Peer* client = peers_.by_client(job.client)) out.client = client->id;
-  return out;
+  return JobInfo{job.id, client_id(job.client), job.priority, job.key, job.service, job.attempt};
+}
+
+JobInfo Dispatcher::info(JobId job, const JobFacts& facts) {
+  return JobInfo{job, client_id(facts.client), facts.priority, facts.key, facts.service, facts.attempt};
 }
 
 void Dispatcher::deliver(JobId job, ClientSlot client, std::optional<JobError> err, zmq::message_t data, bool raw) {
@@ -340,14 +346,10 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
               if (Peer* client = peers_.by_client(job->client)) assignment.client = client->id;
               auto& batch = outbox_.jobs_for(worker->routing_id);
               batch.jobs.push_back(std::move(assignment));
-              zmq::message_t copy;
-              copy.copy(job->cargo.payload);  // reference-counted for large payloads
-              batch.payloads.push_back(std::move(copy));
+              batch.payloads.push_back(job->cargo.payload.share());  // reference-counted for large payloads
               worker->last_sent = now_;
             },
             [&](const Finished& f) {
-              const auto job = scheduler_.view(f.job);
-              if (!job) return;
               const ResultSource* source = (result != nullptr && result->job == f.source) ? result : nullptr;
               zmq::message_t data;
               std::optional<JobError> err;
@@ -364,19 +366,17 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
                 zmq::message_t shared;
                 shared.copy(data);  // by reference count: the same frame goes on to the client
                 const Result outcome{err, protocol::from_frame(std::move(shared), raw)};
-                events_.finish(info(*job), outcome);
+                events_.finish(info(f.job, f.facts), outcome);
               }
               deliver(f.job, f.client, std::move(err), std::move(data), raw);
               ++finished_since_cleanup_;
-              ++finished_total_;
+              ++status_context_.finished_total;
             },
             [&](const Failed& f) {
-              const auto job = scheduler_.view(f.job);
-              if (!job) return;
               JobError err;
               if (f.reason == FailReason::assign_timeout) {
                 err = {std::string(errc::kAssignTimeout), "no worker took the job within its assigntimeout"};
-                if (events_.assigntimeout) events_.assigntimeout(info(*job));
+                if (events_.assigntimeout) events_.assigntimeout(info(f.job, f.facts));
               } else {
                 const unsigned after = std::max(1U, options_.suspect_after);
                 err = {std::string(errc::kPoison),
@@ -384,21 +384,19 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
                            (after == 1 ? " worker" : " workers") + " had died while running it"};
                 detail::log().warn("job {} is poison (attempt {}): its worker died while running it alone; it fails "
                                    "with {}",
-                                   f.job, job->attempt, errc::kPoison);
+                                   f.job, f.facts.attempt, errc::kPoison);
               }
-              if (events_.finish) events_.finish(info(*job), Result{err, {}});
+              if (events_.finish) events_.finish(info(f.job, f.facts), Result{err, {}});
               deliver(f.job, f.client, std::move(err), zmq::message_t(), false);
               ++finished_since_cleanup_;
-              ++finished_total_;
+              ++status_context_.finished_total;
             },
             [&](const AbortOnWorker& a) {
               Peer* worker = peers_.by_worker(a.worker);
               if (worker == nullptr) return;
               outbox_.aborts_for(worker->routing_id).jobs.push_back({a.job, a.attempt});
               worker->last_sent = now_;
-              if (events_.abort) {
-                if (const auto job = scheduler_.view(a.job)) events_.abort(info(*job), worker->id);
-              }
+              if (events_.abort) events_.abort(info(a.job, a.facts), worker->id);
             },
             [&](const Reserved& r) {
               detail::log().info("job {} is suspect (its workers died while running it): worker {} takes no new job "
@@ -407,14 +405,18 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
             },
             [&](const GaveUp& g) {
               detail::log().info("job {} lost its worker {}", g.job, worker_id(g.worker));
-              if (events_.giveup) {
-                if (const auto job = scheduler_.view(g.job)) events_.giveup(info(*job), worker_id(g.worker));
-              }
+              if (events_.giveup) events_.giveup(info(g.job, g.facts), worker_id(g.worker));
             },
         },
         effect);
   }
   effects.clear();
+}
+
+void Dispatcher::on_status(Peer& peer, const protocol::StatusRequest& request) {
+  status_context_.now = now_;
+  const StatusView view(peers_, scheduler_, status_context_);
+  send(peer, protocol::encode_status(request.mine, view.document(peer, request.mine, request.req)), now_);
 }
 
 void Dispatcher::after_batch(TimePoint now) {

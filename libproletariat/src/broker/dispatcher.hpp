@@ -1,11 +1,13 @@
 // The dispatcher: a decoded peer message and the time in, state changes and outgoing
 // messages out.
 //
-// The only place that combines the peer registry and the scheduler. It checks that a
-// peer's role and state allow each command, feeds the scheduler, carries out the
-// scheduler's effects (JOBS to workers, RESULT to clients, ABORT, events), and keeps
-// the job payload frames that the scheduler must not see. No sockets and no clock:
-// the event loop hands it frames and `now`, and sends what it leaves in the Outbox.
+// The only place that changes the peer registry and the scheduler together. It
+// checks that a peer's role and state allow each command, feeds the scheduler
+// (payload frames ride in it as opaque cargo), and carries out the scheduler's
+// effects (JOBS to workers, RESULT to clients, ABORT, events) from the data each
+// effect carries. Status is a read-only StatusView over both (status_view.hpp);
+// system-message routing is in sysmsg_routing.cpp. No sockets and no clock: the
+// event loop hands it frames and `now`, and sends what it leaves in the Outbox.
 #pragma once
 
 #include <chrono>
@@ -21,7 +23,8 @@
 
 #include "broker/outbox.hpp"
 #include "broker/peers.hpp"
-#include "broker/scheduler.hpp"
+#include "broker/status_view.hpp"
+#include "scheduler/scheduler.hpp"
 #include "broker/sysmsg.hpp"
 #include "protocol/codec.hpp"
 
@@ -77,12 +80,6 @@ class Dispatcher {
   void on_sysmsg(Peer& peer, protocol::SysMsg& msg, TimePoint now);
   void on_status(Peer& peer, const protocol::StatusRequest& request);
   void send_completions(std::vector<SysmsgDone>& done);
-  // The STATUS / MYSTATUS documents as JSON text (PROTOCOL §8.2), after `{` and an
-  // optional "req" field: written directly, since with thousands of workers a DOM is
-  // the main cost of a status request.
-  void append_status_fields(std::string& out);
-  void append_peer_fields(std::string& out, Peer& peer);
-  [[nodiscard]] std::int64_t wall_ms(TimePoint t) const;
 
   void drop_peer(const std::string& rid, DropReason reason);
   void reply_error(const std::string& rid, std::string_view code, std::string message, std::string command = {},
@@ -100,6 +97,8 @@ class Dispatcher {
   void apply(Effects& effects, const ResultSource* result = nullptr);
   void deliver(JobId job, ClientSlot client, std::optional<JobError> err, zmq::message_t data, bool raw);
   [[nodiscard]] JobInfo info(const JobView& job);
+  [[nodiscard]] JobInfo info(JobId job, const JobFacts& facts);
+  [[nodiscard]] std::string client_id(ClientSlot slot);
   [[nodiscard]] std::string worker_id(WorkerSlot slot);
   void maybe_cleanup(TimePoint now, bool idle);
 
@@ -116,9 +115,7 @@ class Dispatcher {
   std::uint64_t finished_since_cleanup_ = 0;
   TimePoint last_activity_{};
   TimePoint now_{};
-  std::int64_t boot_wall_ms_ = 0;
-  TimePoint boot_{};
-  std::uint64_t finished_total_ = 0;
+  StatusContext status_context_;  // what status reports beyond peers and scheduler
   std::optional<std::uint64_t> pub_port_;
   std::string pub_endpoint_;
 };

@@ -18,7 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "broker/scheduler.hpp"
+#include "scheduler/scheduler.hpp"
 
 namespace proletariat::broker {
 
@@ -69,6 +69,10 @@ class Peers {
   template <typename Fn>
   void for_each(Fn&& fn) {
     for (auto& [rid, peer] : peers_) fn(peer);
+  }
+  template <typename Fn>
+  void for_each(Fn&& fn) const {
+    for (const auto& [rid, peer] : peers_) fn(peer);
   }
 
  private:

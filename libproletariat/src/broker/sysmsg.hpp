@@ -21,7 +21,7 @@
 
 #include <zmq.hpp>
 
-#include "broker/scheduler.hpp"
+#include "scheduler/scheduler.hpp"
 #include "protocol/codec.hpp"
 
 namespace proletariat::broker {

@@ -1,5 +1,5 @@
 // The scheduler's internal state: data layout, invariants, and the operations that
-// keep them (defined in scheduler_workers.cpp and scheduler_jobs.cpp). Only the
+// keep them (defined in workers.cpp and jobs.cpp). Only the
 // scheduler's own sources include this header; everyone else uses scheduler.hpp.
 //
 // Data layout, chosen so that the hot path (submit, dispatch, complete) allocates
@@ -82,7 +82,7 @@
 //    (limit > 0 there).
 #pragma once
 
-#include "broker/scheduler.hpp"
+#include "scheduler/scheduler.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -95,7 +95,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "broker/fenwick.hpp"
+#include "scheduler/fenwick.hpp"
 
 namespace proletariat::broker {
 
@@ -244,9 +244,6 @@ struct Scheduler::State {
   Selector selector;
 
   std::unordered_map<JobId, Job> jobs;
-  // Jobs that ended in the latest changing call, kept (nodes moved, not copied) until
-  // the next one so that view() still answers while their effects are applied.
-  std::unordered_map<JobId, Job> ended;
   QueueMap queues;
   std::vector<QueueMap::node_type> spare_queues;
   std::vector<Service> services;
@@ -298,6 +295,11 @@ struct Scheduler::State {
 
   [[nodiscard]] JobView view_of(const Job& job) const noexcept {
     return JobView{job.id, job.client, job.priority, job.key(), services[job.service_id].name, job.attempt, job.cargo};
+  }
+
+  // A copy of the job's data for an effect that outlives the job (GaveUp).
+  [[nodiscard]] JobFacts facts_of(const Job& job) const {
+    return JobFacts{job.client, job.priority, job.key(), services[job.service_id].name, job.attempt};
   }
 
   Job* find_job(JobId id);
@@ -371,15 +373,9 @@ struct Scheduler::State {
   // The leader ended without a result to share: the next held job leads and is queued.
   void hand_over(Job& leader);
 
-  // The job is gone: already detached; hands over its key and moves it to `ended`.
-  void finalize(Job& job);
-
-  // Forgets the jobs that ended in the previous call (see Scheduler::view). Erased
-  // one by one: clear() would also zero the whole bucket array, which keeps the size
-  // of the largest batch ever ended (an abort_client of a million jobs) until compact().
-  void bury() {
-    while (!ended.empty()) ended.erase(ended.begin());
-  }
+  // The job is gone: already detached; hands over its key and erases it. Returns its
+  // data for the effect that reports its end (the key moved, not copied).
+  [[nodiscard]] JobFacts finalize(Job& job);
 
   void submit(JobSpec spec);
 

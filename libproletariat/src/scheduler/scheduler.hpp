@@ -33,8 +33,8 @@
 #include <variant>
 #include <vector>
 
-#include "broker/job_cargo.hpp"
-#include "broker/priority.hpp"
+#include "scheduler/job_cargo.hpp"
+#include "scheduler/priority.hpp"
 
 namespace proletariat::broker {
 
@@ -65,6 +65,19 @@ struct JobSpec {
 };
 
 // --- Effects: what the dispatcher must do, in order. ---
+//
+// An effect about a job that may be gone by the time it is applied (it ended, or a
+// later effect of the same call ends it) carries the job's data itself; Assigned and
+// Reserved name jobs that are still in the scheduler (view() answers for them).
+
+// What the embedding program's events and the logs say about a job.
+struct JobFacts {
+  ClientSlot client = 0;
+  double priority = 0;
+  std::string key;
+  std::string service;
+  unsigned attempt = 0;  // assignments so far
+};
 
 // Send the job to the worker (JOBS).
 struct Assigned {
@@ -78,6 +91,7 @@ struct Finished {
   JobId job;
   ClientSlot client;
   JobId source;
+  JobFacts facts;
 };
 enum class FailReason {
   assign_timeout,  // no worker took the job before its assign deadline (EATO)
@@ -88,18 +102,21 @@ struct Failed {
   JobId job;
   ClientSlot client;
   FailReason reason;
+  JobFacts facts;
 };
-// Tell the worker to stop running this attempt (ABORT).
+// Tell the worker to stop running this attempt (ABORT). The job is gone.
 struct AbortOnWorker {
   JobId job;
   WorkerSlot worker;
   unsigned attempt;
+  JobFacts facts;
 };
 // The worker died or left with the job running; the job went back to the front of
 // its queue (or failed as poison, see Failed{poison}, which follows this effect).
 struct GaveUp {
   JobId job;
   WorkerSlot worker;
+  JobFacts facts;  // as the job was on that worker
 };
 // A suspect job found no idle worker to run it alone: `worker` takes no new job
 // until it is idle, then runs the suspect (in a dispatch round). Nothing to send;
@@ -237,9 +254,9 @@ class Scheduler {
   // --- introspection ---
   [[nodiscard]] JobState state_of(JobId job) const;
   [[nodiscard]] WaitReason why_waiting(JobId job) const;
-  // A job's data, cargo included. Also answers for a job that ended (Finished,
-  // Failed, aborted) in the latest call that changed the scheduler, until the next
-  // one: the caller applies effects with the job's data still at hand.
+  // A job's data, cargo included, while the job is in the scheduler (queued, held or
+  // running); the effects of a job that ended carry its data instead. The view's
+  // references are valid until the next call that changes the scheduler.
   [[nodiscard]] std::optional<JobView> view(JobId job) const;
   // Jobs in the scheduler (queued, held, running).
   [[nodiscard]] std::size_t job_count() const;

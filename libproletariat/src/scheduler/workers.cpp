@@ -1,5 +1,5 @@
 // The scheduler: job lookup, services, queues and workers (slot accounting, Fenwick trees).
-#include "broker/scheduler_state.hpp"
+#include "scheduler/scheduler_state.hpp"
 
 namespace proletariat::broker {
 
@@ -282,13 +282,14 @@ auto Scheduler::State::remove_worker(WorkerSlot slot, WorkerLoss loss, Effects& 
     job->state = JobState::unknown;
     --running;
     --running_by_range[job->range];
-    out.emplace_back(GaveUp{job->id, slot});
+    out.emplace_back(GaveUp{job->id, slot, facts_of(*job)});
     if (loss == WorkerLoss::died) {
       ++job->lost;
       if (job->suspect) {
-        out.emplace_back(Failed{job->id, job->client, FailReason::poison});
+        const JobId id = job->id;
+        const ClientSlot client = job->client;
+        out.emplace_back(Failed{id, client, FailReason::poison, finalize(*job)});
         ++poisoned;
-        finalize(*job);
         job = next;
         continue;
       }

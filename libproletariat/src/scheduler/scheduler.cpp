@@ -1,6 +1,6 @@
 // The scheduler's public interface over its State (scheduler_state.hpp has the data
-// layout and invariants; scheduler_workers.cpp and scheduler_jobs.cpp the operations).
-#include "broker/scheduler_state.hpp"
+// layout and invariants; workers.cpp and jobs.cpp the operations).
+#include "scheduler/scheduler_state.hpp"
 
 namespace proletariat::broker {
 
@@ -14,40 +14,34 @@ Scheduler::Scheduler(Scheduler&&) noexcept = default;
 Scheduler& Scheduler::operator=(Scheduler&&) noexcept = default;
 
 WorkerSlot Scheduler::add_worker(const Offer& offer) {
-  state_->bury();
   const WorkerSlot slot = state_->add_worker(offer);
   state_->self_check();
   return slot;
 }
 
 void Scheduler::remove_worker(WorkerSlot worker, WorkerLoss loss, Effects& out) {
-  state_->bury();
   state_->remove_worker(worker, loss, out);
   state_->self_check();
 }
 
 void Scheduler::submit(JobSpec job, TimePoint /*now*/, Effects& /*out*/) {
-  state_->bury();
   state_->submit(std::move(job));
   state_->self_check();
 }
 
 bool Scheduler::complete(JobId job, WorkerSlot worker, unsigned attempt, Completion how, Effects& out) {
-  state_->bury();
   const bool done = state_->complete(job, worker, attempt, how, out);
   state_->self_check();
   return done;
 }
 
 bool Scheduler::reject(JobId job, WorkerSlot worker, unsigned attempt) {
-  state_->bury();
   const bool done = state_->reject(job, worker, attempt);
   state_->self_check();
   return done;
 }
 
 bool Scheduler::abort(JobId job, Effects& out) {
-  state_->bury();
   const bool done = state_->abort(job, out);
   state_->self_check();
   return done;
@@ -62,19 +56,16 @@ std::vector<JobId> Scheduler::jobs_of(ClientSlot client) const {
 }
 
 void Scheduler::abort_client(ClientSlot client, Effects& out) {
-  state_->bury();
   state_->abort_client(client, out);
   state_->self_check();
 }
 
 void Scheduler::dispatch(TimePoint now, Effects& out) {
-  state_->bury();
   state_->dispatch(now, out);
   state_->self_check();
 }
 
 void Scheduler::expire(TimePoint now, Effects& out) {
-  state_->bury();
   state_->expire(now, out);
   state_->self_check();
 }
@@ -122,7 +113,6 @@ WaitReason Scheduler::why_waiting(JobId job) const {
 std::optional<JobView> Scheduler::view(JobId job) const {
   const State& s = *state_;
   if (const auto it = s.jobs.find(job); it != s.jobs.end()) return s.view_of(it->second);
-  if (const auto it = s.ended.find(job); it != s.ended.end()) return s.view_of(it->second);
   return std::nullopt;
 }
 
@@ -196,7 +186,6 @@ std::vector<std::pair<JobId, unsigned>> Scheduler::running_on(WorkerSlot worker)
 }
 
 void Scheduler::compact() {
-  state_->bury();
   state_->compact();
   state_->self_check();
 }

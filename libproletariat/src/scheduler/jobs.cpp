@@ -1,5 +1,5 @@
 // The scheduler: a job's life (submit, assign, hold, finish), dispatch rounds, deadlines and upkeep.
-#include "broker/scheduler_state.hpp"
+#include "scheduler/scheduler_state.hpp"
 
 namespace proletariat::broker {
 
@@ -119,12 +119,16 @@ auto Scheduler::State::release_reservation(Job& job) noexcept -> void {
   dirty = true;  // its free slots are usable again
 }
 
-auto Scheduler::State::finalize(Job& job) -> void {
+auto Scheduler::State::finalize(Job& job) -> JobFacts {
   if (job.suspect) --suspects;
   if (job.leads) hand_over(job);
   unlink_client(job);
-  --services[job.service_id].jobs;
-  ended.insert(jobs.extract(job.id));
+  Service& service = services[job.service_id];
+  --service.jobs;
+  JobFacts facts{job.client, job.priority, job.key_text ? std::move(*job.key_text) : std::string(), service.name,
+                 job.attempt};
+  jobs.erase(job.id);
+  return facts;
 }
 
 auto Scheduler::State::submit(JobSpec spec) -> void {
@@ -354,8 +358,10 @@ auto Scheduler::State::expire(TimePoint now, Effects& out) -> void {
     if (job == nullptr) continue;
     job->in_heap = false;
     detach(*job);
-    out.emplace_back(Failed{job->id, job->client, FailReason::assign_timeout});
-    finalize(*job);  // a leader hands over; a promoted job already late fails in this loop
+    const JobId id = job->id;
+    const ClientSlot client = job->client;
+    // A leader hands over; a promoted job already late fails in this loop.
+    out.emplace_back(Failed{id, client, FailReason::assign_timeout, finalize(*job)});
   }
 }
 
@@ -375,7 +381,10 @@ auto Scheduler::State::complete(JobId id, WorkerSlot worker, unsigned attempt, C
   Job* job = find_job(id);
   if (!current(job, worker, attempt)) return false;
   detach(*job);
-  out.emplace_back(Finished{job->id, job->client, job->id});
+  // The job's own Finished comes first, then those of the jobs held behind it; the
+  // job is finalized last (a timed-out leader hands its held jobs over).
+  const std::size_t own = out.size();
+  out.emplace_back(Finished{id, job->client, id, {}});
   ++finished;
   if (how == Completion::result && job->leads) {
     for (Job* h = job->held_head; h != nullptr;) {
@@ -383,14 +392,15 @@ auto Scheduler::State::complete(JobId id, WorkerSlot worker, unsigned attempt, C
       h->prev = h->next = nullptr;
       h->state = JobState::unknown;
       --held;
-      out.emplace_back(Finished{h->id, h->client, job->id});
+      const JobId held_id = h->id;
+      const ClientSlot held_client = h->client;
+      out.emplace_back(Finished{held_id, held_client, id, finalize(*h)});
       ++finished;
-      finalize(*h);
       h = next;
     }
     job->held_head = job->held_tail = nullptr;
   }
-  finalize(*job);
+  std::get<Finished>(out[own]).facts = finalize(*job);
   return true;
 }
 
@@ -405,9 +415,12 @@ auto Scheduler::State::reject(JobId id, WorkerSlot worker, unsigned attempt) -> 
 auto Scheduler::State::abort(JobId id, Effects& out) -> bool {
   Job* job = find_job(id);
   if (job == nullptr) return false;
-  if (job->state == JobState::running) out.emplace_back(AbortOnWorker{job->id, job->worker, job->attempt});
+  const bool running_now = job->state == JobState::running;
+  const WorkerSlot worker = job->worker;
+  const unsigned attempt = job->attempt;
   detach(*job);
-  finalize(*job);
+  JobFacts facts = finalize(*job);
+  if (running_now) out.emplace_back(AbortOnWorker{id, worker, attempt, std::move(facts)});
   return true;
 }
 
@@ -488,7 +501,6 @@ void Scheduler::State::self_check() const {
 
 auto Scheduler::State::compact() -> void {
   jobs.reserve(std::max(jobs.size(), kInitialJobs));  // shrinks the buckets, keeps a floor
-  ended.rehash(0);  // emptied by bury(); an abort_client of many jobs grew its buckets
   spare_queues.clear();
   spare_queues.shrink_to_fit();
   spare_leaders.clear();

@@ -10,7 +10,7 @@
 //    iff the overflows max(0, used_k - slots_k) plus used_0 fit in pool 0. With
 //    spare0 = slots_0 - used_0 - sum of overflows, free_for(0) = spare0 and
 //    free_for(k) = max(0, slots_k - used_k) + spare0.
-#include "broker/priority.hpp"
+#include "scheduler/priority.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,5 +1,6 @@
 // What the manager sends with a job besides its scheduling data: the payload frame,
-// forwarded untouched, and the options that travel in JOBS. The scheduler stores it
+// forwarded untouched (as an OpaqueFrame: no ZeroMQ header here), and the options
+// that travel in JOBS. The scheduler stores it
 // in its own job record and never reads it, so that each job costs one record in one
 // table (issue 6: a second table in the dispatcher cost ~280 bytes per queued job).
 #pragma once
@@ -7,14 +8,12 @@
 #include <cstdint>
 #include <optional>
 
-#include <zmq.hpp>
+#include "detail/opaque_frame.hpp"
 
 namespace proletariat::broker {
 
 struct JobCargo {
-  // mutable: zmq::message_t::copy() of a large payload bumps a reference count in the
-  // source; the bytes themselves never change.
-  mutable zmq::message_t payload;
+  detail::OpaqueFrame payload;
 
   [[nodiscard]] bool raw() const noexcept { return raw_ != 0; }
   void set_raw(bool raw) noexcept { raw_ = raw ? 1 : 0; }
@@ -34,6 +33,6 @@ struct JobCargo {
   std::uint64_t raw_ : 1 = 0;
 };
 
-static_assert(sizeof(JobCargo) == sizeof(zmq::message_t) + 8, "JobCargo grew: the job record is sized for it");
+static_assert(sizeof(JobCargo) == sizeof(detail::OpaqueFrame) + 8, "JobCargo grew: the job record is sized for it");
 
 }  // namespace proletariat::broker

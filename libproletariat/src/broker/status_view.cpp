@@ -1,10 +1,8 @@
-// The STATUS and MYSTATUS documents (PROTOCOL §8.2): the operator's view of the
-// manager, built on request from the scheduler and the peer registry.
-#include <algorithm>
-#include <queue>
+#include "broker/status_view.hpp"
 
-#include "broker/dispatcher.hpp"
 #include "protocol/json_text.hpp"
+#include "protocol/spec.hpp"
+#include "protocol/wire.hpp"
 
 namespace proletariat::broker {
 namespace {
@@ -35,8 +33,8 @@ std::string_view reason_name(WaitReason reason) {
 
 }  // namespace
 
-std::int64_t Dispatcher::wall_ms(TimePoint t) const {
-  return boot_wall_ms_ + std::chrono::duration_cast<std::chrono::milliseconds>(t - boot_).count();
+std::int64_t StatusView::wall_ms(TimePoint t) const {
+  return context_.boot_wall_ms + std::chrono::duration_cast<std::chrono::milliseconds>(t - context_.boot).count();
 }
 
 namespace {
@@ -56,7 +54,7 @@ void append_bool(std::string& out, bool value) { out += value ? "true" : "false"
 
 }  // namespace
 
-void Dispatcher::append_peer_fields(std::string& out, Peer& peer) {
+void StatusView::append_peer_fields(std::string& out, const Peer& peer) const {
   out += "\"id\":";
   append_string(out, peer.id);
   append_field(out, "name");
@@ -101,16 +99,16 @@ void Dispatcher::append_peer_fields(std::string& out, Peer& peer) {
   append_string(out, state);
 }
 
-void Dispatcher::append_status_fields(std::string& out) {
+void StatusView::append_manager_fields(std::string& out) const {
   const auto stats = scheduler_.stats();
   out += "\"boot\":";
-  append_int(out, boot_wall_ms_);
+  append_int(out, context_.boot_wall_ms);
   append_field(out, "now");
-  append_int(out, wall_ms(now_));
+  append_int(out, wall_ms(context_.now));
   append_field(out, "sacred");
-  append_bool(out, options_.sacred_guarantees);
+  append_bool(out, context_.sacred_guarantees);
   append_field(out, "holdSimilarWork");
-  append_bool(out, options_.hold_similar_work);
+  append_bool(out, context_.hold_similar_work);
   append_field(out, "queued");
   append_uint(out, stats.queued);
   append_field(out, "queuedByPriority");
@@ -133,7 +131,7 @@ void Dispatcher::append_status_fields(std::string& out) {
   append_field(out, "totalSlots");
   append_uint(out, stats.total_slots);
   append_field(out, "finished");
-  append_uint(out, finished_total_);
+  append_uint(out, context_.finished_total);
   append_field(out, "throttled");
   append_bool(out, stats.throttled);
   append_field(out, "suspects");
@@ -158,7 +156,7 @@ void Dispatcher::append_status_fields(std::string& out) {
   append_field(out, "workers");
   out += '[';
   bool first_worker = true;
-  peers_.for_each([&](Peer& peer) {
+  peers_.for_each([&](const Peer& peer) {
     if (peer.role == Role::worker) {
       if (!first_worker) out += ',';
       first_worker = false;
@@ -200,20 +198,20 @@ void Dispatcher::append_status_fields(std::string& out) {
   });
 }
 
-void Dispatcher::on_status(Peer& peer, const protocol::StatusRequest& request) {
+std::string StatusView::document(const Peer& asker, bool mine, std::optional<std::uint64_t> req) const {
   std::string text = "{";
-  if (request.req) {
+  if (req) {
     text += "\"req\":";
-    append_uint(text, *request.req);
+    append_uint(text, *req);
     text += ',';
   }
-  if (request.mine) {
-    append_peer_fields(text, peer);
+  if (mine) {
+    append_peer_fields(text, asker);
   } else {
-    append_status_fields(text);
+    append_manager_fields(text);
   }
   text += '}';
-  send(peer, protocol::encode_status(request.mine, text), now_);
+  return text;
 }
 
 }  // namespace proletariat::broker
