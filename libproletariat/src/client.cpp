@@ -1,10 +1,12 @@
-// proletariat::Client: an I/O thread that owns the peer::Session, the table of
-// requests and the map from the manager's job ids back to (request, index).
+// proletariat::Client: the job logic of a client, plugged into peer::PeerLoop (which
+// owns the I/O thread, the session and the mailbox, system messages and status): the
+// table of requests and the map from the manager's job ids back to (request, index).
 //
 // Who owns what:
 //  - callers' threads: build a Request and post it (or an abort) to the mailbox; bump
 //    pending_jobs_. Nothing else.
-//  - I/O thread: everything in "I/O thread state"; it runs every user callback.
+//  - I/O thread: everything in "I/O thread state"; it runs every user callback and
+//    the hooks (on_*).
 //
 // A job's life on the I/O thread: unsent -> sent (PUSH queued in awaiting_accept_)
 // -> accepted (id known, in by_id_) -> done (result delivered). Any state may jump to
@@ -33,11 +35,8 @@
 #include <proletariat/error.hpp>
 
 #include "detail/deadline_heap.hpp"
-#include "detail/mailbox.hpp"
-#include "detail/thread_name.hpp"
 #include "log.hpp"
-#include "peer/services.hpp"
-#include "peer/session.hpp"
+#include "peer/peer_core.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/json_scan.hpp"
 #include "protocol/json_text.hpp"
@@ -50,9 +49,6 @@ using peer::Clock;
 using std::chrono::milliseconds;
 using RequestId = Client::RequestId;
 
-// Defaults for the push limits when a WELCOME does not state them (PROTOCOL §10).
-constexpr std::uint64_t kDefaultMaxMessageBytes = protocol::spec::kMaxMessageBytes;
-constexpr std::uint64_t kDefaultMaxFrames = protocol::spec::kMaxFrames;
 // The one push strategy of every binding (protocol.json, peer_strategy):
 // - header bytes assumed per job entry besides its key and service, and for the rest
 //   of the PUSH header (req, priority, timeouts), to split a request into pushes under
@@ -220,8 +216,7 @@ struct AbortCommand {
   RequestId req = 0;
   std::optional<std::vector<std::size_t>> indices;  // none: the whole request
 };
-struct ShutdownCommand {};
-using Command = std::variant<Request, AbortCommand, ShutdownCommand, peer::SessionTask>;
+using Command = std::variant<Request, AbortCommand>;
 
 std::optional<std::uint64_t> to_ms(const std::optional<milliseconds>& value, const char* name) {
   if (!value) return std::nullopt;
@@ -233,15 +228,16 @@ std::optional<std::uint64_t> to_ms(const std::optional<milliseconds>& value, con
 
 }  // namespace
 
-class Client::Impl {
+class Client::Impl final : public peer::PeerRoleOf<Command> {
  public:
-  explicit Impl(ClientOptions options) : options_(std::move(options)) {
-    io_ = std::jthread([this] { run(); });
+  explicit Impl(ClientOptions options)
+      : options_(std::move(options)),
+        core_(peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "client",
+                                   options_.system_messages},
+              "prlt-client", *this) {
+    core_.start();
   }
-  ~Impl() {
-    mailbox_->post(ShutdownCommand{});
-    if (io_.joinable()) io_.join();
-  }
+  ~Impl() override { core_.stop(); }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
 
@@ -272,26 +268,16 @@ class Client::Impl {
     r.remaining = r.jobs.size();
     const RequestId req = r.req;
     pending_jobs_.fetch_add(r.jobs.size());
-    mailbox_->post(std::move(r));
+    core_.post(std::move(r));
     return req;
   }
 
   void abort(RequestId req, std::optional<std::vector<std::size_t>> indices) {
-    mailbox_->post(AbortCommand{req, std::move(indices)});
+    core_.post(AbortCommand{req, std::move(indices)});
   }
 
-  bool wait_connected(milliseconds timeout) const {
-    std::unique_lock lock(status_mutex_);
-    return status_cv_.wait_for(lock, timeout, [this] { return connected_; });
-  }
-  std::string id() const {
-    std::lock_guard lock(status_mutex_);
-    return id_;
-  }
   std::size_t pending() const { return pending_jobs_.load(); }
-  peer::PostTask post_task() {
-    return [mailbox = mailbox_](peer::SessionTask task) { mailbox->post(std::move(task)); };
-  }
+  peer::PeerCore& core() { return core_; }
 
  private:
   // --- I/O thread ---
@@ -303,61 +289,30 @@ class Client::Impl {
     };
   }
 
-  void run() {
-    detail::name_this_thread("prlt-client");
-    session_.emplace(context_,
-                     peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "client",
-                                          options_.system_messages},
-                     peer::SessionHooks{[this] { on_registered(); },
-                                        [this](protocol::ManagerMessage&& msg) { on_message(std::move(msg)); },
-                                        [this] { on_lost(); }});
-    mailbox_->bind_owner();
-    session_->connect();
-    bool stopping = false;
-    while (!stopping) {
-      try {
-        for (auto& command : peer::wait_and_drain(*session_, *mailbox_, next_deadline())) {
-          if (auto* request = std::get_if<Request>(&command)) {
-            on_request(std::move(*request));
-          } else if (auto* abort = std::get_if<AbortCommand>(&command)) {
-            on_abort(*abort);
-          } else if (auto* task = std::get_if<peer::SessionTask>(&command)) {
-            (*task)(*session_);
-          } else {
-            stopping = true;
-          }
-        }
-        expire_requests(Clock::now());
-        push_pending();
-      } catch (const std::exception& e) {
-        detail::log().error("client: I/O loop: {}", e.what());
-      }
-    }
-    shut_down();
-    session_.reset();
-  }
-
-  Clock::time_point next_deadline() {
+  // --- the core's hooks ---
+  Clock::time_point next_deadline() override {
     return deadlines_.next(deadline_stands()).value_or(Clock::time_point::max());
   }
 
-  void on_registered() {
-    {
-      std::lock_guard lock(status_mutex_);
-      connected_ = true;
-      id_ = session_->welcome().id;
+  void on_tick(Clock::time_point now) override {
+    expire_requests(now);
+    push_pending();
+  }
+
+  void on_command(Command&& command) override {
+    if (auto* request = std::get_if<Request>(&command)) {
+      on_request(std::move(*request));
+    } else {
+      on_abort(std::get<AbortCommand>(command));
     }
-    status_cv_.notify_all();
+  }
+
+  void on_registered() override {
     to_push_ = request_ids();
     push_pending();
   }
 
-  void on_lost() {
-    {
-      std::lock_guard lock(status_mutex_);
-      connected_ = false;
-      id_.clear();
-    }
+  void on_lost() override {
     awaiting_accept_.clear();
     by_id_.clear();
     std::size_t lost = 0;
@@ -384,7 +339,7 @@ class Client::Impl {
     }
   }
 
-  void on_message(protocol::ManagerMessage&& msg) {
+  void on_message(protocol::ManagerMessage&& msg) override {
     if (auto* accepted = std::get_if<protocol::Accepted>(&msg)) {
       on_accepted(*accepted);
     } else if (auto* results = std::get_if<protocol::ClientResults>(&msg)) {
@@ -413,16 +368,13 @@ class Client::Impl {
   // PUSH per wake-up of this thread rather than one per job (issue 6).
   void push_pending() {
     // A full window leaves to_push_ untouched: no walk over waiting requests per wake-up.
-    if (to_push_.empty() || !session_->registered() || awaiting_accept_.size() >= kMaxPushesInFlight) return;
-    const auto& welcome = session_->welcome();
-    const std::uint64_t max_frames = welcome.max_frames > protocol::kFixedFrames ? welcome.max_frames : kDefaultMaxFrames;
-    PushBuilder builder(std::min(static_cast<std::size_t>(max_frames - protocol::kFixedFrames), kMaxJobsPerPush),
-                        static_cast<std::size_t>(welcome.max_message_bytes > 0 ? welcome.max_message_bytes
-                                                                               : kDefaultMaxMessageBytes),
-                        welcome.entry_options, [this](protocol::Push&& push, std::vector<PushedJob>&& jobs) {
+    if (to_push_.empty() || !core_.registered() || awaiting_accept_.size() >= kMaxPushesInFlight) return;
+    const auto limits = core_.limits();
+    PushBuilder builder(std::min(limits.max_entries, kMaxJobsPerPush), limits.max_bytes, core_.welcome().entry_options,
+                        [this](protocol::Push&& push, std::vector<PushedJob>&& jobs) {
                           push.req = next_push_++;
                           awaiting_accept_.emplace(push.req, std::move(jobs));
-                          session_->send(protocol::encode(std::move(push)));
+                          core_.send(protocol::encode(std::move(push)));
                         });
     std::vector<PushedJob> too_big;
     std::vector<RequestId> requests;
@@ -618,8 +570,8 @@ class Client::Impl {
   }
 
   void send_abort(const std::vector<std::uint64_t>& ids) {
-    if (ids.empty() || !session_->registered()) return;
-    session_->send(protocol::encode(protocol::ClientAbort{ids}));
+    if (ids.empty() || !core_.registered()) return;
+    core_.send(protocol::encode(protocol::ClientAbort{ids}));
   }
 
   // Marks one job done and delivers its result; completes the request when it was
@@ -688,8 +640,8 @@ class Client::Impl {
     return ids;
   }
 
-  // Destruction: abort everything on the manager, fail it here, say goodbye.
-  void shut_down() {
+  // Destruction: abort everything on the manager and fail it here; the core says goodbye.
+  void on_shutdown() override {
     std::vector<std::uint64_t> ids;
     for (const auto& [id, where] : by_id_) ids.push_back(id);
     send_abort(ids);
@@ -704,35 +656,23 @@ class Client::Impl {
         finish(it->second, index, Result{JobError{std::string(errc::kAborted), "the client was destroyed"}, {}});
       }
     }
-    // Requests posted while we were shutting down (say, from a callback) fail too.
-    for (auto& command : mailbox_->drain()) {
-      if (auto* request = std::get_if<Request>(&command)) {
-        for (std::size_t i = 0; i < request->jobs.size(); ++i) {
-          finish(*request, i, Result{JobError{std::string(errc::kAborted), "the client was destroyed"}, {}});
-        }
-        if (request->jobs.empty()) complete(*request);
-      } else if (auto* task = std::get_if<peer::SessionTask>(&command)) {
-        (*task)(*session_);  // the close below answers it with ECONNLOST
-      }
+  }
+
+  // Requests posted while we were shutting down (say, from a callback) fail too.
+  void on_unserved(Command&& command) override {
+    auto* request = std::get_if<Request>(&command);
+    if (request == nullptr) return;  // an abort: nothing is left to abort
+    for (std::size_t i = 0; i < request->jobs.size(); ++i) {
+      finish(*request, i, Result{JobError{std::string(errc::kAborted), "the client was destroyed"}, {}});
     }
-    session_->close(true);
-    std::lock_guard lock(status_mutex_);
-    connected_ = false;
+    if (request->jobs.empty()) complete(*request);
   }
 
   ClientOptions options_;
-  zmq::context_t context_;
-  const std::shared_ptr<detail::Mailbox<Command>> mailbox_ = std::make_shared<detail::Mailbox<Command>>();
   std::atomic<RequestId> next_req_{1};
   std::atomic<std::size_t> pending_jobs_{0};
 
-  mutable std::mutex status_mutex_;
-  mutable std::condition_variable status_cv_;
-  bool connected_ = false;
-  std::string id_;
-
   // I/O thread state.
-  std::optional<peer::Session> session_;
   std::map<RequestId, Request> requests_;  // unfinished requests
   std::vector<RequestId> to_push_;                                     // requests that may have unsent jobs
   std::uint64_t next_push_ = 1;                                        // the PUSH header's req
@@ -740,7 +680,7 @@ class Client::Impl {
   std::unordered_map<std::uint64_t, PushedJob> by_id_;                 // job id -> where it is
   detail::DeadlineHeap<RequestId, Clock> deadlines_;                   // unfinished requests' timeouts
 
-  std::jthread io_;  // last: started after, and joined before, everything above
+  peer::PeerLoop<Command> core_;  // last: its I/O thread starts after, and is joined before, everything above
 };
 
 Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -793,18 +733,18 @@ Client::RequestId Client::work_individual(std::vector<JobSpec> jobs, const WorkO
 
 void Client::abort(RequestId request) { impl().abort(request, std::nullopt); }
 void Client::abort(RequestId request, std::vector<std::size_t> indices) { impl().abort(request, std::move(indices)); }
-bool Client::wait_connected(std::chrono::milliseconds timeout) const { return impl().wait_connected(timeout); }
-std::string Client::id() const { return impl().id(); }
+bool Client::wait_connected(std::chrono::milliseconds timeout) const { return impl().core().wait_connected(timeout); }
+std::string Client::id() const { return impl().core().id(); }
 std::size_t Client::pending() const { return impl().pending(); }
 
 void Client::system_message(const nlohmann::json& msg, std::optional<std::string> to, SysmsgCallback done) {
-  peer::post_system_message(impl().post_task(), msg, std::move(to), std::move(done));
+  impl().core().system_message(msg, std::move(to), std::move(done));
 }
 std::future<SysmsgReceipt> Client::system_message(const nlohmann::json& msg, std::optional<std::string> to) {
-  return peer::system_message_future(impl().post_task(), msg, std::move(to));
+  return impl().core().system_message(msg, std::move(to));
 }
-void Client::on_sysmsg(SysmsgHandler handler) { peer::post_sysmsg_handler(impl().post_task(), std::move(handler)); }
-std::future<nlohmann::json> Client::status() { return peer::status_future(impl().post_task(), false); }
-std::future<nlohmann::json> Client::my_status() { return peer::status_future(impl().post_task(), true); }
+void Client::on_sysmsg(SysmsgHandler handler) { impl().core().on_sysmsg(std::move(handler)); }
+std::future<nlohmann::json> Client::status() { return impl().core().status(false); }
+std::future<nlohmann::json> Client::my_status() { return impl().core().status(true); }
 
 }  // namespace proletariat

@@ -1,13 +1,16 @@
-// proletariat::Worker: an I/O thread that owns the peer::Session (and so the socket),
-// plus `handler_threads` threads that call the work handler.
+// proletariat::Worker: the job logic of a worker, plugged into peer::PeerLoop (which
+// owns the I/O thread, the session and the mailbox, system messages and status), plus
+// `handler_threads` threads that call the work handler.
 //
 // Who owns what:
-//  - I/O thread: the session, the table of running jobs, their run deadlines, the
-//    batch of results not yet sent. Everything below "I/O thread state" in Impl.
+//  - I/O thread: the table of running jobs, their run deadlines, the batch of results
+//    not yet sent. Everything below "I/O thread state" in Impl; the hooks (on_*) run
+//    there.
 //  - handler threads: take jobs from `queue_` (under queue_mutex_) and call the
 //    handler. A job answers through WorkerJob::reply()/fail(), from any thread, which
 //    posts into the mailbox; only the I/O thread turns answers into RESULT entries.
-//  - any thread: the public status (ready_, id_ under status_mutex_; running_count_).
+//  - any thread: the public status (ready_ under ready_mutex_; running_count_; the id
+//    is the core's).
 //
 // A job leaves `running_` exactly once: answered, timed out (ETO), aborted, or taken
 // away on reconnect/stop. Whatever reaches the I/O thread for a job no longer in
@@ -31,11 +34,9 @@
 #include <proletariat/error.hpp>
 
 #include "detail/deadline_heap.hpp"
-#include "detail/mailbox.hpp"
 #include "detail/thread_name.hpp"
 #include "log.hpp"
-#include "peer/services.hpp"
-#include "peer/session.hpp"
+#include "peer/peer_core.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/offer.hpp"
 
@@ -54,9 +55,8 @@ struct Answer {
   std::optional<JobError> err;
   Payload data;
 };
-struct StopCommand {};
-using Command = std::variant<Answer, StopCommand, peer::SessionTask>;
-using WorkerMailbox = detail::Mailbox<Command>;
+using WorkerLoop = peer::PeerLoop<Answer>;
+using WorkerMailbox = WorkerLoop::Mailbox;
 
 class WorkerJob final : public Job, public std::enable_shared_from_this<WorkerJob> {
  public:
@@ -118,12 +118,16 @@ void validate(const WorkerOptions& options) {
 
 }  // namespace
 
-class Worker::Impl {
+class Worker::Impl final : public peer::PeerRoleOf<Answer> {
  public:
-  explicit Impl(WorkerOptions options) : options_(std::move(options)) {
+  explicit Impl(WorkerOptions options)
+      : options_(std::move(options)),
+        core_(peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "worker",
+                                   options_.system_messages},
+              "prlt-worker", *this) {
     options_.answer_threshold = std::max(options_.answer_threshold, 1u);
   }
-  ~Impl() { stop(); }
+  ~Impl() override { stop(); }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
 
@@ -146,15 +150,14 @@ class Worker::Impl {
     for (unsigned i = 0; i < options_.handler_threads; ++i) {
       pool_.emplace_back([this](std::stop_token stop) { handler_loop(stop); });
     }
-    io_ = std::jthread([this](std::stop_token) { run(); });
+    core_.start();
   }
 
   void stop() {
     std::lock_guard lock(lifecycle_mutex_);
     if (!started_ || stopped_) return;
     stopped_ = true;
-    mailbox_->post(StopCommand{});
-    if (io_.joinable()) io_.join();
+    core_.stop();
     for (auto& t : pool_) t.request_stop();
     queue_cv_.notify_all();
     for (auto& t : pool_) {
@@ -164,23 +167,17 @@ class Worker::Impl {
     // Answers that arrived after the I/O thread left hold their jobs, which hold the
     // mailbox: drop them to break the cycle. No more can come: every job that was
     // running has been cancelled.
-    (void)mailbox_->drain();
+    (void)core_.mailbox()->drain();
     std::lock_guard queue_lock(queue_mutex_);
     queue_.clear();
   }
 
   bool wait_ready(milliseconds timeout) const {
-    std::unique_lock lock(status_mutex_);
-    return status_cv_.wait_for(lock, timeout, [this] { return ready_; });
-  }
-  std::string id() const {
-    std::lock_guard lock(status_mutex_);
-    return id_;
+    std::unique_lock lock(ready_mutex_);
+    return ready_cv_.wait_for(lock, timeout, [this] { return ready_; });
   }
   std::size_t running() const { return running_count_.load(); }
-  peer::PostTask post_task() {
-    return [mailbox = mailbox_](peer::SessionTask task) { mailbox->post(std::move(task)); };
-  }
+  peer::PeerCore& core() { return core_; }
 
  private:
   using Key = std::pair<std::uint64_t, unsigned>;  // (id, attempt)
@@ -263,62 +260,19 @@ class Worker::Impl {
     };
   }
 
-  void run() {
-    detail::name_this_thread("prlt-worker");
-    session_.emplace(context_,
-                     peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "worker",
-                                          options_.system_messages},
-                     peer::SessionHooks{[this] { on_registered(); },
-                                        [this](protocol::ManagerMessage&& msg) { on_message(std::move(msg)); },
-                                        [this] { on_lost(); }});
-    mailbox_->bind_owner();
-    session_->connect();
-    bool stopping = false;
-    while (!stopping) {
-      try {
-        for (auto& command : peer::wait_and_drain(*session_, *mailbox_, next_deadline())) {
-          if (auto* answer = std::get_if<Answer>(&command)) {
-            on_answer(std::move(*answer));
-          } else if (auto* task = std::get_if<peer::SessionTask>(&command)) {
-            (*task)(*session_);
-          } else {
-            stopping = true;
-          }
-        }
-        const auto now = Clock::now();
-        expire_run_timeouts(now);
-        if (stopping) {
-          shut_down();
-        } else {
-          maybe_flush(now);
-        }
-      } catch (const std::exception& e) {
-        detail::log().error("worker: I/O loop: {}", e.what());
-      }
-    }
-    session_.reset();
-  }
-
-  Clock::time_point next_deadline() {
+  // --- the core's hooks ---
+  Clock::time_point next_deadline() override {
     auto deadline = run_deadlines_.next(deadline_stands()).value_or(Clock::time_point::max());
     if (!pending_.empty()) deadline = std::min(deadline, oldest_pending_ + options_.answer_delay_max);
     return deadline;
   }
 
-  void on_registered() {
-    {
-      std::lock_guard lock(status_mutex_);
-      id_ = session_->welcome().id;
-    }
-    session_->send(protocol::encode(protocol::Offer{options_.slots, options_.priority_slots, options_.services}));
+  void on_registered() override {
+    core_.send(protocol::encode(protocol::Offer{options_.slots, options_.priority_slots, options_.services}));
   }
 
-  void on_lost() {
-    {
-      std::lock_guard lock(status_mutex_);
-      ready_ = false;
-      id_.clear();
-    }
+  void on_lost() override {
+    set_ready(false);
     // The manager has requeued these attempts (or forgot them): nothing we finish
     // for them may be sent, now or after we register again.
     take_away_all("reconnect");
@@ -326,14 +280,10 @@ class Worker::Impl {
     pending_payloads_.clear();
   }
 
-  void on_message(protocol::ManagerMessage&& msg) {
+  void on_message(protocol::ManagerMessage&& msg) override {
     if (auto* offered = std::get_if<protocol::Offered>(&msg)) {
       detail::log().info("worker: offer of {} slots accepted", offered->slots);
-      {
-        std::lock_guard lock(status_mutex_);
-        ready_ = true;
-      }
-      status_cv_.notify_all();
+      set_ready(true);
     } else if (auto* jobs = std::get_if<protocol::Jobs>(&msg)) {
       on_jobs(std::move(*jobs));
     } else if (auto* abort = std::get_if<protocol::WorkerAbort>(&msg)) {
@@ -344,6 +294,30 @@ class Worker::Impl {
     } else {
       detail::log().warn("worker: unexpected message from the manager dropped");
     }
+  }
+
+  void on_command(Answer&& answer) override { on_answer(std::move(answer)); }
+  // An answer after the stop: its job was taken away, nothing is sent for it.
+  void on_unserved(Answer&& /*answer*/) override {}
+
+  void on_tick(Clock::time_point now) override {
+    expire_run_timeouts(now);
+    maybe_flush(now);
+  }
+
+  void on_shutdown() override {
+    flush();  // finished work is worth delivering; the BYE requeues the rest
+    take_away_all("stop");
+    set_ready(false);
+  }
+
+  // --- job logic ---
+  void set_ready(bool ready) {
+    {
+      std::lock_guard lock(ready_mutex_);
+      ready_ = ready;
+    }
+    if (ready) ready_cv_.notify_all();
   }
 
   void on_jobs(protocol::Jobs&& msg) {
@@ -363,7 +337,7 @@ class Worker::Impl {
         continue;
       }
       auto job = std::make_shared<WorkerJob>(assignment, protocol::from_frame(std::move(msg.payloads[i]), assignment.raw),
-                                             mailbox_);
+                                             core_.mailbox());
       Running entry{job, std::nullopt, 0};
       if (assignment.run_timeout_ms) {
         entry.run_timeout_ms = *assignment.run_timeout_ms;
@@ -377,7 +351,7 @@ class Worker::Impl {
     running_count_.store(running_.size());
     if (!reject.jobs.empty()) {
       detail::log().warn("worker: rejecting {} jobs beyond its {} slots", reject.jobs.size(), options_.slots);
-      session_->send(protocol::encode(reject));
+      core_.send(protocol::encode(reject));
     }
     start_jobs(started);
   }
@@ -438,12 +412,7 @@ class Worker::Impl {
   // ETOOBIG error, so its job still gets exactly one answer.
   void flush() {
     if (pending_.empty()) return;
-    const auto& welcome = session_->welcome();
-    const std::size_t max_bytes =
-        welcome.max_message_bytes > 0 ? welcome.max_message_bytes : protocol::spec::kMaxMessageBytes;
-    const std::size_t max_entries = welcome.max_frames > protocol::kFixedFrames
-                                        ? welcome.max_frames - protocol::kFixedFrames
-                                        : protocol::spec::kMaxFrames - protocol::kFixedFrames;
+    const auto [max_bytes, max_entries] = core_.limits();
     // Room for the header of one entry ({"id":…,"attempt":…,"err":{…}}) and of the
     // message: the one estimate every binding uses (protocol.json, peer_strategy).
     constexpr std::size_t kEntryHeaderBytes = protocol::spec::kEntryHeaderBytes;
@@ -452,7 +421,7 @@ class Worker::Impl {
     std::size_t batch_bytes = kMessageHeaderBytes;
     const auto send_batch = [&] {
       if (batch.results.empty()) return;
-      session_->send(protocol::encode(std::move(batch)));
+      core_.send(protocol::encode(std::move(batch)));
       batch = {};
       batch_bytes = kMessageHeaderBytes;
     };
@@ -512,16 +481,6 @@ class Worker::Impl {
     for (const auto& key : keys) take_away(key, reason);
   }
 
-  void shut_down() {
-    flush();  // finished work is worth delivering; the BYE requeues the rest
-    take_away_all("stop");
-    session_->close(true);
-    {
-      std::lock_guard lock(status_mutex_);
-      ready_ = false;
-    }
-  }
-
   WorkerOptions options_;
   WorkHandler work_;
   AbortHandler abort_;
@@ -530,32 +489,27 @@ class Worker::Impl {
   bool started_ = false;
   bool stopped_ = false;
 
-  zmq::context_t context_;
-  const std::shared_ptr<WorkerMailbox> mailbox_ = std::make_shared<WorkerMailbox>();
-
   // Handler pool.
   std::mutex queue_mutex_;
   std::condition_variable_any queue_cv_;
   std::deque<std::shared_ptr<WorkerJob>> queue_;
   std::vector<std::jthread> pool_;
 
-  // Status readable from any thread.
-  mutable std::mutex status_mutex_;
-  mutable std::condition_variable status_cv_;
+  // Status readable from any thread: ready_ once the manager took the offer.
+  mutable std::mutex ready_mutex_;
+  mutable std::condition_variable ready_cv_;
   bool ready_ = false;
-  std::string id_;
   std::atomic<std::size_t> running_count_{0};
 
   // I/O thread state. run_deadlines_ holds (deadline, key) for every entry of running_
   // that has a deadline, and forgotten ones (see DeadlineHeap).
-  std::optional<peer::Session> session_;
   std::unordered_map<Key, Running, KeyHash> running_;
   detail::DeadlineHeap<Key, Clock> run_deadlines_;
   std::vector<protocol::WorkerResult> pending_;  // results not yet sent, with...
   protocol::Frames pending_payloads_;            // ... their payloads, same order
   Clock::time_point oldest_pending_{};
 
-  std::jthread io_;  // last: joined (by stop()) before anything above is destroyed
+  WorkerLoop core_;  // last: its I/O thread is joined (by stop()) before anything above is destroyed
 };
 
 Worker::Worker(WorkerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -572,17 +526,17 @@ void Worker::on_abort(AbortHandler handler) { impl().on_abort(std::move(handler)
 void Worker::start() { impl().start(); }
 void Worker::stop() { impl().stop(); }
 bool Worker::wait_ready(std::chrono::milliseconds timeout) const { return impl().wait_ready(timeout); }
-std::string Worker::id() const { return impl().id(); }
+std::string Worker::id() const { return impl().core().id(); }
 std::size_t Worker::running() const { return impl().running(); }
 
 void Worker::system_message(const nlohmann::json& msg, std::optional<std::string> to, SysmsgCallback done) {
-  peer::post_system_message(impl().post_task(), msg, std::move(to), std::move(done));
+  impl().core().system_message(msg, std::move(to), std::move(done));
 }
 std::future<SysmsgReceipt> Worker::system_message(const nlohmann::json& msg, std::optional<std::string> to) {
-  return peer::system_message_future(impl().post_task(), msg, std::move(to));
+  return impl().core().system_message(msg, std::move(to));
 }
-void Worker::on_sysmsg(SysmsgHandler handler) { peer::post_sysmsg_handler(impl().post_task(), std::move(handler)); }
-std::future<nlohmann::json> Worker::status() { return peer::status_future(impl().post_task(), false); }
-std::future<nlohmann::json> Worker::my_status() { return peer::status_future(impl().post_task(), true); }
+void Worker::on_sysmsg(SysmsgHandler handler) { impl().core().on_sysmsg(std::move(handler)); }
+std::future<nlohmann::json> Worker::status() { return impl().core().status(false); }
+std::future<nlohmann::json> Worker::my_status() { return impl().core().status(true); }
 
 }  // namespace proletariat

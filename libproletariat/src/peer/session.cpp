@@ -53,6 +53,14 @@ const char* command_name(const protocol::ManagerMessage& msg) {
 
 }  // namespace
 
+MessageLimits message_limits(const protocol::Welcome& welcome) {
+  const std::uint64_t max_bytes = welcome.max_message_bytes > 0 ? welcome.max_message_bytes
+                                                                : protocol::spec::kMaxMessageBytes;
+  const std::uint64_t max_frames = welcome.max_frames > protocol::kFixedFrames ? welcome.max_frames
+                                                                               : protocol::spec::kMaxFrames;
+  return MessageLimits{static_cast<std::size_t>(max_bytes), static_cast<std::size_t>(max_frames - protocol::kFixedFrames)};
+}
+
 Session::Session(zmq::context_t& context, SessionOptions options, SessionHooks hooks)
     : context_(context), options_(std::move(options)), hooks_(std::move(hooks)) {}
 
@@ -65,7 +73,6 @@ void Session::connect() {
 void Session::close(bool say_bye) {
   close_socket(say_bye);
   state_ = State::idle;
-  fail_requests("the session was closed");
 }
 
 void Session::open_socket(Clock::time_point now) {
@@ -126,7 +133,6 @@ void Session::lose(std::string_view reason, milliseconds retry_after, Clock::tim
   close_socket(false);
   state_ = State::waiting;
   reconnect_at_ = now + retry_after;
-  fail_requests("the connection to the manager was lost");
   if (was_registered && hooks_.on_lost) hooks_.on_lost();
 }
 
@@ -292,7 +298,6 @@ void Session::handle(protocol::ManagerMessage&& msg, Clock::time_point now) {
                        state_name(state_));
     return;
   }
-  if (answer_request(msg)) return;
   if (hooks_.on_message) hooks_.on_message(std::move(msg));
 }
 
@@ -340,85 +345,12 @@ void Session::receive_published() {
     auto content = nlohmann::json::parse(c.data<char>(), c.data<char>() + c.size(), nullptr, false);
     if (content.is_discarded()) {
       detail::log().warn("{}: system message {} is not JSON; acknowledged and dropped", options_.role, published.msg);
-    } else if (sysmsg_handler_) {
-      try {
-        sysmsg_handler_(content, published.from);
-      } catch (const std::exception& e) {
-        detail::log().error("{}: system-message handler threw: {}", options_.role, e.what());
-      }
+    } else if (hooks_.on_sysmsg) {
+      hooks_.on_sysmsg(content, published.from);
     }
     // Acknowledged once the application has seen it, so a sender's receipt means delivered.
     send(protocol::encode(protocol::SysAck{published.msg}));
   }
-}
-
-void Session::system_message(const nlohmann::json& msg, std::optional<std::string> to, SysmsgDone done) {
-  if (state_ != State::registered) {
-    done(JobError{std::string(errc::kConnectionLost), "not connected to a manager"}, {});
-    return;
-  }
-  const std::uint64_t req = next_req_++;
-  const auto text = msg.dump();
-  sysmsg_pending_.emplace(req, std::move(done));
-  send(protocol::encode(protocol::SysMsg{req, std::move(to), zmq::message_t(text.data(), text.size())}));
-}
-
-void Session::request_status(bool mine, StatusDone done) {
-  if (state_ != State::registered) {
-    done(JobError{std::string(errc::kConnectionLost), "not connected to a manager"}, nlohmann::json());
-    return;
-  }
-  const std::uint64_t req = next_req_++;
-  status_pending_.emplace(req, std::move(done));
-  send(protocol::encode(protocol::StatusRequest{req, mine}));
-}
-
-bool Session::answer_request(protocol::ManagerMessage& msg) {
-  if (auto* done = std::get_if<protocol::SysDone>(&msg)) {
-    auto it = sysmsg_pending_.find(done->req);
-    if (it == sysmsg_pending_.end()) return true;
-    auto callback = std::move(it->second);
-    sysmsg_pending_.erase(it);
-    callback(std::nullopt, SysmsgReceipt{done->sent_to, done->received_by});
-    return true;
-  }
-  if (auto* status = std::get_if<protocol::StatusReply>(&msg)) {
-    const auto req = status->status.value("req", std::uint64_t{0});
-    auto it = status_pending_.find(req);
-    if (it == status_pending_.end()) return true;
-    auto callback = std::move(it->second);
-    status_pending_.erase(it);
-    callback(std::nullopt, std::move(status->status));
-    return true;
-  }
-  if (auto* error = std::get_if<protocol::ErrorReply>(&msg); error != nullptr && error->req) {
-    if (error->command == "SYSMSG") {
-      if (auto it = sysmsg_pending_.find(*error->req); it != sysmsg_pending_.end()) {
-        auto callback = std::move(it->second);
-        sysmsg_pending_.erase(it);
-        callback(JobError{error->code, error->message}, {});
-        return true;
-      }
-    } else if (error->command == "STATUS" || error->command == "MYSTATUS") {
-      if (auto it = status_pending_.find(*error->req); it != status_pending_.end()) {
-        auto callback = std::move(it->second);
-        status_pending_.erase(it);
-        callback(JobError{error->code, error->message}, nlohmann::json());
-        return true;
-      }
-    }
-  }
-  return false;
-}
-
-void Session::fail_requests(std::string_view why) {
-  auto sysmsgs = std::move(sysmsg_pending_);
-  auto statuses = std::move(status_pending_);
-  sysmsg_pending_.clear();
-  status_pending_.clear();
-  const JobError err{std::string(errc::kConnectionLost), std::string(why)};
-  for (auto& [req, callback] : sysmsgs) callback(err, {});
-  for (auto& [req, callback] : statuses) callback(err, nlohmann::json());
 }
 
 bool Session::send(protocol::Frames frames) {

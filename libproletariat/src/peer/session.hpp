@@ -4,8 +4,10 @@
 // A Session owns one DEALER socket (on a context its owner keeps alive), registers
 // with HELLO, keeps the heartbeat going both ways, and when the manager falls silent
 // past its liveness, says BYE, or answers ENOHELLO (it restarted), closes the socket,
-// waits, opens a new one and registers again. It knows nothing about jobs: its owner
-// learns what happens through three hooks and sends through send().
+// waits, opens a new one and registers again. It also holds the SUB socket of the
+// system-message channel, which lives and dies with the DEALER, and acknowledges what
+// it delivers. It knows nothing about jobs or requests: its owner (peer::PeerCore)
+// learns what happens through four hooks and sends through send().
 //
 // Threading: not thread-safe. A Session lives on its owner's I/O thread; every method
 // and every hook runs there. Hooks may call send() (they run after the state change
@@ -20,7 +22,6 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
-#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -29,9 +30,8 @@
 
 #include <zmq.hpp>
 
-#include <proletariat/sysmsg.hpp>
+#include <nlohmann/json.hpp>
 
-#include "detail/mailbox.hpp"
 #include "detail/poll.hpp"
 #include "protocol/codec.hpp"
 
@@ -78,7 +78,18 @@ struct SessionHooks {
   // The registered session ended (silence, BYE, ENOHELLO): cancel or fail in-flight
   // state. Not called when a session ends before it was registered.
   std::function<void()> on_lost;
+  // A system message published to this peer, its content parsed; SYSACK follows
+  // when the hook returns, so a sender's receipt means the application saw it.
+  std::function<void(const nlohmann::json& content, const std::string& from)> on_sysmsg;
 };
+
+// The manager's limits on one message (PROTOCOL §10), from its WELCOME, or the
+// defaults where the WELCOME states none: what a RESULT or PUSH batch must fit in.
+struct MessageLimits {
+  std::size_t max_bytes;    // the whole message, frames and header
+  std::size_t max_entries;  // payload frames, one per job entry
+};
+[[nodiscard]] MessageLimits message_limits(const protocol::Welcome& welcome);
 
 class Session {
  public:
@@ -105,16 +116,6 @@ class Session {
   // Ends the session: BYE first when registered and `say_bye`. No hook is called.
   void close(bool say_bye);
 
-  // System messages and status requests (PROTOCOL §8), shared by Worker and Client.
-  // The callbacks run on the owner's I/O thread, once: with the answer, or with an
-  // error (the manager's ERROR, or ECONNLOST when the session ends first or is not
-  // registered).
-  using SysmsgDone = std::function<void(std::optional<JobError>, SysmsgReceipt)>;
-  using StatusDone = std::function<void(std::optional<JobError>, nlohmann::json)>;
-  void set_sysmsg_handler(SysmsgHandler handler) { sysmsg_handler_ = std::move(handler); }
-  void system_message(const nlohmann::json& msg, std::optional<std::string> to, SysmsgDone done);
-  void request_status(bool mine, StatusDone done);
-
   [[nodiscard]] State state() const noexcept { return state_; }
   [[nodiscard]] bool registered() const noexcept { return state_ == State::registered; }
   // The id and limits from the current WELCOME (meaningful while registered).
@@ -137,9 +138,6 @@ class Session {
   // manager announced a pub_port; subscribed to this peer's id.
   void open_sub();
   void receive_published();
-  // True if `msg` answered one of our SYSMSG/STATUS requests (and was consumed).
-  bool answer_request(protocol::ManagerMessage& msg);
-  void fail_requests(std::string_view why);
 
   zmq::context_t& context_;
   SessionOptions options_;
@@ -160,21 +158,6 @@ class Session {
   bool sub_check_ = true;                // the SUB socket may hold what its fd did not announce
 
   std::optional<zmq::socket_t> sub_;
-  SysmsgHandler sysmsg_handler_;
-  std::uint64_t next_req_ = 1;
-  std::map<std::uint64_t, SysmsgDone> sysmsg_pending_;
-  std::map<std::uint64_t, StatusDone> status_pending_;
 };
-
-// One step of a Worker's or Client's I/O loop: waits on the session and on the owner's
-// mailbox (never sleeping while the mailbox holds posts, including those made by the
-// callbacks the session runs), and returns what was posted.
-template <typename Command>
-std::vector<Command> wait_and_drain(Session& session, detail::Mailbox<Command>& mailbox, Clock::time_point until) {
-  zmq_pollitem_t item{nullptr, mailbox.fd(), ZMQ_POLLIN, 0};
-  session.poll(std::span(&item, 1), until, [&] { return mailbox.ready(); });
-  if ((item.revents & ZMQ_POLLIN) != 0) mailbox.clear_signal();
-  return mailbox.drain();
-}
 
 }  // namespace proletariat::peer
