@@ -100,6 +100,113 @@ function decode(frames) {
   return { command, header, payloads: frames.slice(FIXED_FRAMES) };
 }
 
+// --- what a message from the manager must hold (PROTOCOL §5, §8.2) ----------------
+// The checks of the C++ peer's decoder (libproletariat decode_from_manager), so that
+// every binding drops the same messages (tests/vectors/manager_to_peer.json). A field
+// that is null counts as absent; unknown fields are ignored. Each check returns a
+// problem, or '' when there is none.
+
+const MAX_UINT32 = 2 ** 32 - 1;
+const isUint = (v, max = MAX_SAFE_INTEGER) => Number.isSafeInteger(v) && v >= 0 && v <= max;
+
+function checkUint(obj, name, required, max = MAX_SAFE_INTEGER) {
+  const v = obj[name];
+  if (v == null) return required ? `missing field '${name}'` : '';
+  return isUint(v, max) ? '' : `field '${name}' must be an unsigned integer up to ${max}`;
+}
+
+function checkType(obj, name, type) {
+  const v = obj[name];
+  return v == null || typeof v === type ? '' : `field '${name}' must be a ${type}`;
+}
+
+function checkNonNegative(obj, name) {
+  const v = obj[name];
+  return v == null || (typeof v === 'number' && Number.isFinite(v) && v >= 0) ? ''
+    : `field '${name}' must be a finite number >= 0`;
+}
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+// The list `name` of objects: [problem, list].
+function objects(header, name) {
+  const list = header[name];
+  if (list == null) return [`missing field '${name}'`, []];
+  if (!Array.isArray(list) || !list.every(isObject)) return [`field '${name}' must be an array of objects`, []];
+  return ['', list];
+}
+
+const first = (...problems) => problems.find((p) => p) || '';
+
+function payloadCount(msg, listed) {
+  return listed === msg.payloads.length ? ''
+    : `header lists ${listed} entries but ${msg.payloads.length} payload frames follow`;
+}
+
+function problemFromManager(msg) {
+  const h = msg.header;
+  switch (msg.command) {
+    case 'WELCOME':
+      return first(
+        typeof h.id === 'string' && h.id !== '' ? '' : "missing field 'id'",
+        checkUint(h, 'protocol', true), checkUint(h, 'heartbeat_ms', true), checkUint(h, 'liveness', true, 1000),
+        checkUint(h, 'max_message_bytes', false), checkUint(h, 'max_frames', false),
+        checkUint(h, 'pub_port', false, 65535), checkType(h, 'pub_endpoint', 'string'),
+        checkType(h, 'entry_options', 'boolean'));
+    case 'OFFERED': {
+      if (h.ranges != null && !Array.isArray(h.ranges)) return "field 'ranges' must be an array";
+      return first(checkUint(h, 'slots', true, MAX_UINT32),
+        ...(h.ranges || []).filter(isObject).map((r) => first(checkNonNegative(r, 'start'), checkUint(r, 'slots', false, MAX_UINT32))));
+    }
+    case 'ACCEPTED':
+      return first(checkUint(h, 'req', true),
+        h.ids == null ? "missing field 'ids'" : '',
+        h.ids == null || (Array.isArray(h.ids) && h.ids.every((id) => isUint(id))) ? '' : "field 'ids' must be an array of unsigned integers");
+    case 'JOBS': {
+      const [problem, jobs] = objects(h, 'jobs');
+      return first(problem, ...jobs.map((j) => first(
+        checkUint(j, 'id', true), checkUint(j, 'attempt', true, MAX_UINT32), checkNonNegative(j, 'priority'),
+        checkUint(j, 'runTimeout', false), checkType(j, 'key', 'string'), checkType(j, 'service', 'string'),
+        checkType(j, 'client', 'string'), checkType(j, 'raw', 'boolean'))), problem ? '' : payloadCount(msg, jobs.length));
+    }
+    case 'ABORT': {
+      const [problem, jobs] = objects(h, 'jobs');
+      return first(problem, ...jobs.map((j) => first(checkUint(j, 'id', true), checkUint(j, 'attempt', true, MAX_UINT32))));
+    }
+    case 'RESULT': {
+      const [problem, results] = objects(h, 'results');
+      return first(problem, ...results.map((r) => first(
+        checkUint(r, 'id', true), checkType(r, 'raw', 'boolean'),
+        r.err == null || isObject(r.err) ? '' : "field 'err' must be null or an object",
+        isObject(r.err) ? first(checkType(r.err, 'code', 'string'), checkType(r.err, 'message', 'string')) : '')),
+      problem ? '' : payloadCount(msg, results.length));
+    }
+    case 'ERROR':
+      return first(typeof h.code === 'string' && h.code !== '' ? '' : "missing field 'code'",
+        checkType(h, 'message', 'string'), checkType(h, 'command', 'string'), checkUint(h, 'req', false));
+    case 'SYSDONE':
+      return first(checkUint(h, 'req', true), checkUint(h, 'sentTo', true), checkUint(h, 'receivedBy', true));
+    case 'HEARTBEAT':
+    case 'BYE':
+    case 'STATUS':
+    case 'MYSTATUS':
+      return '';
+    default:
+      return `${JSON.stringify(msg.command.slice(0, 32))} is not a command the manager sends`;
+  }
+}
+
+// Decodes a message received on the peer's DEALER from the manager, and checks that
+// it is one the manager sends, with its required fields of their types and one
+// payload frame per listed job or result. Returns {command, header, payloads} or
+// {error: message} (the session logs it and drops the message, and goes on).
+function decodeFromManager(frames) {
+  const msg = decode(frames);
+  if (msg.error) return msg;
+  const problem = problemFromManager(msg);
+  return problem ? { error: `${msg.command.slice(0, 32)}: ${problem}`, command: msg.command } : msg;
+}
+
 // A job's arguments or a result's data as a payload frame: Buffers travel as raw
 // bytes (entry flag `raw: true`), everything else as JSON text. `undefined` is sent
 // as null, as JSON.stringify would inside an array. Throws TypeError for values JSON
@@ -158,6 +265,7 @@ module.exports = {
   splitRuns,
   encode,
   decode,
+  decodeFromManager,
   toPayload,
   fromPayload,
   frameBytes,

@@ -242,7 +242,7 @@ class Session {
   }
 
   handle(frames) {
-    const msg = codec.decode(frames);
+    const msg = codec.decodeFromManager(frames);
     if (msg.error) {
       this.log.warn(`${this.options.role}: dropping a bad message from the manager: ${msg.error}` +
         ` (${frames.length} frames${frames.length > 3 ? `, header ${codec.snippet(frames[3])}` : ''})`);

@@ -337,7 +337,7 @@ class Session:
                 return
             self._last_recv = now  # anything at all from the manager is a sign of life
             try:
-                msg = proto.decode(frames)
+                msg = proto.decode_from_manager(frames)
             except ValueError as exc:
                 log.warning("%s: dropping a bad message from the manager: %s", self._role, exc)
                 continue
