@@ -71,6 +71,49 @@ def scalar_constants(spec: Dict[str, Any]) -> List[Tuple[str, Any, str]]:
 # ------------------------------------------------------------------------------ C++
 
 
+# The type names of "peer_checks" (see "peer_checks_about" in protocol.json).
+_UINT_ALIASES = {"uint32": 2**32 - 1, "uint16": 2**16 - 1}
+_PLAIN_TYPES = ("nonempty", "string", "bool", "uint", "nonnegative", "uint[]")
+
+
+def peer_check_fields(checks: Dict[str, Any], max_safe: int) -> List[Dict[str, Any]]:
+    """A command's peer_checks as a list of uniform field rules:
+    {name, type, optional, max (uint), fields (list, object), payloads (list)}."""
+    out = []
+    for name, rule in checks.items():
+        if isinstance(rule, dict):
+            kind = "list" if "list" in rule else "object"
+            if kind not in rule:
+                raise ValueError(f"peer_checks field {name!r}: a rule object needs 'list' or 'object'")
+            field = {"name": name, "type": kind, "optional": bool(rule.get("optional", False)),
+                     "fields": peer_check_fields(rule[kind], max_safe)}
+            if kind == "list":
+                field["payloads"] = bool(rule.get("payloads", False))
+            out.append(field)
+            continue
+        optional = rule.endswith("?")
+        kind = rule.rstrip("?")
+        field = {"name": name, "optional": optional}
+        if kind in _UINT_ALIASES:
+            field.update(type="uint", max=_UINT_ALIASES[kind])
+        elif kind.startswith("uint<="):
+            field.update(type="uint", max=int(kind[len("uint<="):]))
+        elif kind == "uint":
+            field.update(type="uint", max=max_safe)
+        elif kind in _PLAIN_TYPES:
+            field["type"] = kind
+        else:
+            raise ValueError(f"peer_checks field {name!r}: unknown type {rule!r}")
+        out.append(field)
+    return out
+
+
+def from_manager(spec: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
+    """command -> its field rules, for every command the manager sends."""
+    return {c["name"]: peer_check_fields(c["peer_checks"], spec["max_safe_integer"])
+            for c in spec["commands"] if "peer_checks" in c}
+
+
 def render_cpp(spec: Dict[str, Any]) -> str:
     out: List[str] = []
     w = out.append
@@ -177,6 +220,13 @@ def render_python(spec: Dict[str, Any]) -> str:
         w(f"    {py_literal(c['name'])}: ({py_literal(c['from'])}, {py_literal(c['payloads'])}),")
     w("}")
     w("")
+    w("#: command -> the rules a peer checks in it (protocol.json \"peer_checks\"); a")
+    w("#: command the manager sends has an entry, others are malformed from the manager.")
+    w("FROM_MANAGER = {")
+    for name, fields in from_manager(spec).items():
+        w(f"    {py_literal(name)}: {fields!r},")
+    w("}")
+    w("")
     for table in ("waiting_reasons", "worker_states", "roles"):
         names = ", ".join(py_literal(e["name"]) for e in spec[table])
         w(f"{upper(table)} = ({names},)")
@@ -210,11 +260,18 @@ def render_node(spec: Dict[str, Any]) -> str:
         w(f"  {c['name']}: Object.freeze({{ from: {json.dumps(c['from'])}, payloads: {json.dumps(c['payloads'])} }}),")
     w("});")
     w("")
+    w("// command -> the rules a peer checks in it (protocol.json \"peer_checks\"); a")
+    w("// command the manager sends has an entry, others are malformed from the manager.")
+    w("const FROM_MANAGER = Object.freeze({")
+    for name, fields in from_manager(spec).items():
+        w(f"  {name}: {json.dumps(fields)},")
+    w("});")
+    w("")
     for table in ("waiting_reasons", "worker_states", "roles"):
         names = ", ".join(json.dumps(e["name"]) for e in spec[table])
         w(f"const {upper(table)} = Object.freeze([{names}]);")
     w("")
-    exported = list(consts) + ["ERRORS", "COMMANDS", "WAITING_REASONS", "WORKER_STATES", "ROLES"]
+    exported = list(consts) + ["ERRORS", "COMMANDS", "FROM_MANAGER", "WAITING_REASONS", "WORKER_STATES", "ROLES"]
     w("module.exports = {")
     for name in exported:
         w(f"  {name},")

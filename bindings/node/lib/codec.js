@@ -101,99 +101,60 @@ function decode(frames) {
 }
 
 // --- what a message from the manager must hold (PROTOCOL §5, §8.2) ----------------
-// The checks of the C++ peer's decoder (libproletariat decode_from_manager), so that
-// every binding drops the same messages (tests/vectors/manager_to_peer.json). A field
-// that is null counts as absent; unknown fields are ignored. Each check returns a
-// problem, or '' when there is none.
+// The rules are protocol.json's "peer_checks" (generated into spec.FROM_MANAGER), the
+// same the C++ peer's decoder and the Python binding apply, so every binding drops the
+// same messages (tests/vectors/manager_to_peer.json). A field that is null counts as
+// absent; unknown fields are ignored. Each check returns a problem, or '' when none.
 
-const MAX_UINT32 = 2 ** 32 - 1;
 const isUint = (v, max = MAX_SAFE_INTEGER) => Number.isSafeInteger(v) && v >= 0 && v <= max;
-
-function checkUint(obj, name, required, max = MAX_SAFE_INTEGER) {
-  const v = obj[name];
-  if (v == null) return required ? `missing field '${name}'` : '';
-  return isUint(v, max) ? '' : `field '${name}' must be an unsigned integer up to ${max}`;
-}
-
-function checkType(obj, name, type) {
-  const v = obj[name];
-  return v == null || typeof v === type ? '' : `field '${name}' must be a ${type}`;
-}
-
-function checkNonNegative(obj, name) {
-  const v = obj[name];
-  return v == null || (typeof v === 'number' && Number.isFinite(v) && v >= 0) ? ''
-    : `field '${name}' must be a finite number >= 0`;
-}
-
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-// The list `name` of objects: [problem, list].
-function objects(header, name) {
-  const list = header[name];
-  if (list == null) return [`missing field '${name}'`, []];
-  if (!Array.isArray(list) || !list.every(isObject)) return [`field '${name}' must be an array of objects`, []];
-  return ['', list];
+// One present field against its rule.
+function fieldProblem(v, rule) {
+  const { name } = rule;
+  switch (rule.type) {
+    case 'nonempty': return typeof v === 'string' && v !== '' ? '' : `missing field '${name}'`;
+    case 'string': return typeof v === 'string' ? '' : `field '${name}' must be a string`;
+    case 'bool': return typeof v === 'boolean' ? '' : `field '${name}' must be a boolean`;
+    case 'uint': return isUint(v, rule.max) ? '' : `field '${name}' must be an unsigned integer up to ${rule.max}`;
+    case 'nonnegative':
+      return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? '' : `field '${name}' must be a finite number >= 0`;
+    case 'uint[]':
+      return Array.isArray(v) && v.every((i) => isUint(i)) ? '' : `field '${name}' must be an array of unsigned integers`;
+    case 'object': return isObject(v) ? fieldsProblem(v, rule.fields) : `field '${name}' must be null or an object`;
+    case 'list':
+      if (!Array.isArray(v) || !v.every(isObject)) return `field '${name}' must be an array of objects`;
+      for (const entry of v) {
+        const problem = fieldsProblem(entry, rule.fields);
+        if (problem) return problem;
+      }
+      return '';
+    default: throw new Error(`unknown peer_checks type ${rule.type}`); // generate.py emits only the above
+  }
 }
 
-const first = (...problems) => problems.find((p) => p) || '';
-
-function payloadCount(msg, listed) {
-  return listed === msg.payloads.length ? ''
-    : `header lists ${listed} entries but ${msg.payloads.length} payload frames follow`;
+function fieldsProblem(obj, rules) {
+  for (const rule of rules) {
+    const v = obj[rule.name];
+    const problem = v == null ? (rule.optional ? '' : `missing field '${rule.name}'`) : fieldProblem(v, rule);
+    if (problem) return problem;
+  }
+  return '';
 }
 
 function problemFromManager(msg) {
-  const h = msg.header;
-  switch (msg.command) {
-    case 'WELCOME':
-      return first(
-        typeof h.id === 'string' && h.id !== '' ? '' : "missing field 'id'",
-        checkUint(h, 'protocol', true), checkUint(h, 'heartbeat_ms', true), checkUint(h, 'liveness', true, 1000),
-        checkUint(h, 'max_message_bytes', false), checkUint(h, 'max_frames', false),
-        checkUint(h, 'pub_port', false, 65535), checkType(h, 'pub_endpoint', 'string'),
-        checkType(h, 'entry_options', 'boolean'));
-    case 'OFFERED': {
-      if (h.ranges != null && !Array.isArray(h.ranges)) return "field 'ranges' must be an array";
-      return first(checkUint(h, 'slots', true, MAX_UINT32),
-        ...(h.ranges || []).filter(isObject).map((r) => first(checkNonNegative(r, 'start'), checkUint(r, 'slots', false, MAX_UINT32))));
-    }
-    case 'ACCEPTED':
-      return first(checkUint(h, 'req', true),
-        h.ids == null ? "missing field 'ids'" : '',
-        h.ids == null || (Array.isArray(h.ids) && h.ids.every((id) => isUint(id))) ? '' : "field 'ids' must be an array of unsigned integers");
-    case 'JOBS': {
-      const [problem, jobs] = objects(h, 'jobs');
-      return first(problem, ...jobs.map((j) => first(
-        checkUint(j, 'id', true), checkUint(j, 'attempt', true, MAX_UINT32), checkNonNegative(j, 'priority'),
-        checkUint(j, 'runTimeout', false), checkType(j, 'key', 'string'), checkType(j, 'service', 'string'),
-        checkType(j, 'client', 'string'), checkType(j, 'raw', 'boolean'))), problem ? '' : payloadCount(msg, jobs.length));
-    }
-    case 'ABORT': {
-      const [problem, jobs] = objects(h, 'jobs');
-      return first(problem, ...jobs.map((j) => first(checkUint(j, 'id', true), checkUint(j, 'attempt', true, MAX_UINT32))));
-    }
-    case 'RESULT': {
-      const [problem, results] = objects(h, 'results');
-      return first(problem, ...results.map((r) => first(
-        checkUint(r, 'id', true), checkType(r, 'raw', 'boolean'),
-        r.err == null || isObject(r.err) ? '' : "field 'err' must be null or an object",
-        isObject(r.err) ? first(checkType(r.err, 'code', 'string'), checkType(r.err, 'message', 'string')) : '')),
-      problem ? '' : payloadCount(msg, results.length));
-    }
-    case 'ERROR':
-      return first(typeof h.code === 'string' && h.code !== '' ? '' : "missing field 'code'",
-        checkType(h, 'message', 'string'), checkType(h, 'command', 'string'), checkUint(h, 'req', false));
-    case 'SYSDONE':
-      return first(checkUint(h, 'req', true), checkUint(h, 'sentTo', true), checkUint(h, 'receivedBy', true));
-    case 'HEARTBEAT':
-    case 'BYE':
-    case 'STATUS':
-    case 'MYSTATUS':
-      return '';
-    default:
-      return `${JSON.stringify(msg.command.slice(0, 32))} is not a command the manager sends`;
+  if (!Object.prototype.hasOwnProperty.call(spec.FROM_MANAGER, msg.command)) {
+    return `${JSON.stringify(msg.command.slice(0, 32))} is not a command the manager sends`;
   }
+  const rules = spec.FROM_MANAGER[msg.command];
+  const problem = fieldsProblem(msg.header, rules);
+  if (problem) return problem;
+  for (const rule of rules) {
+    if (!rule.payloads) continue;
+    const listed = msg.header[rule.name].length;
+    if (listed !== msg.payloads.length) return `header lists ${listed} entries but ${msg.payloads.length} payload frames follow`;
+  }
+  return '';
 }
 
 // Decodes a message received on the peer's DEALER from the manager, and checks that

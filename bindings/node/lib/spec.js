@@ -73,6 +73,23 @@ const COMMANDS = Object.freeze({
   SYSDONE: Object.freeze({ from: "manager", payloads: "none" }),
 });
 
+// command -> the rules a peer checks in it (protocol.json "peer_checks"); a
+// command the manager sends has an entry, others are malformed from the manager.
+const FROM_MANAGER = Object.freeze({
+  ABORT: [{"name": "jobs", "type": "list", "optional": false, "fields": [{"name": "id", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "attempt", "optional": false, "type": "uint", "max": 4294967295}], "payloads": false}],
+  RESULT: [{"name": "results", "type": "list", "optional": false, "fields": [{"name": "id", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "raw", "optional": true, "type": "bool"}, {"name": "err", "type": "object", "optional": true, "fields": [{"name": "code", "optional": true, "type": "string"}, {"name": "message", "optional": true, "type": "string"}]}], "payloads": true}],
+  HEARTBEAT: [],
+  BYE: [],
+  STATUS: [],
+  MYSTATUS: [],
+  WELCOME: [{"name": "id", "optional": false, "type": "nonempty"}, {"name": "protocol", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "heartbeat_ms", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "liveness", "optional": false, "type": "uint", "max": 1000}, {"name": "max_message_bytes", "optional": true, "type": "uint", "max": 9007199254740991}, {"name": "max_frames", "optional": true, "type": "uint", "max": 9007199254740991}, {"name": "pub_port", "optional": true, "type": "uint", "max": 65535}, {"name": "pub_endpoint", "optional": true, "type": "string"}, {"name": "entry_options", "optional": true, "type": "bool"}],
+  OFFERED: [{"name": "slots", "optional": false, "type": "uint", "max": 4294967295}, {"name": "ranges", "type": "list", "optional": true, "fields": [{"name": "start", "optional": true, "type": "nonnegative"}, {"name": "slots", "optional": true, "type": "uint", "max": 4294967295}], "payloads": false}],
+  ACCEPTED: [{"name": "req", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "ids", "optional": false, "type": "uint[]"}],
+  JOBS: [{"name": "jobs", "type": "list", "optional": false, "fields": [{"name": "id", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "attempt", "optional": false, "type": "uint", "max": 4294967295}, {"name": "priority", "optional": true, "type": "nonnegative"}, {"name": "runTimeout", "optional": true, "type": "uint", "max": 9007199254740991}, {"name": "key", "optional": true, "type": "string"}, {"name": "service", "optional": true, "type": "string"}, {"name": "client", "optional": true, "type": "string"}, {"name": "raw", "optional": true, "type": "bool"}], "payloads": true}],
+  ERROR: [{"name": "code", "optional": false, "type": "nonempty"}, {"name": "message", "optional": true, "type": "string"}, {"name": "class", "optional": true, "type": "string"}, {"name": "command", "optional": true, "type": "string"}, {"name": "req", "optional": true, "type": "uint", "max": 9007199254740991}],
+  SYSDONE: [{"name": "req", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "sentTo", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "receivedBy", "optional": false, "type": "uint", "max": 9007199254740991}],
+});
+
 const WAITING_REASONS = Object.freeze(["no_worker", "no_worker_for_service", "no_free_slot", "held_behind_key", "throttled", "needs_idle_worker"]);
 const WORKER_STATES = Object.freeze(["ready", "full", "reserved"]);
 const ROLES = Object.freeze(["peer", "worker", "client"]);
@@ -104,6 +121,7 @@ module.exports = {
   ZERO_START_GUARANTEE_IGNORED,
   ERRORS,
   COMMANDS,
+  FROM_MANAGER,
   WAITING_REASONS,
   WORKER_STATES,
   ROLES,

@@ -86,120 +86,76 @@ def decode(frames: Sequence[bytes]) -> Message:
 
 
 # --- what a message from the manager must hold (PROTOCOL §5, §8.2) ------------------
-# The checks of the C++ peer's decoder (libproletariat decode_from_manager), so that
-# every binding drops the same messages (tests/vectors/manager_to_peer.json). A field
-# that is null counts as absent; unknown fields are ignored.
-
-_MAX_ATTEMPT = 2**32 - 1
+# The rules are protocol.json's "peer_checks" (generated into _spec.FROM_MANAGER), the
+# same the C++ peer's decoder and the Node binding apply, so every binding drops the
+# same messages (tests/vectors/manager_to_peer.json). A field that is null counts as
+# absent; unknown fields are ignored.
 
 
 def _is_uint(value: Any, maximum: int = MAX_SAFE_INTEGER) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= maximum
 
 
-def _check_uint(obj: Dict[str, Any], name: str, required: bool, maximum: int = MAX_SAFE_INTEGER) -> None:
-    value = obj.get(name)
-    if value is None:
-        if required:
+def _is_non_negative(value: Any) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, (int, float))
+            and math.isfinite(value) and value >= 0)
+
+
+def _check_field(value: Any, rule: Dict[str, Any]) -> None:
+    """Checks one present field against its rule from _spec.FROM_MANAGER."""
+    name, kind = rule["name"], rule["type"]
+    if kind == "nonempty":
+        if not isinstance(value, str) or not value:
             raise ValueError(f"missing field '{name}'")
-    elif not _is_uint(value, maximum):
-        raise ValueError(f"field '{name}' must be an unsigned integer up to {maximum}")
+    elif kind == "string":
+        if not isinstance(value, str):
+            raise ValueError(f"field '{name}' must be a string")
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"field '{name}' must be a boolean")
+    elif kind == "uint":
+        if not _is_uint(value, rule["max"]):
+            raise ValueError(f"field '{name}' must be an unsigned integer up to {rule['max']}")
+    elif kind == "nonnegative":
+        if not _is_non_negative(value):
+            raise ValueError(f"field '{name}' must be a finite number >= 0")
+    elif kind == "uint[]":
+        if not isinstance(value, list) or not all(_is_uint(i) for i in value):
+            raise ValueError(f"field '{name}' must be an array of unsigned integers")
+    elif kind == "object":
+        if not isinstance(value, dict):
+            raise ValueError(f"field '{name}' must be null or an object")
+        _check_fields(value, rule["fields"])
+    elif kind == "list":
+        if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+            raise ValueError(f"field '{name}' must be an array of objects")
+        for entry in value:
+            _check_fields(entry, rule["fields"])
+    else:  # generate.py only emits the types above
+        raise AssertionError(f"unknown peer_checks type {kind!r}")
 
 
-def _check_type(obj: Dict[str, Any], name: str, kind: type, what: str) -> None:
-    value = obj.get(name)
-    if value is not None and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
-        raise ValueError(f"field '{name}' must be {what}")
-
-
-def _check_non_negative(obj: Dict[str, Any], name: str) -> None:
-    value = obj.get(name)
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0
-    ):
-        raise ValueError(f"field '{name}' must be a finite number >= 0")
-
-
-def _objects(header: Dict[str, Any], name: str) -> List[Dict[str, Any]]:
-    items = header.get(name)
-    if items is None:
-        raise ValueError(f"missing field '{name}'")
-    if not isinstance(items, list) or not all(isinstance(e, dict) for e in items):
-        raise ValueError(f"field '{name}' must be an array of objects")
-    return items
-
-
-def _check_payload_count(msg: Message, listed: int) -> None:
-    if listed != len(msg.payloads):
-        raise ValueError(f"header lists {listed} entries but {len(msg.payloads)} payload frames follow")
+def _check_fields(obj: Dict[str, Any], rules: Sequence[Dict[str, Any]]) -> None:
+    for rule in rules:
+        value = obj.get(rule["name"])
+        if value is None:
+            if not rule["optional"]:
+                raise ValueError(f"missing field '{rule['name']}'")
+            continue
+        _check_field(value, rule)
 
 
 def _check_from_manager(msg: Message) -> None:
-    h = msg.header
-    command = msg.command
-    if command == "WELCOME":
-        if not isinstance(h.get("id"), str) or not h["id"]:
-            raise ValueError("missing field 'id'")
-        for name in ("protocol", "heartbeat_ms"):
-            _check_uint(h, name, True)
-        _check_uint(h, "liveness", True, 1000)
-        for name in ("max_message_bytes", "max_frames"):
-            _check_uint(h, name, False)
-        _check_uint(h, "pub_port", False, 65535)
-        _check_type(h, "pub_endpoint", str, "a string")
-        _check_type(h, "entry_options", bool, "a boolean")
-    elif command == "OFFERED":
-        _check_uint(h, "slots", True, 2**32 - 1)
-        _check_type(h, "ranges", list, "an array")
-        for e in h.get("ranges") or ():
-            if isinstance(e, dict):
-                _check_non_negative(e, "start")
-                _check_uint(e, "slots", False, 2**32 - 1)
-    elif command == "ACCEPTED":
-        _check_uint(h, "req", True)
-        ids = h.get("ids")
-        if ids is None:
-            raise ValueError("missing field 'ids'")
-        if not isinstance(ids, list) or not all(_is_uint(i) for i in ids):
-            raise ValueError("field 'ids' must be an array of unsigned integers")
-    elif command == "JOBS":
-        items = _objects(h, "jobs")
-        for e in items:
-            _check_uint(e, "id", True)
-            _check_uint(e, "attempt", True, _MAX_ATTEMPT)
-            _check_non_negative(e, "priority")
-            _check_uint(e, "runTimeout", False)
-            for name in ("key", "service", "client"):
-                _check_type(e, name, str, "a string")
-            _check_type(e, "raw", bool, "a boolean")
-        _check_payload_count(msg, len(items))
-    elif command == "ABORT":
-        for e in _objects(h, "jobs"):
-            _check_uint(e, "id", True)
-            _check_uint(e, "attempt", True, _MAX_ATTEMPT)
-    elif command == "RESULT":
-        items = _objects(h, "results")
-        for e in items:
-            _check_uint(e, "id", True)
-            _check_type(e, "raw", bool, "a boolean")
-            err = e.get("err")
-            if err is not None:
-                if not isinstance(err, dict):
-                    raise ValueError("field 'err' must be null or an object")
-                _check_type(err, "code", str, "a string")
-                _check_type(err, "message", str, "a string")
-        _check_payload_count(msg, len(items))
-    elif command == "ERROR":
-        if not isinstance(h.get("code"), str) or not h["code"]:
-            raise ValueError("missing field 'code'")
-        for name in ("message", "command"):
-            _check_type(h, name, str, "a string")
-        _check_uint(h, "req", False)
-    elif command == "SYSDONE":
-        for name in ("req", "sentTo", "receivedBy"):
-            _check_uint(h, name, True)
-    elif command not in ("HEARTBEAT", "BYE", "STATUS", "MYSTATUS"):
-        raise ValueError(f"{command[:32]!r} is not a command the manager sends")
+    """The checks protocol.json's "peer_checks" name for msg's command."""
+    rules = _spec.FROM_MANAGER.get(msg.command)
+    if rules is None:
+        raise ValueError(f"{msg.command[:32]!r} is not a command the manager sends")
+    _check_fields(msg.header, rules)
+    for rule in rules:
+        if rule.get("payloads"):
+            listed = len(msg.header[rule["name"]])
+            if listed != len(msg.payloads):
+                raise ValueError(f"header lists {listed} entries but {len(msg.payloads)} payload frames follow")
 
 
 def decode_from_manager(frames: Sequence[bytes]) -> Message:

@@ -79,6 +79,23 @@ COMMANDS = {
     "SYSDONE": ("manager", "none"),
 }
 
+#: command -> the rules a peer checks in it (protocol.json "peer_checks"); a
+#: command the manager sends has an entry, others are malformed from the manager.
+FROM_MANAGER = {
+    "ABORT": [{'name': 'jobs', 'type': 'list', 'optional': False, 'fields': [{'name': 'id', 'optional': False, 'type': 'uint', 'max': 9007199254740991}, {'name': 'attempt', 'optional': False, 'type': 'uint', 'max': 4294967295}], 'payloads': False}],
+    "RESULT": [{'name': 'results', 'type': 'list', 'optional': False, 'fields': [{'name': 'id', 'optional': False, 'type': 'uint', 'max': 9007199254740991}, {'name': 'raw', 'optional': True, 'type': 'bool'}, {'name': 'err', 'type': 'object', 'optional': True, 'fields': [{'name': 'code', 'optional': True, 'type': 'string'}, {'name': 'message', 'optional': True, 'type': 'string'}]}], 'payloads': True}],
+    "HEARTBEAT": [],
+    "BYE": [],
+    "STATUS": [],
+    "MYSTATUS": [],
+    "WELCOME": [{'name': 'id', 'optional': False, 'type': 'nonempty'}, {'name': 'protocol', 'optional': False, 'type': 'uint', 'max': 9007199254740991}, {'name': 'heartbeat_ms', 'optional': False, 'type': 'uint', 'max': 9007199254740991}, {'name': 'liveness', 'optional': False, 'type': 'uint', 'max': 1000}, {'name': 'max_message_bytes', 'optional': True, 'type': 'uint', 'max': 9007199254740991}, {'name': 'max_frames', 'optional': True, 'type': 'uint', 'max': 9007199254740991}, {'name': 'pub_port', 'optional': True, 'type': 'uint', 'max': 65535}, {'name': 'pub_endpoint', 'optional': True, 'type': 'string'}, {'name': 'entry_options', 'optional': True, 'type': 'bool'}],
+    "OFFERED": [{'name': 'slots', 'optional': False, 'type': 'uint', 'max': 4294967295}, {'name': 'ranges', 'type': 'list', 'optional': True, 'fields': [{'name': 'start', 'optional': True, 'type': 'nonnegative'}, {'name': 'slots', 'optional': True, 'type': 'uint', 'max': 4294967295}], 'payloads': False}],
+    "ACCEPTED": [{'name': 'req', 'optional': False, 'type': 'uint', 'max': 9007199254740991}, {'name': 'ids', 'optional': False, 'type': 'uint[]'}],
+    "JOBS": [{'name': 'jobs', 'type': 'list', 'optional': False, 'fields': [{'name': 'id', 'optional': False, 'type': 'uint', 'max': 9007199254740991}, {'name': 'attempt', 'optional': False, 'type': 'uint', 'max': 4294967295}, {'name': 'priority', 'optional': True, 'type': 'nonnegative'}, {'name': 'runTimeout', 'optional': True, 'type': 'uint', 'max': 9007199254740991}, {'name': 'key', 'optional': True, 'type': 'string'}, {'name': 'service', 'optional': True, 'type': 'string'}, {'name': 'client', 'optional': True, 'type': 'string'}, {'name': 'raw', 'optional': True, 'type': 'bool'}], 'payloads': True}],
+    "ERROR": [{'name': 'code', 'optional': False, 'type': 'nonempty'}, {'name': 'message', 'optional': True, 'type': 'string'}, {'name': 'class', 'optional': True, 'type': 'string'}, {'name': 'command', 'optional': True, 'type': 'string'}, {'name': 'req', 'optional': True, 'type': 'uint', 'max': 9007199254740991}],
+    "SYSDONE": [{'name': 'req', 'optional': False, 'type': 'uint', 'max': 9007199254740991}, {'name': 'sentTo', 'optional': False, 'type': 'uint', 'max': 9007199254740991}, {'name': 'receivedBy', 'optional': False, 'type': 'uint', 'max': 9007199254740991}],
+}
+
 WAITING_REASONS = ("no_worker", "no_worker_for_service", "no_free_slot", "held_behind_key", "throttled", "needs_idle_worker",)
 WORKER_STATES = ("ready", "full", "reserved",)
 ROLES = ("peer", "worker", "client",)

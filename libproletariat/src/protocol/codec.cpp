@@ -622,7 +622,10 @@ std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, st
       o.slots = static_cast<unsigned>(slots);
       if (const json* ranges = r.array(env.header, "ranges", false)) {
         for (const auto& e : *ranges) {
-          if (!e.is_object()) continue;
+          if (!e.is_object()) {
+            r.fail("field 'ranges' must be an array of objects");
+            break;
+          }
           OfferedRange range;
           std::uint64_t s = 0;
           r.number(e, "start", range.start);
