@@ -22,6 +22,17 @@
 // ERROR) has not arrived, including pushes whose jobs finished meanwhile (their ids,
 // when they come, are aborted on the manager).
 //
+// Durability (PROTOCOL §12). The client has a stable `identity`, sent in every HELLO.
+// When the last WELCOME named a journal, losing the session keeps the accepted jobs
+// (_byId stays, _keptJournal remembers the journal) and takes only the pushes not yet
+// ACCEPTED back to unsent. The next WELCOME decides: the same journal, and the kept
+// ids go on waiting for their results (the manager sends the held ones); another
+// journal, or none, and the kept jobs are lost as without a journal (pushed again, or
+// ECONNLOST with keepState: false). Every RESULT from a manager with a journal is
+// answered with RECEIVED naming all its ids, the dropped ones too. An ERROR EDRAINING
+// for a push takes its jobs back to unsent; pushing waits for the next registration
+// (_holdPushes), since the draining manager says BYE when it stops.
+//
 // Pushing follows the one strategy of every binding (protocol/protocol.json,
 // peer_strategy): jobs travel in PUSH messages of at most MAX_JOBS_PER_PUSH jobs and
 // the manager's limits, and at most MAX_PUSHES_IN_FLIGHT pushes wait for their answer
@@ -38,9 +49,36 @@
 // by a callback is re-thrown on the next tick (an uncaught exception of the
 // application), after the client's state is consistent.
 
+const crypto = require('node:crypto');
 const codec = require('./codec');
 const { codes, jobError } = require('./errors');
 const { Peer } = require('./peer');
+
+// HELLO's `identity`: 1 to 128 bytes of UTF-8 (PROTOCOL §4).
+const MAX_IDENTITY_BYTES = 128;
+
+// The client's identity: the `identity` option, checked, or one made up once for
+// this client's life ("node-" and 32 random hex digits).
+function resolveIdentity(opts) {
+  const given = opts != null && typeof opts === 'object' ? opts.identity : undefined;
+  if (given == null) return `node-${crypto.randomBytes(16).toString('hex')}`;
+  if (typeof given !== 'string') {
+    throw new TypeError(`identity must be a string of 1 .. ${MAX_IDENTITY_BYTES} bytes of UTF-8, not a ${typeof given}`);
+  }
+  const bytes = Buffer.byteLength(given, 'utf8');
+  if (bytes < 1 || bytes > MAX_IDENTITY_BYTES) {
+    throw new TypeError(`identity must be 1 .. ${MAX_IDENTITY_BYTES} bytes of UTF-8, not ${bytes}`);
+  }
+  if (Buffer.from(given, 'utf8').toString('utf8') !== given) {
+    throw new TypeError('identity must be valid UTF-8 (it has an unpaired surrogate)');
+  }
+  return given;
+}
+
+// WELCOME's `journal`, or null when it names none.
+function journalOf(welcome) {
+  return welcome && typeof welcome.journal === 'string' && welcome.journal !== '' ? welcome.journal : null;
+}
 
 // A duration option in ms: null/undefined/0 mean none (as in the original). Durations
 // are integers below 2^53 on the wire (PROTOCOL §2).
@@ -81,8 +119,14 @@ class Client extends Peer {
   // first registration are pushed once it happens. keepState defaults to true (the
   // original's behaviour); only an explicit false fails unfinished jobs with
   // ECONNLOST when the manager is lost.
+  //
+  // identity: the client's stable identity (1 .. 128 bytes of UTF-8) sent in every
+  // HELLO, so that a manager with a journal gives it back its jobs after a lost
+  // session; by default "node-" and 32 random hex digits, made once per Client.
   constructor(opts) {
-    super('client', opts);
+    const identity = resolveIdentity(opts);
+    super('client', opts, { identity });
+    this.identity = identity;
     this.keepState = this._opts.keepState == null ? true : Boolean(this._opts.keepState);
     this._nextRequest = 1;
     this._requests = new Map(); // request number -> unfinished request
@@ -90,6 +134,10 @@ class Client extends Peer {
     this._byId = new Map(); // manager's job id -> {request, index}
     this._toPush = []; // requests that may have unsent jobs, in submission order
     this._pumping = false; // _pushPending is running (a callback it calls may submit)
+    this._journal = null; // the journal named by the current (or last) WELCOME
+    this._keptJournal = null; // a lost session's journal, while its accepted jobs are kept
+    this._abortLater = new Set(); // ids of kept jobs ended while no session was up
+    this._holdPushes = false; // EDRAINING: push nothing until the next registration
     this._session.connect();
   }
 
@@ -204,7 +252,7 @@ class Client extends Peer {
   // when an answer frees the window. A job too big for any message fails here with
   // ETOOBIG (the manager would refuse its whole push without saying which job).
   _pushPending() {
-    if (this._pumping || !this._session.registered) return;
+    if (this._pumping || this._holdPushes || !this._session.registered) return;
     this._pumping = true;
     const tooBig = [];
     try {
@@ -285,13 +333,58 @@ class Client extends Peer {
   }
 
   _onRegistered() {
+    const journal = journalOf(this._session.welcome);
+    this._journal = journal;
+    this._holdPushes = false;
+    if (this._keptJournal !== null) {
+      const kept = this._keptJournal;
+      this._keptJournal = null;
+      const abortLater = [...this._abortLater];
+      this._abortLater.clear();
+      if (journal === kept) {
+        // Re-attached: the manager sends the held results and the later ones.
+        this._log.info(`client: re-attached to journal ${journal}; ${this._byId.size} accepted jobs wait for their results`);
+        this._sendAbort(abortLater);
+      } else {
+        this._log.warn(`client: the manager's journal is ${journal === null ? 'none' : journal}, not ${kept}:` +
+          ' the jobs it accepted are lost');
+        this._loseAccepted();
+      }
+    }
     this._pushPending();
   }
 
   _onLost() {
-    this._awaiting.clear();
-    this._byId.clear();
     // Whatever was not accepted goes again, in the order it was given.
+    this._toPush = [...this._requests.values()];
+    for (const request of this._toPush) request.cursor = 0;
+    if (this._journal !== null) {
+      // The manager keeps what it accepted (PROTOCOL §12): the accepted jobs wait
+      // for the next WELCOME. A push not yet ACCEPTED goes again (the manager may
+      // have accepted it: the job may run twice, its first id's result is dropped).
+      this._keptJournal = this._journal;
+      let again = 0;
+      for (const { jobs } of this._awaiting.values()) {
+        for (const [request, index] of jobs) {
+          const job = request.jobs[index];
+          if (job.done || this._requests.get(request.req) !== request) continue;
+          job.sent = false;
+          ++again;
+        }
+      }
+      this._awaiting.clear();
+      this._log.warn(`client: manager lost: ${this._byId.size} accepted jobs kept for journal ${this._journal},` +
+        ` ${again} jobs not yet accepted will be pushed again`);
+      return;
+    }
+    this._awaiting.clear();
+    this._loseAccepted();
+  }
+
+  // The manager has lost every job it had of ours (no journal, or another one): each
+  // sent job goes back to unsent (keepState) or fails with ECONNLOST.
+  _loseAccepted() {
+    this._byId.clear();
     this._toPush = [...this._requests.values()];
     for (const request of this._toPush) request.cursor = 0;
     let lost = 0;
@@ -376,6 +469,8 @@ class Client extends Peer {
       this._log.warn(`client: RESULT lists ${results.length} entries but has ${payloads.length} payloads; dropped`);
       return;
     }
+    // Read before the callbacks run (one of them may close the client).
+    const journal = journalOf(this._session.welcome);
     results.forEach((entry, i) => {
       const where = entry && this._byId.get(entry.id);
       if (!where) {
@@ -391,6 +486,12 @@ class Client extends Peer {
       if (payload.error && !err) err = jobError(codes.EHANDLER, 'the result is not valid JSON');
       this._finish(where.request, where.index, { err, data: payload.error ? null : payload.value });
     });
+    // A manager with a journal holds each result until told that it arrived: name
+    // every entry, also those dropped (already delivered, or not ours).
+    if (journal !== null) {
+      const ids = results.filter((entry) => entry && Number.isSafeInteger(entry.id)).map((entry) => entry.id);
+      if (ids.length > 0) this._session.send(codec.encode('RECEIVED', { ids }));
+    }
   }
 
   _onError(header) {
@@ -405,6 +506,18 @@ class Client extends Peer {
       return;
     }
     this._awaiting.delete(req);
+    if (header.code === codes.EDRAINING) {
+      // The manager is stopping: push these again once registered anew (it says BYE
+      // when it stops, and the session reconnects as usual). Nothing fails.
+      if (!this._holdPushes) {
+        this._log.warn('client: the manager is draining (EDRAINING); pushing waits for the next registration');
+      }
+      this._holdPushes = true;
+      for (const [request, index] of pushed.jobs) request.jobs[index].sent = false;
+      this._toPush = [...this._requests.values()];
+      for (const request of this._toPush) request.cursor = 0;
+      return;
+    }
     if (pushed.shared) {
       // Several requests shared it: each goes again on its own (first, in order).
       this._log.warn(`client: manager refused a push of ${pushed.jobs.length} jobs shared by several requests` +
@@ -434,7 +547,12 @@ class Client extends Peer {
   }
 
   _sendAbort(ids) {
-    if (ids.length === 0 || !this._session.registered) return;
+    if (ids.length === 0) return;
+    if (!this._session.registered) {
+      // Kept jobs live on in the journal: abort them once re-attached.
+      if (this._keptJournal !== null) for (const id of ids) this._abortLater.add(id);
+      return;
+    }
     this._session.send(codec.encode('ABORT', { ids }));
   }
 

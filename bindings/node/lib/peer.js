@@ -30,7 +30,8 @@ const SEEN_SYSMSG_LIMIT = 1024;
 const CONTROL_REPLIES = new Set(['SYSDONE', 'STATUS', 'MYSTATUS']);
 
 class Peer extends EventEmitter {
-  constructor(role, opts) {
+  // session: more Session options from the subclass (the client's `identity`).
+  constructor(role, opts, session = {}) {
     super();
     this._opts = resolveOptions(opts);
     this._role = role;
@@ -51,6 +52,7 @@ class Peer extends EventEmitter {
         role,
         systemMessages: this._opts.systemMessages,
         logger: this._log,
+        ...session,
       },
       {
         onRegistered: () => this._registered(),

@@ -42,7 +42,7 @@ const BYE_LINGER_MS = 200;
 const now = () => performance.now();
 
 class Session {
-  // options: {endpoint, name, conRetryTime, maxRetries, role, systemMessages, logger}
+  // options: {endpoint, name, conRetryTime, maxRetries, role, systemMessages, identity, logger}
   // hooks: {onRegistered(), onMessage({command, header, payloads}), onLost(), onGiveUp(err)}
   constructor(options, hooks) {
     this.options = options;
@@ -77,7 +77,8 @@ class Session {
   // Queues a message (in order). False, and the message is dropped, when the session
   // is not registered: the owner re-sends what matters in onRegistered.
   send(frames) {
-    if (this.state !== 'registered' || !this.socket) return false;
+    // Nothing follows the BYE of close() (the manager would not know the sender).
+    if (this.state !== 'registered' || !this.socket || this.closing) return false;
     if (this.outbox.length >= MAX_OUTBOX) {
       this.log.error(`${this.options.role}: outbox full (${this.outbox.length} messages), dropping a message`);
       return false;
@@ -148,13 +149,15 @@ class Session {
   }
 
   // HELLO's header (PROTOCOL §4): the peer's name and language, for status displays,
-  // and `"sysmsg": false` for a peer that never subscribes to the system-message
-  // channel, so that the manager never counts it as a recipient.
+  // `"sysmsg": false` for a peer that never subscribes to the system-message
+  // channel, so that the manager never counts it as a recipient, and a client's
+  // stable `identity` (the same in every HELLO of its life, PROTOCOL §12).
   hello() {
     const hello = {};
     if (this.options.name) hello.name = this.options.name;
     hello.lang = 'node';
     if (this.options.systemMessages === false) hello.sysmsg = false;
+    if (this.options.identity) hello.identity = this.options.identity;
     return hello;
   }
 

@@ -12,6 +12,12 @@
 // batched: sent when ANSWER_THRESHOLD are waiting, when nothing else runs, or when
 // the oldest has waited ANSWER_DELAY_MAX ms.
 //
+// stop() drains (PROTOCOL §4 DRAIN, §12): it sends DRAIN, so that the manager sends
+// no new jobs, REJECTs any JOBS that still arrive, lets the running jobs finish and
+// sends their results, for at most the drain timeout (`drainTimeout`, 30 s); then
+// it takes away what still runs, says BYE and closes. A drain timeout of 0 is a
+// hard stop: BYE at once, the manager requeues the running jobs.
+//
 // Events: 'work' (w, handler); 'abort' (w, reason) when a running job is taken away,
 // reason 'abort' (client or manager), 'ETO' (runTimeout), 'reconnect' (manager lost)
 // or 'stop'; 'ready' (offered) when the manager accepted the offer; 'sysmsg'
@@ -28,6 +34,13 @@ const { SLOTS_MIN, SLOTS_MAX, SLOTS_DEFAULT } = require('./spec');
 const DEFAULT_ANSWER_DELAY_MAX = 5;
 // A runTimeout beyond this is treated as this: setTimeout's largest delay (~24.8 days).
 const MAX_TIMER_MS = 2147483647;
+// How long stop() waits for the running jobs by default (ms).
+const DEFAULT_DRAIN_TIMEOUT = 30000;
+
+// A drain timeout (ms) from an option: a number >= 0, at most MAX_TIMER_MS.
+function drainTimeoutOf(value, name) {
+  return Math.min(nonNegative(value, name), MAX_TIMER_MS);
+}
 
 // One job on this worker, as the 'work' and 'abort' listeners see it.
 class Work {
@@ -113,11 +126,15 @@ function entryBytes(result) {
 class Worker extends Peer {
   // opts: {slots (SLOTS_DEFAULT, 100), prioritySlots, services, host, port, endpoint, pubPort,
   // pubEndpoint, ANSWER_THRESHOLD (1), ANSWER_DELAY_MAX (5 ms), CON_RETRYTIME
-  // (2000 ms), name, DEBUG, logger}. CLEANUP_REQS and CLEANUP_CHECKINT are accepted
-  // for compatibility and ignored (there is nothing to clean up).
+  // (2000 ms), drainTimeout (30000 ms; also drain_timeout), name, DEBUG, logger}.
+  // CLEANUP_REQS and CLEANUP_CHECKINT are accepted for compatibility and ignored
+  // (there is nothing to clean up).
   constructor(opts) {
     super('worker', opts);
     const o = this._opts;
+    const drain = o.drainTimeout != null ? ['drainTimeout', o.drainTimeout]
+      : o.drain_timeout != null ? ['drain_timeout', o.drain_timeout] : null;
+    this.drainTimeout = drain ? drainTimeoutOf(drain[1], drain[0]) : DEFAULT_DRAIN_TIMEOUT;
     this.slots = o.slots == null ? SLOTS_DEFAULT : Number(o.slots);
     this.prioritySlots = o.prioritySlots || {};
     let services = o.services;
@@ -133,6 +150,9 @@ class Worker extends Peer {
     this._pending = []; // RESULT entries not yet sent, with...
     this._pendingFrames = []; // ... their payloads, same order
     this._flushTimer = null;
+    this._stopping = null; // stop()'s promise, once called
+    this._draining = false; // stopping: JOBS are rejected
+    this._drain = null; // {resolve, timer} while stop() waits for the running jobs
   }
 
   // Jobs running now.
@@ -154,23 +174,81 @@ class Worker extends Peer {
     return this;
   }
 
-  // Sends the results already given, takes every running job away ('abort' with
-  // reason 'stop'; the manager requeues them on our BYE), says BYE and closes.
-  stop(cb) {
-    const done = (async () => {
-      if (this._closed) return;
-      this._flush();
-      this._takeAwayAll('stop');
-      this.ready = false;
-      await this._closePeer();
-    })();
+  // stop([opts][, cb]): a graceful stop. Sends DRAIN (the manager sends no new jobs),
+  // REJECTs the JOBS that still arrive, waits until the running jobs have finished
+  // and their results are sent, at most opts.drainTimeout ms (the option of the same
+  // name, 30 s by default; `opts` may also be that number), then takes away what
+  // still runs ('abort' with reason 'stop'; the manager requeues it), says BYE and
+  // closes. A drain timeout of 0 is a hard stop: no DRAIN, BYE at once. A second
+  // call while draining returns the same promise, and shortens the wait if its
+  // timeout ends sooner (stop(0) stops at once). cb() or the Promise when done.
+  stop(opts, cb) {
+    if (typeof opts === 'function') [cb, opts] = [opts, undefined];
+    let timeout = this.drainTimeout;
+    if (typeof opts === 'number') timeout = drainTimeoutOf(opts, 'drainTimeout');
+    else if (opts != null && typeof opts === 'object') {
+      if (opts.drainTimeout != null) timeout = drainTimeoutOf(opts.drainTimeout, 'drainTimeout');
+      else if (opts.drain_timeout != null) timeout = drainTimeoutOf(opts.drain_timeout, 'drain_timeout');
+    } else if (opts != null) throw new TypeError('stop: opts must be {drainTimeout} or a number of ms');
+    if (this._stopping) {
+      if (this._drain) this._shortenDrain(timeout);
+    } else {
+      this._stopping = this._stop(timeout);
+    }
+    const done = this._stopping;
     if (typeof cb === 'function') done.then(() => cb(), cb);
     return done;
+  }
+
+  async _stop(timeout) {
+    if (this._closed) return;
+    this.ready = false;
+    this._draining = true;
+    if (timeout > 0 && this._session.registered) {
+      this._session.send(codec.encode('DRAIN', {}));
+      this._log.info(`worker: draining: waiting up to ${timeout} ms for ${this._running.size} running jobs`);
+      await new Promise((resolve) => {
+        this._drain = { resolve, timer: null };
+        this._shortenDrain(timeout, true);
+        this._checkDrained();
+      });
+      if (this._running.size > 0) {
+        this._log.warn(`worker: drain timeout: ${this._running.size} running jobs given back to the manager`);
+      }
+    }
+    this._flush();
+    this._takeAwayAll('stop');
+    await this._closePeer();
+  }
+
+  // Ends the drain in `timeout` ms, unless it is set to end sooner already.
+  _shortenDrain(timeout, first = false) {
+    const drain = this._drain;
+    if (!drain) return;
+    const end = Date.now() + timeout;
+    if (!first && drain.end <= end) return;
+    if (drain.timer) clearTimeout(drain.timer);
+    drain.end = end;
+    drain.timer = setTimeout(() => this._endDrain(), timeout);
+  }
+
+  // The drain is over when nothing runs (or the session is gone: nothing can be sent).
+  _checkDrained() {
+    if (this._drain && (this._running.size === 0 || !this._session.registered)) this._endDrain();
+  }
+
+  _endDrain() {
+    const drain = this._drain;
+    if (!drain) return;
+    this._drain = null;
+    if (drain.timer) clearTimeout(drain.timer);
+    drain.resolve();
   }
 
   // --- session hooks ---
 
   _onRegistered() {
+    if (this._draining) return; // stopping: no new offer (close follows)
     this._session.send(codec.encode('OFFER', this._offer));
   }
 
@@ -180,6 +258,7 @@ class Worker extends Peer {
     // them may be sent, now or after we register again.
     this._takeAwayAll('reconnect');
     this._clearPending();
+    this._checkDrained();
   }
 
   _onMessage(msg) {
@@ -196,6 +275,13 @@ class Worker extends Peer {
         this._onAbort(msg.header);
         break;
       case 'ERROR':
+        if (msg.header.command === 'DRAIN' && this._drain) {
+          // A manager that does not know DRAIN keeps sending jobs, each one rejected
+          // and sent again: stop at once instead, as before DRAIN existed.
+          this._log.warn(`worker: the manager refused DRAIN (${msg.header.code}); stopping at once`);
+          this._endDrain();
+          break;
+        }
         this._log.error(`worker: manager answered ${msg.header.code}` +
           `${msg.header.command ? ` to ${msg.header.command}` : ''}: ${msg.header.message}`);
         break;
@@ -224,7 +310,7 @@ class Worker extends Peer {
         this._log.warn(`worker: job ${a.id} attempt ${a.attempt} is already running; duplicate ignored`);
         return;
       }
-      if (this._running.size >= this.slots) {
+      if (this._draining || this._running.size >= this.slots) {
         reject.push({ id: a.id, attempt: a.attempt });
         return;
       }
@@ -243,7 +329,7 @@ class Worker extends Peer {
       accepted.push(entry);
     });
     if (reject.length > 0) {
-      this._log.warn(`worker: rejecting ${reject.length} jobs beyond its ${this.slots} slots`);
+      this._log.warn(`worker: rejecting ${reject.length} jobs ${this._draining ? 'while stopping' : `beyond its ${this.slots} slots`}`);
       this._session.send(codec.encode('REJECT', { jobs: reject }));
     }
     for (const entry of accepted) this._dispatch(entry);
@@ -330,6 +416,11 @@ class Worker extends Peer {
     if (entry.timer) clearTimeout(entry.timer);
     entry.timer = null;
     this._running.delete(entry.key);
+    if (this._drain && this._running.size === 0) {
+      // The last one: end the drain once its result has been queued (the caller of
+      // _remove adds it right after; the stop then flushes it before BYE).
+      process.nextTick(() => this._checkDrained());
+    }
   }
 
   // Removes a running job: aborts its signal and tells the 'abort' listeners. No

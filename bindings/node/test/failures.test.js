@@ -49,7 +49,7 @@ describe('failures against proletariatd', () => {
 
   afterEach(async () => {
     for (const p of peers.splice(0).reverse()) {
-      if (p instanceof Worker) await p.stop();
+      if (p instanceof Worker) await p.stop({ drainTimeout: 0 });
       else if (p instanceof Client) await p.close();
       else if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     }
@@ -96,7 +96,7 @@ describe('failures against proletariatd', () => {
     assert.equal(data, null);
   });
 
-  it('a worker that stops gives its running jobs back; they finish elsewhere', async () => {
+  it('a worker stopped hard (drainTimeout 0) gives its running jobs back; they finish elsewhere', async () => {
     const reasons = [];
     const first = await startWorker({ slots: 1 }, () => {});
     first.on('abort', (w, reason) => reasons.push(reason));
@@ -104,7 +104,7 @@ describe('failures against proletariatd', () => {
     const result = callback((cb) => client.work({ v: 2 }, cb), WAIT, 'the job to finish');
     await until(() => first.running === 1, WAIT, 'the first worker to get the job');
     await startWorker({ slots: 1 }, (w, handler) => handler(null, `second took attempt ${w.attempt}`));
-    await first.stop();
+    await first.stop({ drainTimeout: 0 });
     assert.deepEqual(reasons, ['stop']);
     const [err, data] = await result;
     assert.equal(err, null);

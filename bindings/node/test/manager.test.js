@@ -108,7 +108,7 @@ test("the Manager's other events keep the original's arguments: abort(job, worke
     const done = new Promise((resolve) => client.work({ b: 2 }, (err, data) => resolve([err, data])));
     await until(() => first.running === 1, 3000, 'the second job to run');
     const firstId = first.id;
-    await first.stop();
+    await first.stop({ drainTimeout: 0 }); // hard: the job never ends
     await until(() => giveups.length === 1, 3000, 'the giveup event');
     assert.strictEqual(giveups[0][1].id, firstId);
     const second = new Worker({ slots: 1, host: '127.0.0.1', port, logger: null });
@@ -124,7 +124,7 @@ test("the Manager's other events keep the original's arguments: abort(job, worke
     assert.deepStrictEqual(cleanups[0], []);
   } finally {
     await client.close();
-    await first.stop();
+    await first.stop({ drainTimeout: 0 });
     await within(5000, manager.stop(), 'the manager to stop');
   }
   assert.deepStrictEqual(exits, [[0, null]]);

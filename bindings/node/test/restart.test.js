@@ -27,7 +27,7 @@ describe('a manager killed and restarted under load', () => {
 
   after(async () => {
     if (client) await client.close();
-    if (worker) await worker.stop();
+    if (worker) await worker.stop({ drainTimeout: 0 });
     if (daemon) await daemon.stop();
   });
 

@@ -43,7 +43,7 @@ describe('scheduling against proletariatd', () => {
   });
 
   afterEach(async () => {
-    for (const w of workers.splice(0)) await w.stop();
+    for (const w of workers.splice(0)) await w.stop({ drainTimeout: 0 });
   });
 
   after(async () => {

@@ -144,7 +144,7 @@ class NodeAdapter {
 
   async close() {
     if (!this.peer) return;
-    if (this.peer instanceof Worker) await this.peer.stop();
+    if (this.peer instanceof Worker) await this.peer.stop({ drainTimeout: 0 }); // hard: scripted jobs may hang
     else await this.peer.close();
   }
 }

@@ -256,13 +256,16 @@ function controls(count) {
 }
 
 // Vector name -> how the binding produces it.
+// The identity the HELLO builders give their clients (a Client always sends one).
+const TEST_IDENTITY = 'node-vector-client';
+
 const BUILDERS = {
   hello: async (fake) => {
-    track(new Client({ ...fake.endpoint, name: 'w1', logger: memoryLogger() }));
+    track(new Client({ ...fake.endpoint, name: 'w1', identity: TEST_IDENTITY, logger: memoryLogger() }));
     return capture(fake, 'HELLO');
   },
   'hello of a peer that takes no system messages': async (fake) => {
-    track(new Client({ ...fake.endpoint, name: 'ctl', systemMessages: false, logger: memoryLogger() }));
+    track(new Client({ ...fake.endpoint, name: 'ctl', systemMessages: false, identity: TEST_IDENTITY, logger: memoryLogger() }));
     return capture(fake, 'HELLO');
   },
   offer: async (fake) => {
@@ -327,19 +330,24 @@ const BUILDERS = {
   },
 };
 
-// The header frame of a HELLO vector as this binding writes it: its own language
-// after the name (the one field that names the binding), the rest as in the vector.
+// The header frame of a HELLO vector as this binding's client writes it: its own
+// language after the name (the one field that names the binding), the rest as in the
+// vector, then the client's identity (PROTOCOL §4) unless the vector names one.
 function withNodeLang(frames) {
   const { name, lang, ...rest } = JSON.parse(frames[3].toString('utf8')); // eslint-disable-line no-unused-vars
   const header = name === undefined ? {} : { name };
   header.lang = 'node';
-  return [...frames.slice(0, 3), Buffer.from(JSON.stringify({ ...header, ...rest })), ...frames.slice(4)];
+  const all = { ...header, ...rest };
+  if (all.identity === undefined) all.identity = TEST_IDENTITY;
+  return [...frames.slice(0, 3), Buffer.from(JSON.stringify(all)), ...frames.slice(4)];
 }
 
 // Vector name -> {why, expect: vector frames -> the frames this binding sends}.
 const DEVIATIONS = {
-  hello: { why: 'the binding names its own language, "lang":"node"', expect: withNodeLang },
-  'hello of a peer that takes no system messages': { why: 'the binding always says "lang":"node"', expect: withNodeLang },
+  hello: { why: 'the binding names its own language, "lang":"node", and a client its identity', expect: withNodeLang },
+  'hello of a peer that takes no system messages': {
+    why: 'the binding always says "lang":"node", and a client its identity', expect: withNodeLang,
+  },
   'push of two jobs': {
     why: 'an item reaches the worker whole (the original API): the job keyed "k" is {x: 1, _key: "k"}, and so is its payload',
     expect: (frames) => [...frames.slice(0, 4), Buffer.from('{"x":1,"_key":"k"}'), ...frames.slice(5)],

@@ -44,7 +44,7 @@ describe('work against proletariatd', () => {
 
   after(async () => {
     if (client) await client.close();
-    if (worker) await worker.stop();
+    if (worker) await worker.stop({ drainTimeout: 0 });
     if (daemon) await daemon.stop();
   });
 
