@@ -42,7 +42,8 @@ SysmsgHandler = Callable[[Any, str], Any]
 F = TypeVar("F", bound=Callable[..., Any])
 P = TypeVar("P", bound="PeerBase")
 
-_STOP = ("stop",)
+#: The mailbox command ("stop", drain seconds) that ends the I/O loop (PeerBase._stop_io).
+_STOP = "stop"
 # Reply command -> the command it answers.
 _REPLY_OF = {"SYSDONE": "SYSMSG", "STATUS": "STATUS", "MYSTATUS": "MYSTATUS"}
 
@@ -152,6 +153,7 @@ class PeerBase:
         if not isinstance(system_messages, bool):
             raise ProletariatError(EBADFIELD, f"system_messages must be True or False, not {system_messages!r}")
         self._system_messages = system_messages
+        self._identity: Optional[str] = None  # a Client sets its own before _start_io
         try:
             self._con_retry_time = float(con_retry_time)
         except (TypeError, ValueError):
@@ -278,18 +280,30 @@ class PeerBase:
 
     def close(self, timeout: float = 5.0) -> None:
         """Leaves the manager (BYE) and stops the I/O thread. Idempotent."""
+        self._stop_io(timeout, 0.0)
+
+    def _stop_io(self, timeout: float, drain_s: float) -> None:
+        """Stops the I/O thread: at once (drain_s 0) or after the peer's graceful
+        stop (see _io_begin_drain), which may take up to drain_s seconds; waits for
+        the thread `timeout` seconds beyond that. A second call while a graceful stop
+        goes on turns it into an immediate one when its drain_s is 0."""
         with self._lifecycle:
-            if self._closing:
-                return
+            again = self._closing
             self._closing = True
             thread = self._io_thread
+        if again:
+            if drain_s <= 0 and thread is not None and thread.is_alive():
+                self._mailbox.post((_STOP, 0.0))  # False once the thread is gone: nothing to hurry
+                if thread is not threading.current_thread():
+                    thread.join(timeout)
+            return
         if thread is not None:
-            self._mailbox.post(_STOP)
+            self._mailbox.post((_STOP, drain_s))
             if thread is not threading.current_thread():
-                thread.join(timeout)
+                thread.join(drain_s + timeout)
                 if thread.is_alive():
                     # Leave the mailbox open: the thread still polls its pipe.
-                    log.error("%s: the I/O thread did not stop within %.1f s", self._role, timeout)
+                    log.error("%s: the I/O thread did not stop within %.1f s", self._role, drain_s + timeout)
                     self._events.shutdown(wait=False)
                     return
         else:
@@ -379,22 +393,31 @@ class PeerBase:
             on_lost=self._on_lost,
             on_sysmsg=self._on_sysmsg,
             system_messages=self._system_messages,
+            identity=self._identity,
         )
         self._session = session
         stopping = False
         try:
             session.connect()
             mailbox_fd = self._mailbox.fileno()
+            stop_at: Optional[float] = None  # during a graceful stop: when it gives up
             while not stopping:
                 try:
                     until = 0.0 if self._mailbox.backlog() else self._io_deadline()
+                    if stop_at is not None:
+                        until = min(until, stop_at)
                     session.poll([mailbox_fd], until)
                     for command in self._mailbox.drain():
-                        if command is _STOP:
-                            stopping = True
-                        else:
+                        if command[0] != _STOP:
                             self._on_command(command)
-                    self._io_timers(time.monotonic())
+                        elif command[1] > 0 and stop_at is None and not stopping and self._io_begin_drain():
+                            stop_at = time.monotonic() + command[1]
+                        else:
+                            stopping = True
+                    now = time.monotonic()
+                    self._io_timers(now)
+                    if stop_at is not None and (now >= stop_at or self._io_drained()):
+                        stopping = True
                 except Exception:  # one bad step must not end the peer
                     log.exception("%s: I/O loop", self._role)
             try:
@@ -557,6 +580,15 @@ class PeerBase:
 
     def _io_shutdown(self) -> None:
         pass
+
+    def _io_begin_drain(self) -> bool:
+        """A graceful stop was asked for: start it and return True, or return False
+        to stop at once. The loop then runs until _io_drained() or the drain time."""
+        return False
+
+    def _io_drained(self) -> bool:
+        """True when a graceful stop has nothing left to wait for."""
+        return True
 
     def _io_lost(self) -> None:
         pass

@@ -79,6 +79,7 @@ class Session:
         on_lost: Hook,
         on_sysmsg: Callable[[Dict[str, Any], bytes], None],
         system_messages: bool = True,
+        identity: Optional[str] = None,
     ) -> None:
         self._context = context
         self.endpoint = endpoint
@@ -92,6 +93,9 @@ class Session:
         # False: HELLO says "sysmsg": false (the manager never counts this peer as a
         # recipient of system messages, PROTOCOL §3, §4) and no SUB socket is opened.
         self._system_messages = bool(system_messages)
+        # A client's stable identity (PROTOCOL §4, §12), sent in every HELLO; None for
+        # a worker, which has none.
+        self._identity = identity
 
         self.state = IDLE
         self.welcome: Dict[str, Any] = {}
@@ -214,8 +218,11 @@ class Session:
         self._flush_outbox(now)
 
     def _hello(self) -> Dict[str, Any]:
-        """The HELLO header: "sysmsg" only when false (absent means true)."""
+        """The HELLO header: "identity" when the peer has one (a client), "sysmsg"
+        only when false (absent means true)."""
         hello: Dict[str, Any] = {"name": self._name, "lang": "python"}
+        if self._identity is not None:
+            hello["identity"] = self._identity
         if not self._system_messages:
             hello["sysmsg"] = False
         return hello

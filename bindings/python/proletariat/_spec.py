@@ -54,6 +54,7 @@ ERRORS = {
     "ETOOBIG": ("request", "the message exceeds max_message_bytes or max_frames; as a job error: the job or its result alone is too big to travel"),
     "ELIMIT": ("retry", "the push would exceed the client's limit of outstanding jobs (max_jobs_per_client)"),
     "EINTERNAL": ("fault", "the manager failed while handling the message; it logged the details and goes on"),
+    "EDRAINING": ("retry", "the manager is stopping (draining): it takes no new pushes; push again later, or to another manager"),
     "ENOPEER": ("request", "a SYSMSG names a peer id that is not registered, or one that registered with \"sysmsg\": false"),
 }
 
@@ -65,6 +66,8 @@ COMMANDS = {
     "ABORT": ("peer", "none"),
     "RESULT": ("peer", "results"),
     "REJECT": ("peer", "none"),
+    "RECEIVED": ("peer", "none"),
+    "DRAIN": ("peer", "none"),
     "HEARTBEAT": ("both", "none"),
     "BYE": ("both", "none"),
     "SYSMSG": ("peer", "one"),
@@ -88,7 +91,7 @@ FROM_MANAGER = {
     "BYE": [],
     "STATUS": [],
     "MYSTATUS": [],
-    "WELCOME": [{'name': 'id', 'optional': False, 'type': 'nonempty'}, {'name': 'protocol', 'optional': False, 'type': 'uint', 'max': 9007199254740991}, {'name': 'heartbeat_ms', 'optional': False, 'type': 'uint', 'max': 9007199254740991}, {'name': 'liveness', 'optional': False, 'type': 'uint', 'max': 1000}, {'name': 'max_message_bytes', 'optional': True, 'type': 'uint', 'max': 9007199254740991}, {'name': 'max_frames', 'optional': True, 'type': 'uint', 'max': 9007199254740991}, {'name': 'pub_port', 'optional': True, 'type': 'uint', 'max': 65535}, {'name': 'pub_endpoint', 'optional': True, 'type': 'string'}, {'name': 'entry_options', 'optional': True, 'type': 'bool'}],
+    "WELCOME": [{'name': 'id', 'optional': False, 'type': 'nonempty'}, {'name': 'protocol', 'optional': False, 'type': 'uint', 'max': 9007199254740991}, {'name': 'heartbeat_ms', 'optional': False, 'type': 'uint', 'max': 9007199254740991}, {'name': 'liveness', 'optional': False, 'type': 'uint', 'max': 1000}, {'name': 'max_message_bytes', 'optional': True, 'type': 'uint', 'max': 9007199254740991}, {'name': 'max_frames', 'optional': True, 'type': 'uint', 'max': 9007199254740991}, {'name': 'pub_port', 'optional': True, 'type': 'uint', 'max': 65535}, {'name': 'pub_endpoint', 'optional': True, 'type': 'string'}, {'name': 'entry_options', 'optional': True, 'type': 'bool'}, {'name': 'journal', 'optional': True, 'type': 'string'}],
     "OFFERED": [{'name': 'slots', 'optional': False, 'type': 'uint', 'max': 4294967295}, {'name': 'ranges', 'type': 'list', 'optional': True, 'fields': [{'name': 'start', 'optional': True, 'type': 'nonnegative'}, {'name': 'slots', 'optional': True, 'type': 'uint', 'max': 4294967295}], 'payloads': False}],
     "ACCEPTED": [{'name': 'req', 'optional': False, 'type': 'uint', 'max': 9007199254740991}, {'name': 'ids', 'optional': False, 'type': 'uint[]'}],
     "JOBS": [{'name': 'jobs', 'type': 'list', 'optional': False, 'fields': [{'name': 'id', 'optional': False, 'type': 'uint', 'max': 9007199254740991}, {'name': 'attempt', 'optional': False, 'type': 'uint', 'max': 4294967295}, {'name': 'priority', 'optional': True, 'type': 'nonnegative'}, {'name': 'runTimeout', 'optional': True, 'type': 'uint', 'max': 9007199254740991}, {'name': 'key', 'optional': True, 'type': 'string'}, {'name': 'service', 'optional': True, 'type': 'string'}, {'name': 'client', 'optional': True, 'type': 'string'}, {'name': 'raw', 'optional': True, 'type': 'bool'}], 'payloads': True}],

@@ -10,8 +10,11 @@ queued, its ACCEPTED awaited) -> accepted (the manager's id known) -> done (resu
 delivered). Any state may jump to done (client timeout ECSTO, abort EABORTED, ERROR
 for its push, lost connection without keep_state ECONNLOST). Losing the session takes
 every sent or accepted job back to unsent (keep_state: pushed again on the next
-session) or to done with ECONNLOST. Invariants: ``_by_id`` holds exactly the accepted
-jobs that are not done; ``_awaiting_accept`` holds, in the order they were sent, the
+session) or to done with ECONNLOST, unless the last WELCOME named a journal
+(PROTOCOL §12): then accepted jobs stay accepted (their ids kept, their results
+awaited from the next session if it names the same journal), and only sent jobs go
+back to unsent. Invariants: ``_by_id`` holds exactly the accepted jobs that are not
+done (kept ones included); ``_awaiting_accept`` holds, in the order they were sent, the
 pushes of the current session whose ACCEPTED (or ERROR) has not arrived, including
 pushes whose jobs finished meanwhile (their ids, when they come, are aborted on the
 manager), and never more than MAX_PUSHES_IN_FLIGHT of them.
@@ -24,6 +27,7 @@ import heapq
 import logging
 import math
 import queue
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -37,6 +41,7 @@ from .errors import (
     EBADFIELD,
     ECONNLOST,
     ECSTO,
+    EDRAINING,
     EHANDLER,
     EINTERNAL,
     ETOOBIG,
@@ -57,6 +62,26 @@ MAX_PUSHES_IN_FLIGHT = _spec.MAX_PUSHES_IN_FLIGHT
 #: PUSH messages built per I/O loop step: a large request leaves in slices, between
 #: which the loop reads answers and keeps the heartbeat going.
 PUSHES_PER_STEP = 2
+#: Bytes of UTF-8 a client identity may have (PROTOCOL §4 HELLO).
+MAX_IDENTITY_BYTES = 128
+
+
+def new_identity() -> str:
+    """A fresh client identity: "python-" and 32 random hex digits (128 bits)."""
+    return "python-" + secrets.token_hex(16)
+
+
+def _check_identity(identity: Any) -> str:
+    """An identity given by the application: a str of 1 to 128 bytes of UTF-8."""
+    if not isinstance(identity, str):
+        raise ProletariatError(EBADFIELD, f"identity must be a string, not {identity!r}")
+    try:
+        size = len(identity.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ProletariatError(EBADFIELD, "identity must be valid UTF-8 text (it has lone surrogates)") from None
+    if not 1 <= size <= MAX_IDENTITY_BYTES:
+        raise ProletariatError(EBADFIELD, f"identity must be 1 to {MAX_IDENTITY_BYTES} bytes of UTF-8, not {size}")
+    return identity
 
 
 class Job:
@@ -261,6 +286,19 @@ class Client(PeerBase):
             broadcasts of other peers do not wait for it or count it, and a message
             addressed to it gets ``ENOPEER``. It may still send them, and ask for
             status.
+        identity: the client's stable identity, sent in every HELLO (1 to 128 bytes
+            of UTF-8). By default a fresh one, ``"python-"`` and 32 random hex
+            digits, made once per Client. A manager with a journal (PROTOCOL §12) uses
+            it to give a reconnecting client back its unfinished jobs; give the same
+            identity to the Client of a restarted process only if it should receive
+            results of the old one's jobs (it drops them: it does not know their ids).
+
+    Re-attachment: when the session is lost and the last WELCOME named a journal,
+    accepted jobs keep waiting for their results; if the next WELCOME names the same
+    journal they arrive from there (each delivered once), otherwise those jobs are
+    handled as a lost session's (``keep_state``: pushed again; else ``ECONNLOST``).
+    Pushes not yet accepted are pushed again. A push the manager refuses with
+    ``EDRAINING`` (it is stopping) is pushed again after the next registration.
 
     Durations in this API are seconds (floats); the wire carries milliseconds.
 
@@ -281,8 +319,10 @@ class Client(PeerBase):
         name: str = "",
         *,
         system_messages: bool = True,
+        identity: Optional[str] = None,
     ) -> None:
         super().__init__(endpoint, name, con_retry_time, system_messages)
+        self._identity = new_identity() if identity is None else _check_identity(identity)
         self._keep_state = bool(keep_state)
         self._pending_lock = threading.Lock()
         self._pending_jobs = 0
@@ -293,9 +333,26 @@ class Client(PeerBase):
         self._by_id: Dict[int, Tuple[int, int]] = {}  # job id -> (req, index)
         self._deadlines: List[Tuple[float, int]] = []  # heap of (deadline, req)
         self._to_push: Dict[int, None] = {}  # reqs with unsent jobs, oldest first
+        # The journal of the last WELCOME ("" for none): whether accepted jobs survive
+        # a lost session, and whether the next manager is the one that holds them.
+        self._journal = ""
+        # Jobs kept across a lost session (the accepted jobs then; their ids stay in
+        # _by_id), settled by the next WELCOME.
+        self._kept = False
+        # Ids aborted while no session was up, to abort on the next session of the
+        # same journal (the manager still runs them).
+        self._abort_later: List[int] = []
+        # The manager refused a push with EDRAINING: push nothing more this session.
+        self._manager_draining = False
         self._start_io()
 
     # --- public -------------------------------------------------------------------
+
+    @property
+    def identity(self) -> str:
+        """The identity this client sends in every HELLO."""
+        assert self._identity is not None
+        return self._identity
 
     @property
     def pending(self) -> int:
@@ -470,7 +527,8 @@ class Client(PeerBase):
     # --- I/O thread ---------------------------------------------------------------
 
     def _io_deadline(self) -> float:
-        if self._to_push and self._registered and len(self._awaiting_accept) < MAX_PUSHES_IN_FLIGHT:
+        if (self._to_push and self._registered and not self._manager_draining
+                and len(self._awaiting_accept) < MAX_PUSHES_IN_FLIGHT):
             return 0.0  # more to push and room for it: do not sleep (an ACCEPTED wakes a full window)
         return self._deadlines[0][0] if self._deadlines else math.inf
 
@@ -501,6 +559,22 @@ class Client(PeerBase):
         self._to_push[request.req] = None
 
     def _io_registered(self) -> None:
+        self._manager_draining = False
+        welcome = self._session.welcome if self._session else {}
+        journal = welcome.get("journal")
+        journal = journal if isinstance(journal, str) else ""
+        if self._kept:
+            self._kept = False
+            if journal and journal == self._journal:
+                log.info("client: re-attached to journal %s; %d accepted jobs wait for their results",
+                         journal, len(self._by_id))
+                self._send_abort(self._abort_later)
+            else:
+                log.warning("client: the manager's journal is %s, not %s: its accepted jobs are lost",
+                            journal or "none", self._journal)
+                self._lose_accepted()
+        self._abort_later = []
+        self._journal = journal
         for request in self._requests.values():
             request.cursor = 0
             self._to_push[request.req] = None
@@ -508,7 +582,29 @@ class Client(PeerBase):
 
     def _io_lost(self) -> None:
         self._awaiting_accept.clear()
+        self._manager_draining = False
+        if self._journal:
+            # The accepted jobs live on in the journal: keep waiting for them. A push
+            # not accepted may or may not be there: push it again (it may run twice;
+            # only the result of the id we were told is delivered).
+            resent = 0
+            for request in self._requests.values():
+                for job in request.jobs:
+                    if job.sent and not job.done and not job.id:
+                        job.sent = False
+                        resent += 1
+            self._kept = self._kept or bool(self._by_id)
+            if self._by_id or resent:
+                log.warning("client: session lost; %d accepted jobs wait for journal %s, %d will be pushed again",
+                            len(self._by_id), self._journal, resent)
+            return
+        self._lose_accepted()
+
+    def _lose_accepted(self) -> None:
+        """Every sent or accepted job is lost with its manager: pushed again
+        (keep_state) or failed with ECONNLOST."""
         self._by_id.clear()
+        self._abort_later = []
         lost = 0
         for req in list(self._requests):
             request = self._requests.get(req)
@@ -533,7 +629,7 @@ class Client(PeerBase):
     def _pump(self) -> None:
         """Sends up to PUSHES_PER_STEP pushes of the requests waiting to be pushed,
         while fewer than MAX_PUSHES_IN_FLIGHT await their ACCEPTED."""
-        if not self._registered:
+        if not self._registered or self._manager_draining:
             return
         for _ in range(PUSHES_PER_STEP):
             if not self._to_push or len(self._awaiting_accept) >= MAX_PUSHES_IN_FLIGHT:
@@ -657,10 +753,15 @@ class Client(PeerBase):
         except ValueError as exc:
             log.warning("client: dropping RESULT: %s", exc)
             return
+        received: List[int] = []
         for entry, frame in zip(items, msg.payloads):
             job_id = entry.get("id")
+            if isinstance(job_id, int) and not isinstance(job_id, bool):
+                received.append(job_id)
             where = self._by_id.get(job_id) if isinstance(job_id, int) and not isinstance(job_id, bool) else None
             if where is None or not isinstance(job_id, int):
+                # Already delivered (a manager restarted on its journal sends again what
+                # it had not heard RECEIVED for), aborted, or never ours.
                 log.debug("client: result for job %r that is not waiting; dropped", job_id)
                 continue
             request = self._requests.get(where[0])
@@ -668,6 +769,11 @@ class Client(PeerBase):
                 del self._by_id[job_id]
                 continue
             self._finish(request, where[1], _result_of(entry, frame))
+        # A manager with a journal holds each result until told (PROTOCOL §4 RECEIVED);
+        # one without forgets it once sent, and must not hear a command it does not know.
+        journal = self._session.welcome.get("journal") if self._session else None
+        if received and isinstance(journal, str) and journal:
+            self._send(proto.encode("RECEIVED", {"ids": received}))
 
     def _take_push(self, req: Optional[int]) -> Optional[List[int]]:
         """Removes and returns the oldest push awaiting its answer with this req (the
@@ -696,6 +802,21 @@ class Client(PeerBase):
             return False
         if indices is None:
             log.error("client: manager answered %s for push %d, which is not waiting: %s", code, req, message)
+            return True
+        if code == EDRAINING:
+            # The manager is stopping: nothing of this push was queued. Push it again
+            # once registered anew (the draining manager says BYE when it stops), and
+            # push nothing more to this one.
+            if not self._manager_draining:
+                log.warning("client: the manager is draining; pushes wait for the next session")
+            self._manager_draining = True
+            request = self._requests.get(req)
+            if request is not None:
+                for index in indices:
+                    job = request.jobs[index]
+                    if not job.done:
+                        job.sent = False
+                        job.id = 0
             return True
         log.warning("client: manager refused push %d (%d jobs): %s %s", req, len(indices), code, message)
         for index in indices:
@@ -747,8 +868,12 @@ class Client(PeerBase):
             self._finish(request, index, Result(JobError(code, message)))
 
     def _send_abort(self, ids: List[int]) -> None:
-        if ids and self._registered:
+        if not ids:
+            return
+        if self._registered:
             self._send(proto.encode("ABORT", {"ids": ids}))
+        elif self._kept:
+            self._abort_later.extend(ids)  # the journal's manager still runs them
 
     def _finish(self, request: _Request, index: int, result: Result) -> None:
         """Marks one job done and delivers its result; completes the request when it

@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 from . import _protocol as proto
 from ._peer import PeerBase
 from .client import DEFAULT_ENDPOINT, Job
-from .errors import EABORTED, EBADOFFER, EHANDLER, ESTATE, ETO, ETOOBIG, JobError, ProletariatError
+from .errors import EABORTED, EBADFIELD, EBADOFFER, EHANDLER, ESTATE, ETO, ETOOBIG, JobError, ProletariatError
 
 log = logging.getLogger("proletariat")
 
@@ -37,6 +37,10 @@ log = logging.getLogger("proletariat")
 MAX_SLOTS = proto.SLOTS_MAX
 #: A runTimeout beyond this (about 30 years, in seconds) is treated as this.
 MAX_RUN_TIMEOUT_S = float(1 << 30)
+#: How long a graceful stop waits for the running jobs by default, in seconds: the
+#: manager's own drain timeout is of the same order, and a job longer than that is
+#: better run again elsewhere than waited for by a process that was asked to stop.
+DEFAULT_DRAIN_TIMEOUT_S = 30.0
 
 Handler = Callable[["WorkerJob"], Any]
 AbortHandler = Callable[["WorkerJob", str], Any]
@@ -196,6 +200,17 @@ def _range_start(start: Any) -> float:
     return value
 
 
+def _drain_seconds(value: Any) -> float:
+    """A drain timeout: a finite number of seconds >= 0; EBADFIELD otherwise."""
+    try:
+        seconds = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ProletariatError(EBADFIELD, f"drain_timeout must be a finite number of seconds >= 0, not {value!r}")
+    return seconds
+
+
 def _check_offer(slots: Any, priority_slots: Any, services: Iterable[str]) -> Tuple[int, Dict[float, int], List[str]]:
     """The offer rules of protocol/protocol.json ("offer"; PROTOCOL §4, SPEC 3), the
     manager's, checked before connecting so that a bad configuration raises EBADOFFER
@@ -260,8 +275,12 @@ class Worker(PeerBase):
             messages (HELLO ``"sysmsg": false``): it opens no system-message socket,
             broadcasts of other peers do not wait for it or count it, and a message
             addressed to it gets ``ENOPEER``. It may still send them.
+        drain_timeout: seconds :meth:`stop` waits for the running jobs to finish
+            (graceful stop: DRAIN, then BYE once they are done); 0 makes every stop
+            immediate. Default 30.
 
-    Raises ProletariatError ``EBADOFFER`` for an inconsistent offer.
+    Raises ProletariatError ``EBADOFFER`` for an inconsistent offer, ``EBADFIELD``
+    for a bad drain_timeout.
 
     Example::
 
@@ -290,8 +309,11 @@ class Worker(PeerBase):
         handler: Optional[Handler] = None,
         *,
         system_messages: bool = True,
+        drain_timeout: float = DEFAULT_DRAIN_TIMEOUT_S,
     ) -> None:
         super().__init__(endpoint, name, con_retry_time, system_messages)
+        self._drain_timeout = _drain_seconds(drain_timeout)
+        self._in_handler = threading.local()  # .active is True on a handler thread inside a handler
         self._slots, self._priority_slots, self._services = _check_offer(slots, priority_slots, services)
         self._answer_threshold = _integer(answer_threshold, "answer_threshold", 1, 1 << 30)
         self._threads = _integer(threads, "threads", 1, 1 << 16)
@@ -311,6 +333,9 @@ class Worker(PeerBase):
         self._pending: List[Dict[str, Any]] = []  # results not yet sent, with ...
         self._pending_payloads: List[bytes] = []  # ... their payloads, same order
         self._oldest_pending = 0.0
+        # True from the start of a graceful stop (DRAIN sent): JOBS that still arrive
+        # are rejected, and no new offer is made.
+        self._draining = False
         if handler is not None:
             self.on_work(handler)
 
@@ -382,15 +407,39 @@ class Worker(PeerBase):
             self._start_io()
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Delivers finished results, cancels running jobs (their ``cancelled`` flags
-        are set; the manager requeues them), says BYE and stops the I/O thread.
-        Handlers still running are not waited for. Idempotent."""
-        self.close(timeout)
+    def stop(self, timeout: float = 5.0, drain_timeout: Optional[float] = None) -> None:
+        """Stops the worker, gracefully by default (PROTOCOL §4 DRAIN, §12).
 
-    def close(self, timeout: float = 5.0) -> None:
+        Graceful: tells the manager DRAIN (it sends no more jobs; any that still
+        arrive are rejected), waits until the running jobs have finished and their
+        results are sent, at most `drain_timeout` seconds (default: the constructor's,
+        30 s), then does what an immediate stop does with what is left.
+
+        Immediate (``drain_timeout=0``, or a graceful stop whose time is up): delivers
+        finished results, cancels the running jobs (their ``cancelled`` flags are set
+        with reason ``"stop"``; the manager requeues them), says BYE and stops the I/O
+        thread. Handlers still running are not waited for.
+
+        Blocks until the worker stopped, waiting for the I/O thread `timeout` seconds
+        beyond the drain. Called from a handler, it returns at once and the worker
+        stops in the background (it cannot wait for the job that called it). A second
+        call with ``drain_timeout=0`` while a graceful stop goes on makes it immediate;
+        otherwise a second call does nothing.
+        """
+        self.close(timeout, drain_timeout)
+
+    def close(self, timeout: float = 5.0, drain_timeout: Optional[float] = None) -> None:
         """Same as :meth:`stop`."""
-        super().close(timeout)
+        drain_s = self._drain_timeout if drain_timeout is None else _drain_seconds(drain_timeout)
+        if getattr(self._in_handler, "active", False):
+            threading.Thread(
+                target=self._close, args=(timeout, drain_s), name="proletariat-worker-stop", daemon=True
+            ).start()
+            return
+        self._close(timeout, drain_s)
+
+    def _close(self, timeout: float, drain_s: float) -> None:
+        self._stop_io(timeout, drain_s if self._started else 0.0)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         with self._status:
@@ -408,7 +457,11 @@ class Worker(PeerBase):
         except KeyboardInterrupt:
             log.info("worker: interrupted, stopping")
         finally:
-            self.stop()
+            try:
+                self.stop()
+            except KeyboardInterrupt:  # a second Ctrl-C while draining: stop now
+                log.info("worker: interrupted again, stopping at once")
+                self.stop(drain_timeout=0)
 
     def __enter__(self) -> "Worker":
         if not self._started:
@@ -448,6 +501,13 @@ class Worker(PeerBase):
     def _run_handler(self, job: WorkerJob) -> None:
         if job.cancelled.is_set():
             return  # taken away before it started
+        self._in_handler.active = True
+        try:
+            self._run_handler_of(job)
+        finally:
+            self._in_handler.active = False
+
+    def _run_handler_of(self, job: WorkerJob) -> None:
         try:
             job.args = proto.load_payload(job.raw_args, job.raw)
         except ValueError as exc:
@@ -494,6 +554,8 @@ class Worker(PeerBase):
             self._status.notify_all()
 
     def _io_registered(self) -> None:
+        if self._draining:
+            return  # stopping: no new offer (the loop ends as the lost session took every job)
         self._send(proto.encode("OFFER", self._offer_header()))
 
     def _io_lost(self) -> None:
@@ -541,7 +603,7 @@ class Worker(PeerBase):
             if key in self._running:
                 log.warning("worker: job %d attempt %d is already running; duplicate ignored", job_id, attempt)
                 continue
-            if len(self._running) >= self._slots:
+            if self._draining or len(self._running) >= self._slots:
                 reject.append({"id": job_id, "attempt": attempt})
                 continue
             job = WorkerJob(self, entry, payload)
@@ -552,7 +614,10 @@ class Worker(PeerBase):
             self._running[key] = _Running(job, deadline)
             self._pool.submit(self._run_handler, job)
         if reject:
-            log.warning("worker: rejecting %d jobs beyond its %d slots", len(reject), self._slots)
+            if self._draining:
+                log.info("worker: rejecting %d jobs that arrived after DRAIN", len(reject))
+            else:
+                log.warning("worker: rejecting %d jobs beyond its %d slots", len(reject), self._slots)
             self._send(proto.encode("REJECT", {"jobs": reject}))
 
     def _on_abort(self, msg: proto.Message) -> None:
@@ -676,7 +741,26 @@ class Worker(PeerBase):
         for key in list(self._running):
             self._take_away(key, reason)
 
+    def _io_begin_drain(self) -> bool:
+        """A graceful stop: DRAIN, then the loop waits for the running jobs (False:
+        not registered, so nothing runs and nobody hears a DRAIN; stop at once)."""
+        if not self._registered:
+            return False
+        self._draining = True
+        self._set_ready(False)
+        self._send(proto.encode("DRAIN"))
+        if self._running:
+            log.info("worker: draining, waiting for %d running jobs", len(self._running))
+        return True
+
+    def _io_drained(self) -> bool:
+        # A lost session took the running jobs away (the manager requeued them).
+        return not self._registered or (not self._running and not self._pending)
+
     def _io_shutdown(self) -> None:
+        if self._draining and self._running:
+            log.warning("worker: the drain timeout passed with %d jobs running; they go back to the manager",
+                        len(self._running))
         self._flush()  # finished work is worth delivering; the BYE requeues the rest
         self._take_away_all("stop")
 

@@ -10,6 +10,7 @@ import collections
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -39,6 +40,35 @@ RETRY = 0.05
 
 def daemon_path() -> pathlib.Path:
     return pathlib.Path(os.environ.get("PROLETARIAT_DAEMON", REPO / "build" / "broker" / "proletariatd"))
+
+
+_DAEMON_HELP: Optional[str] = None
+
+
+def daemon_help() -> str:
+    """The daemon's --help text ("" when it cannot be run), read once per test run."""
+    global _DAEMON_HELP
+    if _DAEMON_HELP is None:
+        try:
+            done = subprocess.run([str(daemon_path()), "--help"], stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=WAIT)
+            _DAEMON_HELP = (done.stdout + done.stderr).decode("utf-8", "replace")
+        except (OSError, subprocess.SubprocessError):
+            _DAEMON_HELP = ""
+    return _DAEMON_HELP
+
+
+def daemon_has_flag(flag: str) -> bool:
+    """True when the daemon's --help names `flag` (e.g. "--journal")."""
+    return re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", daemon_help()) is not None
+
+
+#: Tests of the manager's durability (PROTOCOL §12: --journal, --drain-timeout, SIGTERM
+#: drains, DRAIN): skipped only while the build's daemon does not have --journal yet.
+needs_journal = pytest.mark.skipif(
+    not daemon_has_flag("--journal"),
+    reason="the build's proletariatd --help does not mention --journal (the manager's durability is not built yet)",
+)
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT, interval: float = 0.005) -> Any:
@@ -315,6 +345,7 @@ class FakeManager:
         self.router.setsockopt(zmq.LINGER, 0)
         self.port = self.router.bind_to_random_port("tcp://127.0.0.1")
         self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.last_hello: Dict[str, Any] = {}
 
     def recv(self, timeout: float = WAIT, skip_heartbeats: bool = True):  # type: ignore[no-untyped-def]
         """(routing id, command, header, payloads) of the next message."""
@@ -350,14 +381,17 @@ class FakeManager:
         head = json.dumps(header).encode() if header else b""
         self.router.send_multipart([rid, b"", b"PRO1", command.encode(), head, *payloads])
 
-    def welcome(self, peer_id: str = "fake.1", heartbeat_ms: int = 1000, liveness: int = 5) -> bytes:
-        """Awaits HELLO and answers WELCOME; returns the peer's routing id.
+    def welcome(self, peer_id: str = "fake.1", heartbeat_ms: int = 1000, liveness: int = 5, **fields: Any) -> bytes:
+        """Awaits HELLO and answers WELCOME (with `fields` added, e.g. journal="j1");
+        returns the peer's routing id. The HELLO's header is kept as `last_hello`.
 
         The default heartbeat is slow (1 s x 5) so that a test that does not answer
         heartbeats keeps its peer; tests of liveness pass their own."""
         rid, header, _ = self.expect("HELLO")
         assert header.get("lang") == "python"
-        self.send(rid, "WELCOME", {"id": peer_id, "protocol": 1, "heartbeat_ms": heartbeat_ms, "liveness": liveness})
+        self.last_hello = header
+        self.send(rid, "WELCOME", {"id": peer_id, "protocol": 1, "heartbeat_ms": heartbeat_ms, "liveness": liveness,
+                                   **fields})
         return rid
 
     def close(self) -> None:

@@ -21,8 +21,8 @@ import zmq
 
 SESSIONS = pathlib.Path(__file__).resolve().parents[3] / "tests" / "vectors" / "sessions.json"
 
-PEER_COMMANDS = {"HELLO", "OFFER", "PUSH", "ABORT", "RESULT", "REJECT", "HEARTBEAT", "BYE", "SYSMSG", "SYSACK",
-                 "STATUS", "MYSTATUS"}
+PEER_COMMANDS = {"HELLO", "OFFER", "PUSH", "ABORT", "RESULT", "REJECT", "RECEIVED", "DRAIN", "HEARTBEAT", "BYE",
+                 "SYSMSG", "SYSACK", "STATUS", "MYSTATUS"}
 # Commands that list entries: the header field that lists them, and whether each
 # entry has a payload frame.
 LISTS = {"RESULT": ("results", True), "REJECT": ("jobs", False), "ABORT": ("ids", False), "PUSH": ("jobs", True)}

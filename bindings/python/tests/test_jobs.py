@@ -469,7 +469,7 @@ def test_stopping_a_worker_requeues_its_job_elsewhere(make_worker, make_client):
     future = client.submit("job", timeout=WAIT)
     assert started.wait(WAIT)
     make_worker(lambda job: "second worker")
-    first.stop()  # does not wait for handlers: they see their cancellation flag
+    first.stop(drain_timeout=0)  # immediate: does not wait for handlers; they see their cancellation flag
     wait_for(lambda: reasons == ["stop"], "the stopped worker's handler to see 'stop'")
     assert future.result(WAIT).value() == "second worker"
 

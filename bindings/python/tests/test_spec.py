@@ -78,5 +78,5 @@ def test_protocol_constants_come_from_the_spec():
 def test_the_encoder_knows_every_command_a_peer_sends():
     # Commands the binding decodes or sends are the description's.
     from_peer = {name for name, (side, _payloads) in _spec.COMMANDS.items() if side in ("peer", "both")}
-    assert {"HELLO", "OFFER", "PUSH", "ABORT", "RESULT", "REJECT", "HEARTBEAT", "BYE", "SYSMSG", "SYSACK",
-            "STATUS", "MYSTATUS"} == from_peer
+    assert {"HELLO", "OFFER", "PUSH", "ABORT", "RESULT", "REJECT", "RECEIVED", "DRAIN", "HEARTBEAT", "BYE",
+            "SYSMSG", "SYSACK", "STATUS", "MYSTATUS"} == from_peer

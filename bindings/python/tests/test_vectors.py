@@ -220,7 +220,8 @@ def jobs(fm: FakeManager, rid: bytes, *id_attempts: Tuple[int, int]) -> None:
 
 
 def hello(fm, closing):
-    closing(Client(fm.endpoint, name="w1", con_retry_time=0.05))
+    # A worker: a client's HELLO also carries its identity (tests/test_durability.py).
+    closing(Worker(fm.endpoint, name="w1", con_retry_time=0.05)).start()
     return capture(fm, "HELLO")[1]
 
 

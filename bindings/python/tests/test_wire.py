@@ -58,9 +58,15 @@ def test_worker_registers_offers_and_answers(fake_manager, closing):
 
 
 def test_hello_carries_name_and_lang(fake_manager, closing):
-    closing(Client(fake_manager.endpoint, name="the-client"))
+    client = closing(Client(fake_manager.endpoint, name="the-client"))
     _, header, _ = fake_manager.expect("HELLO")
-    assert header == {"name": "the-client", "lang": "python"}
+    assert header == {"name": "the-client", "lang": "python", "identity": client.identity}
+
+
+def test_a_worker_hello_has_no_identity(fake_manager, closing):
+    start_worker(fake_manager, closing, name="the-worker")
+    _, header, _ = fake_manager.expect("HELLO")
+    assert header == {"name": "the-worker", "lang": "python"}
 
 
 @pytest.mark.parametrize("role", ["client", "worker"])
@@ -80,7 +86,8 @@ def test_a_peer_without_system_messages_says_so_and_never_subscribes(fake_manage
             peer = start_worker(fake_manager, closing, lambda job: None, name="ctl", system_messages=False)
         assert peer.system_messages is False
         frames = fake_manager.router.recv_multipart()
-        assert frames[3:] == [b"HELLO", b'{"name":"ctl","lang":"python","sysmsg":false}']
+        identity = f'"identity":"{peer.identity}",' if role == "client" else ""
+        assert frames[3:] == [b"HELLO", f'{{"name":"ctl","lang":"python",{identity}"sysmsg":false}}'.encode()]
         fake_manager.send(frames[0], "WELCOME", {"id": "fake.1", "protocol": 1, "heartbeat_ms": 1000,
                                                  "liveness": 5, "pub_port": pub_port})
         if role == "worker":
