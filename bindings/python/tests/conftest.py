@@ -233,6 +233,21 @@ class Daemon:
                 pytest.fail("proletariatd did not stop on SIGTERM within the wait")
         self._end_process()
 
+    def send_sigterm(self) -> None:
+        """SIGTERM without waiting: a manager with a journal drains first (PROTOCOL §12)."""
+        assert self.process is not None and self.process.poll() is None, "the daemon is not running"
+        self.process.send_signal(signal.SIGTERM)
+
+    def wait_exit(self, timeout: float = WAIT) -> int:
+        """Waits for the process to end by itself; its exit status."""
+        assert self.process is not None
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"proletariatd did not exit within {timeout} s; log:\n{self.log_text()}")
+        self._end_process()
+        return code
+
     def restart(self, kill: bool = True) -> None:
         self.kill() if kill else self.terminate()
         self.start()
@@ -260,6 +275,22 @@ def daemon(request: pytest.FixtureRequest):
     """A fresh manager per test. Extra flags: @pytest.mark.daemon_args("--flag", "value")."""
     marker = request.node.get_closest_marker("daemon_args")
     d = Daemon(marker.args if marker else ())
+    yield d
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        print(f"--- proletariatd log ---\n{d.log_text()}")
+    d.close()
+
+
+@pytest.fixture
+def journal_daemon(request: pytest.FixtureRequest, tmp_path: pathlib.Path):
+    """A manager with a journal in a fresh directory (restarts keep it): PROTOCOL §12.
+    Extra flags: @pytest.mark.daemon_args(...). Its directory is `journal_dir`."""
+    marker = request.node.get_closest_marker("daemon_args")
+    directory = tmp_path / "journal"
+    directory.mkdir()
+    d = Daemon(["--journal", str(directory), *(marker.args if marker else ())])
+    d.journal_dir = directory  # type: ignore[attr-defined]
     yield d
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:
