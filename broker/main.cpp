@@ -110,6 +110,25 @@ const std::vector<Flag>& flags() {
        [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.max_frames); }},
       {"max-jobs-per-client", "", "N", "outstanding jobs one client may have [1000000]",
        [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.max_jobs_per_client); }},
+      {"journal", "", "DIR",
+       "keep a journal in DIR: accepted jobs survive a crash or restart of the manager (SPEC 9) [none]",
+       [](ManagerOptions& o, const std::string& v) { o.journal_dir = v; return !v.empty(); }},
+      {"journal-sync", "", "POLICY",
+       "always (fdatasync before ACCEPTED), interval=MS (a power loss may lose MS of work) or off [always]",
+       [](ManagerOptions& o, const std::string& v) {
+         o.journal_sync = v;
+         return v == "always" || v == "off" || (v.rfind("interval=", 0) == 0 && v.size() > 9);
+       }},
+      {"journal-repair", "", "", "start on a damaged journal by cutting it at the damage (what follows is lost)",
+       [](ManagerOptions& o, const std::string&) { return o.journal_repair = true; }},
+      {"held-results", "", "N", "results kept for clients that are away, at most [100000]",
+       [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.held_results_max); }},
+      {"held-results-age", "", "MS", "results kept for clients that are away, at most this old [86400000]",
+       [](ManagerOptions& o, const std::string& v) { return set_ms(o.held_results_max_age, v); }},
+      {"drain-timeout", "", "MS",
+       "on SIGTERM, how long running jobs may take to finish before the manager stops (a second signal stops it "
+       "at once) [30000]",
+       [](ManagerOptions& o, const std::string& v) { return set_ms(o.drain_timeout, v); }},
       {"seed", "", "N", "seed of the dispatch randomness (0: random) [0]",
        [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.seed); }},
       {"debug", "DEBUG", "", "debug logging (same as --log-level debug)",
@@ -151,7 +170,8 @@ void usage(std::FILE* out) {
   std::fprintf(out,
                "  --help                             this text\n"
                "  --version                          print the version\n\n"
-               "Exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a startup error, 2 on bad flags.\n");
+               "Exit status: 0 after a clean stop (SIGINT, SIGTERM), 1 on a startup error, 2 on bad flags, 3 when the "
+               "journal failed (a write or fsync error).\n");
 }
 
 // The port of a bound TCP endpoint ("tcp://0.0.0.0:41234" -> 41234), or null.
@@ -303,10 +323,32 @@ int main(int argc, char** argv) {
     logger->info("parent watch: stopping when the parent dies or closes stdin");
     watch_parent();
   }
-  int sig = 0;
-  sigwait(&signals, &sig);
-  logger->info("signal {}: stopping", sig);
+  // The first SIGTERM drains (SPEC 9: pushes refused with EDRAINING, running jobs
+  // finish); SIGINT or a second signal stops at once.
+  bool draining = false;
+  for (;;) {
+    const timespec tick{0, 100 * 1000 * 1000};  // how soon the end of a drain is noticed
+    siginfo_t info{};
+    const int sig = sigtimedwait(&signals, &info, &tick);
+    if (sig < 0) {
+      if (!manager.running()) break;  // drained, or stopped on an error
+      continue;
+    }
+    if (sig == SIGTERM && !draining) {
+      logger->info("signal {}: draining (a second signal stops at once)", sig);
+      draining = true;
+      manager.drain();
+      continue;
+    }
+    logger->info("signal {}: stopping", sig);
+    break;
+  }
+  const std::string failure = manager.failure();
   manager.stop();
+  if (!failure.empty()) {
+    logger->critical("stopped on an error: {}", failure);
+    return 3;
+  }
   logger->info("stopped");
   return 0;
 }

@@ -27,6 +27,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -218,6 +219,21 @@ struct AbortCommand {
 };
 using Command = std::variant<Request, AbortCommand>;
 
+// The identity a client keeps for its life (PROTOCOL §12): the caller's, checked, or
+// a random one.
+ClientOptions with_identity(ClientOptions options) {
+  if (options.identity.empty()) {
+    std::random_device random;
+    static constexpr char kHex[] = "0123456789abcdef";
+    options.identity = "cpp-";
+    for (int i = 0; i < 32; ++i) options.identity.push_back(kHex[random() & 0xF]);
+  } else if (options.identity.size() > protocol::kMaxIdentityBytes ||
+             !protocol::wire::is_valid_utf8(options.identity)) {
+    throw Error(std::string(errc::kBadField), "ClientOptions::identity must be 1 to 128 bytes of UTF-8");
+  }
+  return options;
+}
+
 std::optional<std::uint64_t> to_ms(const std::optional<milliseconds>& value, const char* name) {
   if (!value) return std::nullopt;
   if (value->count() < 0) {
@@ -231,9 +247,9 @@ std::optional<std::uint64_t> to_ms(const std::optional<milliseconds>& value, con
 class Client::Impl final : public peer::PeerRoleOf<Command> {
  public:
   explicit Impl(ClientOptions options)
-      : options_(std::move(options)),
+      : options_(with_identity(std::move(options))),
         core_(peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "client",
-                                   options_.system_messages},
+                                   options_.system_messages, options_.identity},
               "prlt-client", *this) {
     core_.start();
   }
@@ -308,13 +324,42 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
   }
 
   void on_registered() override {
+    const std::string& journal = core_.welcome().journal;
+    if (!kept_journal_.empty() && journal != kept_journal_) {
+      // Another manager, or the same without its journal: the kept jobs are gone.
+      detail::log().warn("client: the manager's journal is {}, not {}: the jobs it had accepted are lost",
+                         journal.empty() ? "none" : journal, kept_journal_);
+      by_id_.clear();
+      lose_sent_jobs();
+    }
+    kept_journal_.clear();
+    journal_ = journal;
+    draining_ = false;
     to_push_ = request_ids();
     push_pending();
   }
 
   void on_lost() override {
     awaiting_accept_.clear();
+    if (!journal_.empty()) {
+      // The manager keeps accepted jobs on disk and answers them in the next session
+      // (PROTOCOL §12): they stay waiting. Pushes it had not accepted go again.
+      kept_journal_ = journal_;
+      for (auto& [req, request] : requests_) {
+        for (auto& job : request.jobs) {
+          if (job.done || !job.sent || job.id != 0) continue;
+          job.sent = false;
+          request.cursor = 0;
+        }
+      }
+      return;
+    }
     by_id_.clear();
+    lose_sent_jobs();
+  }
+
+  // The manager lost the jobs given to it: pushed again (keep_state) or ECONNLOST.
+  void lose_sent_jobs() {
     std::size_t lost = 0;
     for (auto req : request_ids()) {
       for (std::size_t i = 0;; ++i) {
@@ -368,7 +413,7 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
   // PUSH per wake-up of this thread rather than one per job (issue 6).
   void push_pending() {
     // A full window leaves to_push_ untouched: no walk over waiting requests per wake-up.
-    if (to_push_.empty() || !core_.registered() || awaiting_accept_.size() >= kMaxPushesInFlight) return;
+    if (to_push_.empty() || !core_.registered() || draining_ || awaiting_accept_.size() >= kMaxPushesInFlight) return;
     const auto limits = core_.limits();
     PushBuilder builder(std::min(limits.max_entries, kMaxJobsPerPush), limits.max_bytes, core_.welcome().entry_options,
                         [this](protocol::Push&& push, std::vector<PushedJob>&& jobs) {
@@ -463,6 +508,13 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
       }
       finish(it->second, index, Result{std::move(entry.err), protocol::from_frame(std::move(msg.payloads[i]), entry.raw)});
     }
+    if (!journal_.empty()) {
+      // Every id, also those dropped as duplicates: the manager forgets them all.
+      protocol::Received received;
+      received.ids.reserve(msg.results.size());
+      for (const auto& entry : msg.results) received.ids.push_back(entry.id);
+      core_.send(protocol::encode(received));
+    }
   }
 
   void on_error(const protocol::ErrorReply& msg) {
@@ -487,6 +539,19 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
     const std::uint64_t push = pushed->first;
     const std::vector<PushedJob> jobs = std::move(pushed->second);
     awaiting_accept_.erase(pushed);
+    if (msg.code == errc::kDraining) {
+      // The manager is stopping: these jobs go to the next one (or the same, after its
+      // restart) once this session ends and the client registers again.
+      draining_ = true;
+      for (const auto& where : jobs) {
+        auto it = requests_.find(where.req);
+        if (it == requests_.end() || it->second.jobs[where.index].done) continue;
+        it->second.jobs[where.index].sent = false;
+        it->second.cursor = std::min(it->second.cursor, where.index);
+      }
+      detail::log().info("client: manager is draining; {} jobs wait for the next session", jobs.size());
+      return;
+    }
     const bool mixed = std::any_of(jobs.begin(), jobs.end(), [&](const PushedJob& j) { return j.req != jobs[0].req; });
     if (mixed) {
       // One request's fault (say, ELIMIT for a big one) must not fail the others that
@@ -678,6 +743,9 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
   std::uint64_t next_push_ = 1;                                        // the PUSH header's req
   std::map<std::uint64_t, std::vector<PushedJob>> awaiting_accept_;  // push req -> its jobs (8 pushes at most)
   std::unordered_map<std::uint64_t, PushedJob> by_id_;                 // job id -> where it is
+  std::string journal_;       // the journal the current (or last) WELCOME named; empty: none
+  std::string kept_journal_;  // set while accepted jobs wait across a lost session
+  bool draining_ = false;     // the manager answered EDRAINING: push nothing until the next session
   detail::DeadlineHeap<RequestId, Clock> deadlines_;                   // unfinished requests' timeouts
 
   peer::PeerLoop<Command> core_;  // last: its I/O thread starts after, and is joined before, everything above

@@ -1,6 +1,7 @@
 #include <proletariat/error.hpp>
 #include <proletariat/manager.hpp>
 
+#include <atomic>
 #include <mutex>
 #include <thread>
 
@@ -35,16 +36,21 @@ class Manager::Impl {
 
   void start() {
     bind();
+    running_ = true;
     thread_ = std::thread([this] {
       detail::name_this_thread("prlt-manager");
       loop_->run(stop_);
+      running_ = false;
     });
   }
 
   void run() {
     bind();
+    running_ = true;
     loop_->run(stop_);
+    running_ = false;
     std::lock_guard lock(mutex_);
+    failure_ = loop_->failure();
     loop_.reset();  // closes the sockets: the ports are free once run() returns
   }
 
@@ -53,12 +59,26 @@ class Manager::Impl {
       std::lock_guard lock(mutex_);
       if (!loop_) return;
     }
-    stop_.post(1);
+    stop_.post(broker::EventLoop::kStop);
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) {
       thread_.join();
       std::lock_guard lock(mutex_);
+      failure_ = loop_->failure();
       loop_.reset();
     }
+  }
+
+  void drain() {
+    std::lock_guard lock(mutex_);
+    if (loop_) stop_.post(broker::EventLoop::kDrain);
+  }
+
+  bool running() const { return running_; }
+
+  std::string failure() const {
+    std::lock_guard lock(mutex_);
+    if (!failure_.empty() || !loop_ || running_) return failure_;
+    return loop_->failure();  // stopped by itself, not yet joined
   }
 
   // The loop copies the events when it starts: one set later would be silently
@@ -87,6 +107,8 @@ class Manager::Impl {
   mutable std::mutex mutex_;
   std::unique_ptr<broker::EventLoop> loop_;
   std::thread thread_;
+  std::atomic<bool> running_{false};
+  std::string failure_;
 };
 
 Manager::Manager(ManagerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -133,6 +155,9 @@ void Manager::set_worker_selector(WorkerSelector selector) {
 void Manager::start() { impl().start(); }
 void Manager::run() { impl().run(); }
 void Manager::stop() { impl().stop(); }
+void Manager::drain() { impl().drain(); }
+bool Manager::running() const { return impl().running(); }
+std::string Manager::failure() const { return impl().failure(); }
 std::string Manager::endpoint() const { return impl().endpoint(); }
 std::string Manager::pub_endpoint() const { return impl().pub_endpoint(); }
 

@@ -123,7 +123,7 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
   explicit Impl(WorkerOptions options)
       : options_(std::move(options)),
         core_(peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "worker",
-                                   options_.system_messages},
+                                   options_.system_messages, {}},
               "prlt-worker", *this) {
     options_.answer_threshold = std::max(options_.answer_threshold, 1u);
   }

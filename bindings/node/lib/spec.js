@@ -48,6 +48,7 @@ const ERRORS = Object.freeze({
   ETOOBIG: Object.freeze({ class: "request", meaning: "the message exceeds max_message_bytes or max_frames; as a job error: the job or its result alone is too big to travel" }),
   ELIMIT: Object.freeze({ class: "retry", meaning: "the push would exceed the client's limit of outstanding jobs (max_jobs_per_client)" }),
   EINTERNAL: Object.freeze({ class: "fault", meaning: "the manager failed while handling the message; it logged the details and goes on" }),
+  EDRAINING: Object.freeze({ class: "retry", meaning: "the manager is stopping (draining): it takes no new pushes; push again later, or to another manager" }),
   ENOPEER: Object.freeze({ class: "request", meaning: "a SYSMSG names a peer id that is not registered, or one that registered with \"sysmsg\": false" }),
 });
 
@@ -59,6 +60,8 @@ const COMMANDS = Object.freeze({
   ABORT: Object.freeze({ from: "peer", payloads: "none" }),
   RESULT: Object.freeze({ from: "peer", payloads: "results" }),
   REJECT: Object.freeze({ from: "peer", payloads: "none" }),
+  RECEIVED: Object.freeze({ from: "peer", payloads: "none" }),
+  DRAIN: Object.freeze({ from: "peer", payloads: "none" }),
   HEARTBEAT: Object.freeze({ from: "both", payloads: "none" }),
   BYE: Object.freeze({ from: "both", payloads: "none" }),
   SYSMSG: Object.freeze({ from: "peer", payloads: "one" }),
@@ -82,7 +85,7 @@ const FROM_MANAGER = Object.freeze({
   BYE: [],
   STATUS: [],
   MYSTATUS: [],
-  WELCOME: [{"name": "id", "optional": false, "type": "nonempty"}, {"name": "protocol", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "heartbeat_ms", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "liveness", "optional": false, "type": "uint", "max": 1000}, {"name": "max_message_bytes", "optional": true, "type": "uint", "max": 9007199254740991}, {"name": "max_frames", "optional": true, "type": "uint", "max": 9007199254740991}, {"name": "pub_port", "optional": true, "type": "uint", "max": 65535}, {"name": "pub_endpoint", "optional": true, "type": "string"}, {"name": "entry_options", "optional": true, "type": "bool"}],
+  WELCOME: [{"name": "id", "optional": false, "type": "nonempty"}, {"name": "protocol", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "heartbeat_ms", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "liveness", "optional": false, "type": "uint", "max": 1000}, {"name": "max_message_bytes", "optional": true, "type": "uint", "max": 9007199254740991}, {"name": "max_frames", "optional": true, "type": "uint", "max": 9007199254740991}, {"name": "pub_port", "optional": true, "type": "uint", "max": 65535}, {"name": "pub_endpoint", "optional": true, "type": "string"}, {"name": "entry_options", "optional": true, "type": "bool"}, {"name": "journal", "optional": true, "type": "string"}],
   OFFERED: [{"name": "slots", "optional": false, "type": "uint", "max": 4294967295}, {"name": "ranges", "type": "list", "optional": true, "fields": [{"name": "start", "optional": true, "type": "nonnegative"}, {"name": "slots", "optional": true, "type": "uint", "max": 4294967295}], "payloads": false}],
   ACCEPTED: [{"name": "req", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "ids", "optional": false, "type": "uint[]"}],
   JOBS: [{"name": "jobs", "type": "list", "optional": false, "fields": [{"name": "id", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "attempt", "optional": false, "type": "uint", "max": 4294967295}, {"name": "priority", "optional": true, "type": "nonnegative"}, {"name": "runTimeout", "optional": true, "type": "uint", "max": 9007199254740991}, {"name": "key", "optional": true, "type": "string"}, {"name": "service", "optional": true, "type": "string"}, {"name": "client", "optional": true, "type": "string"}, {"name": "raw", "optional": true, "type": "bool"}], "payloads": true}],

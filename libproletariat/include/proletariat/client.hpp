@@ -44,6 +44,11 @@ struct ClientOptions {
   // False: this client never receives system messages (no SUB socket; HELLO tells the
   // manager, so broadcasts do not wait for it and messages to it get ENOPEER).
   bool system_messages = true;
+  // The client's stable identity, sent in every HELLO (PROTOCOL §12): with a manager
+  // that keeps a journal, jobs accepted in one session are answered in the next, even
+  // across a restart of the manager. Empty: a random one, chosen at construction.
+  // 1 to 128 bytes of UTF-8.
+  std::string identity;
 };
 
 // Identifies one finished job of a request to a work_individual callback.

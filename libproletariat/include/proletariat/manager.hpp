@@ -69,6 +69,23 @@ struct ManagerOptions {
 
   // Seed of the dispatch randomness; 0 picks one from std::random_device.
   std::uint64_t seed = 0;
+
+  // --- durability (SPEC 9, PROTOCOL §12) ---
+  // A directory for the journal; empty: jobs live in memory only. With a journal,
+  // every accepted job is on disk before ACCEPTED is sent, results are kept until
+  // their client has them, and a restarted manager takes back what was live.
+  std::string journal_dir;
+  // "always" (fdatasync every commit), "interval=MS" (at most every MS: a power loss
+  // may lose that window; a crash of the process loses nothing), "off" (no fdatasync).
+  std::string journal_sync = "always";
+  // Start on a damaged journal by cutting it at the damage (what follows is lost).
+  bool journal_repair = false;
+  // Results finished for clients that are away (or that have not said RECEIVED yet),
+  // at most this many and this old; the oldest go first.
+  std::size_t held_results_max = 100000;
+  std::chrono::milliseconds held_results_max_age{std::chrono::hours(24)};
+  // drain(): how long running jobs may take to finish before the manager stops.
+  std::chrono::milliseconds drain_timeout{30000};
 };
 
 // A job as the manager's events see it.
@@ -120,6 +137,15 @@ class Manager {
   void run();
   // Says BYE to every peer, closes the sockets, joins the loop thread. Idempotent.
   void stop();
+  // Graceful stop (SIGTERM in proletariatd): pushes are refused with EDRAINING, no
+  // new job is sent, running jobs get up to drain_timeout to finish, then the manager
+  // stops by itself (running() turns false). stop() still stops at once.
+  void drain();
+  // The loop is running (started and neither stopped, drained nor failed).
+  [[nodiscard]] bool running() const;
+  // Why the manager stopped by itself on an error (a journal write or fsync failed);
+  // empty otherwise.
+  [[nodiscard]] std::string failure() const;
 
   // The endpoints actually bound (with the real port when `*` or `:*` was asked).
   [[nodiscard]] std::string endpoint() const;

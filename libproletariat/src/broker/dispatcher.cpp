@@ -7,6 +7,7 @@
 
 #include <proletariat/error.hpp>
 
+#include "journal/job_journal.hpp"
 #include "scheduler/priority.hpp"
 #include "log.hpp"
 
@@ -56,7 +57,11 @@ Dispatcher::Dispatcher(const ManagerOptions& options, ManagerEvents events, std:
       peers_(make_id_prefix(options.seed)),
       scheduler_(scheduler_options(options)),
       liveness_window_(options.heartbeat_interval * options.heartbeat_liveness),
-      status_context_{options.sacred_guarantees, options.hold_similar_work, boot_wall_ms, boot, {}, 0} {}
+      status_context_{options.sacred_guarantees, options.hold_similar_work, boot_wall_ms, boot, {}, 0} {
+  if (!options_.journal_dir.empty()) open_journal(boot);
+}
+
+Dispatcher::~Dispatcher() = default;
 
 void Dispatcher::set_worker_selector(WorkerSelector selector) {
   if (!selector) {
@@ -141,6 +146,8 @@ void Dispatcher::on_message(protocol::Frames& frames, TimePoint now) {
                    send_completions(done);
                  },
                  [&](protocol::StatusRequest& request) { on_status(*peer, request); },
+                 [&](protocol::Received& received) { on_received(*peer, received); },
+                 [&](protocol::Drain&) { on_drain(*peer); },
              },
              msg);
 }
@@ -150,6 +157,7 @@ void Dispatcher::on_hello(const std::string& rid, const protocol::Hello& msg, Ti
   peer.name = msg.name.substr(0, 128);
   peer.lang = msg.lang.substr(0, 32);
   peer.takes_sysmsg = msg.sysmsg;
+  peer.identity = msg.identity;
   protocol::Welcome welcome;
   welcome.id = peer.id;
   welcome.heartbeat_ms = static_cast<std::uint64_t>(options_.heartbeat_interval.count());
@@ -159,8 +167,10 @@ void Dispatcher::on_hello(const std::string& rid, const protocol::Hello& msg, Ti
   if (pub_port_) welcome.pub_port = *pub_port_;
   welcome.pub_endpoint = pub_endpoint_;
   welcome.entry_options = true;
+  if (journal_) welcome.journal = journal_->id();
   detail::log().debug("peer {} registered ({} {})", peer.id, peer.name, peer.lang);
   send(peer, protocol::encode(welcome), now);
+  if (journal_ && !peer.identity.empty()) reattach(peer);
 }
 
 void Dispatcher::on_offer(Peer& peer, const protocol::Offer& msg) {
@@ -189,6 +199,11 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
     reply_error(peer.routing_id, errc::kState, "a worker cannot push jobs", "PUSH", msg.req);
     return;
   }
+  if (draining_) {
+    reply_error(peer.routing_id, errc::kDraining, "the manager is stopping: push again later, or to another manager",
+                "PUSH", msg.req);
+    return;
+  }
   if (peer.outstanding_jobs + msg.jobs.size() > options_.max_jobs_per_client) {
     reply_error(peer.routing_id, errc::kLimit,
                 "push of " + std::to_string(msg.jobs.size()) + " jobs would exceed the limit of " +
@@ -196,7 +211,7 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
                 "PUSH", msg.req);
     return;
   }
-  if (peer.role == Role::unknown) peers_.make_client(peer);
+  if (peer.role == Role::unknown) client_slot_for(peer);
   const ClientSlot client = *peer.client;
 
 
@@ -221,6 +236,7 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
     spec.cargo.payload = detail::OpaqueFrame(std::move(msg.payloads[i]));
     spec.cargo.set_run_timeout(run_timeout);
     spec.cargo.set_raw(job.raw);
+    journal_accepted(id, peer, spec, now);
     scheduler_.submit(std::move(spec), now, effects_);
   }
   send(peer, protocol::encode(accepted), now);
@@ -236,6 +252,7 @@ void Dispatcher::on_client_abort(Peer& peer, const protocol::ClientAbort& msg) {
     const auto job = scheduler_.view(id);
     if (!job || job->client != *peer.client) continue;  // not this client's, or ended already
     if (scheduler_.abort(id, effects_)) {
+      if (journal_) journal_->gone(id);
       apply(effects_);
       if (peer.outstanding_jobs > 0) --peer.outstanding_jobs;
     }
@@ -285,7 +302,12 @@ void Dispatcher::drop_peer(const std::string& rid, DropReason reason) {
     scheduler_.remove_worker(*peer->worker, loss, effects_);
     apply(effects_);
   }
-  if (peer->client) {
+  const bool detach = detaches(*peer, reason);
+  if (peer->client && detach) {
+    detail::log().info("client {} ({}) is away: its jobs go on, their results are held for it", peer->id,
+                       peer->identity);
+  } else if (peer->client) {
+    forget_client(*peer->client);
     scheduler_.abort_client(*peer->client, effects_);
     apply(effects_);
   }
@@ -293,7 +315,7 @@ void Dispatcher::drop_peer(const std::string& rid, DropReason reason) {
   sysmsgs_.peer_left(peer->id, done);
   send_completions(done);
   outbox_.forget(rid);
-  peers_.remove(rid);
+  peers_.remove(rid, detach);
 }
 
 std::string Dispatcher::worker_id(WorkerSlot slot) {
@@ -315,8 +337,17 @@ JobInfo Dispatcher::info(JobId job, const JobFacts& facts) {
 }
 
 void Dispatcher::deliver(JobId job, ClientSlot client, std::optional<JobError> err, zmq::message_t data, bool raw) {
+  if (journal_ && !slot_identities_.contains(client)) {
+    journal_->gone(job);  // an anonymous client cannot come back for it: sent once, forgotten
+  } else if (journal_) {
+    journal_finished(job, err, raw, data);
+    zmq::message_t kept;
+    kept.copy(data);  // by reference count
+    held_.hold(job, HeldResult{client, err, raw, std::move(kept), now_});
+    status_context_.held_results = held_.size();
+  }
   Peer* peer = peers_.by_client(client);
-  if (peer == nullptr) return;  // the client left; its jobs were aborted
+  if (peer == nullptr) return;  // the client left (its jobs were aborted) or is away (held)
   if (peer->outstanding_jobs > 0) --peer->outstanding_jobs;
   peer->last_sent = now_;
   auto& batch = outbox_.results_for(peer->routing_id);
@@ -335,6 +366,7 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
                 detail::log().error("assignment of job {} to worker slot {} names nothing known", a.job, a.worker);
                 return;
               }
+              if (journal_) journal_->assigned(a.job, a.attempt);
               protocol::JobAssignment assignment;
               assignment.id = a.job;
               assignment.attempt = a.attempt;
@@ -421,6 +453,7 @@ void Dispatcher::on_status(Peer& peer, const protocol::StatusRequest& request) {
 
 void Dispatcher::after_batch(TimePoint now) {
   now_ = now;
+  if (draining_) return;  // no new jobs: the running ones finish
   scheduler_.dispatch(now, effects_);
   apply(effects_);
 }
@@ -439,6 +472,8 @@ void Dispatcher::on_tick(TimePoint now) {
   std::vector<SysmsgDone> done;
   sysmsgs_.expire(now, done);
   send_completions(done);
+  evict_held(now);
+  if (journal_) journal_->sync_if_due(now);
   after_batch(now);
   maybe_cleanup(now, scheduler_.job_count() == 0);
 }

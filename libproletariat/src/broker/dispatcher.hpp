@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -21,12 +22,17 @@
 
 #include <proletariat/manager.hpp>
 
+#include "broker/held_results.hpp"
 #include "broker/outbox.hpp"
 #include "broker/peers.hpp"
 #include "broker/status_view.hpp"
 #include "scheduler/scheduler.hpp"
 #include "broker/sysmsg.hpp"
 #include "protocol/codec.hpp"
+
+namespace proletariat::journal {
+class JobJournal;
+}
 
 namespace proletariat::broker {
 
@@ -45,8 +51,11 @@ class Dispatcher {
  public:
   // `boot_wall_ms` (ms since the Unix epoch) and `boot` (the steady clock at the same
   // moment) let status reports give wall-clock times without reading a clock.
+  // With options.journal_dir, opens the journal and takes back its live jobs; throws
+  // proletariat::Error when it cannot (damage, I/O).
   Dispatcher(const ManagerOptions& options, ManagerEvents events, std::int64_t boot_wall_ms = 0,
              TimePoint boot = {});
+  ~Dispatcher();
 
   // One message from the ROUTER socket: frames[0] is the routing id.
   void on_message(protocol::Frames& frames, TimePoint now);
@@ -69,6 +78,16 @@ class Dispatcher {
 
   [[nodiscard]] Outbox& outbox() noexcept { return outbox_; }
 
+  // --- durability (durability.cpp) ---
+  // Records wait that must be on disk before the outbox goes out (ACCEPTED).
+  [[nodiscard]] bool journal_barrier() const noexcept;
+  // Group commit of the records of this pass; throws journal::JournalError (the
+  // manager must stop: nothing more may be sent).
+  void commit_journal(TimePoint now);
+  // Graceful stop: refuse pushes, send no new jobs, until drained().
+  void begin_drain(TimePoint now);
+  [[nodiscard]] bool drained(TimePoint now) const;
+
  private:
   void on_hello(const std::string& rid, const protocol::Hello& msg, TimePoint now);
   void on_offer(Peer& peer, const protocol::Offer& msg);
@@ -79,6 +98,8 @@ class Dispatcher {
   void on_bye(Peer& peer);
   void on_sysmsg(Peer& peer, protocol::SysMsg& msg, TimePoint now);
   void on_status(Peer& peer, const protocol::StatusRequest& request);
+  void on_received(Peer& peer, const protocol::Received& msg);
+  void on_drain(Peer& peer);
   void send_completions(std::vector<SysmsgDone>& done);
 
   void drop_peer(const std::string& rid, DropReason reason);
@@ -102,6 +123,22 @@ class Dispatcher {
   [[nodiscard]] std::string worker_id(WorkerSlot slot);
   void maybe_cleanup(TimePoint now, bool idle);
 
+  // --- durability (durability.cpp) ---
+  void open_journal(TimePoint boot);
+  // The client slot of a push: a returning identity gets its own back.
+  ClientSlot client_slot_for(Peer& peer);
+  // A client with an identity registered: its held results go out, its jobs are its.
+  void reattach(Peer& peer);
+  // A client with an identity left without BYE: its jobs go on, results are held.
+  [[nodiscard]] bool detaches(const Peer& peer, DropReason reason) const;
+  // Every job and held result of a client is forgotten (BYE, or anonymous).
+  void forget_client(ClientSlot client);
+  void journal_accepted(JobId id, const Peer& peer, const JobSpec& spec, TimePoint now);
+  void journal_finished(JobId id, const std::optional<JobError>& err, bool raw, const zmq::message_t& data);
+  void evict_held(TimePoint now);
+  [[nodiscard]] std::int64_t wall_ms(TimePoint t) const;
+  [[nodiscard]] TimePoint steady_of(std::int64_t wall) const;
+
   ManagerOptions options_;
   ManagerEvents events_;
   protocol::Limits limits_;
@@ -118,6 +155,13 @@ class Dispatcher {
   StatusContext status_context_;  // what status reports beyond peers and scheduler
   std::optional<std::uint64_t> pub_port_;
   std::string pub_endpoint_;
+
+  std::unique_ptr<journal::JobJournal> journal_;  // null: in memory only
+  HeldResults held_;
+  std::unordered_map<std::string, ClientSlot> identity_slots_;
+  std::unordered_map<ClientSlot, std::string> slot_identities_;
+  bool draining_ = false;
+  TimePoint drain_deadline_{};
 };
 
 }  // namespace proletariat::broker

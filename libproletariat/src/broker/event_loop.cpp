@@ -3,6 +3,7 @@
 #include <proletariat/error.hpp>
 
 #include "detail/poll.hpp"
+#include "journal/segment_log.hpp"
 #include "log.hpp"
 
 namespace proletariat::broker {
@@ -60,6 +61,21 @@ EventLoop::EventLoop(zmq::context_t& context, const ManagerOptions& options, Man
 }
 
 void EventLoop::run(detail::Mailbox<int>& stop) {
+  try {
+    loop(stop);
+  } catch (const journal::JournalError& e) {
+    // Nothing more may go out: an ACCEPTED now could claim a job the disk lost.
+    failure_ = e.what();
+    detail::log().critical("{}: the manager stops", failure_);
+    (void)dispatcher_.outbox().take();
+    (void)dispatcher_.outbox().take_publications();
+    return;
+  }
+  dispatcher_.on_shutdown();
+  flush();
+}
+
+void EventLoop::loop(detail::Mailbox<int>& stop) {
   // The ROUTER is used between waits (sends), so it is always asked before sleeping;
   // the XPUB only after it was used (a publication sent, subscriptions read).
   detail::PollItem items[] = {
@@ -77,8 +93,15 @@ void EventLoop::run(detail::Mailbox<int>& stop) {
     items[1].check_first = (items[1].revents & ZMQ_POLLIN) != 0;
     if (items[2].revents & ZMQ_POLLIN) {
       stop.clear_signal();
-      (void)stop.drain();
-      break;
+      bool stop_now = false;
+      for (const int command : stop.drain()) {
+        if (command == kDrain) {
+          dispatcher_.begin_drain(Clock::now());
+        } else {
+          stop_now = true;
+        }
+      }
+      if (stop_now) break;
     }
     if (items[0].revents & ZMQ_POLLIN) {
       drain_router(Clock::now());
@@ -103,9 +126,8 @@ void EventLoop::run(detail::Mailbox<int>& stop) {
     } else {
       next_tick = std::min(next_tick, dispatcher_.next_wakeup(now));
     }
+    if (dispatcher_.drained(now)) break;
   }
-  dispatcher_.on_shutdown();
-  flush();
 }
 
 std::size_t EventLoop::drain_router(Clock::time_point now) {
@@ -152,6 +174,17 @@ void EventLoop::drain_pub() {
 }
 
 void EventLoop::flush() {
+  // Group commit: what this pass journaled goes to disk in one write. An ACCEPTED
+  // among the messages waits for it; otherwise the messages go first (a result sent
+  // before its record is durable is at worst sent again after a crash, and the
+  // client library drops the second one).
+  const bool barrier = dispatcher_.journal_barrier();
+  if (barrier) dispatcher_.commit_journal(Clock::now());
+  send_outbox();
+  if (!barrier) dispatcher_.commit_journal(Clock::now());
+}
+
+void EventLoop::send_outbox() {
   for (auto& publication : dispatcher_.outbox().take_publications()) {
     published_ = true;
     auto frames = protocol::encode(std::move(publication));

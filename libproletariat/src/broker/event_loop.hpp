@@ -32,8 +32,15 @@ class EventLoop {
   // reason when a bind fails.
   EventLoop(zmq::context_t& context, const ManagerOptions& options, ManagerEvents events, WorkerSelector selector);
 
-  // Runs until a message arrives in `stop`; then says BYE to every peer.
+  // What the owner posts to the loop's mailbox.
+  static constexpr int kStop = 1;   // stop now
+  static constexpr int kDrain = 2;  // graceful stop (Manager::drain)
+
+  // Runs until kStop arrives, or a drain that kDrain began is over; then says BYE to
+  // every peer. A journal failure ends it at once, saying nothing more (failure()).
   void run(detail::Mailbox<int>& stop);
+  // Why run() ended by itself; empty after a requested stop.
+  [[nodiscard]] const std::string& failure() const noexcept { return failure_; }
 
   [[nodiscard]] const std::string& endpoint() const noexcept { return endpoint_; }
   [[nodiscard]] const std::string& pub_endpoint() const noexcept { return pub_endpoint_; }
@@ -42,7 +49,9 @@ class EventLoop {
   // Reads at most kMaxBatch messages; returns how many.
   std::size_t drain_router(std::chrono::steady_clock::time_point now);
   void drain_pub();
+  void loop(detail::Mailbox<int>& stop);
   void flush();
+  void send_outbox();
 
   ManagerOptions options_;
   zmq::socket_t router_;
@@ -52,6 +61,7 @@ class EventLoop {
   std::string pub_endpoint_;
   protocol::Frames frames_;  // reused receive buffer
   bool published_ = false;   // the XPUB was used since the last wait
+  std::string failure_;
 };
 
 }  // namespace proletariat::broker

@@ -80,14 +80,36 @@ ClientSlot Peers::make_client(Peer& peer) {
   return slot;
 }
 
-void Peers::remove(const std::string& routing_id) {
+ClientSlot Peers::reserve_client_slot() {
+  if (!free_client_slots_.empty()) {
+    const ClientSlot slot = free_client_slots_.back();
+    free_client_slots_.pop_back();
+    return slot;
+  }
+  client_routing_.emplace_back();
+  return static_cast<ClientSlot>(client_routing_.size() - 1);
+}
+
+void Peers::attach_client(Peer& peer, ClientSlot slot) {
+  if (client_routing_.size() <= slot) client_routing_.resize(slot + 1);
+  client_routing_[slot] = peer.routing_id;
+  peer.role = Role::client;
+  peer.client = slot;
+}
+
+void Peers::release_client_slot(ClientSlot slot) {
+  if (slot < client_routing_.size()) client_routing_[slot].clear();
+  free_client_slots_.push_back(slot);
+}
+
+void Peers::remove(const std::string& routing_id, bool keep_client_slot) {
   auto it = peers_.find(routing_id);
   if (it == peers_.end()) return;
   const Peer& peer = it->second;
   if (peer.worker) worker_routing_[*peer.worker].clear();
   if (peer.client) {
     client_routing_[*peer.client].clear();
-    free_client_slots_.push_back(*peer.client);
+    if (!keep_client_slot) free_client_slots_.push_back(*peer.client);
   }
   routing_of_.erase(peer.id);
   peers_.erase(it);

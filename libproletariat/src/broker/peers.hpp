@@ -34,6 +34,7 @@ struct Peer {
   std::string id;  // public id
   std::string name;
   std::string lang;
+  std::string identity;  // HELLO "identity": a client that owns its jobs across sessions
   Role role = Role::unknown;
   TimePoint connected_at{};
   TimePoint last_seen{};
@@ -59,8 +60,13 @@ class Peers {
   // Role changes; each may happen once per peer.
   void make_worker(Peer& peer, WorkerSlot slot);
   ClientSlot make_client(Peer& peer);
-
-  void remove(const std::string& routing_id);
+  // A client slot with no peer: the jobs of a detached client (journal, identity).
+  ClientSlot reserve_client_slot();
+  // The peer becomes the client of a reserved slot (re-attachment).
+  void attach_client(Peer& peer, ClientSlot slot);
+  // `keep_client_slot`: the peer's client slot stays reserved for a later attach.
+  void remove(const std::string& routing_id, bool keep_client_slot = false);
+  void release_client_slot(ClientSlot slot);
 
   // Peers silent for longer than `max_silence` at `now`, as routing ids.
   [[nodiscard]] std::vector<std::string> silent_since(TimePoint now, std::chrono::milliseconds max_silence) const;

@@ -138,6 +138,14 @@ void StatusView::append_manager_fields(std::string& out) const {
   append_uint(out, stats.suspects);
   append_field(out, "poisoned");
   append_uint(out, stats.poisoned);
+  if (context_.journal) {
+    append_field(out, "heldResults");
+    append_uint(out, context_.held_results);
+  }
+  if (context_.draining) {
+    append_field(out, "draining");
+    append_bool(out, true);
+  }
   append_field(out, "ranges");
   append_list(out, stats.ranges, [&](const PriorityRangeStats& r) {
     out += "{\"start\":";

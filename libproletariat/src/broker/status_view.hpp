@@ -24,6 +24,11 @@ struct StatusContext {
   TimePoint boot{};
   TimePoint now{};
   std::uint64_t finished_total = 0;  // results and failures delivered since the start
+  // With a journal (PROTOCOL §12): results kept until their client has them, and
+  // whether the manager is draining.
+  bool journal = false;
+  std::uint64_t held_results = 0;
+  bool draining = false;
 };
 
 class StatusView {

@@ -103,7 +103,8 @@ void Session::open_socket(Clock::time_point now) {
   }
   state_ = State::connecting;
   detail::log().debug("{}: connecting to {}", options_.role, options_.endpoint);
-  outbox_.push_back(protocol::encode(protocol::Hello{options_.name, "c++", options_.system_messages}));
+  outbox_.push_back(
+      protocol::encode(protocol::Hello{options_.name, "c++", options_.system_messages, options_.identity}));
   flush_outbox(now);
 }
 

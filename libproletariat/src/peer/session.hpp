@@ -67,6 +67,7 @@ struct SessionOptions {
   std::chrono::milliseconds con_retry_time{2000};  // CON_RETRYTIME
   std::string role;                                // "worker" or "client", for logs
   bool system_messages = true;                     // false: HELLO says so, no SUB socket
+  std::string identity;                            // HELLO "identity"; empty: none
 };
 
 struct SessionHooks {

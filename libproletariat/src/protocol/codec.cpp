@@ -496,6 +496,10 @@ std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::siz
       r.string(env.header, "name", hello.name);
       r.string(env.header, "lang", hello.lang);
       r.boolean(env.header, "sysmsg", hello.sysmsg);
+      if (r.string(env.header, "identity", hello.identity) &&
+          (hello.identity.empty() || hello.identity.size() > kMaxIdentityBytes)) {
+        r.fail("field 'identity' must be 1 to " + std::to_string(kMaxIdentityBytes) + " bytes");
+      }
       if (!r.ok()) return field_error(env, r);
       return PeerMessage{std::move(hello)};
     }
@@ -533,6 +537,24 @@ std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::siz
       if (!r.ok()) return field_error(env, r);
       return PeerMessage{std::move(abort)};
     }
+    case Cmd::received: {
+      if (auto err = no_payloads(frames, env)) return *err;
+      Received received;
+      if (const json* ids = r.array(env.header, "ids", true)) {
+        for (const auto& id : *ids) {
+          if (!id.is_number_unsigned()) {
+            r.fail("ids must be unsigned integers");
+            break;
+          }
+          received.ids.push_back(id.get<std::uint64_t>());
+        }
+      }
+      if (!r.ok()) return field_error(env, r);
+      return PeerMessage{std::move(received)};
+    }
+    case Cmd::drain:
+      if (auto err = no_payloads(frames, env)) return *err;
+      return PeerMessage{Drain{}};
     case Cmd::result: {
       WorkerResults results;
       ResultListSink<WorkerResults> sink(results);
@@ -609,6 +631,7 @@ std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, st
       if (r.uint(env.header, "pub_port", pub_port, false, 65535)) w.pub_port = pub_port;
       r.string(env.header, "pub_endpoint", w.pub_endpoint);
       r.boolean(env.header, "entry_options", w.entry_options);
+      r.string(env.header, "journal", w.journal);
       w.protocol = static_cast<int>(protocol);
       w.liveness = static_cast<unsigned>(liveness);
       if (w.id.empty()) r.fail("missing field 'id'");

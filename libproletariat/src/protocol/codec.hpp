@@ -31,6 +31,8 @@ namespace proletariat::protocol {
 // The constants of the one protocol description (protocol/protocol.json).
 inline constexpr std::string_view kSignature = spec::kSignature;
 inline constexpr int kProtocolVersion = spec::kVersion;
+// Longest client identity a HELLO may carry (PROTOCOL §4).
+inline constexpr std::size_t kMaxIdentityBytes = 128;
 // Frames before the payloads on a DEALER: delimiter, signature, command, header.
 inline constexpr std::size_t kFixedFrames = spec::kFixedFrames;
 // Timeouts (ms) longer than this (about 35 years) are applied as this, so that clock
@@ -51,6 +53,8 @@ struct Hello {
   // False: the peer never subscribes to the system-message channel, so nobody waits
   // for it (PROTOCOL §4 HELLO). Absent on the wire means true.
   bool sysmsg = true;
+  // A client's stable identity (PROTOCOL §12); empty: anonymous.
+  std::string identity;
 };
 struct Offer {
   unsigned slots = spec::kSlotsDefault;
@@ -77,6 +81,12 @@ struct Push {
 struct ClientAbort {
   std::vector<std::uint64_t> ids;
 };
+// The client has the results of these jobs (PROTOCOL §4, §12).
+struct Received {
+  std::vector<std::uint64_t> ids;
+};
+// The worker stops gracefully: no new jobs (PROTOCOL §4).
+struct Drain {};
 struct JobAttempt {
   std::uint64_t id = 0;
   unsigned attempt = 0;
@@ -114,7 +124,8 @@ struct StatusRequest {
 };
 
 using PeerMessage =
-    std::variant<Hello, Offer, Push, ClientAbort, WorkerResults, Reject, Heartbeat, Bye, SysMsg, SysAck, StatusRequest>;
+    std::variant<Hello, Offer, Push, ClientAbort, WorkerResults, Reject, Heartbeat, Bye, SysMsg, SysAck, StatusRequest,
+                 Received, Drain>;
 
 // --- manager -> peer ---
 struct Welcome {
@@ -127,6 +138,7 @@ struct Welcome {
   std::optional<std::uint64_t> pub_port;
   bool entry_options = false;  // PUSH entries may carry priority and timeouts
   std::string pub_endpoint;    // the channel's endpoint when it is not TCP (ipc://, inproc://)
+  std::string journal;         // the manager's journal id; empty: no journal (PROTOCOL §12)
 };
 struct OfferedRange {
   double start = 0;
@@ -215,6 +227,8 @@ struct DecodeError {
 [[nodiscard]] Frames encode(const Offer& msg);
 [[nodiscard]] Frames encode(Push&& msg);
 [[nodiscard]] Frames encode(const ClientAbort& msg);
+[[nodiscard]] Frames encode(const Received& msg);
+[[nodiscard]] Frames encode(const Drain& msg);
 [[nodiscard]] Frames encode(WorkerResults&& msg);
 [[nodiscard]] Frames encode(const Reject& msg);
 [[nodiscard]] Frames encode(const Heartbeat& msg);

@@ -91,6 +91,7 @@ Frames encode(const Hello& msg) {
   if (!msg.name.empty()) h["name"] = msg.name;
   if (!msg.lang.empty()) h["lang"] = msg.lang;
   if (!msg.sysmsg) h["sysmsg"] = false;
+  if (!msg.identity.empty()) h["identity"] = msg.identity;
   return start_message(Cmd::hello, h);
 }
 
@@ -164,6 +165,10 @@ Frames encode(Push&& msg) {
 
 Frames encode(const ClientAbort& msg) { return start_message(Cmd::abort, {{"ids", msg.ids}}); }
 
+Frames encode(const Received& msg) { return start_message(Cmd::received, {{"ids", msg.ids}}); }
+
+Frames encode(const Drain&) { return start_message(Cmd::drain, json::object()); }
+
 Frames encode(WorkerResults&& msg) {
   std::string h;
   h.reserve(16 + msg.results.size() * 32);
@@ -194,6 +199,7 @@ Frames encode(const Welcome& msg) {
   if (msg.pub_port) h["pub_port"] = *msg.pub_port;
   if (!msg.pub_endpoint.empty()) h["pub_endpoint"] = msg.pub_endpoint;
   if (msg.entry_options) h["entry_options"] = true;
+  if (!msg.journal.empty()) h["journal"] = msg.journal;
   return start_message(Cmd::welcome, h);
 }
 

@@ -145,6 +145,7 @@ auto Scheduler::State::submit(JobSpec spec) -> void {
   if (!spec.key.empty()) job.key_text = std::make_unique<std::string>(std::move(spec.key));
   job.deadline = spec.assign_deadline.value_or(kNoDeadline);
   job.cargo = std::move(spec.cargo);
+  job.attempt = spec.attempt;
   job.seq = next_seq++;
   job.service_id = sid;
   ++services[sid].jobs;

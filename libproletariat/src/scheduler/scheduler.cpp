@@ -24,6 +24,11 @@ void Scheduler::remove_worker(WorkerSlot worker, WorkerLoss loss, Effects& out) 
   state_->self_check();
 }
 
+void Scheduler::drain_worker(WorkerSlot worker) {
+  state_->drain_worker(worker);
+  state_->self_check();
+}
+
 void Scheduler::submit(JobSpec job, TimePoint /*now*/, Effects& /*out*/) {
   state_->submit(std::move(job));
   state_->self_check();

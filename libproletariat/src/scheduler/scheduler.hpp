@@ -62,6 +62,9 @@ struct JobSpec {
   std::string service;  // empty: jobs for workers that name no service
   std::optional<TimePoint> assign_deadline;
   JobCargo cargo;  // carried for the dispatcher, never read here
+  // Assignments before this one entered the scheduler (a job recovered from the
+  // journal): its next assignment gets attempt + 1, above any attempt of before.
+  unsigned attempt = 0;
 };
 
 // --- Effects: what the dispatcher must do, in order. ---
@@ -215,6 +218,9 @@ class Scheduler {
   // one that has now lost suspect_after workers is suspect from now on. A suspect
   // that reserved this worker loses the reservation. Held jobs keep waiting.
   void remove_worker(WorkerSlot worker, WorkerLoss loss, Effects& out);
+  // The worker stops gracefully (DRAIN): it gets no new job; its running jobs finish
+  // as usual. For good: a worker that drains leaves when they are done.
+  void drain_worker(WorkerSlot worker);
 
   // --- jobs ---
   // Queues the job (or holds it behind a running/queued job with the same key when

@@ -217,6 +217,7 @@ struct Scheduler::State {
     Job* run_head = nullptr;                  // running jobs, assignment order
     Job* run_tail = nullptr;
     Job* reserved_by = nullptr;               // the queued suspect waiting for it to empty
+    bool draining = false;                    // DRAIN: takes no new job, for good
   };
 
   struct ClientList {
@@ -269,6 +270,7 @@ struct Scheduler::State {
   std::size_t suspects = 0;         // suspect jobs, queued or running
   std::size_t queued_suspects = 0;  // of which queued
   std::uint64_t poisoned = 0;       // Failed{poison} emitted
+  std::size_t draining = 0;         // live workers that drain
 
   bool full = false;                // AVAIL_THRESHOLD: waiting for slots to free up
   bool dirty = false;               // new work or freed slots since the last round
@@ -311,8 +313,9 @@ struct Scheduler::State {
 
   // Takes no new job: reserved by a suspect, or running one (alone).
   [[nodiscard]] bool blocked(const Worker& worker) const noexcept {
-    return suspects != 0 &&
-           (worker.reserved_by != nullptr || (worker.run_head != nullptr && worker.run_head->suspect));
+    return (suspects != 0 || draining != 0) &&
+           (worker.draining || worker.reserved_by != nullptr ||
+            (worker.run_head != nullptr && worker.run_head->suspect));
   }
 
 
@@ -357,6 +360,8 @@ struct Scheduler::State {
   void leave_service(WorkerSlot slot, const WorkerService& ws);
 
   void remove_worker(WorkerSlot slot, WorkerLoss loss, Effects& out);
+
+  void drain_worker(WorkerSlot slot);
 
 
   // ---------------------------------------------------------------- job life

@@ -258,9 +258,20 @@ auto Scheduler::State::leave_service(WorkerSlot slot, const WorkerService& ws) -
   }
 }
 
+auto Scheduler::State::drain_worker(WorkerSlot slot) -> void {
+  if (!valid_worker(slot) || workers[slot].draining) return;
+  workers[slot].draining = true;
+  ++draining;
+  refresh_worker(slot);  // blocked now: its free slots leave the trees
+}
+
 auto Scheduler::State::remove_worker(WorkerSlot slot, WorkerLoss loss, Effects& out) -> void {
   if (!valid_worker(slot)) return;
   Worker& worker = workers[slot];
+  if (worker.draining) {
+    worker.draining = false;
+    --draining;
+  }
 
   // A suspect waiting for this worker to empty reserves none now (it may reserve
   // another in the next round). The worker's tree values stay as they are: they
