@@ -87,6 +87,15 @@ class Daemon {
     if (!WIFEXITED(status)) return std::nullopt;
     return WEXITSTATUS(status);
   }
+  // SIGKILL: the crash a journal must survive.
+  void kill_hard() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+    stop();
+  }
   void stop() {
     if (pid_ > 0) {
       kill(pid_, SIGTERM);

@@ -325,6 +325,7 @@ RecordLocation SegmentLog::append(std::uint8_t type, std::initializer_list<std::
     body += part.size();
   }
   put_u32(record + 4, record_crc(record, kRecordHeaderBytes + length));
+  ++stats_.records_written;
   const Segment& segment = segments_.at(current_);
   return RecordLocation{current_, segment.size + at, static_cast<std::uint32_t>(kRecordHeaderBytes + length)};
 }

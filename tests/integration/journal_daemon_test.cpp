@@ -1,0 +1,134 @@
+// The journal with the real daemon: SIGKILLed under load and restarted on the same
+// directory, again and again, every accepted job is answered exactly once and
+// correctly; SIGTERM drains without losing or repeating a job.
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "support/cluster.hpp"
+#include "support/daemon.hpp"
+
+namespace proletariat::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct JournalDir {
+  JournalDir() {
+    std::string pattern = (fs::temp_directory_path() / "prlt-jd-XXXXXX").string();
+    path = mkdtemp(pattern.data());
+  }
+  ~JournalDir() { fs::remove_all(path); }
+  std::string path;
+};
+
+std::vector<std::string> daemon_args(const JournalDir& dir, unsigned port = 0, unsigned pub_port = 0) {
+  std::vector<std::string> args = {"--journal", dir.path, "--heartbeat-interval", "50", "--heartbeat-liveness", "10",
+                                   "--log-level", "warn"};
+  if (port != 0) {
+    args.insert(args.end(), {"--endpoint", "tcp://127.0.0.1:" + std::to_string(port), "--pub-endpoint",
+                             "tcp://127.0.0.1:" + std::to_string(pub_port)});
+  }
+  return args;
+}
+
+// Results per job index: how many came, and whether each was the right one.
+struct Tally {
+  explicit Tally(std::size_t n) : count(n) {}
+  std::mutex mutex;
+  std::vector<int> count;
+  std::size_t wrong = 0;
+  std::size_t errors = 0;
+  std::atomic<std::size_t> done{0};
+  void take(const Result& result, const JobRef& ref) {
+    std::lock_guard lock(mutex);
+    ++count[ref.index];
+    if (result.err) {
+      ++errors;
+    } else if (result.data.to_json() != nlohmann::json{{"echo", {{"n", ref.index}}}}) {
+      ++wrong;
+    }
+    ++done;
+  }
+};
+
+TEST(JournalDaemon, Kill9UnderLoadLosesAndRepeatsNothing) {
+  JournalDir dir;
+  auto daemon = std::make_unique<Daemon>(PROLETARIAT_DAEMON, daemon_args(dir));
+  const unsigned port = daemon->port();
+  const unsigned pub_port = daemon->pub_port();
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  auto worker = echo_worker(endpoint, 8);
+  Client client(client_options(endpoint));
+  ASSERT_TRUE(client.wait_connected(5s));
+
+  constexpr std::size_t kJobs = 3000;
+  std::vector<JobSpec> jobs;
+  for (std::size_t i = 0; i < kJobs; ++i) jobs.emplace_back(nlohmann::json{{"n", i}});
+  Tally tally(kJobs);
+  std::atomic<bool> all_done{false};
+  client.work_individual(std::move(jobs), {}, [&](const Result& r, const JobRef& ref) { tally.take(r, ref); },
+                         [&] { all_done = true; });
+
+  for (int kill = 1; kill <= 4; ++kill) {
+    const std::size_t before = tally.done.load();
+    const std::size_t target = std::min(kJobs, before + kJobs / 6);
+    ASSERT_TRUE(wait_until([&] { return tally.done.load() >= target || all_done; }, 30s))
+        << "no progress before kill " << kill << ": " << tally.done.load() << " of " << kJobs;
+    if (all_done) break;
+    daemon->kill_hard();
+    daemon = std::make_unique<Daemon>(PROLETARIAT_DAEMON, daemon_args(dir, port, pub_port));
+  }
+  ASSERT_TRUE(wait_until([&] { return all_done.load(); }, 60s)) << tally.done.load() << " of " << kJobs << " answered";
+  std::lock_guard lock(tally.mutex);
+  EXPECT_EQ(tally.wrong, 0U);
+  EXPECT_EQ(tally.errors, 0U) << "no job may fail: the journal had them all";
+  for (std::size_t i = 0; i < kJobs; ++i) ASSERT_EQ(tally.count[i], 1) << "job " << i;
+}
+
+TEST(JournalDaemon, SigtermDrainsRunningJobsAndKeepsQueuedOnesForTheNextStart) {
+  JournalDir dir;
+  auto daemon = std::make_unique<Daemon>(PROLETARIAT_DAEMON, daemon_args(dir));
+  const unsigned port = daemon->port();
+  const unsigned pub_port = daemon->pub_port();
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  // A slow worker with 2 slots: most jobs are queued when the drain starts.
+  auto options = worker_options(endpoint, 2);
+  Worker worker(options);
+  std::atomic<int> started{0};
+  worker.on_work([&](const JobPtr& job) {
+    ++started;
+    std::this_thread::sleep_for(100ms);  // the job's work: it must be running when the drain begins
+    job->reply(Payload::json({{"echo", job->args().to_json()}}));
+  });
+  worker.start();
+  Client client(client_options(endpoint));
+  ASSERT_TRUE(client.wait_connected(5s));
+  constexpr std::size_t kJobs = 20;
+  std::vector<JobSpec> jobs;
+  for (std::size_t i = 0; i < kJobs; ++i) jobs.emplace_back(nlohmann::json{{"n", i}});
+  Tally tally(kJobs);
+  std::atomic<bool> all_done{false};
+  client.work_individual(std::move(jobs), {}, [&](const Result& r, const JobRef& ref) { tally.take(r, ref); },
+                         [&] { all_done = true; });
+  ASSERT_TRUE(wait_until([&] { return started.load() >= 2; }, 10s));
+  kill(daemon->pid(), SIGTERM);
+  EXPECT_EQ(daemon->wait_exit(15s), std::optional<int>(0)) << "a drain ends with a clean exit";
+  const std::size_t answered_before_restart = tally.done.load();
+  EXPECT_GE(answered_before_restart, 2U) << "the running jobs finished during the drain";
+  EXPECT_LT(answered_before_restart, kJobs) << "queued jobs were not sent during the drain";
+  daemon = std::make_unique<Daemon>(PROLETARIAT_DAEMON, daemon_args(dir, port, pub_port));
+  ASSERT_TRUE(wait_until([&] { return all_done.load(); }, 30s)) << tally.done.load() << " of " << kJobs;
+  std::lock_guard lock(tally.mutex);
+  EXPECT_EQ(tally.wrong, 0U);
+  EXPECT_EQ(tally.errors, 0U);
+  for (std::size_t i = 0; i < kJobs; ++i) ASSERT_EQ(tally.count[i], 1) << "job " << i;
+}
+
+}  // namespace
+}  // namespace proletariat::testing
