@@ -36,6 +36,11 @@ HEARTBEAT_MS = 50
 LIVENESS = int(os.environ.get("PROLETARIAT_TEST_LIVENESS", "10"))
 #: Reconnect delay of test peers, in seconds.
 RETRY = 0.05
+#: Reconnect delay of test peers that hear a manager's BYE on SIGTERM, in seconds: the
+#: stopping manager stays bound a moment after its BYE (up to the daemon's 100 ms
+#: signal tick) and a HELLO that reaches it then is lost, so that its peer waits a whole
+#: default liveness window (5 s) for a WELCOME. Later, the HELLO meets the next one.
+RETRY_AFTER_BYE = 0.5
 
 
 def daemon_path() -> pathlib.Path:

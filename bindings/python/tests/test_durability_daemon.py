@@ -17,7 +17,7 @@ from typing import Any, Dict
 import pytest
 import zmq
 
-from conftest import RETRY, WAIT, needs_journal, wait_for
+from conftest import RETRY, RETRY_AFTER_BYE, WAIT, needs_journal, wait_for
 from proletariat import Client, Worker
 
 pytestmark = needs_journal
@@ -135,8 +135,8 @@ def test_sigterm_drains_running_jobs_and_refused_pushes_go_to_the_next_manager(j
             assert release.wait(WAIT)
         return f"done {job.args}"
 
-    peers.worker(handler)
-    client = peers.client()
+    peers.worker(handler, con_retry_time=RETRY_AFTER_BYE)
+    client = peers.client(con_retry_time=RETRY_AFTER_BYE)
     slow = client.submit("slow")
     wait_for(lambda: runs == ["slow"], "the slow job to run")
     journal_daemon.send_sigterm()
@@ -164,8 +164,8 @@ def test_jobs_still_running_after_the_drain_timeout_run_after_the_restart(journa
             return "too late"
         return f"done {job.args}"
 
-    worker = peers.worker(handler)
-    client = peers.client()
+    worker = peers.worker(handler, con_retry_time=RETRY_AFTER_BYE)
+    client = peers.client(con_retry_time=RETRY_AFTER_BYE)
     future = client.submit("long")
     wait_for(lambda: runs, "the job to run")
     journal_daemon.send_sigterm()
