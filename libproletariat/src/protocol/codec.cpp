@@ -485,6 +485,20 @@ std::variant<Offer, DecodeError> decode_offer(const Envelope& env) {
 
 }  // namespace
 
+// The "ids" array of ABORT and RECEIVED: job ids, each an unsigned integer.
+template <typename FieldReader>
+void read_ids(FieldReader& r, const json& header, std::vector<std::uint64_t>& out) {
+  const json* ids = r.array(header, "ids", true);
+  if (ids == nullptr) return;
+  for (const auto& id : *ids) {
+    if (!id.is_number_unsigned()) {
+      r.fail("ids must be unsigned integers");
+      return;
+    }
+    out.push_back(id.get<std::uint64_t>());
+  }
+}
+
 std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::size_t first, const Limits& limits) {
   Envelope env;
   if (auto err = open_envelope(frames, first, &limits, env, {Cmd::push, Cmd::result})) return *err;
@@ -525,30 +539,14 @@ std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::siz
     case Cmd::abort: {
       if (auto err = no_payloads(frames, env)) return *err;
       ClientAbort abort;
-      if (const json* ids = r.array(env.header, "ids", true)) {
-        for (const auto& id : *ids) {
-          if (!id.is_number_unsigned()) {
-            r.fail("ids must be unsigned integers");
-            break;
-          }
-          abort.ids.push_back(id.get<std::uint64_t>());
-        }
-      }
+      read_ids(r, env.header, abort.ids);
       if (!r.ok()) return field_error(env, r);
       return PeerMessage{std::move(abort)};
     }
     case Cmd::received: {
       if (auto err = no_payloads(frames, env)) return *err;
       Received received;
-      if (const json* ids = r.array(env.header, "ids", true)) {
-        for (const auto& id : *ids) {
-          if (!id.is_number_unsigned()) {
-            r.fail("ids must be unsigned integers");
-            break;
-          }
-          received.ids.push_back(id.get<std::uint64_t>());
-        }
-      }
+      read_ids(r, env.header, received.ids);
       if (!r.ok()) return field_error(env, r);
       return PeerMessage{std::move(received)};
     }
