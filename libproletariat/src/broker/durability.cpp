@@ -136,7 +136,9 @@ void Dispatcher::reattach(Peer& peer) {
   }
   peers_.attach_client(peer, slot);
   const auto held = held_.of_client(slot);
-  peer.outstanding_jobs = scheduler_.jobs_of(slot).size() + held.size();
+  // Held results are sent here, not through deliver(): only the unfinished jobs count.
+  const std::size_t unfinished = scheduler_.jobs_of(slot).size();
+  peer.outstanding_jobs = unfinished;
   for (const JobId job : held) {
     HeldResult* result = held_.find(job);
     zmq::message_t data;
@@ -147,7 +149,7 @@ void Dispatcher::reattach(Peer& peer) {
     batch.payloads.push_back(std::move(data));
   }
   detail::log().info("client {} re-attached as {}: {} jobs unfinished, {} held results sent", peer.id, peer.identity,
-                     peer.outstanding_jobs - held.size(), held.size());
+                     unfinished, held.size());
 }
 
 bool Dispatcher::detaches(const Peer& peer, DropReason reason) const {

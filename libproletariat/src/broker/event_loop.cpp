@@ -69,10 +69,18 @@ void EventLoop::run(detail::Mailbox<int>& stop) {
     detail::log().critical("{}: the manager stops", failure_);
     (void)dispatcher_.outbox().take();
     (void)dispatcher_.outbox().take_publications();
+    router_.set(zmq::sockopt::linger, 0);
+    router_.close();
+    pub_.close();
     return;
   }
   dispatcher_.on_shutdown();
   flush();
+  // Closed at once, not when the owner gets round to it: a HELLO that arrived after
+  // the BYEs would go unanswered and cost its peer a liveness window; with the port
+  // closed the peer's socket waits for the next manager instead.
+  router_.close();
+  pub_.close();
 }
 
 void EventLoop::loop(detail::Mailbox<int>& stop) {
