@@ -33,6 +33,7 @@
 #include "proc.hpp"
 #include "report.hpp"
 #include "systems.hpp"
+#include "journal_recovery.hpp"
 
 namespace proletariat::bench {
 namespace {
@@ -65,6 +66,10 @@ struct Options {
   std::string log_level = "error";
   double timeout_s = 0;
   bool keep_logs = false;
+  // --journal: the same runs against a journaled manager, then its start-up figures.
+  bool journal = false;
+  std::size_t journal_queued = 1000000;
+  std::size_t journal_finished = 10000000;
 };
 
 const char* kUsage = R"(usage: proletariat-bench [mode] [options]
@@ -100,6 +105,15 @@ Load:
                           the forwarder's workers do [0]
   --fake-workers          lightweight protocol-speaking workers (helper processes)
                           instead of proletariat::Worker objects
+
+Journal (issue 11):
+  --journal               after the in-memory runs, the same runs against a manager
+                          with a journal (sync always, then interval=10), with records
+                          per fdatasync and journal bytes per job; then the daemon's
+                          start time on a journal of --journal-queued queued jobs and
+                          on one that saw --journal-finished finished jobs
+  --journal-queued N      queued jobs for the recovery figure; 0 skips it [1000000]
+  --journal-finished N    finished jobs for the start figure; 0 skips it [10000000]
 
 Comparison and output:
   --baseline              also run a minimal raw ZeroMQ forwarder (DEALER -> ROUTER
@@ -141,6 +155,8 @@ std::optional<Options> parse(int argc, char** argv, int& exit_code) {
          return parse_size(v, o.jobs) && o.jobs > 0;
        }},
       {"--latency-jobs", [&](const std::string& v) { return parse_size(v, o.latency_jobs); }},
+      {"--journal-queued", [&](const std::string& v) { return parse_size(v, o.journal_queued); }},
+      {"--journal-finished", [&](const std::string& v) { return parse_size(v, o.journal_finished); }},
       {"--clients", [&](const std::string& v) { return parse_size(v, o.clients) && o.clients > 0; }},
       {"--window", [&](const std::string& v) { return parse_size(v, o.window) && o.window > 0; }},
       {"--workers",
@@ -228,6 +244,7 @@ std::optional<Options> parse(int argc, char** argv, int& exit_code) {
        }},
   };
   std::map<std::string, std::function<void()>> switches = {
+      {"--journal", [&] { o.journal = true; }},
       {"--baseline", [&] { o.baseline = true; }},   {"--fake-workers", [&] { o.fake_workers = true; }},
       {"--scale", [&] { o.mode = "scale"; }},       {"--status-latency", [&] { o.mode = "status"; }},
       {"--features", [&] { o.mode = "features"; }}, {"--keep-logs", [&] { o.keep_logs = true; }},
@@ -297,6 +314,12 @@ class LogDir {
   }
   [[nodiscard]] std::string file(const std::string& name) {
     return path_ + "/" + name + "-" + std::to_string(n_++) + ".log";
+  }
+  // A fresh empty directory inside this one (a journal).
+  [[nodiscard]] std::string directory(const std::string& name) {
+    const std::string dir = path_ + "/" + name + "-" + std::to_string(n_++);
+    std::filesystem::create_directories(dir);
+    return dir;
   }
 
  private:
@@ -524,17 +547,79 @@ struct Baseline {
   }
 };
 
+// The journal's counters from a STATUS document (PROTOCOL §8.2).
+json journal_counters(LibraryClients& clients) {
+  auto f = clients.first().status();
+  if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return json::object();
+  const auto doc = f.get();
+  return doc.contains("journal") ? json(doc["journal"]) : json::object();
+}
+
+json journal_figures(const json& before, const json& after, std::size_t jobs) {
+  const auto delta = [&](const char* key) {
+    return static_cast<double>(after.value(key, 0ULL)) - static_cast<double>(before.value(key, 0ULL));
+  };
+  const double syncs = delta("syncs");
+  return {{"records_per_fdatasync", syncs > 0 ? delta("records") / syncs : 0.0},
+          {"fdatasyncs_per_job", jobs > 0 ? syncs / static_cast<double>(jobs) : 0.0},
+          {"journal_bytes_per_job", jobs > 0 ? delta("bytesWritten") / static_cast<double>(jobs) : 0.0},
+          {"compactions", delta("compactions")}};
+}
+
+struct Phase {
+  const char* name;
+  std::size_t window;
+  std::size_t jobs;
+};
+
+// The runs of mode_run against journaled managers, compared with the in-memory ones.
+int journal_runs(const Options& o, LogDir& logs, const std::vector<Phase>& phases,
+                 const std::map<std::string, Measurement>& memory) {
+  int status = 0;
+  {
+    auto line = header(o, "journal_fdatasync_floor", 0, 0, 1);
+    line.update(measure_fdatasync_floor(logs.directory("floor"), 500));
+    emit(line);
+  }
+  for (const std::string sync : {"always", "interval=10"}) {
+    System sys(o, logs, o.workers, Features{}, o.fake_workers,
+               {"--journal=" + logs.directory("journal"), "--journal-sync=" + sync});
+    for (const auto& phase : phases) {
+      auto line = header(o, std::string("journal_") + phase.name, phase.window, o.workers, 1);
+      line["journal_sync"] = sync;
+      const auto before = journal_counters(*sys.clients);
+      const auto m = measure_ours(*sys.manager, *sys.clients, phase.jobs, phase.window, o.bytes, Features{},
+                                  deadline_for(o, phase.jobs), sys.helpers());
+      line.update(figures(m));
+      line["journal"] = journal_figures(before, journal_counters(*sys.clients), phase.jobs);
+      if (auto it = memory.find(phase.name); it != memory.end()) line["vs_memory"] = ratios(m, it->second);
+      if (failed(m)) status = 1;
+      emit(line);
+    }
+  }
+  const auto recovery = [&](const char* phase, std::size_t jobs, auto measure) {
+    if (jobs == 0) return;
+    auto line = header(o, phase, 0, 0, 1);
+    try {
+      line.update(measure(RecoveryRun{o.daemon, logs.directory("journal"), logs.file("proletariatd"), jobs, o.bytes}));
+    } catch (const std::exception& e) {
+      line["error"] = e.what();
+      status = 1;
+    }
+    emit(line);
+  };
+  recovery("journal_recovery", o.journal_queued, measure_recovery_of_queued);
+  recovery("journal_start_after_finished", o.journal_finished, measure_start_after_finished);
+  return status;
+}
+
 int mode_run(const Options& o) {
   LogDir logs(o.keep_logs);
-  System ours(o, logs, o.workers, Features{}, o.fake_workers);
+  auto ours = std::make_unique<System>(o, logs, o.workers, Features{}, o.fake_workers);
   std::unique_ptr<Baseline> base;
   if (o.baseline) base = std::make_unique<Baseline>(o);
 
-  struct Phase {
-    const char* name;
-    std::size_t window;
-    std::size_t jobs;
-  };
+  std::map<std::string, Measurement> memory;  // the last in-memory run per phase
   std::vector<Phase> phases = {{"throughput", o.window, o.jobs}};
   if (o.latency_jobs > 0) phases.push_back({"latency", 1, o.latency_jobs});
   int status = 0;
@@ -542,9 +627,10 @@ int mode_run(const Options& o) {
     for (const auto& phase : phases) {
       auto line = header(o, phase.name, phase.window, o.workers, rep);
       const auto m =
-          measure_ours(*ours.manager, *ours.clients, phase.jobs, phase.window, o.bytes, Features{},
-                       deadline_for(o, phase.jobs), ours.helpers(), perf_file(o, phase.name, o.workers, rep));
+          measure_ours(*ours->manager, *ours->clients, phase.jobs, phase.window, o.bytes, Features{},
+                       deadline_for(o, phase.jobs), ours->helpers(), perf_file(o, phase.name, o.workers, rep));
       line.update(figures(m));
+      memory[phase.name] = m;
       if (failed(m)) status = 1;
       std::optional<Measurement> b;
       if (base) {
@@ -560,6 +646,10 @@ int mode_run(const Options& o) {
       emit(line);
       if (m.load.timed_out) return 1;
     }
+  }
+  if (o.journal) {
+    ours.reset();  // one manager at a time: the journaled ones get the machine to themselves
+    if (journal_runs(o, logs, phases, memory) != 0) status = 1;
   }
   return status;
 }

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <vector>
 
@@ -128,6 +129,44 @@ TEST(JournalDaemon, SigtermDrainsRunningJobsAndKeepsQueuedOnesForTheNextStart) {
   EXPECT_EQ(tally.wrong, 0U);
   EXPECT_EQ(tally.errors, 0U);
   for (std::size_t i = 0; i < kJobs; ++i) ASSERT_EQ(tally.count[i], 1) << "job " << i;
+}
+
+// The disk fails (every fdatasync reports EIO from a moment on, through an LD_PRELOAD
+// shim in the real daemon): the manager stops at once with status 3 and never
+// acknowledges the push it could not make durable; started again on the same
+// journal, the job the client still holds runs, once.
+TEST(JournalDaemon, AFailedFdatasyncStopsTheManagerBeforeItAcknowledges) {
+#ifdef PROLETARIAT_SANITIZED
+  GTEST_SKIP() << "a sanitized daemon must load its runtime first: no LD_PRELOAD shim";
+#endif
+  JournalDir dir;
+  const std::string flag = dir.path + "-fail-now";
+  setenv("LD_PRELOAD", PROLETARIAT_FAIL_FDATASYNC, 1);
+  setenv("PRLT_FAIL_FDATASYNC_WHEN", flag.c_str(), 1);
+  auto daemon = std::make_unique<Daemon>(PROLETARIAT_DAEMON, daemon_args(dir));
+  unsetenv("LD_PRELOAD");
+  unsetenv("PRLT_FAIL_FDATASYNC_WHEN");
+  const unsigned port = daemon->port();
+  const unsigned pub_port = daemon->pub_port();
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  auto worker = echo_worker(endpoint, 4);
+  Client client(client_options(endpoint));
+  ASSERT_TRUE(client.wait_connected(5s));
+  auto first = client.work(nlohmann::json{{"n", 1}});
+  ASSERT_EQ(first.wait_for(10s), std::future_status::ready);
+  EXPECT_FALSE(first.get().err) << "the disk still works";
+
+  { std::ofstream(flag).put('1'); }
+  auto second = client.work(nlohmann::json{{"n", 2}});
+  EXPECT_EQ(daemon->wait_exit(10s), std::optional<int>(3)) << "a failed fsync stops the manager with status 3";
+  EXPECT_EQ(second.wait_for(200ms), std::future_status::timeout) << "nothing answered the push it could not keep";
+  std::filesystem::remove(flag);
+
+  daemon = std::make_unique<Daemon>(PROLETARIAT_DAEMON, daemon_args(dir, port, pub_port));
+  ASSERT_EQ(second.wait_for(20s), std::future_status::ready) << "the client pushes it again to the next manager";
+  const auto result = second.get();
+  ASSERT_FALSE(result.err) << result.err->code;
+  EXPECT_EQ(result.data.to_json(), (nlohmann::json{{"echo", {{"n", 2}}}}));
 }
 
 }  // namespace

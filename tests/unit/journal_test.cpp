@@ -177,6 +177,28 @@ TEST(SegmentLog, OneCommitIsOneWriteAndOneSync) {
   EXPECT_EQ(log.stats().records_written - before.records_written, 100U);
 }
 
+TEST(SegmentLog, RecordsThatNeedNotBeDurableAtOnceAreSyncedLazily) {
+  TempDir dir;
+  LogOptions options;
+  options.dir = dir.path;
+  SegmentLog log(options, [](const RecordView&, const RecordLocation&) {});
+  const auto t0 = Clock::now();
+  log.commit(t0);  // nothing queued: nothing to do
+  const auto syncs = log.stats().syncs;
+  log.append(1, {bytes(std::string("a result"))});
+  log.commit(t0, false);
+  EXPECT_EQ(log.stats().syncs, syncs) << "written, not synced";
+  EXPECT_TRUE(log.awaiting_sync());
+  log.sync_if_due(t0 + kLazySync / 2);
+  EXPECT_EQ(log.stats().syncs, syncs) << "not due yet";
+  log.sync_if_due(t0 + kLazySync);
+  EXPECT_EQ(log.stats().syncs, syncs + 1);
+  EXPECT_FALSE(log.awaiting_sync());
+  log.append(1, {bytes(std::string("an accepted job"))});
+  log.commit(t0 + kLazySync, true);
+  EXPECT_EQ(log.stats().syncs, syncs + 2) << "a durable commit syncs at once";
+}
+
 AcceptedJob job(JobId id, const std::string& payload, const std::string& identity = "client-a") {
   AcceptedJob j;
   j.id = id;

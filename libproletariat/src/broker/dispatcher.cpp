@@ -447,6 +447,12 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
 
 void Dispatcher::on_status(Peer& peer, const protocol::StatusRequest& request) {
   status_context_.now = now_;
+  if (journal_ && !request.mine) {
+    const auto stats = journal_->stats();
+    status_context_.journal_figures = {journal_->id(),          options_.journal_sync,    stats.log.records_written,
+                                       stats.log.commits,       stats.log.syncs,          stats.log.bytes_written,
+                                       stats.log.bytes_on_disk, stats.live_jobs,          stats.log.compactions};
+  }
   const StatusView view(peers_, scheduler_, status_context_);
   send(peer, protocol::encode_status(request.mine, view.document(peer, request.mine, request.req)), now_);
 }

@@ -66,7 +66,7 @@ void EventLoop::run(detail::Mailbox<int>& stop) {
   } catch (const journal::JournalError& e) {
     // Nothing more may go out: an ACCEPTED now could claim a job the disk lost.
     failure_ = e.what();
-    detail::log().critical("{}: the manager stops", failure_);
+    detail::log().critical("{}", failure_);
     (void)dispatcher_.outbox().take();
     (void)dispatcher_.outbox().take_publications();
     router_.set(zmq::sockopt::linger, 0);

@@ -141,6 +141,27 @@ void StatusView::append_manager_fields(std::string& out) const {
   if (context_.journal) {
     append_field(out, "heldResults");
     append_uint(out, context_.held_results);
+    const auto& j = context_.journal_figures;
+    append_field(out, "journal");
+    out += "{\"id\":";
+    append_string(out, j.id);
+    append_field(out, "sync");
+    append_string(out, j.sync);
+    append_field(out, "records");
+    append_uint(out, j.records);
+    append_field(out, "commits");
+    append_uint(out, j.commits);
+    append_field(out, "syncs");
+    append_uint(out, j.syncs);
+    append_field(out, "bytesWritten");
+    append_uint(out, j.bytes_written);
+    append_field(out, "bytesOnDisk");
+    append_uint(out, j.bytes_on_disk);
+    append_field(out, "liveJobs");
+    append_uint(out, j.live_jobs);
+    append_field(out, "compactions");
+    append_uint(out, j.compactions);
+    out += '}';
   }
   if (context_.draining) {
     append_field(out, "draining");

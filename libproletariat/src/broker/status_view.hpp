@@ -29,6 +29,18 @@ struct StatusContext {
   bool journal = false;
   std::uint64_t held_results = 0;
   bool draining = false;
+  // The journal's counters, for operators and the benchmark (PROTOCOL §8.2).
+  struct JournalFigures {
+    std::string id;
+    std::string sync;
+    std::uint64_t records = 0;
+    std::uint64_t commits = 0;
+    std::uint64_t syncs = 0;
+    std::uint64_t bytes_written = 0;
+    std::uint64_t bytes_on_disk = 0;
+    std::uint64_t live_jobs = 0;
+    std::uint64_t compactions = 0;
+  } journal_figures;
 };
 
 class StatusView {

@@ -225,8 +225,9 @@ void JobJournal::gone(JobId job) {
 bool JobJournal::pending() const noexcept { return log_->pending(); }
 
 void JobJournal::commit(std::chrono::steady_clock::time_point now) {
+  const bool durable_now = barrier_;
   barrier_ = false;
-  log_->commit(now);
+  log_->commit(now, durable_now);
   const auto on_disk = log_->stats().bytes_on_disk;
   const auto garbage = on_disk > live_bytes_ ? on_disk - live_bytes_ : 0;
   if (garbage > options_.compact_floor_bytes && garbage > live_bytes_) compact();

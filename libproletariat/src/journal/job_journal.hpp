@@ -112,7 +112,9 @@ class JobJournal {
   // An ACCEPTED record is queued: it must be durable before the manager answers.
   [[nodiscard]] bool needs_commit_before_send() const noexcept { return barrier_; }
   [[nodiscard]] bool pending() const noexcept;
-  // Group commit (one write, one fdatasync as the policy says), then compaction when due.
+  // Group commit (one write, one fdatasync as the policy says: with `always`, at once
+  // when an ACCEPTED is among the records, otherwise within kLazySync), then
+  // compaction when due.
   void commit(std::chrono::steady_clock::time_point now);
   void sync_if_due(std::chrono::steady_clock::time_point now);
 

@@ -366,7 +366,7 @@ void SegmentLog::fail(const std::string& message) {
   throw JournalError(message);
 }
 
-void SegmentLog::commit(std::chrono::steady_clock::time_point now) {
+void SegmentLog::commit(std::chrono::steady_clock::time_point now, bool durable_now) {
   if (failed_) throw JournalError("journal: unusable after an I/O error");
   if (buffer_.empty()) {
     sync_if_due(now);
@@ -381,7 +381,7 @@ void SegmentLog::commit(std::chrono::steady_clock::time_point now) {
   ++stats_.commits;
   buffer_.clear();
   unsynced_ = true;
-  if (options_.sync.policy == SyncPolicy::always) {
+  if (options_.sync.policy == SyncPolicy::always && durable_now) {
     sync_fd(segment.fd, path);
     unsynced_ = false;
     last_sync_ = now;
@@ -399,8 +399,10 @@ void SegmentLog::commit(std::chrono::steady_clock::time_point now) {
 }
 
 void SegmentLog::sync_if_due(std::chrono::steady_clock::time_point now) {
-  if (!unsynced_ || options_.sync.policy != SyncPolicy::interval) return;
-  if (now - last_sync_ < options_.sync.interval) return;
+  if (!unsynced_ || options_.sync.policy == SyncPolicy::off) return;
+  const auto every = options_.sync.policy == SyncPolicy::interval ? options_.sync.interval
+                                                                   : std::chrono::milliseconds(kLazySync);
+  if (now - last_sync_ < every) return;
   sync_fd(segments_.at(current_).fd, path_of(current_));
   unsynced_ = false;
   last_sync_ = now;

@@ -103,6 +103,9 @@ struct LogStats {
 };
 
 inline constexpr std::size_t kRecordHeaderBytes = 17;
+// The longest that written records wait for an fdatasync under `always` when none of
+// them had to be durable before the manager answered.
+inline constexpr std::chrono::milliseconds kLazySync{100};
 
 class SegmentLog {
  public:
@@ -123,7 +126,10 @@ class SegmentLog {
   // Records queued since the last commit.
   [[nodiscard]] bool pending() const noexcept { return !buffer_.empty(); }
   // One write() of every queued record and, as the sync policy says, one fdatasync().
-  void commit(std::chrono::steady_clock::time_point now);
+  // With `always`, `durable_now` false writes without syncing: the records are synced
+  // with the next durable commit or by sync_if_due() within kLazySync (records that
+  // only save work after a power loss: a result, an attempt, a forgotten job).
+  void commit(std::chrono::steady_clock::time_point now, bool durable_now = true);
   // For `interval`: the sync that is due, if written data waits for one.
   void sync_if_due(std::chrono::steady_clock::time_point now);
   [[nodiscard]] bool awaiting_sync() const noexcept { return unsynced_; }
@@ -162,7 +168,7 @@ class SegmentLog {
   std::vector<std::byte> buffer_;
   bool unsynced_ = false;
   bool failed_ = false;
-  std::chrono::steady_clock::time_point last_sync_{};
+  std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
   LogStats stats_;
 };
 
