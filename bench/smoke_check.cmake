@@ -70,3 +70,9 @@ run_bench(1 status_p50_ms status_max_ms status_bytes status_workers_listed)
 
 set(BENCH_ARGS --features --jobs 2000 --workers 2 --slots 8 --window 16)
 run_bench(1 features_on.jobs_per_s features_off.jobs_per_s ratio.jobs_per_s)
+
+# --journal: the same runs against journaled managers (always, interval), the
+# fdatasync floor, and the two start-up figures, shrunk.
+set(BENCH_ARGS --jobs 2000 --latency-jobs 200 --workers 2 --slots 4 --window 32 --journal --journal-queued 2000
+  --journal-finished 5000)
+run_bench(9 mode phase)
