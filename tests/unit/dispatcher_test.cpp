@@ -1,4 +1,5 @@
 // Dispatcher: raw frames and a fake clock in, outgoing messages out. No sockets.
+#include <filesystem>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -663,6 +664,116 @@ TEST_F(DispatcherSysmsgTest, StatusDescribesWorkersClientsQueuesAndWhyJobsWait) 
   EXPECT_EQ(mine["role"], "worker");
   EXPECT_EQ(mine["slots"], 2);
   EXPECT_EQ(mine["running"], 2);
+}
+
+// --- with a journal (SPEC 9, PROTOCOL §12) ---
+
+class JournalDispatcherTest : public DispatcherTest {
+ protected:
+  JournalDispatcherTest() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "prlt-dj-XXXXXX").string();
+    dir_ = mkdtemp(pattern.data());
+  }
+  ~JournalDispatcherTest() override {
+    dispatcher_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  // A manager on the journal; the one before it ends as a crash would end it, after
+  // the commit its loop made at the end of the last pass.
+  void start(std::size_t held_max = 100) {
+    if (dispatcher_) dispatcher_->commit_journal(now_);
+    ManagerOptions o;
+    o.journal_dir = dir_;
+    o.held_results_max = held_max;
+    reset(o);
+  }
+  // A client with an identity pushes one job; returns its id.
+  std::uint64_t push(const std::string& rid, const std::string& identity, bool say_hello = true) {
+    if (say_hello) EXPECT_TRUE(has(from(rid, "HELLO", {{"identity", identity}}), "WELCOME"));
+    const auto sent = from(rid, "PUSH", {{"req", 1}, {"jobs", {{{"service", ""}}}}}, {"null"});
+    const auto& accepted = only(sent, "ACCEPTED");
+    return accepted.header["ids"][0].get<std::uint64_t>();
+  }
+  std::string dir_;
+};
+
+TEST_F(JournalDispatcherTest, WelcomeNamesTheJournalAndItStaysTheSameAcrossRestarts) {
+  start();
+  const auto id = only(from("p", "HELLO", {}), "WELCOME").header["journal"];
+  ASSERT_TRUE(id.is_string());
+  start();
+  EXPECT_EQ(only(from("p", "HELLO", {}), "WELCOME").header["journal"], id);
+}
+
+TEST_F(JournalDispatcherTest, AClientThatIsAwayGetsItsResultWhenItComesBackThenReceivedForgetsIt) {
+  start();
+  worker("w", 1);
+  const auto job = push("c1", "client-x");
+  // The client goes silent past its liveness (300 ms): it is away, its job goes on.
+  for (int i = 0; i < 2; ++i) {
+    tick(200ms);
+    from("w", "HEARTBEAT", {});
+  }
+  const auto sent = from("w", "RESULT", {{"results", {{{"id", job}, {"attempt", 1}}}}}, {"42"});
+  EXPECT_FALSE(has(sent, "RESULT")) << "nobody to send it to: held";
+  // It comes back in a new session, with the same identity.
+  const auto back = from("c2", "HELLO", {{"identity", "client-x"}});
+  const auto& result = only(back, "RESULT");
+  EXPECT_EQ(result.to, "c2");
+  EXPECT_EQ(result.header["results"][0]["id"], job);
+  EXPECT_EQ(result.payloads, (std::vector<std::string>{"42"}));
+  from("c2", "RECEIVED", {{"ids", {job}}});
+  const auto status = only(from("c2", "STATUS", {{"req", 9}}), "STATUS");
+  EXPECT_EQ(status.header["heldResults"], 0);
+}
+
+TEST_F(JournalDispatcherTest, ARestartedManagerGivesBackQueuedJobsAndHeldResults) {
+  start();
+  const auto queued = push("c1", "client-y");
+  worker("w", 1);
+  const auto running = push("c1", "client-y", false);  // the worker takes the first; this one waits
+  (void)running;
+  start();  // a new manager on the same journal: the old one's state is gone from memory
+  const auto back = from("c2", "HELLO", {{"identity", "client-y"}});
+  EXPECT_FALSE(has(back, "RESULT")) << "nothing finished yet";
+  const auto status = only(from("c2", "STATUS", {{"req", 9}}), "STATUS");
+  EXPECT_EQ(status.header["queued"], 2) << "both jobs back in the queue";
+  const auto assigned = worker("w2", 2);
+  std::set<std::uint64_t> ids;
+  unsigned first_attempt = 0;
+  for (const auto& s : assigned) {
+    if (s.command != "JOBS") continue;
+    for (const auto& j : s.header["jobs"]) {
+      ids.insert(j["id"].get<std::uint64_t>());
+      if (j["id"] == queued) first_attempt = j["attempt"].get<unsigned>();
+    }
+  }
+  EXPECT_EQ(ids.size(), 2U);
+  EXPECT_EQ(first_attempt, 2U) << "it was running before the restart: a new, higher attempt";
+}
+
+TEST_F(JournalDispatcherTest, HeldResultsBeyondTheBoundAreGivenUpOldestFirst) {
+  start(1);
+  worker("w", 2);
+  const auto a = push("c1", "client-z");
+  const auto b = push("c1", "client-z", false);
+  tick(1ms);
+  from("w", "RESULT", {{"results", {{{"id", a}, {"attempt", 1}}}}}, {"1"});
+  from("w", "RESULT", {{"results", {{{"id", b}, {"attempt", 1}}}}}, {"2"});
+  tick(1ms);
+  const auto status = only(from("c1", "STATUS", {{"req", 9}}), "STATUS");
+  EXPECT_EQ(status.header["heldResults"], 1) << "the older one was given up";
+}
+
+TEST_F(JournalDispatcherTest, ADrainingManagerRefusesPushesWithEdraining) {
+  start();
+  hello("c");
+  dispatcher_->begin_drain(now_);
+  const auto sent = from("c", "PUSH", {{"req", 3}, {"jobs", {{{"service", ""}}}}}, {"null"});
+  const auto& refused = only(sent, "ERROR");
+  EXPECT_EQ(refused.header["code"], "EDRAINING");
+  EXPECT_EQ(refused.header["class"], "retry");
+  EXPECT_EQ(refused.header["req"], 3);
 }
 
 }  // namespace

@@ -344,7 +344,6 @@ void Dispatcher::deliver(JobId job, ClientSlot client, std::optional<JobError> e
     zmq::message_t kept;
     kept.copy(data);  // by reference count
     held_.hold(job, HeldResult{client, err, raw, std::move(kept), now_});
-    status_context_.held_results = held_.size();
   }
   Peer* peer = peers_.by_client(client);
   if (peer == nullptr) return;  // the client left (its jobs were aborted) or is away (held)
@@ -447,6 +446,7 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
 
 void Dispatcher::on_status(Peer& peer, const protocol::StatusRequest& request) {
   status_context_.now = now_;
+  status_context_.held_results = held_.size();
   if (journal_ && !request.mine) {
     const auto stats = journal_->stats();
     status_context_.journal_figures = {journal_->id(),          options_.journal_sync,    stats.log.records_written,

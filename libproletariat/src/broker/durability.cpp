@@ -6,6 +6,8 @@
 // dispatcher: ACCEPTED in on_push, ASSIGNED and FINISHED where apply() carries out
 // Assigned and Finished/Failed, GONE where a job leaves without a result to keep
 // (client abort, a client's BYE) or its result is received or given up.
+#include <algorithm>
+
 #include <proletariat/error.hpp>
 
 #include "broker/dispatcher.hpp"
@@ -76,7 +78,8 @@ void Dispatcher::open_journal(TimePoint boot) {
           held_.hold(job.id, HeldResult{slot, job.result->err ? std::optional<JobError>(JobError{job.result->err->code,
                                                                                                  job.result->err->message})
                                                                : std::nullopt,
-                                        job.result->raw, std::move(data), boot});
+                                        job.result->raw, std::move(data),
+                                        std::min(boot, steady_of(job.result->finished_wall_ms))});
           ++results;
         }
         continue;
@@ -225,13 +228,27 @@ void Dispatcher::evict_held(TimePoint now) {
   if (!journal_) return;
   const auto oldest = now - options_.held_results_max_age;
   const auto evicted = held_.evict(options_.held_results_max, oldest);
-  for (const JobId job : evicted) journal_->gone(job);
+  std::vector<ClientSlot> clients;
+  for (const auto& e : evicted) {
+    journal_->gone(e.job);
+    clients.push_back(e.client);
+  }
+  // An identity that is away and has nothing left is forgotten with its slot.
+  std::sort(clients.begin(), clients.end());
+  clients.erase(std::unique(clients.begin(), clients.end()), clients.end());
+  for (const ClientSlot client : clients) {
+    if (peers_.by_client(client) != nullptr || !scheduler_.jobs_of(client).empty() ||
+        !held_.of_client(client).empty()) {
+      continue;
+    }
+    forget_client(client);
+    peers_.release_client_slot(client);
+  }
   if (!evicted.empty()) {
     detail::log().warn("{} held results given up (more than {} held, or older than {} ms): their clients never came "
                        "back for them",
                        evicted.size(), options_.held_results_max, options_.held_results_max_age.count());
   }
-  status_context_.held_results = held_.size();
 }
 
 void Dispatcher::begin_drain(TimePoint now) {

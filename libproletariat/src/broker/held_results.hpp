@@ -48,9 +48,13 @@ class HeldResults {
     }
     return out;
   }
+  struct Evicted {
+    JobId job;
+    ClientSlot client;
+  };
   // Gives up the oldest results beyond `max_count` or finished before `oldest`.
-  [[nodiscard]] std::vector<JobId> evict(std::size_t max_count, TimePoint oldest) {
-    std::vector<JobId> out;
+  [[nodiscard]] std::vector<Evicted> evict(std::size_t max_count, TimePoint oldest) {
+    std::vector<Evicted> out;
     while (!order_.empty()) {
       const auto [job, at] = order_.front();
       auto it = held_.find(job);
@@ -59,7 +63,7 @@ class HeldResults {
         continue;
       }
       if (held_.size() <= max_count && at >= oldest) break;
-      out.push_back(job);
+      out.push_back({job, it->second.client});
       held_.erase(it);
       order_.pop_front();
     }
