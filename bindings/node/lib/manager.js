@@ -49,6 +49,10 @@ const NUMERIC_OPTIONS = {
   HEARTBEAT_LIVENESS: '--heartbeat-liveness',
   SUSPECT_AFTER: '--suspect-after',
   MAX_ATTEMPTS: '--suspect-after', // deprecated name of SUSPECT_AFTER (SPEC 5)
+  // Durability (SPEC 9): milliseconds / counts, as proletariatd takes them.
+  drainTimeout: '--drain-timeout',
+  heldResults: '--held-results',
+  heldResultsAge: '--held-results-age',
 };
 const SWITCH_OPTIONS = {
   SACRED_GUARANTEES: '--sacred-guarantees',
@@ -145,6 +149,12 @@ function daemonArgs(opts) {
   for (const [name, flag] of Object.entries(SWITCH_OPTIONS)) {
     if (opts[name]) args.push(flag);
   }
+  // journal: a directory (SPEC 9); journalSync: 'always', 'interval=MS' or 'off'.
+  if (opts.journal != null) {
+    if (typeof opts.journal !== 'string' || opts.journal === '') throw new TypeError('journal must be a directory path');
+    args.push('--journal', opts.journal);
+  }
+  if (opts.journalSync != null) args.push('--journal-sync', String(opts.journalSync));
   if (!opts.DEBUG) args.push('--log-level', opts.logLevel || 'warn');
   return args;
 }

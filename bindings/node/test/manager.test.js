@@ -129,3 +129,27 @@ test("the Manager's other events keep the original's arguments: abort(job, worke
   }
   assert.deepStrictEqual(exits, [[0, null]]);
 });
+
+test('a Manager with a journal passes its durability options to the daemon', async () => {
+  const os = require('node:os');
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prlt-node-journal-'));
+  const manager = new Manager({
+    port: 0, host: '127.0.0.1', daemon: DAEMON, journal: dir, journalSync: 'interval=5', drainTimeout: 0, heldResults: 7,
+  });
+  await within(5000, manager.start(), 'the manager to listen');
+  const client = new Client({ host: '127.0.0.1', port: manager.port, CON_RETRYTIME: 50 });
+  try {
+    const status = await within(5000, client.status(), 'the status');
+    assert.strictEqual(typeof status.journal, 'object', 'the daemon keeps a journal');
+    assert.strictEqual(status.journal.sync, 'interval=5');
+    assert.strictEqual(status.heldResults, 0);
+    assert.ok(fs.readdirSync(dir).some((name) => name.endsWith('.seg')), 'its segments are in the directory');
+  } finally {
+    await client.close();
+    await within(5000, manager.stop(), 'the manager to stop');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  await assert.rejects(new Manager({ daemon: DAEMON, journal: '' }).start(), TypeError);
+});
