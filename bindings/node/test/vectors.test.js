@@ -105,9 +105,9 @@ async function setupPeer(port, c) {
   const command = commandOf(c);
   if (command === 'HELLO') return peer; // the vector registers it, or shows what an unregistered peer gets
   await peer.hello();
-  if (command === 'RESULT' || command === 'REJECT') { // only a worker sends them
+  if (command === 'RESULT' || command === 'REJECT' || command === 'DRAIN') { // only a worker sends them
     await peer.request('OFFER', { slots: 1, services: [PRIVATE_SERVICE] });
-  } else if (command === 'ABORT') { // only a client that pushed may abort
+  } else if (command === 'ABORT' || command === 'RECEIVED') { // only a client that pushed sends them
     await peer.request('PUSH', { req: 1, jobs: [{ service: PRIVATE_SERVICE }] }, ['null']);
   }
   return peer;

@@ -117,9 +117,9 @@ def setup_peer(daemon: Daemon, case: Dict[str, Any]) -> RawPeer:
     if command == "HELLO":
         return peer  # the vector registers it, or shows what an unregistered peer gets
     peer.hello()
-    if command in ("RESULT", "REJECT"):  # only a worker sends them
+    if command in ("RESULT", "REJECT", "DRAIN"):  # only a worker sends them
         peer.request("OFFER", {"slots": 1, "services": [PRIVATE_SERVICE]})
-    elif command == "ABORT":  # only a client that pushed may abort
+    elif command in ("ABORT", "RECEIVED"):  # only a client that pushed sends them
         peer.request("PUSH", {"req": 1, "jobs": [{"service": PRIVATE_SERVICE}]}, [b"null"])
     return peer
 
