@@ -263,6 +263,7 @@ TEST(CodecVectors, EveryManagerVectorDecodesAsExpected) {
     if (const auto* w = std::get_if<Welcome>(&std::get<ManagerMessage>(decoded))) {
       EXPECT_EQ(w->id, header["id"].get<std::string>());
       EXPECT_EQ(w->pub_endpoint, header.value("pub_endpoint", std::string()));
+      EXPECT_EQ(w->journal, header.value("journal", std::string()));
     }
   }
 }
