@@ -38,6 +38,24 @@ std::vector<std::string> daemon_args(const JournalDir& dir, unsigned port = 0, u
   return args;
 }
 
+// The daemon on a journal directory, restartable on the same ports and directory.
+struct JournaledDaemon {
+  JournalDir dir;
+  std::unique_ptr<Daemon> daemon;
+  unsigned port = 0;
+  unsigned pub_port = 0;
+  std::string endpoint;
+
+  JournaledDaemon() { start(); }
+  void start() {
+    daemon.reset();  // the ports and the directory are free for the next one
+    daemon = std::make_unique<Daemon>(PROLETARIAT_DAEMON, daemon_args(dir, port, pub_port));
+    port = daemon->port();
+    pub_port = daemon->pub_port();
+    endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  }
+};
+
 // Results per job index: how many came, and whether each was the right one.
 struct Tally {
   explicit Tally(std::size_t n) : count(n) {}
@@ -59,11 +77,8 @@ struct Tally {
 };
 
 TEST(JournalDaemon, Kill9UnderLoadLosesAndRepeatsNothing) {
-  JournalDir dir;
-  auto daemon = std::make_unique<Daemon>(PROLETARIAT_DAEMON, daemon_args(dir));
-  const unsigned port = daemon->port();
-  const unsigned pub_port = daemon->pub_port();
-  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  JournaledDaemon manager;
+  const std::string endpoint = manager.endpoint;
   auto worker = echo_worker(endpoint, 8);
   Client client(client_options(endpoint));
   ASSERT_TRUE(client.wait_connected(5s));
@@ -82,8 +97,8 @@ TEST(JournalDaemon, Kill9UnderLoadLosesAndRepeatsNothing) {
     ASSERT_TRUE(wait_until([&] { return tally.done.load() >= target || all_done; }, 30s))
         << "no progress before kill " << kill << ": " << tally.done.load() << " of " << kJobs;
     if (all_done) break;
-    daemon->kill_hard();
-    daemon = std::make_unique<Daemon>(PROLETARIAT_DAEMON, daemon_args(dir, port, pub_port));
+    manager.daemon->kill_hard();
+    manager.start();
   }
   ASSERT_TRUE(wait_until([&] { return all_done.load(); }, 60s)) << tally.done.load() << " of " << kJobs << " answered";
   std::lock_guard lock(tally.mutex);
@@ -93,11 +108,8 @@ TEST(JournalDaemon, Kill9UnderLoadLosesAndRepeatsNothing) {
 }
 
 TEST(JournalDaemon, SigtermDrainsRunningJobsAndKeepsQueuedOnesForTheNextStart) {
-  JournalDir dir;
-  auto daemon = std::make_unique<Daemon>(PROLETARIAT_DAEMON, daemon_args(dir));
-  const unsigned port = daemon->port();
-  const unsigned pub_port = daemon->pub_port();
-  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  JournaledDaemon manager;
+  const std::string endpoint = manager.endpoint;
   // A slow worker with 2 slots: most jobs are queued when the drain starts.
   auto options = worker_options(endpoint, 2);
   Worker worker(options);
@@ -118,12 +130,12 @@ TEST(JournalDaemon, SigtermDrainsRunningJobsAndKeepsQueuedOnesForTheNextStart) {
   client.work_individual(std::move(jobs), {}, [&](const Result& r, const JobRef& ref) { tally.take(r, ref); },
                          [&] { all_done = true; });
   ASSERT_TRUE(wait_until([&] { return started.load() >= 2; }, 10s));
-  kill(daemon->pid(), SIGTERM);
-  EXPECT_EQ(daemon->wait_exit(15s), std::optional<int>(0)) << "a drain ends with a clean exit";
+  kill(manager.daemon->pid(), SIGTERM);
+  EXPECT_EQ(manager.daemon->wait_exit(15s), std::optional<int>(0)) << "a drain ends with a clean exit";
   const std::size_t answered_before_restart = tally.done.load();
   EXPECT_GE(answered_before_restart, 2U) << "the running jobs finished during the drain";
   EXPECT_LT(answered_before_restart, kJobs) << "queued jobs were not sent during the drain";
-  daemon = std::make_unique<Daemon>(PROLETARIAT_DAEMON, daemon_args(dir, port, pub_port));
+  manager.start();
   ASSERT_TRUE(wait_until([&] { return all_done.load(); }, 30s)) << tally.done.load() << " of " << kJobs;
   std::lock_guard lock(tally.mutex);
   EXPECT_EQ(tally.wrong, 0U);
@@ -139,16 +151,13 @@ TEST(JournalDaemon, AFailedFdatasyncStopsTheManagerBeforeItAcknowledges) {
 #ifdef PROLETARIAT_SANITIZED
   GTEST_SKIP() << "a sanitized daemon must load its runtime first: no LD_PRELOAD shim";
 #endif
-  JournalDir dir;
-  const std::string flag = dir.path + "-fail-now";
+  const std::string flag = (std::filesystem::temp_directory_path() / ("prlt-fail-now-" + std::to_string(getpid()))).string();
   setenv("LD_PRELOAD", PROLETARIAT_FAIL_FDATASYNC, 1);
   setenv("PRLT_FAIL_FDATASYNC_WHEN", flag.c_str(), 1);
-  auto daemon = std::make_unique<Daemon>(PROLETARIAT_DAEMON, daemon_args(dir));
+  JournaledDaemon manager;
   unsetenv("LD_PRELOAD");
   unsetenv("PRLT_FAIL_FDATASYNC_WHEN");
-  const unsigned port = daemon->port();
-  const unsigned pub_port = daemon->pub_port();
-  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  const std::string endpoint = manager.endpoint;
   auto worker = echo_worker(endpoint, 4);
   Client client(client_options(endpoint));
   ASSERT_TRUE(client.wait_connected(5s));
@@ -158,11 +167,11 @@ TEST(JournalDaemon, AFailedFdatasyncStopsTheManagerBeforeItAcknowledges) {
 
   { std::ofstream(flag).put('1'); }
   auto second = client.work(nlohmann::json{{"n", 2}});
-  EXPECT_EQ(daemon->wait_exit(10s), std::optional<int>(3)) << "a failed fsync stops the manager with status 3";
+  EXPECT_EQ(manager.daemon->wait_exit(10s), std::optional<int>(3)) << "a failed fsync stops the manager with status 3";
   EXPECT_EQ(second.wait_for(200ms), std::future_status::timeout) << "nothing answered the push it could not keep";
   std::filesystem::remove(flag);
 
-  daemon = std::make_unique<Daemon>(PROLETARIAT_DAEMON, daemon_args(dir, port, pub_port));
+  manager.start();
   ASSERT_EQ(second.wait_for(20s), std::future_status::ready) << "the client pushes it again to the next manager";
   const auto result = second.get();
   ASSERT_FALSE(result.err) << result.err->code;
