@@ -64,9 +64,10 @@ extern "C" {
 #endif
 
 /* Version of this C API: the major changes only when a program built against an older
- * header of the same major could break. */
+ * header of the same major could break; the minor grows with additions (1: the client
+ * identity and the worker's graceful stop, drain_timeout_ms). */
 #define PROLETARIAT_C_API_VERSION_MAJOR 1
-#define PROLETARIAT_C_API_VERSION_MINOR 0
+#define PROLETARIAT_C_API_VERSION_MINOR 1
 
 /* "none" for a timeout option, "forever" for a wait. */
 #define PROLETARIAT_NO_TIMEOUT (-1)
@@ -249,7 +250,8 @@ typedef struct proletariat_job proletariat_job;
 
 /* The work handler. Runs on one of the worker's handler threads (`handler_threads`),
  * or on its I/O thread when `handler_threads` is 0 (then it must return quickly: a
- * handler that blocks there also blocks heartbeats, and must not stop the worker).
+ * handler that blocks there also blocks heartbeats). It may stop its worker (the stop
+ * goes on in the background, see proletariat_worker_stop_drain), not destroy it.
  *
  * `job` is borrowed: valid until the handler returns. To answer at once, call
  * proletariat_job_reply or proletariat_job_fail before returning. To answer later
@@ -297,25 +299,43 @@ typedef struct proletariat_worker_options {
    * receives system messages, and tells the manager so at registration, so that
    * broadcasts never wait for it (PROTOCOL §4 HELLO "sysmsg"); 1 */
   int system_messages;
+  /* Added after version 1 (read only when `size` covers it, else 30000). How long
+   * proletariat_worker_stop and proletariat_worker_destroy wait for the running jobs
+   * to finish (a graceful stop, PROTOCOL §4 DRAIN); >= 0; 0: every stop is immediate.
+   * 30000 */
+  int64_t drain_timeout_ms;
 } proletariat_worker_options;
 
 PROLETARIAT_API void proletariat_worker_options_init_sized(proletariat_worker_options* options, size_t size);
 /* Fills *options with the defaults above (handler NULL: you must set one). */
 #define proletariat_worker_options_init(options) proletariat_worker_options_init_sized((options), sizeof *(options))
 
-/* Creates a worker (not yet connected). The caller owns *worker. */
+/* Creates a worker (not yet connected). The caller owns *worker. A negative
+ * drain_timeout_ms is refused (PROLETARIAT_EINVAL, "EBADFIELD"). */
 PROLETARIAT_API proletariat_status proletariat_worker_new(const proletariat_worker_options* options,
                                                           proletariat_worker** worker);
-/* Stops the worker (see proletariat_worker_stop) and frees it; sets *worker NULL.
- * Job references still retained stay valid; answers through them are dropped. */
+/* Stops the worker (see proletariat_worker_stop: waits at most drain_timeout_ms for
+ * the running jobs) and frees it; sets *worker NULL. Job references still retained
+ * stay valid; answers through them are dropped. */
 PROLETARIAT_API void proletariat_worker_destroy(proletariat_worker** worker);
 
 /* Validates the offer and starts connecting; does not wait for the manager.
  * PROLETARIAT_EINVAL ("EBADOFFER") for an inconsistent offer. */
 PROLETARIAT_API proletariat_status proletariat_worker_start(proletariat_worker* worker);
-/* Says goodbye to the manager (which requeues the running jobs), cancels them, joins the
- * threads. Idempotent. Must not be called from this worker's handler or abort handler. */
+/* Stops the worker gracefully: proletariat_worker_stop_drain with the options'
+ * drain_timeout_ms. Idempotent. */
 PROLETARIAT_API proletariat_status proletariat_worker_stop(proletariat_worker* worker);
+/* Stops the worker, waiting at most drain_timeout_ms (>= 0) for its running jobs.
+ * Graceful: tells the manager DRAIN (it sends no new jobs; any that still arrive are
+ * rejected), waits until the running jobs are answered and their results sent, then
+ * says goodbye. What still runs when the time is up, or at once with 0 (a hard stop),
+ * is cancelled (the abort handler sees reason "stop"; proletariat_job_cancelled turns
+ * 1) and the manager requeues it. Then joins the threads. A call while another
+ * thread's stop drains shortens that drain to this call's timeout. Called from this
+ * worker's handler or abort handler, it returns at once and the worker stops in the
+ * background (a graceful stop then waits for the calling job too: answer it).
+ * Idempotent (a stopped worker stays stopped). Added after version 1. */
+PROLETARIAT_API proletariat_status proletariat_worker_stop_drain(proletariat_worker* worker, int64_t drain_timeout_ms);
 /* PROLETARIAT_OK once the manager accepted the offer, PROLETARIAT_ETIMEDOUT if that
  * did not happen within timeout_ms (PROLETARIAT_NO_TIMEOUT: wait forever). */
 PROLETARIAT_API proletariat_status proletariat_worker_wait_ready(const proletariat_worker* worker, int64_t timeout_ms);
@@ -374,6 +394,15 @@ typedef struct proletariat_client_options {
   /* Added after version 1 (read only when `size` covers it). 0: this client never
    * receives system messages, and broadcasts never wait for it; 1 */
   int system_messages;
+  /* Added after version 1 (read only when `size` covers it, else NULL). The client's
+   * stable identity, sent in every registration (PROTOCOL §12): with a manager that
+   * keeps a journal, jobs accepted in one session are answered in the next, even
+   * across a restart of the manager. 1 to 128 bytes of UTF-8 (else
+   * proletariat_client_new fails with PROLETARIAT_EINVAL, "EBADFIELD"). NULL or "":
+   * a random one, chosen by proletariat_client_new (see proletariat_client_identity).
+   * Give the same identity again to a client that should own the jobs of an earlier
+   * one; never to two clients at once. NULL */
+  const char* identity;
 } proletariat_client_options;
 
 PROLETARIAT_API void proletariat_client_options_init_sized(proletariat_client_options* options, size_t size);
@@ -392,6 +421,11 @@ PROLETARIAT_API proletariat_status proletariat_client_wait_connected(const prole
                                                                      int64_t timeout_ms);
 /* As proletariat_worker_id. */
 PROLETARIAT_API size_t proletariat_client_id(const proletariat_client* client, char* buf, size_t buf_size);
+/* Copies the client's identity (options.identity, or the one chosen for it; fixed
+ * for the client's life) into buf, NUL-terminated and truncated to buf_size; returns
+ * its full length (at most 128), as snprintf does. 0 for a NULL client. Added after
+ * version 1. */
+PROLETARIAT_API size_t proletariat_client_identity(const proletariat_client* client, char* buf, size_t buf_size);
 /* Jobs pushed and not yet finished. */
 PROLETARIAT_API size_t proletariat_client_pending(const proletariat_client* client);
 

@@ -14,7 +14,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <cstdio>
 #include <mutex>
+#include <random>
 #include <shared_mutex>
 #include <string>
 #include <utility>
@@ -37,7 +39,8 @@ struct proletariat_results {
 namespace {
 
 // proletariat_client_options as version 1 had it: every member up to name. Later
-// members (system_messages) are read only when the caller's `size` covers them.
+// members (system_messages, identity) are read only when the caller's `size` covers
+// them.
 constexpr std::size_t kClientOptionsV1 = offsetof(proletariat_client_options, system_messages);
 
 struct ClientLink {
@@ -55,10 +58,21 @@ struct RequestState {
   void* user_data = nullptr;
 };
 
+// The identity of a client whose options name none (PROTOCOL §12). Chosen here, not
+// left to the C++ Client, so that proletariat_client_identity can tell it.
+std::string random_identity() {
+  std::random_device device;
+  std::uniform_int_distribution<unsigned long long> bits;  // NOLINT(google-runtime-int): %llx
+  char text[40];
+  std::snprintf(text, sizeof text, "c-%016llx%016llx", bits(device), bits(device));
+  return text;
+}
+
 }  // namespace
 
 struct proletariat_client {
   std::shared_ptr<ClientLink> link = std::make_shared<ClientLink>();
+  std::string identity;  // fixed at creation: read without the link's lock
 };
 
 struct proletariat_request {
@@ -100,7 +114,12 @@ proletariat_status proletariat_client_new(const proletariat_client_options* opti
     if (covers(options, offsetof(proletariat_client_options, system_messages), sizeof options->system_messages)) {
       c.system_messages = options->system_messages != 0;
     }
+    if (covers(options, offsetof(proletariat_client_options, identity), sizeof options->identity)) {
+      c.identity = copy_string(options->identity);
+    }
+    if (c.identity.empty()) c.identity = random_identity();
     auto handle = std::make_unique<proletariat_client>();
+    handle->identity = c.identity;  // checked by the Client (1 to 128 bytes of UTF-8)
     handle->link->client = std::make_unique<proletariat::Client>(std::move(c));
     *client = handle.release();
     return PROLETARIAT_OK;
@@ -245,6 +264,15 @@ size_t proletariat_client_id(const proletariat_client* client, char* buf, size_t
     return PROLETARIAT_OK;
   });
   return length;
+}
+
+size_t proletariat_client_identity(const proletariat_client* client, char* buf, size_t buf_size) {
+  if (buf != nullptr && buf_size > 0) buf[0] = '\0';
+  if (client == nullptr) {
+    invalid("proletariat_client_identity: client is NULL");
+    return 0;
+  }
+  return copy_id(client->identity, buf, buf_size);
 }
 
 size_t proletariat_client_pending(const proletariat_client* client) {

@@ -20,7 +20,8 @@ using namespace proletariat::c_api;  // NOLINT(google-build-using-namespace): th
 namespace {
 
 // proletariat_worker_options as version 1 had it: every member up to abort_data.
-// Later members (system_messages) are read only when the caller's `size` covers them.
+// Later members (system_messages, drain_timeout_ms) are read only when the caller's
+// `size` covers them.
 constexpr std::size_t kWorkerOptionsV1 = offsetof(proletariat_worker_options, system_messages);
 
 struct JobState {
@@ -55,6 +56,7 @@ void proletariat_worker_options_init_sized(proletariat_worker_options* options, 
   o.con_retry_time_ms = d.con_retry_time.count();
   o.handler_threads = d.handler_threads;
   o.system_messages = 1;
+  o.drain_timeout_ms = d.drain_timeout.count();
   init_sized(options, size, o);
 }
 
@@ -104,6 +106,9 @@ proletariat_status proletariat_worker_new(const proletariat_worker_options* opti
     w.name = copy_string(options->name);
     if (covers(options, offsetof(proletariat_worker_options, system_messages), sizeof options->system_messages)) {
       w.system_messages = options->system_messages != 0;
+    }
+    if (covers(options, offsetof(proletariat_worker_options, drain_timeout_ms), sizeof options->drain_timeout_ms)) {
+      w.drain_timeout = required_ms(options->drain_timeout_ms, "drain_timeout_ms");
     }
 
     handle->worker = std::make_unique<proletariat::Worker>(std::move(w));
@@ -162,11 +167,20 @@ proletariat_status proletariat_worker_start(proletariat_worker* worker) {
   });
 }
 
+// From the worker's own handler or abort handler, the C++ Worker stops in the
+// background (it does not join the calling thread).
 proletariat_status proletariat_worker_stop(proletariat_worker* worker) {
   if (worker == nullptr) return invalid("proletariat_worker_stop: worker is NULL");
-  if (in_callback_of(worker)) return bad_state("proletariat_worker_stop: called from the worker's own handler");
   return guard([&] {
     worker->worker->stop();
+    return PROLETARIAT_OK;
+  });
+}
+
+proletariat_status proletariat_worker_stop_drain(proletariat_worker* worker, int64_t drain_timeout_ms) {
+  if (worker == nullptr) return invalid("proletariat_worker_stop_drain: worker is NULL");
+  return guard([&] {
+    worker->worker->stop(required_ms(drain_timeout_ms, "drain_timeout_ms"));
     return PROLETARIAT_OK;
   });
 }

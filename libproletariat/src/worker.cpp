@@ -16,6 +16,14 @@
 // away on reconnect/stop. Whatever reaches the I/O thread for a job no longer in
 // `running_` (matched by object identity, not by id: a restarted manager may reuse
 // ids) is dropped, so each (id, attempt) gets at most one RESULT entry.
+//
+// A graceful stop (PROTOCOL §4 DRAIN) is split between the stopping thread and the I/O
+// thread: the stopping thread posts begin_drain() and waits (drain_mutex_) until the
+// I/O thread says there is nothing left to wait for, or the stop's deadline passes;
+// then it stops the core as a hard stop does (on_shutdown: flush, take away the rest,
+// BYE). The deadline is shared, so a later stop() with a shorter timeout ends the wait
+// sooner. A stop called from the worker's own callbacks runs on `stopper_`: it cannot
+// join the thread it was called on.
 #include <proletariat/worker.hpp>
 
 #include <algorithm>
@@ -114,7 +122,32 @@ void validate(const WorkerOptions& options) {
   if (auto problem = protocol::validate_offer(options.slots, options.priority_slots, options.services)) {
     throw Error(std::string(errc::kBadOffer), *problem);
   }
+  if (options.drain_timeout.count() < 0) {
+    throw Error(std::string(errc::kBadField), "WorkerOptions::drain_timeout must not be negative");
+  }
 }
+
+// A drain timeout as a stop uses it: negative is 0 (a hard stop), and no wait is so
+// long that a deadline computed from it overflows.
+milliseconds drain_time(milliseconds timeout) {
+  constexpr milliseconds kLongest{static_cast<milliseconds::rep>(protocol::kLongestTimeoutMs)};
+  return std::clamp(timeout, milliseconds{0}, kLongest);
+}
+
+// The Worker (its Impl) whose callback the calling thread runs: work, abort or
+// system-message handler. A stop() from there must not join the calling thread.
+thread_local const void* tl_callback_of = nullptr;
+
+class CallbackScope {
+ public:
+  explicit CallbackScope(const void* worker) noexcept : previous_(tl_callback_of) { tl_callback_of = worker; }
+  ~CallbackScope() { tl_callback_of = previous_; }
+  CallbackScope(const CallbackScope&) = delete;
+  CallbackScope& operator=(const CallbackScope&) = delete;
+
+ private:
+  const void* previous_;
+};
 
 }  // namespace
 
@@ -127,9 +160,32 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
               "prlt-worker", *this) {
     options_.answer_threshold = std::max(options_.answer_threshold, 1u);
   }
-  ~Impl() override { stop(); }
+  ~Impl() override {
+    stop(options_.drain_timeout);
+    // Every callback has returned (stop joined their threads): no new stopper comes.
+    if (stopper_.joinable()) stopper_.join();
+  }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
+
+  void on_sysmsg(SysmsgHandler handler) {
+    if (!handler) {
+      core_.on_sysmsg({});
+      return;
+    }
+    core_.on_sysmsg([this, handler = std::move(handler)](const nlohmann::json& content, const std::string& from) {
+      const CallbackScope scope(this);
+      handler(content, from);
+    });
+  }
+
+  void system_message(const nlohmann::json& msg, std::optional<std::string> to, SysmsgCallback done) {
+    core_.system_message(msg, std::move(to),
+                         [this, done = std::move(done)](std::optional<JobError> err, SysmsgReceipt receipt) {
+                           const CallbackScope scope(this);
+                           if (done) done(std::move(err), receipt);
+                         });
+  }
 
   void on_work(WorkHandler handler) {
     std::lock_guard lock(lifecycle_mutex_);
@@ -146,6 +202,10 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
     std::lock_guard lock(lifecycle_mutex_);
     if (started_) throw Error(std::string(errc::kState), "Worker::start called twice");
     validate(options_);
+    {
+      std::lock_guard drain_lock(drain_mutex_);
+      stop_deadline_ = Clock::time_point::max();  // a stop() before start() shortens no drain
+    }
     started_ = true;
     for (unsigned i = 0; i < options_.handler_threads; ++i) {
       pool_.emplace_back([this](std::stop_token stop) { handler_loop(stop); });
@@ -153,9 +213,35 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
     core_.start();
   }
 
-  void stop() {
+  void stop() { stop(options_.drain_timeout); }
+
+  void stop(milliseconds drain_timeout) {
+    drain_timeout = drain_time(drain_timeout);
+    {
+      // Shortens a drain under way (another thread's stop), or sets this one's end.
+      std::lock_guard lock(drain_mutex_);
+      stop_deadline_ = std::min(stop_deadline_, Clock::now() + drain_timeout);
+    }
+    drain_cv_.notify_all();
+    if (tl_callback_of == this) {
+      // From one of our callbacks: stopping here would join the calling thread.
+      std::lock_guard lock(stopper_mutex_);
+      if (!stopper_.joinable()) {
+        stopper_ = std::thread([this] {
+          detail::name_this_thread("prlt-stop");
+          finish_stop();
+        });
+      }
+      return;
+    }
+    finish_stop();
+  }
+
+  // The stop itself, up to the deadline that stop() set.
+  void finish_stop() {
     std::lock_guard lock(lifecycle_mutex_);
     if (!started_ || stopped_) return;
+    drain();
     stopped_ = true;
     core_.stop();
     for (auto& t : pool_) t.request_stop();
@@ -170,6 +256,19 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
     (void)core_.mailbox()->drain();
     std::lock_guard queue_lock(queue_mutex_);
     queue_.clear();
+  }
+
+  // The stopping thread's part of a graceful stop: has the I/O thread begin the drain,
+  // and waits until it reports the drain done or the stop's deadline passes (which a
+  // later stop() may bring closer). Returns at once for a hard stop.
+  void drain() {
+    std::unique_lock lock(drain_mutex_);
+    if (Clock::now() >= stop_deadline_) return;
+    drained_ = false;
+    lock.unlock();
+    core_.post_task([this](peer::PeerCore& /*core*/) { begin_drain(); });
+    lock.lock();
+    while (!drained_ && Clock::now() < stop_deadline_) drain_cv_.wait_until(lock, stop_deadline_);
   }
 
   bool wait_ready(milliseconds timeout) const {
@@ -218,6 +317,7 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
   void run_handler(const std::shared_ptr<WorkerJob>& job) {
     if (job->cancelled()) return;  // taken away before it started
     const JobPtr ptr = job;
+    const CallbackScope scope(this);
     try {
       if (work_) {
         work_(ptr);
@@ -268,6 +368,7 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
   }
 
   void on_registered() override {
+    if (drain_ != DrainState::none) return;  // stopping: no new offer (the stop follows at once)
     core_.send(protocol::encode(protocol::Offer{options_.slots, options_.priority_slots, options_.services}));
   }
 
@@ -278,6 +379,7 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
     take_away_all("reconnect");
     pending_.clear();
     pending_payloads_.clear();
+    check_drained();  // the manager requeued them: nothing left to wait for
   }
 
   void on_message(protocol::ManagerMessage&& msg) override {
@@ -289,6 +391,13 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
     } else if (auto* abort = std::get_if<protocol::WorkerAbort>(&msg)) {
       on_abort(*abort);
     } else if (auto* error = std::get_if<protocol::ErrorReply>(&msg)) {
+      if (error->command == "DRAIN" && drain_ == DrainState::waiting) {
+        // A manager that does not know DRAIN keeps sending jobs, each one rejected and
+        // sent again: stop at once instead, as before DRAIN existed.
+        detail::log().warn("worker: the manager refused DRAIN ({}); stopping at once", error->code);
+        report_drained();
+        return;
+      }
       detail::log().error("worker: manager answered {}{}: {}", error->code,
                           error->command.empty() ? "" : " to " + error->command, error->message);
     } else {
@@ -302,13 +411,48 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
 
   void on_tick(Clock::time_point now) override {
     expire_run_timeouts(now);
-    maybe_flush(now);
+    maybe_flush(now);  // sends everything once nothing runs
+    check_drained();
   }
 
   void on_shutdown() override {
+    if (drain_ != DrainState::none && !running_.empty()) {
+      detail::log().warn("worker: stopping with {} jobs still running; they go back to the manager", running_.size());
+    }
     flush();  // finished work is worth delivering; the BYE requeues the rest
     take_away_all("stop");
     set_ready(false);
+  }
+
+  // --- graceful stop (I/O thread) ---
+  // Posted by drain(): DRAIN, then the stop waits for the running jobs. Not registered:
+  // nothing runs (a lost session took it away) and nobody would hear a DRAIN.
+  void begin_drain() {
+    if (drain_ != DrainState::none) return;
+    drain_ = DrainState::waiting;
+    set_ready(false);
+    if (core_.registered()) {
+      core_.send(protocol::encode(protocol::Drain{}));
+      detail::log().info("worker: draining, waiting for {} running jobs", running_.size());
+    }
+    check_drained();
+  }
+
+  // The drain is over once nothing runs and every result is sent, or once the session
+  // is gone (the manager requeued what ran).
+  void check_drained() {
+    if (drain_ != DrainState::waiting) return;
+    if (core_.registered() && (!running_.empty() || !pending_.empty())) return;
+    report_drained();
+  }
+
+  void report_drained() {
+    drain_ = DrainState::done;
+    {
+      std::lock_guard lock(drain_mutex_);
+      drained_ = true;
+    }
+    drain_cv_.notify_all();
   }
 
   // --- job logic ---
@@ -332,7 +476,7 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
         detail::log().warn("worker: job {} attempt {} is already running; duplicate ignored", key.first, key.second);
         continue;
       }
-      if (running_.size() >= options_.slots) {
+      if (drain_ != DrainState::none || running_.size() >= options_.slots) {
         reject.jobs.push_back({assignment.id, assignment.attempt});
         continue;
       }
@@ -350,7 +494,11 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
     }
     running_count_.store(running_.size());
     if (!reject.jobs.empty()) {
-      detail::log().warn("worker: rejecting {} jobs beyond its {} slots", reject.jobs.size(), options_.slots);
+      if (drain_ != DrainState::none) {
+        detail::log().info("worker: rejecting {} jobs that arrived after DRAIN", reject.jobs.size());
+      } else {
+        detail::log().warn("worker: rejecting {} jobs beyond its {} slots", reject.jobs.size(), options_.slots);
+      }
       core_.send(protocol::encode(reject));
     }
     start_jobs(started);
@@ -464,6 +612,7 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
     forget(it);
     job->cancel();
     if (abort_) {
+      const CallbackScope scope(this);
       try {
         abort_(job, reason);
       } catch (const std::exception& e) {
@@ -485,9 +634,17 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
   WorkHandler work_;
   AbortHandler abort_;
 
-  std::mutex lifecycle_mutex_;  // start/stop/on_*
+  std::mutex lifecycle_mutex_;  // start/stop/on_*; held by a stop for its whole length
   bool started_ = false;
   bool stopped_ = false;
+
+  // Graceful stop, shared by the stopping threads and the I/O thread.
+  std::mutex drain_mutex_;
+  std::condition_variable drain_cv_;
+  Clock::time_point stop_deadline_ = Clock::time_point::max();  // the earliest end any stop() asked for
+  bool drained_ = false;                                        // the I/O thread found nothing left to wait for
+  std::mutex stopper_mutex_;
+  std::thread stopper_;  // runs a stop called from one of this worker's callbacks
 
   // Handler pool.
   std::mutex queue_mutex_;
@@ -502,12 +659,16 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
   std::atomic<std::size_t> running_count_{0};
 
   // I/O thread state. run_deadlines_ holds (deadline, key) for every entry of running_
-  // that has a deadline, and forgotten ones (see DeadlineHeap).
+  // that has a deadline, and forgotten ones (see DeadlineHeap). drain_: none until a
+  // graceful stop begins; waiting: JOBS are rejected (DRAIN sent if registered); done:
+  // reported to the stopping thread (JOBS are still rejected).
   std::unordered_map<Key, Running, KeyHash> running_;
   detail::DeadlineHeap<Key, Clock> run_deadlines_;
   std::vector<protocol::WorkerResult> pending_;  // results not yet sent, with...
   protocol::Frames pending_payloads_;            // ... their payloads, same order
   Clock::time_point oldest_pending_{};
+  enum class DrainState { none, waiting, done };
+  DrainState drain_ = DrainState::none;
 
   WorkerLoop core_;  // last: its I/O thread is joined (by stop()) before anything above is destroyed
 };
@@ -525,17 +686,18 @@ void Worker::on_work(WorkHandler handler) { impl().on_work(std::move(handler)); 
 void Worker::on_abort(AbortHandler handler) { impl().on_abort(std::move(handler)); }
 void Worker::start() { impl().start(); }
 void Worker::stop() { impl().stop(); }
+void Worker::stop(std::chrono::milliseconds drain_timeout) { impl().stop(drain_timeout); }
 bool Worker::wait_ready(std::chrono::milliseconds timeout) const { return impl().wait_ready(timeout); }
 std::string Worker::id() const { return impl().core().id(); }
 std::size_t Worker::running() const { return impl().running(); }
 
 void Worker::system_message(const nlohmann::json& msg, std::optional<std::string> to, SysmsgCallback done) {
-  impl().core().system_message(msg, std::move(to), std::move(done));
+  impl().system_message(msg, std::move(to), std::move(done));
 }
 std::future<SysmsgReceipt> Worker::system_message(const nlohmann::json& msg, std::optional<std::string> to) {
   return impl().core().system_message(msg, std::move(to));
 }
-void Worker::on_sysmsg(SysmsgHandler handler) { impl().core().on_sysmsg(std::move(handler)); }
+void Worker::on_sysmsg(SysmsgHandler handler) { impl().on_sysmsg(std::move(handler)); }
 std::future<nlohmann::json> Worker::status() { return impl().core().status(false); }
 std::future<nlohmann::json> Worker::my_status() { return impl().core().status(true); }
 

@@ -2,6 +2,7 @@
 // tcp://127.0.0.1:* that speaks the protocol through the codec, so every test states
 // exactly which frames the peer must send and how it must react to what it gets.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -51,6 +52,7 @@ const char* name_of(const proto::PeerMessage& msg) {
         if constexpr (std::is_same_v<T, proto::ClientAbort>) return "ABORT";
         if constexpr (std::is_same_v<T, proto::WorkerResults>) return "RESULT";
         if constexpr (std::is_same_v<T, proto::Reject>) return "REJECT";
+        if constexpr (std::is_same_v<T, proto::Drain>) return "DRAIN";
         if constexpr (std::is_same_v<T, proto::Heartbeat>) return "HEARTBEAT";
         if constexpr (std::is_same_v<T, proto::Bye>) return "BYE";
         return "?";
@@ -613,20 +615,125 @@ TEST(Worker, ReconnectsWhenTheManagerFallsSilent) {
   EXPECT_EQ(reasons.wait(1)[0], "reconnect");
 }
 
-TEST(Worker, StopSaysByeAndCancelsRunningJobs) {
+// A worker registered with a fake manager and running job 1 (by default until it is
+// cancelled), for the stop tests; the reasons of its aborts are collected. The worker
+// is declared last: it is destroyed first.
+struct RunningJob {
+  explicit RunningJob(Worker::WorkHandler handler = wait_cancelled) : worker(worker_options(mgr)) {
+    worker.on_work(std::move(handler));
+    worker.on_abort([this](const JobPtr&, const std::string& reason) { reasons.add(reason); });
+    worker.start();
+    peer = mgr.register_worker();
+    mgr.send_jobs(peer, {assignment(1)}, {Payload::json(1)});
+    running = eventually([this] { return worker.running() == 1; });
+  }
   FakeManager mgr;
   Collector<std::string> reasons;
-  Worker worker(worker_options(mgr));
-  worker.on_work([](const JobPtr& job) { wait_cancelled(job); });
-  worker.on_abort([&](const JobPtr&, const std::string& reason) { reasons.add(reason); });
-  worker.start();
-  const auto peer = mgr.register_worker();
-  mgr.send_jobs(peer, {assignment(1)}, {Payload::json(1)});
-  ASSERT_TRUE(eventually([&] { return worker.running() == 1; }));
-  worker.stop();
-  worker.stop();  // idempotent
-  mgr.expect<proto::Bye>();
-  EXPECT_EQ(reasons.items(), std::vector<std::string>{"stop"});
+  std::string peer;
+  bool running = false;
+  Worker worker;
+};
+
+TEST(Worker, HardStopSaysByeAndCancelsRunningJobs) {
+  RunningJob w;
+  ASSERT_TRUE(w.running);
+  w.worker.stop(0ms);  // no DRAIN: BYE at once
+  w.worker.stop();     // idempotent
+  w.mgr.expect<proto::Bye>();
+  EXPECT_EQ(w.reasons.items(), std::vector<std::string>{"stop"});
+}
+
+// A graceful stop (PROTOCOL §4 DRAIN): DRAIN first, jobs that still arrive are
+// rejected, the running job finishes and its result is sent, then BYE.
+TEST(Worker, StopDrainsRejectsLateJobsAndSaysByeOnceTheRunningJobsAreAnswered) {
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  RunningJob w([released](const JobPtr& job) {
+    released.wait();
+    job->reply(job->args());
+  });
+  ASSERT_TRUE(w.running);
+
+  auto stopped = std::async(std::launch::async, [&] { w.worker.stop(); });
+  w.mgr.expect<proto::Drain>();
+  w.mgr.send_jobs(w.peer, {assignment(2), assignment(3)}, {Payload::json(2), Payload::json(3)});
+  const auto reject = w.mgr.expect<proto::Reject>();
+  ASSERT_EQ(reject.jobs.size(), 2u);
+  EXPECT_EQ(reject.jobs[0].id, 2u);
+  EXPECT_EQ(reject.jobs[1].id, 3u);
+  EXPECT_EQ(stopped.wait_for(0ms), std::future_status::timeout);
+
+  release.set_value();
+  const auto result = w.mgr.expect<proto::WorkerResults>();
+  ASSERT_EQ(result.results.size(), 1u);
+  EXPECT_EQ(result.results[0].id, 1u);
+  w.mgr.expect<proto::Bye>();
+  ASSERT_EQ(stopped.wait_for(kTimeout), std::future_status::ready);
+  EXPECT_TRUE(w.reasons.items().empty());
+}
+
+// A manager that does not know DRAIN answers ERROR: the worker stops at once.
+TEST(Worker, StopIsImmediateWhenTheManagerRefusesDrain) {
+  RunningJob w;  // drain_timeout 30 s
+  ASSERT_TRUE(w.running);
+  auto stopped = std::async(std::launch::async, [&] { w.worker.stop(); });
+  w.mgr.expect<proto::Drain>();
+  w.mgr.send_error(w.peer, "EUNKNOWNCMD", std::nullopt, "DRAIN");
+  w.mgr.expect<proto::Bye>();
+  ASSERT_EQ(stopped.wait_for(kTimeout), std::future_status::ready);
+  EXPECT_EQ(w.reasons.items(), std::vector<std::string>{"stop"});
+}
+
+// The session is lost while the worker drains: the manager requeued its jobs, so the
+// stop ends without waiting, and the worker offers nothing to a new session.
+TEST(Worker, LostSessionDuringADrainEndsTheStopWithoutANewOffer) {
+  RunningJob w;
+  ASSERT_TRUE(w.running);
+  auto stopped = std::async(std::launch::async, [&] { w.worker.stop(); });
+  w.mgr.expect<proto::Drain>();
+  w.mgr.send_error(w.peer, "ENOHELLO");
+  ASSERT_EQ(stopped.wait_for(kTimeout), std::future_status::ready);
+  EXPECT_EQ(w.reasons.items(), std::vector<std::string>{"reconnect"});
+  // Whatever the worker still said (a HELLO at most), it offered nothing.
+  while (auto in = w.mgr.receive(kQuiet)) {
+    EXPECT_FALSE(std::holds_alternative<proto::Offer>(in->msg)) << "a stopping worker offered its slots again";
+  }
+}
+
+// stop() from a handler, on a handler thread or inline on the I/O thread, returns at
+// once: the worker stops in the background, after the calling job's answer.
+TEST(Worker, StopFromAHandlerReturnsAndStopsInTheBackground) {
+  for (const unsigned threads : {1U, 0U}) {
+    SCOPED_TRACE(threads);
+    FakeManager mgr;
+    auto options = worker_options(mgr);
+    options.handler_threads = threads;
+    Worker worker(options);
+    std::atomic<bool> returned{false};
+    worker.on_work([&](const JobPtr& job) {
+      worker.stop();
+      returned = true;
+      job->reply(job->args());
+    });
+    worker.start();
+    const auto peer = mgr.register_worker();
+    mgr.send_jobs(peer, {assignment(1)}, {Payload::json(1)});
+    // The answer may overtake the DRAIN (the stop begins on its own thread); the BYE
+    // comes after both.
+    std::vector<std::string> seen;
+    while (seen.empty() || seen.back() != "BYE") {
+      auto in = mgr.receive(kTimeout);
+      ASSERT_TRUE(in.has_value()) << "no BYE";
+      seen.emplace_back(name_of(in->msg));
+      if (auto* result = std::get_if<proto::WorkerResults>(&in->msg)) {
+        ASSERT_EQ(result->results.size(), 1u);
+        EXPECT_FALSE(result->results[0].err.has_value()) << result->results[0].err->code;
+      }
+    }
+    std::sort(seen.begin(), seen.end());
+    EXPECT_EQ(seen, (std::vector<std::string>{"BYE", "DRAIN", "RESULT"}));
+    EXPECT_TRUE(returned.load());
+  }
 }
 
 TEST(Worker, DropsBadMessagesFromTheManagerAndCarriesOn) {

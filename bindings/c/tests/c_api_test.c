@@ -209,9 +209,28 @@ typedef struct cluster {
   proletariat_client* client;
 } cluster;
 
+/* A started worker with the test handler, registered with the manager at `endpoint`. */
+static proletariat_worker* start_worker(const char* endpoint, int64_t drain_timeout_ms) {
+  proletariat_worker_options wo;
+  proletariat_worker* worker = NULL;
+  proletariat_worker_options_init(&wo);
+  CHECK(wo.drain_timeout_ms == 30000);
+  wo.endpoint = endpoint;
+  wo.slots = 16;
+  wo.handler_threads = 2;
+  wo.name = "c-test-worker";
+  wo.handler = handler;
+  wo.handler_data = &hanging;
+  wo.abort_handler = abort_handler;
+  wo.drain_timeout_ms = drain_timeout_ms;
+  CHECK_OK(proletariat_worker_new(&wo, &worker));
+  CHECK_OK(proletariat_worker_start(worker));
+  CHECK_OK(proletariat_worker_wait_ready(worker, 10000));
+  return worker;
+}
+
 static void cluster_start(cluster* c) {
   proletariat_manager_options mo;
-  proletariat_worker_options wo;
   proletariat_client_options co;
   const char* endpoint;
   reset_state();
@@ -225,17 +244,7 @@ static void cluster_start(cluster* c) {
   endpoint = proletariat_manager_endpoint(c->manager);
   CHECK(endpoint != NULL && strncmp(endpoint, "tcp://127.0.0.1:", 16) == 0 && strcmp(endpoint + 16, "*") != 0);
 
-  proletariat_worker_options_init(&wo);
-  wo.endpoint = endpoint;
-  wo.slots = 16;
-  wo.handler_threads = 2;
-  wo.name = "c-test-worker";
-  wo.handler = handler;
-  wo.handler_data = &hanging;
-  wo.abort_handler = abort_handler;
-  CHECK_OK(proletariat_worker_new(&wo, &c->worker));
-  CHECK_OK(proletariat_worker_start(c->worker));
-  CHECK_OK(proletariat_worker_wait_ready(c->worker, 10000));
+  c->worker = start_worker(endpoint, 30000);
 
   proletariat_client_options_init(&co);
   co.endpoint = endpoint;
@@ -929,6 +938,168 @@ static void test_manager_events(void) {
   proletariat_manager_destroy(&manager);
 }
 
+static void test_client_identity(void) {
+  char id[160], again[160], small[4], longest[130];
+  proletariat_client *named = NULL, *other = NULL;
+  proletariat_client_options co;
+  proletariat_request* request = NULL;
+  const proletariat_result* r;
+  cluster c;
+  cluster_start(&c);
+
+  /* None in the options: the library chooses one, fixed for the client's life. */
+  CHECK(proletariat_client_identity(c.client, id, sizeof id) == strlen(id));
+  CHECK(strlen(id) > 2 && strncmp(id, "c-", 2) == 0);
+  CHECK(proletariat_client_identity(c.client, again, sizeof again) == strlen(id));
+  CHECK_STR(again, id);
+
+  /* Given: told back as it is (truncated to the buffer, its full length returned),
+   * and the client registers and works as any other. */
+  proletariat_client_options_init(&co);
+  CHECK(co.identity == NULL);
+  co.endpoint = proletariat_manager_endpoint(c.manager);
+  co.identity = "c-api-test-identity";
+  CHECK_OK(proletariat_client_new(&co, &named));
+  CHECK(proletariat_client_identity(named, id, sizeof id) == 19);
+  CHECK_STR(id, "c-api-test-identity");
+  CHECK(proletariat_client_identity(named, small, sizeof small) == 19);
+  CHECK_STR(small, "c-a");
+  CHECK(proletariat_client_identity(named, NULL, 0) == 19);
+  CHECK_OK(proletariat_client_wait_connected(named, 10000));
+  CHECK_OK(proletariat_client_push_one(named, "21", 0, NULL, &request));
+  CHECK_OK(proletariat_request_wait(request, 10000, NULL));
+  proletariat_request_destroy(&request);
+  proletariat_client_destroy(&named);
+
+  /* "" is none, as NULL is: another random identity, not the first client's. */
+  co.identity = "";
+  CHECK_OK(proletariat_client_new(&co, &other));
+  CHECK(proletariat_client_identity(other, again, sizeof again) > 2);
+  CHECK(strncmp(again, "c-", 2) == 0);
+  CHECK(proletariat_client_identity(c.client, id, sizeof id) > 0 && strcmp(id, again) != 0);
+  proletariat_client_destroy(&other);
+
+  /* 1 to 128 bytes of UTF-8 (PROTOCOL §4 HELLO); anything else is refused. */
+  memset(longest, 'x', sizeof longest);
+  longest[128] = '\0';
+  co.identity = longest;
+  CHECK_OK(proletariat_client_new(&co, &other));
+  CHECK(proletariat_client_identity(other, id, sizeof id) == 128);
+  proletariat_client_destroy(&other);
+  longest[128] = 'x';
+  longest[129] = '\0';
+  CHECK_STATUS(proletariat_client_new(&co, &other), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "identity");
+  CHECK(other == NULL);
+  co.identity = "bad \xff\xfe utf-8";
+  CHECK_STATUS(proletariat_client_new(&co, &other), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "UTF-8");
+  CHECK(other == NULL);
+
+  /* A caller built before the member existed: its smaller struct is read without it. */
+  proletariat_client_options_init_sized(&co, offsetof(proletariat_client_options, identity));
+  co.endpoint = proletariat_manager_endpoint(c.manager);
+  co.identity = longest; /* beyond the caller's size: never read */
+  CHECK_OK(proletariat_client_new(&co, &other));
+  CHECK(proletariat_client_identity(other, id, sizeof id) > 2 && strncmp(id, "c-", 2) == 0);
+  proletariat_client_destroy(&other);
+
+  proletariat_clear_error();
+  CHECK(proletariat_client_identity(NULL, id, sizeof id) == 0);
+  CHECK_STR(id, "");
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "NULL");
+
+  r = run_one(&c, "4", NULL, &request);
+  CHECK(r->error_code == NULL);
+  CHECK_STR(r->data, "8");
+  proletariat_request_destroy(&request);
+  cluster_stop(&c);
+}
+
+typedef struct stopper {
+  proletariat_worker* worker;
+  int64_t drain_timeout_ms; /* -1: proletariat_worker_stop */
+  proletariat_status status;
+  int returned;
+} stopper;
+
+static void* stop_worker(void* arg) {
+  stopper* s = (stopper*)arg;
+  proletariat_status status = s->drain_timeout_ms < 0 ? proletariat_worker_stop(s->worker)
+                                                      : proletariat_worker_stop_drain(s->worker, s->drain_timeout_ms);
+  pthread_mutex_lock(&mutex);
+  s->status = status;
+  s->returned = 1;
+  pthread_mutex_unlock(&mutex);
+  return NULL;
+}
+
+static void test_worker_stop_drains_or_stops_at_once(void) {
+  cluster c;
+  proletariat_request* request = NULL;
+  const proletariat_results* results = NULL;
+  proletariat_worker* second = NULL;
+  proletariat_worker_options wo;
+  pthread_t thread;
+  stopper s;
+  cluster_start(&c);
+
+  /* Graceful: the stop waits for the running job, whose result reaches the client. */
+  CHECK_OK(proletariat_client_push_one(c.client, "\"hang\"", 0, NULL, &request));
+  CHECK(wait_for_count(&hanging_count, 1));
+  s.worker = c.worker;
+  s.drain_timeout_ms = -1;
+  s.returned = 0;
+  CHECK(pthread_create(&thread, NULL, stop_worker, &s) == 0);
+  /* Draining: the worker no longer calls itself ready, and the stop waits. */
+  while (proletariat_worker_wait_ready(c.worker, 0) == PROLETARIAT_OK) sleep_ms(1);
+  CHECK_LAST_ERROR(PROLETARIAT_ETIMEDOUT, "ETIMEDOUT", "registration");
+  CHECK(read_int(&s.returned) == 0);
+  pthread_mutex_lock(&mutex);
+  CHECK_OK(proletariat_job_reply(hanging[0], "\"finished while draining\"", 0));
+  pthread_mutex_unlock(&mutex);
+  CHECK(pthread_join(thread, NULL) == 0);
+  CHECK(s.returned == 1 && s.status == PROLETARIAT_OK);
+  CHECK_OK(proletariat_request_wait(request, 10000, &results));
+  CHECK(proletariat_results_at(results, 0)->error_code == NULL);
+  CHECK_STR(proletariat_results_at(results, 0)->data, "\"finished while draining\"");
+  CHECK(read_int(&aborts_seen) == 0);
+  proletariat_request_destroy(&request);
+  CHECK_OK(proletariat_worker_stop_drain(c.worker, 0)); /* stopped stays stopped */
+
+  /* Hard (0 ms): the running job is cancelled with reason "stop" at once, and the
+   * manager gives it to the next worker. */
+  second = start_worker(proletariat_manager_endpoint(c.manager), 30000);
+  CHECK_OK(proletariat_client_push_one(c.client, "\"hang\"", 0, NULL, &request));
+  CHECK(wait_for_count(&hanging_count, 2));
+  CHECK_STATUS(proletariat_worker_stop_drain(second, -1), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "drain_timeout_ms");
+  CHECK_OK(proletariat_worker_stop_drain(second, 0));
+  CHECK(read_int(&aborts_seen) == 1);
+  pthread_mutex_lock(&mutex);
+  CHECK_STR(last_abort_reason, "stop");
+  pthread_mutex_unlock(&mutex);
+  proletariat_worker_destroy(&second);
+  second = start_worker(proletariat_manager_endpoint(c.manager), 0);
+  CHECK(wait_for_count(&hanging_count, 3));
+  pthread_mutex_lock(&mutex);
+  CHECK_OK(proletariat_job_reply(hanging[2], "\"second time\"", 0));
+  pthread_mutex_unlock(&mutex);
+  CHECK_OK(proletariat_request_wait(request, 10000, &results));
+  CHECK_STR(proletariat_results_at(results, 0)->data, "\"second time\"");
+  proletariat_request_destroy(&request);
+  proletariat_worker_destroy(&second);
+
+  /* A negative drain timeout is refused when the worker is made. */
+  proletariat_worker_options_init(&wo);
+  wo.handler = handler;
+  wo.drain_timeout_ms = -5;
+  CHECK_STATUS(proletariat_worker_new(&wo, &second), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "drain_timeout_ms");
+  CHECK(second == NULL);
+  cluster_stop(&c);
+}
+
 /* ---------------------------------------------------------------- main */
 
 typedef struct test_case {
@@ -947,6 +1118,8 @@ static const test_case tests[] = {
     {"client_timeout_and_destroy_finish_requests", test_client_timeout_and_destroy_finish_requests},
     {"reply_later_raw_bytes_and_key", test_reply_later_raw_bytes_and_key},
     {"manager_events", test_manager_events},
+    {"client_identity", test_client_identity},
+    {"worker_stop_drains_or_stops_at_once", test_worker_stop_drains_or_stops_at_once},
 };
 
 int main(int argc, char** argv) {

@@ -14,6 +14,15 @@
 // (it restarted), the worker waits `con_retry_time`, opens a new socket, registers and
 // re-offers its slots. Jobs that were running are cancelled (their results would be
 // for attempts the manager has given away).
+//
+// Stopping (PROTOCOL §4 DRAIN, §12): stop() is graceful by default. It tells the
+// manager DRAIN (no new jobs come; JOBS that still arrive are REJECTed and go back to
+// their queues), waits until the running jobs have been answered and their results
+// sent, at most `drain_timeout`, then does what a hard stop does with what is left: it
+// sends the finished results, cancels the jobs still running (reason "stop"; the
+// manager requeues them on BYE), says BYE and joins the threads. A drain timeout of 0
+// is a hard stop. A lost session ends the drain (the manager has requeued the jobs),
+// and so does an ERROR answering DRAIN (a manager that does not know it).
 #pragma once
 
 #include <chrono>
@@ -48,8 +57,12 @@ struct WorkerOptions {
   std::chrono::milliseconds answer_delay_max{5};
   // Wait before reconnecting after the manager was lost (CON_RETRYTIME).
   std::chrono::milliseconds con_retry_time{2000};
+  // How long stop() (and the destructor) waits for the running jobs to finish before
+  // it gives them back to the manager (see "Stopping" above); 0: every stop is a hard
+  // stop. Negative values are refused by start() (EBADFIELD).
+  std::chrono::milliseconds drain_timeout{30000};
   // Threads that call the work handler; 0: call it on the I/O thread (see above). A
-  // handler that runs inline must not call stop() or destroy its Worker.
+  // handler, inline or not, must not destroy its Worker (it may call stop()).
   unsigned handler_threads = 1;
   // Shown in the manager's status.
   std::string name;
@@ -86,7 +99,7 @@ class Worker {
   using AbortHandler = std::function<void(const JobPtr&, const std::string& reason)>;
 
   explicit Worker(WorkerOptions options);
-  ~Worker();  // stop()
+  ~Worker();  // stop(): a graceful stop of at most `drain_timeout`
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
   // Movable (not while another thread uses it): the I/O thread stays with the moved
@@ -99,11 +112,22 @@ class Worker {
   void on_work(WorkHandler handler);
   void on_abort(AbortHandler handler);
 
-  // Validates the offer (throws Error EBADOFFER) and starts the I/O thread.
+  // Validates the offer (throws Error EBADOFFER; EBADFIELD for a negative
+  // drain_timeout) and starts the I/O thread.
   void start();
-  // Tells the manager goodbye (its running jobs are requeued), cancels running jobs,
-  // joins the threads. Idempotent.
+  // Stops the worker, gracefully: stop(options.drain_timeout). Idempotent.
   void stop();
+  // Stops the worker, waiting at most `drain_timeout` for the running jobs (0, or
+  // less: a hard stop, at once: BYE, the manager requeues the running jobs and their
+  // handlers see cancellation with reason "stop"). Blocks until the worker stopped:
+  // the drain, then the handler threads are joined (a handler that ignores its
+  // cancellation holds that up). A call while another thread's stop drains makes that
+  // drain end no later than this call's timeout (stop(0ms): at once) and then waits for
+  // it. Called from one of this worker's callbacks (the work, abort or system-message
+  // handler, a system_message() callback), it returns at once and the worker stops in
+  // the background, on a thread of its own (joined by the destructor): a graceful stop
+  // then waits for the calling job too, so answer it. Does nothing before start().
+  void stop(std::chrono::milliseconds drain_timeout);
 
   // System messages (PROTOCOL §8). `to`: a peer id, kToManager, or nullopt for everybody
   // but this peer. The callback runs on the I/O thread with the receipt, or with an
