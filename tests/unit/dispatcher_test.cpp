@@ -689,7 +689,9 @@ class JournalDispatcherTest : public DispatcherTest {
   }
   // A client with an identity pushes one job; returns its id.
   std::uint64_t push(const std::string& rid, const std::string& identity, bool say_hello = true) {
-    if (say_hello) EXPECT_TRUE(has(from(rid, "HELLO", {{"identity", identity}}), "WELCOME"));
+    if (say_hello) {
+      EXPECT_TRUE(has(from(rid, "HELLO", {{"identity", identity}}), "WELCOME"));
+    }
     const auto sent = from(rid, "PUSH", {{"req", 1}, {"jobs", {{{"service", ""}}}}}, {"null"});
     const auto& accepted = only(sent, "ACCEPTED");
     return accepted.header["ids"][0].get<std::uint64_t>();

@@ -182,14 +182,20 @@ void EventLoop::drain_pub() {
 }
 
 void EventLoop::flush() {
-  // Group commit: what this pass journaled goes to disk in one write. An ACCEPTED
-  // among the messages waits for it; otherwise the messages go first (a result sent
-  // before its record is durable is at worst sent again after a crash, and the
-  // client library drops the second one).
-  const bool barrier = dispatcher_.journal_barrier();
-  if (barrier) dispatcher_.commit_journal(Clock::now());
+  // Group commit: what this pass journaled goes to disk in one write. When an ACCEPTED
+  // waits for it, the workers' JOBS leave first (they run while the disk syncs) and the
+  // rest after; otherwise everything leaves first and the records are written after
+  // (a result sent before its record is durable is at worst sent again after a crash,
+  // and the client library drops the second one).
+  if (dispatcher_.journal_barrier()) {
+    auto early = dispatcher_.outbox().take_worker_batches();
+    send_messages(early);
+    dispatcher_.commit_journal(Clock::now());
+    send_outbox();
+    return;
+  }
   send_outbox();
-  if (!barrier) dispatcher_.commit_journal(Clock::now());
+  dispatcher_.commit_journal(Clock::now());
 }
 
 void EventLoop::send_outbox() {
@@ -201,7 +207,12 @@ void EventLoop::send_outbox() {
       (void)pub_.send(frames[i], i == last ? zmq::send_flags::dontwait : zmq::send_flags::sndmore | zmq::send_flags::dontwait);
     }
   }
-  for (auto& message : dispatcher_.outbox().take()) {
+  auto messages = dispatcher_.outbox().take();
+  send_messages(messages);
+}
+
+void EventLoop::send_messages(std::vector<Outbox::Message>& messages) {
+  for (auto& message : messages) {
     try {
       zmq::message_t rid(message.routing_id.data(), message.routing_id.size());
       if (!router_.send(rid, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) continue;

@@ -52,6 +52,7 @@ class EventLoop {
   void loop(detail::Mailbox<int>& stop);
   void flush();
   void send_outbox();
+  void send_messages(std::vector<Outbox::Message>& messages);
 
   ManagerOptions options_;
   zmq::socket_t router_;

@@ -45,12 +45,19 @@ void Outbox::cancel_aborted(protocol::Jobs& jobs, protocol::WorkerAbort& aborts)
   std::erase_if(aborts.jobs, [&](const protocol::JobAttempt& a) { return aborted[a.id] == 0; });
 }
 
-std::vector<Outbox::Message> Outbox::take() {
-  std::vector<Message> out;
-  out.swap(messages_);
+void Outbox::take_batches(std::vector<Message>& out, const std::vector<std::string>* keep) {
+  const auto kept = [&](const std::string& rid) {
+    return keep != nullptr && std::find(keep->begin(), keep->end(), rid) != keep->end();
+  };
+  Dirty<protocol::WorkerAbort> aborts_left;
+  Dirty<protocol::Jobs> jobs_left;
   for (auto* entry : aborts_dirty_) {
     auto& [rid, aborts] = *entry;
     if (aborts.jobs.empty()) continue;
+    if (kept(rid)) {
+      aborts_left.push_back(entry);
+      continue;
+    }
     // Rare (an abort in the round of the assignment), so the lookup is only paid then.
     if (const auto jobs = jobs_.find(rid); jobs != jobs_.end() && !jobs->second.jobs.empty()) {
       cancel_aborted(jobs->second, aborts);
@@ -62,10 +69,31 @@ std::vector<Outbox::Message> Outbox::take() {
   for (auto* entry : jobs_dirty_) {
     auto& [rid, jobs] = *entry;
     if (jobs.jobs.empty()) continue;
+    if (kept(rid)) {
+      jobs_left.push_back(entry);
+      continue;
+    }
     out.push_back(Message{rid, protocol::encode(std::move(jobs))});
     jobs.jobs.clear();
     jobs.payloads.clear();
   }
+  aborts_dirty_.swap(aborts_left);
+  jobs_dirty_.swap(jobs_left);
+}
+
+std::vector<Outbox::Message> Outbox::take_worker_batches() {
+  std::vector<std::string> busy;  // few: the peers that got a reply this round
+  busy.reserve(messages_.size());
+  for (const auto& m : messages_) busy.push_back(m.routing_id);
+  std::vector<Message> out;
+  take_batches(out, &busy);
+  return out;
+}
+
+std::vector<Outbox::Message> Outbox::take() {
+  std::vector<Message> out;
+  out.swap(messages_);
+  take_batches(out, nullptr);
   for (auto* entry : results_dirty_) {
     auto& [rid, results] = *entry;
     if (results.results.empty()) continue;
@@ -73,8 +101,6 @@ std::vector<Outbox::Message> Outbox::take() {
     results.results.clear();
     results.payloads.clear();
   }
-  jobs_dirty_.clear();
-  aborts_dirty_.clear();
   results_dirty_.clear();
   return out;
 }

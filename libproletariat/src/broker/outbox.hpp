@@ -50,6 +50,12 @@ class Outbox {
   // round frees the slot before the new job arrives, so it never holds more than its
   // offer: issue 10, defect 6), then results.
   [[nodiscard]] std::vector<Message> take();
+  // Only the ABORT and JOBS batches of workers that have no other message this round,
+  // taken before take(): with a journal they leave before the commit that ACCEPTED waits
+  // for, so a worker runs a job while its record is synced (a job sent before it is
+  // durable can only run twice, pushed again by a client that never got ACCEPTED).
+  // Workers with another message (OFFERED, ...) keep their order: theirs leave in take().
+  [[nodiscard]] std::vector<Message> take_worker_batches();
 
  private:
   // Per-peer batches stay in their maps between rounds (emptied, capacity kept), so a
@@ -72,6 +78,9 @@ class Outbox {
   static bool is_empty(const protocol::ClientResults& b) { return b.results.empty(); }
   // Removes from `jobs` every attempt that `aborts` names, and those from `aborts`.
   static void cancel_aborted(protocol::Jobs& jobs, protocol::WorkerAbort& aborts);
+  // ABORT then JOBS of the dirty batches into `out`, but for the routing ids `keep`
+  // names, which stay dirty for a later call.
+  void take_batches(std::vector<Message>& out, const std::vector<std::string>* keep);
 
   std::vector<Message> messages_;
   Batches<protocol::Jobs> jobs_;
