@@ -778,5 +778,27 @@ TEST_F(JournalDispatcherTest, ADrainingManagerRefusesPushesWithEdraining) {
   EXPECT_EQ(refused.header["req"], 3);
 }
 
+TEST(OutboxWorkerBatches, JobsOfWorkersWithoutAnotherMessageLeaveFirstTheRestKeepsItsOrder) {
+  Outbox outbox;
+  outbox.jobs_for("quiet").jobs.push_back(protocol::JobAssignment{});
+  outbox.jobs_for("quiet").payloads.emplace_back();
+  outbox.send("new", protocol::encode(protocol::Offered{}));
+  outbox.jobs_for("new").jobs.push_back(protocol::JobAssignment{});
+  outbox.jobs_for("new").payloads.emplace_back();
+  outbox.send("client", protocol::encode(protocol::Accepted{}));
+  const auto early = outbox.take_worker_batches();
+  ASSERT_EQ(early.size(), 1U);
+  EXPECT_EQ(early[0].routing_id, "quiet");
+  EXPECT_EQ(early[0].frames[2].to_string(), "JOBS");
+  const auto rest = outbox.take();
+  ASSERT_EQ(rest.size(), 3U);
+  EXPECT_EQ(rest[0].routing_id, "new");
+  EXPECT_EQ(rest[0].frames[2].to_string(), "OFFERED") << "a worker that offered this round gets OFFERED before JOBS";
+  EXPECT_EQ(rest[1].routing_id, "client");
+  EXPECT_EQ(rest[2].routing_id, "new");
+  EXPECT_EQ(rest[2].frames[2].to_string(), "JOBS");
+  EXPECT_TRUE(outbox.take().empty());
+}
+
 }  // namespace
 }  // namespace proletariat::broker
