@@ -129,6 +129,25 @@ const std::vector<Flag>& flags() {
        "on SIGTERM, how long running jobs may take to finish before the manager stops (a second signal stops it "
        "at once) [30000]",
        [](ManagerOptions& o, const std::string& v) { return set_ms(o.drain_timeout, v); }},
+      {"curve-secret-key", "", "FILE",
+       "run CURVE on both sockets with the manager's key pair from FILE (public = / secret = lines, as "
+       "proletariat-ctl keygen writes them) [none: unauthenticated]",
+       [](ManagerOptions& o, const std::string& v) {
+         try {
+           o.curve_keys = proletariat::read_secret_key_file(v);
+         } catch (const proletariat::Error& e) {
+           std::fprintf(stderr, "proletariatd: %s\n", e.what());
+           return false;
+         }
+         return true;
+       }},
+      {"curve-keys", "", "DIR",
+       "the CURVE allow-lists: DIR/workers, DIR/clients, DIR/admins hold public key files (*.pub); read again on "
+       "SIGHUP and when they change",
+       [](ManagerOptions& o, const std::string& v) { o.curve_keys_dir = v; return !v.empty(); }},
+      {"allow-insecure-remote", "", "",
+       "without CURVE, bind other addresses than loopback too (anyone who can connect may push and run jobs)",
+       [](ManagerOptions& o, const std::string&) { return o.allow_insecure_remote = true; }},
       {"seed", "", "N", "seed of the dispatch randomness (0: random) [0]",
        [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.seed); }},
       {"debug", "DEBUG", "", "debug logging (same as --log-level debug)",
@@ -302,6 +321,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   proletariat::Manager manager(options);
@@ -332,6 +352,11 @@ int main(int argc, char** argv) {
     const int sig = sigtimedwait(&signals, &info, &tick);
     if (sig < 0) {
       if (!manager.running()) break;  // drained, or stopped on an error
+      continue;
+    }
+    if (sig == SIGHUP) {
+      logger->info("signal {}: reading the CURVE allow-lists again", sig);
+      manager.reload_keys();
       continue;
     }
     if (sig == SIGTERM && !draining) {

@@ -56,10 +56,13 @@ const char* kUsage =
     "                             jobs as JSON lines (file or stdin), one job per line;\n"
     "                             results as JSON lines {\"index\",\"err\",\"data\"} on stdout,\n"
     "                             in input order; a progress bar on stderr when it is a terminal\n"
+    "  keygen NAME                write a CURVE key pair: NAME.pub (public) and NAME.key (secret, mode 0600)\n"
     "\n"
     "Global options:\n"
     "  --endpoint E               the manager [tcp://127.0.0.1:1917]\n"
     "  --connect-timeout MS       give up reaching the manager after this long [3000]\n"
+    "  --curve-server-key FILE    connect with CURVE: the manager's public key file\n"
+    "  --curve-key FILE           ... and this tool's own secret key file (an admin key for status)\n"
     "  --help                     this text (also after a command)\n"
     "\n"
     "Exit status: 0 success; 1 a submitted job failed; 2 usage error; 3 manager unreachable;\n"
@@ -121,6 +124,12 @@ std::unique_ptr<proletariat::Client> connect(const Args& args) {
   // A short-lived admin connection is never a recipient: a broadcast sent while it
   // runs must not wait for it (PROTOCOL §4 HELLO "sysmsg").
   options.system_messages = false;
+  if (args.flags.count("curve-server-key") != 0 || args.flags.count("curve-key") != 0) {
+    proletariat::CurveOptions curve;
+    curve.server_public_key = proletariat::read_public_key_file(flag(args, "curve-server-key"));
+    curve.keys = proletariat::read_secret_key_file(flag(args, "curve-key"));
+    options.curve = curve;
+  }
   auto client = std::make_unique<proletariat::Client>(options);
   const auto timeout = std::chrono::milliseconds(number_flag(args, "connect-timeout").value_or(3000));
   if (!client->wait_connected(timeout)) {
@@ -301,6 +310,15 @@ int main(int argc, char** argv) {
     if (args->command == "watch") return cmd_watch(*args);
     if (args->command == "sysmsg") return cmd_sysmsg(*args);
     if (args->command == "submit") return cmd_submit(*args);
+    if (args->command == "keygen") {
+      if (args->positional.size() != 1) throw std::invalid_argument("keygen needs one NAME (it writes NAME.pub and NAME.key)");
+      proletariat::write_key_files(args->positional[0], proletariat::generate_curve_key_pair());
+      std::printf("%s.pub %s.key\n", args->positional[0].c_str(), args->positional[0].c_str());
+      return kExitOk;
+    }
+  } catch (const proletariat::Error& e) {
+    std::fprintf(stderr, "proletariat-ctl: %s\n", e.what());
+    return kExitUsage;
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "proletariat-ctl: %s\n", e.what());
     return kExitUsage;

@@ -222,6 +222,7 @@ using Command = std::variant<Request, AbortCommand>;
 // The identity a client keeps for its life (PROTOCOL §12): the caller's, checked, or
 // a random one.
 ClientOptions with_identity(ClientOptions options) {
+  if (options.curve) check_curve_options(*options.curve);
   if (options.identity.empty()) {
     std::random_device random;
     static constexpr char kHex[] = "0123456789abcdef";
@@ -249,7 +250,7 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
   explicit Impl(ClientOptions options)
       : options_(with_identity(std::move(options))),
         core_(peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "client",
-                                   options_.system_messages, options_.identity},
+                                   options_.system_messages, options_.identity, options_.curve},
               "prlt-client", *this) {
     core_.start();
   }

@@ -73,6 +73,11 @@ class Manager::Impl {
     if (loop_) stop_.post(broker::EventLoop::kDrain);
   }
 
+  void reload_keys() {
+    std::lock_guard lock(mutex_);
+    if (loop_) stop_.post(broker::EventLoop::kReloadKeys);
+  }
+
   bool running() const { return running_; }
 
   std::string failure() const {
@@ -156,6 +161,7 @@ void Manager::start() { impl().start(); }
 void Manager::run() { impl().run(); }
 void Manager::stop() { impl().stop(); }
 void Manager::drain() { impl().drain(); }
+void Manager::reload_keys() { impl().reload_keys(); }
 bool Manager::running() const { return impl().running(); }
 std::string Manager::failure() const { return impl().failure(); }
 std::string Manager::endpoint() const { return impl().endpoint(); }

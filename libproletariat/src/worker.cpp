@@ -156,9 +156,10 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
   explicit Impl(WorkerOptions options)
       : options_(std::move(options)),
         core_(peer::SessionOptions{options_.endpoint, options_.name, options_.con_retry_time, "worker",
-                                   options_.system_messages, {}},
+                                   options_.system_messages, {}, options_.curve},
               "prlt-worker", *this) {
     options_.answer_threshold = std::max(options_.answer_threshold, 1u);
+    if (options_.curve) check_curve_options(*options_.curve);
   }
   ~Impl() override {
     stop(options_.drain_timeout);

@@ -49,6 +49,7 @@ const ERRORS = Object.freeze({
   ELIMIT: Object.freeze({ class: "retry", meaning: "the push would exceed the client's limit of outstanding jobs (max_jobs_per_client)" }),
   EINTERNAL: Object.freeze({ class: "fault", meaning: "the manager failed while handling the message; it logged the details and goes on" }),
   EDRAINING: Object.freeze({ class: "retry", meaning: "the manager is stopping (draining): it takes no new pushes; push again later, or to another manager" }),
+  EDENIED: Object.freeze({ class: "request", meaning: "the peer's CURVE key does not hold the role the command needs: OFFER needs a worker key, PUSH a client key, STATUS (everybody's) and a SYSMSG to everybody an admin key" }),
   ENOPEER: Object.freeze({ class: "request", meaning: "a SYSMSG names a peer id that is not registered, or one that registered with \"sysmsg\": false" }),
 });
 

@@ -55,6 +55,7 @@ ERRORS = {
     "ELIMIT": ("retry", "the push would exceed the client's limit of outstanding jobs (max_jobs_per_client)"),
     "EINTERNAL": ("fault", "the manager failed while handling the message; it logged the details and goes on"),
     "EDRAINING": ("retry", "the manager is stopping (draining): it takes no new pushes; push again later, or to another manager"),
+    "EDENIED": ("request", "the peer's CURVE key does not hold the role the command needs: OFFER needs a worker key, PUSH a client key, STATUS (everybody's) and a SYSMSG to everybody an admin key"),
     "ENOPEER": ("request", "a SYSMSG names a peer id that is not registered, or one that registered with \"sysmsg\": false"),
 }
 

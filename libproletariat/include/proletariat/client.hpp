@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include <proletariat/curve.hpp>
 #include <proletariat/job.hpp>
 #include <proletariat/sysmsg.hpp>
 
@@ -49,6 +50,8 @@ struct ClientOptions {
   // across a restart of the manager. Empty: a random one, chosen at construction.
   // 1 to 128 bytes of UTF-8.
   std::string identity;
+  // Connect with CURVE (PROTOCOL §13) on both sockets; none: plain TCP.
+  std::optional<CurveOptions> curve;
 };
 
 // Identifies one finished job of a request to a work_individual callback.

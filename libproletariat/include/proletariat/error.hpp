@@ -39,6 +39,7 @@ inline constexpr std::string_view kLimit = "ELIMIT";
 inline constexpr std::string_view kInternal = "EINTERNAL";
 inline constexpr std::string_view kNoPeer = "ENOPEER";
 inline constexpr std::string_view kDraining = "EDRAINING";
+inline constexpr std::string_view kDenied = "EDENIED";
 }  // namespace errc
 
 // What a caller should do about an error.

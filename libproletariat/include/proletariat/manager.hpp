@@ -20,6 +20,7 @@
 #include <span>
 #include <string>
 
+#include <proletariat/curve.hpp>
 #include <proletariat/job.hpp>
 
 namespace proletariat {
@@ -86,6 +87,15 @@ struct ManagerOptions {
   std::chrono::milliseconds held_results_max_age{std::chrono::hours(24)};
   // drain(): how long running jobs may take to finish before the manager stops.
   std::chrono::milliseconds drain_timeout{30000};
+
+  // --- security (SPEC 10, PROTOCOL §13) ---
+  // The manager's CURVE key pair; empty: no CURVE (every peer holds every role).
+  CurveKeyPair curve_keys;
+  // The allow-lists: a directory with workers/, clients/ and admins/ of public key
+  // files. Required with curve_keys; read again on reload_keys() and when it changes.
+  std::string curve_keys_dir;
+  // Without CURVE, endpoints other than loopback are refused unless this is set.
+  bool allow_insecure_remote = false;
 };
 
 // A job as the manager's events see it.
@@ -141,6 +151,9 @@ class Manager {
   // new job is sent, running jobs get up to drain_timeout to finish, then the manager
   // stops by itself (running() turns false). stop() still stops at once.
   void drain();
+  // Reads the CURVE allow-lists again (SIGHUP in proletariatd); peers whose key is no
+  // longer listed are disconnected. Does nothing without CURVE.
+  void reload_keys();
   // The loop is running (started and neither stopped, drained nor failed).
   [[nodiscard]] bool running() const;
   // Why the manager stopped by itself on an error (a journal write or fsync failed);

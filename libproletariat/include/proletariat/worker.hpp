@@ -36,12 +36,15 @@
 #include <string>
 #include <vector>
 
+#include <proletariat/curve.hpp>
 #include <proletariat/job.hpp>
 #include <proletariat/sysmsg.hpp>
 
 namespace proletariat {
 
 struct WorkerOptions {
+  // Connect with CURVE (PROTOCOL §13) on both sockets; none: plain TCP.
+  std::optional<CurveOptions> curve;
   // The manager's command endpoint.
   std::string endpoint = "tcp://127.0.0.1:1917";
   // How many jobs run at once (PROTOCOL §4 OFFER). 1 … 1,000,000.

@@ -121,9 +121,27 @@ void Dispatcher::on_message(protocol::Frames& frames, TimePoint now) {
   }
   auto& msg = std::get<protocol::PeerMessage>(decoded);
 
+  std::string key;  // with CURVE: the peer's public key, as the ZAP handler named it
+  if (keys_ != nullptr) {
+    const char* user = zmq_msg_gets(frames[1].handle(), "User-Id");
+    if (user != nullptr) key = user;
+    if (auto why = denied(msg, key)) {
+      std::optional<std::uint64_t> req;
+      if (const auto* push = std::get_if<protocol::Push>(&msg)) req = push->req;
+      if (const auto* sysmsg = std::get_if<protocol::SysMsg>(&msg)) req = sysmsg->req;
+      if (const auto* status = std::get_if<protocol::StatusRequest>(&msg)) req = status->req;
+      reply_error(rid, errc::kDenied, std::move(*why), frames.size() > 3 ? frames[3].to_string() : std::string(), req);
+      return;
+    }
+  }
+
   if (peer == nullptr) {
     if (auto* hello = std::get_if<protocol::Hello>(&msg)) {
       on_hello(rid, *hello, now);
+      if (Peer* registered = peers_.find(rid); registered != nullptr && !key.empty()) {
+        registered->key = key;
+        detail::log().info("peer {} registered with key {}", registered->id, key);
+      }
     } else if (!std::holds_alternative<protocol::Bye>(msg)) {
       reply_error(rid, errc::kNoHello, "unknown peer: send HELLO first");
     }

@@ -23,6 +23,7 @@
 #include <proletariat/manager.hpp>
 
 #include "broker/held_results.hpp"
+#include "broker/key_directory.hpp"
 #include "broker/outbox.hpp"
 #include "broker/peers.hpp"
 #include "broker/status_view.hpp"
@@ -88,6 +89,12 @@ class Dispatcher {
   void begin_drain(TimePoint now);
   [[nodiscard]] bool drained(TimePoint now) const;
 
+  // --- security (security.cpp) ---
+  // CURVE allow-lists: every command is checked against its key's roles (PROTOCOL §13).
+  void set_keys(const KeyDirectory* keys) noexcept { keys_ = keys; }
+  // The lists were read again: peers whose key is gone are dropped.
+  void keys_reloaded(TimePoint now);
+
  private:
   void on_hello(const std::string& rid, const protocol::Hello& msg, TimePoint now);
   void on_offer(Peer& peer, const protocol::Offer& msg);
@@ -100,6 +107,8 @@ class Dispatcher {
   void on_status(Peer& peer, const protocol::StatusRequest& request);
   void on_received(Peer& peer, const protocol::Received& msg);
   void on_drain(Peer& peer);
+  // With CURVE: why the peer's key may not send this command; nothing if it may.
+  [[nodiscard]] std::optional<std::string> denied(const protocol::PeerMessage& msg, const std::string& key) const;
   void send_completions(std::vector<SysmsgDone>& done);
 
   void drop_peer(const std::string& rid, DropReason reason);
@@ -162,6 +171,7 @@ class Dispatcher {
   std::unordered_map<ClientSlot, std::string> slot_identities_;
   bool draining_ = false;
   TimePoint drain_deadline_{};
+  const KeyDirectory* keys_ = nullptr;  // null: no CURVE, every peer holds every role
 };
 
 }  // namespace proletariat::broker

@@ -156,7 +156,7 @@ void Dispatcher::reattach(Peer& peer) {
 }
 
 bool Dispatcher::detaches(const Peer& peer, DropReason reason) const {
-  return journal_ && peer.client && !peer.identity.empty() && reason != DropReason::bye;
+  return journal_ && peer.client && !peer.identity.empty() && reason == DropReason::heartbeat_expired;
 }
 
 void Dispatcher::forget_client(ClientSlot client) {

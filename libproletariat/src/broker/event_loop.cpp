@@ -20,11 +20,62 @@ std::string bind_socket(zmq::socket_t& socket, const std::string& endpoint) {
   return socket.get(zmq::sockopt::last_endpoint);
 }
 
+// Without CURVE, nothing but loopback unless the operator said otherwise (SPEC 10):
+// a wildcard host becomes 127.0.0.1; any other host than loopback is refused.
+std::string bindable(const std::string& endpoint, const ManagerOptions& options) {
+  if (!options.curve_keys.secret_key.empty() || options.allow_insecure_remote) return endpoint;
+  if (endpoint.rfind("tcp://", 0) != 0) return endpoint;  // ipc://, inproc://: local by nature
+  const auto colon = endpoint.rfind(':');
+  const std::string host = endpoint.substr(6, colon == std::string::npos ? std::string::npos : colon - 6);
+  const std::string port = colon == std::string::npos ? std::string() : endpoint.substr(colon);
+  if (host == "*" || host == "0.0.0.0") return "tcp://127.0.0.1" + port;
+  if (host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0) return endpoint;
+  throw Error(std::string(errc::kBadField), "refusing to bind " + endpoint +
+                                                " without CURVE: anyone there could push and run jobs; configure CURVE "
+                                                "keys or start with --allow-insecure-remote");
+}
+
 }  // namespace
+
+void EventLoop::secure_sockets() {
+  if (options_.curve_keys.secret_key.empty()) {
+    detail::log().warn("running unauthenticated (no CURVE keys): every peer that can connect may push, run and "
+                       "administer jobs{}",
+                       options_.allow_insecure_remote ? "; remote addresses allowed (--allow-insecure-remote)"
+                                                      : "; bound to loopback only");
+    return;
+  }
+  if (options_.curve_keys_dir.empty()) {
+    throw Error(std::string(errc::kBadField), "CURVE needs an allow-list directory (--curve-keys DIR)");
+  }
+  keys_ = std::make_unique<KeyDirectory>(options_.curve_keys_dir);
+  keys_->load();
+  zap_ = std::make_unique<ZapHandler>(context_, *keys_);
+  for (zmq::socket_t* socket : {&router_, &pub_}) {
+    socket->set(zmq::sockopt::curve_server, 1);
+    socket->set(zmq::sockopt::curve_secretkey, options_.curve_keys.secret_key);
+    socket->set(zmq::sockopt::zap_domain, "proletariat");
+  }
+  dispatcher_.set_keys(keys_.get());
+  detail::log().info("CURVE on both sockets; manager public key {}", options_.curve_keys.public_key);
+}
+
+void EventLoop::reload_keys(bool forced) {
+  if (!keys_) return;
+  if (!forced && !keys_->changed()) return;
+  try {
+    keys_->load();
+  } catch (const Error& e) {
+    detail::log().error("{}: the previous allow-lists stay", e.what());
+    return;
+  }
+  dispatcher_.keys_reloaded(Clock::now());
+}
 
 EventLoop::EventLoop(zmq::context_t& context, const ManagerOptions& options, ManagerEvents events,
                      WorkerSelector selector)
     : options_(options),
+      context_(context),
       router_(context, zmq::socket_type::router),
       pub_(context, zmq::socket_type::xpub),
       dispatcher_(options, std::move(events),
@@ -50,8 +101,9 @@ EventLoop::EventLoop(zmq::context_t& context, const ManagerOptions& options, Man
   pub_.set(zmq::sockopt::xpub_verbose, 1);
   pub_.set(zmq::sockopt::sndhwm, 0);
   pub_.set(zmq::sockopt::linger, 0);
-  endpoint_ = bind_socket(router_, options.endpoint);
-  pub_endpoint_ = bind_socket(pub_, options.pub_endpoint);
+  secure_sockets();
+  endpoint_ = bind_socket(router_, bindable(options_.endpoint, options_));
+  pub_endpoint_ = bind_socket(pub_, bindable(options_.pub_endpoint, options_));
   if (auto colon = pub_endpoint_.rfind(':'); pub_endpoint_.rfind("tcp://", 0) == 0 && colon != std::string::npos) {
     dispatcher_.set_pub_port(std::stoull(pub_endpoint_.substr(colon + 1)));
   } else {
@@ -90,6 +142,7 @@ void EventLoop::loop(detail::Mailbox<int>& stop) {
       {router_.handle(), -1, ZMQ_POLLIN, 0, true},
       {pub_.handle(), -1, ZMQ_POLLIN, 0, true},
       {nullptr, stop.fd(), ZMQ_POLLIN, 0, false},
+      {zap_ ? zap_->socket().handle() : nullptr, zap_ ? -1 : stop.fd(), ZMQ_POLLIN, 0, true},
   };
   auto next_tick = Clock::now();
   for (;;) {
@@ -105,12 +158,15 @@ void EventLoop::loop(detail::Mailbox<int>& stop) {
       for (const int command : stop.drain()) {
         if (command == kDrain) {
           dispatcher_.begin_drain(Clock::now());
+        } else if (command == kReloadKeys) {
+          reload_keys(true);
         } else {
           stop_now = true;
         }
       }
       if (stop_now) break;
     }
+    if (zap_ && (items[3].revents & ZMQ_POLLIN)) zap_->handle_pending();
     if (items[0].revents & ZMQ_POLLIN) {
       drain_router(Clock::now());
       now = Clock::now();
@@ -129,6 +185,10 @@ void EventLoop::loop(detail::Mailbox<int>& stop) {
       while (drain_router(now) == kMaxBatch) {
       }
       dispatcher_.on_tick(now);
+      if (keys_ && now >= next_key_check_) {
+        reload_keys(false);  // an edited allow-list applies within a second, SIGHUP or not
+        next_key_check_ = now + std::chrono::seconds(1);
+      }
       flush();
       next_tick = dispatcher_.next_wakeup(now);
     } else {

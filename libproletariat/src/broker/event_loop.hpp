@@ -17,6 +17,8 @@
 #include <proletariat/manager.hpp>
 
 #include "broker/dispatcher.hpp"
+#include "broker/key_directory.hpp"
+#include "broker/zap_handler.hpp"
 #include "detail/mailbox.hpp"
 
 namespace proletariat::broker {
@@ -35,6 +37,7 @@ class EventLoop {
   // What the owner posts to the loop's mailbox.
   static constexpr int kStop = 1;   // stop now
   static constexpr int kDrain = 2;  // graceful stop (Manager::drain)
+  static constexpr int kReloadKeys = 3;  // read the CURVE allow-lists again
 
   // Runs until kStop arrives, or a drain that kDrain began is over; then says BYE to
   // every peer. A journal failure ends it at once, saying nothing more (failure()).
@@ -55,6 +58,7 @@ class EventLoop {
   void send_messages(std::vector<Outbox::Message>& messages);
 
   ManagerOptions options_;
+  zmq::context_t& context_;
   zmq::socket_t router_;
   zmq::socket_t pub_;
   Dispatcher dispatcher_;
@@ -63,6 +67,11 @@ class EventLoop {
   protocol::Frames frames_;  // reused receive buffer
   bool published_ = false;   // the XPUB was used since the last wait
   std::string failure_;
+  std::unique_ptr<KeyDirectory> keys_;  // with CURVE only
+  std::unique_ptr<ZapHandler> zap_;
+  std::chrono::steady_clock::time_point next_key_check_{};
+  void secure_sockets();
+  void reload_keys(bool forced);
 };
 
 }  // namespace proletariat::broker

@@ -10,6 +10,8 @@ std::string_view to_string(DropReason reason) noexcept {
       return "heartbeat expired";
     case DropReason::shutdown:
       return "shutdown";
+    case DropReason::key_revoked:
+      return "key revoked";
   }
   return "?";
 }

@@ -25,7 +25,7 @@ namespace proletariat::broker {
 enum class Role { unknown, worker, client };
 
 // Why a peer left the registry; logged, and later published on the system channel.
-enum class DropReason { bye, heartbeat_expired, shutdown };
+enum class DropReason { bye, heartbeat_expired, shutdown, key_revoked };
 [[nodiscard]] std::string_view to_string(DropReason reason) noexcept;
 [[nodiscard]] std::string_view to_string(Role role) noexcept;
 
@@ -35,6 +35,7 @@ struct Peer {
   std::string name;
   std::string lang;
   std::string identity;  // HELLO "identity": a client that owns its jobs across sessions
+  std::string key;       // its CURVE public key (Z85), with CURVE: its identity in status and logs
   Role role = Role::unknown;
   TimePoint connected_at{};
   TimePoint last_seen{};

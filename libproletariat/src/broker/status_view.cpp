@@ -61,6 +61,10 @@ void StatusView::append_peer_fields(std::string& out, const Peer& peer) const {
   append_string(out, peer.name);
   append_field(out, "lang");
   append_string(out, peer.lang);
+  if (!peer.key.empty()) {
+    append_field(out, "key");
+    append_string(out, peer.key);
+  }
   append_field(out, "role");
   append_string(out, to_string(peer.role));
   append_field(out, "connected");

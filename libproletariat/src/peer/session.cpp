@@ -92,6 +92,7 @@ void Session::open_socket(Clock::time_point now) {
     // Queue only on a completed connection: nothing piles up for a manager that is
     // gone, and the HELLO leaves as soon as one is up (we wait for POLLOUT).
     socket_->set(zmq::sockopt::immediate, 1);
+    apply_curve(*socket_);
     socket_->connect(options_.endpoint);
   } catch (const zmq::error_t& e) {
     detail::log().error("{}: cannot connect to '{}': {}; retrying in {} ms", options_.role, options_.endpoint,
@@ -106,6 +107,13 @@ void Session::open_socket(Clock::time_point now) {
   outbox_.push_back(
       protocol::encode(protocol::Hello{options_.name, "c++", options_.system_messages, options_.identity}));
   flush_outbox(now);
+}
+
+void Session::apply_curve(zmq::socket_t& socket) const {
+  if (!options_.curve) return;
+  socket.set(zmq::sockopt::curve_serverkey, options_.curve->server_public_key);
+  socket.set(zmq::sockopt::curve_publickey, options_.curve->keys.public_key);
+  socket.set(zmq::sockopt::curve_secretkey, options_.curve->keys.secret_key);
 }
 
 void Session::close_socket(bool say_bye) {
@@ -318,6 +326,7 @@ void Session::open_sub() {
     sub_check_ = true;
     sub_->set(zmq::sockopt::linger, 0);
     sub_->set(zmq::sockopt::subscribe, welcome_.id);
+    apply_curve(*sub_);
     sub_->connect(endpoint);
   } catch (const zmq::error_t& e) {
     detail::log().error("{}: cannot open the system-message channel {}: {}", options_.role, endpoint, e.what());

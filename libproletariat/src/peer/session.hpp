@@ -32,6 +32,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <proletariat/curve.hpp>
+
 #include "detail/poll.hpp"
 #include "protocol/codec.hpp"
 
@@ -68,6 +70,7 @@ struct SessionOptions {
   std::string role;                                // "worker" or "client", for logs
   bool system_messages = true;                     // false: HELLO says so, no SUB socket
   std::string identity;                            // HELLO "identity"; empty: none
+  std::optional<CurveOptions> curve;               // CURVE client on both sockets (PROTOCOL §13)
 };
 
 struct SessionHooks {
@@ -123,6 +126,8 @@ class Session {
   [[nodiscard]] const protocol::Welcome& welcome() const noexcept { return welcome_; }
 
  private:
+  // CURVE client options on a socket about to connect (none without SessionOptions::curve).
+  void apply_curve(zmq::socket_t& socket) const;
   void open_socket(Clock::time_point now);
   void close_socket(bool say_bye);
   // Ends a session that went wrong and schedules the next one.
