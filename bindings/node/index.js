@@ -9,5 +9,24 @@ const { Worker } = require('./lib/worker');
 const { Manager } = require('./lib/manager');
 const { codes, errorClass, ProletariatError } = require('./lib/errors');
 const { PROTOCOL_VERSION } = require('./lib/codec');
+// CURVE keys (PROTOCOL §13): the `curve` option of Client and Worker, and their files.
+const {
+  generateCurveKeyPair, readPublicKeyFile, readSecretKeyFile, readCurveOptions, writeKeyFiles, isZ85Key, publicKeyOf,
+} = require('./lib/curve');
 
-module.exports = { Client, Worker, Manager, codes, errorClass, ProletariatError, PROTOCOL_VERSION };
+module.exports = {
+  Client,
+  Worker,
+  Manager,
+  codes,
+  errorClass,
+  ProletariatError,
+  PROTOCOL_VERSION,
+  generateCurveKeyPair,
+  readPublicKeyFile,
+  readSecretKeyFile,
+  readCurveOptions,
+  writeKeyFiles,
+  isZ85Key,
+  publicKeyOf,
+};

@@ -114,7 +114,7 @@ function serviceOf(item, fallback) {
 
 class Client extends Peer {
   // opts: a host name, or {host, port, endpoint, pubPort, pubEndpoint, keepState,
-  // CON_RETRYTIME, MAXRETRIES, name, DEBUG, logger}. Connects at once and keeps
+  // CON_RETRYTIME, MAXRETRIES, name, curve, DEBUG, logger}. Connects at once and keeps
   // reconnecting (MAXRETRIES failed tries in a row end it); jobs given before the
   // first registration are pushed once it happens. keepState defaults to true (the
   // original's behaviour); only an explicit false fails unfinished jobs with
@@ -123,6 +123,10 @@ class Client extends Peer {
   // identity: the client's stable identity (1 .. 128 bytes of UTF-8) sent in every
   // HELLO, so that a manager with a journal gives it back its jobs after a lost
   // session; by default "node-" and 32 random hex digits, made once per Client.
+  //
+  // curve: {serverKey, publicKey, secretKey} (Z85) to reach a manager that runs CURVE
+  // (PROTOCOL §13); a malformed key is a TypeError here. A push the manager refuses
+  // with EDENIED (the key is not a client key) fails its jobs with EDENIED.
   constructor(opts) {
     const identity = resolveIdentity(opts);
     super('client', opts, { identity });
@@ -518,7 +522,7 @@ class Client extends Peer {
       for (const request of this._toPush) request.cursor = 0;
       return;
     }
-    if (pushed.shared) {
+    if (pushed.shared && header.code !== codes.EDENIED) {
       // Several requests shared it: each goes again on its own (first, in order).
       this._log.warn(`client: manager refused a push of ${pushed.jobs.length} jobs shared by several requests` +
         ` (${header.code} ${header.message}); pushing each request on its own`);
@@ -530,7 +534,10 @@ class Client extends Peer {
       for (const request of again) request.alone = true;
       this._toPush = [...again, ...this._toPush.filter((r) => !again.includes(r))];
     } else {
-      this._log.warn(`client: manager refused a push of ${pushed.jobs.length} jobs: ${header.code} ${header.message}`);
+      // EDENIED (the client's CURVE key is not in the manager's clients/ allow-list)
+      // is no single request's fault: the whole push fails, shared or not.
+      this._log[header.code === codes.EDENIED ? 'error' : 'warn'](`client: manager refused a push of` +
+        ` ${pushed.jobs.length} jobs: ${header.code} ${header.message}`);
       for (const [request, index] of pushed.jobs) {
         this._finish(request, index, { err: jobError(header.code, header.message), data: null });
       }

@@ -29,6 +29,7 @@ const path = require('node:path');
 const readline = require('node:readline');
 
 const { DEFAULT_PORT, makeLogger, nonNegative } = require('./options');
+const { readSecretKeyFile } = require('./curve');
 
 // Where the daemon is: options.daemon, $PROLETARIAT_DAEMON, the build tree of this
 // repository, else `proletariatd` on the PATH.
@@ -155,6 +156,19 @@ function daemonArgs(opts) {
     args.push('--journal', opts.journal);
   }
   if (opts.journalSync != null) args.push('--journal-sync', String(opts.journalSync));
+  // Security (PROTOCOL §13): curveSecretKey, the manager's secret key file, and
+  // curveKeys, the allow-list directory (workers/, clients/, admins/), go together;
+  // allowInsecureRemote lets a manager without CURVE bind other than loopback.
+  const curveFlags = { curveSecretKey: '--curve-secret-key', curveKeys: '--curve-keys' };
+  for (const [name, flag] of Object.entries(curveFlags)) {
+    if (opts[name] == null) continue;
+    if (typeof opts[name] !== 'string' || opts[name] === '') throw new TypeError(`${name} must be a path`);
+    args.push(flag, opts[name]);
+  }
+  if ((opts.curveSecretKey == null) !== (opts.curveKeys == null)) {
+    throw new TypeError('curveSecretKey (the manager\'s secret key file) and curveKeys (the allow-list directory) go together');
+  }
+  if (opts.allowInsecureRemote) args.push('--allow-insecure-remote');
   if (!opts.DEBUG) args.push('--log-level', opts.logLevel || 'warn');
   return args;
 }
@@ -182,6 +196,9 @@ class Manager extends EventEmitter {
     this.port = null; // the bound ports, once start() resolved (port 0: the kernel's pick)
     this.pubPort = null;
     this.parentWatch = false; // whether the daemon was started with --parent-watch
+    // With curveSecretKey: the manager's public key (Z85), read from that file by
+    // start(), for the `curve.serverKey` of its peers.
+    this.publicKey = null;
     this._started = null;
     this._stopped = null;
     this._stopRequested = false;
@@ -200,7 +217,15 @@ class Manager extends EventEmitter {
         return;
       }
       this.parentWatch = parentWatch;
-      const args = daemonArgs(this.options);
+      let args;
+      try {
+        args = daemonArgs(this.options);
+        if (this.options.curveSecretKey != null) this.publicKey = readSecretKeyFile(this.options.curveSecretKey).publicKey;
+      } catch (err) {
+        reject(err);
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+        return;
+      }
       if (parentWatch) args.push('--parent-watch');
       // stdin: a pipe this process never writes or closes, so that the daemon sees
       // EOF when this process is gone (--parent-watch).
@@ -295,6 +320,13 @@ class Manager extends EventEmitter {
       });
     })();
     return this._stopped;
+  }
+
+  // Has the daemon read its CURVE allow-lists again (SIGHUP): peers whose keys are no
+  // longer listed are disconnected. False when the daemon is not running.
+  reloadKeys() {
+    if (!this.process) return false;
+    return this.process.kill('SIGHUP');
   }
 
   // From the process's 'exit' hook: no waiting is possible there.

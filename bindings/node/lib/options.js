@@ -6,9 +6,11 @@
 // XPUB) is found from there: same host, the port the manager announces in WELCOME
 // (`pub_port`; proletariatd binds port+1, 1918, unless told otherwise). `endpoint`
 // and `pubEndpoint` take full ZeroMQ endpoints instead, `pubPort` overrides the
-// announced port.
+// announced port. `curve` ({serverKey, publicKey, secretKey}) makes both sockets
+// CURVE clients (PROTOCOL §13); it is checked here, at construction.
 
 const spec = require('./spec');
+const { curveOption } = require('./curve');
 
 const DEFAULT_HOST = '127.0.0.1';
 const { DEFAULT_PORT } = spec;
@@ -49,6 +51,7 @@ function resolveOptions(opts) {
     throw new TypeError(`systemMessages must be true or false, not ${JSON.stringify(opts.systemMessages)}`);
   }
   out.systemMessages = opts.systemMessages !== false;
+  out.curve = curveOption(opts.curve);
   out.CON_RETRYTIME = opts.CON_RETRYTIME == null ? DEFAULT_CON_RETRYTIME : nonNegative(opts.CON_RETRYTIME, 'CON_RETRYTIME');
   // The original's MAXRETRIES: give up after that many failed tries in a row; absent
   // or 0 (the original's `|| null`) means retry forever.

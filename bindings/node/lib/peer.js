@@ -16,10 +16,17 @@
 // Control requests (SYSMSG, STATUS, MYSTATUS) made before the peer is registered wait
 // for the registration; one that was sent and whose session is lost fails with
 // ECONNLOST (the manager drops a leaving sender's messages, PROTOCOL §8.2).
+//
+// With the option `curve` ({serverKey, publicKey, secretKey}, PROTOCOL §13) both
+// sockets, the DEALER (Session) and the SUB, are CURVE clients with this key pair.
+// The `error` event (err with a `code`, such as EDENIED) reports what the manager
+// refused for good, when it has listeners; without listeners it is only logged (a
+// peer never throws at the application from its event loop).
 
 const EventEmitter = require('node:events');
 const zmq = require('zeromq');
 const codec = require('./codec');
+const curve = require('./curve');
 const { codes, jobError } = require('./errors');
 const { resolveOptions, makeLogger, nonNegative } = require('./options');
 const { Session } = require('./session');
@@ -51,6 +58,7 @@ class Peer extends EventEmitter {
         maxRetries: this._opts.MAXRETRIES,
         role,
         systemMessages: this._opts.systemMessages,
+        curve: this._opts.curve,
         logger: this._log,
         ...session,
       },
@@ -121,6 +129,13 @@ class Peer extends EventEmitter {
       });
       return undefined;
     }
+  }
+
+  // Reports a refusal that stops part of the peer's work: an 'error' event when the
+  // application listens for one, else an error log line.
+  _reportError(code, message) {
+    this._log.error(`${this._role}: ${message}`);
+    if (this.listenerCount('error') > 0) this._emit('error', Object.assign(new Error(`${code}: ${message}`), { code }));
   }
 
   _emit(event, ...args) {
@@ -290,7 +305,16 @@ class Peer extends EventEmitter {
         ` ${codec.MAX_TOPIC_BYTES} bytes a subscription topic may have; system messages will not be received`);
       return;
     }
-    const sub = new zmq.Subscriber({ linger: 0 });
+    const sub = new zmq.Subscriber({ linger: 0, ...curve.socketOptions(this._opts.curve) });
+    let reported = false;
+    for (const type of ['handshake:error:auth', 'handshake:error:protocol', 'handshake:error:other']) {
+      sub.events.on(type, (event) => {
+        if (reported || this._sub !== sub) return;
+        reported = true; // ZeroMQ retries by itself; one line per socket says it
+        this._log.error(`${this._role}: the handshake with the system-message channel ${endpoint} failed (${type}` +
+          `${event && event.error ? `: ${event.error.message}` : ''}); system messages will not be received`);
+      });
+    }
     try {
       sub.connect(endpoint);
       sub.subscribe(welcome.id);

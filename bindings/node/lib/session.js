@@ -18,10 +18,19 @@
 // that a single pump drains in order; nothing is dropped silently while the manager
 // is slow. Every socket gets a generation number: a receive loop or pump that
 // outlives its socket notices and stops.
+//
+// With `curve` ({serverKey, publicKey, secretKey}, PROTOCOL §13) the DEALER is a
+// CURVE client. A handshake that fails ends the try at once rather than at the
+// WELCOME timeout: the key listed in none of the manager's allow-lists (EDENIED), a
+// mechanism mismatch, a peer without CURVE at a manager with it or the reverse
+// (EPROTO), or another failed handshake (a wrong serverKey, EPROTO too). Each is
+// logged as an error and counts as a failed try (maxRetries): the socket is closed
+// and the next try comes after conRetryTime, as after a refused connection.
 
 const { performance } = require('node:perf_hooks');
 const zmq = require('zeromq');
 const codec = require('./codec');
+const curve = require('./curve');
 const { codes } = require('./errors');
 
 // Heartbeat settings assumed until a WELCOME says otherwise (PROTOCOL §5, §7): a
@@ -42,7 +51,8 @@ const BYE_LINGER_MS = 200;
 const now = () => performance.now();
 
 class Session {
-  // options: {endpoint, name, conRetryTime, maxRetries, role, systemMessages, identity, logger}
+  // options: {endpoint, name, conRetryTime, maxRetries, role, systemMessages, identity,
+  // curve, logger}
   // hooks: {onRegistered(), onMessage({command, header, payloads}), onLost(), onGiveUp(err)}
   constructor(options, hooks) {
     this.options = options;
@@ -119,6 +129,9 @@ class Session {
     const t = now();
     this.lastRecv = t; // the WELCOME is due within the default liveness from here
     this.lastSend = t;
+    // The socket's number, taken before it exists: its monitors must be in place
+    // before connect(), a handshake on loopback may be over before the next line.
+    const generation = ++this.generation;
     let socket;
     try {
       socket = new zmq.Dealer({
@@ -128,7 +141,10 @@ class Session {
         // Queue only on a completed connection: nothing piles up for a manager that
         // is gone, and the HELLO leaves as soon as one is up.
         immediate: true,
+        ...curve.socketOptions(this.options.curve),
       });
+      if (this.options.maxRetries) this.watchRefusals(socket, generation);
+      this.watchHandshake(socket, generation);
       socket.connect(this.options.endpoint);
     } catch (e) {
       if (socket) socket.close();
@@ -138,11 +154,9 @@ class Session {
       return;
     }
     this.socket = socket;
-    const generation = ++this.generation;
     this.state = 'connecting';
     this.log.debug(`${this.options.role}: connecting to ${this.options.endpoint}`);
     this.outbox.push(codec.encode('HELLO', this.hello()));
-    if (this.options.maxRetries) this.watchRefusals(socket, generation);
     this.receiveLoop(socket, generation);
     this.pump();
     this.arm();
@@ -184,6 +198,45 @@ class Session {
         this.registrationFailed('ECONNREFUSED', 'connection refused');
       }
     });
+  }
+
+  // Handshake failures (see the top of this file). Every socket has a monitor for
+  // them: they are what tells a refused key from a manager that is away.
+  watchHandshake(socket, generation) {
+    const { role, endpoint } = this.options;
+    const key = this.options.curve ? this.options.curve.publicKey : null;
+    const current = () => generation === this.generation && !this.closing;
+    socket.events.on('handshake:error:auth', () => {
+      if (!current()) return;
+      this.log.error(key ? `${role}: the manager at ${endpoint} refused this peer's CURVE key ${key}` +
+        ' (it is in none of its allow-lists: workers/, clients/, admins/)'
+        : `${role}: the manager at ${endpoint} refused this peer at the handshake`);
+      this.handshakeRefused(codes.EDENIED, 'the manager refused this peer\'s CURVE key');
+    });
+    // A mechanism mismatch shows as a protocol error, or, when the manager hangs up
+    // first, as a broken connection ('other'); a wrong serverKey as the latter.
+    const failed = (event) => {
+      if (!current()) return;
+      const why = event && event.error ? ` (${event.error.message})` : '';
+      let hint;
+      if (event.type === 'handshake:error:protocol') {
+        hint = key ? 'the manager does not run CURVE (this peer has the curve option)'
+          : 'the manager requires CURVE (give this peer the curve option)';
+      } else {
+        hint = key ? "is curve.serverKey the manager's public key, and does it run CURVE?"
+          : 'does the manager require CURVE (the curve option)?';
+      }
+      const reason = `the handshake failed${why}: ${hint}`;
+      this.log.error(`${role}: ${endpoint}: ${reason}`);
+      this.handshakeRefused('EPROTO', reason);
+    };
+    socket.events.on('handshake:error:protocol', failed);
+    socket.events.on('handshake:error:other', failed);
+  }
+
+  handshakeRefused(code, reason) {
+    if (this.state === 'connecting') this.registrationFailed(code, reason);
+    else if (this.state === 'registered') this.lose(reason, this.options.conRetryTime);
   }
 
   // A registration that did not happen: try again after conRetryTime, or, past

@@ -21,7 +21,10 @@
 // Events: 'work' (w, handler); 'abort' (w, reason) when a running job is taken away,
 // reason 'abort' (client or manager), 'ETO' (runTimeout), 'reconnect' (manager lost)
 // or 'stop'; 'ready' (offered) when the manager accepted the offer; 'sysmsg'
-// (content, from); 'connect' (null, id); 'disconnect' ().
+// (content, from); 'connect' (null, id); 'disconnect' (); 'error' (err) when the
+// manager refuses the offer (EDENIED: the worker's CURVE key is not a worker key),
+// after which it offers again only in its next session (only logged when nobody
+// listens for 'error').
 
 const codec = require('./codec');
 const { codes, jobError, fromHandlerError, ProletariatError } = require('./errors');
@@ -126,7 +129,8 @@ function entryBytes(result) {
 class Worker extends Peer {
   // opts: {slots (SLOTS_DEFAULT, 100), prioritySlots, services, host, port, endpoint, pubPort,
   // pubEndpoint, ANSWER_THRESHOLD (1), ANSWER_DELAY_MAX (5 ms), CON_RETRYTIME
-  // (2000 ms), drainTimeout (30000 ms; also drain_timeout), name, DEBUG, logger}.
+  // (2000 ms), drainTimeout (30000 ms; also drain_timeout), name, curve, DEBUG, logger}.
+  // curve: {serverKey, publicKey, secretKey}, as for the Client (PROTOCOL §13).
   // CLEANUP_REQS and CLEANUP_CHECKINT are accepted for compatibility and ignored
   // (there is nothing to clean up).
   constructor(opts) {
@@ -280,6 +284,15 @@ class Worker extends Peer {
           // and sent again: stop at once instead, as before DRAIN existed.
           this._log.warn(`worker: the manager refused DRAIN (${msg.header.code}); stopping at once`);
           this._endDrain();
+          break;
+        }
+        if (msg.header.command === 'OFFER') {
+          // No jobs will come in this session (EDENIED: the worker's CURVE key is not
+          // in the manager's workers/ allow-list). Offering again would be refused
+          // again: the next offer goes with the next registration.
+          this.ready = false;
+          this._reportError(msg.header.code, `the manager refused the offer (${msg.header.code}: ${msg.header.message});` +
+            ' this worker gets no jobs until it registers again');
           break;
         }
         this._log.error(`worker: manager answered ${msg.header.code}` +

@@ -5,12 +5,53 @@
 
 const zmq = require('zeromq');
 const codec = require('../lib/codec');
+const { encodeKey } = require('../lib/curve');
 const { within } = require('./daemon');
 
+// A ZAP handler (RFC 27) in `context`: CURVE peers whose public key is in `allowed`
+// (a Set of Z85 keys, changeable) pass, others are refused (400). `requests` records
+// {mechanism, key} of every request.
+class ZapHandler {
+  static async start(context, allowed) {
+    const zap = new ZapHandler();
+    zap.allowed = allowed;
+    zap.requests = [];
+    zap.socket = new zmq.Reply({ context, linger: 0 });
+    await zap.socket.bind('inproc://zeromq.zap.01');
+    zap.loop();
+    return zap;
+  }
+
+  async loop() {
+    try {
+      for await (const [version, requestId, , , , mechanism, credential] of this.socket) {
+        const key = mechanism.toString() === 'CURVE' && credential ? encodeKey(credential) : null;
+        this.requests.push({ mechanism: mechanism.toString(), key });
+        const ok = key !== null && this.allowed.has(key);
+        await this.socket.send([version, requestId, ok ? '200' : '400', ok ? 'OK' : 'key not listed', '', '']);
+      }
+    } catch {
+      // closed
+    }
+  }
+
+  close() {
+    this.socket.close();
+  }
+}
+
+// The socket options of a CURVE server with `secretKey` (Z85), in `context` (whose ZAP
+// handler decides who passes), or {} for a plain one.
+function serverOptions(curve) {
+  if (!curve) return {};
+  return { context: curve.context, curveServer: true, curveSecretKey: curve.secretKey, zapDomain: 'proletariat' };
+}
+
 class FakeManager {
-  static async start() {
+  // curve: {context, secretKey} for a CURVE manager (see ZapHandler); none: plain.
+  static async start({ curve } = {}) {
     const m = new FakeManager();
-    m.router = new zmq.Router({ linger: 0 });
+    m.router = new zmq.Router({ linger: 0, ...serverOptions(curve) });
     await m.router.bind('tcp://127.0.0.1:*');
     m.port = Number(/:(\d+)$/.exec(m.router.lastEndpoint)[1]);
     m.received = []; // messages not yet taken by next()
@@ -88,4 +129,4 @@ class FakeManager {
 }
 FakeManager.ids = 0;
 
-module.exports = { FakeManager };
+module.exports = { FakeManager, ZapHandler, serverOptions };
