@@ -7,6 +7,8 @@ docs/PROTOCOL.md (PRO1) directly, so no compiler is needed.
   yields them as they finish, ``submit()`` returns a ``concurrent.futures.Future``.
 - :class:`Worker` offers slots and runs a handler function on a thread pool.
 - Both send and receive system messages and ask the manager for its status.
+- Both connect with CURVE when given ``curve=CurveOptions(...)`` (PROTOCOL §13);
+  :mod:`proletariat.curve` reads and writes key files and makes key pairs.
 
 Errors carry the stable wire code: :class:`ProletariatError` (``.code``,
 ``.message``), and :class:`JobError` for a job's result.
@@ -19,6 +21,8 @@ import logging as _logging
 
 from . import _spec
 from .client import DEFAULT_ENDPOINT, Client, Job, RequestFuture, Result, ResultStream
+from . import curve as _curve
+from .curve import *  # noqa: F403 - CurveOptions, CurveKeyPair and the key-file helpers, listed in curve.__all__
 from . import errors as _errors
 from .errors import *  # noqa: F403 - the error codes and types, listed once in errors.__all__
 from .worker import Worker, WorkerJob
@@ -39,4 +43,4 @@ __all__ = [
     "ResultStream",
     "DEFAULT_ENDPOINT",
     "PROTOCOL_VERSION",
-] + _errors.__all__
+] + _curve.__all__ + _errors.__all__

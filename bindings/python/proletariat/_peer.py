@@ -25,6 +25,7 @@ import zmq
 
 from . import _protocol as proto
 from ._session import Session
+from .curve import CurveOptions, curve_options
 from .errors import EBADFIELD, ECONNLOST, ESTATE, ProletariatError
 
 log = logging.getLogger("proletariat")
@@ -147,8 +148,11 @@ class PeerBase:
 
     _role = "peer"
 
-    def __init__(self, endpoint: str, name: str, con_retry_time: float, system_messages: bool = True) -> None:
+    def __init__(
+        self, endpoint: str, name: str, con_retry_time: float, system_messages: bool = True, curve: Any = None
+    ) -> None:
         self._endpoint = _check_endpoint(endpoint)
+        self._curve = curve_options(curve)
         self._name = str(name or "")
         if not isinstance(system_messages, bool):
             raise ProletariatError(EBADFIELD, f"system_messages must be True or False, not {system_messages!r}")
@@ -193,6 +197,11 @@ class PeerBase:
     def endpoint(self) -> str:
         """The manager's command endpoint."""
         return self._endpoint
+
+    @property
+    def curve(self) -> Optional[CurveOptions]:
+        """The CURVE options this peer connects with (PROTOCOL §13), or None."""
+        return self._curve
 
     @property
     def system_messages(self) -> bool:
@@ -394,6 +403,7 @@ class PeerBase:
             on_sysmsg=self._on_sysmsg,
             system_messages=self._system_messages,
             identity=self._identity,
+            curve=self._curve,
         )
         self._session = session
         stopping = False

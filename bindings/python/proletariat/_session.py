@@ -9,6 +9,13 @@ as libproletariat's ``peer::Session`` does it.
 It knows nothing about jobs; its owner learns what happens through hooks and sends
 through :meth:`Session.send`.
 
+With CURVE options (PROTOCOL §13) both sockets connect as CURVE clients of the
+manager. A monitor on the DEALER reports failed handshakes (a key the manager does
+not list, a peer without CURVE at a manager that requires it, a wrong server key) as
+one log line each, rather than as a WELCOME that silently never comes; a refusal
+(ZAP said no, or the security mechanisms differ) ends the attempt, and the next one
+follows after the retry time.
+
 Threading: not thread-safe. A Session lives on its owner's I/O thread; every method
 and every hook runs there.
 
@@ -21,15 +28,18 @@ from __future__ import annotations
 
 import collections
 import errno
+import itertools
 import logging
 import math
 import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from . import _protocol as proto
 from . import _spec
+from .curve import CurveOptions
 from .errors import ENOHELLO
 
 log = logging.getLogger("proletariat")
@@ -60,6 +70,16 @@ MAX_POLL_WAIT_S = 1.0
 #: How long a BYE may take to leave on close (linger is 0 otherwise, so that a dead
 #: manager never blocks shutdown).
 BYE_LINGER_MS = 200
+#: The handshake failures the DEALER's monitor reports.
+HANDSHAKE_EVENTS = (
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
+#: Shortest wait before registering again after the manager refused the handshake,
+#: in seconds, whatever the retry time: a refused peer must not hammer the manager.
+HANDSHAKE_RETRY_MIN_S = 0.1
+# Monitor endpoints, unique in the process (an fd-based name may be reused before the
+# old one is released).
+_monitor_names = itertools.count(1)
 
 Hook = Callable[[], None]
 
@@ -80,6 +100,7 @@ class Session:
         on_sysmsg: Callable[[Dict[str, Any], bytes], None],
         system_messages: bool = True,
         identity: Optional[str] = None,
+        curve: Optional[CurveOptions] = None,
     ) -> None:
         self._context = context
         self.endpoint = endpoint
@@ -96,12 +117,19 @@ class Session:
         # A client's stable identity (PROTOCOL §4, §12), sent in every HELLO; None for
         # a worker, which has none.
         self._identity = identity
+        # CURVE client options for both sockets (PROTOCOL §13); None: no CURVE.
+        self._curve = curve
 
         self.state = IDLE
         self.welcome: Dict[str, Any] = {}
         self.peer_id = ""
         self._socket: "Optional[zmq.Socket[bytes]]" = None
         self._sub: "Optional[zmq.Socket[bytes]]" = None
+        # The DEALER's monitor (handshake failures), or None when it could not be made.
+        self._monitor: "Optional[zmq.Socket[bytes]]" = None
+        # The last handshake failure logged, so that a retried refusal is logged once
+        # (until a WELCOME) and at debug level after that.
+        self._handshake_reported = ""
         self._topic = b""
         # Bumped whenever the socket is replaced, so a receive loop notices that a hook
         # or a message closed the socket it was reading.
@@ -158,11 +186,13 @@ class Session:
         wait_s = min(max(deadline - now, 0.0), MAX_POLL_WAIT_S)
 
         poller = zmq.Poller()
-        socket, sub = self._socket, self._sub
+        socket, sub, monitor = self._socket, self._sub, self._monitor
         if socket is not None:
             poller.register(socket, zmq.POLLIN | (zmq.POLLOUT if self._outbox else 0))
         if sub is not None:
             poller.register(sub, zmq.POLLIN)
+        if monitor is not None:
+            poller.register(monitor, zmq.POLLIN)
         for fd in extra_fds:
             poller.register(fd, zmq.POLLIN)
         try:
@@ -180,6 +210,8 @@ class Session:
             self._receive_sysmsg(now)
         if self._socket is not None and self._outbox:
             self._flush_outbox(now)
+        if monitor is not None and monitor is self._monitor and events.get(monitor, 0) & zmq.POLLIN:
+            self._read_monitor(now)
         self._run_timers(now)
         return ready
 
@@ -203,6 +235,8 @@ class Session:
             socket.setsockopt(zmq.IMMEDIATE, 1)
             self._socket = socket
             self._generation += 1
+            self._apply_curve(socket)
+            self._monitor = self._open_monitor(socket)
             socket.connect(self.endpoint)
         except zmq.ZMQError as exc:
             log.error(
@@ -252,18 +286,106 @@ class Session:
             return
         try:
             sub = self._context.socket(zmq.SUB)
+        except zmq.ZMQError as exc:
+            log.error("%s: cannot open the system-message socket: %s", self._role, exc)
+            return
+        try:
             sub.setsockopt(zmq.LINGER, 0)
             sub.setsockopt(zmq.RCVHWM, HIGH_WATER_MARK)
             sub.setsockopt(zmq.SUBSCRIBE, topic)
+            self._apply_curve(sub)
             sub.connect(endpoint)
         except zmq.ZMQError as exc:
             log.error("%s: cannot connect the system-message socket to %s: %s", self._role, endpoint, exc)
+            sub.close(linger=0)
             return
         self._sub = sub
         self._topic = topic
         log.debug("%s: system messages from %s, topic %r", self._role, endpoint, topic)
 
+    def _apply_curve(self, socket: "zmq.Socket[bytes]") -> None:
+        """Makes `socket` a CURVE client of the manager (before it connects)."""
+        curve = self._curve
+        if curve is None:
+            return
+        socket.setsockopt(zmq.CURVE_SERVERKEY, curve.server_public_key.encode("ascii"))
+        socket.setsockopt(zmq.CURVE_PUBLICKEY, curve.public_key.encode("ascii"))
+        socket.setsockopt(zmq.CURVE_SECRETKEY, curve.secret_key.encode("ascii"))
+
+    def _open_monitor(self, socket: "zmq.Socket[bytes]") -> "Optional[zmq.Socket[bytes]]":
+        try:
+            return socket.get_monitor_socket(HANDSHAKE_EVENTS, f"inproc://proletariat-monitor-{next(_monitor_names)}")
+        except zmq.ZMQError as exc:  # only the diagnostics are lost
+            log.debug("%s: no socket monitor: %s", self._role, exc)
+            return None
+
+    def _close_monitor(self) -> None:
+        monitor, self._monitor = self._monitor, None
+        if monitor is None:
+            return
+        try:
+            if self._socket is not None:
+                self._socket.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        monitor.close(linger=0)
+
+    def _read_monitor(self, now: float) -> None:
+        """Handles the handshake failures the DEALER's monitor reported."""
+        for _ in range(MAX_RECEIVE_BATCH):
+            monitor = self._monitor
+            if monitor is None:
+                return
+            try:
+                event = recv_monitor_message(monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            except zmq.ZMQError as exc:
+                log.debug("%s: monitor receive failed: %s", self._role, exc)
+                return
+            self._handshake_failed(int(event["event"]), int(event["value"]), now)
+
+    def _handshake_failed(self, event: int, value: int, now: float) -> None:
+        refused = event == zmq.EVENT_HANDSHAKE_FAILED_AUTH or (
+            event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+        )
+        what = self._describe_handshake_failure(event, value)
+        if what != self._handshake_reported:
+            self._handshake_reported = what
+            log.log(logging.ERROR if refused else logging.WARNING, "%s: %s (%s)", self._role, what, self.endpoint)
+        else:
+            log.debug("%s: %s again (%s)", self._role, what, self.endpoint)
+        if not refused or self.state not in (CONNECTING, REGISTERED):
+            return  # libzmq tries again by itself; the liveness window is the backstop
+        retry_after = max(self._con_retry_time, HANDSHAKE_RETRY_MIN_S)
+        if self.state == REGISTERED:
+            self._lose("the manager refused the handshake", retry_after, now)
+            return
+        self._close_sockets(False)
+        self.state = WAITING
+        self._reconnect_at = now + retry_after
+
+    def _describe_handshake_failure(self, event: int, value: int) -> str:
+        mismatch = event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+        curve = self._curve
+        if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            if curve is None:
+                return f"the manager refused the connection (ZAP status {value})"
+            return (f"the manager refused this {self._role}'s CURVE key {curve.public_key} (ZAP status {value}): "
+                    f"its key directory does not list it (PROTOCOL §13)")
+        if curve is None:
+            if mismatch:
+                return (f"the manager requires CURVE (PROTOCOL §13): give this {self._role} "
+                        f"curve=CurveOptions(server_public_key, public_key, secret_key)")
+            return (f"the handshake with the manager failed (error {value:#x}); a manager that requires CURVE "
+                    f"refuses peers without curve= (PROTOCOL §13)")
+        if mismatch:
+            return "the manager does not run CURVE, but this peer was given curve= options"
+        return (f"the CURVE handshake with the manager failed (error {value:#x}): is server_public_key "
+                f"{curve.server_public_key} the manager's public key?")
+
     def _close_sockets(self, say_bye: bool) -> None:
+        self._close_monitor()
         if self._sub is not None:
             self._sub.close(linger=0)
             self._sub = None
@@ -376,6 +498,7 @@ class Session:
                 )
             self.welcome = dict(msg.header)
             self.peer_id = peer_id
+            self._handshake_reported = ""
             self._heartbeat = max(heartbeat_ms, 1) / 1000.0
             self._liveness = max(liveness, 1)
             self.state = REGISTERED

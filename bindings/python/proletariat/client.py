@@ -31,16 +31,18 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _protocol as proto
 from . import _spec
 from ._peer import PeerBase, PeerFuture
+from .curve import CurveOptions
 from .errors import (
     EABORTED,
     EBADFIELD,
     ECONNLOST,
     ECSTO,
+    EDENIED,
     EDRAINING,
     EHANDLER,
     EINTERNAL,
@@ -292,6 +294,12 @@ class Client(PeerBase):
             it to give a reconnecting client back its unfinished jobs; give the same
             identity to the Client of a restarted process only if it should receive
             results of the old one's jobs (it drops them: it does not know their ids).
+        curve: connect with CURVE (PROTOCOL §13): a :class:`CurveOptions` (the
+            manager's public key and this client's key pair), or a mapping of its
+            fields; None (the default) connects without. Both sockets use it. The
+            manager must list the public key under ``clients/``; a push by a key
+            that is not a client's fails its jobs with ``EDENIED``, and a key it
+            does not list at all never registers (the refusal is logged).
 
     Re-attachment: when the session is lost and the last WELCOME named a journal,
     accepted jobs keep waiting for their results; if the next WELCOME names the same
@@ -320,8 +328,9 @@ class Client(PeerBase):
         *,
         system_messages: bool = True,
         identity: Optional[str] = None,
+        curve: Optional[Union[CurveOptions, Mapping[str, Any]]] = None,
     ) -> None:
-        super().__init__(endpoint, name, con_retry_time, system_messages)
+        super().__init__(endpoint, name, con_retry_time, system_messages, curve)
         self._identity = new_identity() if identity is None else _check_identity(identity)
         self._keep_state = bool(keep_state)
         self._pending_lock = threading.Lock()
@@ -344,6 +353,8 @@ class Client(PeerBase):
         self._abort_later: List[int] = []
         # The manager refused a push with EDRAINING: push nothing more this session.
         self._manager_draining = False
+        # An EDENIED push was logged in this session (the next ones are logged quietly).
+        self._denied_logged = False
         self._start_io()
 
     # --- public -------------------------------------------------------------------
@@ -560,6 +571,7 @@ class Client(PeerBase):
 
     def _io_registered(self) -> None:
         self._manager_draining = False
+        self._denied_logged = False
         welcome = self._session.welcome if self._session else {}
         journal = welcome.get("journal")
         journal = journal if isinstance(journal, str) else ""
@@ -818,7 +830,14 @@ class Client(PeerBase):
                         job.sent = False
                         job.id = 0
             return True
-        log.warning("client: manager refused push %d (%d jobs): %s %s", req, len(indices), code, message)
+        if code == EDENIED:
+            # Every push of this session will be refused alike: say why once.
+            log.log(logging.DEBUG if self._denied_logged else logging.ERROR,
+                    "client: manager refused push %d (%d jobs) with EDENIED: this client's CURVE key is not listed "
+                    "as a client's (PROTOCOL §13): %s", req, len(indices), message)
+            self._denied_logged = True
+        else:
+            log.warning("client: manager refused push %d (%d jobs): %s %s", req, len(indices), code, message)
         for index in indices:
             request = self._requests.get(req)
             if request is None:

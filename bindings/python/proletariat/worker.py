@@ -29,7 +29,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 from . import _protocol as proto
 from ._peer import PeerBase
 from .client import DEFAULT_ENDPOINT, Job
-from .errors import EABORTED, EBADFIELD, EBADOFFER, EHANDLER, ESTATE, ETO, ETOOBIG, JobError, ProletariatError
+from .curve import CurveOptions
+from .errors import EABORTED, EBADFIELD, EBADOFFER, EDENIED, EHANDLER, ESTATE, ETO, ETOOBIG, JobError, ProletariatError
 
 log = logging.getLogger("proletariat")
 
@@ -278,9 +279,16 @@ class Worker(PeerBase):
         drain_timeout: seconds :meth:`stop` waits for the running jobs to finish
             (graceful stop: DRAIN, then BYE once they are done); 0 makes every stop
             immediate. Default 30.
+        curve: connect with CURVE (PROTOCOL §13): a :class:`CurveOptions` (the
+            manager's public key and this worker's key pair), or a mapping of its
+            fields; None (the default) connects without. Both sockets use it. The
+            manager must list the public key under ``workers/``: an offer by a key
+            that is not a worker's is refused with ``EDENIED`` (see
+            :attr:`offer_error`), and a key it does not list at all never registers
+            (the refusal is logged).
 
     Raises ProletariatError ``EBADOFFER`` for an inconsistent offer, ``EBADFIELD``
-    for a bad drain_timeout.
+    for a bad drain_timeout or malformed CURVE keys.
 
     Example::
 
@@ -310,8 +318,9 @@ class Worker(PeerBase):
         *,
         system_messages: bool = True,
         drain_timeout: float = DEFAULT_DRAIN_TIMEOUT_S,
+        curve: Optional[Union[CurveOptions, Mapping[str, Any]]] = None,
     ) -> None:
-        super().__init__(endpoint, name, con_retry_time, system_messages)
+        super().__init__(endpoint, name, con_retry_time, system_messages, curve)
         self._drain_timeout = _drain_seconds(drain_timeout)
         self._in_handler = threading.local()  # .active is True on a handler thread inside a handler
         self._slots, self._priority_slots, self._services = _check_offer(slots, priority_slots, services)
@@ -324,7 +333,9 @@ class Worker(PeerBase):
         self._started = False
         self._stopped = threading.Event()
         self._ready = False
-        self.offer_error: Optional[ProletariatError] = None  #: the manager's refusal of the offer, if any
+        #: The manager's refusal of this session's offer (``EBADOFFER``, ``EDENIED``), or
+        #: None. Cleared when the worker offers again on its next registration.
+        self.offer_error: Optional[ProletariatError] = None
         # I/O thread state. Invariant: every job in _running with a deadline has an
         # entry in _run_deadlines (which may also hold stale entries of jobs gone).
         self._running: Dict[Tuple[int, int], _Running] = {}
@@ -477,9 +488,11 @@ class Worker(PeerBase):
             return bool(self._ready)
 
     def wait_ready(self, timeout: Optional[float] = None) -> bool:
-        """Waits until the manager accepted the offer; False if `timeout` passed first."""
+        """Waits until the manager accepted the offer; False if `timeout` passed first,
+        or at once when the manager refused it (then :attr:`offer_error` says why)."""
         with self._status:
-            return bool(self._status.wait_for(lambda: self._ready, timeout))
+            self._status.wait_for(lambda: self._ready or self.offer_error is not None, timeout)
+            return bool(self._ready)
 
     @property
     def running(self) -> int:
@@ -556,6 +569,8 @@ class Worker(PeerBase):
     def _io_registered(self) -> None:
         if self._draining:
             return  # stopping: no new offer (the loop ends as the lost session took every job)
+        with self._status:
+            self.offer_error = None
         self._send(proto.encode("OFFER", self._offer_header()))
 
     def _io_lost(self) -> None:
@@ -580,8 +595,16 @@ class Worker(PeerBase):
 
     def _io_error(self, code: str, message: str, command: Any, req: Any, header: Dict[str, Any]) -> bool:
         if command == "OFFER":
-            self.offer_error = ProletariatError(code, message)
-            log.error("worker: the manager refused the offer: %s %s", code, message)
+            # Not offered again in this session: the refusal would only repeat. The
+            # next registration offers again (the manager may have reloaded its keys).
+            if code == EDENIED:
+                log.error("worker: the manager refused the offer with EDENIED: this worker's CURVE key is not listed "
+                          "as a worker's (PROTOCOL §13); it takes no jobs in this session: %s", message)
+            else:
+                log.error("worker: the manager refused the offer: %s %s", code, message)
+            with self._status:
+                self.offer_error = ProletariatError(code, message, header.get("class"))
+                self._status.notify_all()
             return True
         return False
 
