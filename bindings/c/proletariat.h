@@ -65,9 +65,10 @@ extern "C" {
 
 /* Version of this C API: the major changes only when a program built against an older
  * header of the same major could break; the minor grows with additions (1: the client
- * identity and the worker's graceful stop, drain_timeout_ms). */
+ * identity and the worker's graceful stop, drain_timeout_ms; 2: CURVE, the curve_*
+ * options and the key functions). */
 #define PROLETARIAT_C_API_VERSION_MAJOR 1
-#define PROLETARIAT_C_API_VERSION_MINOR 1
+#define PROLETARIAT_C_API_VERSION_MINOR 2
 
 /* "none" for a timeout option, "forever" for a wait. */
 #define PROLETARIAT_NO_TIMEOUT (-1)
@@ -151,6 +152,29 @@ typedef struct proletariat_job_info {
 } proletariat_job_info;
 
 /* ------------------------------------------------------------------------------------
+ * CURVE keys (docs/PROTOCOL.md §13; added in API version 1.2)
+ * ------------------------------------------------------------------------------------ */
+
+/* Z85 text of a CURVE key: 40 characters and the NUL. */
+#define PROLETARIAT_CURVE_KEY_SIZE 41
+
+/* Writes a fresh key pair, NUL-terminated Z85, into the two buffers. */
+PROLETARIAT_API proletariat_status proletariat_curve_keypair(char public_key[PROLETARIAT_CURVE_KEY_SIZE],
+                                                             char secret_key[PROLETARIAT_CURVE_KEY_SIZE]);
+/* Reads a public key file (the key on its first line that is not a # comment, as
+ * `proletariat-ctl keygen` writes NAME.pub) into public_key. A missing file or a
+ * malformed key: PROLETARIAT_EINVAL, "EBADFIELD", naming the file. */
+PROLETARIAT_API proletariat_status proletariat_read_public_key_file(const char* path,
+                                                                    char public_key[PROLETARIAT_CURVE_KEY_SIZE]);
+/* Reads a secret key file (`public = <z85>` and `secret = <z85>` lines, as
+ * `proletariat-ctl keygen` writes NAME.key) into the two buffers; errors as above. */
+PROLETARIAT_API proletariat_status proletariat_read_secret_key_file(const char* path,
+                                                                    char public_key[PROLETARIAT_CURVE_KEY_SIZE],
+                                                                    char secret_key[PROLETARIAT_CURVE_KEY_SIZE]);
+/* 1 when text is a CURVE key in Z85 (40 characters that decode to 32 bytes), else 0. */
+PROLETARIAT_API int proletariat_is_curve_key(const char* text);
+
+/* ------------------------------------------------------------------------------------
  * Manager: the broker, embedded
  * ------------------------------------------------------------------------------------ */
 
@@ -182,6 +206,18 @@ typedef struct proletariat_manager_options {
    * suspect after its workers died this many times while running it, and then runs
    * alone; only a suspect whose worker dies fails, with EPOISON (SPEC 5); 2 */
   unsigned suspect_after;
+  /* Added in API version 1.2 (read only when `size` covers them, else NULL / 0).
+   * CURVE (docs/PROTOCOL.md §13): the manager's own key pair (Z85, 40 characters
+   * each) and the directory of allow-lists (workers/, clients/, admins/ holding *.pub
+   * files; read again on every change). All three NULL: no CURVE (every peer holds
+   * every role). Some but not all, or a malformed key: proletariat_manager_new fails
+   * with PROLETARIAT_EINVAL, "EBADFIELD". See proletariat_read_secret_key_file. */
+  const char* curve_public_key;
+  const char* curve_secret_key;
+  const char* curve_keys_dir;
+  /* Without CURVE, endpoints other than loopback are refused (a wildcard binds
+   * loopback only) unless this is non-zero. 0 */
+  int allow_insecure_remote;
 } proletariat_manager_options;
 
 PROLETARIAT_API void proletariat_manager_options_init_sized(proletariat_manager_options* options, size_t size);
@@ -304,6 +340,15 @@ typedef struct proletariat_worker_options {
    * to finish (a graceful stop, PROTOCOL §4 DRAIN); >= 0; 0: every stop is immediate.
    * 30000 */
   int64_t drain_timeout_ms;
+  /* Added in API version 1.2 (read only when `size` covers them, else NULL). CURVE
+   * (docs/PROTOCOL.md §13), Z85 text of 40 characters each: the manager's public key
+   * and this peer's own key pair. All three NULL: no CURVE. Some but not all, or a
+   * malformed key: proletariat_worker_new fails with PROLETARIAT_EINVAL, "EBADFIELD". A
+   * key the manager does not list (or lists in another role) is refused at the
+   * handshake: the worker then never becomes ready (and is not told why). NULL */
+  const char* curve_server_key;
+  const char* curve_public_key;
+  const char* curve_secret_key;
 } proletariat_worker_options;
 
 PROLETARIAT_API void proletariat_worker_options_init_sized(proletariat_worker_options* options, size_t size);
@@ -403,6 +448,15 @@ typedef struct proletariat_client_options {
    * Give the same identity again to a client that should own the jobs of an earlier
    * one; never to two clients at once. NULL */
   const char* identity;
+  /* Added in API version 1.2 (read only when `size` covers them, else NULL). CURVE
+   * (docs/PROTOCOL.md §13), Z85 text of 40 characters each: the manager's public key
+   * and this peer's own key pair. All three NULL: no CURVE. Some but not all, or a
+   * malformed key: proletariat_client_new fails with PROLETARIAT_EINVAL, "EBADFIELD". A
+   * key the manager does not list (or lists in another role) is refused at the
+   * handshake: the client then never connects (and is not told why). NULL */
+  const char* curve_server_key;
+  const char* curve_public_key;
+  const char* curve_secret_key;
 } proletariat_client_options;
 
 PROLETARIAT_API void proletariat_client_options_init_sized(proletariat_client_options* options, size_t size);

@@ -70,6 +70,56 @@ const char* proletariat_version(void) {
   return PROLETARIAT_VERSION_STRING;
 }
 
+// --- CURVE keys ------------------------------------------------------------------------------
+
+namespace {
+// Copies a 40-character Z85 key and its NUL.
+void copy_key(char* out, const std::string& key) noexcept { copy_truncated(out, PROLETARIAT_CURVE_KEY_SIZE, key); }
+}  // namespace
+
+proletariat_status proletariat_curve_keypair(char public_key[PROLETARIAT_CURVE_KEY_SIZE],
+                                             char secret_key[PROLETARIAT_CURVE_KEY_SIZE]) {
+  if (public_key == nullptr || secret_key == nullptr) return invalid("proletariat_curve_keypair: a buffer is NULL");
+  return guard([&] {
+    const auto keys = proletariat::generate_curve_key_pair();
+    copy_key(public_key, keys.public_key);
+    copy_key(secret_key, keys.secret_key);
+    return PROLETARIAT_OK;
+  });
+}
+
+proletariat_status proletariat_read_public_key_file(const char* path, char public_key[PROLETARIAT_CURVE_KEY_SIZE]) {
+  if (path == nullptr || public_key == nullptr) {
+    return invalid("proletariat_read_public_key_file: path or buffer is NULL");
+  }
+  return guard([&] {
+    copy_key(public_key, proletariat::read_public_key_file(path));
+    return PROLETARIAT_OK;
+  });
+}
+
+proletariat_status proletariat_read_secret_key_file(const char* path, char public_key[PROLETARIAT_CURVE_KEY_SIZE],
+                                                    char secret_key[PROLETARIAT_CURVE_KEY_SIZE]) {
+  if (path == nullptr || public_key == nullptr || secret_key == nullptr) {
+    return invalid("proletariat_read_secret_key_file: path or a buffer is NULL");
+  }
+  return guard([&] {
+    const auto keys = proletariat::read_secret_key_file(path);
+    copy_key(public_key, keys.public_key);
+    copy_key(secret_key, keys.secret_key);
+    return PROLETARIAT_OK;
+  });
+}
+
+int proletariat_is_curve_key(const char* text) {
+  if (text == nullptr) return 0;
+  try {
+    return proletariat::is_z85_key(text) ? 1 : 0;
+  } catch (...) {
+    return 0;
+  }
+}
+
 // --- manager ---------------------------------------------------------------------------------
 
 namespace {
@@ -136,6 +186,25 @@ proletariat_status proletariat_manager_new(const proletariat_manager_options* op
     m.seed = options->seed;
     if (covers(options, offsetof(proletariat_manager_options, suspect_after), sizeof options->suspect_after)) {
       m.suspect_after = options->suspect_after;
+    }
+    if (covers(options, offsetof(proletariat_manager_options, allow_insecure_remote),
+               sizeof options->allow_insecure_remote)) {
+      const int given = (options->curve_public_key != nullptr) + (options->curve_secret_key != nullptr) +
+                        (options->curve_keys_dir != nullptr);
+      if (given != 0) {
+        if (given != 3 || options->curve_keys_dir[0] == '\0') {
+          return invalid(
+              "proletariat_manager_new: curve_public_key, curve_secret_key and curve_keys_dir go together (all three "
+              "or none)");
+        }
+        if (!proletariat::is_z85_key(options->curve_public_key) || !proletariat::is_z85_key(options->curve_secret_key)) {
+          return invalid("proletariat_manager_new: curve_public_key and curve_secret_key must be Z85 CURVE keys (40 "
+                         "characters)");
+        }
+        m.curve_keys = {options->curve_public_key, options->curve_secret_key};
+        m.curve_keys_dir = options->curve_keys_dir;
+      }
+      m.allow_insecure_remote = options->allow_insecure_remote != 0;
     }
     *manager = new proletariat_manager(std::move(m));
     return PROLETARIAT_OK;

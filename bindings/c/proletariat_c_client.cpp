@@ -117,6 +117,10 @@ proletariat_status proletariat_client_new(const proletariat_client_options* opti
     if (covers(options, offsetof(proletariat_client_options, identity), sizeof options->identity)) {
       c.identity = copy_string(options->identity);
     }
+    if (covers(options, offsetof(proletariat_client_options, curve_secret_key), sizeof options->curve_secret_key)) {
+      c.curve = curve_options(options->curve_server_key, options->curve_public_key, options->curve_secret_key,
+                              "proletariat_client_new");
+    }
     if (c.identity.empty()) c.identity = random_identity();
     auto handle = std::make_unique<proletariat_client>();
     handle->identity = c.identity;  // checked by the Client (1 to 128 bytes of UTF-8)

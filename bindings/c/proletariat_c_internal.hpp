@@ -201,6 +201,31 @@ inline proletariat::Payload raw_payload(const void* bytes, std::size_t len, cons
   return proletariat::Payload::raw(len == 0 ? std::string() : std::string(p, len));
 }
 
+// The CURVE options of a peer (three Z85 strings): all NULL, none; else all three,
+// each a Z85 key (proletariat::Error EBADFIELD otherwise; messages name the option,
+// never quote a key).
+inline std::optional<proletariat::CurveOptions> curve_options(const char* server_key, const char* public_key,
+                                                              const char* secret_key, const char* who) {
+  const int given = (server_key != nullptr) + (public_key != nullptr) + (secret_key != nullptr);
+  if (given == 0) return std::nullopt;
+  if (given != 3) {
+    throw proletariat::Error(std::string(errc::kBadField),
+                             std::string(who) +
+                                 ": curve_server_key, curve_public_key and curve_secret_key go together (all three "
+                                 "or none)");
+  }
+  const auto check = [who](const char* key, const char* name) {
+    if (!proletariat::is_z85_key(key)) {
+      throw proletariat::Error(std::string(errc::kBadField),
+                               std::string(who) + ": " + name + " is not a Z85 CURVE key (40 characters)");
+    }
+  };
+  check(server_key, "curve_server_key");
+  check(public_key, "curve_public_key");
+  check(secret_key, "curve_secret_key");
+  return proletariat::CurveOptions{server_key, {public_key, secret_key}};
+}
+
 inline constexpr const char* kJsonNull = "null";
 
 // The C API promises NUL-terminated bytes; a Payload that views a received frame has

@@ -110,6 +110,10 @@ proletariat_status proletariat_worker_new(const proletariat_worker_options* opti
     if (covers(options, offsetof(proletariat_worker_options, drain_timeout_ms), sizeof options->drain_timeout_ms)) {
       w.drain_timeout = required_ms(options->drain_timeout_ms, "drain_timeout_ms");
     }
+    if (covers(options, offsetof(proletariat_worker_options, curve_secret_key), sizeof options->curve_secret_key)) {
+      w.curve = curve_options(options->curve_server_key, options->curve_public_key, options->curve_secret_key,
+                              "proletariat_worker_new");
+    }
 
     handle->worker = std::make_unique<proletariat::Worker>(std::move(w));
     const proletariat_worker* owner = handle.get();

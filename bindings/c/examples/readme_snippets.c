@@ -35,11 +35,23 @@ static void readme_client(void) {
   proletariat_request_destroy(&r); proletariat_client_destroy(&c);
 }
 
+static void readme_curve(void) {
+  proletariat_client_options co; proletariat_client* client = NULL;
+  proletariat_client_options_init(&co);
+  char server[41], pub[41], sec[41];
+  proletariat_read_public_key_file("manager.pub", server);   /* the manager's key */
+  proletariat_read_secret_key_file("me.key", pub, sec);      /* proletariat-ctl keygen me */
+  co.curve_server_key = server; co.curve_public_key = pub; co.curve_secret_key = sec;
+  proletariat_client_new(&co, &client);
+  proletariat_client_destroy(&client);
+}
+
 int main(int argc, char** argv) {
   (void)argv;
   if (argc > 1) {
     readme_worker();
     readme_client();
+    readme_curve();
   }
   return 0;
 }
