@@ -142,7 +142,7 @@ void EventLoop::loop(detail::Mailbox<int>& stop) {
       {router_.handle(), -1, ZMQ_POLLIN, 0, true},
       {pub_.handle(), -1, ZMQ_POLLIN, 0, true},
       {nullptr, stop.fd(), ZMQ_POLLIN, 0, false},
-      {zap_ ? zap_->socket().handle() : nullptr, zap_ ? -1 : stop.fd(), ZMQ_POLLIN, 0, true},
+      {zap_ ? zap_->socket().handle() : nullptr, -1, ZMQ_POLLIN, 0, true},  // polled with CURVE only
   };
   auto next_tick = Clock::now();
   for (;;) {
@@ -150,7 +150,7 @@ void EventLoop::loop(detail::Mailbox<int>& stop) {
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now);
     if (published_) items[1].check_first = true;
     published_ = false;
-    detail::poll(items, std::max(wait, std::chrono::milliseconds(0)) + std::chrono::milliseconds(1));
+    detail::poll(std::span(items, zap_ ? 4 : 3), std::max(wait, std::chrono::milliseconds(0)) + std::chrono::milliseconds(1));
     items[1].check_first = (items[1].revents & ZMQ_POLLIN) != 0;
     if (items[2].revents & ZMQ_POLLIN) {
       stop.clear_signal();
