@@ -270,6 +270,7 @@ void Dispatcher::on_client_abort(Peer& peer, const protocol::ClientAbort& msg) {
     const auto job = scheduler_.view(id);
     if (!job || job->client != *peer.client) continue;  // not this client's, or ended already
     if (scheduler_.abort(id, effects_)) {
+      detail::log().debug("client {} aborts job {}", peer.id, id);
       if (journal_) journal_->gone(id);
       apply(effects_);
       if (peer.outstanding_jobs > 0) --peer.outstanding_jobs;
@@ -302,6 +303,7 @@ void Dispatcher::on_reject(Peer& peer, const protocol::Reject& msg) {
     return;
   }
   for (const auto& job : msg.jobs) {
+    detail::log().info("worker {} rejects job {} attempt {}: back to the front of its queue", peer.id, job.id, job.attempt);
     if (!scheduler_.reject(job.id, *peer.worker, job.attempt)) {
       detail::log().info("worker {}: dropped reject of job {} attempt {}: not its current attempt", peer.id, job.id,
                          job.attempt);

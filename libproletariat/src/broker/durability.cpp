@@ -269,7 +269,13 @@ bool Dispatcher::drained(TimePoint now) const {
                        journal_ ? " (they run again after the next start)" : "");
     return true;
   }
-  return scheduler_.stats().running == 0;
+  const auto stats = scheduler_.stats();
+  if (stats.running == 0) {
+    detail::log().info("drained: no job is running ({} queued stay{})", stats.queued,
+                       journal_ ? " in the journal" : "");
+    return true;
+  }
+  return false;
 }
 
 }  // namespace proletariat::broker

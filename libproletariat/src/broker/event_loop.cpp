@@ -128,11 +128,6 @@ void EventLoop::run(detail::Mailbox<int>& stop) {
   }
   dispatcher_.on_shutdown();
   flush();
-  // Closed at once, not when the owner gets round to it: a HELLO that arrived after
-  // the BYEs would go unanswered and cost its peer a liveness window; with the port
-  // closed the peer's socket waits for the next manager instead.
-  router_.close();
-  pub_.close();
 }
 
 void EventLoop::loop(detail::Mailbox<int>& stop) {
