@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config git
   libzmq3-dev cppzmq-dev nlohmann-json3-dev libspdlog-dev googletest libgtest-dev
   python3 python3-zmq python3-pytest
+  clang libclang-rt-dev  # scripts/fuzz.sh: clang and its libFuzzer (Debian ships it apart)
 )
 
 missing=()

@@ -29,3 +29,9 @@ if [ -d "$root/tests/interop" ]; then
   echo "== Interop tests (pytest)"
   (cd "$root/tests/interop" && /usr/bin/python3 -m pytest -q -p no:cacheprovider .)
 fi
+
+# A short fuzzing run, when asked (CI: PROLETARIAT_FUZZ_SECONDS=20): needs clang.
+if [ -n "${PROLETARIAT_FUZZ_SECONDS:-}" ]; then
+  echo "== Fuzz targets, ${PROLETARIAT_FUZZ_SECONDS} s each (scripts/fuzz.sh)"
+  "$root/scripts/fuzz.sh" "$PROLETARIAT_FUZZ_SECONDS"
+fi

@@ -106,9 +106,13 @@ void JobJournal::replay(const RecordView& record, const RecordLocation& at,
       job.service = in.get_string();
       job.payload = in.get_string();
       next_id_ = std::max(next_id_, job.id + 1);
+      // A second ACCEPTED for an id (never written by a manager: ids do not repeat)
+      // replaces the job whole, in the index too, or a compaction would copy the old
+      // one's attempt and result next to the new one (found by fuzz/journal_records_fuzz).
       auto& live = live_[job.id];
+      live_bytes_ -= live.accepted.size + live.finished.size + (live.attempt > 0 ? kAssignedBytes : 0);
+      live = Live{at, {}, 0};
       live_bytes_ += at.size;
-      live.accepted = at;
       jobs[job.id] = std::move(job);
       break;
     }

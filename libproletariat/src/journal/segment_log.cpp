@@ -34,11 +34,6 @@ std::uint64_t get_u64(const std::byte* p) {
   return v;
 }
 
-std::uint32_t record_crc(const std::byte* record, std::size_t size) {
-  const std::uint32_t crc = crc32c({record, 4});
-  return crc32c({record + 8, size - 8}, crc);
-}
-
 std::string errno_text() { return std::strerror(errno); }
 
 std::string hex(const std::byte* p, std::size_t n) {
@@ -144,24 +139,35 @@ SegmentLog::SegmentLog(LogOptions options, const Replay& replay)
   }
   closedir(dir);
   std::sort(numbers.begin(), numbers.end());
-  if (numbers.empty()) {
-    std::byte raw[kIdBytes];
-    std::random_device random;
-    for (auto& b : raw) b = static_cast<std::byte>(random() & 0xFF);
-    id_ = hex(raw, kIdBytes);
-    create_segment(1, true, path_of(1));
-    sync_dir();
-    current_ = 1;
-    detail::log().info("journal: created {} (id {})", options_.dir, id_);
-    return;
+  // No destructor runs for a constructor that throws: the segments it opened are
+  // closed here (an embedding program that retries would run out of descriptors;
+  // found by fuzz/journal_records_fuzz).
+  try {
+    if (numbers.empty()) {
+      std::byte raw[kIdBytes];
+      std::random_device random;
+      for (auto& b : raw) b = static_cast<std::byte>(random() & 0xFF);
+      id_ = hex(raw, kIdBytes);
+      create_segment(1, true, path_of(1));
+      sync_dir();
+      current_ = 1;
+      detail::log().info("journal: created {} (id {})", options_.dir, id_);
+      return;
+    }
+    open_existing(replay, numbers);
+  } catch (...) {
+    close_segments();
+    throw;
   }
-  open_existing(replay, numbers);
 }
 
-SegmentLog::~SegmentLog() {
+SegmentLog::~SegmentLog() { close_segments(); }
+
+void SegmentLog::close_segments() noexcept {
   for (auto& [number, segment] : segments_) {
     if (segment.fd >= 0) ::close(segment.fd);
   }
+  segments_.clear();
 }
 
 std::string SegmentLog::path_of(std::uint64_t number) const {
@@ -224,51 +230,68 @@ void SegmentLog::open_existing(const Replay& replay, std::vector<std::uint64_t>&
   for (const auto& [number, segment] : segments_) stats_.bytes_on_disk += segment.size;
 }
 
-void SegmentLog::scan_segment(std::uint64_t number, bool last, const Replay& replay) {
-  const std::string path = path_of(number);
-  Segment& segment = segments_.at(number);
-  const std::vector<std::byte> data = read_file(segment.fd, path);
-  std::size_t pos = kSegmentHeaderBytes;
-  std::string damage;
-  bool torn = false;
+std::uint32_t record_checksum(std::span<const std::byte> record) {
+  const std::uint32_t crc = crc32c(record.first(4));
+  return crc32c(record.subspan(8), crc);
+}
+
+RecordScan scan_records(std::span<const std::byte> data, std::size_t begin, std::uint64_t next_seq,
+                        const RecordSink& on_record) {
+  RecordScan scan;
+  std::size_t pos = begin;
   while (pos < data.size()) {
     const std::size_t left = data.size() - pos;
     if (left < kRecordHeaderBytes) {
-      damage = "a record header cut short";
-      torn = true;
+      scan.damage = "a record header cut short";
+      scan.torn = true;
       break;
     }
     const std::uint32_t length = get_u32(data.data() + pos);
     if (length > left - kRecordHeaderBytes) {
-      damage = "a record cut short";
-      torn = true;
+      scan.damage = "a record cut short";
+      scan.torn = true;
       break;
     }
     const std::size_t size = kRecordHeaderBytes + length;
-    if (record_crc(data.data() + pos, size) != get_u32(data.data() + pos + 4)) {
-      damage = "a record whose checksum does not match";
+    if (record_checksum(data.subspan(pos, size)) != get_u32(data.data() + pos + 4)) {
+      scan.damage = "a record whose checksum does not match";
       const bool zeros = std::all_of(data.begin() + static_cast<std::ptrdiff_t>(pos), data.end(),
                                      [](std::byte b) { return b == std::byte{0}; });
-      torn = pos + size == data.size() || zeros;
+      scan.torn = pos + size == data.size() || zeros;
       break;
     }
     const std::uint64_t seq = get_u64(data.data() + pos + 8);
-    if (next_seq_ != 0 && seq != next_seq_) {
-      damage = "sequence number " + std::to_string(seq) + " where " + std::to_string(next_seq_) + " was due";
+    if (next_seq != 0 && seq != next_seq) {
+      scan.damage = "sequence number " + std::to_string(seq) + " where " + std::to_string(next_seq) + " was due";
       break;
     }
-    next_seq_ = seq + 1;
+    next_seq = seq + 1;
     const RecordView view{seq, static_cast<std::uint8_t>(data[pos + 16]),
-                          std::span<const std::byte>(data.data() + pos + kRecordHeaderBytes, length)};
-    replay(view, RecordLocation{number, pos, static_cast<std::uint32_t>(size)});
+                          data.subspan(pos + kRecordHeaderBytes, length)};
+    on_record(view, pos, static_cast<std::uint32_t>(size));
     pos += size;
   }
+  scan.end = pos;
+  scan.next_seq = next_seq;
+  return scan;
+}
+
+void SegmentLog::scan_segment(std::uint64_t number, bool last, const Replay& replay) {
+  const std::string path = path_of(number);
+  Segment& segment = segments_.at(number);
+  const std::vector<std::byte> data = read_file(segment.fd, path);
+  const RecordScan scan = scan_records(data, kSegmentHeaderBytes, next_seq_,
+                                       [&](const RecordView& view, std::size_t offset, std::uint32_t size) {
+                                         replay(view, RecordLocation{number, offset, size});
+                                       });
+  next_seq_ = scan.next_seq;
+  const std::size_t pos = scan.end;
   segment.size = pos;
   if (pos == data.size()) return;
   const std::size_t cut = data.size() - pos;
-  if (!(torn && last)) {
-    const std::string what = "journal: " + path + " is damaged at offset " + std::to_string(pos) + " (" + damage +
-                             "), before its end";
+  if (!(scan.torn && last)) {
+    const std::string what = "journal: " + path + " is damaged at offset " + std::to_string(pos) + " (" +
+                             scan.damage + "), before its end";
     if (!options_.repair) {
       throw JournalError(what + ": the manager does not start on a damaged journal; start it with --journal-repair "
                                 "to cut the journal there (the records after that point are lost)");
@@ -282,7 +305,7 @@ void SegmentLog::scan_segment(std::uint64_t number, bool last, const Replay& rep
   } else {
     detail::log().warn("journal: {}: cutting a torn tail of {} bytes at offset {} ({}): a write the crash interrupted, "
                        "never acknowledged",
-                       path, cut, pos, damage);
+                       path, cut, pos, scan.damage);
   }
   stats_.torn_bytes_cut += cut;
   if (ftruncate(segment.fd, static_cast<off_t>(pos)) != 0) {
@@ -324,7 +347,7 @@ RecordLocation SegmentLog::append(std::uint8_t type, std::initializer_list<std::
     if (!part.empty()) std::memcpy(body, part.data(), part.size());
     body += part.size();
   }
-  put_u32(record + 4, record_crc(record, kRecordHeaderBytes + length));
+  put_u32(record + 4, record_checksum({record, kRecordHeaderBytes + length}));
   ++stats_.records_written;
   const Segment& segment = segments_.at(current_);
   return RecordLocation{current_, segment.size + at, static_cast<std::uint32_t>(kRecordHeaderBytes + length)};

@@ -103,6 +103,27 @@ struct LogStats {
 };
 
 inline constexpr std::size_t kRecordHeaderBytes = 17;
+
+// What scan_records() found in a segment's bytes.
+struct RecordScan {
+  std::size_t end = 0;         // the offset after the last whole, valid record
+  std::uint64_t next_seq = 0;  // the sequence number due after them
+  std::string damage;          // why the scan stopped before the end of the bytes; empty: it did not
+  bool torn = false;           // the damage is what an interrupted write leaves (a cut or zeroed tail)
+};
+
+// The record scan of one segment, apart from any file (SegmentLog reads a segment and
+// hands its bytes here; fuzz/journal_records_fuzz.cpp calls it directly). Reads the
+// records of `data` from `begin` (after the segment header, at most data.size()) to
+// the end or the first damage: a cut, a bad checksum, or a sequence number other than
+// `next_seq` (0: any, as for the first record of a snapshot). Each good record goes to
+// `on_record` with its offset and size (header and body), in order; what it throws
+// passes through.
+using RecordSink = std::function<void(const RecordView&, std::size_t offset, std::uint32_t size)>;
+RecordScan scan_records(std::span<const std::byte> data, std::size_t begin, std::uint64_t next_seq,
+                        const RecordSink& on_record);
+// A record's checksum, over the length and all that follows the checksum field.
+[[nodiscard]] std::uint32_t record_checksum(std::span<const std::byte> record);
 // The longest that written records wait for an fdatasync under `always` when none of
 // them had to be durable before the manager answered.
 inline constexpr std::chrono::milliseconds kLazySync{100};
@@ -151,6 +172,7 @@ class SegmentLog {
     std::uint64_t size = 0;
   };
   void open_existing(const Replay& replay, std::vector<std::uint64_t>& numbers);
+  void close_segments() noexcept;
   void scan_segment(std::uint64_t number, bool last, const Replay& replay);
   void create_segment(std::uint64_t number, bool snapshot, const std::string& path);
   void write_all(int fd, const std::byte* data, std::size_t size, const std::string& what);

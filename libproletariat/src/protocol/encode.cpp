@@ -272,7 +272,10 @@ Frames encode(const ErrorReply& msg) {
             {"class", std::string(to_string(error_class(msg.code)))}};
   if (!msg.command.empty()) h["command"] = msg.command;
   if (msg.req) h["req"] = *msg.req;
-  return start_message(Cmd::error, h);
+  // The message and command may quote what a peer sent (an unknown command's bytes,
+  // a field name cut at 32 bytes): bytes that are not UTF-8 become U+FFFD, so that
+  // refusing a message never throws (found by fuzz/peer_decode_fuzz).
+  return start_message_text(Cmd::error, h.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 Frames encode(SysMsg&& msg) {
