@@ -74,6 +74,21 @@ struct Tally {
     }
     ++done;
   }
+  // Pushes jobs {"n": 0} .. {"n": count.size() - 1} as one request of individual results.
+  void submit(Client& client) {
+    std::vector<JobSpec> jobs;
+    for (std::size_t i = 0; i < count.size(); ++i) jobs.emplace_back(nlohmann::json{{"n", i}});
+    client.work_individual(std::move(jobs), {}, [this](const Result& r, const JobRef& ref) { take(r, ref); },
+                           [this] { all_done = true; });
+  }
+  // Every job answered exactly once, correctly, and none failed.
+  void expect_each_answered_once() {
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(wrong, 0U);
+    EXPECT_EQ(errors, 0U) << "no job may fail: the journal had them all";
+    for (std::size_t i = 0; i < count.size(); ++i) ASSERT_EQ(count[i], 1) << "job " << i;
+  }
+  std::atomic<bool> all_done{false};
 };
 
 TEST(JournalDaemon, Kill9UnderLoadLosesAndRepeatsNothing) {
@@ -84,12 +99,9 @@ TEST(JournalDaemon, Kill9UnderLoadLosesAndRepeatsNothing) {
   ASSERT_TRUE(client.wait_connected(5s));
 
   constexpr std::size_t kJobs = 3000;
-  std::vector<JobSpec> jobs;
-  for (std::size_t i = 0; i < kJobs; ++i) jobs.emplace_back(nlohmann::json{{"n", i}});
   Tally tally(kJobs);
-  std::atomic<bool> all_done{false};
-  client.work_individual(std::move(jobs), {}, [&](const Result& r, const JobRef& ref) { tally.take(r, ref); },
-                         [&] { all_done = true; });
+  tally.submit(client);
+  auto& all_done = tally.all_done;
 
   for (int kill = 1; kill <= 4; ++kill) {
     const std::size_t before = tally.done.load();
@@ -101,10 +113,7 @@ TEST(JournalDaemon, Kill9UnderLoadLosesAndRepeatsNothing) {
     manager.start();
   }
   ASSERT_TRUE(wait_until([&] { return all_done.load(); }, 60s)) << tally.done.load() << " of " << kJobs << " answered";
-  std::lock_guard lock(tally.mutex);
-  EXPECT_EQ(tally.wrong, 0U);
-  EXPECT_EQ(tally.errors, 0U) << "no job may fail: the journal had them all";
-  for (std::size_t i = 0; i < kJobs; ++i) ASSERT_EQ(tally.count[i], 1) << "job " << i;
+  tally.expect_each_answered_once();
 }
 
 TEST(JournalDaemon, SigtermDrainsRunningJobsAndKeepsQueuedOnesForTheNextStart) {
@@ -123,12 +132,9 @@ TEST(JournalDaemon, SigtermDrainsRunningJobsAndKeepsQueuedOnesForTheNextStart) {
   Client client(client_options(endpoint));
   ASSERT_TRUE(client.wait_connected(5s));
   constexpr std::size_t kJobs = 20;
-  std::vector<JobSpec> jobs;
-  for (std::size_t i = 0; i < kJobs; ++i) jobs.emplace_back(nlohmann::json{{"n", i}});
   Tally tally(kJobs);
-  std::atomic<bool> all_done{false};
-  client.work_individual(std::move(jobs), {}, [&](const Result& r, const JobRef& ref) { tally.take(r, ref); },
-                         [&] { all_done = true; });
+  tally.submit(client);
+  auto& all_done = tally.all_done;
   ASSERT_TRUE(wait_until([&] { return started.load() >= 2; }, 10s));
   kill(manager.daemon->pid(), SIGTERM);
   EXPECT_EQ(manager.daemon->wait_exit(15s), std::optional<int>(0)) << "a drain ends with a clean exit";
@@ -138,10 +144,7 @@ TEST(JournalDaemon, SigtermDrainsRunningJobsAndKeepsQueuedOnesForTheNextStart) {
   EXPECT_LT(answered_before_restart, kJobs) << "queued jobs were not sent during the drain";
   manager.start();
   ASSERT_TRUE(wait_until([&] { return all_done.load(); }, 30s)) << tally.done.load() << " of " << kJobs;
-  std::lock_guard lock(tally.mutex);
-  EXPECT_EQ(tally.wrong, 0U);
-  EXPECT_EQ(tally.errors, 0U);
-  for (std::size_t i = 0; i < kJobs; ++i) ASSERT_EQ(tally.count[i], 1) << "job " << i;
+  tally.expect_each_answered_once();
 }
 
 // The disk fails (every fdatasync reports EIO from a moment on, through an LD_PRELOAD

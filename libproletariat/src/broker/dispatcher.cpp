@@ -303,11 +303,13 @@ void Dispatcher::on_reject(Peer& peer, const protocol::Reject& msg) {
     return;
   }
   for (const auto& job : msg.jobs) {
-    detail::log().info("worker {} rejects job {} attempt {}: back to the front of its queue", peer.id, job.id, job.attempt);
     if (!scheduler_.reject(job.id, *peer.worker, job.attempt)) {
       detail::log().info("worker {}: dropped reject of job {} attempt {}: not its current attempt", peer.id, job.id,
                          job.attempt);
+      continue;
     }
+    detail::log().info("worker {} rejects job {} attempt {}: back to the front of its queue", peer.id, job.id,
+                       job.attempt);
   }
 }
 

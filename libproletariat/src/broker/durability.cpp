@@ -75,10 +75,7 @@ void Dispatcher::open_journal(TimePoint boot) {
       if (job.result) {
         if (pass == 0) {
           zmq::message_t data(job.result->payload.data(), job.result->payload.size());
-          held_.hold(job.id, HeldResult{slot, job.result->err ? std::optional<JobError>(JobError{job.result->err->code,
-                                                                                                 job.result->err->message})
-                                                               : std::nullopt,
-                                        job.result->raw, std::move(data),
+          held_.hold(job.id, HeldResult{slot, job.result->err, job.result->raw, std::move(data),
                                         std::min(boot, steady_of(job.result->finished_wall_ms))});
           ++results;
         }
@@ -194,7 +191,7 @@ void Dispatcher::journal_finished(JobId id, const std::optional<JobError>& err, 
   if (!journal_) return;
   journal::FinishedJob job;
   job.id = id;
-  if (err) job.err = journal::JobError{err->code, err->message};
+  job.err = err;
   job.raw = raw;
   job.finished_wall_ms = wall_ms(now_);
   job.payload = bytes_of(data);
@@ -256,7 +253,7 @@ void Dispatcher::begin_drain(TimePoint now) {
   draining_ = true;
   status_context_.draining = true;
   drain_deadline_ = now + options_.drain_timeout;
-  const auto running = scheduler_.stats().running;
+  const auto running = scheduler_.running_count();
   detail::log().info("draining: no new pushes (EDRAINING), no new jobs; waiting up to {} ms for {} running jobs{}",
                      options_.drain_timeout.count(), running,
                      journal_ ? "; queued jobs stay in the journal" : "");
@@ -269,13 +266,11 @@ bool Dispatcher::drained(TimePoint now) const {
                        journal_ ? " (they run again after the next start)" : "");
     return true;
   }
-  const auto stats = scheduler_.stats();
-  if (stats.running == 0) {
-    detail::log().info("drained: no job is running ({} queued stay{})", stats.queued,
-                       journal_ ? " in the journal" : "");
-    return true;
-  }
-  return false;
+  // Checked at every pass of a draining loop: the count alone, not stats().
+  if (scheduler_.running_count() != 0) return false;
+  detail::log().info("drained: no job is running ({} waiting stay{})", scheduler_.job_count(),
+                     journal_ ? " in the journal" : "");
+  return true;
 }
 
 }  // namespace proletariat::broker

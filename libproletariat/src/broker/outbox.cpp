@@ -45,10 +45,8 @@ void Outbox::cancel_aborted(protocol::Jobs& jobs, protocol::WorkerAbort& aborts)
   std::erase_if(aborts.jobs, [&](const protocol::JobAttempt& a) { return aborted[a.id] == 0; });
 }
 
-void Outbox::take_batches(std::vector<Message>& out, const std::vector<std::string>* keep) {
-  const auto kept = [&](const std::string& rid) {
-    return keep != nullptr && std::find(keep->begin(), keep->end(), rid) != keep->end();
-  };
+void Outbox::take_batches(std::vector<Message>& out, const std::unordered_set<std::string_view>* keep) {
+  const auto kept = [&](const std::string& rid) { return keep != nullptr && keep->contains(rid); };
   Dirty<protocol::WorkerAbort> aborts_left;
   Dirty<protocol::Jobs> jobs_left;
   for (auto* entry : aborts_dirty_) {
@@ -82,9 +80,11 @@ void Outbox::take_batches(std::vector<Message>& out, const std::vector<std::stri
 }
 
 std::vector<Outbox::Message> Outbox::take_worker_batches() {
-  std::vector<std::string> busy;  // few: the peers that got a reply this round
+  // Every heartbeat is a message too: with thousands of peers this set is large, so a
+  // lookup, not a scan, per batch.
+  std::unordered_set<std::string_view> busy;
   busy.reserve(messages_.size());
-  for (const auto& m : messages_) busy.push_back(m.routing_id);
+  for (const auto& m : messages_) busy.insert(m.routing_id);
   std::vector<Message> out;
   take_batches(out, &busy);
   return out;

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "broker/sysmsg.hpp"
@@ -80,7 +82,7 @@ class Outbox {
   static void cancel_aborted(protocol::Jobs& jobs, protocol::WorkerAbort& aborts);
   // ABORT then JOBS of the dirty batches into `out`, but for the routing ids `keep`
   // names, which stay dirty for a later call.
-  void take_batches(std::vector<Message>& out, const std::vector<std::string>* keep);
+  void take_batches(std::vector<Message>& out, const std::unordered_set<std::string_view>* keep);
 
   std::vector<Message> messages_;
   Batches<protocol::Jobs> jobs_;

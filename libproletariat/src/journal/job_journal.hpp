@@ -24,18 +24,19 @@
 #include <unordered_map>
 #include <vector>
 
+#include <proletariat/job.hpp>
+
 #include "journal/segment_log.hpp"
 
 namespace proletariat::journal {
 
 using JobId = std::uint64_t;
 
-struct JobError {
-  std::string code;
-  std::string message;
-};
+// Job errors are the library's own (a code and a message), recorded as they are.
+using proletariat::JobError;
 
-struct AcceptedJob {
+// What an ACCEPTED record holds besides the payload.
+struct JobFields {
   JobId id = 0;
   std::string identity;  // the client's stable identity; empty: anonymous
   double priority = 0;
@@ -45,6 +46,9 @@ struct AcceptedJob {
   std::optional<std::int64_t> assign_deadline_wall_ms;
   std::optional<std::uint64_t> run_timeout_ms;
   bool raw = false;
+};
+
+struct AcceptedJob : JobFields {
   std::span<const std::byte> payload;  // borrowed for the call
 };
 
@@ -57,16 +61,7 @@ struct FinishedJob {
 };
 
 // A live job as the journal had it, for the manager to take back.
-struct RecoveredJob {
-  JobId id = 0;
-  std::string identity;
-  double priority = 0;
-  std::string key;
-  std::string service;
-  std::int64_t accepted_wall_ms = 0;
-  std::optional<std::int64_t> assign_deadline_wall_ms;
-  std::optional<std::uint64_t> run_timeout_ms;
-  bool raw = false;
+struct RecoveredJob : JobFields {
   std::string payload;
   unsigned attempt = 0;  // latest assignment; 0: never assigned
   struct Result {

@@ -324,9 +324,9 @@ void SegmentLog::create_segment(std::uint64_t number, bool snapshot, const std::
   }
   put_u32(header + 8 + kIdBytes, snapshot ? kSnapshotFlag : 0);
   put_u32(header + kSegmentHeaderBytes - 4, crc32c({header, kSegmentHeaderBytes - 4}));
-  segments_[number] = Segment{fd, 0};
-  write_all(fd, header, sizeof header, path);
-  segments_[number].size = kSegmentHeaderBytes;
+  Segment& segment = segments_[number] = Segment{fd, 0};
+  write_all(segment, header, sizeof header, path);
+  segment.size = kSegmentHeaderBytes;
   sync_fd(fd, path);
   stats_.bytes_on_disk += kSegmentHeaderBytes;
 }
@@ -353,15 +353,15 @@ RecordLocation SegmentLog::append(std::uint8_t type, std::initializer_list<std::
   return RecordLocation{current_, segment.size + at, static_cast<std::uint32_t>(kRecordHeaderBytes + length)};
 }
 
-void SegmentLog::write_all(int fd, const std::byte* data, std::size_t size, const std::string& what) {
-  Segment* segment = nullptr;
-  for (auto& [number, s] : segments_) {
-    if (s.fd == fd) segment = &s;
+void SegmentLog::write_all(const Segment& segment, const std::byte* data, std::size_t size, const std::string& what) {
+  // At the segment's end as the log knows it: a write that failed halfway left bytes
+  // past it, which the next write covers.
+  if (lseek(segment.fd, static_cast<off_t>(segment.size), SEEK_SET) < 0) {
+    fail("journal: cannot seek in " + what + ": " + errno_text());
   }
   std::size_t done = 0;
   while (done < size) {
-    if (lseek(fd, static_cast<off_t>(segment->size + done), SEEK_SET) < 0) fail("journal: cannot seek in " + what + ": " + errno_text());
-    const ssize_t n = ops_->write(fd, data + done, size - done);
+    const ssize_t n = ops_->write(segment.fd, data + done, size - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) fail("journal: cannot write " + what + ": " + errno_text());
     done += static_cast<std::size_t>(n);
@@ -397,7 +397,7 @@ void SegmentLog::commit(std::chrono::steady_clock::time_point now, bool durable_
   }
   Segment& segment = segments_.at(current_);
   const std::string path = path_of(current_);
-  write_all(segment.fd, buffer_.data(), buffer_.size(), path);
+  write_all(segment, buffer_.data(), buffer_.size(), path);
   segment.size += buffer_.size();
   stats_.bytes_written += buffer_.size();
   stats_.bytes_on_disk += buffer_.size();
@@ -458,7 +458,7 @@ void SegmentLog::rewrite(const std::function<void()>& fill) {
   try {
     fill();
     Segment& snapshot = segments_.at(number);
-    write_all(snapshot.fd, buffer_.data(), buffer_.size(), tmp_path);
+    write_all(snapshot, buffer_.data(), buffer_.size(), tmp_path);
     snapshot.size += buffer_.size();
     stats_.bytes_written += buffer_.size();
     buffer_.clear();

@@ -175,7 +175,7 @@ class SegmentLog {
   void close_segments() noexcept;
   void scan_segment(std::uint64_t number, bool last, const Replay& replay);
   void create_segment(std::uint64_t number, bool snapshot, const std::string& path);
-  void write_all(int fd, const std::byte* data, std::size_t size, const std::string& what);
+  void write_all(const Segment& segment, const std::byte* data, std::size_t size, const std::string& what);
   void sync_fd(int fd, const std::string& what);
   void sync_dir();
   [[nodiscard]] std::string path_of(std::uint64_t number) const;

@@ -122,6 +122,7 @@ std::optional<JobView> Scheduler::view(JobId job) const {
 }
 
 std::size_t Scheduler::job_count() const { return state_->jobs.size(); }
+std::size_t Scheduler::running_count() const { return state_->running; }
 
 std::vector<JobId> Scheduler::oldest_waiting(std::size_t limit) const {
   // One pass with a bounded max-heap of the smallest ids seen.

@@ -266,6 +266,8 @@ class Scheduler {
   [[nodiscard]] std::optional<JobView> view(JobId job) const;
   // Jobs in the scheduler (queued, held, running).
   [[nodiscard]] std::size_t job_count() const;
+  // Jobs running on workers (what stats().running says, without building the rest).
+  [[nodiscard]] std::size_t running_count() const;
   // The `limit` oldest (smallest id) queued or held jobs, oldest first.
   [[nodiscard]] std::vector<JobId> oldest_waiting(std::size_t limit) const;
   [[nodiscard]] SchedulerStats stats() const;
