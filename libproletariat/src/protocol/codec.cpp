@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -18,6 +19,38 @@ namespace {
 
 using nlohmann::json;
 using namespace wire;
+
+// nlohmann's lexer takes a NUL byte for the end of the input and so accepts
+// `{"slots":1}\0anything`; JSON text never holds a raw NUL (not even in a string), and
+// the streamed readers and the other bindings refuse it, so every DOM parse goes here.
+json parse_header(const char* begin, std::size_t size) {
+  if (std::memchr(begin, '\0', size) != nullptr) return json(json::value_t::discarded);
+  return json::parse(begin, begin + size, nullptr, false);
+}
+
+// A range's lowest priority as an object key: JSON number syntax, not negative
+// (PROTOCOL §4 OFFER). strtod alone would also take " 1", "0x10", "inf" and "1e".
+bool is_priority_key(std::string_view text) {
+  std::size_t i = 0;
+  const auto digits = [&] {
+    const std::size_t from = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+    return i - from;
+  };
+  const std::size_t int_start = i;
+  const std::size_t int_digits = digits();
+  if (int_digits == 0 || (int_digits > 1 && text[int_start] == '0')) return false;
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    if (digits() == 0) return false;
+  }
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+    if (digits() == 0) return false;
+  }
+  return i == text.size();
+}
 
 // Reads typed fields out of a header, recording the first problem. Each getter
 // returns false (and leaves the output alone) when the field is absent and optional.
@@ -188,8 +221,7 @@ std::optional<DecodeError> open_envelope(const Frames& frames, std::size_t first
   } else if (header_frame.size() == 0) {
     env.header = json::object();
   } else {
-    env.header = json::parse(header_frame.data<char>(), header_frame.data<char>() + header_frame.size(), nullptr,
-                             false);
+    env.header = parse_header(header_frame.data<char>(), header_frame.size());
     if (env.header.is_discarded() || !env.header.is_object()) {
       return DecodeError{errc::kBadJson, "header is not a JSON object", env.command, {}};
     }
@@ -451,9 +483,9 @@ std::variant<Offer, DecodeError> decode_offer(const Envelope& env) {
       r.fail("field 'prioritySlots' must be an object");
     } else {
       for (const auto& [start_text, guaranteed] : ps->items()) {
-        char* end = nullptr;
-        const double start = std::strtod(start_text.c_str(), &end);
-        if (start_text.empty() || end == nullptr || *end != '\0' || !std::isfinite(start) || start < 0) {
+        // nlohmann converts without the global locale (a ',' decimal point must not matter).
+        const double start = is_priority_key(start_text) ? json::parse(start_text).get<double>() : -1;
+        if (!std::isfinite(start) || start < 0) {
           r.fail("prioritySlots key '" + start_text.substr(0, 32) + "' is not a number >= 0");
           break;
         }
@@ -733,7 +765,7 @@ std::variant<Published, DecodeError> decode_published(Frames& frames) {
   if (view(frames[2]) != name_of(Cmd::sysmsg)) {
     return DecodeError{errc::kUnknownCommand, "only SYSMSG is published", std::string(view(frames[2]).substr(0, 32)), {}};
   }
-  auto header = json::parse(frames[3].data<char>(), frames[3].data<char>() + frames[3].size(), nullptr, false);
+  auto header = parse_header(frames[3].data<char>(), frames[3].size());
   if (header.is_discarded() || !header.is_object()) return DecodeError{errc::kBadJson, "header is not a JSON object", "SYSMSG", {}};
   Published out;
   FieldReader r;
