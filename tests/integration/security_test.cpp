@@ -4,6 +4,7 @@
 // and worker served.
 #include <stdlib.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 
@@ -31,11 +32,14 @@ class Security : public ::testing::Test {
     client_key_ = allow("clients", "client");
     // The client that checks status is also an admin.
     write_key(fs::path(dir_) / "admins" / "client.pub", client_key_.public_key);
+    manager_ = std::make_unique<Manager>(manager_options());
+    manager_->start();
+  }
+  ManagerOptions manager_options() const {
     auto options = loopback_options();
     options.curve_keys = server_;
     options.curve_keys_dir = dir_;
-    manager_ = std::make_unique<Manager>(options);
-    manager_->start();
+    return options;
   }
   ~Security() override {
     manager_.reset();
@@ -179,6 +183,73 @@ TEST_F(Security, AnUnauthenticatedSubReceivesNoSystemMessage) {
   (void)c->system_message(nlohmann::json{{"secret", true}}).get();  // sent to everybody, and done
   zmq::pollitem_t item{sub.handle(), 0, ZMQ_POLLIN, 0};
   EXPECT_EQ(zmq::poll(&item, 1, std::chrono::milliseconds(300)), 0) << "a plain SUB got a system message";
+}
+
+// An authenticated peer that subscribes to another peer's id, or to everything, reads
+// nothing (PROTOCOL §8.1): its connection's key is not the key of the peer the topic
+// names. The owner keeps its messages, also after the stranger's connection closes
+// (the XPUB socket then ends the stranger's subscriptions, with no key on them).
+TEST_F(Security, AnotherKeyCannotReadAPeersSystemMessages) {
+  auto w = worker(worker_key_);
+  std::atomic<int> worker_got{0};
+  w->on_sysmsg([&](const nlohmann::json&, const std::string&) { ++worker_got; });
+  auto admin = client(client_key_);
+  ASSERT_TRUE(admin->wait_connected(5s));
+  ASSERT_TRUE(wait_until([&] { return w->id().size() > 0 && status(*admin)["workers"].size() == 1; }, 5s));
+  const std::string target = w->id();
+
+  const auto stranger_key = allow("clients", "stranger");
+  manager_->reload_keys();
+  const auto refused_before = status(*admin)["subscriptionsRefused"].get<std::uint64_t>();
+  {
+    zmq::context_t context;
+    zmq::socket_t snoop(context, zmq::socket_type::sub);
+    snoop.set(zmq::sockopt::linger, 0);
+    snoop.set(zmq::sockopt::curve_serverkey, server_.public_key);
+    snoop.set(zmq::sockopt::curve_publickey, stranger_key.public_key);
+    snoop.set(zmq::sockopt::curve_secretkey, stranger_key.secret_key);
+    snoop.set(zmq::sockopt::subscribe, target);
+    snoop.set(zmq::sockopt::subscribe, "");
+    snoop.connect(manager_->pub_endpoint());
+    ASSERT_TRUE(wait_until(
+        [&] { return status(*admin)["subscriptionsRefused"].get<std::uint64_t>() >= refused_before + 2; }, 5s))
+        << "the manager never saw the stranger's subscriptions: " << status(*admin)["subscriptionsRefused"];
+    auto f = admin->system_message(nlohmann::json{{"secret", 1}}, target);
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(f.get().received_by, 1u);
+    zmq::pollitem_t item{snoop.handle(), 0, ZMQ_POLLIN, 0};
+    EXPECT_EQ(zmq::poll(&item, 1, std::chrono::milliseconds(200)), 0) << "another key read the worker's message";
+  }
+  // The stranger's connection is gone; the worker still counts and receives.
+  auto again = admin->system_message(nlohmann::json{{"secret", 2}}, target);
+  ASSERT_EQ(again.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(again.get().received_by, 1u);
+  EXPECT_EQ(worker_got.load(), 2);
+  served(*admin);
+}
+
+// A client identity belongs to its key: another key naming it is another client.
+TEST_F(Security, AnIdentityBelongsToTheKeyThatClaimedIt) {
+  // Identities matter with a journal (a new session takes over its identity's slot).
+  manager_.reset();
+  auto journaled = manager_options();
+  journaled.journal_dir = (fs::path(dir_) / "journal").string();
+  manager_ = std::make_unique<Manager>(journaled);
+  manager_->start();
+  auto w = worker(worker_key_);
+  auto options = client_options(manager_->endpoint());
+  options.curve = curve(client_key_);
+  options.identity = "billing";
+  Client owner(options);
+  served(owner);
+  const auto other_key = allow("clients", "other");
+  manager_->reload_keys();
+  options.curve = curve(other_key);
+  Client impostor(options);
+  served(impostor);
+  const auto doc = status(owner);
+  ASSERT_EQ(doc["clients"].size(), 2U) << doc.dump();
+  served(owner);  // the owner's session was not taken over
 }
 
 TEST(InsecureDefault, WithoutCurveOnlyLoopbackIsBound) {

@@ -249,5 +249,44 @@ TEST_F(SysmsgTest, SenderThatLeavesBeforeCompletionGetsAnError) {
   EXPECT_EQ(f.get(), "ECONNLOST");
 }
 
+// Issue 12: the channel grants a peer's own id only. A SUB socket that subscribes to
+// everything, to a prefix of every id, to another peer's id... reads nothing: the
+// subscriptions that are no registered id are refused (STATUS counts them), and ids
+// are prefix-free, so the granted ones match one peer each.
+TEST_F(SysmsgTest, OnlyTheAddressedPeerReadsItsMessages) {
+  std::vector<std::unique_ptr<Client>> peers;
+  for (int i = 0; i < 12; ++i) peers.push_back(connected_client());  // ids up to "12@…": "1@…" is no prefix
+  for (const auto& a : peers) {
+    for (const auto& b : peers) {
+      if (a != b) {
+        EXPECT_NE(b->id().rfind(a->id(), 0), 0U) << a->id() << " is a prefix of " << b->id();
+      }
+    }
+  }
+  std::atomic<int> first_got{0};
+  peers[0]->on_sysmsg([&](const nlohmann::json&, const std::string&) { ++first_got; });
+
+  zmq::context_t context;
+  zmq::socket_t snoop(context, zmq::socket_type::sub);
+  snoop.set(zmq::sockopt::linger, 0);
+  const std::vector<std::string> topics = {"", peers[0]->id().substr(0, 1), peers[0]->id().substr(0, 2), "nobody"};
+  for (const auto& t : topics) snoop.set(zmq::sockopt::subscribe, t);
+  auto observer = connected_client();
+  const auto refused_before = observer->status().get()["subscriptionsRefused"].get<std::uint64_t>();
+  snoop.connect(manager_->pub_endpoint());
+  ASSERT_TRUE(wait_until(
+      [&] { return observer->status().get()["subscriptionsRefused"].get<std::uint64_t>() >= refused_before + topics.size(); },
+      5s))
+      << "the manager never saw the snooping subscriptions: " << observer->status().get()["subscriptionsRefused"];
+
+  auto targeted = observer->system_message({{"for", "the first"}}, peers[0]->id());
+  EXPECT_EQ(receipt(targeted).received_by, 1u);
+  auto broadcast = observer->system_message({{"for", "everybody"}});
+  EXPECT_EQ(receipt(broadcast).received_by, peers.size());
+  EXPECT_EQ(first_got.load(), 2);
+  zmq::pollitem_t item{snoop.handle(), 0, ZMQ_POLLIN, 0};
+  EXPECT_EQ(zmq::poll(&item, 1, std::chrono::milliseconds(200)), 0) << "a SUB read messages addressed to others";
+}
+
 }  // namespace
 }  // namespace proletariat::testing

@@ -57,7 +57,7 @@ Dispatcher::Dispatcher(const ManagerOptions& options, ManagerEvents events, std:
       peers_(make_id_prefix(options.seed)),
       scheduler_(scheduler_options(options)),
       liveness_window_(options.heartbeat_interval * options.heartbeat_liveness),
-      status_context_{options.sacred_guarantees, options.hold_similar_work, boot_wall_ms, boot, {}, 0} {
+      status_context_{options.sacred_guarantees, options.hold_similar_work, boot_wall_ms, boot, {}, 0, 0, false, 0, false, {}} {
   if (!options_.journal_dir.empty()) open_journal(boot);
 }
 
@@ -137,11 +137,7 @@ void Dispatcher::on_message(protocol::Frames& frames, TimePoint now) {
 
   if (peer == nullptr) {
     if (auto* hello = std::get_if<protocol::Hello>(&msg)) {
-      on_hello(rid, *hello, now);
-      if (Peer* registered = peers_.find(rid); registered != nullptr && !key.empty()) {
-        registered->key = key;
-        detail::log().info("peer {} registered with key {}", registered->id, key);
-      }
+      on_hello(rid, *hello, key, now);
     } else if (!std::holds_alternative<protocol::Bye>(msg)) {
       reply_error(rid, errc::kNoHello, "unknown peer: send HELLO first");
     }
@@ -170,12 +166,16 @@ void Dispatcher::on_message(protocol::Frames& frames, TimePoint now) {
              msg);
 }
 
-void Dispatcher::on_hello(const std::string& rid, const protocol::Hello& msg, TimePoint now) {
+void Dispatcher::on_hello(const std::string& rid, const protocol::Hello& msg, const std::string& key, TimePoint now) {
   Peer& peer = peers_.add(rid, now);
   peer.name = msg.name.substr(0, 128);
   peer.lang = msg.lang.substr(0, 32);
   peer.takes_sysmsg = msg.sysmsg;
-  peer.identity = msg.identity;
+  peer.key = key;
+  // With CURVE an identity belongs to the key that claims it (PROTOCOL §13): another
+  // key naming the same identity gets a slot of its own, never the owner's results.
+  peer.identity = msg.identity.empty() || key.empty() ? msg.identity : key + "/" + msg.identity;
+  if (!key.empty()) detail::log().info("peer {} registered with key {}", peer.id, key);
   protocol::Welcome welcome;
   welcome.id = peer.id;
   welcome.heartbeat_ms = static_cast<std::uint64_t>(options_.heartbeat_interval.count());
@@ -469,6 +469,7 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
 void Dispatcher::on_status(Peer& peer, const protocol::StatusRequest& request) {
   status_context_.now = now_;
   status_context_.held_results = held_.size();
+  status_context_.subscriptions_refused = refused_subscriptions_.refused();
   if (journal_ && !request.mine) {
     const auto stats = journal_->stats();
     status_context_.journal_figures = {journal_->id(),          options_.journal_sync,    stats.log.records_written,

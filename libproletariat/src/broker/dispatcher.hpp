@@ -26,6 +26,7 @@
 #include "broker/key_directory.hpp"
 #include "broker/outbox.hpp"
 #include "broker/peers.hpp"
+#include "broker/refused_subscriptions.hpp"
 #include "broker/status_view.hpp"
 #include "scheduler/scheduler.hpp"
 #include "broker/sysmsg.hpp"
@@ -67,7 +68,13 @@ class Dispatcher {
   // The latest time the loop may sleep until.
   [[nodiscard]] TimePoint next_wakeup(TimePoint now) const;
   // A subscription (or its end) seen on the XPUB socket: frame "\x01topic" / "\x00topic".
-  void on_subscription(const zmq::message_t& frame, TimePoint now);
+  // Returns whether the manager grants it: the event loop, whose XPUB socket is
+  // manual, then subscribes that connection to the topic (PROTOCOL §8.1).
+  bool on_subscription(const zmq::message_t& frame, TimePoint now);
+  // The same, with what the frame's metadata says: `subscriber_key` is the CURVE key of
+  // the connection ("" without CURVE), nullopt when the XPUB socket made the message
+  // up for a connection that closed.
+  bool on_subscription(std::string_view frame, const std::optional<std::string>& subscriber_key, TimePoint now);
   // BYE to every peer; the manager is stopping.
   void on_shutdown();
 
@@ -96,7 +103,7 @@ class Dispatcher {
   void keys_reloaded(TimePoint now);
 
  private:
-  void on_hello(const std::string& rid, const protocol::Hello& msg, TimePoint now);
+  void on_hello(const std::string& rid, const protocol::Hello& msg, const std::string& key, TimePoint now);
   void on_offer(Peer& peer, const protocol::Offer& msg);
   void on_push(Peer& peer, protocol::Push& msg, TimePoint now);
   void on_client_abort(Peer& peer, const protocol::ClientAbort& msg);
@@ -172,6 +179,7 @@ class Dispatcher {
   bool draining_ = false;
   TimePoint drain_deadline_{};
   const KeyDirectory* keys_ = nullptr;  // null: no CURVE, every peer holds every role
+  RefusedSubscriptions refused_subscriptions_;
 };
 
 }  // namespace proletariat::broker

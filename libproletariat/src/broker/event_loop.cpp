@@ -96,9 +96,10 @@ EventLoop::EventLoop(zmq::context_t& context, const ManagerOptions& options, Man
   router_.set(zmq::sockopt::linger, 200);
   // Subscriptions are messages too: a topic is a peer id, far below this bound.
   pub_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(1024));
-  // Every subscription reaches the dispatcher, even a repeated one: it is how the
-  // manager learns that a peer can receive (PROTOCOL §8.1).
-  pub_.set(zmq::sockopt::xpub_verbose, 1);
+  // Manual: a subscription applies only when the dispatcher grants it, so a peer reads
+  // only what is addressed to it (PROTOCOL §8.1). Every subscription reaches the
+  // dispatcher, even a repeated one: it is how the manager learns a peer can receive.
+  pub_.set(zmq::sockopt::xpub_manual, 1);
   pub_.set(zmq::sockopt::sndhwm, 0);
   pub_.set(zmq::sockopt::linger, 0);
   secure_sockets();
@@ -232,7 +233,16 @@ void EventLoop::drain_pub() {
   for (std::size_t n = 0; n < kMaxBatch; ++n) {
     zmq::message_t msg;
     if (!pub_.recv(msg, zmq::recv_flags::dontwait)) return;
-    dispatcher_.on_subscription(msg, now);
+    // The grant must follow its subscription before the next recv: libzmq applies it to
+    // the connection the last subscription came from.
+    const bool granted = dispatcher_.on_subscription(msg, now);
+    if (msg.size() < 2) continue;
+    const std::string_view topic(msg.data<char>() + 1, msg.size() - 1);
+    if (granted) {
+      pub_.set(zmq::sockopt::subscribe, topic);
+    } else if (msg.data<char>()[0] == 0) {
+      pub_.set(zmq::sockopt::unsubscribe, topic);  // nothing when no grant (or no connection) is left
+    }
   }
 }
 

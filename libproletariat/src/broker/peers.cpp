@@ -31,7 +31,9 @@ std::string_view to_string(Role role) noexcept {
 Peer& Peers::add(const std::string& routing_id, TimePoint now) {
   Peer peer;
   peer.routing_id = routing_id;
-  peer.id = id_prefix_ + "." + std::to_string(next_id_++);
+  // "<n>@<prefix>": the prefix has a fixed length and no '@', the counter no leading
+  // zero, so no id is a prefix of another; the XPUB socket matches topics by prefix.
+  peer.id = std::to_string(next_id_++) + "@" + id_prefix_;
   peer.connected_at = now;
   peer.last_seen = now;
   peer.last_sent = now;

@@ -43,7 +43,7 @@ struct Peer {
   std::optional<WorkerSlot> worker;
   std::optional<ClientSlot> client;
   std::size_t outstanding_jobs = 0;  // clients: accepted and not finished
-  bool subscribed = false;           // its SUB subscription reached the XPUB socket
+  unsigned subscriptions = 0;        // its SUB subscriptions granted on the XPUB socket and not ended
   bool takes_sysmsg = true;          // HELLO "sysmsg": false: never a recipient
 };
 

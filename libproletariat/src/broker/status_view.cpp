@@ -142,6 +142,8 @@ void StatusView::append_manager_fields(std::string& out) const {
   append_uint(out, stats.suspects);
   append_field(out, "poisoned");
   append_uint(out, stats.poisoned);
+  append_field(out, "subscriptionsRefused");
+  append_uint(out, context_.subscriptions_refused);
   if (context_.journal) {
     append_field(out, "heldResults");
     append_uint(out, context_.held_results);

@@ -24,6 +24,7 @@ struct StatusContext {
   TimePoint boot{};
   TimePoint now{};
   std::uint64_t finished_total = 0;  // results and failures delivered since the start
+  std::uint64_t subscriptions_refused = 0;  // XPUB subscriptions not granted (PROTOCOL §8.1)
   // With a journal (PROTOCOL §12): results kept until their client has them, and
   // whether the manager is draining.
   bool journal = false;

@@ -36,11 +36,11 @@ void Dispatcher::on_sysmsg(Peer& peer, protocol::SysMsg& msg, TimePoint now) {
                   msg.req);
       return;
     }
-    recipients.push_back({target->id, target->subscribed});
+    recipients.push_back({target->id, target->subscriptions > 0});
   } else {
     manager_receives = true;
     peers_.for_each([&](Peer& p) {
-      if (p.routing_id != peer.routing_id && p.takes_sysmsg) recipients.push_back({p.id, p.subscribed});
+      if (p.routing_id != peer.routing_id && p.takes_sysmsg) recipients.push_back({p.id, p.subscriptions > 0});
     });
   }
   if (manager_receives && events_.sysmsg) events_.sysmsg(parsed, peer.id);
@@ -52,28 +52,70 @@ void Dispatcher::on_sysmsg(Peer& peer, protocol::SysMsg& msg, TimePoint now) {
   send_completions(done);
 }
 
-void Dispatcher::on_subscription(const zmq::message_t& frame, TimePoint now) {
+bool Dispatcher::on_subscription(const zmq::message_t& frame, TimePoint now) {
+  // Only a message that came through a connection carries metadata; the XPUB socket
+  // makes up the unsubscriptions of a connection that closed, and those carry none.
+  std::optional<std::string> subscriber_key;
+  if (zmq_msg_gets(frame.handle(), "Socket-Type") != nullptr) {
+    const char* user = zmq_msg_gets(frame.handle(), "User-Id");
+    subscriber_key = user != nullptr ? user : "";
+  }
+  return on_subscription(std::string_view(frame.data<char>(), frame.size()), subscriber_key, now);
+}
+
+bool Dispatcher::on_subscription(std::string_view frame, const std::optional<std::string>& subscriber_key,
+                                 TimePoint now) {
   now_ = now;
   // XPUB hands up "\x01topic" for a subscription and "\x00topic" for its end.
   constexpr std::size_t kMaxTopicBytes = protocol::spec::kMaxTopicBytes;
-  if (frame.size() < 2 || frame.size() > kMaxTopicBytes + 1) {
-    detail::log().warn("ignored a subscription of {} bytes on the system-message channel", frame.size());
-    return;
+  if (frame.empty()) return false;
+  const bool subscribe = frame[0] == 1;
+  const std::string topic(frame.substr(1));
+  if (subscribe && topic.size() > kMaxTopicBytes) {
+    refused_subscriptions_.remember(topic);
+    detail::log().warn("refused a subscription of {} bytes on the system-message channel", frame.size());
+    return false;
   }
-  const auto* bytes = frame.data<char>();
-  const bool subscribe = bytes[0] == 1;
-  const std::string topic(bytes + 1, frame.size() - 1);
   Peer* peer = peers_.find_by_id(topic);
-  if (peer == nullptr) {
-    if (subscribe) detail::log().debug("subscription to '{}' names no registered peer", protocol::snippet(frame));
-    return;
+  // With CURVE a topic is granted only to a connection made with the key of the peer
+  // it names (PROTOCOL §8.1): nobody reads another peer's messages, and nobody reads
+  // everybody's by subscribing to a prefix of them all.
+  const bool owner = peer != nullptr && (keys_ == nullptr || (subscriber_key && *subscriber_key == peer->key));
+  if (!subscribe) {
+    if (subscriber_key || keys_ == nullptr) {
+      if (owner) {
+        if (peer->subscriptions > 0) --peer->subscriptions;
+      } else {
+        refused_subscriptions_.forget(topic);
+      }
+    } else if (!refused_subscriptions_.forget(topic) && peer != nullptr && peer->subscriptions > 0) {
+      // A closed connection: its refused subscriptions are counted first, so that a
+      // stranger's connection closing does not take the owner's subscription away.
+      --peer->subscriptions;
+    }
+    return false;
   }
-  peer->subscribed = subscribe;
-  if (subscribe) {
-    std::vector<Publication> publish;
-    sysmsgs_.subscribed(peer->id, publish);
-    for (auto& p : publish) outbox_.publish(std::move(p));
+  if (!owner || !peer->takes_sysmsg) {
+    refused_subscriptions_.remember(topic);
+    if (topic.empty()) {
+      detail::log().info("refused a subscription to everything (the empty topic) from key {}",
+                         subscriber_key && !subscriber_key->empty() ? *subscriber_key : "(none)");
+    } else if (peer == nullptr) {
+      detail::log().debug("refused a subscription to '{}': no registered peer has that id",
+                          protocol::snippet(zmq::message_t(topic.data(), topic.size())));
+    } else if (!peer->takes_sysmsg) {
+      detail::log().info("refused a subscription to peer {}: it said it takes no system messages", peer->id);
+    } else {
+      detail::log().warn("refused a subscription to peer {} from key {}: only its own key ({}) may read its messages",
+                         peer->id, subscriber_key && !subscriber_key->empty() ? *subscriber_key : "(none)", peer->key);
+    }
+    return false;
   }
+  ++peer->subscriptions;
+  std::vector<Publication> publish;
+  sysmsgs_.subscribed(peer->id, publish);
+  for (auto& p : publish) outbox_.publish(std::move(p));
+  return true;
 }
 
 void Dispatcher::send_completions(std::vector<SysmsgDone>& done) {

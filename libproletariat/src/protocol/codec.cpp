@@ -484,7 +484,9 @@ std::variant<Offer, DecodeError> decode_offer(const Envelope& env) {
     } else {
       for (const auto& [start_text, guaranteed] : ps->items()) {
         // nlohmann converts without the global locale (a ',' decimal point must not matter).
-        const double start = is_priority_key(start_text) ? json::parse(start_text).get<double>() : -1;
+        // A number too large for a double ("1e400") is refused too, not thrown.
+        const json number = is_priority_key(start_text) ? json::parse(start_text, nullptr, false) : json();
+        const double start = number.is_number() ? number.get<double>() : -1;
         if (!std::isfinite(start) || start < 0) {
           r.fail("prioritySlots key '" + start_text.substr(0, 32) + "' is not a number >= 0");
           break;
