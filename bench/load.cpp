@@ -99,8 +99,8 @@ std::string json_payload(std::size_t bytes) {
 }  // namespace
 
 LibraryWorkers::LibraryWorkers(const std::string& endpoint, std::size_t count, unsigned slots, unsigned handler_threads,
-                 std::size_t result_bytes,
-                               const Features& features) {
+                               std::size_t result_bytes, const Features& features,
+                               const std::optional<CurveOptions>& curve) {
   const auto result = Payload::json_text(json_payload(result_bytes));
   for (std::size_t i = 0; i < count; ++i) {
     WorkerOptions options;
@@ -108,6 +108,7 @@ LibraryWorkers::LibraryWorkers(const std::string& endpoint, std::size_t count, u
     options.slots = slots;
     options.handler_threads = handler_threads;
     options.name = "bench-" + std::to_string(i);
+    options.curve = curve;
     if (features.on && slots >= 4) options.priority_slots[1.0] = slots / 4;
     auto worker = std::make_unique<Worker>(options);
     worker->on_work([result](const JobPtr& job) { job->reply(result); });
@@ -129,11 +130,13 @@ bool LibraryWorkers::wait_ready(std::chrono::milliseconds timeout) {
   return true;
 }
 
-LibraryClients::LibraryClients(const std::string& endpoint, std::size_t count) {
+LibraryClients::LibraryClients(const std::string& endpoint, std::size_t count,
+                               const std::optional<CurveOptions>& curve) {
   for (std::size_t i = 0; i < count; ++i) {
     ClientOptions options;
     options.endpoint = endpoint;
     options.name = "bench-client-" + std::to_string(i);
+    options.curve = curve;
     clients_.push_back(std::make_unique<Client>(options));
   }
 }

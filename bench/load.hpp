@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,8 +36,8 @@ struct Features {
 class LibraryWorkers {
  public:
   LibraryWorkers(const std::string& endpoint, std::size_t count, unsigned slots, unsigned handler_threads,
-                 std::size_t result_bytes,
-                 const Features& features);
+                 std::size_t result_bytes, const Features& features,
+                 const std::optional<CurveOptions>& curve = std::nullopt);
   ~LibraryWorkers();
   // True once every worker's offer was accepted.
   [[nodiscard]] bool wait_ready(std::chrono::milliseconds timeout);
@@ -47,7 +48,8 @@ class LibraryWorkers {
 
 class LibraryClients {
  public:
-  LibraryClients(const std::string& endpoint, std::size_t count);
+  LibraryClients(const std::string& endpoint, std::size_t count,
+                 const std::optional<CurveOptions>& curve = std::nullopt);
   ~LibraryClients();
   [[nodiscard]] bool wait_connected(std::chrono::milliseconds timeout);
   // Every client pushes jobs / count jobs (the first ones get the remainder), keeping

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -25,6 +26,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <proletariat/curve.hpp>
 #include <proletariat/version.hpp>
 
 #include "fake_workers.hpp"
@@ -68,6 +70,8 @@ struct Options {
   bool keep_logs = false;
   // --journal: the same runs against a journaled manager, then its start-up figures.
   bool journal = false;
+  // --curve: the same runs against a manager with CURVE, every peer connecting with it.
+  bool curve = false;
   std::size_t journal_queued = 1000000;
   std::size_t journal_finished = 10000000;
 };
@@ -114,6 +118,12 @@ Journal (issue 11):
                           on one that saw --journal-finished finished jobs
   --journal-queued N      queued jobs for the recovery figure; 0 skips it [1000000]
   --journal-finished N    finished jobs for the start figure; 0 skips it [10000000]
+
+Security (issue 12):
+  --curve                 after the in-memory runs, the same runs against a manager with
+                          CURVE on both sockets (ZAP allow-lists), every worker and
+                          client connecting with a key of its role; the ratios to the
+                          runs without CURVE (library workers only)
 
 Comparison and output:
   --baseline              also run a minimal raw ZeroMQ forwarder (DEALER -> ROUTER
@@ -245,6 +255,7 @@ std::optional<Options> parse(int argc, char** argv, int& exit_code) {
   };
   std::map<std::string, std::function<void()>> switches = {
       {"--journal", [&] { o.journal = true; }},
+      {"--curve", [&] { o.curve = true; }},
       {"--baseline", [&] { o.baseline = true; }},   {"--fake-workers", [&] { o.fake_workers = true; }},
       {"--scale", [&] { o.mode = "scale"; }},       {"--status-latency", [&] { o.mode = "status"; }},
       {"--features", [&] { o.mode = "features"; }}, {"--keep-logs", [&] { o.keep_logs = true; }},
@@ -490,12 +501,13 @@ struct Workers {
   std::unique_ptr<LibraryWorkers> library;
   std::unique_ptr<FakeWorkerProcesses> fakes;
 
-  Workers(const Options& o, const std::string& endpoint, std::size_t count, const Features& features, bool fake) {
+  Workers(const Options& o, const std::string& endpoint, std::size_t count, const Features& features, bool fake,
+          const std::optional<CurveOptions>& curve = std::nullopt) {
     if (fake) {
       const unsigned guaranteed = features.on && o.slots >= 4 ? o.slots / 4 : 0;
       fakes = std::make_unique<FakeWorkerProcesses>(endpoint, count, o.slots, guaranteed, o.bytes);
     } else {
-      library = std::make_unique<LibraryWorkers>(endpoint, count, o.slots, o.handler_threads, o.bytes, features);
+      library = std::make_unique<LibraryWorkers>(endpoint, count, o.slots, o.handler_threads, o.bytes, features, curve);
     }
   }
   [[nodiscard]] std::vector<pid_t> helper_pids() const { return fakes ? fakes->pids() : std::vector<pid_t>{}; }
@@ -511,16 +523,24 @@ struct System {
   std::unique_ptr<Workers> workers;
   std::unique_ptr<LibraryClients> clients;
 
+  // `curve`: the manager runs CURVE (its arguments are in `extra_args`); the workers
+  // connect with `curve->worker`, the clients with `curve->client`.
+  struct Keys {
+    CurveOptions worker;
+    CurveOptions client;
+  };
   System(const Options& o, LogDir& logs, std::size_t worker_count, const Features& features, bool fake,
-         const std::vector<std::string>& extra_args = {}) {
+         const std::vector<std::string>& extra_args = {}, const std::optional<Keys>& curve = std::nullopt) {
     auto args = o.manager_args;
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     manager = std::make_unique<ManagerProcess>(o.daemon, args, logs.file("proletariatd"));
     if (worker_count > 0) {
-      workers = std::make_unique<Workers>(o, manager->endpoint(), worker_count, features, fake);
+      workers = std::make_unique<Workers>(o, manager->endpoint(), worker_count, features, fake,
+                                          curve ? std::optional<CurveOptions>(curve->worker) : std::nullopt);
       if (!workers->wait_ready(worker_count)) throw std::runtime_error("the workers did not all register in time");
     }
-    clients = std::make_unique<LibraryClients>(manager->endpoint(), o.clients);
+    clients = std::make_unique<LibraryClients>(manager->endpoint(), o.clients,
+                                               curve ? std::optional<CurveOptions>(curve->client) : std::nullopt);
     if (!clients->wait_connected(std::chrono::seconds(15))) throw std::runtime_error("the clients did not connect");
   }
   [[nodiscard]] std::vector<pid_t> helpers() const { return workers ? workers->helper_pids() : std::vector<pid_t>{}; }
@@ -613,6 +633,36 @@ int journal_runs(const Options& o, LogDir& logs, const std::vector<Phase>& phase
   return status;
 }
 
+// The runs of mode_run against a manager with CURVE, compared with those without.
+int curve_runs(const Options& o, LogDir& logs, const std::vector<Phase>& phases,
+               const std::map<std::string, Measurement>& plain) {
+  // One key per role, shared by all the workers and by all the clients (a key may
+  // have any number of connections); the clients' key is an admin's too, for STATUS.
+  const std::string dir = logs.directory("curve-keys");
+  for (const char* role : {"workers", "clients", "admins"}) std::filesystem::create_directories(dir + "/" + role);
+  const auto server = generate_curve_key_pair();
+  const auto worker = generate_curve_key_pair();
+  const auto client = generate_curve_key_pair();
+  write_key_files(dir + "/manager", server);
+  std::ofstream(dir + "/workers/bench.pub") << worker.public_key << "\n";
+  std::ofstream(dir + "/clients/bench.pub") << client.public_key << "\n";
+  std::ofstream(dir + "/admins/bench.pub") << client.public_key << "\n";
+  const System::Keys keys{{server.public_key, worker}, {server.public_key, client}};
+  int status = 0;
+  System sys(o, logs, o.workers, Features{}, false, {"--curve-secret-key=" + dir + "/manager.key", "--curve-keys=" + dir},
+             keys);
+  for (const auto& phase : phases) {
+    auto line = header(o, std::string("curve_") + phase.name, phase.window, o.workers, 1);
+    const auto m = measure_ours(*sys.manager, *sys.clients, phase.jobs, phase.window, o.bytes, Features{},
+                                deadline_for(o, phase.jobs), sys.helpers());
+    line.update(figures(m));
+    if (auto it = plain.find(phase.name); it != plain.end()) line["vs_plain"] = ratios(m, it->second);
+    if (failed(m)) status = 1;
+    emit(line);
+  }
+  return status;
+}
+
 int mode_run(const Options& o) {
   LogDir logs(o.keep_logs);
   auto ours = std::make_unique<System>(o, logs, o.workers, Features{}, o.fake_workers);
@@ -646,6 +696,10 @@ int mode_run(const Options& o) {
       emit(line);
       if (m.load.timed_out) return 1;
     }
+  }
+  if (o.curve) {
+    ours.reset();  // one manager at a time
+    if (curve_runs(o, logs, phases, memory) != 0) status = 1;
   }
   if (o.journal) {
     ours.reset();  // one manager at a time: the journaled ones get the machine to themselves

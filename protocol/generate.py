@@ -64,6 +64,7 @@ def scalar_constants(spec: Dict[str, Any]) -> List[Tuple[str, Any, str]]:
         ("SLOTS_MAX", offer["slots_max"], ""),
         ("SLOTS_DEFAULT", offer["slots_default"], ""),
         ("ZERO_START_GUARANTEE_IGNORED", offer["zero_start_guarantee"] == "ignored", ""),
+        ("RANGE_START_PATTERN", offer["range_start_pattern"], "a prioritySlots key: JSON number syntax, no sign"),
     ]
     return out
 

@@ -376,6 +376,69 @@ TEST_F(DispatcherTest, PushOverClientLimitIsRefusedWhole) {
   EXPECT_TRUE(has(sent, "ACCEPTED"));
 }
 
+// max_client_bytes counts payloads plus 256 bytes a job, and frees them as results go
+// back, as jobs are aborted, and as jobs fail.
+TEST_F(DispatcherTest, PushOverClientBytesIsRefusedWholeAndResultsFreeTheBudget) {
+  ManagerOptions o;
+  o.max_client_bytes = 2 * (256 + 100);
+  reset(o);
+  worker("w", 1);
+  hello("c");
+  const std::string hundred(100, 'x');
+  auto sent = from("c", "PUSH", {{"req", 1}, {"jobs", {nlohmann::json::object(), nlohmann::json::object()}}},
+                   {hundred, hundred});
+  const auto first = only(sent, "ACCEPTED").header["ids"][0];
+  const auto second = only(sent, "ACCEPTED").header["ids"][1];
+  sent = from("c", "PUSH", {{"req", 2}, {"jobs", {nlohmann::json::object()}}}, {"1"});
+  const auto& err = only(sent, "ERROR");
+  EXPECT_EQ(err.header["code"], "ELIMIT");
+  EXPECT_EQ(err.header["req"], 2);
+  EXPECT_NE(err.header["message"].get<std::string>().find("max_client_bytes"), std::string::npos);
+  EXPECT_FALSE(has(sent, "ACCEPTED"));
+
+  sent = from("w", "RESULT", {{"results", {{{"id", first}, {"attempt", 1}}}}}, {"1"});
+  EXPECT_TRUE(has(sent, "RESULT"));
+  sent = from("c", "PUSH", {{"req", 3}, {"jobs", {nlohmann::json::object()}}}, {hundred});
+  EXPECT_TRUE(has(sent, "ACCEPTED")) << "a result gave its bytes back";
+  sent = from("c", "ABORT", {{"ids", {second}}});
+  sent = from("c", "PUSH", {{"req", 4}, {"jobs", {nlohmann::json::object()}}}, {hundred});
+  EXPECT_TRUE(has(sent, "ACCEPTED")) << "an abort gave its bytes back";
+}
+
+TEST_F(DispatcherTest, PushOverServiceLimitIsRefusedWholeForEveryClient) {
+  ManagerOptions o;
+  o.max_jobs_per_service = 2;
+  reset(o);
+  hello("a");
+  hello("b");
+  const nlohmann::json ocr = {{"service", "ocr"}};
+  auto sent = from("a", "PUSH", {{"req", 1}, {"jobs", {ocr, ocr}}}, {"1", "2"});
+  EXPECT_TRUE(has(sent, "ACCEPTED"));
+  sent = from("b", "PUSH", {{"req", 1}, {"jobs", {ocr}}}, {"3"});
+  const auto& err = only(sent, "ERROR");
+  EXPECT_EQ(err.header["code"], "ELIMIT");
+  EXPECT_NE(err.header["message"].get<std::string>().find("'ocr'"), std::string::npos);
+  sent = from("b", "PUSH", {{"req", 2}, {"jobs", {nlohmann::json::object()}}}, {"4"});
+  EXPECT_TRUE(has(sent, "ACCEPTED")) << "another service is not held back";
+}
+
+TEST_F(DispatcherTest, HelloBeyondMaxPeersIsRefusedAndThePeersStay) {
+  ManagerOptions o;
+  o.max_peers = 2;
+  reset(o);
+  hello("a");
+  worker("w", 1);
+  auto sent = from("c", "HELLO", {});
+  EXPECT_EQ(only(sent, "ERROR").header["code"], "ELIMIT");
+  EXPECT_FALSE(has(sent, "WELCOME"));
+  EXPECT_EQ(only(from("c", "HEARTBEAT", {}), "ERROR").header["code"], "ENOHELLO");
+  sent = from("a", "PUSH", {{"req", 1}, {"jobs", {nlohmann::json::object()}}}, {"1"});
+  EXPECT_TRUE(has(sent, "ACCEPTED"));
+  EXPECT_TRUE(has(sent, "JOBS"));
+  from("a", "BYE", {});
+  EXPECT_TRUE(has(from("c", "HELLO", {}), "WELCOME")) << "a place freed is taken";
+}
+
 TEST_F(DispatcherTest, SilentPeerIsHeartbeatedThenDropped) {
   hello("c");
   auto sent = tick(100ms);

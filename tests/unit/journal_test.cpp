@@ -77,6 +77,16 @@ TEST(SegmentLog, RecordsComeBackInOrderAfterReopen) {
   EXPECT_EQ(replay_all(dir.path), (std::vector<std::string>{"one", "two", "three"}));
 }
 
+// Job payloads are in the journal: only the manager's user may read it (docs/SECURITY.md).
+TEST(SegmentLog, ANewJournalIsTheManagersUsersOnly) {
+  TempDir parent;
+  const std::string dir = parent.path + "/journal";
+  write_records(dir, {"secret"});
+  EXPECT_EQ(fs::status(dir).permissions() & fs::perms::all, fs::perms::owner_all);
+  const auto segment = fs::status(only_segment(dir)).permissions() & fs::perms::all;
+  EXPECT_EQ(segment & (fs::perms::group_all | fs::perms::others_all), fs::perms::none);
+}
+
 TEST(SegmentLog, TornLastRecordIsCutAtEveryByteOffset) {
   TempDir source;
   write_records(source.path, {"first record", "second record", "the last record, torn"});

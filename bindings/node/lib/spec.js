@@ -16,6 +16,9 @@ const DEFAULT_CON_RETRY_TIME_MS = 2000;
 const MAX_MESSAGE_BYTES = 67108864;
 const MAX_FRAMES = 100004;
 const MAX_JOBS_PER_CLIENT = 1000000;
+const MAX_CLIENT_BYTES = 335544320;
+const MAX_JOBS_PER_SERVICE = 2000000;
+const MAX_PEERS = 12000;
 const MAX_TOPIC_BYTES = 256;
 const MAX_WAITING_LISTED = 100;
 const MAX_JOBS_PER_PUSH = 4096;
@@ -26,6 +29,7 @@ const SLOTS_MIN = 1;
 const SLOTS_MAX = 1000000;
 const SLOTS_DEFAULT = 100;
 const ZERO_START_GUARANTEE_IGNORED = true;
+const RANGE_START_PATTERN = "^(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?$";
 
 // code -> {class, meaning}
 const ERRORS = Object.freeze({
@@ -46,7 +50,7 @@ const ERRORS = Object.freeze({
   ESTATE: Object.freeze({ class: "request", meaning: "the command is not allowed in the peer's state or role (RESULT from a client, PUSH from a worker, a second HELLO or OFFER)" }),
   EBADOFFER: Object.freeze({ class: "request", meaning: "the OFFER header is wrong: a field of the wrong type, slots out of range, a bad range start or guarantee, guarantees above slots, an empty service name" }),
   ETOOBIG: Object.freeze({ class: "request", meaning: "the message exceeds max_message_bytes or max_frames; as a job error: the job or its result alone is too big to travel" }),
-  ELIMIT: Object.freeze({ class: "retry", meaning: "the push would exceed the client's limit of outstanding jobs (max_jobs_per_client)" }),
+  ELIMIT: Object.freeze({ class: "retry", meaning: "a limit of \u00a710 would be exceeded: the push (max_jobs_per_client, max_client_bytes, max_jobs_per_service) or the HELLO (max_peers) is refused whole" }),
   EINTERNAL: Object.freeze({ class: "fault", meaning: "the manager failed while handling the message; it logged the details and goes on" }),
   EDRAINING: Object.freeze({ class: "retry", meaning: "the manager is stopping (draining): it takes no new pushes; push again later, or to another manager" }),
   EDENIED: Object.freeze({ class: "request", meaning: "the peer's CURVE key does not hold the role the command needs: OFFER needs a worker key, PUSH a client key, STATUS (everybody's) and a SYSMSG to everybody an admin key" }),
@@ -113,6 +117,9 @@ module.exports = {
   MAX_MESSAGE_BYTES,
   MAX_FRAMES,
   MAX_JOBS_PER_CLIENT,
+  MAX_CLIENT_BYTES,
+  MAX_JOBS_PER_SERVICE,
+  MAX_PEERS,
   MAX_TOPIC_BYTES,
   MAX_WAITING_LISTED,
   MAX_JOBS_PER_PUSH,
@@ -123,6 +130,7 @@ module.exports = {
   SLOTS_MAX,
   SLOTS_DEFAULT,
   ZERO_START_GUARANTEE_IGNORED,
+  RANGE_START_PATTERN,
   ERRORS,
   COMMANDS,
   FROM_MANAGER,

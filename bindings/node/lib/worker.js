@@ -32,7 +32,7 @@ const { Peer } = require('./peer');
 const { nonNegative } = require('./options');
 
 // The offer's bounds on slots and its default (PROTOCOL §4, protocol/protocol.json).
-const { SLOTS_MIN, SLOTS_MAX, SLOTS_DEFAULT } = require('./spec');
+const { SLOTS_MIN, SLOTS_MAX, SLOTS_DEFAULT, RANGE_START_PATTERN } = require('./spec');
 // Default bound on how long a finished result may wait for its batch (ms).
 const DEFAULT_ANSWER_DELAY_MAX = 5;
 // A runTimeout beyond this is treated as this: setTimeout's largest delay (~24.8 days).
@@ -67,8 +67,9 @@ class Work {
   }
 }
 
-// A prioritySlots key as the wire writes it: a decimal number, no blanks, no hex.
-const RANGE_START = /^\+?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+// A prioritySlots key as the wire writes it: JSON number syntax without a sign (no
+// blanks, no hex, no leading zero), the manager's rule.
+const RANGE_START = new RegExp(RANGE_START_PATTERN);
 
 // The offer rules of protocol/protocol.json ("offer.rules"; PROTOCOL §4), the
 // manager's, checked at start() so that a bad configuration throws EBADOFFER rather

@@ -127,7 +127,7 @@ describe('system messages and status against proletariatd', () => {
     assert.equal(err.code, 'ENOPEER');
   });
 
-  it('peer ids that share a prefix ("x.1", "x.10") each get only their own messages', async () => {
+  it('peer ids are prefix-free and each peer gets only its own messages (PROTOCOL §8.1)', async () => {
     const extra = [];
     try {
       for (let i = 0; i < 10; ++i) {
@@ -136,21 +136,26 @@ describe('system messages and status against proletariatd', () => {
         await once(c, 'connect', WAIT, 'an extra client to register');
       }
       const all = [worker, sender, listener, ...extra];
+      for (const a of all) {
+        for (const b of all) {
+          assert.ok(a === b || !b.id.startsWith(a.id), `${a.id} is a prefix of ${b.id}`);
+        }
+      }
       const seen = new Map(all.map((p) => [p, []]));
       for (const p of all) p.on('sysmsg', (msg) => seen.get(p).push(msg));
-      const prefixOf = (id) => all.find((p) => p.id !== id && id.startsWith(p.id));
-      const target = all.find((p) => prefixOf(p.id));
-      assert.ok(target, `some id is a prefix of another: ${all.map((p) => p.id).join(' ')}`);
-      const [err, counts] = await callback((cb) => sender.systemMessage('only you', { to: target.id }, cb), WAIT,
-        'the message to the prefixed peer');
-      assert.equal(err, null);
-      assert.deepEqual(counts, { sentTo: 1, receivedBy: 1 });
-      // Publish something the short-id peer does get, after: the channel is ordered
-      // per peer, so once it arrives, a wrongly delivered copy would have too.
-      const short = prefixOf(target.id);
-      await callback((cb) => sender.systemMessage('yours', { to: short.id }, cb), WAIT, 'the message to the short id');
+      // The ids whose counters share their first digit ("1@…", "1x@…") were the ones
+      // a prefix match confused.
+      const byLength = [...extra].sort((a, b) => a.id.length - b.id.length);
+      const short = byLength[0];
+      const long = byLength[byLength.length - 1];
+      for (const [p, text] of [[long, 'only you'], [short, 'yours']]) {
+        const [err, counts] = await callback((cb) => sender.systemMessage(text, { to: p.id }, cb), WAIT,
+          `the message to ${p.id}`);
+        assert.equal(err, null);
+        assert.deepEqual(counts, { sentTo: 1, receivedBy: 1 });
+      }
       for (const p of all) {
-        const expected = p === target ? ['only you'] : p === short ? ['yours'] : [];
+        const expected = p === long ? ['only you'] : p === short ? ['yours'] : [];
         assert.deepEqual(seen.get(p), expected, `what ${p.id} received`);
       }
     } finally {

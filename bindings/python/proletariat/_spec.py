@@ -20,7 +20,13 @@ MAX_MESSAGE_BYTES = 67108864
 MAX_FRAMES = 100004
 #: jobs a client may have outstanding; a push that would exceed it is refused whole
 MAX_JOBS_PER_CLIENT = 1000000
-#: longest subscription topic (a peer id) the manager takes on the system-message channel; the subscription message is this plus its one-byte prefix; longer ones are ignored and logged
+#: what a client's outstanding jobs may hold: their payload bytes plus 256 bytes a job; a push that would exceed it is refused whole
+MAX_CLIENT_BYTES = 335544320
+#: jobs in the manager (queued, held, running) naming one service, all clients together; a push that would exceed it is refused whole
+MAX_JOBS_PER_SERVICE = 2000000
+#: registered peers; a HELLO beyond it is refused and the peer stays unregistered
+MAX_PEERS = 12000
+#: longest subscription topic (a peer id) the manager takes on the system-message channel; the subscription message is this plus its one-byte prefix; longer ones are refused and logged
 MAX_TOPIC_BYTES = 256
 #: waiting jobs explained in a STATUS document
 MAX_WAITING_LISTED = 100
@@ -32,6 +38,8 @@ SLOTS_MIN = 1
 SLOTS_MAX = 1000000
 SLOTS_DEFAULT = 100
 ZERO_START_GUARANTEE_IGNORED = True
+#: a prioritySlots key: JSON number syntax, no sign
+RANGE_START_PATTERN = "^(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 
 #: code -> (class, meaning)
 ERRORS = {
@@ -52,7 +60,7 @@ ERRORS = {
     "ESTATE": ("request", "the command is not allowed in the peer's state or role (RESULT from a client, PUSH from a worker, a second HELLO or OFFER)"),
     "EBADOFFER": ("request", "the OFFER header is wrong: a field of the wrong type, slots out of range, a bad range start or guarantee, guarantees above slots, an empty service name"),
     "ETOOBIG": ("request", "the message exceeds max_message_bytes or max_frames; as a job error: the job or its result alone is too big to travel"),
-    "ELIMIT": ("retry", "the push would exceed the client's limit of outstanding jobs (max_jobs_per_client)"),
+    "ELIMIT": ("retry", "a limit of §10 would be exceeded: the push (max_jobs_per_client, max_client_bytes, max_jobs_per_service) or the HELLO (max_peers) is refused whole"),
     "EINTERNAL": ("fault", "the manager failed while handling the message; it logged the details and goes on"),
     "EDRAINING": ("retry", "the manager is stopping (draining): it takes no new pushes; push again later, or to another manager"),
     "EDENIED": ("request", "the peer's CURVE key does not hold the role the command needs: OFFER needs a worker key, PUSH a client key, STATUS (everybody's) and a SYSMSG to everybody an admin key"),

@@ -22,11 +22,13 @@ import itertools
 import logging
 import math
 import operator
+import re
 import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, TypeVar, Union, overload
 
 from . import _protocol as proto
+from . import _spec
 from ._peer import PeerBase
 from .client import DEFAULT_ENDPOINT, Job
 from .curve import CurveOptions
@@ -184,12 +186,16 @@ def _integer(value: Any, what: str, low: int, high: Optional[int] = MAX_SLOTS) -
     return number
 
 
+_RANGE_START = re.compile(_spec.RANGE_START_PATTERN)
+
+
 def _range_start(start: Any) -> float:
     """A prioritySlots key as a number: finite and >= 0 (PROTOCOL §4); EBADOFFER otherwise.
 
-    Strings are read as the decimal numbers the wire writes ("1", "2.5"), without the
-    extras float() would take (surrounding blanks, digit separators)."""
-    if isinstance(start, bool) or (isinstance(start, str) and (start != start.strip() or "_" in start)):
+    Strings are read as the wire writes them, JSON number syntax without a sign ("1",
+    "2.5", "1e3"; the manager's rule), without the extras float() would take (blanks,
+    digit separators, "inf", a leading zero)."""
+    if isinstance(start, bool) or (isinstance(start, str) and not _RANGE_START.fullmatch(start)):
         value = math.nan
     else:
         try:

@@ -249,3 +249,33 @@ def test_an_unauthenticated_sub_on_the_system_message_port_receives_nothing(curv
             monitor.close(linger=0)
             sub.close(linger=0)
         context.term()
+
+
+def test_a_listed_key_cannot_read_another_peers_system_messages(curve, peers):
+    """Issue 12, item 7: the channel grants a peer's topic only to that peer's key. A
+    listed client's SUB passes the handshake, subscribes to everything and to the
+    worker's id, and reads nothing; the worker reads its own."""
+    worker, client = ready_pair(peers)
+    got: List[Any] = []
+    worker.on_sysmsg(lambda content, sender: got.append(content))
+    admin = peers.client("admin")
+    assert admin.wait_connected(WAIT)
+    refused_before = admin.status(timeout=WAIT)["subscriptionsRefused"]
+    context = zmq.Context()
+    sub, monitor = rogue_sub(context, curve.daemon.pub_endpoint, curve.options("client2"))
+    try:
+        sub.setsockopt(zmq.SUBSCRIBE, worker.id.encode())
+        assert monitor.poll(WAIT * 1000), "the listed SUB's handshake did not end"
+        assert recv_monitor_message(monitor)["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED
+        wait_for(lambda: admin.status(timeout=WAIT)["subscriptionsRefused"] >= refused_before + 2,
+                 "the manager to refuse both subscriptions of the other key")
+        for n in range(3):
+            assert client.system_message({"secret": n}, to=worker.id, timeout=WAIT) == (1, 1)
+        assert admin.system_message({"for": "everybody"}, timeout=WAIT)[1] >= 2
+        assert got == [{"secret": 0}, {"secret": 1}, {"secret": 2}, {"for": "everybody"}]
+        assert not sub.poll(100), f"another key's SUB received {sub.recv_multipart()}"
+    finally:
+        sub.disable_monitor()
+        monitor.close(linger=0)
+        sub.close(linger=0)
+        context.term()

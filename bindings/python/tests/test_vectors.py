@@ -174,7 +174,10 @@ OFFER_CASES = [case for case in CASES if command_of(case) == "OFFER"]
 @pytest.mark.parametrize("case", OFFER_CASES, ids=case_id)
 def test_the_worker_refuses_the_offers_the_manager_refuses(case):
     """The Python worker's offer check (at construction) gives the manager's verdicts."""
-    header = json.loads(frames_of(case)[3])
+    try:
+        header = json.loads(frames_of(case)[3])
+    except ValueError:
+        pytest.skip("the header is not JSON: no Worker argument writes it")
     if isinstance(header.get("services"), str):
         pytest.skip("the Python API takes a single service name as a string; the wire needs an array")
     kwargs = {"slots": header.get("slots"), "priority_slots": header.get("prioritySlots"),

@@ -67,6 +67,15 @@ struct ManagerOptions {
   std::size_t max_message_bytes = 64u << 20;
   std::size_t max_frames = 100004;
   std::size_t max_jobs_per_client = 1000000;
+  // What one client's outstanding jobs may hold: their payload bytes plus 256 bytes a
+  // job (the manager's own record, 218 bytes measured). The default keeps one client
+  // under a third of a 1 GiB manager and still lets it queue 1,000,000 small jobs.
+  std::size_t max_client_bytes = 320u << 20;
+  // Jobs in the manager (queued, held, running) naming one service, all clients
+  // together: a service nobody serves cannot grow without bound.
+  std::size_t max_jobs_per_service = 2000000;
+  // Registered peers (workers, clients and peers of neither role yet).
+  std::size_t max_peers = 12000;
 
   // Seed of the dispatch randomness; 0 picks one from std::random_device.
   std::uint64_t seed = 0;

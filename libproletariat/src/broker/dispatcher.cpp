@@ -167,6 +167,13 @@ void Dispatcher::on_message(protocol::Frames& frames, TimePoint now) {
 }
 
 void Dispatcher::on_hello(const std::string& rid, const protocol::Hello& msg, const std::string& key, TimePoint now) {
+  if (peers_.size() >= options_.max_peers) {
+    detail::log().warn("refused a HELLO{}: {} peers are registered, the limit (max_peers)",
+                       key.empty() ? std::string() : " from key " + key, options_.max_peers);
+    reply_error(rid, errc::kLimit, "the manager has its limit of " + std::to_string(options_.max_peers) + " peers",
+                "HELLO");
+    return;
+  }
   Peer& peer = peers_.add(rid, now);
   peer.name = msg.name.substr(0, 128);
   peer.lang = msg.lang.substr(0, 32);
@@ -222,11 +229,10 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
                 "PUSH", msg.req);
     return;
   }
-  if (peer.outstanding_jobs + msg.jobs.size() > options_.max_jobs_per_client) {
-    reply_error(peer.routing_id, errc::kLimit,
-                "push of " + std::to_string(msg.jobs.size()) + " jobs would exceed the limit of " +
-                    std::to_string(options_.max_jobs_per_client) + " outstanding jobs",
-                "PUSH", msg.req);
+  if (auto why = over_push_limits(peer, msg)) {
+    detail::log().warn("client {}{}: push {} refused with {}: {}", peer.id, peer.key.empty() ? "" : " (key " + peer.key + ")",
+                       msg.req, errc::kLimit, *why);
+    reply_error(peer.routing_id, errc::kLimit, std::move(*why), "PUSH", msg.req);
     return;
   }
   if (peer.role == Role::unknown) client_slot_for(peer);
@@ -241,6 +247,7 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
     const JobId id = next_job_id_++;
     accepted.ids.push_back(id);
     ++peer.outstanding_jobs;
+    peer.outstanding_bytes += accounted_bytes(msg.payloads[i].size());
     // An entry's own options (PROTOCOL §4, entry_options) override the header's.
     const double priority = job.priority.value_or(msg.priority);
     const auto assign_timeout = job.assign_timeout_ms ? job.assign_timeout_ms : msg.assign_timeout_ms;
@@ -261,6 +268,38 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
   apply(effects_);
 }
 
+std::optional<std::string> Dispatcher::over_push_limits(const Peer& peer, const protocol::Push& msg) const {
+  if (peer.outstanding_jobs + msg.jobs.size() > options_.max_jobs_per_client) {
+    return "push of " + std::to_string(msg.jobs.size()) + " jobs would exceed the limit of " +
+           std::to_string(options_.max_jobs_per_client) + " outstanding jobs (max_jobs_per_client)";
+  }
+  std::size_t bytes = 0;
+  for (const auto& payload : msg.payloads) bytes += accounted_bytes(payload.size());
+  if (peer.outstanding_bytes + bytes > options_.max_client_bytes) {
+    return "push of " + std::to_string(bytes) + " bytes would exceed the client's limit of " +
+           std::to_string(options_.max_client_bytes) + " bytes outstanding (max_client_bytes, " +
+           std::to_string(peer.outstanding_bytes) + " held)";
+  }
+  // A push names one service or a few: a short list, not a map.
+  std::vector<std::pair<std::string_view, std::size_t>> per_service;
+  for (const auto& job : msg.jobs) {
+    auto it = std::find_if(per_service.begin(), per_service.end(), [&](const auto& s) { return s.first == job.service; });
+    if (it == per_service.end()) {
+      per_service.emplace_back(job.service, 1);
+    } else {
+      ++it->second;
+    }
+  }
+  for (const auto& [service, count] : per_service) {
+    if (scheduler_.jobs_of_service(service) + count > options_.max_jobs_per_service) {
+      return "push of " + std::to_string(count) + " jobs would exceed the limit of " +
+             std::to_string(options_.max_jobs_per_service) + " jobs for service '" +
+             std::string(service.substr(0, 64)) + "' (max_jobs_per_service)";
+    }
+  }
+  return std::nullopt;
+}
+
 void Dispatcher::on_client_abort(Peer& peer, const protocol::ClientAbort& msg) {
   if (peer.role != Role::client) {
     reply_error(peer.routing_id, errc::kState, "only a client that pushed jobs can abort them", "ABORT");
@@ -269,7 +308,9 @@ void Dispatcher::on_client_abort(Peer& peer, const protocol::ClientAbort& msg) {
   for (const JobId id : msg.ids) {
     const auto job = scheduler_.view(id);
     if (!job || job->client != *peer.client) continue;  // not this client's, or ended already
+    const std::size_t bytes = accounted_bytes(job->cargo.payload.size());
     if (scheduler_.abort(id, effects_)) {
+      peer.outstanding_bytes -= std::min(peer.outstanding_bytes, bytes);
       detail::log().debug("client {} aborts job {}", peer.id, id);
       if (journal_) journal_->gone(id);
       apply(effects_);
@@ -358,7 +399,8 @@ JobInfo Dispatcher::info(JobId job, const JobFacts& facts) {
   return JobInfo{job, client_id(facts.client), facts.priority, facts.key, facts.service, facts.attempt};
 }
 
-void Dispatcher::deliver(JobId job, ClientSlot client, std::optional<JobError> err, zmq::message_t data, bool raw) {
+void Dispatcher::deliver(JobId job, const JobFacts& facts, ClientSlot client, std::optional<JobError> err,
+                         zmq::message_t data, bool raw) {
   if (journal_ && !slot_identities_.contains(client)) {
     journal_->gone(job);  // an anonymous client cannot come back for it: sent once, forgotten
   } else if (journal_) {
@@ -370,6 +412,7 @@ void Dispatcher::deliver(JobId job, ClientSlot client, std::optional<JobError> e
   Peer* peer = peers_.by_client(client);
   if (peer == nullptr) return;  // the client left (its jobs were aborted) or is away (held)
   if (peer->outstanding_jobs > 0) --peer->outstanding_jobs;
+  peer->outstanding_bytes -= std::min(peer->outstanding_bytes, accounted_bytes(facts.payload_bytes));
   peer->last_sent = now_;
   auto& batch = outbox_.results_for(peer->routing_id);
   batch.results.push_back(protocol::ClientResult{job, std::move(err), raw});
@@ -421,7 +464,7 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
                 const Result outcome{err, protocol::from_frame(std::move(shared), raw)};
                 events_.finish(info(f.job, f.facts), outcome);
               }
-              deliver(f.job, f.client, std::move(err), std::move(data), raw);
+              deliver(f.job, f.facts, f.client, std::move(err), std::move(data), raw);
               ++finished_since_cleanup_;
               ++status_context_.finished_total;
             },
@@ -440,7 +483,7 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
                                    f.job, f.facts.attempt, errc::kPoison);
               }
               if (events_.finish) events_.finish(info(f.job, f.facts), Result{err, {}});
-              deliver(f.job, f.client, std::move(err), zmq::message_t(), false);
+              deliver(f.job, f.facts, f.client, std::move(err), zmq::message_t(), false);
               ++finished_since_cleanup_;
               ++status_context_.finished_total;
             },

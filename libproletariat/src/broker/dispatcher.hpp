@@ -132,7 +132,14 @@ class Dispatcher {
     zmq::message_t* frame;
   };
   void apply(Effects& effects, const ResultSource* result = nullptr);
-  void deliver(JobId job, ClientSlot client, std::optional<JobError> err, zmq::message_t data, bool raw);
+  void deliver(JobId job, const JobFacts& facts, ClientSlot client, std::optional<JobError> err, zmq::message_t data,
+               bool raw);
+  // Why a push breaks a limit (PROTOCOL §10: ELIMIT), or nothing.
+  [[nodiscard]] std::optional<std::string> over_push_limits(const Peer& peer, const protocol::Push& msg) const;
+  // What a job counts against its client's max_client_bytes: its payload and the
+  // manager's record of it.
+  static constexpr std::size_t kAccountedJobBytes = 256;
+  [[nodiscard]] static std::size_t accounted_bytes(std::size_t payload) noexcept { return payload + kAccountedJobBytes; }
   [[nodiscard]] JobInfo info(const JobView& job);
   [[nodiscard]] JobInfo info(JobId job, const JobFacts& facts);
   [[nodiscard]] std::string client_id(ClientSlot slot);

@@ -137,8 +137,13 @@ void Dispatcher::reattach(Peer& peer) {
   peers_.attach_client(peer, slot);
   const auto held = held_.of_client(slot);
   // Held results are sent here, not through deliver(): only the unfinished jobs count.
-  const std::size_t unfinished = scheduler_.jobs_of(slot).size();
+  const auto unfinished_jobs = scheduler_.jobs_of(slot);
+  const std::size_t unfinished = unfinished_jobs.size();
   peer.outstanding_jobs = unfinished;
+  peer.outstanding_bytes = 0;
+  for (const JobId job : unfinished_jobs) {
+    if (const auto view = scheduler_.view(job)) peer.outstanding_bytes += accounted_bytes(view->cargo.payload.size());
+  }
   for (const JobId job : held) {
     HeldResult* result = held_.find(job);
     zmq::message_t data;

@@ -90,9 +90,14 @@ EventLoop::EventLoop(zmq::context_t& context, const ManagerOptions& options, Man
   // exceeds it, so the protocol limit itself is enforced by the codec, with an error
   // reply (ETOOBIG).
   router_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(options.max_message_bytes) * 2 + 4096);
-  // Queues are bounded by the protocol's own limits; do not let libzmq drop silently.
+  // What the manager sends is bounded by the protocol's own limits; a ROUTER would drop
+  // silently at its send high-water mark, so there is none.
   router_.set(zmq::sockopt::sndhwm, 0);
-  router_.set(zmq::sockopt::rcvhwm, 0);
+  // Inbound, a high-water mark drops nothing: a peer whose unread messages reach it is
+  // simply not read (TCP pushes back on it), so one peer that sends faster than the
+  // manager reads cannot fill the manager's memory with its queue (docs/SECURITY.md).
+  // Far above what a well-behaved peer has in flight (8 pushes, a RESULT per batch).
+  router_.set(zmq::sockopt::rcvhwm, kInboundMessagesPerPeer);
   router_.set(zmq::sockopt::linger, 200);
   // Subscriptions are messages too: a topic is a peer id, far below this bound.
   pub_.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(1024));

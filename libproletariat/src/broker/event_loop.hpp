@@ -27,6 +27,8 @@ namespace proletariat::broker {
 // enough to amortise a dispatch round over many results, small enough that timers
 // and the other socket are never starved.
 inline constexpr std::size_t kMaxBatch = 512;
+// Unread messages libzmq keeps per peer before it stops reading that peer (rcvhwm).
+inline constexpr int kInboundMessagesPerPeer = 1000;
 
 class EventLoop {
  public:

@@ -43,6 +43,7 @@ struct Peer {
   std::optional<WorkerSlot> worker;
   std::optional<ClientSlot> client;
   std::size_t outstanding_jobs = 0;  // clients: accepted and not finished
+  std::size_t outstanding_bytes = 0;  // clients: what those count against max_client_bytes
   unsigned subscriptions = 0;        // its SUB subscriptions granted on the XPUB socket and not ended
   bool takes_sysmsg = true;          // HELLO "sysmsg": false: never a recipient
 };

@@ -120,7 +120,7 @@ FileOps& system_ops() {
 SegmentLog::SegmentLog(LogOptions options, const Replay& replay)
     : options_(std::move(options)), ops_(options_.ops != nullptr ? options_.ops : &system_ops()) {
   if (options_.dir.empty()) throw JournalError("journal: no directory given");
-  if (mkdir(options_.dir.c_str(), 0750) != 0 && errno != EEXIST) {
+  if (mkdir(options_.dir.c_str(), 0700) != 0 && errno != EEXIST) {
     throw JournalError("journal: cannot create " + options_.dir + ": " + errno_text());
   }
   std::vector<std::uint64_t> numbers;
@@ -315,7 +315,7 @@ void SegmentLog::scan_segment(std::uint64_t number, bool last, const Replay& rep
 }
 
 void SegmentLog::create_segment(std::uint64_t number, bool snapshot, const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) throw JournalError("journal: cannot create " + path + ": " + errno_text());
   std::byte header[kSegmentHeaderBytes] = {};
   std::memcpy(header, kMagic, sizeof kMagic);

@@ -125,8 +125,8 @@ auto Scheduler::State::finalize(Job& job) -> JobFacts {
   unlink_client(job);
   Service& service = services[job.service_id];
   --service.jobs;
-  JobFacts facts{job.client, job.priority, job.key_text ? std::move(*job.key_text) : std::string(), service.name,
-                 job.attempt};
+  JobFacts facts{job.client,  job.priority, job.key_text ? std::move(*job.key_text) : std::string(), service.name,
+                 job.attempt, job.cargo.payload.size()};
   jobs.erase(job.id);
   return facts;
 }

@@ -124,6 +124,11 @@ std::optional<JobView> Scheduler::view(JobId job) const {
 std::size_t Scheduler::job_count() const { return state_->jobs.size(); }
 std::size_t Scheduler::running_count() const { return state_->running; }
 
+std::size_t Scheduler::jobs_of_service(std::string_view service) const {
+  const auto it = state_->service_ids.find(service);
+  return it == state_->service_ids.end() ? 0 : state_->services[it->second].jobs;
+}
+
 std::vector<JobId> Scheduler::oldest_waiting(std::size_t limit) const {
   // One pass with a bounded max-heap of the smallest ids seen.
   std::vector<JobId> heap;

@@ -80,6 +80,7 @@ struct JobFacts {
   std::string key;
   std::string service;
   unsigned attempt = 0;  // assignments so far
+  std::size_t payload_bytes = 0;  // its payload's size: what it counted against its client's byte budget
 };
 
 // Send the job to the worker (JOBS).
@@ -268,6 +269,8 @@ class Scheduler {
   [[nodiscard]] std::size_t job_count() const;
   // Jobs running on workers (what stats().running says, without building the rest).
   [[nodiscard]] std::size_t running_count() const;
+  // Jobs (queued, held, running) that name `service`.
+  [[nodiscard]] std::size_t jobs_of_service(std::string_view service) const;
   // The `limit` oldest (smallest id) queued or held jobs, oldest first.
   [[nodiscard]] std::vector<JobId> oldest_waiting(std::size_t limit) const;
   [[nodiscard]] SchedulerStats stats() const;

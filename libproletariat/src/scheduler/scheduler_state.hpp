@@ -301,7 +301,8 @@ struct Scheduler::State {
 
   // A copy of the job's data for an effect that outlives the job (GaveUp).
   [[nodiscard]] JobFacts facts_of(const Job& job) const {
-    return JobFacts{job.client, job.priority, job.key(), services[job.service_id].name, job.attempt};
+    return JobFacts{job.client,  job.priority, job.key(), services[job.service_id].name,
+                    job.attempt, job.cargo.payload.size()};
   }
 
   Job* find_job(JobId id);
