@@ -54,6 +54,12 @@ const NUMERIC_OPTIONS = {
   drainTimeout: '--drain-timeout',
   heldResults: '--held-results',
   heldResultsAge: '--held-results-age',
+  // Limits (SPEC 10, PROTOCOL §10).
+  maxMessageBytes: '--max-message-bytes',
+  maxJobsPerClient: '--max-jobs-per-client',
+  maxClientBytes: '--max-client-bytes',
+  maxJobsPerService: '--max-jobs-per-service',
+  maxPeers: '--max-peers',
 };
 const SWITCH_OPTIONS = {
   SACRED_GUARANTEES: '--sacred-guarantees',

@@ -153,3 +153,19 @@ test('a Manager with a journal passes its durability options to the daemon', asy
   }
   await assert.rejects(new Manager({ daemon: DAEMON, journal: '' }).start(), TypeError);
 });
+
+test('a Manager passes its limits to the daemon (SPEC 10)', async () => {
+  const manager = new Manager({ port: 0, host: '127.0.0.1', daemon: DAEMON, maxJobsPerClient: 2, maxPeers: 100 });
+  await within(5000, manager.start(), 'the manager to listen');
+  const client = new Client({ host: '127.0.0.1', port: manager.port, CON_RETRYTIME: 50 });
+  try {
+    const [err, results] = await within(5000, new Promise((resolve) => client.work([1, 2, 3], (...a) => resolve(a))),
+      'the refused push');
+    assert.strictEqual(err, null);
+    assert.deepStrictEqual(results.map((r) => r.err && r.err.code), ['ELIMIT', 'ELIMIT', 'ELIMIT'],
+      'three jobs over a limit of two are refused whole');
+  } finally {
+    await client.close();
+    await within(5000, manager.stop(), 'the manager to stop');
+  }
+});

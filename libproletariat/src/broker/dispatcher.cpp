@@ -97,9 +97,13 @@ void Dispatcher::send(Peer& peer, protocol::Frames frames, TimePoint now) {
 
 void Dispatcher::reply_error(const std::string& rid, std::string_view code, std::string message, std::string command,
                              std::optional<std::uint64_t> req) {
-  detail::log().warn("peer {}: {} {}: {}", rid_text(rid), command.empty() ? "?" : command, code, message);
+  Peer* peer = peers_.find(rid);
+  // A registered peer is named as status names it, by its id and (with CURVE) its key.
+  const std::string who = peer == nullptr ? rid_text(rid)
+                                          : peer->id + (peer->key.empty() ? std::string() : " (key " + peer->key + ")");
+  detail::log().warn("peer {}: {} {}: {}", who, command.empty() ? "?" : command, code, message);
   protocol::ErrorReply reply{std::string(code), std::move(message), std::move(command), req};
-  if (Peer* peer = peers_.find(rid)) peer->last_sent = now_;
+  if (peer != nullptr) peer->last_sent = now_;
   outbox_.send(rid, protocol::encode(reply));
 }
 
@@ -168,8 +172,6 @@ void Dispatcher::on_message(protocol::Frames& frames, TimePoint now) {
 
 void Dispatcher::on_hello(const std::string& rid, const protocol::Hello& msg, const std::string& key, TimePoint now) {
   if (peers_.size() >= options_.max_peers) {
-    detail::log().warn("refused a HELLO{}: {} peers are registered, the limit (max_peers)",
-                       key.empty() ? std::string() : " from key " + key, options_.max_peers);
     reply_error(rid, errc::kLimit, "the manager has its limit of " + std::to_string(options_.max_peers) + " peers",
                 "HELLO");
     return;
@@ -230,8 +232,6 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
     return;
   }
   if (auto why = over_push_limits(peer, msg)) {
-    detail::log().warn("client {}{}: push {} refused with {}: {}", peer.id, peer.key.empty() ? "" : " (key " + peer.key + ")",
-                       msg.req, errc::kLimit, *why);
     reply_error(peer.routing_id, errc::kLimit, std::move(*why), "PUSH", msg.req);
     return;
   }
