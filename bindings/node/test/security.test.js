@@ -152,6 +152,48 @@ describe('CURVE against proletariatd (--curve-secret-key, --curve-keys)', { skip
     assert.deepEqual(await got, [{ hello: 'comrade' }, c.id]);
   });
 
+  it("another listed key's SUB reads none of a peer's system messages, nor does one without CURVE", async () => {
+    const zmq = require('zeromq');
+    await startDaemon();
+    const w = await readyWorker('worker');
+    const got = [];
+    w.on('sysmsg', (msg) => got.push(msg));
+    const c = client('client');
+    assert.deepEqual(await exchange(c, [1]), [2]);
+    const other = curveOf('client2');
+    const snoops = [
+      new zmq.Subscriber({
+        curveServerKey: other.serverKey, curvePublicKey: other.publicKey, curveSecretKey: other.secretKey,
+        linger: 0, receiveTimeout: 200,
+      }),
+      new zmq.Subscriber({ linger: 0, receiveTimeout: 200 }),
+    ];
+    try {
+      for (const sub of snoops) {
+        sub.subscribe('');
+        sub.subscribe(w.id);
+        sub.connect(`tcp://127.0.0.1:${daemon.pubPort}`);
+      }
+      // The CURVE SUB is let in (its key is listed) and its subscriptions refused; the
+      // plain one is refused at the handshake (or, if it got in, its subscriptions).
+      const admin = client('admin');
+      const deadline = Date.now() + WAIT;
+      while ((await admin.status()).subscriptionsRefused < 2) {
+        assert.ok(Date.now() < deadline, 'the manager never refused the two subscriptions of the listed SUB');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      for (let n = 0; n < 3; ++n) {
+        assert.deepEqual(await c.systemMessage({ secret: n }, { to: w.id, timeout: WAIT }), { sentTo: 1, receivedBy: 1 });
+      }
+      assert.deepEqual(got, [{ secret: 0 }, { secret: 1 }, { secret: 2 }]);
+      for (const sub of snoops) {
+        await assert.rejects(sub.receive(), (e) => e.code === 'EAGAIN', 'a SUB read messages addressed to the worker');
+      }
+    } finally {
+      for (const sub of snoops) sub.close();
+    }
+  });
+
   it('a key listed nowhere never registers (EDENIED), while the authorized pair keeps working', async () => {
     await startDaemon();
     const w = worker('worker');
