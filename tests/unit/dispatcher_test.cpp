@@ -863,5 +863,28 @@ TEST(OutboxWorkerBatches, JobsOfWorkersWithoutAnotherMessageLeaveFirstTheRestKee
   EXPECT_TRUE(outbox.take().empty());
 }
 
+// PROTOCOL §8.1: only a registered peer's own id is granted; a stranger that asked for
+// an id before it existed, and then closes its connection (the XPUB socket makes up an
+// unsubscription with no metadata), does not take the owner's subscription away.
+TEST_F(DispatcherSysmsgTest, OnlyPeerIdsAreGrantedAndAStrangerLeavingKeepsTheOwnerSubscribed) {
+  const auto a = id_of("a");
+  const std::string next = "2" + a.substr(a.find('@'));  // the id the next peer gets
+  const auto sub = [](const std::string& topic) { return "\x01" + topic; };
+  const auto unsub = [](const std::string& topic) { return std::string(1, '\0') + topic; };
+  EXPECT_FALSE(dispatcher_->on_subscription(sub(""), std::string(), now_)) << "everything";
+  EXPECT_FALSE(dispatcher_->on_subscription(sub(a.substr(0, 1)), std::string(), now_)) << "a prefix";
+  EXPECT_FALSE(dispatcher_->on_subscription(sub(next), std::string(), now_)) << "an id nobody has yet";
+  const auto b = id_of("b");
+  ASSERT_EQ(b, next);
+  EXPECT_TRUE(dispatcher_->on_subscription(sub(b), std::string(), now_));
+  // The stranger's connection closes: its three refused topics end, keyless.
+  for (const auto& topic : {std::string(), a.substr(0, 1), next}) {
+    EXPECT_FALSE(dispatcher_->on_subscription(unsub(topic), std::nullopt, now_));
+  }
+  auto sent = sysmsg("a", b);
+  ASSERT_EQ(published().size(), 1U) << "b still counts as subscribed";
+  EXPECT_EQ(from("a", "STATUS", {{"req", 9}})[0].header["subscriptionsRefused"], 3);
+}
+
 }  // namespace
 }  // namespace proletariat::broker

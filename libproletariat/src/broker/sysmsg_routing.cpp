@@ -82,15 +82,17 @@ bool Dispatcher::on_subscription(std::string_view frame, const std::optional<std
   // everybody's by subscribing to a prefix of them all.
   const bool owner = peer != nullptr && (keys_ == nullptr || (subscriber_key && *subscriber_key == peer->key));
   if (!subscribe) {
-    if (subscriber_key || keys_ == nullptr) {
+    if (keys_ != nullptr && subscriber_key) {
+      // CURVE names the connection: its own grant ends, or a refusal of it.
       if (owner) {
         if (peer->subscriptions > 0) --peer->subscriptions;
       } else {
         refused_subscriptions_.forget(topic);
       }
     } else if (!refused_subscriptions_.forget(topic) && peer != nullptr && peer->subscriptions > 0) {
-      // A closed connection: its refused subscriptions are counted first, so that a
-      // stranger's connection closing does not take the owner's subscription away.
+      // Whose it is cannot be told (a closed connection, or no CURVE): refusals are
+      // matched first, so that a stranger's connection closing does not take the
+      // owner's subscription away.
       --peer->subscriptions;
     }
     return false;
