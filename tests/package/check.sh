@@ -22,3 +22,12 @@ cmake --install "$build" --prefix "$work/prefix" >/dev/null
 cmake -S "$source_dir" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release "${flags[@]}" >/dev/null
 cmake --build "$work/build" -j 2 >/dev/null
 LD_LIBRARY_PATH="$work/prefix/lib:$work/prefix/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$work/build/consumer"
+# The installed programs run from the prefix as they are: no LD_LIBRARY_PATH, no
+# ldconfig (their RUNPATH is $ORIGIN/../lib).
+for program in proletariatd proletariat-ctl; do
+  if ! env -u LD_LIBRARY_PATH "$work/prefix/bin/$program" --help >/dev/null 2>"$work/$program.err"; then
+    echo "installed $program does not run from its prefix:" >&2
+    cat "$work/$program.err" >&2
+    exit 1
+  fi
+done
