@@ -18,6 +18,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "json_log_formatter.hpp"
+
 #include <proletariat/error.hpp>
 #include <proletariat/manager.hpp>
 #include <proletariat/version.hpp>
@@ -58,6 +60,7 @@ bool set_ms(std::chrono::milliseconds& field, const std::string& text) {
 }
 
 std::string g_log_level = "info";
+std::string g_log_format = "text";
 bool g_events = false;
 bool g_announce = false;
 bool g_parent_watch = false;
@@ -172,6 +175,11 @@ const std::vector<Flag>& flags() {
        "stop gracefully when the parent process dies or closes this process's stdin (for a daemon a program "
        "starts as its child, such as the Node.js Manager)",
        [](ManagerOptions&, const std::string&) { return g_parent_watch = true; }},
+      {"log-format", "", "FORMAT", "text, or json: one JSON object a line (time, level, msg) [text]",
+       [](ManagerOptions&, const std::string& v) {
+         g_log_format = v;
+         return v == "text" || v == "json";
+       }},
       {"log-level", "", "LEVEL", "trace, debug, info, warn, error, critical or off [info]",
        [](ManagerOptions&, const std::string& v) {
          g_log_level = v;
@@ -314,7 +322,11 @@ int main(int argc, char** argv) {
 
   // Logs go to stderr: stdout carries the event lines of --events.
   auto logger = spdlog::stderr_color_mt("proletariat");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  if (g_log_format == "json") {
+    logger->set_formatter(std::make_unique<proletariat::daemon::JsonLogFormatter>());
+  } else {
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  }
   logger->set_level(spdlog::level::from_str(g_log_level));
   if (g_max_attempts_used) {
     logger->warn("--max-attempts is deprecated: it now means --suspect-after (jobs fail with EPOISON only when their "
