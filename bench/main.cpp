@@ -120,7 +120,7 @@ Journal (issue 11):
   --journal-finished N    finished jobs for the start figure; 0 skips it [10000000]
 
 Security (issue 12):
-  --curve                 after the in-memory runs, the same runs against a manager with
+  --curve                 each run repeated right after against a manager with
                           CURVE on both sockets (ZAP allow-lists), every worker and
                           client connecting with a key of its role; the ratios to the
                           runs without CURVE (library workers only)
@@ -633,9 +633,10 @@ int journal_runs(const Options& o, LogDir& logs, const std::vector<Phase>& phase
   return status;
 }
 
-// The runs of mode_run against a manager with CURVE, compared with those without.
-int curve_runs(const Options& o, LogDir& logs, const std::vector<Phase>& phases,
-               const std::map<std::string, Measurement>& plain) {
+// A manager with CURVE on both sockets, every peer connecting with a key of its role:
+// --curve runs each phase against it right after the same phase without CURVE, so
+// the two are compared under the same conditions (same repetition, same load).
+std::unique_ptr<System> curve_system(const Options& o, LogDir& logs) {
   // One key per role, shared by all the workers and by all the clients (a key may
   // have any number of connections); the clients' key is an admin's too, for STATUS.
   const std::string dir = logs.directory("curve-keys");
@@ -648,19 +649,10 @@ int curve_runs(const Options& o, LogDir& logs, const std::vector<Phase>& phases,
   std::ofstream(dir + "/clients/bench.pub") << client.public_key << "\n";
   std::ofstream(dir + "/admins/bench.pub") << client.public_key << "\n";
   const System::Keys keys{{server.public_key, worker}, {server.public_key, client}};
-  int status = 0;
-  System sys(o, logs, o.workers, Features{}, false, {"--curve-secret-key=" + dir + "/manager.key", "--curve-keys=" + dir},
-             keys);
-  for (const auto& phase : phases) {
-    auto line = header(o, std::string("curve_") + phase.name, phase.window, o.workers, 1);
-    const auto m = measure_ours(*sys.manager, *sys.clients, phase.jobs, phase.window, o.bytes, Features{},
-                                deadline_for(o, phase.jobs), sys.helpers());
-    line.update(figures(m));
-    if (auto it = plain.find(phase.name); it != plain.end()) line["vs_plain"] = ratios(m, it->second);
-    if (failed(m)) status = 1;
-    emit(line);
-  }
-  return status;
+  return std::make_unique<System>(o, logs, o.workers, Features{}, false,
+                                  std::vector<std::string>{"--curve-secret-key=" + dir + "/manager.key",
+                                                           "--curve-keys=" + dir},
+                                  keys);
 }
 
 int mode_run(const Options& o) {
@@ -668,6 +660,8 @@ int mode_run(const Options& o) {
   auto ours = std::make_unique<System>(o, logs, o.workers, Features{}, o.fake_workers);
   std::unique_ptr<Baseline> base;
   if (o.baseline) base = std::make_unique<Baseline>(o);
+  std::unique_ptr<System> curve;
+  if (o.curve) curve = curve_system(o, logs);
 
   std::map<std::string, Measurement> memory;  // the last in-memory run per phase
   std::vector<Phase> phases = {{"throughput", o.window, o.jobs}};
@@ -695,12 +689,19 @@ int mode_run(const Options& o) {
       }
       emit(line);
       if (m.load.timed_out) return 1;
+      if (curve) {
+        auto curve_line = header(o, std::string("curve_") + phase.name, phase.window, o.workers, rep);
+        const auto c = measure_ours(*curve->manager, *curve->clients, phase.jobs, phase.window, o.bytes,
+                                    Features{}, deadline_for(o, phase.jobs), curve->helpers());
+        curve_line.update(figures(c));
+        curve_line["vs_plain"] = ratios(c, m);
+        if (failed(c)) status = 1;
+        emit(curve_line);
+        if (c.load.timed_out) return 1;
+      }
     }
   }
-  if (o.curve) {
-    ours.reset();  // one manager at a time
-    if (curve_runs(o, logs, phases, memory) != 0) status = 1;
-  }
+  curve.reset();
   if (o.journal) {
     ours.reset();  // one manager at a time: the journaled ones get the machine to themselves
     if (journal_runs(o, logs, phases, memory) != 0) status = 1;
