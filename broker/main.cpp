@@ -7,6 +7,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <optional>
 #include <functional>
 #include <iostream>
 #include <string>
@@ -180,6 +183,13 @@ const std::vector<Flag>& flags() {
          g_log_format = v;
          return v == "text" || v == "json";
        }},
+      {"config", "", "FILE",
+       "read options from FILE first: one 'key = value' a line, a key for each option here (switches take true or "
+       "false), '#' comments; options given here win over the file (docs/OPERATIONS.md)",
+       [](ManagerOptions&, const std::string&) { return true; }},
+      {"check-config", "", "FILE", "check FILE (and the other options) as --config would read it, then exit: 0 when "
+       "valid, 2 with the first problem",
+       [](ManagerOptions&, const std::string&) { return true; }},
       {"log-level", "", "LEVEL", "trace, debug, info, warn, error, critical or off [info]",
        [](ManagerOptions&, const std::string& v) {
          g_log_level = v;
@@ -206,6 +216,50 @@ void usage(std::FILE* out) {
                "  --version                          print the version\n\n"
                "Exit status: 0 after a clean stop (SIGINT, SIGTERM), 1 on a startup error, 2 on bad flags, 3 when the "
                "journal failed (a write or fsync error).\n");
+}
+
+const Flag* find_flag(std::string_view name) {
+  for (const auto& f : flags()) {
+    if (name == f.name || (!f.alias.empty() && name == f.alias)) return &f;
+  }
+  return nullptr;
+}
+
+bool is_config_flag(const Flag& flag) { return flag.name == "config" || flag.name == "check-config"; }
+
+std::string_view trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t\r");
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(" \t\r");
+  return text.substr(first, last - first + 1);
+}
+
+// A config file (--config): every option is a key, in the order of the file; the
+// command line is applied after it, so its flags win. Returns the first problem as
+// "FILE:LINE: what", or nothing.
+std::optional<std::string> read_config(const std::string& path, ManagerOptions& options) {
+  std::ifstream in(path);
+  if (!in) return path + ": cannot read: " + std::strerror(errno);
+  std::string line;
+  for (unsigned number = 1; std::getline(in, line); ++number) {
+    const auto text = trim(line);
+    if (text.empty() || text.front() == '#') continue;
+    const auto where = path + ":" + std::to_string(number) + ": ";
+    const auto eq = text.find('=');
+    if (eq == std::string_view::npos) return where + "expected 'key = value', got '" + std::string(text) + "'";
+    const auto key = trim(text.substr(0, eq));
+    const std::string value(trim(text.substr(eq + 1)));
+    const Flag* flag = find_flag(key);
+    if (flag == nullptr) return where + "unknown key '" + std::string(key) + "' (the keys are the options of --help)";
+    if (is_config_flag(*flag)) return where + "'" + std::string(key) + "' cannot be set in a config file";
+    if (flag->arg.empty()) {
+      if (value == "false") continue;
+      if (value != "true") return where + "'" + std::string(key) + "' is a switch: true or false, not '" + value + "'";
+    }
+    if (!flag->apply(options, value)) return where + "bad value '" + value + "' for '" + std::string(key) + "'";
+  }
+  if (in.bad()) return path + ": read error";
+  return std::nullopt;
 }
 
 // The port of a bound TCP endpoint ("tcp://0.0.0.0:41234" -> 41234), or null.
@@ -282,6 +336,30 @@ void install_event_lines(proletariat::Manager& manager) {
 
 int main(int argc, char** argv) {
   ManagerOptions options;
+  // The config file first, wherever --config stands, so that every flag wins over it.
+  std::string config_path;
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    for (const std::string name : {"--config", "--check-config"}) {
+      std::string value;
+      if (arg == name && i + 1 < argc) {
+        value = argv[i + 1];
+      } else if (arg.rfind(name + "=", 0) == 0) {
+        value = arg.substr(name.size() + 1);
+      } else {
+        continue;
+      }
+      config_path = value;
+      check_only = check_only || name == "--check-config";
+    }
+  }
+  if (!config_path.empty()) {
+    if (auto problem = read_config(config_path, options)) {
+      std::fprintf(stderr, "proletariatd: %s\n", problem->c_str());
+      return 2;
+    }
+  }
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -299,10 +377,7 @@ int main(int argc, char** argv) {
       arg = arg.substr(0, eq);
       has_value = true;
     }
-    const Flag* flag = nullptr;
-    for (const auto& f : flags()) {
-      if (arg == "--" + std::string(f.name) || (!f.alias.empty() && arg == "--" + std::string(f.alias))) flag = &f;
-    }
+    const Flag* flag = arg.rfind("--", 0) == 0 ? find_flag(std::string_view(arg).substr(2)) : nullptr;
     if (flag == nullptr) {
       std::fprintf(stderr, "proletariatd: unknown option '%s' (see --help)\n", arg.c_str());
       return 2;
@@ -318,6 +393,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "proletariatd: bad value '%s' for --%s\n", value.c_str(), std::string(flag->name).c_str());
       return 2;
     }
+  }
+  if (check_only) {
+    std::printf("proletariatd: %s: valid\n", config_path.c_str());
+    return 0;
   }
 
   // Logs go to stderr: stdout carries the event lines of --events.

@@ -41,7 +41,7 @@ void Dispatcher::keys_reloaded(TimePoint now) {
   for (const auto& rid : revoked) {
     Peer* peer = peers_.find(rid);
     if (peer == nullptr) continue;
-    detail::log().warn("{} {} (key {}) is no longer allowed: dropped", to_string(peer->role), peer->id, peer->key);
+    detail::log().warn("{} {} (key {}) is no longer allowed: dropped with BYE \"key revoked\"", to_string(peer->role), peer->id, peer->key);
     const std::string kept_rid = rid;
     drop_peer(kept_rid, DropReason::key_revoked);
     // drop_peer forgot the outbox of the peer: the BYE goes out anyway.

@@ -53,12 +53,12 @@ void ZapHandler::handle(std::vector<zmq::message_t>& request) {
       status = "200";
       text = "OK";
     } else {
-      detail::log().warn("CURVE: refused {} from {}: the key is not in {}", user.empty() ? "a malformed key" : user,
+      detail::log().warn("CURVE: refused {} from {} with ZAP 400: the key is not in {}", user.empty() ? "a malformed key" : user,
                          address, keys_.dir());
       user.clear();
     }
   } else {
-    detail::log().warn("CURVE: refused a {} connection from {}: only CURVE is offered",
+    detail::log().warn("CURVE: refused a {} connection from {} with ZAP 400: only CURVE is offered",
                        mechanism.empty() ? "?" : mechanism, address);
   }
   const std::string parts[] = {"1.0", request_id, status, text, user, ""};
