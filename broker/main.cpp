@@ -161,6 +161,14 @@ const std::vector<Flag>& flags() {
       {"allow-insecure-remote", "", "",
        "without CURVE, bind other addresses than loopback too (anyone who can connect may push and run jobs)",
        [](ManagerOptions& o, const std::string&) { return o.allow_insecure_remote = true; }},
+      {"http", "", "HOST:PORT",
+       "serve /metrics (Prometheus), /status (JSON) and the dashboard at / over HTTP on HOST:PORT; a HOST other than "
+       "loopback needs a token or CURVE (docs/OPERATIONS.md) [none]",
+       [](ManagerOptions& o, const std::string& v) { o.http = v; return v.find(':') != std::string::npos; }},
+      {"http-token-file", "", "FILE",
+       "HTTP requests must present the token on FILE's first line (Authorization: Bearer TOKEN, or ?token= in a "
+       "browser); with CURVE, admin keys' tokens (proletariat-ctl http-token) work too [none]",
+       [](ManagerOptions& o, const std::string& v) { o.http_token_file = v; return !v.empty(); }},
       {"seed", "", "N", "seed of the dispatch randomness (0: random) [0]",
        [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.seed); }},
       {"debug", "DEBUG", "", "debug logging (same as --log-level debug)",
@@ -171,7 +179,8 @@ const std::vector<Flag>& flags() {
       {"events", "", "", "write every manager event as a JSON line on stdout (for supervisors such as the Node.js Manager)",
        [](ManagerOptions&, const std::string&) { return g_events = true; }},
       {"announce", "", "",
-       "once bound, write {\"event\":\"ready\",\"endpoint\",\"pub_endpoint\",\"port\",\"pub_port\"} as one line on stdout "
+       "once bound, write {\"event\":\"ready\",\"endpoint\",\"pub_endpoint\",\"port\",\"pub_port\"} (and \"http\", "
+       "\"http_port\" with --http) as one line on stdout "
        "(--events does too), so a harness that asked for port 0 learns the ports without probing",
        [](ManagerOptions&, const std::string&) { return g_announce = true; }},
       {"parent-watch", "", "",
@@ -431,11 +440,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (g_events || g_announce) {
-    emit({{"event", "ready"},
-          {"endpoint", manager.endpoint()},
-          {"pub_endpoint", manager.pub_endpoint()},
-          {"port", port_of(manager.endpoint())},
-          {"pub_port", port_of(manager.pub_endpoint())}});
+    nlohmann::json ready = {{"event", "ready"},
+                            {"endpoint", manager.endpoint()},
+                            {"pub_endpoint", manager.pub_endpoint()},
+                            {"port", port_of(manager.endpoint())},
+                            {"pub_port", port_of(manager.pub_endpoint())}};
+    if (const auto http = manager.http_address(); !http.empty()) {
+      ready["http"] = http;
+      ready["http_port"] = port_of("tcp://" + http);
+    }
+    emit(ready);
   }
   if (g_parent_watch) {
     logger->info("parent watch: stopping when the parent dies or closes stdin");

@@ -57,6 +57,8 @@ const char* kUsage =
     "                             results as JSON lines {\"index\",\"err\",\"data\"} on stdout,\n"
     "                             in input order; a progress bar on stderr when it is a terminal\n"
     "  keygen NAME                write a CURVE key pair: NAME.pub (public) and NAME.key (secret, mode 0600)\n"
+    "  http-token                 with --curve-key (an admin's) and --curve-server-key: the token for the\n"
+    "                             manager's HTTP endpoint (Authorization: Bearer TOKEN), computed offline\n"
     "\n"
     "Global options:\n"
     "  --endpoint E               the manager [tcp://127.0.0.1:1917]\n"
@@ -310,6 +312,15 @@ int main(int argc, char** argv) {
     if (args->command == "watch") return cmd_watch(*args);
     if (args->command == "sysmsg") return cmd_sysmsg(*args);
     if (args->command == "submit") return cmd_submit(*args);
+    if (args->command == "http-token") {
+      if (args->flags.count("curve-server-key") == 0 || args->flags.count("curve-key") == 0) {
+        throw std::invalid_argument("http-token needs --curve-key (an admin's secret key file) and --curve-server-key");
+      }
+      const auto own = proletariat::read_secret_key_file(args->flags.at("curve-key"));
+      const auto server = proletariat::read_public_key_file(args->flags.at("curve-server-key"));
+      std::printf("%s\n", proletariat::http_token(own.secret_key, server).c_str());
+      return kExitOk;
+    }
     if (args->command == "keygen") {
       if (args->positional.size() != 1) throw std::invalid_argument("keygen needs one NAME (it writes NAME.pub and NAME.key)");
       proletariat::write_key_files(args->positional[0], proletariat::generate_curve_key_pair());

@@ -8,6 +8,7 @@ packages=(
   libzmq3-dev cppzmq-dev nlohmann-json3-dev libspdlog-dev googletest libgtest-dev
   python3 python3-zmq python3-pytest
   clang libclang-rt-dev  # scripts/fuzz.sh: clang and its libFuzzer (Debian ships it apart)
+  libsodium-dev  # HTTP tokens of admin keys (CURVE key agreement; libzmq uses it too)
   libcpp-httplib-dev  # the manager's HTTP endpoint (--http): /metrics, /status, the dashboard
   python3-prometheus-client  # tests parse /metrics with the Prometheus project's own parser
   chromium chromium-driver python3-selenium  # the dashboard's test in a real browser

@@ -2,10 +2,12 @@
 
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
+#include <sodium.h>
 #include <zmq.h>
 
 #include <proletariat/error.hpp>
@@ -108,6 +110,34 @@ void write_key_files(const std::string& path_without_extension, const CurveKeyPa
   std::ofstream out(pub);
   if (!out) throw Error(std::string(errc::kInternal), "cannot write " + pub);
   out << keys.public_key << "\n";
+}
+
+std::string http_token(const std::string& own_secret_key, const std::string& other_public_key) {
+  std::uint8_t secret[32];
+  std::uint8_t other[32];
+  if (!is_z85_key(own_secret_key) || !is_z85_key(other_public_key) ||
+      zmq_z85_decode(secret, own_secret_key.c_str()) == nullptr ||
+      zmq_z85_decode(other, other_public_key.c_str()) == nullptr) {
+    throw Error(std::string(errc::kBadField), "http_token: both keys must be Z85 CURVE keys");
+  }
+  std::uint8_t shared[crypto_box_BEFORENMBYTES];
+  if (sodium_init() < 0 || crypto_box_beforenm(shared, other, secret) != 0) {
+    sodium_memzero(secret, sizeof secret);
+    throw Error(std::string(errc::kBadField), "http_token: no key agreement with that public key");
+  }
+  sodium_memzero(secret, sizeof secret);
+  static constexpr char kContext[] = "proletariat http token v1";
+  std::uint8_t token[32];
+  crypto_generichash(token, sizeof token, reinterpret_cast<const std::uint8_t*>(kContext), sizeof kContext - 1, shared,
+                     sizeof shared);
+  sodium_memzero(shared, sizeof shared);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const std::uint8_t byte : token) {
+    out += kHex[byte >> 4];
+    out += kHex[byte & 15];
+  }
+  return out;
 }
 
 }  // namespace proletariat

@@ -103,6 +103,10 @@ class Manager::Impl {
     std::lock_guard lock(mutex_);
     return loop_ ? loop_->pub_endpoint() : std::string();
   }
+  std::string http_address() const {
+    std::lock_guard lock(mutex_);
+    return loop_ ? loop_->http_address() : std::string();
+  }
 
   ManagerOptions options_;
   broker::ManagerEvents events_;
@@ -166,5 +170,6 @@ bool Manager::running() const { return impl().running(); }
 std::string Manager::failure() const { return impl().failure(); }
 std::string Manager::endpoint() const { return impl().endpoint(); }
 std::string Manager::pub_endpoint() const { return impl().pub_endpoint(); }
+std::string Manager::http_address() const { return impl().http_address(); }
 
 }  // namespace proletariat

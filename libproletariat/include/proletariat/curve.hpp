@@ -32,5 +32,12 @@ void write_key_files(const std::string& path_without_extension, const CurveKeyPa
 [[nodiscard]] bool is_z85_key(const std::string& text);
 // Throws proletariat::Error(EBADFIELD) unless all three keys are Z85 CURVE keys.
 void check_curve_options(const CurveOptions& curve);
+// The token an admin key presents to the manager's HTTP endpoint when CURVE is on
+// (docs/OPERATIONS.md): 64 hex digits that the admin computes from its secret key and
+// the manager's public key, and the manager from its secret key and the admin's
+// public key (the same X25519 key agreement as CURVE's, hashed for this one use). No
+// token is stored anywhere: removing the key from admins/ revokes it. Throws
+// proletariat::Error(EBADFIELD) unless both keys are Z85 CURVE keys.
+[[nodiscard]] std::string http_token(const std::string& own_secret_key, const std::string& other_public_key);
 
 }  // namespace proletariat

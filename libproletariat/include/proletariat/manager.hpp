@@ -105,6 +105,16 @@ struct ManagerOptions {
   std::string curve_keys_dir;
   // Without CURVE, endpoints other than loopback are refused unless this is set.
   bool allow_insecure_remote = false;
+
+  // --- operations (SPEC 11, docs/OPERATIONS.md) ---
+  // "HOST:PORT" of the HTTP endpoint: /metrics (Prometheus), /status (JSON), the
+  // dashboard at /. Empty (the default): none. Port 0 picks a free one (http_address()).
+  std::string http;
+  // A file whose first line is the token HTTP requests must present (Authorization:
+  // Bearer TOKEN). With CURVE, the admin keys' tokens work too (http_token() in
+  // curve.hpp) and a token is always needed. Without CURVE and without a token, only a
+  // loopback HOST is allowed unless allow_insecure_remote.
+  std::string http_token_file;
 };
 
 // A job as the manager's events see it.
@@ -172,6 +182,8 @@ class Manager {
   // The endpoints actually bound (with the real port when `*` or `:*` was asked).
   [[nodiscard]] std::string endpoint() const;
   [[nodiscard]] std::string pub_endpoint() const;
+  // "HOST:PORT" of the HTTP endpoint as bound; empty without one.
+  [[nodiscard]] std::string http_address() const;
 
  private:
   class Impl;

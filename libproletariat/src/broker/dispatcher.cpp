@@ -102,6 +102,7 @@ void Dispatcher::reply_error(const std::string& rid, std::string_view code, std:
   const std::string who = peer == nullptr ? rid_text(rid)
                                           : peer->id + (peer->key.empty() ? std::string() : " (key " + peer->key + ")");
   detail::log().warn("peer {}: {} {}: {}", who, command.empty() ? "?" : command, code, message);
+  counters_.rejected(code);
   protocol::ErrorReply reply{std::string(code), std::move(message), std::move(command), req};
   if (peer != nullptr) peer->last_sent = now_;
   outbox_.send(rid, protocol::encode(reply));
@@ -242,6 +243,8 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
   protocol::Accepted accepted;
   accepted.req = msg.req;
   accepted.ids.reserve(msg.jobs.size());
+  accepted_.accepted(next_job_id_, now);
+  counters_.jobs_received += msg.jobs.size();
   for (std::size_t i = 0; i < msg.jobs.size(); ++i) {
     auto& job = msg.jobs[i];
     const JobId id = next_job_id_++;
@@ -331,6 +334,7 @@ void Dispatcher::on_results(Peer& peer, protocol::WorkerResults& msg) {
     if (!scheduler_.complete(entry.id, *peer.worker, entry.attempt, how, effects_)) {
       detail::log().info("worker {}: dropped result for job {} attempt {}: not its current attempt", peer.id,
                          entry.id, entry.attempt);
+      ++counters_.stale_results_fenced;
       continue;
     }
     const ResultSource source{entry.id, &entry, &msg.payloads[i]};
@@ -347,6 +351,7 @@ void Dispatcher::on_reject(Peer& peer, const protocol::Reject& msg) {
     if (!scheduler_.reject(job.id, *peer.worker, job.attempt)) {
       detail::log().info("worker {}: dropped reject of job {} attempt {}: not its current attempt", peer.id, job.id,
                          job.attempt);
+      ++counters_.stale_results_fenced;
       continue;
     }
     detail::log().info("worker {} rejects job {} attempt {}: back to the front of its queue", peer.id, job.id,
@@ -401,6 +406,15 @@ JobInfo Dispatcher::info(JobId job, const JobFacts& facts) {
 
 void Dispatcher::deliver(JobId job, const JobFacts& facts, ClientSlot client, std::optional<JobError> err,
                          zmq::message_t data, bool raw) {
+  const auto outcome = monitor::outcome_of(err ? std::string_view(err->code) : std::string_view());
+  counters_.finished(outcome);
+  if (outcome != monitor::Outcome::ok) ++status_context_.failed_total;
+  if (timing_runs_) {
+    if (auto it = running_since_.find(job); it != running_since_.end()) {
+      counters_.run_seconds.observe(std::chrono::duration<double>(now_ - it->second).count());
+      running_since_.erase(it);
+    }
+  }
   if (journal_ && !slot_identities_.contains(client)) {
     journal_->gone(job);  // an anonymous client cannot come back for it: sent once, forgotten
   } else if (journal_) {
@@ -431,6 +445,9 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
                 return;
               }
               if (journal_) journal_->assigned(a.job, a.attempt);
+              counters_.wait_seconds.observe(
+                  std::chrono::duration<double>(now_ - accepted_.accepted_at(a.job, now_)).count());
+              if (timing_runs_) running_since_[a.job] = now_;
               protocol::JobAssignment assignment;
               assignment.id = a.job;
               assignment.attempt = a.attempt;
@@ -509,16 +526,48 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
   effects.clear();
 }
 
-void Dispatcher::on_status(Peer& peer, const protocol::StatusRequest& request) {
+void Dispatcher::refresh_status_context() {
   status_context_.now = now_;
+  status_context_.received_total = counters_.jobs_received;
+  status_context_.accepted = &accepted_;
+  if (const auto oldest = scheduler_.oldest_waiting(1); !oldest.empty()) {
+    accepted_.forget_before(oldest.front());
+  } else {
+    accepted_.forget_before(next_job_id_);
+  }
+  // Jobs that ended without a result through deliver() (aborted, lost with their
+  // client) leave their start behind: bounded by what is really running.
+  if (running_since_.size() > 2 * scheduler_.running_count() + 1024) {
+    std::erase_if(running_since_, [&](const auto& entry) { return scheduler_.state_of(entry.first) != JobState::running; });
+  }
+}
+
+monitor::Snapshot Dispatcher::snapshot() {
+  static const Peer kOperator{};  // STATUS as an admin sees it; the asker is not named in it
+  refresh_status_context();
   status_context_.held_results = held_.size();
   status_context_.subscriptions_refused = refused_subscriptions_.refused();
-  if (journal_ && !request.mine) {
-    const auto stats = journal_->stats();
-    status_context_.journal_figures = {journal_->id(),          options_.journal_sync,    stats.log.records_written,
-                                       stats.log.commits,       stats.log.syncs,          stats.log.bytes_written,
-                                       stats.log.bytes_on_disk, stats.live_jobs,          stats.log.compactions};
-  }
+  fill_journal_figures();
+  monitor::Snapshot out;
+  out.status = StatusView(peers_, scheduler_, status_context_).document(kOperator, false, std::nullopt);
+  out.counters = counters_;
+  out.journal = journal_ != nullptr;
+  return out;
+}
+
+void Dispatcher::fill_journal_figures() {
+  if (!journal_) return;
+  const auto stats = journal_->stats();
+  status_context_.journal_figures = {journal_->id(),          options_.journal_sync,    stats.log.records_written,
+                                     stats.log.commits,       stats.log.syncs,          stats.log.bytes_written,
+                                     stats.log.bytes_on_disk, stats.live_jobs,          stats.log.compactions};
+}
+
+void Dispatcher::on_status(Peer& peer, const protocol::StatusRequest& request) {
+  refresh_status_context();
+  status_context_.held_results = held_.size();
+  status_context_.subscriptions_refused = refused_subscriptions_.refused();
+  if (!request.mine) fill_journal_figures();
   const StatusView view(peers_, scheduler_, status_context_);
   send(peer, protocol::encode_status(request.mine, view.document(peer, request.mine, request.req)), now_);
 }

@@ -30,6 +30,9 @@
 #include "broker/status_view.hpp"
 #include "scheduler/scheduler.hpp"
 #include "broker/sysmsg.hpp"
+#include "monitor/acceptance_clock.hpp"
+#include "monitor/counters.hpp"
+#include "monitor/snapshot.hpp"
 #include "protocol/codec.hpp"
 
 namespace proletariat::journal {
@@ -96,6 +99,17 @@ class Dispatcher {
   void begin_drain(TimePoint now);
   [[nodiscard]] bool drained(TimePoint now) const;
 
+  // --- operations (docs/OPERATIONS.md) ---
+  // Times runs too (a start time per running job): on with the HTTP endpoint only.
+  void set_run_timing(bool on) noexcept { timing_runs_ = on; }
+  // What the HTTP endpoint shows: the STATUS document an admin would get, and the
+  // counters.
+  [[nodiscard]] monitor::Snapshot snapshot();
+  // A journal commit that ran an fdatasync took this long (the loop has the clock).
+  void journal_synced(double seconds) noexcept { counters_.journal_sync_seconds.observe(seconds); }
+  // fdatasync calls of the journal so far (0 without one).
+  [[nodiscard]] std::uint64_t journal_syncs() const;
+
   // --- security (security.cpp) ---
   // CURVE allow-lists: every command is checked against its key's roles (PROTOCOL §13).
   void set_keys(const KeyDirectory* keys) noexcept { keys_ = keys; }
@@ -112,6 +126,8 @@ class Dispatcher {
   void on_bye(Peer& peer);
   void on_sysmsg(Peer& peer, protocol::SysMsg& msg, TimePoint now);
   void on_status(Peer& peer, const protocol::StatusRequest& request);
+  void refresh_status_context();
+  void fill_journal_figures();
   void on_received(Peer& peer, const protocol::Received& msg);
   void on_drain(Peer& peer);
   // With CURVE: why the peer's key may not send this command; nothing if it may.
@@ -187,6 +203,11 @@ class Dispatcher {
   TimePoint drain_deadline_{};
   const KeyDirectory* keys_ = nullptr;  // null: no CURVE, every peer holds every role
   RefusedSubscriptions refused_subscriptions_;
+
+  monitor::Counters counters_;
+  monitor::AcceptanceClock accepted_;
+  bool timing_runs_ = false;
+  std::unordered_map<JobId, TimePoint> running_since_;
 };
 
 }  // namespace proletariat::broker

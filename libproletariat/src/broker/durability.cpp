@@ -108,6 +108,8 @@ void Dispatcher::commit_journal(TimePoint now) {
   if (journal_) journal_->commit(now);
 }
 
+std::uint64_t Dispatcher::journal_syncs() const { return journal_ ? journal_->stats().log.syncs : 0; }
+
 ClientSlot Dispatcher::client_slot_for(Peer& peer) {
   if (journal_ && !peer.identity.empty()) {
     if (auto it = identity_slots_.find(peer.identity); it != identity_slots_.end()) {

@@ -70,6 +70,7 @@ void EventLoop::reload_keys(bool forced) {
     return;
   }
   dispatcher_.keys_reloaded(Clock::now());
+  update_http_access();
 }
 
 EventLoop::EventLoop(zmq::context_t& context, const ManagerOptions& options, ManagerEvents events,
@@ -116,6 +117,7 @@ EventLoop::EventLoop(zmq::context_t& context, const ManagerOptions& options, Man
     dispatcher_.set_pub_endpoint(pub_endpoint_);  // ipc://, inproc://: peers connect to it as it is
   }
   detail::log().info("manager listening on {} (system messages on {})", endpoint_, pub_endpoint_);
+  start_http();
 }
 
 void EventLoop::run(detail::Mailbox<int>& stop) {
@@ -144,14 +146,21 @@ void EventLoop::loop(detail::Mailbox<int>& stop) {
       {pub_.handle(), -1, ZMQ_POLLIN, 0, true},
       {nullptr, stop.fd(), ZMQ_POLLIN, 0, false},
       {zap_ ? zap_->socket().handle() : nullptr, -1, ZMQ_POLLIN, 0, true},  // polled with CURVE only
+      {nullptr, http_ ? http_->request_fd() : -1, ZMQ_POLLIN, 0, false},   // with the HTTP endpoint only
   };
+  // The items in use: the ZAP socket's and the HTTP pipe's only when they exist.
+  std::size_t polled = 3;
+  if (zap_) items[polled++] = items[3];
+  if (http_) items[polled++] = items[4];
+  detail::PollItem* const zap_item = zap_ ? &items[3] : nullptr;
+  detail::PollItem* const http_item = http_ ? &items[polled - 1] : nullptr;
   auto next_tick = Clock::now();
   for (;;) {
     auto now = Clock::now();
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now);
     if (published_) items[1].check_first = true;
     published_ = false;
-    detail::poll(std::span(items, zap_ ? 4 : 3), std::max(wait, std::chrono::milliseconds(0)) + std::chrono::milliseconds(1));
+    detail::poll(std::span(items, polled), std::max(wait, std::chrono::milliseconds(0)) + std::chrono::milliseconds(1));
     items[1].check_first = (items[1].revents & ZMQ_POLLIN) != 0;
     if (items[2].revents & ZMQ_POLLIN) {
       stop.clear_signal();
@@ -167,7 +176,10 @@ void EventLoop::loop(detail::Mailbox<int>& stop) {
       }
       if (stop_now) break;
     }
-    if (zap_ && (items[3].revents & ZMQ_POLLIN)) zap_->handle_pending();
+    if (zap_item != nullptr && (zap_item->revents & ZMQ_POLLIN)) zap_->handle_pending();
+    if (http_item != nullptr && (http_item->revents & ZMQ_POLLIN) && http_->take_request()) {
+      http_->publish(dispatcher_.snapshot());
+    }
     if (items[0].revents & ZMQ_POLLIN) {
       drain_router(Clock::now());
       now = Clock::now();
@@ -260,12 +272,12 @@ void EventLoop::flush() {
   if (dispatcher_.journal_barrier()) {
     auto early = dispatcher_.outbox().take_worker_batches();
     send_messages(early);
-    dispatcher_.commit_journal(Clock::now());
+    commit_journal();
     send_outbox();
     return;
   }
   send_outbox();
-  dispatcher_.commit_journal(Clock::now());
+  commit_journal();
 }
 
 void EventLoop::send_outbox() {

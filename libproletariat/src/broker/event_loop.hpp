@@ -20,6 +20,7 @@
 #include "broker/key_directory.hpp"
 #include "broker/zap_handler.hpp"
 #include "detail/mailbox.hpp"
+#include "monitor/http_server.hpp"
 
 namespace proletariat::broker {
 
@@ -49,6 +50,8 @@ class EventLoop {
 
   [[nodiscard]] const std::string& endpoint() const noexcept { return endpoint_; }
   [[nodiscard]] const std::string& pub_endpoint() const noexcept { return pub_endpoint_; }
+  // "HOST:PORT" of the HTTP endpoint; empty without one.
+  [[nodiscard]] std::string http_address() const { return http_ ? http_->address() : std::string(); }
 
  private:
   // Reads at most kMaxBatch messages; returns how many.
@@ -74,6 +77,14 @@ class EventLoop {
   std::chrono::steady_clock::time_point next_key_check_{};
   void secure_sockets();
   void reload_keys(bool forced);
+
+  // --- the HTTP endpoint (http_endpoint.cpp) ---
+  void start_http();
+  void update_http_access();
+  // A journal commit, timed when the endpoint shows its latency.
+  void commit_journal();
+  std::unique_ptr<monitor::HttpServer> http_;  // with ManagerOptions::http only
+  std::string http_token_;                     // from http_token_file
 };
 
 }  // namespace proletariat::broker

@@ -29,6 +29,14 @@ class KeyDirectory {
   // The roles of a Z85 public key; nullptr: not listed.
   [[nodiscard]] const KeyRoles* find(const std::string& z85) const;
   [[nodiscard]] std::size_t size() const noexcept { return keys_.size(); }
+  // The public keys listed in admins/.
+  [[nodiscard]] std::vector<std::string> admins() const {
+    std::vector<std::string> out;
+    for (const auto& [key, roles] : keys_) {
+      if (roles.admin) out.push_back(key);
+    }
+    return out;
+  }
   [[nodiscard]] const std::string& dir() const noexcept { return dir_; }
 
  private:

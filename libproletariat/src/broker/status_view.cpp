@@ -126,6 +126,16 @@ void StatusView::append_manager_fields(std::string& out) const {
     append_uint(out, count);
   }
   out += '}';
+  append_field(out, "queues");
+  append_list(out, stats.queues, [&](const QueueDepth& q) {
+    out += "{\"priority\":";
+    append_number(out, q.priority);
+    append_field(out, "service");
+    append_string(out, q.service);
+    append_field(out, "queued");
+    append_uint(out, q.queued);
+    out += '}';
+  });
   append_field(out, "held");
   append_uint(out, stats.held);
   append_field(out, "running");
@@ -134,8 +144,12 @@ void StatusView::append_manager_fields(std::string& out) const {
   append_uint(out, stats.free_slots);
   append_field(out, "totalSlots");
   append_uint(out, stats.total_slots);
+  append_field(out, "received");
+  append_uint(out, context_.received_total);
   append_field(out, "finished");
   append_uint(out, context_.finished_total);
+  append_field(out, "failed");
+  append_uint(out, context_.failed_total);
   append_field(out, "throttled");
   append_bool(out, stats.throttled);
   append_field(out, "suspects");
@@ -212,6 +226,11 @@ void StatusView::append_manager_fields(std::string& out) const {
 
   // The oldest waiting jobs (ids grow with time).
   const std::vector<JobId> ids = scheduler_.oldest_waiting(kMaxExplainedJobs);
+  const auto accepted_wall_ms = [&](JobId id) { return wall_ms(context_.accepted->accepted_at(id, context_.boot)); };
+  if (!ids.empty() && context_.accepted != nullptr) {
+    append_field(out, "oldestWaiting");
+    append_int(out, accepted_wall_ms(ids.front()));
+  }
   append_field(out, "waiting");
   append_list(out, ids, [&](JobId id) {
     const auto job = scheduler_.view(id);
@@ -221,6 +240,10 @@ void StatusView::append_manager_fields(std::string& out) const {
     append_number(out, job->priority);
     append_field(out, "reason");
     append_string(out, reason_name(scheduler_.why_waiting(id)));
+    if (context_.accepted != nullptr) {
+      append_field(out, "since");
+      append_int(out, accepted_wall_ms(id));
+    }
     if (!job->service.empty()) {
       append_field(out, "service");
       append_string(out, job->service);

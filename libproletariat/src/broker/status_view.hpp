@@ -10,6 +10,7 @@
 #include <string>
 
 #include "broker/peers.hpp"
+#include "monitor/acceptance_clock.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace proletariat::broker {
@@ -24,6 +25,10 @@ struct StatusContext {
   TimePoint boot{};
   TimePoint now{};
   std::uint64_t finished_total = 0;  // results and failures delivered since the start
+  std::uint64_t received_total = 0;  // jobs accepted since the start
+  std::uint64_t failed_total = 0;    // jobs ended with an error since the start
+  // When each waiting job was accepted; null: not reported.
+  const monitor::AcceptanceClock* accepted = nullptr;
   std::uint64_t subscriptions_refused = 0;  // XPUB subscriptions not granted (PROTOCOL §8.1)
   // With a journal (PROTOCOL §12): results kept until their client has them, and
   // whether the manager is draining.

@@ -150,7 +150,10 @@ std::vector<JobId> Scheduler::oldest_waiting(std::size_t limit) const {
 SchedulerStats Scheduler::stats() const {
   const State& s = *state_;
   SchedulerStats out;
-  for (const auto& [key, queue] : s.queues) out.queued_by_priority[key.priority] += queue.size;
+  for (const auto& [key, queue] : s.queues) {
+    out.queued_by_priority[key.priority] += queue.size;
+    if (queue.size > 0) out.queues.push_back(QueueDepth{key.priority, s.services[key.service].name, queue.size});
+  }
   out.queued = s.queued;
   out.held = s.held;
   out.running = s.running;

@@ -180,8 +180,15 @@ struct PriorityRangeStats {
   unsigned workers;
 };
 
+struct QueueDepth {
+  double priority;
+  std::string service;  // "": jobs that name no service
+  std::size_t queued;
+};
+
 struct SchedulerStats {
   std::map<double, std::size_t> queued_by_priority;
+  std::vector<QueueDepth> queues;  // every non-empty queue, highest priority first
   std::size_t queued = 0;
   std::size_t held = 0;
   std::size_t running = 0;

@@ -1,0 +1,23 @@
+# Writes the dashboard's files into a header as string constants, so the daemon
+# serves them from its binary (no files to install, no CDN, no build step that needs
+# the network). Run with: cmake -DOUT=header -DSOURCES="a;b;c" -P embed.cmake
+set(text "// Generated from libproletariat/src/monitor/dashboard/ by embed.cmake: do not edit.\n#pragma once\n#include <string_view>\nnamespace proletariat::monitor {\n")
+foreach(source ${SOURCES})
+  get_filename_component(name ${source} NAME)
+  string(REPLACE "." "_" symbol ${name})
+  if(symbol STREQUAL "index_html")
+    set(symbol "kDashboardHtml")
+  elseif(symbol STREQUAL "dashboard_js")
+    set(symbol "kDashboardJs")
+  elseif(symbol STREQUAL "dashboard_css")
+    set(symbol "kDashboardCss")
+  endif()
+  file(READ ${source} content)
+  string(FIND "${content}" ")PRLT\"" clash)
+  if(NOT clash EQUAL -1)
+    message(FATAL_ERROR "${source} holds the raw string delimiter )PRLT\"")
+  endif()
+  string(APPEND text "inline constexpr std::string_view ${symbol} = R\"PRLT(${content})PRLT\";\n")
+endforeach()
+string(APPEND text "}  // namespace proletariat::monitor\n")
+file(WRITE ${OUT} "${text}")

@@ -1,0 +1,165 @@
+#include "monitor/http_server.hpp"
+
+#include <httplib.h>
+
+#include <chrono>
+
+#include <proletariat/error.hpp>
+
+#include "log.hpp"
+#include "monitor/dashboard_assets.hpp"
+#include "monitor/prometheus_text.hpp"
+
+namespace proletariat::monitor {
+namespace {
+
+enum What { kMetrics, kStatus, kIndex, kScript, kStyle };
+
+// How long a request waits for the loop's snapshot before it is served the last one.
+constexpr auto kSnapshotWait = std::chrono::seconds(1);
+
+// Equal without telling, by its timing, how much of a guess was right.
+bool same_token(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+}  // namespace
+
+HttpServer::HttpServer(const std::string& address) : server_(std::make_unique<httplib::Server>()) {
+  const auto colon = address.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos && colon > 0) {
+    try {
+      std::size_t used = 0;
+      port = std::stoi(address.substr(colon + 1), &used);
+      if (used != address.size() - colon - 1) port = -1;
+    } catch (const std::exception&) {
+      port = -1;
+    }
+  }
+  if (port < 0 || port > 65535) {
+    throw Error(std::string(errc::kBadField), "http: '" + address + "' is not HOST:PORT");
+  }
+  const std::string host = address.substr(0, colon);
+  // A slow or hostile HTTP client holds one of a few threads for seconds at most;
+  // requests are GETs, so a body is never needed.
+  server_->new_task_queue = [] { return new httplib::ThreadPool(4); };
+  server_->set_read_timeout(5, 0);
+  server_->set_write_timeout(5, 0);
+  server_->set_payload_max_length(16 * 1024);
+  server_->set_keep_alive_max_count(100);
+  const auto route = [this](const char* path, int what) {
+    server_->Get(path, [this, what](const httplib::Request& req, httplib::Response& res) { serve(req, res, what); });
+  };
+  route("/metrics", kMetrics);
+  route("/status", kStatus);
+  route("/", kIndex);
+  route("/dashboard.js", kScript);
+  route("/dashboard.css", kStyle);
+  const int bound = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) throw Error(std::string(errc::kInternal), "http: cannot bind " + address);
+  address_ = host + ":" + std::to_string(bound);
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+}
+
+HttpServer::~HttpServer() {
+  server_->stop();
+  published_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void HttpServer::set_access(bool open, std::vector<std::string> tokens) {
+  std::lock_guard lock(mutex_);
+  open_ = open;
+  tokens_ = std::move(tokens);
+}
+
+bool HttpServer::take_request() {
+  requests_.clear_signal();
+  return !requests_.drain().empty();
+}
+
+void HttpServer::publish(Snapshot snapshot) {
+  {
+    std::lock_guard lock(mutex_);
+    snapshot.sequence = latest_ ? latest_->sequence + 1 : 1;
+    latest_ = std::make_shared<const Snapshot>(std::move(snapshot));
+  }
+  published_.notify_all();
+}
+
+std::shared_ptr<const Snapshot> HttpServer::fresh_snapshot(bool& stale) {
+  std::unique_lock lock(mutex_);
+  const std::uint64_t need = (latest_ ? latest_->sequence : 0) + 1;
+  lock.unlock();
+  requests_.post(1);
+  lock.lock();
+  stale = !published_.wait_for(lock, kSnapshotWait, [&] { return latest_ && latest_->sequence >= need; });
+  return latest_;
+}
+
+bool HttpServer::authorized(const httplib::Request& request) const {
+  std::lock_guard lock(mutex_);
+  if (open_) return true;
+  std::string offered;
+  const std::string header = request.get_header_value("Authorization");
+  if (header.rfind("Bearer ", 0) == 0) {
+    offered = header.substr(7);
+  } else if (request.has_param("token")) {
+    offered = request.get_param_value("token");
+  }
+  if (offered.empty()) return false;
+  bool match = false;
+  for (const auto& token : tokens_) match = same_token(offered, token) || match;
+  return match;
+}
+
+void HttpServer::serve(const httplib::Request& request, httplib::Response& response, int what) {
+  response.set_header("Cache-Control", "no-store");
+  response.set_header("X-Content-Type-Options", "nosniff");
+  if (!authorized(request)) {
+    detail::log().warn("http: refused {} {} from {} with 401: no valid token", request.method, request.path,
+                       request.remote_addr);
+    response.status = 401;
+    response.set_header("WWW-Authenticate", "Bearer realm=\"proletariat\"");
+    response.set_content("401 unauthorized: send Authorization: Bearer TOKEN (docs/OPERATIONS.md)\n", "text/plain");
+    return;
+  }
+  switch (what) {
+    case kIndex:
+      response.set_header("Content-Security-Policy", "default-src 'self'; connect-src 'self'");
+      response.set_content(kDashboardHtml.data(), kDashboardHtml.size(), "text/html; charset=utf-8");
+      return;
+    case kScript:
+      response.set_content(kDashboardJs.data(), kDashboardJs.size(), "text/javascript; charset=utf-8");
+      return;
+    case kStyle:
+      response.set_content(kDashboardCss.data(), kDashboardCss.size(), "text/css; charset=utf-8");
+      return;
+    default:
+      break;
+  }
+  bool stale = false;
+  const auto snapshot = fresh_snapshot(stale);
+  if (!snapshot) {
+    response.status = 503;
+    response.set_content("503: the manager has not answered yet\n", "text/plain");
+    return;
+  }
+  if (stale) response.set_header("X-Proletariat-Stale", "1");
+  if (what == kStatus) {
+    response.set_content(snapshot->status, "application/json");
+    return;
+  }
+  try {
+    response.set_content(prometheus_text(*snapshot), "text/plain; version=0.0.4; charset=utf-8");
+  } catch (const std::exception& e) {
+    detail::log().error("http: /metrics failed: {}", e.what());
+    response.status = 500;
+  }
+}
+
+}  // namespace proletariat::monitor
