@@ -63,6 +63,9 @@ HttpServer::HttpServer(const std::string& address) : server_(std::make_unique<ht
   if (bound <= 0) throw Error(std::string(errc::kInternal), "http: cannot bind " + address);
   address_ = host + ":" + std::to_string(bound);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // stop() before the listener runs would be lost (it would then accept forever, and
+  // the destructor's join with it): return only once it runs.
+  while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 HttpServer::~HttpServer() {
