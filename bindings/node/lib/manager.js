@@ -175,6 +175,15 @@ function daemonArgs(opts) {
     throw new TypeError('curveSecretKey (the manager\'s secret key file) and curveKeys (the allow-list directory) go together');
   }
   if (opts.allowInsecureRemote) args.push('--allow-insecure-remote');
+  // Operations (SPEC 11): http, 'HOST:PORT' of the daemon's /metrics, /status and
+  // dashboard (port 0: a free one, in manager.httpAddress once started);
+  // httpTokenFile, the file of the token its requests must carry.
+  const httpFlags = { http: '--http', httpTokenFile: '--http-token-file' };
+  for (const [name, flag] of Object.entries(httpFlags)) {
+    if (opts[name] == null) continue;
+    if (typeof opts[name] !== 'string' || opts[name] === '') throw new TypeError(`${name} must be a non-empty string`);
+    args.push(flag, opts[name]);
+  }
   if (!opts.DEBUG) args.push('--log-level', opts.logLevel || 'warn');
   return args;
 }
@@ -272,6 +281,7 @@ class Manager extends EventEmitter {
           this.pubEndpoint = event.pub_endpoint;
           this.port = Number.isInteger(event.port) ? event.port : portOf(event.endpoint);
           this.pubPort = Number.isInteger(event.pub_port) ? event.pub_port : portOf(event.pub_endpoint);
+          this.httpAddress = typeof event.http === 'string' ? event.http : null;
           resolve(this);
           return;
         }

@@ -169,3 +169,37 @@ test('a Manager passes its limits to the daemon (SPEC 10)', async () => {
     await within(5000, manager.stop(), 'the manager to stop');
   }
 });
+
+test('a Manager serves the daemon\'s HTTP endpoint, guarded by its token file (SPEC 11)', async () => {
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const http = require('node:http');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prlt-node-http-'));
+  const token = 'node-test-token-0123456789';
+  fs.writeFileSync(path.join(dir, 'token'), `${token}\n`);
+  const manager = new Manager({ port: 0, host: '127.0.0.1', daemon: DAEMON, http: '127.0.0.1:0',
+    httpTokenFile: path.join(dir, 'token') });
+  const get = (urlPath, headers = {}) => new Promise((resolve, reject) => {
+    const [host, port] = manager.httpAddress.split(':');
+    http.get({ host, port: Number(port), path: urlPath, headers }, (res) => {
+      let body = '';
+      res.on('data', (chunk) => { body += chunk; });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    }).on('error', reject);
+  });
+  await within(5000, manager.start(), 'the manager to listen');
+  try {
+    assert.match(manager.httpAddress, /^127\.0\.0\.1:\d+$/);
+    assert.strictEqual((await get('/status')).status, 401, 'no token: refused');
+    const status = await get('/status', { Authorization: `Bearer ${token}` });
+    assert.strictEqual(status.status, 200);
+    assert.strictEqual(JSON.parse(status.body).received, 0);
+    const metrics = await get(`/metrics?token=${token}`);
+    assert.match(metrics.body, /^proletariat_jobs_received_total 0$/m);
+  } finally {
+    await within(5000, manager.stop(), 'the manager to stop');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  await assert.rejects(new Manager({ daemon: DAEMON, http: '' }).start(), TypeError);
+});
