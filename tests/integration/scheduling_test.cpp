@@ -344,6 +344,8 @@ TEST_F(SchedulingTest, HigherPriorityRunsFirstAndGuaranteesHoldEndToEnd) {
   std::vector<JobSpec> low_jobs(10, JobSpec(nlohmann::json("low")));
   auto low = client_->work(low_jobs);
   ASSERT_TRUE(wait_until([&] { return w.running() == 2; }));
+  // The worker counts a job before its handler thread runs it: wait for both handlers.
+  ASSERT_TRUE(wait_until([&] { return low_running.load() == 2; }));
   WorkOptions high_options;
   high_options.priority = 7;
   auto high = client_->work(std::vector<JobSpec>(2, JobSpec(nlohmann::json("high"))), high_options);
