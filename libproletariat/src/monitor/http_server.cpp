@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <utility>
 
 #include <proletariat/error.hpp>
 
@@ -104,6 +105,24 @@ std::shared_ptr<const Snapshot> HttpServer::fresh_snapshot(bool& stale) {
   return latest_;
 }
 
+void HttpServer::log_refusal(const httplib::Request& request) {
+  // One line a second at most: a scanner must not be able to fill the log.
+  const auto now = std::chrono::steady_clock::now();
+  std::uint64_t suppressed = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (now - last_refusal_log_ < std::chrono::seconds(1)) {
+      ++refusals_suppressed_;
+      return;
+    }
+    last_refusal_log_ = now;
+    suppressed = std::exchange(refusals_suppressed_, 0);
+  }
+  detail::log().warn("http: refused {} {} from {} with 401: no valid token{}", request.method, request.path,
+                     request.remote_addr,
+                     suppressed > 0 ? " (and " + std::to_string(suppressed) + " more refusals not logged)" : "");
+}
+
 bool HttpServer::authorized(const httplib::Request& request) const {
   std::lock_guard lock(mutex_);
   if (open_) return true;
@@ -124,8 +143,7 @@ void HttpServer::serve(const httplib::Request& request, httplib::Response& respo
   response.set_header("Cache-Control", "no-store");
   response.set_header("X-Content-Type-Options", "nosniff");
   if (!authorized(request)) {
-    detail::log().warn("http: refused {} {} from {} with 401: no valid token", request.method, request.path,
-                       request.remote_addr);
+    log_refusal(request);
     response.status = 401;
     response.set_header("WWW-Authenticate", "Bearer realm=\"proletariat\"");
     response.set_content("401 unauthorized: send Authorization: Bearer TOKEN (docs/OPERATIONS.md)\n", "text/plain");

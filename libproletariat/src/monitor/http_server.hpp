@@ -13,6 +13,7 @@
 // ?token=TOKEN for a browser); anything else gets 401 and a log line.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -55,6 +56,7 @@ class HttpServer {
   // The snapshot a request shows: a fresh one, or the last one when the loop is slow.
   [[nodiscard]] std::shared_ptr<const Snapshot> fresh_snapshot(bool& stale);
   [[nodiscard]] bool authorized(const httplib::Request& request) const;
+  void log_refusal(const httplib::Request& request);
   void serve(const httplib::Request& request, httplib::Response& response, int what);
 
   std::unique_ptr<httplib::Server> server_;
@@ -64,6 +66,8 @@ class HttpServer {
   mutable std::mutex mutex_;
   std::condition_variable published_;
   std::shared_ptr<const Snapshot> latest_;
+  std::chrono::steady_clock::time_point last_refusal_log_{};
+  std::uint64_t refusals_suppressed_ = 0;
   bool open_ = false;
   std::vector<std::string> tokens_;
 };
