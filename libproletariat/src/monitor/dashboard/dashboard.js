@@ -83,18 +83,29 @@ function setTotal(id, value) {
   document.getElementById("total-" + id).textContent = number(value);
 }
 
+// The chart's top: four grid steps of a round rate (1, 2, 2.5, 3, 4, 5, 6, 7.5 or 8
+// times a power of ten), the smallest that holds the peak: 236/s gives 0, 60 … 240.
+function roundUp(value) {
+  const quarter = value / 4;
+  const power = 10 ** Math.floor(Math.log10(quarter));
+  for (const m of [1, 2, 2.5, 3, 4, 5, 6, 7.5, 8]) if (m * power >= quarter) return 4 * m * power;
+  return 40 * power;
+}
+
 function draw() {
   const canvas = document.getElementById("throughput");
   const ratio = window.devicePixelRatio || 1;
-  const width = canvas.clientWidth * ratio;
-  const height = canvas.clientHeight * ratio;
+  // Whole device pixels: a fractional size would be truncated by the canvas and never
+  // compare equal, so it would be reset (and cleared) on every draw.
+  const width = Math.round(canvas.clientWidth * ratio);
+  const height = Math.round(canvas.clientHeight * ratio);
   if (canvas.width !== width || canvas.height !== height) {
     canvas.width = width;
     canvas.height = height;
   }
   const g = canvas.getContext("2d");
   g.clearRect(0, 0, width, height);
-  const top = Math.max(1, ...history.map((p) => p.rate));
+  const top = roundUp(Math.max(1, ...history.map((p) => p.rate)));
   g.strokeStyle = "#e3e6ec";
   g.fillStyle = "#6b7385";
   g.font = 11 * ratio + "px system-ui, sans-serif";
@@ -104,7 +115,7 @@ function draw() {
     g.moveTo(0, y);
     g.lineTo(width, y);
     g.stroke();
-    g.fillText(Math.round((top * i) / 4).toLocaleString("en-US") + "/s", 4 * ratio, y - 3 * ratio);
+    g.fillText(((top * i) / 4).toLocaleString("en-US", { maximumFractionDigits: 2 }) + "/s", 4 * ratio, y - 3 * ratio);
   }
   if (history.length < 2) return;
   const x = (i) => (width * i) / (HISTORY - 1);
@@ -163,7 +174,8 @@ function show(s) {
     (w) => text(w.state),
     (w) => bar(w.running || 0, w.slots || 0),
     (w) => ({ text: number(w.running) + " / " + number(w.slots), num: true }),
-    (w) => text((w.services || []).join(", ") || "(any)"),
+    // A worker that lists no service takes only jobs that name none (PROTOCOL §9).
+    (w) => text((w.services || []).join(", ") || "(none)"),
   ], "no worker connected");
   fill("waiting", s.waiting || [], [
     (j) => num(j.id),
