@@ -32,8 +32,7 @@ def main() -> int:
         try:
             page = harness.Dashboard(driver, daemon)
             if page.assets_refused:
-                print(f"note: the daemon refused the page's own {page.assets_refused}; loaded again with ?token=",
-                      file=sys.stderr)
+                sys.exit(f"screenshot: the daemon refused the page's own {page.assets_refused}")
             page.wait_for_polls(args.polls, timeout=args.polls * 2.0 + harness.WAIT)
             # The whole page: as tall as its content (the waiting list scrolls inside it).
             height = int(driver.execute_script("return document.documentElement.scrollHeight"))

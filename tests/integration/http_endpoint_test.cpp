@@ -129,7 +129,7 @@ TEST(HttpEndpoint, MetricsAndStatusCountWhatHappened) {
   EXPECT_EQ(get(manager.http_address(), "/nothing-here").status, 404);
 }
 
-TEST(HttpEndpoint, ATokenFileGuardsEveryPath) {
+TEST(HttpEndpoint, ATokenFileGuardsTheData) {
   TempDir dir;
   const std::string token = "0123456789abcdef-token";
   std::ofstream(dir.path + "/token") << token << "\n";
@@ -137,12 +137,18 @@ TEST(HttpEndpoint, ATokenFileGuardsEveryPath) {
   options.http_token_file = dir.path + "/token";
   Manager manager(options);
   manager.start();
-  for (const char* path : {"/metrics", "/status", "/"}) {
+  for (const char* path : {"/metrics", "/status"}) {
     EXPECT_EQ(get(manager.http_address(), path).status, 401) << path;
     EXPECT_EQ(get(manager.http_address(), path, "wrong-token-0123456789").status, 401) << path;
     EXPECT_EQ(get(manager.http_address(), path, token).status, 200) << path;
   }
   EXPECT_EQ(get(manager.http_address(), std::string("/status?token=") + token).status, 200);
+  // The page and its files hold no data: a browser loads them without the token.
+  for (const char* path : {"/", "/dashboard.js", "/dashboard.css"}) {
+    const auto page = get(manager.http_address(), path);
+    EXPECT_EQ(page.status, 200) << path;
+    EXPECT_EQ(page.body.find("\"boot\":"), std::string::npos) << path;
+  }
 }
 
 TEST(HttpEndpoint, AnAddressBeyondLoopbackNeedsATokenOrCurve) {

@@ -14,7 +14,7 @@
 namespace proletariat::monitor {
 namespace {
 
-enum What { kMetrics, kStatus, kIndex, kScript, kStyle };
+enum What { kMetrics, kStatus, kIndex, kScript, kStyle, kIcon };
 
 // How long a request waits for the loop's snapshot before it is served the last one.
 constexpr auto kSnapshotWait = std::chrono::seconds(1);
@@ -60,6 +60,7 @@ HttpServer::HttpServer(const std::string& address) : server_(std::make_unique<ht
   route("/", kIndex);
   route("/dashboard.js", kScript);
   route("/dashboard.css", kStyle);
+  route("/favicon.ico", kIcon);
   const int bound = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
   if (bound <= 0) throw Error(std::string(errc::kInternal), "http: cannot bind " + address);
   address_ = host + ":" + std::to_string(bound);
@@ -142,7 +143,11 @@ bool HttpServer::authorized(const httplib::Request& request) const {
 void HttpServer::serve(const httplib::Request& request, httplib::Response& response, int what) {
   response.set_header("Cache-Control", "no-store");
   response.set_header("X-Content-Type-Options", "nosniff");
-  if (!authorized(request)) {
+  // The page, its script and its style sheet hold no data and are served to anyone: a
+  // browser sends no token with <script src> or <link href>. The page then reads
+  // /status with the token from its own address, and shows the 401 when it lacks one.
+  const bool data = what == kMetrics || what == kStatus;
+  if (data && !authorized(request)) {
     log_refusal(request);
     response.status = 401;
     response.set_header("WWW-Authenticate", "Bearer realm=\"proletariat\"");
@@ -150,6 +155,9 @@ void HttpServer::serve(const httplib::Request& request, httplib::Response& respo
     return;
   }
   switch (what) {
+    case kIcon:
+      response.status = 204;  // no icon: a browser asks for one with every page
+      return;
     case kIndex:
       response.set_header("Content-Security-Policy", "default-src 'self'; connect-src 'self'");
       response.set_content(kDashboardHtml.data(), kDashboardHtml.size(), "text/html; charset=utf-8");

@@ -9,8 +9,9 @@
 // served, marked stale.
 //
 // Access: unless the endpoint is open (loopback without CURVE or token), a request
-// carries one of the tokens the loop installs (Authorization: Bearer TOKEN, or
-// ?token=TOKEN for a browser); anything else gets 401 and a log line.
+// for data (/metrics, /status) carries one of the tokens the loop installs
+// (Authorization: Bearer TOKEN, or ?token=TOKEN); anything else gets 401 and a log
+// line. The dashboard's page, script and style sheet hold no data: served to anyone.
 #pragma once
 
 #include <chrono>
