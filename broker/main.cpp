@@ -69,6 +69,13 @@ bool g_announce = false;
 bool g_parent_watch = false;
 bool g_max_attempts_used = false;  // the deprecated flag: warned about once logging is set up
 
+std::string_view trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t\r");
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(" \t\r");
+  return text.substr(first, last - first + 1);
+}
+
 const std::vector<Flag>& flags() {
   static const std::vector<Flag> table = {
       {"endpoint", "", "ENDPOINT", "command socket (ROUTER) to bind [tcp://*:1917]",
@@ -164,11 +171,29 @@ const std::vector<Flag>& flags() {
       {"http", "", "HOST:PORT",
        "serve /metrics (Prometheus), /status (JSON) and the dashboard at / over HTTP on HOST:PORT; a HOST other than "
        "loopback needs a token or CURVE (docs/OPERATIONS.md) [none]",
-       [](ManagerOptions& o, const std::string& v) { o.http = v; return v.find(':') != std::string::npos; }},
+       [](ManagerOptions& o, const std::string& v) {
+         const auto colon = v.rfind(':');
+         unsigned port = 0;
+         o.http = v;
+         return colon != std::string::npos && colon > 0 && parse_number(v.substr(colon + 1), port) && port <= 65535;
+       }},
       {"http-token-file", "", "FILE",
        "HTTP requests must present the token on FILE's first line (Authorization: Bearer TOKEN, or ?token= in a "
        "browser); with CURVE, admin keys' tokens (proletariat-ctl http-token) work too [none]",
-       [](ManagerOptions& o, const std::string& v) { o.http_token_file = v; return !v.empty(); }},
+       [](ManagerOptions& o, const std::string& v) {
+         o.http_token_file = v;
+         std::ifstream in(v);
+         std::string token;
+         if (!in || !std::getline(in, token)) {
+           std::fprintf(stderr, "proletariatd: cannot read a token from %s\n", v.c_str());
+           return false;
+         }
+         if (trim(token).size() < 16) {
+           std::fprintf(stderr, "proletariatd: the token in %s is shorter than 16 characters\n", v.c_str());
+           return false;
+         }
+         return true;
+       }},
       {"seed", "", "N", "seed of the dispatch randomness (0: random) [0]",
        [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.seed); }},
       {"debug", "DEBUG", "", "debug logging (same as --log-level debug)",
@@ -236,12 +261,6 @@ const Flag* find_flag(std::string_view name) {
 
 bool is_config_flag(const Flag& flag) { return flag.name == "config" || flag.name == "check-config"; }
 
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r");
-  if (first == std::string_view::npos) return {};
-  const auto last = text.find_last_not_of(" \t\r");
-  return text.substr(first, last - first + 1);
-}
 
 // A config file (--config): every option is a key, in the order of the file; the
 // command line is applied after it, so its flags win. Returns the first problem as
@@ -251,6 +270,14 @@ std::optional<std::string> read_config(const std::string& path, ManagerOptions& 
   if (!in) return path + ": cannot read: " + std::strerror(errno);
   std::string line;
   for (unsigned number = 1; std::getline(in, line); ++number) {
+    if (number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a byte-order mark
+    // A '#' that starts the line or follows a blank starts a comment.
+    for (std::size_t hash = line.find('#'); hash != std::string::npos; hash = line.find('#', hash + 1)) {
+      if (hash == 0 || line[hash - 1] == ' ' || line[hash - 1] == '\t') {
+        line.resize(hash);
+        break;
+      }
+    }
     const auto text = trim(line);
     if (text.empty() || text.front() == '#') continue;
     const auto where = path + ":" + std::to_string(number) + ": ";
@@ -359,6 +386,11 @@ int main(int argc, char** argv) {
       } else {
         continue;
       }
+      if (!config_path.empty()) {
+        std::fprintf(stderr, "proletariatd: one config file at most (%s, then %s)\n", config_path.c_str(),
+                     value.c_str());
+        return 2;
+      }
       config_path = value;
       check_only = check_only || name == "--check-config";
     }
@@ -390,6 +422,15 @@ int main(int argc, char** argv) {
     if (flag == nullptr) {
       std::fprintf(stderr, "proletariatd: unknown option '%s' (see --help)\n", arg.c_str());
       return 2;
+    }
+    if (flag->arg.empty() && has_value) {
+      // --switch=true / --switch=false, as in a config file; false leaves it off.
+      if (value != "true" && value != "false") {
+        std::fprintf(stderr, "proletariatd: --%s is a switch: true or false, not '%s'\n", std::string(flag->name).c_str(),
+                     value.c_str());
+        return 2;
+      }
+      if (value == "false") continue;
     }
     if (!flag->arg.empty() && !has_value) {
       if (i + 1 >= argc) {

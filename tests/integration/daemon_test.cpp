@@ -127,6 +127,21 @@ TEST_F(ConfigFile, TheDaemonRunsWithTheFileAndItsFlagsWin) {
   EXPECT_NE(run.output.find("\"msg\":\"stopped\""), std::string::npos) << run.output;
 }
 
+TEST_F(ConfigFile, CommentsAfterValuesAByteOrderMarkAndSwitchValuesOnTheCommandLine) {
+  const auto path = write("\xEF\xBB\xBF# written by an editor that marks UTF-8\n"
+                          "heartbeat-interval = 250   # a comment after the value\n"
+                          "hold-similar-work = true\t# and after a switch\n");
+  const auto ok = run_daemon("--check-config " + path + " --sacred-guarantees=false --debug=true");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  const auto bad_switch = run_daemon("--check-config " + path + " --sacred-guarantees=maybe");
+  EXPECT_EQ(bad_switch.exit_code, 2);
+  EXPECT_NE(bad_switch.output.find("--sacred-guarantees is a switch"), std::string::npos) << bad_switch.output;
+  const auto twice = run_daemon("--config " + path + " --check-config " + path);
+  EXPECT_EQ(twice.exit_code, 2);
+  EXPECT_NE(twice.output.find("one config file at most"), std::string::npos) << twice.output;
+  EXPECT_EQ(run_daemon("--check-config " + path + " --http 127.0.0.1:70000").exit_code, 2);
+}
+
 TEST_F(ConfigFile, ABadLogFormatExitsTwo) {
   EXPECT_EQ(run_daemon("--log-format xml").exit_code, 2);
   EXPECT_EQ(run_daemon("--config " + write("log-format = xml\n")).exit_code, 2);

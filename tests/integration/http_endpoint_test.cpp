@@ -3,7 +3,9 @@
 // a token (the token file's, or an admin key's with CURVE) reads either.
 #include <stdlib.h>
 
+#include <atomic>
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -127,6 +129,61 @@ TEST(HttpEndpoint, MetricsAndStatusCountWhatHappened) {
   EXPECT_NE(page.body.find("dashboard.js"), std::string::npos);
   EXPECT_EQ(get(manager.http_address(), "/dashboard.js").status, 200);
   EXPECT_EQ(get(manager.http_address(), "/nothing-here").status, 404);
+}
+
+TEST(HttpEndpoint, AbortedJobsAreCountedAndANameCutInsideACharacterKeepsMetricsReadable) {
+  Manager manager(http_options());
+  manager.start();
+  // 127 bytes then a two-byte character: the manager keeps 128 bytes of a name, which
+  // would end inside the character.
+  auto options = worker_options(manager.endpoint(), 2);
+  options.name = std::string(127, 'a') + "\xc3\xa9";
+  std::atomic<bool> release{false};
+  Worker worker(options);
+  worker.on_work([&](const JobPtr& job) {
+    while (!release && !job->cancelled()) std::this_thread::sleep_for(1ms);
+    job->reply(Payload::json(1));
+  });
+  worker.start();
+  ASSERT_TRUE(worker.wait_ready(5s));
+  Client client(client_options(manager.endpoint()));
+  std::promise<void> done;
+  const auto request = client.work(std::vector<JobSpec>(3, JobSpec(nlohmann::json(1))), WorkOptions{},
+                                   [&](std::vector<Result>) { done.set_value(); });
+  ASSERT_TRUE(wait_until([&] { return worker.running() == 2; }));
+  client.abort(request);
+  ASSERT_EQ(done.get_future().wait_for(5s), std::future_status::ready);
+  release = true;
+  // The client's library ends the group at once; its ABORT reaches the manager after.
+  std::map<std::string, double> m;
+  EXPECT_TRUE(wait_until([&] {
+    const auto metrics = get(manager.http_address(), "/metrics");
+    if (metrics.status != 200) return false;
+    m = samples(metrics.body);
+    return m["proletariat_jobs_finished_total{outcome=\"aborted\"}"] == 3;
+  })) << "aborted: " << m["proletariat_jobs_finished_total{outcome=\"aborted\"}"];
+  EXPECT_EQ(m["proletariat_jobs_received_total"], 3);
+  EXPECT_EQ(m["proletariat_job_run_seconds_count"], 0) << "an aborted run is not a run";
+  const auto doc = nlohmann::json::parse(get(manager.http_address(), "/status").body);
+  EXPECT_EQ(doc.at("workers")[0].at("name"), std::string(127, 'a'));
+}
+
+TEST(HttpEndpoint, AnOpenEndpointAnswersOnlyALoopbackHost) {
+  Manager manager(http_options());
+  manager.start();
+  const auto colon = manager.http_address().rfind(':');
+  httplib::Client http(manager.http_address().substr(0, colon), std::stoi(manager.http_address().substr(colon + 1)));
+  // A page of another site that rebound its name to 127.0.0.1 sends its own Host.
+  const auto rebound = http.Get("/status", httplib::Headers{{"Host", "attacker.example:80"}});
+  ASSERT_TRUE(rebound);
+  EXPECT_EQ(rebound->status, 403);
+  const auto lookalike = http.Get("/metrics", httplib::Headers{{"Host", "127.attacker.example"}});
+  ASSERT_TRUE(lookalike);
+  EXPECT_EQ(lookalike->status, 403);
+  EXPECT_EQ(get(manager.http_address(), "/status").status, 200);
+  const auto named = http.Get("/status", httplib::Headers{{"Host", "localhost:9917"}});
+  ASSERT_TRUE(named);
+  EXPECT_EQ(named->status, 200);
 }
 
 TEST(HttpEndpoint, ATokenFileGuardsTheData) {

@@ -57,7 +57,12 @@ Dispatcher::Dispatcher(const ManagerOptions& options, ManagerEvents events, std:
       peers_(make_id_prefix(options.seed)),
       scheduler_(scheduler_options(options)),
       liveness_window_(options.heartbeat_interval * options.heartbeat_liveness),
-      status_context_{options.sacred_guarantees, options.hold_similar_work, boot_wall_ms, boot, {}, 0, 0, false, 0, false, {}} {
+      status_context_{.sacred_guarantees = options.sacred_guarantees,
+                      .hold_similar_work = options.hold_similar_work,
+                      .boot_wall_ms = boot_wall_ms,
+                      .boot = boot} {
+  // Jobs taken back from a journal count as accepted at this start.
+  accepted_.accepted(1, boot);
   if (!options_.journal_dir.empty()) open_journal(boot);
 }
 
@@ -178,8 +183,8 @@ void Dispatcher::on_hello(const std::string& rid, const protocol::Hello& msg, co
     return;
   }
   Peer& peer = peers_.add(rid, now);
-  peer.name = msg.name.substr(0, 128);
-  peer.lang = msg.lang.substr(0, 32);
+  peer.name = protocol::utf8_prefix(msg.name, 128);
+  peer.lang = protocol::utf8_prefix(msg.lang, 32);
   peer.takes_sysmsg = msg.sysmsg;
   peer.key = key;
   // With CURVE an identity belongs to the key that claims it (PROTOCOL §13): another
@@ -313,6 +318,7 @@ void Dispatcher::on_client_abort(Peer& peer, const protocol::ClientAbort& msg) {
     if (!job || job->client != *peer.client) continue;  // not this client's, or ended already
     const std::size_t bytes = accounted_bytes(job->cargo.payload.size());
     if (scheduler_.abort(id, effects_)) {
+      ended_unfinished(id);
       peer.outstanding_bytes -= std::min(peer.outstanding_bytes, bytes);
       detail::log().debug("client {} aborts job {}", peer.id, id);
       if (journal_) journal_->gone(id);
@@ -376,6 +382,7 @@ void Dispatcher::drop_peer(const std::string& rid, DropReason reason) {
                        peer->identity);
   } else if (peer->client) {
     forget_client(*peer->client);
+    for (const JobId job : scheduler_.jobs_of(*peer->client)) ended_unfinished(job);
     scheduler_.abort_client(*peer->client, effects_);
     apply(effects_);
   }
@@ -402,6 +409,11 @@ JobInfo Dispatcher::info(const JobView& job) {
 
 JobInfo Dispatcher::info(JobId job, const JobFacts& facts) {
   return JobInfo{job, client_id(facts.client), facts.priority, facts.key, facts.service, facts.attempt};
+}
+
+void Dispatcher::ended_unfinished(JobId job) {
+  counters_.finished(monitor::Outcome::aborted);
+  running_since_.erase(job);
 }
 
 void Dispatcher::deliver(JobId job, const JobFacts& facts, ClientSlot client, std::optional<JobError> err,
@@ -508,6 +520,7 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
               Peer* worker = peers_.by_worker(a.worker);
               if (worker == nullptr) return;
               outbox_.aborts_for(worker->routing_id).jobs.push_back({a.job, a.attempt});
+              running_since_.erase(a.job);
               worker->last_sent = now_;
               if (events_.abort) events_.abort(info(a.job, a.facts), worker->id);
             },
@@ -518,6 +531,7 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
             },
             [&](const GaveUp& g) {
               detail::log().info("job {} lost its worker {}", g.job, worker_id(g.worker));
+              running_since_.erase(g.job);  // it runs again, timed from its next assignment
               if (events_.giveup) events_.giveup(info(g.job, g.facts), worker_id(g.worker));
             },
         },
@@ -530,16 +544,8 @@ void Dispatcher::refresh_status_context() {
   status_context_.now = now_;
   status_context_.received_total = counters_.jobs_received;
   status_context_.accepted = &accepted_;
-  if (const auto oldest = scheduler_.oldest_waiting(1); !oldest.empty()) {
-    accepted_.forget_before(oldest.front());
-  } else {
-    accepted_.forget_before(next_job_id_);
-  }
-  // Jobs that ended without a result through deliver() (aborted, lost with their
-  // client) leave their start behind: bounded by what is really running.
-  if (running_since_.size() > 2 * scheduler_.running_count() + 1024) {
-    std::erase_if(running_since_, [&](const auto& entry) { return scheduler_.state_of(entry.first) != JobState::running; });
-  }
+  // A running job may run again (its worker died): the samples it needs stay.
+  accepted_.forget_before(scheduler_.oldest_job().value_or(next_job_id_));
 }
 
 monitor::Snapshot Dispatcher::snapshot() {

@@ -11,10 +11,7 @@
 namespace proletariat::broker {
 namespace {
 
-bool loopback_host(const std::string& address) {
-  const std::string host = address.substr(0, address.rfind(':'));
-  return host == "localhost" || host == "[::1]" || host == "::1" || host.rfind("127.", 0) == 0;
-}
+bool loopback_host(const std::string& address) { return monitor::is_loopback_name(address.substr(0, address.rfind(':'))); }
 
 std::string read_token(const std::string& path) {
   std::ifstream in(path);

@@ -14,14 +14,10 @@ std::string_view outcome_name(Outcome outcome) noexcept {
       return "run_timeout";
     case Outcome::assign_timeout:
       return "assign_timeout";
-    case Outcome::client_timeout:
-      return "client_timeout";
     case Outcome::aborted:
       return "aborted";
     case Outcome::poison:
       return "poison";
-    case Outcome::worker_lost:
-      return "worker_lost";
     case Outcome::internal:
     case Outcome::count_:
       break;
@@ -33,10 +29,8 @@ Outcome outcome_of(std::string_view code) noexcept {
   if (code.empty()) return Outcome::ok;
   if (code == errc::kRunTimeout) return Outcome::run_timeout;
   if (code == errc::kAssignTimeout) return Outcome::assign_timeout;
-  if (code == errc::kClientTimeout) return Outcome::client_timeout;
   if (code == errc::kAborted) return Outcome::aborted;
   if (code == errc::kPoison) return Outcome::poison;
-  if (code == errc::kWorkerLost) return Outcome::worker_lost;
   if (code == errc::kInternal) return Outcome::internal;
   return Outcome::handler_error;
 }

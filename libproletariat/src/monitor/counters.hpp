@@ -19,11 +19,9 @@ enum class Outcome : std::uint8_t {
   handler_error,  // the handler failed with its own error code
   run_timeout,    // ETO
   assign_timeout, // EATO
-  client_timeout, // ECSTO (the client gave up; counted when the manager learns it)
-  aborted,        // EABORTED
+  aborted,        // by its client, or gone with a client that left
   poison,         // EPOISON
-  worker_lost,    // EWORKERLOST
-  internal,       // EINTERNAL, or anything else the manager made up
+  internal,       // EINTERNAL
   count_
 };
 

@@ -1,5 +1,6 @@
 #include "monitor/http_server.hpp"
 
+#include <arpa/inet.h>
 #include <httplib.h>
 
 #include <chrono>
@@ -18,6 +19,22 @@ enum What { kMetrics, kStatus, kIndex, kScript, kStyle, kIcon };
 
 // How long a request waits for the loop's snapshot before it is served the last one.
 constexpr auto kSnapshotWait = std::chrono::seconds(1);
+// A snapshot this young is served as it is: however many clients poll, the loop builds
+// at most four a second for them.
+constexpr auto kSnapshotReuse = std::chrono::milliseconds(250);
+// A snapshot this old (the loop has not answered for so long) is no longer served:
+// /status and /metrics answer 503, so a scraper sees a manager that is stuck.
+constexpr auto kSnapshotTooOld = std::chrono::seconds(5);
+
+// The Host header of a request to an open (tokenless, loopback) endpoint: a name
+// other than loopback is a web page that rebound its own name to 127.0.0.1 (DNS
+// rebinding) to read the manager through the operator's browser.
+bool loopback_host_header(std::string host) {
+  if (!host.empty() && host.back() != ']') {
+    if (const auto colon = host.rfind(':'); colon != std::string::npos) host.resize(colon);
+  }
+  return is_loopback_name(host);
+}
 
 // Equal without telling, by its timing, how much of a guess was right.
 bool same_token(const std::string& a, const std::string& b) {
@@ -28,6 +45,12 @@ bool same_token(const std::string& a, const std::string& b) {
 }
 
 }  // namespace
+
+bool is_loopback_name(std::string_view host) {
+  if (host == "localhost" || host == "[::1]" || host == "::1") return true;
+  in_addr address{};
+  return host.rfind("127.", 0) == 0 && ::inet_pton(AF_INET, std::string(host).c_str(), &address) == 1;
+}
 
 HttpServer::HttpServer(const std::string& address) : server_(std::make_unique<httplib::Server>()) {
   const auto colon = address.rfind(':');
@@ -51,7 +74,9 @@ HttpServer::HttpServer(const std::string& address) : server_(std::make_unique<ht
   server_->set_read_timeout(5, 0);
   server_->set_write_timeout(5, 0);
   server_->set_payload_max_length(16 * 1024);
-  server_->set_keep_alive_max_count(100);
+  // One request a connection: a dashboard polling every second must not keep one of
+  // the four threads to itself while a scraper waits.
+  server_->set_keep_alive_max_count(1);
   const auto route = [this](const char* path, int what) {
     server_->Get(path, [this, what](const httplib::Request& req, httplib::Response& res) { serve(req, res, what); });
   };
@@ -71,8 +96,12 @@ HttpServer::HttpServer(const std::string& address) : server_(std::make_unique<ht
 }
 
 HttpServer::~HttpServer() {
-  server_->stop();
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
   published_.notify_all();
+  server_->stop();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -91,6 +120,7 @@ void HttpServer::publish(Snapshot snapshot) {
   {
     std::lock_guard lock(mutex_);
     snapshot.sequence = latest_ ? latest_->sequence + 1 : 1;
+    snapshot.taken = std::chrono::steady_clock::now();
     latest_ = std::make_shared<const Snapshot>(std::move(snapshot));
   }
   published_.notify_all();
@@ -98,11 +128,15 @@ void HttpServer::publish(Snapshot snapshot) {
 
 std::shared_ptr<const Snapshot> HttpServer::fresh_snapshot(bool& stale) {
   std::unique_lock lock(mutex_);
+  stale = false;
+  if (latest_ && std::chrono::steady_clock::now() - latest_->taken < kSnapshotReuse) return latest_;
   const std::uint64_t need = (latest_ ? latest_->sequence : 0) + 1;
   lock.unlock();
   requests_.post(1);
   lock.lock();
-  stale = !published_.wait_for(lock, kSnapshotWait, [&] { return latest_ && latest_->sequence >= need; });
+  stale = !published_.wait_for(lock, kSnapshotWait,
+                               [&] { return stopping_ || (latest_ && latest_->sequence >= need); });
+  stale = stale || !latest_ || latest_->sequence < need;
   return latest_;
 }
 
@@ -122,6 +156,11 @@ void HttpServer::log_refusal(const httplib::Request& request) {
   detail::log().warn("http: refused {} {} from {} with 401: no valid token{}", request.method, request.path,
                      request.remote_addr,
                      suppressed > 0 ? " (and " + std::to_string(suppressed) + " more refusals not logged)" : "");
+}
+
+bool HttpServer::open_endpoint() const {
+  std::lock_guard lock(mutex_);
+  return open_;
 }
 
 bool HttpServer::authorized(const httplib::Request& request) const {
@@ -147,6 +186,12 @@ void HttpServer::serve(const httplib::Request& request, httplib::Response& respo
   // browser sends no token with <script src> or <link href>. The page then reads
   // /status with the token from its own address, and shows the 401 when it lacks one.
   const bool data = what == kMetrics || what == kStatus;
+  if (data && open_endpoint() && !loopback_host_header(request.get_header_value("Host"))) {
+    response.status = 403;
+    response.set_content("403: an open endpoint answers only requests for a loopback host (docs/OPERATIONS.md)\n",
+                         "text/plain");
+    return;
+  }
   if (data && !authorized(request)) {
     log_refusal(request);
     response.status = 401;
@@ -178,7 +223,14 @@ void HttpServer::serve(const httplib::Request& request, httplib::Response& respo
     response.set_content("503: the manager has not answered yet\n", "text/plain");
     return;
   }
-  if (stale) response.set_header("X-Proletariat-Stale", "1");
+  if (stale) {
+    if (std::chrono::steady_clock::now() - snapshot->taken > kSnapshotTooOld) {
+      response.status = 503;
+      response.set_content("503: the manager's loop has not answered for more than 5 s\n", "text/plain");
+      return;
+    }
+    response.set_header("X-Proletariat-Stale", "1");
+  }
   if (what == kStatus) {
     response.set_content(snapshot->status, "application/json");
     return;

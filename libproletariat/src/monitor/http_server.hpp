@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -33,6 +34,9 @@ struct Response;
 }  // namespace httplib
 
 namespace proletariat::monitor {
+
+// "localhost", "[::1]" or an IPv4 literal 127.x.x.x (not a name that starts so).
+[[nodiscard]] bool is_loopback_name(std::string_view host);
 
 class HttpServer {
  public:
@@ -57,6 +61,7 @@ class HttpServer {
   // The snapshot a request shows: a fresh one, or the last one when the loop is slow.
   [[nodiscard]] std::shared_ptr<const Snapshot> fresh_snapshot(bool& stale);
   [[nodiscard]] bool authorized(const httplib::Request& request) const;
+  [[nodiscard]] bool open_endpoint() const;
   void log_refusal(const httplib::Request& request);
   void serve(const httplib::Request& request, httplib::Response& response, int what);
 
@@ -70,6 +75,7 @@ class HttpServer {
   std::chrono::steady_clock::time_point last_refusal_log_{};
   std::uint64_t refusals_suppressed_ = 0;
   bool open_ = false;
+  bool stopping_ = false;  // the destructor runs: waiting requests give up
   std::vector<std::string> tokens_;
 };
 

@@ -112,7 +112,7 @@ double number(const json& doc, const char* key) {
 }  // namespace
 
 std::string prometheus_text(const Snapshot& snapshot) {
-  const json status = json::parse(snapshot.status);
+  const json status = json::parse(snapshot.status);  // throws on a bad document: /metrics answers 500
   const Counters& c = snapshot.counters;
   Exposition e;
 

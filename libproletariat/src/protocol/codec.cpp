@@ -781,6 +781,14 @@ std::variant<Published, DecodeError> decode_published(Frames& frames) {
 
 Payload from_frame(zmq::message_t&& frame, bool raw) { return detail::PayloadAccess::adopt(std::move(frame), raw); }
 
+std::string utf8_prefix(const std::string& text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  std::size_t end = max_bytes;
+  // Back off over continuation bytes (10xxxxxx) to the start of the cut character.
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end);
+}
+
 std::string snippet(const zmq::message_t& frame, std::size_t max_bytes) {
   std::string out;
   const auto text = view(frame);

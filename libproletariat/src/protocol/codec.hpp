@@ -263,5 +263,8 @@ struct DecodeError {
 
 // A printable, bounded excerpt of a frame for logs (NATS's protoSnippet).
 [[nodiscard]] std::string snippet(const zmq::message_t& frame, std::size_t max_bytes = 64);
+// The longest prefix of valid UTF-8 `text` of at most `max_bytes` that does not cut a
+// character (a name cut inside one would make the STATUS document invalid JSON).
+[[nodiscard]] std::string utf8_prefix(const std::string& text, std::size_t max_bytes);
 
 }  // namespace proletariat::protocol

@@ -129,6 +129,14 @@ std::size_t Scheduler::jobs_of_service(std::string_view service) const {
   return it == state_->service_ids.end() ? 0 : state_->services[it->second].jobs;
 }
 
+std::optional<JobId> Scheduler::oldest_job() const {
+  std::optional<JobId> oldest;
+  for (const auto& [id, job] : state_->jobs) {
+    if (!oldest || id < *oldest) oldest = id;
+  }
+  return oldest;
+}
+
 std::vector<JobId> Scheduler::oldest_waiting(std::size_t limit) const {
   // One pass with a bounded max-heap of the smallest ids seen.
   std::vector<JobId> heap;

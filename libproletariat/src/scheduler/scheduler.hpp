@@ -278,6 +278,8 @@ class Scheduler {
   [[nodiscard]] std::size_t running_count() const;
   // Jobs (queued, held, running) that name `service`.
   [[nodiscard]] std::size_t jobs_of_service(std::string_view service) const;
+  // The smallest id of a job in the scheduler (queued, held or running), if any.
+  [[nodiscard]] std::optional<JobId> oldest_job() const;
   // The `limit` oldest (smallest id) queued or held jobs, oldest first.
   [[nodiscard]] std::vector<JobId> oldest_waiting(std::size_t limit) const;
   [[nodiscard]] SchedulerStats stats() const;

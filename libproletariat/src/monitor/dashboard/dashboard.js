@@ -5,7 +5,10 @@
 
 const POLL_MS = 1000;
 const HISTORY = 120; // points on the throughput chart
-const token = new URLSearchParams(location.search).get("token");
+// The token from the address: #token=... (a fragment never leaves the browser, so it
+// stays out of proxies' logs), or ?token=...
+const token =
+  new URLSearchParams(location.hash.slice(1)).get("token") || new URLSearchParams(location.search).get("token");
 const history = []; // {t: ms, rate: jobs/s}
 let previous = null; // the last status, for the rate
 let sequence = 0;
