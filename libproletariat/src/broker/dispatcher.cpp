@@ -318,7 +318,7 @@ void Dispatcher::on_client_abort(Peer& peer, const protocol::ClientAbort& msg) {
     if (!job || job->client != *peer.client) continue;  // not this client's, or ended already
     const std::size_t bytes = accounted_bytes(job->cargo.payload.size());
     if (scheduler_.abort(id, effects_)) {
-      ended_unfinished(id);
+      counters_.finished(monitor::Outcome::aborted);  // its run, if any, ends with AbortOnWorker
       peer.outstanding_bytes -= std::min(peer.outstanding_bytes, bytes);
       detail::log().debug("client {} aborts job {}", peer.id, id);
       if (journal_) journal_->gone(id);
@@ -382,7 +382,8 @@ void Dispatcher::drop_peer(const std::string& rid, DropReason reason) {
                        peer->identity);
   } else if (peer->client) {
     forget_client(*peer->client);
-    for (const JobId job : scheduler_.jobs_of(*peer->client)) ended_unfinished(job);
+    counters_.jobs_finished[static_cast<std::size_t>(monitor::Outcome::aborted)] +=
+        scheduler_.jobs_of(*peer->client).size();
     scheduler_.abort_client(*peer->client, effects_);
     apply(effects_);
   }
@@ -409,11 +410,6 @@ JobInfo Dispatcher::info(const JobView& job) {
 
 JobInfo Dispatcher::info(JobId job, const JobFacts& facts) {
   return JobInfo{job, client_id(facts.client), facts.priority, facts.key, facts.service, facts.attempt};
-}
-
-void Dispatcher::ended_unfinished(JobId job) {
-  counters_.finished(monitor::Outcome::aborted);
-  running_since_.erase(job);
 }
 
 void Dispatcher::deliver(JobId job, const JobFacts& facts, ClientSlot client, std::optional<JobError> err,
@@ -546,13 +542,13 @@ void Dispatcher::refresh_status_context() {
   status_context_.accepted = &accepted_;
   // A running job may run again (its worker died): the samples it needs stay.
   accepted_.forget_before(scheduler_.oldest_job().value_or(next_job_id_));
+  status_context_.held_results = held_.size();
+  status_context_.subscriptions_refused = refused_subscriptions_.refused();
 }
 
 monitor::Snapshot Dispatcher::snapshot() {
   static const Peer kOperator{};  // STATUS as an admin sees it; the asker is not named in it
   refresh_status_context();
-  status_context_.held_results = held_.size();
-  status_context_.subscriptions_refused = refused_subscriptions_.refused();
   fill_journal_figures();
   monitor::Snapshot out;
   out.status = StatusView(peers_, scheduler_, status_context_).document(kOperator, false, std::nullopt);
@@ -571,8 +567,6 @@ void Dispatcher::fill_journal_figures() {
 
 void Dispatcher::on_status(Peer& peer, const protocol::StatusRequest& request) {
   refresh_status_context();
-  status_context_.held_results = held_.size();
-  status_context_.subscriptions_refused = refused_subscriptions_.refused();
   if (!request.mine) fill_journal_figures();
   const StatusView view(peers_, scheduler_, status_context_);
   send(peer, protocol::encode_status(request.mine, view.document(peer, request.mine, request.req)), now_);

@@ -156,9 +156,6 @@ class Dispatcher {
   // manager's record of it.
   static constexpr std::size_t kAccountedJobBytes = 256;
   [[nodiscard]] static std::size_t accounted_bytes(std::size_t payload) noexcept { return payload + kAccountedJobBytes; }
-  // A job ended without a result or failure for its client (aborted by it, or gone
-  // with it): counted, and its run no longer timed.
-  void ended_unfinished(JobId job);
   [[nodiscard]] JobInfo info(const JobView& job);
   [[nodiscard]] JobInfo info(JobId job, const JobFacts& facts);
   [[nodiscard]] std::string client_id(ClientSlot slot);
