@@ -182,14 +182,10 @@ const std::vector<Flag>& flags() {
        "browser); with CURVE, admin keys' tokens (proletariat-ctl http-token) work too [none]",
        [](ManagerOptions& o, const std::string& v) {
          o.http_token_file = v;
-         std::ifstream in(v);
-         std::string token;
-         if (!in || !std::getline(in, token)) {
-           std::fprintf(stderr, "proletariatd: cannot read a token from %s\n", v.c_str());
-           return false;
-         }
-         if (trim(token).size() < 16) {
-           std::fprintf(stderr, "proletariatd: the token in %s is shorter than 16 characters\n", v.c_str());
+         try {
+           (void)proletariat::read_http_token_file(v);
+         } catch (const proletariat::Error& e) {
+           std::fprintf(stderr, "proletariatd: %s\n", e.what());
            return false;
          }
          return true;
@@ -279,7 +275,7 @@ std::optional<std::string> read_config(const std::string& path, ManagerOptions& 
       }
     }
     const auto text = trim(line);
-    if (text.empty() || text.front() == '#') continue;
+    if (text.empty()) continue;
     const auto where = path + ":" + std::to_string(number) + ": ";
     const auto eq = text.find('=');
     if (eq == std::string_view::npos) return where + "expected 'key = value', got '" + std::string(text) + "'";

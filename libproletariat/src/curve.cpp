@@ -140,4 +140,17 @@ std::string http_token(const std::string& own_secret_key, const std::string& oth
   return out;
 }
 
+std::string read_http_token_file(const std::string& path) {
+  std::ifstream in(path);
+  std::string token;
+  if (!in || !std::getline(in, token)) {
+    throw Error(std::string(errc::kBadField), "http: cannot read a token from " + path);
+  }
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ' || token.back() == '\t')) token.pop_back();
+  if (token.size() < 16) {
+    throw Error(std::string(errc::kBadField), "http: the token in " + path + " is shorter than 16 characters");
+  }
+  return token;
+}
+
 }  // namespace proletariat

@@ -39,5 +39,9 @@ void check_curve_options(const CurveOptions& curve);
 // token is stored anywhere: removing the key from admins/ revokes it. Throws
 // proletariat::Error(EBADFIELD) unless both keys are Z85 CURVE keys.
 [[nodiscard]] std::string http_token(const std::string& own_secret_key, const std::string& other_public_key);
+// The token of an HTTP token file (ManagerOptions::http_token_file): its first line,
+// trailing blanks cut. Throws proletariat::Error(EBADFIELD) when the file cannot be
+// read or the token is shorter than 16 characters.
+[[nodiscard]] std::string read_http_token_file(const std::string& path);
 
 }  // namespace proletariat

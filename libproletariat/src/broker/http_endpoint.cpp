@@ -1,7 +1,5 @@
 // The event loop's side of the HTTP endpoint (monitor/http_server.hpp): who may read
 // it, and the timing of journal commits that its metrics show.
-#include <fstream>
-
 #include <proletariat/curve.hpp>
 #include <proletariat/error.hpp>
 
@@ -13,24 +11,11 @@ namespace {
 
 bool loopback_host(const std::string& address) { return monitor::is_loopback_name(address.substr(0, address.rfind(':'))); }
 
-std::string read_token(const std::string& path) {
-  std::ifstream in(path);
-  std::string token;
-  if (!in || !std::getline(in, token)) {
-    throw Error(std::string(errc::kBadField), "http: cannot read a token from " + path);
-  }
-  while (!token.empty() && (token.back() == '\r' || token.back() == ' ' || token.back() == '\t')) token.pop_back();
-  if (token.size() < 16) {
-    throw Error(std::string(errc::kBadField), "http: the token in " + path + " is shorter than 16 characters");
-  }
-  return token;
-}
-
 }  // namespace
 
 void EventLoop::start_http() {
   if (options_.http.empty()) return;
-  if (!options_.http_token_file.empty()) http_token_ = read_token(options_.http_token_file);
+  if (!options_.http_token_file.empty()) http_token_ = read_http_token_file(options_.http_token_file);
   const bool curve = !options_.curve_keys.secret_key.empty();
   if (!curve && http_token_.empty() && !loopback_host(options_.http) && !options_.allow_insecure_remote) {
     throw Error(std::string(errc::kBadField),
