@@ -145,6 +145,28 @@ const std::vector<Flag>& flags() {
        [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.held_results_max); }},
       {"held-results-age", "", "MS", "results kept for clients that are away, at most this old [86400000]",
        [](ManagerOptions& o, const std::string& v) { return set_ms(o.held_results_max_age, v); }},
+      {"group-max-running", "", "N",
+       "jobs of one group (a job's group) that may run at once, for every group without limits of its own "
+       "(proletariat-ctl groups set) [no limit]",
+       [](ManagerOptions& o, const std::string& v) {
+         std::uint64_t n = 0;
+         if (!parse_number(v, n)) return false;
+         o.group_max_running = n;
+         return true;
+       }},
+      {"group-rate", "", "R", "jobs of one group that may start a second (a token bucket), for every group without "
+       "limits of its own [no limit]",
+       [](ManagerOptions& o, const std::string& v) {
+         char* end = nullptr;
+         const double rate = std::strtod(v.c_str(), &end);
+         if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(rate) || rate < 0) return false;
+         o.group_rate = rate;
+         return true;
+       }},
+      {"max-dead-letters", "", "N", "dead letters kept (jobs that exhausted their retries, poison jobs) [10000]",
+       [](ManagerOptions& o, const std::string& v) { return parse_number(v, o.max_dead_letters); }},
+      {"dead-letter-max-age", "", "MS", "dead letters older than this are dropped [604800000]",
+       [](ManagerOptions& o, const std::string& v) { return set_ms(o.dead_letter_max_age, v); }},
       {"drain-timeout", "", "MS",
        "on SIGTERM, how long running jobs may take to finish before the manager stops (a second signal stops it "
        "at once) [30000]",

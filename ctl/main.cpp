@@ -52,10 +52,20 @@ const char* kUsage =
     "  watch [--interval MS]      status refreshed in place until interrupted\n"
     "  sysmsg [--to ID] JSON      system message to a peer id, MANAGER, or (no --to) everybody\n"
     "  submit [--file F] [--priority P] [--timeout MS] [--run-timeout MS]\n"
-    "         [--assign-timeout MS] [--service S]\n"
+    "         [--assign-timeout MS] [--service S] [--delay MS] [--group G]\n"
+    "         [--retry N [--retry-codes C,C] [--retry-initial MS]]\n"
     "                             jobs as JSON lines (file or stdin), one job per line;\n"
     "                             results as JSON lines {\"index\",\"err\",\"data\"} on stdout,\n"
     "                             in input order; a progress bar on stderr when it is a terminal\n"
+    "  dead [list] [--limit N] [--json]\n"
+    "                             dead letters (jobs that exhausted their retries, poison jobs), newest first\n"
+    "  dead show ID...            letters with their payloads, as JSON\n"
+    "  dead requeue (ID...|--all) letters back to the queues as new jobs; prints their new ids\n"
+    "  dead purge (ID...|--all)   letters removed\n"
+    "  groups [list] [--json]     job groups: limits, running and waiting jobs\n"
+    "  groups set GROUP [--max-running N|none] [--rate R|none]\n"
+    "                             the group's own limits (an option left out keeps its value)\n"
+    "  groups clear GROUP         the group back to the manager's default limits\n"
     "  keygen NAME                write a CURVE key pair: NAME.pub (public) and NAME.key (secret, mode 0600)\n"
     "  http-token                 with --curve-key (an admin's) and --curve-server-key: the token for the\n"
     "                             manager's HTTP endpoint (Authorization: Bearer TOKEN), computed offline\n"
@@ -70,7 +80,7 @@ const char* kUsage =
     "Exit status: 0 success; 1 a submitted job failed; 2 usage error; 3 manager unreachable;\n"
     "4 the manager answered with an error.\n";
 
-bool is_switch(const std::string& name) { return name == "json" || name == "help"; }
+bool is_switch(const std::string& name) { return name == "json" || name == "help" || name == "all"; }
 
 std::optional<Args> parse(int argc, char** argv) {
   Args args;
@@ -215,6 +225,136 @@ void draw_progress(std::size_t done, std::size_t total) {
   std::fflush(stderr);
 }
 
+// Waits for an admin reply; nullopt after a message (unreachable, or the manager's error).
+template <typename T>
+std::optional<T> answer_of(std::future<T> future, const char* what, int& exit_code) {
+  if (future.wait_for(10s) != std::future_status::ready) {
+    std::fprintf(stderr, "proletariat-ctl: the manager did not answer %s within 10 s\n", what);
+    exit_code = kExitUnreachable;
+    return std::nullopt;
+  }
+  try {
+    return future.get();
+  } catch (const proletariat::Error& e) {
+    std::fprintf(stderr, "proletariat-ctl: %s: %s\n", what, e.what());
+    exit_code = kExitManagerError;
+    return std::nullopt;
+  }
+}
+
+std::vector<std::uint64_t> ids_of(const Args& args, std::size_t first) {
+  std::vector<std::uint64_t> ids;
+  for (std::size_t i = first; i < args.positional.size(); ++i) {
+    try {
+      std::size_t used = 0;
+      ids.push_back(std::stoull(args.positional[i], &used));
+      if (used != args.positional[i].size()) throw std::invalid_argument("id");
+    } catch (const std::exception&) {
+      throw std::invalid_argument("'" + args.positional[i] + "' is not a dead letter id");
+    }
+  }
+  return ids;
+}
+
+int cmd_dead(const Args& args) {
+  const std::string op = args.positional.empty() ? "list" : args.positional[0];
+  if (op != "list" && op != "show" && op != "requeue" && op != "purge") {
+    throw std::invalid_argument("dead needs list, show, requeue or purge, not '" + op + "'");
+  }
+  const auto ids = ids_of(args, 1);
+  const bool all = args.flags.count("all") != 0;
+  if (op == "show" && ids.empty()) throw std::invalid_argument("dead show needs letter ids");
+  if ((op == "requeue" || op == "purge") && ids.empty() != all) {
+    throw std::invalid_argument("dead " + op + " needs letter ids or --all (not both)");
+  }
+  auto client = connect(args);
+  if (!client) return kExitUnreachable;
+  int exit_code = kExitOk;
+  std::optional<proletariat::DeadLetterReply> reply;
+  if (op == "list") {
+    reply = answer_of(client->dead_letters(number_flag(args, "limit").value_or(100)), "DEAD", exit_code);
+  } else if (op == "show") {
+    reply = answer_of(client->dead_letters_show(ids), "DEAD", exit_code);
+  } else if (op == "requeue") {
+    reply = answer_of(client->dead_letters_requeue(ids), "DEAD", exit_code);
+  } else {
+    reply = answer_of(client->dead_letters_purge(ids), "DEAD", exit_code);
+  }
+  if (!reply) return exit_code;
+  if (op == "show") {
+    nlohmann::json letters = reply->reply["letters"];
+    for (std::size_t i = 0; i < letters.size() && i < reply->payloads.size(); ++i) {
+      const auto& payload = reply->payloads[i];
+      try {
+        letters[i]["payload"] = payload.is_raw() ? nlohmann::json(payload.str()) : payload.to_json();
+      } catch (const proletariat::Error&) {
+        letters[i]["payload"] = payload.str();
+      }
+    }
+    std::cout << letters.dump(2) << "\n";
+  } else if (args.flags.count("json") != 0) {
+    std::cout << reply->reply.dump(2) << "\n";
+  } else {
+    std::cout << proletariat::ctl::render_dead_letters(reply->reply);
+  }
+  return kExitOk;
+}
+
+int cmd_groups(const Args& args) {
+  const std::string op = args.positional.empty() ? "list" : args.positional[0];
+  if (op != "list" && op != "set" && op != "clear") throw std::invalid_argument("groups needs list, set or clear");
+  if (op != "list" && args.positional.size() != 2) throw std::invalid_argument("groups " + op + " needs one GROUP");
+  auto client = connect(args);
+  if (!client) return kExitUnreachable;
+  int exit_code = kExitOk;
+  std::optional<nlohmann::json> reply;
+  if (op == "list") {
+    reply = answer_of(client->group_limits(), "GROUPLIMITS", exit_code);
+  } else if (op == "clear") {
+    reply = answer_of(client->clear_group_limits(args.positional[1]), "GROUPLIMITS", exit_code);
+  } else {
+    // An option left out keeps the group's value: start from what is in force.
+    auto current = answer_of(client->group_limits(), "GROUPLIMITS", exit_code);
+    if (!current) return exit_code;
+    nlohmann::json limits = (*current)["defaults"];
+    for (const auto& group : (*current)["groups"]) {
+      if (group.value("group", "") == args.positional[1]) limits = group;
+    }
+    std::optional<std::uint64_t> max_running;
+    if (limits.contains("maxRunning") && limits["maxRunning"].is_number_unsigned()) {
+      max_running = limits["maxRunning"].get<std::uint64_t>();
+    }
+    std::optional<double> rate;
+    if (limits.contains("rate") && limits["rate"].is_number()) rate = limits["rate"].get<double>();
+    if (args.flags.count("max-running") != 0) {
+      max_running = flag(args, "max-running") == "none" ? std::nullopt : number_flag(args, "max-running");
+    }
+    if (args.flags.count("rate") != 0) {
+      const std::string text = flag(args, "rate");
+      if (text == "none") {
+        rate.reset();
+      } else {
+        std::size_t used = 0;
+        double value = -1;
+        try {
+          value = std::stod(text, &used);
+        } catch (const std::exception&) {
+        }
+        if (used != text.size() || !(value >= 0)) throw std::invalid_argument("bad value '" + text + "' for --rate");
+        rate = value;
+      }
+    }
+    reply = answer_of(client->set_group_limits(args.positional[1], max_running, rate), "GROUPLIMITS", exit_code);
+  }
+  if (!reply) return exit_code;
+  if (args.flags.count("json") != 0) {
+    std::cout << reply->dump(2) << "\n";
+  } else {
+    std::cout << proletariat::ctl::render_groups(*reply);
+  }
+  return kExitOk;
+}
+
 int cmd_submit(const Args& args) {
   std::ifstream file;
   std::istream* in = &std::cin;
@@ -252,6 +392,21 @@ int cmd_submit(const Args& args) {
   if (auto v = number_flag(args, "timeout")) options.timeout = std::chrono::milliseconds(*v);
   if (auto v = number_flag(args, "run-timeout")) options.run_timeout = std::chrono::milliseconds(*v);
   if (auto v = number_flag(args, "assign-timeout")) options.assign_timeout = std::chrono::milliseconds(*v);
+  if (auto v = number_flag(args, "delay")) options.delay = std::chrono::milliseconds(*v);
+  options.group = flag(args, "group");
+  if (auto v = number_flag(args, "retry")) {
+    proletariat::RetryPolicy retry;
+    retry.max = static_cast<unsigned>(*v);
+    if (auto initial = number_flag(args, "retry-initial")) retry.initial = std::chrono::milliseconds(*initial);
+    const std::string codes = flag(args, "retry-codes");
+    for (std::size_t at = 0; at < codes.size();) {
+      const auto comma = codes.find(',', at);
+      const auto code = codes.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+      if (!code.empty()) retry.codes.push_back(code);
+      at = comma == std::string::npos ? codes.size() : comma + 1;
+    }
+    options.retry = retry;
+  }
 
   auto client = connect(args);
   if (!client) return kExitUnreachable;
@@ -312,6 +467,8 @@ int main(int argc, char** argv) {
     if (args->command == "watch") return cmd_watch(*args);
     if (args->command == "sysmsg") return cmd_sysmsg(*args);
     if (args->command == "submit") return cmd_submit(*args);
+    if (args->command == "dead") return cmd_dead(*args);
+    if (args->command == "groups") return cmd_groups(*args);
     if (args->command == "http-token") {
       if (args->flags.count("curve-server-key") == 0 || args->flags.count("curve-key") == 0) {
         throw std::invalid_argument("http-token needs --curve-key (an admin's secret key file) and --curve-server-key");

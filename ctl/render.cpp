@@ -126,4 +126,54 @@ std::string render_workers(const nlohmann::json& status, int width) {
   return out.str();
 }
 
+namespace {
+
+std::string limit_text(const nlohmann::json& doc, const char* key) {
+  const auto it = doc.find(key);
+  return it == doc.end() || it->is_null() ? std::string("none") : it->dump();
+}
+
+}  // namespace
+
+std::string render_dead_letters(const nlohmann::json& reply) {
+  std::ostringstream out;
+  const auto& letters = reply.value("letters", nlohmann::json::array());
+  if (!letters.empty()) {
+    out << pad("LETTER", 8) << pad("JOB", 10) << pad("SERVICE", 14) << pad("GROUP", 14) << pad("ATTEMPTS", 10)
+        << "ERROR\n";
+  }
+  for (const auto& letter : letters) {
+    const auto& err = letter.value("err", nlohmann::json::object());
+    out << pad(text(letter, "id"), 8) << pad(text(letter, "job"), 10)
+        << pad(letter.value("service", std::string("-")), 14) << pad(letter.value("group", std::string("-")), 14)
+        << pad(text(letter, "attempts"), 10) << text(err, "code") << ": " << text(err, "message") << "\n";
+  }
+  if (reply.contains("requeued")) {
+    for (const auto& r : reply["requeued"]) out << "letter " << text(r, "letter") << " requeued as job " << text(r, "job") << "\n";
+  }
+  if (reply.contains("purged")) out << text(reply, "purged") << " letters purged\n";
+  out << number(reply, "total") << " dead letters kept\n";
+  return out.str();
+}
+
+std::string render_groups(const nlohmann::json& reply) {
+  std::ostringstream out;
+  const auto& defaults = reply.value("defaults", nlohmann::json::object());
+  out << "defaults: max running " << limit_text(defaults, "maxRunning") << ", rate " << limit_text(defaults, "rate")
+      << "/s\n";
+  const auto& groups = reply.value("groups", nlohmann::json::array());
+  if (groups.empty()) {
+    out << "no groups\n";
+    return out.str();
+  }
+  out << pad("GROUP", 24) << pad("MAX RUNNING", 13) << pad("RATE", 10) << pad("RUNNING", 9) << pad("WAITING", 9)
+      << pad("STARTED", 10) << "OWN LIMITS\n";
+  for (const auto& g : groups) {
+    out << pad(text(g, "group"), 24) << pad(limit_text(g, "maxRunning"), 13) << pad(limit_text(g, "rate"), 10)
+        << pad(text(g, "running"), 9) << pad(text(g, "waiting"), 9) << pad(text(g, "started"), 10)
+        << (g.value("custom", false) ? "yes" : "no") << "\n";
+  }
+  return out.str();
+}
+
 }  // namespace proletariat::ctl

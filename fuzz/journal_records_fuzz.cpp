@@ -7,10 +7,12 @@
 //          carry a valid CRC32C, so without these the fuzzer would test little more
 //          than the checksum;
 //   bit 2  also open a JobJournal on a directory holding these records as its one
-//          (snapshot) segment, then forget its first live job, accept a new one and
-//          commit with a compaction floor of 0 (so the live records are rewritten),
-//          and open it again: the second replay must give back the same jobs (and an
-//          open that fails must close what it opened);
+//          (snapshot) segment, then forget its first live job, put the next one in a
+//          retry's backoff, accept a new one (with a group and a retry policy: the
+//          lifecycle's record), drop its first dead letter, add a new one, and commit
+//          with a compaction floor of 0 (so the live records are rewritten), and open
+//          it again: the second replay must give back the same jobs and letters, and
+//          ids above theirs (and an open that fails must close what it opened);
 //   bit 3  open with repair.
 // scan_records is checked for what its callers rely on: records in order, back to
 // back, inside the bytes, and damage exactly when it stopped early.
@@ -113,6 +115,16 @@ void write_segment(const std::string& dir, const std::vector<std::byte>& records
   ::close(fd);
 }
 
+// Bit for bit: a NaN read back is the same NaN.
+bool same_double(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+bool same_retry(const std::optional<proletariat::RetryPolicy>& a, const std::optional<proletariat::RetryPolicy>& b) {
+  if (a.has_value() != b.has_value()) return false;
+  if (!a) return true;
+  return a->max == b->max && a->codes == b->codes && a->initial == b->initial && same_double(a->factor, b->factor) &&
+         a->max_delay == b->max_delay && same_double(a->jitter, b->jitter);
+}
+
 bool same(const RecoveredJob& a, const RecoveredJob& b) {
   const auto same_result = [](const std::optional<RecoveredJob::Result>& x,
                               const std::optional<RecoveredJob::Result>& y) {
@@ -122,10 +134,19 @@ bool same(const RecoveredJob& a, const RecoveredJob& b) {
                           (!x->err || (x->err->code == y->err->code && x->err->message == y->err->message));
     return same_err && x->raw == y->raw && x->finished_wall_ms == y->finished_wall_ms && x->payload == y->payload;
   };
-  return a.id == b.id && a.identity == b.identity && std::memcmp(&a.priority, &b.priority, sizeof a.priority) == 0 &&
-         a.key == b.key && a.service == b.service && a.accepted_wall_ms == b.accepted_wall_ms &&
+  return a.id == b.id && a.identity == b.identity && same_double(a.priority, b.priority) && a.key == b.key &&
+         a.service == b.service && a.accepted_wall_ms == b.accepted_wall_ms &&
          a.assign_deadline_wall_ms == b.assign_deadline_wall_ms && a.run_timeout_ms == b.run_timeout_ms &&
-         a.raw == b.raw && a.payload == b.payload && a.attempt == b.attempt && same_result(a.result, b.result);
+         a.raw == b.raw && a.group == b.group && a.not_before_wall_ms == b.not_before_wall_ms &&
+         same_retry(a.retry, b.retry) && a.payload == b.payload && a.attempt == b.attempt && a.answered == b.answered &&
+         a.retry_due_wall_ms == b.retry_due_wall_ms && same_result(a.result, b.result);
+}
+
+bool same(const RecoveredLetter& a, const RecoveredLetter& b) {
+  return a.letter == b.letter && a.job == b.job && a.client == b.client && a.identity == b.identity &&
+         same_double(a.priority, b.priority) && a.key == b.key && a.service == b.service && a.group == b.group &&
+         a.run_timeout_ms == b.run_timeout_ms && same_retry(a.retry, b.retry) && a.err == b.err &&
+         a.attempts == b.attempts && a.since_wall_ms == b.since_wall_ms && a.raw == b.raw && a.payload == b.payload;
 }
 
 // The lowest free descriptor: the same before and after an open that failed, or the
@@ -150,28 +171,62 @@ void replay_and_compact(const std::vector<std::byte>& records, bool repair) {
   options.compact_floor_bytes = 0;
   Recovery first;
   std::vector<RecoveredJob> expected;
+  std::vector<RecoveredLetter> expected_letters;
   try {
     JobJournal journal(options, first);
     expected = first.jobs;
+    expected_letters = first.dead_letters;
     // Ids at the top of the 64-bit range (no manager gives one: they stay below 2^53,
     // PROTOCOL §2) wrap the next id around to a live job's; not a state to check.
+    // Letter ids likewise.
     if (first.next_id >= kMaxJobId || (!expected.empty() && expected.back().id >= kMaxJobId)) return;
+    if (first.next_letter >= kMaxJobId || (!expected_letters.empty() && expected_letters.back().letter >= kMaxJobId)) {
+      return;
+    }
     if (!expected.empty()) {
       journal.gone(expected.front().id);
       expected.erase(expected.begin());
     }
+    if (!expected.empty()) {
+      auto& job = expected.front();
+      job.answered += 1;
+      job.retry_due_wall_ms = 1'700'000'009'000;
+      journal.retrying(job.id, job.answered, *job.retry_due_wall_ms);
+    }
+    if (!expected_letters.empty()) {
+      journal.dead_letter_gone(expected_letters.front().letter);
+      expected_letters.erase(expected_letters.begin());
+    }
     const std::string payload = "fuzz";
+    proletariat::RetryPolicy retry;
+    retry.max = 2;
+    retry.codes = {"EBUSY"};
     AcceptedJob job;
     job.id = first.next_id;
     job.key = "k";
+    job.group = "g";
+    job.retry = retry;
     job.payload = std::as_bytes(std::span<const char>(payload));
     journal.accepted(job);
+    DeadLetterRecord letter;
+    letter.letter = first.next_letter;
+    letter.job = job.id;
+    letter.err = proletariat::JobError{"EPOISON", "fuzz"};
+    letter.retry = retry;
+    letter.payload = job.payload;
+    journal.dead_letter(letter);
     journal.commit(std::chrono::steady_clock::now());
     RecoveredJob added;
     added.id = job.id;
     added.key = job.key;
+    added.group = job.group;
+    added.retry = retry;
     added.payload = payload;
     expected.push_back(added);
+    RecoveredLetter added_letter;
+    static_cast<DeadLetterFields&>(added_letter) = letter;
+    added_letter.payload = payload;
+    expected_letters.push_back(added_letter);
   } catch (const JournalError&) {
     // Damage, an unknown record type, a short body: refused, as it should be.
     if (lowest_free_fd() != free_fd) fail("a journal that failed to open left descriptors open");
@@ -184,6 +239,15 @@ void replay_and_compact(const std::vector<std::byte>& records, bool repair) {
     if (!same(second.jobs[i], expected[i])) fail("a compacted journal gives back another job");
   }
   if (second.next_id <= expected.back().id) fail("a compacted journal reuses a job id");
+  if (second.dead_letters.size() != expected_letters.size()) {
+    fail("a compacted journal gives back another number of letters");
+  }
+  for (std::size_t i = 0; i < expected_letters.size(); ++i) {
+    if (!same(second.dead_letters[i], expected_letters[i])) fail("a compacted journal gives back another letter");
+  }
+  if (second.next_letter <= expected_letters.back().letter || second.next_letter < first.next_letter) {
+    fail("a compacted journal reuses a letter id");
+  }
 }
 
 }  // namespace

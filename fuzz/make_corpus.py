@@ -15,9 +15,10 @@ the target reads (fuzz/fuzz_input.hpp, and each target's header comment):
                         result, reject, abort, status, system messages, drain, a
                         restart on the journal, timeouts);
   journal_records_fuzz  journals of ACCEPTED, ASSIGNED, FINISHED, GONE and NEXT_ID
-                        records (the layouts of libproletariat/src/journal/
-                        job_journal.cpp) with payloads taken from the vectors, whole,
-                        torn and damaged.
+                        records and the lifecycle's ACCEPTED_LIFECYCLE, RETRYING,
+                        DEAD_LETTER, LETTER_GONE and NEXT_LETTER (the layouts of
+                        libproletariat/src/journal/job_journal.hpp) with payloads taken
+                        from the vectors, whole, torn and damaged.
 OUT/protocol.dict is a libFuzzer dictionary: the signature, command names, header
 field names and error codes of protocol/protocol.json.
 """
@@ -184,6 +185,7 @@ def dispatcher_seeds() -> Iterable[bytes]:
 # --- journal_records_fuzz -----------------------------------------------------------
 
 ACCEPTED, ASSIGNED, FINISHED, GONE, NEXT_ID = 1, 2, 3, 4, 5
+ACCEPTED_LIFECYCLE, RETRYING, DEAD_LETTER, LETTER_GONE, NEXT_LETTER = 6, 7, 8, 9, 10
 
 
 def string(b: bytes) -> bytes:
@@ -195,9 +197,44 @@ def record(kind: int, body: bytes) -> bytes:
     return struct.pack("<IIQB", len(body), 0, 0, kind) + body
 
 
-def accepted(job: int, payload: bytes, flags: int = 0, identity: bytes = b"") -> bytes:
+def accepted_body(job: int, payload: bytes, flags: int, identity: bytes) -> bytes:
     body = struct.pack("<QBdqqQ", job, flags, 1.5, 1_700_000_000_000, 1_700_000_005_000, 250)
-    return record(ACCEPTED, body + string(identity) + string(b"key") + string(b"svc") + string(payload))
+    return body + string(identity) + string(b"key") + string(b"svc") + string(payload)
+
+
+def accepted(job: int, payload: bytes, flags: int = 0, identity: bytes = b"") -> bytes:
+    return record(ACCEPTED, accepted_body(job, payload, flags, identity))
+
+
+def retry_policy(codes: Iterable[bytes] = (b"EBUSY", b"EHANDLER")) -> bytes:
+    codes = list(codes)
+    return struct.pack("<IqdqdI", 3, 1000, 2.0, 300_000, 0.2, len(codes)) + b"".join(string(c) for c in codes)
+
+
+def accepted_lifecycle(job: int, payload: bytes, group: bytes = b"tenant-7", not_before: int = 0,
+                       retry: bool = True) -> bytes:
+    flags = (1 if not_before else 0) | (2 if retry else 0)
+    tail = struct.pack("<Bq", flags, not_before) + string(group) + (retry_policy() if retry else b"")
+    return record(ACCEPTED_LIFECYCLE, accepted_body(job, payload, 1, b"client-1") + tail)
+
+
+def retrying(job: int, answered: int, due: int = 1_700_000_002_000, has_due: bool = True) -> bytes:
+    return record(RETRYING, struct.pack("<QIBq", job, answered, 1 if has_due else 0, due))
+
+
+def dead_letter(letter: int, job: int, payload: bytes, retry: bool = True) -> bytes:
+    flags = 1 | 2 | (4 if retry else 0)
+    body = struct.pack("<QQBdQIq", letter, job, flags, 0.0, 250, 4, 1_700_000_003_000)
+    body += b"".join(string(s) for s in (b"7@3f9a0c", b"client-1", b"key", b"svc", b"tenant-7", b"EBUSY", b"busy"))
+    return record(DEAD_LETTER, body + (retry_policy() if retry else b"") + string(payload))
+
+
+def letter_gone(letter: int) -> bytes:
+    return record(LETTER_GONE, struct.pack("<Q", letter))
+
+
+def next_letter(letter: int) -> bytes:
+    return record(NEXT_LETTER, struct.pack("<Q", letter))
 
 
 def assigned(job: int, attempt: int) -> bytes:
@@ -226,7 +263,20 @@ def journal_seeds() -> Iterable[bytes]:
         yield bytes([options]) + whole
     yield bytes([0x07]) + whole[:-5]  # a torn tail
     yield bytes([0x07]) + whole + b"\x00" * 40  # a zeroed tail
-    yield bytes([0x07]) + record(9, b"")  # a type from a newer manager
+    # The lifecycle: retries (a backoff ended by ASSIGNED, one still running), a delayed
+    # job, letters (one gone, one of a job that is gone), a snapshot's NEXT_LETTER.
+    lifecycle = (next_id(5) + next_letter(3) + dead_letter(1, 2, payloads[0]) + accepted_lifecycle(5, payloads[-1])
+                 + assigned(5, 1) + retrying(5, 1) + assigned(5, 2)
+                 + accepted_lifecycle(6, b"d", b"", 1_700_000_009_000, False)
+                 + accepted_lifecycle(7, b"p", b"g") + assigned(7, 1) + retrying(7, 1) + retrying(7, 2, 0, False)
+                 + dead_letter(3, 7, b"p", False) + letter_gone(1) + dead_letter(4, 6, b"") + gone(6))
+    for options in (0x07, 0x0F, 0x03):
+        yield bytes([options]) + lifecycle
+    yield bytes([0x07]) + whole + lifecycle
+    yield bytes([0x07]) + lifecycle[:-3]  # a torn tail
+    yield bytes([0x07]) + record(11, b"")  # a type from a newer manager
+    yield bytes([0x07]) + record(RETRYING, b"\x05" * 12)  # the new types' bodies too short
+    yield bytes([0x07]) + record(DEAD_LETTER, b"\x01" * 30)
     yield bytes([0x07]) + record(ACCEPTED, b"\x01\x00")  # a body too short for its type
     yield bytes([0x0F]) + whole[:50] + b"\xff" * 8 + whole[58:]  # damage before the end, repaired
     # Found by fuzzing: a job accepted twice (replay must forget the first one's attempt

@@ -66,6 +66,7 @@ def scalar_constants(spec: Dict[str, Any]) -> List[Tuple[str, Any, str]]:
         ("ZERO_START_GUARANTEE_IGNORED", offer["zero_start_guarantee"] == "ignored", ""),
         ("RANGE_START_PATTERN", offer["range_start_pattern"], "a prioritySlots key: JSON number syntax, no sign"),
     ]
+    out += [(upper(name), value, "") for name, value in spec["lifecycle"].items() if name != "about"]
     return out
 
 
@@ -154,6 +155,16 @@ def render_cpp(spec: Dict[str, Any]) -> str:
     w(f"inline constexpr unsigned kSlotsMax = {offer['slots_max']};")
     w(f"inline constexpr unsigned kSlotsDefault = {offer['slots_default']};")
     w(f"inline constexpr bool kZeroStartGuaranteeIgnored = {'true' if offer['zero_start_guarantee'] == 'ignored' else 'false'};")
+    w("")
+    life = spec["lifecycle"]
+    w("// Job lifecycle (PROTOCOL §14): retry policy defaults.")
+    w(f"inline constexpr std::uint64_t kRetryInitialMs = {life['retry_initial_ms']};")
+    w(f"inline constexpr double kRetryFactor = {float(life['retry_factor'])};")
+    w(f"inline constexpr std::uint64_t kRetryMaxDelayMs = {life['retry_max_delay_ms']};")
+    w(f"inline constexpr double kRetryJitter = {float(life['retry_jitter'])};")
+    w(f"inline constexpr std::size_t kDeadListDefaultLimit = {life['dead_list_default_limit']};")
+    for name in ("retry_default_excludes", "never_retried", "dead_ops", "group_limit_ops"):
+        w(f"inline constexpr std::string_view k{camel(name)}[] = {{{', '.join(cpp_string(x) for x in life[name])}}};")
     w("")
     w("struct ErrorSpec {")
     w("  std::string_view code;")

@@ -82,6 +82,7 @@ struct Request {
   std::optional<std::uint64_t> assign_timeout_ms;
   std::optional<milliseconds> timeout;
   std::optional<Clock::time_point> deadline;
+  protocol::Lifecycle lifecycle;  // PROTOCOL §14: sent in each entry of the request's jobs
   std::vector<ClientJob> jobs;
   std::size_t cursor = 0;  // every job before it was sent in this session, or is done
   bool alone = false;      // travels in pushes of its own (a shared push was refused)
@@ -90,7 +91,20 @@ struct Request {
   Client::SingleCallback single;
   Client::EachCallback each;
   Client::DoneCallback done;
+  Client::ProgressCallback progress;
 };
+
+bool has_lifecycle(const protocol::Lifecycle& life) { return life.due.set() || life.group || life.retry; }
+
+// Room for a request's lifecycle fields in one entry: ,"delay":<16 digits> and the
+// group and retry as encoded.
+std::size_t lifecycle_bytes(const protocol::Lifecycle& life) {
+  if (!has_lifecycle(life)) return 0;
+  std::size_t bytes = 32;
+  if (life.group) bytes += 12 + protocol::json_text::string_size(*life.group);
+  if (life.retry) bytes += 12 + protocol::retry_json(*life.retry).dump().size();
+  return bytes;
+}
 
 // Where a pushed job lives: its request and its index in that request.
 struct PushedJob {
@@ -119,7 +133,7 @@ class PushBuilder {
 
   // Whether the job would join a push being filled (rather than start one).
   [[nodiscard]] bool fits(const Request& request, std::size_t index) const {
-    const std::size_t job_bytes = bytes_of(request.jobs[index].spec);
+    const std::size_t job_bytes = bytes_of(request.jobs[index].spec) + lifecycle_bytes(request.lifecycle);
     for (const auto& open : open_) {
       if (shares_a_push(open, request)) return joins(open, request, job_bytes);
     }
@@ -129,7 +143,7 @@ class PushBuilder {
   // False when the job could never travel within max_bytes.
   bool add(const Request& request, std::size_t index) {
     const auto& spec = request.jobs[index].spec;
-    const std::size_t job_bytes = bytes_of(spec);
+    const std::size_t job_bytes = bytes_of(spec) + lifecycle_bytes(request.lifecycle);
     if (kHeaderBytesBase + job_bytes > max_bytes_) return false;
     Open* open = nullptr;
     for (auto it = open_.begin(); it != open_.end(); ++it) {
@@ -153,6 +167,7 @@ class PushBuilder {
     if (request.priority != open->push.priority) job.priority = request.priority;
     if (request.assign_timeout_ms != open->push.assign_timeout_ms) job.assign_timeout_ms = request.assign_timeout_ms;
     if (request.run_timeout_ms != open->push.run_timeout_ms) job.run_timeout_ms = request.run_timeout_ms;
+    job.lifecycle = request.lifecycle;  // only to a manager that announced lifecycle (push_pending)
     open->push.jobs.push_back(std::move(job));
     open->push.payloads.push_back(protocol::to_frame(spec.args));
     open->jobs.push_back({request.req, index});
@@ -243,6 +258,37 @@ std::optional<std::uint64_t> to_ms(const std::optional<milliseconds>& value, con
   return static_cast<std::uint64_t>(value->count());
 }
 
+// The lifecycle options of a request as they travel (PROTOCOL §14), checked as the
+// manager would check them, so that a bad one fails the call rather than its push.
+protocol::Lifecycle lifecycle_of(const WorkOptions& options) {
+  const auto bad = [](const std::string& what) { throw Error(std::string(errc::kBadField), what); };
+  protocol::Lifecycle life;
+  if (options.delay && options.at) bad("delay and at exclude each other");
+  life.due.delay_ms = to_ms(options.delay, "delay");
+  if (options.at) {
+    const auto ms = std::chrono::duration_cast<milliseconds>(options.at->time_since_epoch()).count();
+    life.due.at_ms = static_cast<std::uint64_t>(std::max<std::int64_t>(0, ms));
+  }
+  if (!options.group.empty()) {
+    if (options.group.size() > protocol::spec::kMaxGroupBytes || !protocol::wire::is_valid_utf8(options.group)) {
+      bad("group must be 1 to " + std::to_string(protocol::spec::kMaxGroupBytes) + " bytes of UTF-8");
+    }
+    life.group = options.group;
+  }
+  if (options.retry) {
+    const RetryPolicy& retry = *options.retry;
+    if (retry.max > protocol::spec::kMaxRetries) bad("retry.max must be at most " + std::to_string(protocol::spec::kMaxRetries));
+    if (retry.initial.count() < 0 || retry.max_delay.count() < 0) bad("retry delays must not be negative");
+    if (!(retry.factor >= 1) || !std::isfinite(retry.factor)) bad("retry.factor must be a number >= 1");
+    if (!(retry.jitter >= 0 && retry.jitter <= 1)) bad("retry.jitter must be from 0 to 1");
+    for (const auto& code : retry.codes) {
+      if (code.empty() || !protocol::wire::is_valid_utf8(code)) bad("retry.codes must be non-empty UTF-8 strings");
+    }
+    life.retry = std::make_shared<const RetryPolicy>(retry);
+  }
+  return life;
+}
+
 }  // namespace
 
 class Client::Impl final : public peer::PeerRoleOf<Command> {
@@ -274,6 +320,7 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
     r.priority = options.priority;
     r.run_timeout_ms = to_ms(options.run_timeout, "run_timeout");
     r.assign_timeout_ms = to_ms(options.assign_timeout, "assign_timeout");
+    r.lifecycle = lifecycle_of(options);
     if (options.timeout) {
       to_ms(options.timeout, "timeout");
       r.timeout = *options.timeout;
@@ -392,6 +439,8 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
       on_results(std::move(*results));
     } else if (auto* error = std::get_if<protocol::ErrorReply>(&msg)) {
       on_error(*error);
+    } else if (auto* progress = std::get_if<protocol::ClientProgress>(&msg)) {
+      on_progress(std::move(*progress));
     } else {
       detail::log().warn("client: unexpected message from the manager dropped");
     }
@@ -423,6 +472,7 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
                           core_.send(protocol::encode(std::move(push)));
                         });
     std::vector<PushedJob> too_big;
+    std::vector<RequestId> unsupported;
     std::vector<RequestId> requests;
     requests.swap(to_push_);
     std::size_t r = 0;
@@ -432,6 +482,11 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
       if (it == requests_.end()) continue;
       auto& request = it->second;
       if (request.alone) builder.finish();  // share no push with the requests before it
+      if (has_lifecycle(request.lifecycle) && !core_.welcome().lifecycle) {
+        // Pushed without its options, the job would run at the wrong time, or unlimited.
+        unsupported.push_back(request.req);
+        continue;
+      }
       std::size_t i = request.cursor;
       for (; i < request.jobs.size(); ++i) {
         auto& job = request.jobs[i];
@@ -453,6 +508,14 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
     builder.finish();
     // What the window did not let through goes first next time, in order.
     to_push_.insert(to_push_.begin(), requests.begin() + static_cast<std::ptrdiff_t>(r), requests.end());
+    for (const RequestId req : unsupported) {
+      auto it = requests_.find(req);
+      if (it == requests_.end()) continue;
+      std::vector<std::size_t> indices(it->second.jobs.size());
+      for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = i;
+      end_jobs(req, indices, errc::kNotSupported,
+               "the manager does not announce the job lifecycle (delay, at, group, retry: PROTOCOL §14)");
+    }
     for (const auto& [req, index] : too_big) {
       auto it = requests_.find(req);  // finishing a request's last job forgets it
       if (it == requests_.end()) continue;
@@ -507,7 +570,8 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
         by_id_.erase(found);
         continue;
       }
-      finish(it->second, index, Result{std::move(entry.err), protocol::from_frame(std::move(msg.payloads[i]), entry.raw)});
+      finish(it->second, index,
+             Result{std::move(entry.err), protocol::from_frame(std::move(msg.payloads[i]), entry.raw), entry.attempts});
     }
     if (!journal_.empty()) {
       // Every id, also those dropped as duplicates: the manager forgets them all.
@@ -515,6 +579,21 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
       received.ids.reserve(msg.results.size());
       for (const auto& entry : msg.results) received.ids.push_back(entry.id);
       core_.send(protocol::encode(received));
+    }
+  }
+
+  // PROTOCOL §14.4: progress for a job still waiting goes to its request's progress
+  // callback; for a job that finished (or was never ours) it is dropped.
+  void on_progress(protocol::ClientProgress&& msg) {
+    for (std::size_t i = 0; i < msg.entries.size(); ++i) {
+      const auto& entry = msg.entries[i];
+      const auto found = by_id_.find(entry.id);
+      if (found == by_id_.end()) continue;
+      const auto [req, index] = found->second;
+      auto it = requests_.find(req);
+      if (it == requests_.end() || !it->second.progress) continue;
+      const Payload progress = protocol::from_frame(std::move(msg.payloads[i]), entry.raw);
+      guarded("progress", [&] { it->second.progress(progress, JobRef{req, index, entry.id}); });
     }
   }
 
@@ -800,6 +879,15 @@ Client::RequestId Client::work_individual(std::vector<JobSpec> jobs, const WorkO
   return impl().submit(Kind::individual, std::move(jobs), options, std::move(callbacks));
 }
 
+Client::RequestId Client::work_individual(std::vector<JobSpec> jobs, const WorkOptions& options, EachCallback each,
+                                          DoneCallback done, ProgressCallback progress) {
+  Request callbacks;
+  callbacks.each = std::move(each);
+  callbacks.done = std::move(done);
+  callbacks.progress = std::move(progress);
+  return impl().submit(Kind::individual, std::move(jobs), options, std::move(callbacks));
+}
+
 void Client::abort(RequestId request) { impl().abort(request, std::nullopt); }
 void Client::abort(RequestId request, std::vector<std::size_t> indices) { impl().abort(request, std::move(indices)); }
 bool Client::wait_connected(std::chrono::milliseconds timeout) const { return impl().core().wait_connected(timeout); }
@@ -815,5 +903,69 @@ std::future<SysmsgReceipt> Client::system_message(const nlohmann::json& msg, std
 void Client::on_sysmsg(SysmsgHandler handler) { impl().core().on_sysmsg(std::move(handler)); }
 std::future<nlohmann::json> Client::status() { return impl().core().status(false); }
 std::future<nlohmann::json> Client::my_status() { return impl().core().status(true); }
+
+namespace {
+
+// The admin replies as the public API gives them, on the caller's thread.
+std::future<DeadLetterReply> letters_of(std::future<peer::PeerCore::AdminReply> reply) {
+  return std::async(std::launch::deferred, [reply = std::move(reply)]() mutable {
+    auto answer = reply.get();
+    DeadLetterReply out;
+    const auto& letters = answer.header["letters"];
+    for (std::size_t i = 0; i < answer.payloads.size(); ++i) {
+      const bool raw = i < letters.size() && letters[i].value("raw", false);
+      out.payloads.push_back(protocol::from_frame(std::move(answer.payloads[i]), raw));
+    }
+    out.reply = std::move(answer.header);
+    return out;
+  });
+}
+
+std::future<nlohmann::json> header_of(std::future<peer::PeerCore::AdminReply> reply) {
+  return std::async(std::launch::deferred, [reply = std::move(reply)]() mutable { return reply.get().header; });
+}
+
+protocol::DeadRequest dead_request(protocol::DeadOp op, std::vector<std::uint64_t> ids) {
+  protocol::DeadRequest request;
+  request.op = op;
+  request.all = ids.empty() && (op == protocol::DeadOp::requeue || op == protocol::DeadOp::purge);
+  request.ids = std::move(ids);
+  return request;
+}
+
+}  // namespace
+
+std::future<DeadLetterReply> Client::dead_letters(std::size_t limit) {
+  protocol::DeadRequest request;
+  request.limit = limit;
+  return letters_of(impl().core().dead_letters(std::move(request)));
+}
+std::future<DeadLetterReply> Client::dead_letters_show(std::vector<std::uint64_t> ids) {
+  return letters_of(impl().core().dead_letters(dead_request(protocol::DeadOp::show, std::move(ids))));
+}
+std::future<DeadLetterReply> Client::dead_letters_requeue(std::vector<std::uint64_t> ids) {
+  return letters_of(impl().core().dead_letters(dead_request(protocol::DeadOp::requeue, std::move(ids))));
+}
+std::future<DeadLetterReply> Client::dead_letters_purge(std::vector<std::uint64_t> ids) {
+  return letters_of(impl().core().dead_letters(dead_request(protocol::DeadOp::purge, std::move(ids))));
+}
+std::future<nlohmann::json> Client::group_limits() {
+  return header_of(impl().core().group_limits(protocol::GroupLimitsRequest{}));
+}
+std::future<nlohmann::json> Client::set_group_limits(std::string group, std::optional<std::uint64_t> max_running,
+                                                     std::optional<double> rate) {
+  protocol::GroupLimitsRequest request;
+  request.op = protocol::GroupLimitsOp::set;
+  request.group = std::move(group);
+  request.max_running.emplace(max_running);
+  request.rate.emplace(rate);
+  return header_of(impl().core().group_limits(std::move(request)));
+}
+std::future<nlohmann::json> Client::clear_group_limits(std::string group) {
+  protocol::GroupLimitsRequest request;
+  request.op = protocol::GroupLimitsOp::clear;
+  request.group = std::move(group);
+  return header_of(impl().core().group_limits(std::move(request)));
+}
 
 }  // namespace proletariat

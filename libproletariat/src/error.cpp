@@ -19,7 +19,8 @@ static_assert(described(errc::kClientTimeout) && described(errc::kRunTimeout) &&
               described(errc::kVersion) && described(errc::kBadFrame) && described(errc::kBadJson) &&
               described(errc::kBadField) && described(errc::kUnknownCommand) && described(errc::kState) &&
               described(errc::kBadOffer) && described(errc::kTooBig) && described(errc::kLimit) &&
-              described(errc::kInternal) && described(errc::kNoPeer) && described(errc::kDraining) && described(errc::kDenied));
+              described(errc::kInternal) && described(errc::kNoPeer) && described(errc::kDraining) && described(errc::kDenied) &&
+              described(errc::kNotSupported));
 
 }  // namespace
 

@@ -57,11 +57,13 @@ using std::chrono::milliseconds;
 
 class WorkerJob;
 
-// A handler's answer, on its way to the I/O thread.
+// A handler's answer, or a progress report (PROTOCOL §14.4), on its way to the I/O
+// thread. One mailbox for both keeps a job's reports ahead of its answer.
 struct Answer {
   std::shared_ptr<WorkerJob> job;
   std::optional<JobError> err;
   Payload data;
+  bool progress = false;
 };
 using WorkerLoop = peer::PeerLoop<Answer>;
 using WorkerMailbox = WorkerLoop::Mailbox;
@@ -86,6 +88,10 @@ class WorkerJob final : public Job, public std::enable_shared_from_this<WorkerJo
   [[nodiscard]] std::stop_token stop_token() const noexcept override { return stop_.get_token(); }
 
   void reply(Payload data) override { answer(std::nullopt, std::move(data)); }
+  void progress(Payload data) override {
+    if (answered_.load()) return;  // answered, timed out or taken away: nobody waits for it
+    mailbox_->post(Answer{shared_from_this(), std::nullopt, std::move(data), true});
+  }
   void fail(std::string code, std::string message) override {
     if (code.empty()) code = std::string(errc::kHandler);
     answer(JobError{std::move(code), std::move(message)}, Payload{});
@@ -520,11 +526,35 @@ class Worker::Impl final : public peer::PeerRoleOf<Answer> {
     const Key key{answer.job->id(), answer.job->attempt()};
     auto it = running_.find(key);
     if (it == running_.end() || it->second.job != answer.job) {
-      detail::log().debug("worker: late answer for job {} attempt {} dropped", key.first, key.second);
+      detail::log().debug("worker: late {} for job {} attempt {} dropped", answer.progress ? "progress" : "answer",
+                          key.first, key.second);
+      return;
+    }
+    if (answer.progress) {
+      send_progress(key, answer.data);
       return;
     }
     forget(it);
     add_result(key, std::move(answer.err), std::move(answer.data));
+  }
+
+  // Sent at once: the job's RESULT is not pending yet (it is still running), so the
+  // report goes out before it. A report too big to travel is dropped and logged.
+  void send_progress(const Key& key, const Payload& data) {
+    if (!core_.welcome().lifecycle) {
+      detail::log().debug("worker: the manager takes no progress (no lifecycle); report of job {} dropped", key.first);
+      return;
+    }
+    const auto limits = core_.limits();
+    if (data.bytes().size() + protocol::spec::kMessageHeaderBytes > limits.max_bytes) {
+      detail::log().warn("worker: progress of job {} is {} bytes, above the manager's limit; dropped", key.first,
+                         data.bytes().size());
+      return;
+    }
+    protocol::WorkerProgress progress;
+    progress.entries.push_back(protocol::ProgressEntry{key.first, key.second, data.is_raw()});
+    progress.payloads.push_back(protocol::to_frame(data));
+    core_.send(protocol::encode(std::move(progress)));
   }
 
   void add_result(const Key& key, std::optional<JobError> err, Payload data) {

@@ -45,6 +45,9 @@ class ScriptedHandler {
     const auto& args = job->args();
     if (args.is_raw()) return job->reply(Payload::raw(std::string(args.bytes())));
     const auto value = args.to_json();
+    if (value.is_object() && value.contains("progress")) {
+      for (const auto& report : value["progress"]) job->progress(Payload::json(report));
+    }
     if (value.is_object() && value.contains("echo")) return job->reply(Payload::json(value["echo"]));
     if (value.is_object() && value.contains("fail")) return job->fail(value["fail"].get<std::string>(), "scripted failure");
     if (value.is_object() && value.value("hang", false)) {
@@ -99,7 +102,7 @@ class CppAdapter : public s::SessionAdapter {
     return err != nullptr ? err->code() : std::string{};
   }
 
-  void work(const std::string& name, const json& jobs, const json& options) override {
+  void work(const std::string& name, const json& jobs, const json& options, bool individual) override {
     std::vector<JobSpec> specs;
     for (const auto& job : jobs) {
       JobSpec spec = job.contains("raw") ? JobSpec(Payload::raw(s::bytes_of_hex(job["raw"].get<std::string>())))
@@ -113,19 +116,58 @@ class CppAdapter : public s::SessionAdapter {
     if (options.contains("timeout")) o.timeout = milliseconds(options["timeout"].get<long>());
     if (options.contains("runTimeout")) o.run_timeout = milliseconds(options["runTimeout"].get<long>());
     if (options.contains("assigntimeout")) o.assign_timeout = milliseconds(options["assigntimeout"].get<long>());
-    const auto req = client_->work(std::move(specs), o, [this, name](std::vector<Result> results) {
-      json out = json::array();
-      for (const auto& r : results) {
-        if (r.err) {
-          out.push_back({{"err", std::string(r.err->code)}});
-        } else if (r.data.is_raw()) {
-          out.push_back({{"raw", s::hex_of(std::string(r.data.bytes()))}});
-        } else {
-          out.push_back({{"data", r.data.to_json()}});
-        }
+    if (options.contains("delay")) o.delay = milliseconds(options["delay"].get<long>());
+    if (options.contains("at")) {
+      o.at = std::chrono::system_clock::time_point(milliseconds(options["at"].get<std::int64_t>()));
+    }
+    o.group = options.value("group", std::string{});
+    if (options.contains("retry")) {
+      const auto& r = options["retry"];
+      RetryPolicy retry;
+      retry.max = r.value("max", 0U);
+      retry.codes = r.value("codes", std::vector<std::string>{});
+      if (r.contains("initial")) retry.initial = milliseconds(r["initial"].get<long>());
+      if (r.contains("maxDelay")) retry.max_delay = milliseconds(r["maxDelay"].get<long>());
+      retry.factor = r.value("factor", retry.factor);
+      retry.jitter = r.value("jitter", retry.jitter);
+      o.retry = retry;
+    }
+    const auto outcome_of = [](const Result& r) {
+      json out;
+      if (r.err) {
+        out = {{"err", std::string(r.err->code)}};
+      } else if (r.data.is_raw()) {
+        out = {{"raw", s::hex_of(std::string(r.data.bytes()))}};
+      } else {
+        out = {{"data", r.data.to_json()}};
       }
-      finish(name, std::move(out));
-    });
+      if (r.attempts != 0) out["attempts"] = r.attempts;
+      return out;
+    };
+    Client::RequestId req = 0;
+    if (individual) {
+      // Results and progress per job index, the outcome once `done` says all are in.
+      auto state = std::make_shared<std::pair<json, json>>(json::array(), json::array());
+      for (std::size_t i = 0; i < jobs.size(); ++i) {
+        state->first.push_back(nullptr);
+        state->second.push_back(json::array());
+      }
+      req = client_->work_individual(
+          std::move(specs), o,
+          [state, outcome_of](const Result& r, const JobRef& ref) { state->first[ref.index] = outcome_of(r); },
+          [this, name, state] {
+            json out = state->first;
+            for (std::size_t i = 0; i < out.size(); ++i) out[i]["progress"] = state->second[i];
+            finish(name, std::move(out));
+          },
+          [state](const Payload& progress, const JobRef& ref) { state->second[ref.index].push_back(progress.to_json()); });
+    } else {
+      req = client_->work(std::move(specs), o, [this, name, outcome_of](std::vector<Result> results) {
+        json out = json::array();
+        for (const auto& r : results) out.push_back(outcome_of(r));
+        finish(name, std::move(out));
+      });
+    }
     std::lock_guard lock(mutex_);
     requests_[name] = req;
   }

@@ -44,13 +44,16 @@ class SessionAdapter {
   // error code of what it threw (empty if it is not a library error).
   virtual void start(const std::string& endpoint, const std::string& peer, const json& config) = 0;
   virtual std::string start_error_code(const std::exception& e) = 0;
-  virtual void work(const std::string& name, const json& jobs, const json& options) = 0;
+  // `individual`: through work_individual with a progress callback; the outcome's
+  // entries then carry "progress" (the values handed to the application, in order).
+  virtual void work(const std::string& name, const json& jobs, const json& options, bool individual) = 0;
   virtual void abort(const std::string& name, const std::optional<std::vector<std::size_t>>& indices) = 0;
   virtual void sysmsg(const std::string& name, const json& msg, const std::optional<std::string>& to) = 0;
   // True once the application sees the peer registered (client: WELCOME handled,
   // worker: OFFERED handled).
   virtual bool wait_registered(milliseconds timeout) = 0;
-  // [{"data": v} | {"raw": "hex"} | {"err": code}] in job order; nullopt on timeout.
+  // [{"data": v} | {"raw": "hex"} | {"err": code}] in job order, each with "attempts"
+  // when the result had it; nullopt on timeout.
   virtual std::optional<json> work_outcome(const std::string& name, milliseconds timeout) = 0;
   // ["sysdone", sentTo, receivedBy] or ["err", code]; nullopt on timeout.
   virtual std::optional<json> sysmsg_outcome(const std::string& name, milliseconds timeout) = 0;
@@ -252,16 +255,18 @@ class SessionRunner {
     if (frames.size() < 4 || !frames[0].empty() || frames[1] != "PRO1") {
       fail("the peer sent a malformed message of " + std::to_string(frames.size()) + " frames");
     }
-    static const std::set<std::string> commands{"HELLO",  "OFFER", "PUSH",   "ABORT",  "RESULT", "REJECT",
-                                                "HEARTBEAT", "BYE", "SYSMSG", "SYSACK", "STATUS", "MYSTATUS"};
+    static const std::set<std::string> commands{"HELLO",     "OFFER", "PUSH",   "ABORT",  "RESULT",   "REJECT",
+                                                "HEARTBEAT", "BYE",   "SYSMSG", "SYSACK", "STATUS",   "MYSTATUS",
+                                                "RECEIVED",  "DRAIN", "PROGRESS", "DEAD", "GROUPLIMITS"};
     msg.command = frames[2];
     if (commands.count(msg.command) == 0) fail("the peer sent an unknown command " + msg.command);
     msg.header = frames[3].empty() ? json::object() : json::parse(frames[3], nullptr, false);
     if (msg.header.is_discarded()) fail("the peer's " + msg.command + " header is not JSON: " + frames[3].substr(0, 200));
     if (!msg.header.is_object()) fail("the peer's " + msg.command + " header is not an object: " + frames[3].substr(0, 200));
     long want = msg.command == "SYSMSG" ? 1 : 0;
-    if (msg.command == "PUSH" || msg.command == "RESULT") {
-      const auto& listed = msg.header.value(msg.command == "PUSH" ? "jobs" : "results", json());
+    if (msg.command == "PUSH" || msg.command == "RESULT" || msg.command == "PROGRESS") {
+      const auto& listed = msg.header.value(
+          msg.command == "PUSH" ? "jobs" : msg.command == "RESULT" ? "results" : "progress", json());
       want = listed.is_array() ? static_cast<long>(listed.size()) : -1;
     }
     if (static_cast<long>(frames.size()) - 4 != want) {
@@ -471,8 +476,11 @@ class SessionRunner {
 
   void step_collect(const json& step) {
     const auto command = step["collect"].get<std::string>();
-    const std::string field = command == "RESULT" ? "results" : command == "ABORT" ? "ids" : "jobs";
-    const bool with_payloads = command == "RESULT";
+    const std::string field = command == "RESULT"     ? "results"
+                              : command == "PROGRESS" ? "progress"
+                              : command == "ABORT"    ? "ids"
+                                                      : "jobs";
+    const bool with_payloads = command == "RESULT" || command == "PROGRESS";
     const auto& expected = step["entries"];
     std::vector<bool> matched(expected.size(), false);
     while (std::find(matched.begin(), matched.end(), false) != matched.end()) {
@@ -510,6 +518,7 @@ class SessionRunner {
       if (msg.command != "PUSH") fail("expected PUSH, got " + msg.describe());
       const auto welcome = welcomes_.find(*current_);
       const bool entry_options = welcome != welcomes_.end() && welcome->second.value("entry_options", false);
+      const bool lifecycle = welcome != welcomes_.end() && welcome->second.value("lifecycle", false);
       const auto& header = msg.header;
       json ids = json::array();
       const auto entries = header.value("jobs", json::array());
@@ -528,6 +537,24 @@ class SessionRunner {
           }
         }
         if (!view.contains("priority")) view["priority"] = 0;
+        for (const char* name : {"delay", "at", "group", "retry"}) {
+          if ((entry.contains(name) || header.contains(name)) && !lifecycle) {
+            fail("PUSH " + show(entry.contains(name) ? entry : header) + " carries " + name +
+                 ", but the WELCOME did not announce lifecycle");
+          }
+        }
+        // An entry's delay or at replaces both of the header's (PROTOCOL §4).
+        const bool entry_due = entry.contains("delay") || entry.contains("at");
+        for (const char* name : {"delay", "at"}) {
+          if (entry_due ? entry.contains(name) : header.contains(name)) view[name] = entry_due ? entry[name] : header[name];
+        }
+        for (const char* name : {"group", "retry"}) {
+          if (entry.contains(name)) {
+            view[name] = entry[name];
+          } else if (header.contains(name)) {
+            view[name] = header[name];
+          }
+        }
         for (const char* name : {"key", "service", "raw"}) {
           if (entry.contains(name)) view[name] = entry[name];
         }
@@ -553,7 +580,8 @@ class SessionRunner {
   void step_do(const json& step) {
     const auto action = step["do"].get<std::string>();
     if (action == "work") {
-      adapter_.work(step["as"].get<std::string>(), step["jobs"], step.value("options", json::object()));
+      adapter_.work(step["as"].get<std::string>(), step["jobs"], step.value("options", json::object()),
+                    step.value("individual", false));
     } else if (action == "abort") {
       std::optional<std::vector<std::size_t>> indices;
       if (step.contains("indices")) indices = step["indices"].get<std::vector<std::size_t>>();
@@ -594,6 +622,8 @@ class SessionRunner {
         } else {
           ok = !failed && g.contains("data") && g["data"] == w["data"];
         }
+        if (w.contains("attempts")) ok = ok && g.value("attempts", json()) == w["attempts"];
+        if (w.contains("progress")) ok = ok && g.value("progress", json()) == w["progress"];
         if (!ok) problems += "result " + std::to_string(i) + " is " + show(g) + ", expected " + show(w) + "; ";
       }
       if (!problems.empty()) fail("request \"" + name + "\": " + problems);

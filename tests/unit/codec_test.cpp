@@ -194,7 +194,8 @@ TEST(Codec, SnippetEscapesBinaryAndBoundsLength) {
 
 std::string_view peer_command_name(const PeerMessage& m) {
   static constexpr std::string_view kNames[] = {"HELLO", "OFFER", "PUSH", "ABORT", "RESULT", "REJECT",
-                                                "HEARTBEAT", "BYE", "SYSMSG", "SYSACK", "STATUS", "RECEIVED", "DRAIN"};
+                                                "HEARTBEAT", "BYE", "SYSMSG", "SYSACK", "STATUS", "RECEIVED", "DRAIN",
+                                                "PROGRESS", "DEAD", "GROUPLIMITS"};
   static_assert(std::size(kNames) == std::variant_size_v<PeerMessage>, "a name per PeerMessage alternative");
   return kNames[m.index()];
 }

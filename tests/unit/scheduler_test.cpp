@@ -26,11 +26,19 @@ Offer offer(unsigned slots, std::map<double, unsigned> priority_slots = {}, std:
   return Offer{slots, std::move(priority_slots), std::move(services)};
 }
 
+// Effects are move-only (Failed carries the job's cargo): the tests look at copies of
+// what they assert on.
+template <class T>
+T copy_of(const T& effect) {
+  return effect;
+}
+Failed copy_of(const Failed& effect) { return Failed{effect.job, effect.client, effect.reason, effect.facts, {}}; }
+
 template <class T>
 std::vector<T> only(const Effects& effects) {
   std::vector<T> out;
   for (const Effect& effect : effects) {
-    if (const T* e = std::get_if<T>(&effect)) out.push_back(*e);
+    if (const T* e = std::get_if<T>(&effect)) out.push_back(copy_of(*e));
   }
   return out;
 }

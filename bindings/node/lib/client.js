@@ -6,6 +6,8 @@
 //   client.work([a, b], {timeout: 5000}, (err, results) => ...);  // [{err, data}, ...]
 //   client.work(a, (err, data, work) => ...);            // a single job
 //   client.workIndividual([a, b], opts, (err, data, work) => ..., (err, results) => ...);
+//   client.workIndividual([a, b], opts, each, done, (work, progress) => ...);   // progress (§14.4)
+//   client.listDeadLetters(), client.setGroupLimits('tenant-7', {maxRunning: 2}) ... (lib/peer.js)
 //   client.on('connect', (err) => ...);                   // null after every registration
 //
 // A job's life: unsent -> sent (its PUSH waits for ACCEPTED in _awaiting) ->
@@ -45,6 +47,16 @@
 // push that several requests shared (ELIMIT, say), each of them is pushed again on
 // its own, so that one request's fault does not fail the others.
 //
+// The job lifecycle (PROTOCOL §14): a request's `delay`, `at`, `group` and `retry`
+// travel in its PUSH header (requests share a push only when these are the same too),
+// an item's `_group` in its entry when it differs from the header's. They are checked
+// when work() is called (lib/lifecycle.js), and when a push is made: a manager whose
+// WELCOME does not say `"lifecycle": true` would ignore them, so such jobs fail at
+// once with ENOTSUPPORTED and are not pushed (after every registration: a manager
+// that replaced one with lifecycle may lack it). A RESULT's `attempts` reaches the
+// application with the result; PROGRESS reaches the request's progress callback,
+// for accepted jobs without a result only (_byId), so never after the result.
+//
 // Callbacks run on the event loop turn that delivers the result. An exception thrown
 // by a callback is re-thrown on the next tick (an uncaught exception of the
 // application), after the client's state is consistent.
@@ -53,6 +65,7 @@ const crypto = require('node:crypto');
 const codec = require('./codec');
 const { codes, jobError } = require('./errors');
 const { Peer } = require('./peer');
+const { lifecycleOptions, asksLifecycle, checkGroup } = require('./lifecycle');
 
 // HELLO's `identity`: 1 to 128 bytes of UTF-8 (PROTOCOL §4).
 const MAX_IDENTITY_BYTES = 128;
@@ -93,10 +106,21 @@ function durationOption(opts, name) {
 }
 
 // Whether a request's jobs may share the PUSH whose header `options` (a request)
-// gives: the same priority and timeouts.
+// gives: the same priority, timeouts and lifecycle options.
 function samePushOptions(options, request) {
   return options.priority === request.priority && options.assigntimeout === request.assigntimeout
-    && options.runTimeout === request.runTimeout;
+    && options.runTimeout === request.runTimeout && options.delay === request.delay && options.at === request.at
+    && options.group === request.group && options.retryText === request.retryText;
+}
+
+// Header bytes a request's lifecycle options add to its PUSH (the two numbers, the
+// group and the retry policy, at their JSON length, with their names).
+function lifecycleHeaderBytes(life) {
+  let bytes = 0;
+  if (life.delay !== null || life.at !== null) bytes += 32;
+  if (life.group !== null) bytes += 10 + codec.jsonBytes(life.group);
+  if (life.retry !== null) bytes += 10 + Buffer.byteLength(life.retryText);
+  return bytes;
 }
 
 function keyOf(item) {
@@ -110,6 +134,21 @@ function serviceOf(item, fallback) {
     return item._service;
   }
   return fallback;
+}
+
+// An item's own group (`_group`), or null.
+function groupOf(item) {
+  if (item != null && typeof item === 'object' && !Buffer.isBuffer(item) && item._group != null) {
+    return checkGroup(item._group, '_group');
+  }
+  return null;
+}
+
+// A progress callback given as an option or argument: a function, or nothing.
+function progressOption(value) {
+  if (value == null) return null;
+  if (typeof value !== 'function') throw new TypeError('progress must be a function (work, data)');
+  return value;
 }
 
 class Client extends Peer {
@@ -148,21 +187,29 @@ class Client extends Peer {
   // work(items[, opts][, cb]): an array gives cb(null, [{err, data}, ...]) in the
   // order of `items`; a single item gives cb(err, data, work) (the original gave
   // cb(err, data)). Options: timeout,
-  // runTimeout, assigntimeout (ms), priority (>= 0), service, keepState. Returns the
-  // request number (for abort()).
+  // runTimeout, assigntimeout (ms), priority (>= 0), service, keepState; the job
+  // lifecycle's delay (ms), at (a Date or ms since the epoch), group, retry
+  // ({max, codes, initial, factor, maxDelay, jitter}), and progress(work, data). A
+  // result the manager retried carries `attempts` ({err, data, attempts}, and
+  // work.attempts). Returns the request number (for abort()).
   work(items, opts, cb) {
     if (typeof opts === 'function') [cb, opts] = [opts, {}];
+    opts = opts || {};
     const single = !Array.isArray(items);
-    return this._submit('group', single, single ? [items] : items, opts || {}, { done: cb });
+    return this._submit('group', single, single ? [items] : items, opts, { done: cb, progress: progressOption(opts.progress) });
   }
 
-  // workIndividual(items[, opts], each, done): each(err, data, work) per job in
-  // finishing order; done(null, [{err, data}, ...]) once all have finished, or, for a
-  // single item (not an array), done(err, data, work), as in the original.
-  workIndividual(items, opts, each, done) {
-    if (typeof opts === 'function') [done, each, opts] = [each, opts, {}];
+  // workIndividual(items[, opts], each, done[, progress]): each(err, data, work) per
+  // job in finishing order; done(null, [{err, data}, ...]) once all have finished, or,
+  // for a single item (not an array), done(err, data, work), as in the original.
+  // progress(work, data) (or opts.progress) for each progress report of a job, in
+  // order, before that job's each().
+  workIndividual(items, opts, each, done, progress) {
+    if (typeof opts === 'function') [progress, done, each, opts] = [done, each, opts, {}];
+    opts = opts || {};
+    const onProgress = progressOption(progress) || progressOption(opts.progress);
     const single = !Array.isArray(items);
-    return this._submit('individual', single, single ? [items] : items, opts || {}, { each, done });
+    return this._submit('individual', single, single ? [items] : items, opts, { each, done, progress: onProgress });
   }
 
   // Aborts every unfinished job of a request, or those at the given positions. They
@@ -204,6 +251,7 @@ class Client extends Peer {
       throw new TypeError(`priority must be a finite number >= 0, not ${JSON.stringify(opts.priority)}`);
     }
     if (opts.service != null && typeof opts.service !== 'string') throw new TypeError('service must be a string');
+    const life = lifecycleOptions(opts);
     const request = {
       req: this._nextRequest++,
       kind,
@@ -213,13 +261,22 @@ class Client extends Peer {
       runTimeout: durationOption(opts, 'runTimeout'),
       assigntimeout: durationOption(opts, opts.assigntimeout == null ? 'assignTimeout' : 'assigntimeout'),
       keepState: opts.keepState == null ? this.keepState : Boolean(opts.keepState),
+      delay: life.delay,
+      at: life.at,
+      group: life.group,
+      retry: life.retry,
+      retryText: life.retryText,
+      lifecycle: asksLifecycle(life), // the manager must announce lifecycle
+      headerBytes: lifecycleHeaderBytes(life),
       pushed: new Date(),
       jobs: items.map((item) => {
         const { frame, raw } = codec.toPayload(item);
         const key = keyOf(item);
         const service = serviceOf(item, opts.service || '');
-        const bytes = codec.frameBytes(frame) + codec.jsonBytes(key) + codec.jsonBytes(service) + codec.HEADER_BYTES_PER_ENTRY;
-        return { item, frame, raw, key, service, bytes, id: 0, sent: false, done: false, result: null };
+        const group = groupOf(item);
+        const bytes = codec.frameBytes(frame) + codec.jsonBytes(key) + codec.jsonBytes(service)
+          + (group === null ? 0 : 10 + codec.jsonBytes(group)) + codec.HEADER_BYTES_PER_ENTRY;
+        return { item, frame, raw, key, service, group, bytes, id: 0, sent: false, done: false, result: null, attempts: null };
       }),
       remaining: items.length,
       callbacks,
@@ -259,8 +316,10 @@ class Client extends Peer {
     if (this._pumping || this._holdPushes || !this._session.registered) return;
     this._pumping = true;
     const tooBig = [];
+    const unsupported = [];
     try {
       const limits = codec.pushLimitsOf(this._session.welcome);
+      const lifecycle = this._session.welcome.lifecycle === true;
       while (this._toPush.length > 0 && this._awaiting.size < codec.MAX_PUSHES_IN_FLIGHT) {
         const push = { options: null, jobs: [], bytes: codec.HEADER_BYTES_BASE, requests: 0 };
         let full = false;
@@ -275,8 +334,13 @@ class Client extends Peer {
           let added = false;
           for (; i < request.jobs.length; ++i) {
             const job = request.jobs[i];
-            if (job.done || job.sent || job.tooBig) continue;
-            if (job.bytes + codec.HEADER_BYTES_BASE > limits.maxBytes) {
+            if (job.done || job.sent || job.tooBig || job.unsupported) continue;
+            if (!lifecycle && (request.lifecycle || job.group !== null)) {
+              job.unsupported = true;
+              unsupported.push([request, i]);
+              continue;
+            }
+            if (job.bytes + codec.HEADER_BYTES_BASE + request.headerBytes > limits.maxBytes) {
               job.tooBig = true;
               tooBig.push([request, i, job.bytes]);
               continue;
@@ -288,6 +352,7 @@ class Client extends Peer {
             if (push.jobs.length === 0) {
               push.options = request;
               push.alone = request.alone;
+              push.bytes += request.headerBytes;
             }
             push.jobs.push([request, i]);
             push.bytes += job.bytes;
@@ -305,6 +370,13 @@ class Client extends Peer {
       this._pumping = false;
     }
     // Finished last: their callbacks may submit more work, which pushes again.
+    for (const [request, index] of unsupported) {
+      this._finish(request, index, {
+        err: jobError(codes.ENOTSUPPORTED, 'the manager does not announce the job lifecycle (PROTOCOL §14): it cannot' +
+          ' honour delay, at, group or retry, so the job was not pushed'),
+        data: null,
+      });
+    }
     for (const [request, index, bytes] of tooBig) {
       this._finish(request, index, {
         err: jobError(codes.ETOOBIG, `the job is ${bytes} bytes, the manager takes messages up to ${codec.limitsOf(this._session.welcome).maxBytes}`),
@@ -321,6 +393,10 @@ class Client extends Peer {
     if (options.priority !== 0) header.priority = options.priority;
     if (options.assigntimeout != null) header.assigntimeout = options.assigntimeout;
     if (options.runTimeout != null) header.runTimeout = options.runTimeout;
+    if (options.delay !== null) header.delay = options.delay;
+    if (options.at !== null) header.at = options.at;
+    if (options.group !== null) header.group = options.group;
+    if (options.retry !== null) header.retry = options.retry;
     header.jobs = [];
     const payloads = [];
     for (const [request, index] of push.jobs) {
@@ -329,6 +405,9 @@ class Client extends Peer {
       if (job.key) entry.key = job.key;
       if (job.service) entry.service = job.service;
       if (job.raw) entry.raw = true;
+      // Only an item's own group differs from the header's (requests share a push
+      // only with the same group).
+      if (job.group !== null && job.group !== options.group) entry.group = job.group;
       header.jobs.push(entry);
       payloads.push(job.frame);
     }
@@ -425,6 +504,9 @@ class Client extends Peer {
       case 'RESULT':
         this._onResults(msg.header, msg.payloads);
         break;
+      case 'PROGRESS':
+        this._onProgress(msg.header, msg.payloads);
+        break;
       case 'ERROR':
         this._onError(msg.header);
         break;
@@ -488,7 +570,14 @@ class Client extends Peer {
       }
       const payload = codec.fromPayload(payloads[i], entry.raw === true);
       if (payload.error && !err) err = jobError(codes.EHANDLER, 'the result is not valid JSON');
-      this._finish(where.request, where.index, { err, data: payload.error ? null : payload.value });
+      const result = { err, data: payload.error ? null : payload.value };
+      // Present only when the push asked for retries (PROTOCOL §5): results of other
+      // jobs keep the original's {err, data} shape.
+      if (entry.attempts != null) {
+        result.attempts = entry.attempts;
+        where.request.jobs[where.index].attempts = entry.attempts;
+      }
+      this._finish(where.request, where.index, result);
     });
     // A manager with a journal holds each result until told that it arrived: name
     // every entry, also those dropped (already delivered, or not ours).
@@ -496,6 +585,27 @@ class Client extends Peer {
       const ids = results.filter((entry) => entry && Number.isSafeInteger(entry.id)).map((entry) => entry.id);
       if (ids.length > 0) this._session.send(codec.encode('RECEIVED', { ids }));
     }
+  }
+
+  // PROGRESS (PROTOCOL §14.4): each entry to its request's progress callback, in
+  // order. A job that is not waiting (unknown, or finished: its result came first)
+  // gets none; neither does a request without a callback.
+  _onProgress(header, payloads) {
+    header.progress.forEach((entry, i) => {
+      const where = this._byId.get(entry.id);
+      if (!where) {
+        this._log.debug(`client: progress for job ${entry.id}, which is not waiting; dropped`);
+        return;
+      }
+      const { request, index } = where;
+      if (!request.callbacks.progress) return;
+      const payload = codec.fromPayload(payloads[i], entry.raw === true);
+      if (payload.error) {
+        this._log.warn(`client: progress for job ${entry.id} is not valid JSON; dropped`);
+        return;
+      }
+      this._call(request.callbacks.progress, this._workInfo(request, index), payload.value);
+    });
   }
 
   _onError(header) {
@@ -597,9 +707,12 @@ class Client extends Peer {
   // What a callback learns about one job: the manager's id (null if it never got
   // one), the request number, the position in the request, the job's arguments (as
   // `args`, and as `original`, the original's name for them), when work() was called.
+  // `attempts` is there once a result of a retried job said how many it took.
   _workInfo(request, index) {
     const job = request.jobs[index];
-    return { id: job.id || null, request: request.req, index, args: job.item, original: job.item, pushed: request.pushed };
+    const info = { id: job.id || null, request: request.req, index, args: job.item, original: job.item, pushed: request.pushed };
+    if (job.attempts !== null) info.attempts = job.attempts;
+    return info;
   }
 }
 

@@ -60,6 +60,16 @@ const NUMERIC_OPTIONS = {
   maxClientBytes: '--max-client-bytes',
   maxJobsPerService: '--max-jobs-per-service',
   maxPeers: '--max-peers',
+  // The job lifecycle (PROTOCOL §14): the default limits of every group (none unless
+  // given; GROUPLIMITS sets one group's at run time), and how many dead letters are
+  // kept, for how long (ms).
+  groupMaxRunning: '--group-max-running',
+  maxDeadLetters: '--max-dead-letters',
+  deadLetterMaxAge: '--dead-letter-max-age',
+};
+// Options that take a fraction (the others are whole numbers).
+const FRACTIONAL_OPTIONS = {
+  groupRate: '--group-rate', // job starts a second, per group
 };
 const SWITCH_OPTIONS = {
   SACRED_GUARANTEES: '--sacred-guarantees',
@@ -152,6 +162,9 @@ function daemonArgs(opts) {
   ];
   for (const [name, flag] of Object.entries(NUMERIC_OPTIONS)) {
     if (opts[name] != null) args.push(flag, String(Math.round(nonNegative(opts[name], name))));
+  }
+  for (const [name, flag] of Object.entries(FRACTIONAL_OPTIONS)) {
+    if (opts[name] != null) args.push(flag, String(nonNegative(opts[name], name)));
   }
   for (const [name, flag] of Object.entries(SWITCH_OPTIONS)) {
     if (opts[name]) args.push(flag);

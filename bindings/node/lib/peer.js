@@ -13,9 +13,13 @@
 // not wait for it, a SYSMSG to its id is refused with ENOPEER) and 'sysmsg' never
 // fires. It may still send system messages and ask for status.
 //
-// Control requests (SYSMSG, STATUS, MYSTATUS) made before the peer is registered wait
-// for the registration; one that was sent and whose session is lost fails with
-// ECONNLOST (the manager drops a leaving sender's messages, PROTOCOL §8.2).
+// Control requests (SYSMSG, STATUS, MYSTATUS, and the job lifecycle's DEAD and
+// GROUPLIMITS) made before the peer is registered wait for the registration; one that
+// was sent and whose session is lost fails with ECONNLOST (the manager drops a leaving
+// sender's messages, PROTOCOL §8.2). Each carries its own `req`: its reply, or an ERROR,
+// is matched to it by that number. DEAD and GROUPLIMITS go only to a manager that
+// announced `"lifecycle": true`; with another they fail with ENOTSUPPORTED (it would
+// answer EUNKNOWNCMD, or nothing).
 //
 // With the option `curve` ({serverKey, publicKey, secretKey}, PROTOCOL §13) both
 // sockets, the DEALER (Session) and the SUB, are CURVE clients with this key pair.
@@ -30,11 +34,23 @@ const curve = require('./curve');
 const { codes, jobError } = require('./errors');
 const { resolveOptions, makeLogger, nonNegative } = require('./options');
 const { Session } = require('./session');
+const { checkGroup, idList, idsOrAll, groupLimitField } = require('./lifecycle');
 
 // Message ids remembered per session to drop a system message delivered twice.
 const SEEN_SYSMSG_LIMIT = 1024;
-// Commands whose replies are matched to control requests by `req`.
-const CONTROL_REPLIES = new Set(['SYSDONE', 'STATUS', 'MYSTATUS']);
+// Replies matched to control requests by `req`: reply -> the request's command.
+const CONTROL_REPLIES = new Map([
+  ['SYSDONE', 'SYSMSG'], ['STATUS', 'STATUS'], ['MYSTATUS', 'MYSTATUS'], ['DEADLETTERS', 'DEAD'], ['GROUPLIMITS', 'GROUPLIMITS'],
+]);
+// Control requests only a manager with the job lifecycle answers (PROTOCOL §14).
+const LIFECYCLE_CONTROLS = new Set(['DEAD', 'GROUPLIMITS']);
+
+// The trailing arguments of a control method: ([opts][, cb]), opts an object.
+function optsAndCb(opts, cb) {
+  if (typeof opts === 'function') return [{}, opts];
+  if (opts != null && typeof opts !== 'object') throw new TypeError('opts must be an object ({timeout})');
+  return [opts || {}, cb];
+}
 
 class Peer extends EventEmitter {
   // session: more Session options from the subclass (the client's `identity`).
@@ -108,6 +124,81 @@ class Peer extends EventEmitter {
   myStatus(opts, cb) {
     if (typeof opts === 'function') [cb, opts] = [opts, {}];
     return this._control('MYSTATUS', {}, [], (opts || {}).timeout, cb);
+  }
+
+  // --- the job lifecycle's admin requests (PROTOCOL §14.2, §14.5) ---
+  // Each takes [opts] ({timeout} in ms: ECSTO when no answer came) and [cb](err,
+  // reply), or returns a Promise of the reply; err is {code, message}: the manager's
+  // ERROR (EBADFIELD, EDENIED without an admin key under CURVE), ECONNLOST, ECSTO,
+  // EABORTED (closed), ENOTSUPPORTED (a manager without the lifecycle).
+
+  // listDeadLetters([limit][, opts][, cb]): the newest dead letters first, at most
+  // `limit` (the manager's default 100, at most 1,000). Reply {op, total, letters}:
+  // `total` letters are kept; each letter is {id, job, service?, key?, group?,
+  // priority, client?, err, attempts, since, raw, bytes} (no payload: see show).
+  listDeadLetters(limit, opts, cb) {
+    if (typeof limit === 'function' || (limit != null && typeof limit === 'object')) [cb, opts, limit] = [opts, limit, undefined];
+    [opts, cb] = optsAndCb(opts, cb);
+    const header = { op: 'list' };
+    if (limit != null) {
+      if (!Number.isSafeInteger(limit) || limit < 0) throw new TypeError(`limit must be an integer >= 0, not ${JSON.stringify(limit)}`);
+      header.limit = limit;
+    }
+    return this._control('DEAD', header, [], opts.timeout, cb);
+  }
+
+  // showDeadLetters(ids[, opts][, cb]): the letters with these ids (unknown ones are
+  // left out), each with `args`, the job's payload decoded (a Buffer for a raw one).
+  showDeadLetters(ids, opts, cb) {
+    [opts, cb] = optsAndCb(opts, cb);
+    return this._control('DEAD', { op: 'show', ids: idList(ids, 'showDeadLetters: ids') }, [], opts.timeout, cb);
+  }
+
+  // requeueDeadLetters(ids | 'all'[, opts][, cb]): the letters go back to the manager
+  // as new jobs (new ids, no client: their results are only logged). Reply {op,
+  // total, letters: [], requeued: [{letter, job}]}.
+  requeueDeadLetters(which, opts, cb) {
+    [opts, cb] = optsAndCb(opts, cb);
+    return this._control('DEAD', { op: 'requeue', ...idsOrAll(which, 'requeueDeadLetters') }, [], opts.timeout, cb);
+  }
+
+  // purgeDeadLetters(ids | 'all'[, opts][, cb]): removes them. Reply {op, total,
+  // letters: [], purged: n}.
+  purgeDeadLetters(which, opts, cb) {
+    [opts, cb] = optsAndCb(opts, cb);
+    return this._control('DEAD', { op: 'purge', ...idsOrAll(which, 'purgeDeadLetters') }, [], opts.timeout, cb);
+  }
+
+  // groupLimits([opts][, cb]): reply {defaults: {maxRunning, rate}, groups: [{group,
+  // maxRunning, rate, running, waiting, started, custom}]}, the busiest groups first.
+  groupLimits(opts, cb) {
+    [opts, cb] = optsAndCb(opts, cb);
+    return this._control('GROUPLIMITS', { op: 'list' }, [], opts.timeout, cb);
+  }
+
+  // setGroupLimits(group, {maxRunning, rate}[, opts][, cb]): the group's own limits.
+  // A limit left out (undefined) keeps its current value, null lifts it, 0 pauses the
+  // group. The reply is groupLimits()'s, after the change.
+  setGroupLimits(group, limits, opts, cb) {
+    checkGroup(group);
+    if (limits == null || typeof limits !== 'object') throw new TypeError('setGroupLimits: limits must be an object {maxRunning, rate}');
+    const unknown = Object.keys(limits).filter((k) => k !== 'maxRunning' && k !== 'rate' && limits[k] !== undefined);
+    if (unknown.length > 0) throw new TypeError(`setGroupLimits: unknown limit ${unknown.join(', ')} (maxRunning, rate)`);
+    [opts, cb] = optsAndCb(opts, cb);
+    const header = {
+      op: 'set',
+      group,
+      maxRunning: groupLimitField(limits.maxRunning, 'maxRunning', true),
+      rate: groupLimitField(limits.rate, 'rate', false),
+    };
+    return this._control('GROUPLIMITS', header, [], opts.timeout, cb);
+  }
+
+  // clearGroupLimits(group[, opts][, cb]): the group goes back to the manager's defaults.
+  clearGroupLimits(group, opts, cb) {
+    checkGroup(group);
+    [opts, cb] = optsAndCb(opts, cb);
+    return this._control('GROUPLIMITS', { op: 'clear', group }, [], opts.timeout, cb);
   }
 
   // --- for subclasses ---
@@ -206,15 +297,16 @@ class Peer extends EventEmitter {
     const { command, header } = msg;
     if (CONTROL_REPLIES.has(command)) {
       const control = this._controls.get(header.req);
-      if (!control || control.command !== (command === 'SYSDONE' ? 'SYSMSG' : command)) {
+      if (!control || control.command !== CONTROL_REPLIES.get(command)) {
         this._log.warn(`${this._role}: ${command} for request ${header.req}, which is not waiting; dropped`);
         return;
       }
       if (command === 'SYSDONE') {
         this._finishControl(control, null, { sentTo: header.sentTo, receivedBy: header.receivedBy });
       } else {
-        const { req, ...status } = header; // eslint-disable-line no-unused-vars
-        this._finishControl(control, null, status);
+        const { req, ...reply } = header; // eslint-disable-line no-unused-vars
+        if (command === 'DEADLETTERS') reply.letters = this._letters(reply, msg.payloads);
+        this._finishControl(control, null, reply);
       }
       return;
     }
@@ -269,7 +361,28 @@ class Peer extends EventEmitter {
   }
 
   _sendControl(control) {
+    if (LIFECYCLE_CONTROLS.has(control.command) && this._session.welcome.lifecycle !== true) {
+      // Later, not from inside the call that made the request.
+      process.nextTick(() => this._finishControl(control, jobError(codes.ENOTSUPPORTED,
+        `the manager does not announce the job lifecycle (PROTOCOL §14): it answers no ${control.command}`)));
+      return;
+    }
     control.sent = this._session.send(control.frames);
+  }
+
+  // The letters of a DEADLETTERS reply; those of `show` with their payloads decoded
+  // as `args` (the other operations' payload frames are empty).
+  _letters(reply, payloads) {
+    return reply.letters.map((letter, i) => {
+      if (reply.op !== 'show') return letter;
+      const payload = codec.fromPayload(payloads[i], letter.raw === true);
+      if (payload.error) {
+        // The manager never reads payloads: a client may have pushed anything.
+        this._log.warn(`${this._role}: dead letter ${letter.id}'s payload is not valid JSON; given as bytes`);
+        return { ...letter, args: Buffer.from(payloads[i]) };
+      }
+      return { ...letter, args: payload.value };
+    });
   }
 
   _finishControl(control, err, value) {

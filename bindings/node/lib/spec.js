@@ -21,6 +21,12 @@ const MAX_JOBS_PER_SERVICE = 2000000;
 const MAX_PEERS = 12000;
 const MAX_TOPIC_BYTES = 256;
 const MAX_WAITING_LISTED = 100;
+const MAX_GROUP_BYTES = 256;
+const MAX_RETRIES = 100;
+const MAX_DEAD_LETTERS = 10000;
+const DEAD_LETTER_MAX_AGE_MS = 604800000;
+const MAX_LETTERS_LISTED = 1000;
+const MAX_GROUPS_LISTED = 1000;
 const MAX_JOBS_PER_PUSH = 4096;
 const MAX_PUSHES_IN_FLIGHT = 8;
 const ENTRY_HEADER_BYTES = 96;
@@ -30,6 +36,15 @@ const SLOTS_MAX = 1000000;
 const SLOTS_DEFAULT = 100;
 const ZERO_START_GUARANTEE_IGNORED = true;
 const RANGE_START_PATTERN = "^(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?$";
+const RETRY_INITIAL_MS = 1000;
+const RETRY_FACTOR = 2;
+const RETRY_MAX_DELAY_MS = 300000;
+const RETRY_JITTER = 0.2;
+const RETRY_DEFAULT_EXCLUDES = ["ETO"];
+const NEVER_RETRIED = ["EATO", "EPOISON", "ECSTO", "EABORTED", "ECONNLOST"];
+const DEAD_LIST_DEFAULT_LIMIT = 100;
+const DEAD_OPS = ["list", "show", "requeue", "purge"];
+const GROUP_LIMIT_OPS = ["list", "set", "clear"];
 
 // code -> {class, meaning}
 const ERRORS = Object.freeze({
@@ -55,6 +70,7 @@ const ERRORS = Object.freeze({
   EDRAINING: Object.freeze({ class: "retry", meaning: "the manager is stopping (draining): it takes no new pushes; push again later, or to another manager" }),
   EDENIED: Object.freeze({ class: "request", meaning: "the peer's CURVE key does not hold the role the command needs: OFFER needs a worker key, PUSH a client key, STATUS (everybody's) and a SYSMSG to everybody an admin key" }),
   ENOPEER: Object.freeze({ class: "request", meaning: "a SYSMSG names a peer id that is not registered, or one that registered with \"sysmsg\": false" }),
+  ENOTSUPPORTED: Object.freeze({ class: "request", meaning: "the job asks for a lifecycle option (delay, at, group, retry, PROTOCOL \u00a714) and the manager did not announce lifecycle in WELCOME: the job fails at once, it is not pushed without it; a DEAD or GROUPLIMITS request to such a manager fails the same way, unsent" }),
 });
 
 // command -> {from, payloads}
@@ -67,6 +83,9 @@ const COMMANDS = Object.freeze({
   REJECT: Object.freeze({ from: "peer", payloads: "none" }),
   RECEIVED: Object.freeze({ from: "peer", payloads: "none" }),
   DRAIN: Object.freeze({ from: "peer", payloads: "none" }),
+  PROGRESS: Object.freeze({ from: "both", payloads: "progress" }),
+  DEAD: Object.freeze({ from: "peer", payloads: "none" }),
+  GROUPLIMITS: Object.freeze({ from: "both", payloads: "none" }),
   HEARTBEAT: Object.freeze({ from: "both", payloads: "none" }),
   BYE: Object.freeze({ from: "both", payloads: "none" }),
   SYSMSG: Object.freeze({ from: "peer", payloads: "one" }),
@@ -79,26 +98,30 @@ const COMMANDS = Object.freeze({
   JOBS: Object.freeze({ from: "manager", payloads: "jobs" }),
   ERROR: Object.freeze({ from: "manager", payloads: "none" }),
   SYSDONE: Object.freeze({ from: "manager", payloads: "none" }),
+  DEADLETTERS: Object.freeze({ from: "manager", payloads: "letters" }),
 });
 
 // command -> the rules a peer checks in it (protocol.json "peer_checks"); a
 // command the manager sends has an entry, others are malformed from the manager.
 const FROM_MANAGER = Object.freeze({
   ABORT: [{"name": "jobs", "type": "list", "optional": false, "fields": [{"name": "id", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "attempt", "optional": false, "type": "uint", "max": 4294967295}], "payloads": false}],
-  RESULT: [{"name": "results", "type": "list", "optional": false, "fields": [{"name": "id", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "raw", "optional": true, "type": "bool"}, {"name": "err", "type": "object", "optional": true, "fields": [{"name": "code", "optional": true, "type": "string"}, {"name": "message", "optional": true, "type": "string"}]}], "payloads": true}],
+  RESULT: [{"name": "results", "type": "list", "optional": false, "fields": [{"name": "id", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "raw", "optional": true, "type": "bool"}, {"name": "err", "type": "object", "optional": true, "fields": [{"name": "code", "optional": true, "type": "string"}, {"name": "message", "optional": true, "type": "string"}]}, {"name": "attempts", "optional": true, "type": "uint", "max": 4294967295}], "payloads": true}],
+  PROGRESS: [{"name": "progress", "type": "list", "optional": false, "fields": [{"name": "id", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "raw", "optional": true, "type": "bool"}], "payloads": true}],
+  GROUPLIMITS: [{"name": "req", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "groups", "type": "list", "optional": false, "fields": [{"name": "group", "optional": false, "type": "string"}, {"name": "running", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "waiting", "optional": false, "type": "uint", "max": 9007199254740991}], "payloads": false}],
   HEARTBEAT: [],
   BYE: [],
   STATUS: [],
   MYSTATUS: [],
-  WELCOME: [{"name": "id", "optional": false, "type": "nonempty"}, {"name": "protocol", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "heartbeat_ms", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "liveness", "optional": false, "type": "uint", "max": 1000}, {"name": "max_message_bytes", "optional": true, "type": "uint", "max": 9007199254740991}, {"name": "max_frames", "optional": true, "type": "uint", "max": 9007199254740991}, {"name": "pub_port", "optional": true, "type": "uint", "max": 65535}, {"name": "pub_endpoint", "optional": true, "type": "string"}, {"name": "entry_options", "optional": true, "type": "bool"}, {"name": "journal", "optional": true, "type": "string"}],
+  WELCOME: [{"name": "id", "optional": false, "type": "nonempty"}, {"name": "protocol", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "heartbeat_ms", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "liveness", "optional": false, "type": "uint", "max": 1000}, {"name": "max_message_bytes", "optional": true, "type": "uint", "max": 9007199254740991}, {"name": "max_frames", "optional": true, "type": "uint", "max": 9007199254740991}, {"name": "pub_port", "optional": true, "type": "uint", "max": 65535}, {"name": "pub_endpoint", "optional": true, "type": "string"}, {"name": "entry_options", "optional": true, "type": "bool"}, {"name": "journal", "optional": true, "type": "string"}, {"name": "lifecycle", "optional": true, "type": "bool"}],
   OFFERED: [{"name": "slots", "optional": false, "type": "uint", "max": 4294967295}, {"name": "ranges", "type": "list", "optional": true, "fields": [{"name": "start", "optional": true, "type": "nonnegative"}, {"name": "slots", "optional": true, "type": "uint", "max": 4294967295}], "payloads": false}],
   ACCEPTED: [{"name": "req", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "ids", "optional": false, "type": "uint[]"}],
   JOBS: [{"name": "jobs", "type": "list", "optional": false, "fields": [{"name": "id", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "attempt", "optional": false, "type": "uint", "max": 4294967295}, {"name": "priority", "optional": true, "type": "nonnegative"}, {"name": "runTimeout", "optional": true, "type": "uint", "max": 9007199254740991}, {"name": "key", "optional": true, "type": "string"}, {"name": "service", "optional": true, "type": "string"}, {"name": "client", "optional": true, "type": "string"}, {"name": "raw", "optional": true, "type": "bool"}], "payloads": true}],
   ERROR: [{"name": "code", "optional": false, "type": "nonempty"}, {"name": "message", "optional": true, "type": "string"}, {"name": "class", "optional": true, "type": "string"}, {"name": "command", "optional": true, "type": "string"}, {"name": "req", "optional": true, "type": "uint", "max": 9007199254740991}],
   SYSDONE: [{"name": "req", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "sentTo", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "receivedBy", "optional": false, "type": "uint", "max": 9007199254740991}],
+  DEADLETTERS: [{"name": "req", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "op", "optional": false, "type": "nonempty"}, {"name": "total", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "letters", "type": "list", "optional": false, "fields": [{"name": "id", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "attempts", "optional": false, "type": "uint", "max": 4294967295}, {"name": "since", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "bytes", "optional": false, "type": "uint", "max": 9007199254740991}, {"name": "raw", "optional": true, "type": "bool"}, {"name": "service", "optional": true, "type": "string"}, {"name": "key", "optional": true, "type": "string"}, {"name": "group", "optional": true, "type": "string"}, {"name": "client", "optional": true, "type": "string"}, {"name": "err", "type": "object", "optional": true, "fields": [{"name": "code", "optional": true, "type": "string"}, {"name": "message", "optional": true, "type": "string"}]}], "payloads": true}],
 });
 
-const WAITING_REASONS = Object.freeze(["no_worker", "no_worker_for_service", "no_free_slot", "held_behind_key", "throttled", "needs_idle_worker"]);
+const WAITING_REASONS = Object.freeze(["no_worker", "no_worker_for_service", "no_free_slot", "held_behind_key", "throttled", "needs_idle_worker", "delayed", "retry_backoff", "group_running_limit", "group_rate_limit"]);
 const WORKER_STATES = Object.freeze(["ready", "full", "reserved"]);
 const ROLES = Object.freeze(["peer", "worker", "client"]);
 
@@ -122,6 +145,12 @@ module.exports = {
   MAX_PEERS,
   MAX_TOPIC_BYTES,
   MAX_WAITING_LISTED,
+  MAX_GROUP_BYTES,
+  MAX_RETRIES,
+  MAX_DEAD_LETTERS,
+  DEAD_LETTER_MAX_AGE_MS,
+  MAX_LETTERS_LISTED,
+  MAX_GROUPS_LISTED,
   MAX_JOBS_PER_PUSH,
   MAX_PUSHES_IN_FLIGHT,
   ENTRY_HEADER_BYTES,
@@ -131,6 +160,15 @@ module.exports = {
   SLOTS_DEFAULT,
   ZERO_START_GUARANTEE_IGNORED,
   RANGE_START_PATTERN,
+  RETRY_INITIAL_MS,
+  RETRY_FACTOR,
+  RETRY_MAX_DELAY_MS,
+  RETRY_JITTER,
+  RETRY_DEFAULT_EXCLUDES,
+  NEVER_RETRIED,
+  DEAD_LIST_DEFAULT_LIMIT,
+  DEAD_OPS,
+  GROUP_LIMIT_OPS,
   ERRORS,
   COMMANDS,
   FROM_MANAGER,

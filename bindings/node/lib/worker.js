@@ -18,6 +18,13 @@
 // it takes away what still runs, says BYE and closes. A drain timeout of 0 is a
 // hard stop: BYE at once, the manager requeues the running jobs.
 //
+// Progress (PROTOCOL §14.4): w.progress(data) reports how a running job is doing, to a
+// manager that announced the job lifecycle, which hands it to the job's client. Reports
+// made in one turn of the event loop travel in one PROGRESS message, sent at the end
+// of that turn, and any still waiting go before every RESULT, so a job's progress
+// never follows its result. Once the job has left the table of running jobs
+// (answered, timed out, aborted) progress() does nothing.
+//
 // Events: 'work' (w, handler); 'abort' (w, reason) when a running job is taken away,
 // reason 'abort' (client or manager), 'ETO' (runTimeout), 'reconnect' (manager lost)
 // or 'stop'; 'ready' (offered) when the manager accepted the offer; 'sysmsg'
@@ -47,7 +54,7 @@ function drainTimeoutOf(value, name) {
 
 // One job on this worker, as the 'work' and 'abort' listeners see it.
 class Work {
-  constructor(entry, args, controller) {
+  constructor(entry, args, controller, report) {
     this.id = entry.id;
     this.attempt = entry.attempt;
     this.args = args;
@@ -60,10 +67,22 @@ class Work {
     // Aborted when the job is taken away (abort, ETO, reconnect, stop); its reason
     // is an Error whose `code` is EABORTED or ETO and whose `reason` says which.
     this.signal = controller.signal;
+    // Not enumerable: `w` shows the job's fields only, as before progress existed.
+    Object.defineProperty(this, '_report', { value: report });
   }
 
   get aborted() {
     return this.signal.aborted;
+  }
+
+  // progress(data): reports the job's progress to its client (PROTOCOL §14.4). `data`
+  // is any JSON value or a Buffer (raw bytes). True when the report will be sent;
+  // false when it cannot be: the job is no longer running (answered, timed out,
+  // aborted), the manager does not take progress (no lifecycle in its WELCOME), or the
+  // report alone is too big for a message. A value JSON cannot write throws a
+  // TypeError.
+  progress(data) {
+    return this._report(data);
   }
 }
 
@@ -155,6 +174,10 @@ class Worker extends Peer {
     this._pending = []; // RESULT entries not yet sent, with...
     this._pendingFrames = []; // ... their payloads, same order
     this._flushTimer = null;
+    this._progress = []; // PROGRESS entries not yet sent, with...
+    this._progressFrames = []; // ... their payloads, same order
+    this._progressImmediate = null;
+    this._progressRefused = false; // logged, for this session, that the manager takes none
     this._stopping = null; // stop()'s promise, once called
     this._draining = false; // stopping: JOBS are rejected
     this._drain = null; // {resolve, timer} while stop() waits for the running jobs
@@ -253,6 +276,7 @@ class Worker extends Peer {
   // --- session hooks ---
 
   _onRegistered() {
+    this._progressRefused = false;
     if (this._draining) return; // stopping: no new offer (close follows)
     this._session.send(codec.encode('OFFER', this._offer));
   }
@@ -263,6 +287,7 @@ class Worker extends Peer {
     // them may be sent, now or after we register again.
     this._takeAwayAll('reconnect');
     this._clearPending();
+    this._clearProgress();
     this._checkDrained();
   }
 
@@ -331,7 +356,7 @@ class Worker extends Peer {
       const args = codec.fromPayload(payloads[i], a.raw === true);
       const controller = new AbortController();
       const entry = { key, id: a.id, attempt: a.attempt, controller, timer: null, done: false };
-      entry.work = new Work(a, args.value, controller);
+      entry.work = new Work(a, args.value, controller, (data) => this._reportProgress(entry, data));
       this._running.set(key, entry);
       if (args.error) {
         this._answer(entry, jobError(codes.EHANDLER, 'the job arguments are not valid JSON'));
@@ -452,6 +477,60 @@ class Worker extends Peer {
     for (const entry of [...this._running.values()]) this._takeAway(entry, reason);
   }
 
+  // --- progress (PROTOCOL §14.4) ---
+
+  _reportProgress(entry, data) {
+    // Throws for what JSON cannot write, as for a result, whatever the job's state: a
+    // mistake should not hide behind a race with the job's end.
+    const payload = codec.toPayload(data);
+    if (entry.done) return false;
+    const { welcome } = this._session;
+    if (!this._session.registered || welcome.lifecycle !== true) {
+      if (this._session.registered && !this._progressRefused) {
+        this._progressRefused = true;
+        this._log.warn('worker: the manager does not announce the job lifecycle (PROTOCOL §14): progress is not sent');
+      }
+      return false;
+    }
+    const bytes = codec.frameBytes(payload.frame);
+    const { maxBytes } = codec.limitsOf(welcome);
+    if (bytes + codec.HEADER_BYTES_PER_ENTRY + codec.HEADER_BYTES_BASE > maxBytes) {
+      this._log.warn(`worker: progress of job ${entry.id} is ${bytes} bytes, the manager takes messages up to ${maxBytes}; dropped`);
+      return false;
+    }
+    const report = { id: entry.id, attempt: entry.attempt };
+    if (payload.raw) report.raw = true;
+    this._progress.push(report);
+    this._progressFrames.push(payload.frame);
+    if (!this._progressImmediate) {
+      this._progressImmediate = setImmediate(() => {
+        this._progressImmediate = null;
+        this._flushProgress();
+      });
+    }
+    return true;
+  }
+
+  // Sends the waiting progress, in as many PROGRESS messages as the manager's limits
+  // need. Called before any RESULT goes.
+  _flushProgress() {
+    if (this._progress.length === 0) return;
+    const entries = this._progress;
+    const frames = this._progressFrames;
+    this._clearProgress();
+    const sizes = frames.map((f) => codec.frameBytes(f) + codec.HEADER_BYTES_PER_ENTRY);
+    for (const [start, end] of codec.splitRuns(sizes, codec.limitsOf(this._session.welcome))) {
+      this._session.send(codec.encode('PROGRESS', { progress: entries.slice(start, end) }, frames.slice(start, end)));
+    }
+  }
+
+  _clearProgress() {
+    this._progress = [];
+    this._progressFrames = [];
+    if (this._progressImmediate) clearImmediate(this._progressImmediate);
+    this._progressImmediate = null;
+  }
+
   // --- result batching (ANSWER_THRESHOLD) ---
 
   _addResult(entry, error, payload) {
@@ -475,8 +554,10 @@ class Worker extends Peer {
     if (this._pending.length >= this.ANSWER_THRESHOLD || this._running.size === 0) this._flush();
   }
 
-  // Sends what is waiting, in as many RESULT messages as the manager's limits need.
+  // Sends what is waiting, in as many RESULT messages as the manager's limits need,
+  // after the progress still waiting (which may be of these jobs).
   _flush() {
+    this._flushProgress();
     if (this._pending.length === 0) return;
     const results = this._pending;
     const frames = this._pendingFrames;

@@ -15,12 +15,16 @@ const zmq = require('zeromq');
 
 const SESSIONS = path.resolve(__dirname, '../../../tests/vectors/sessions.json');
 
-const PEER_COMMANDS = new Set(['HELLO', 'OFFER', 'PUSH', 'ABORT', 'RESULT', 'REJECT', 'HEARTBEAT', 'BYE', 'SYSMSG',
-  'SYSACK', 'STATUS', 'MYSTATUS']);
+const PEER_COMMANDS = new Set(['HELLO', 'OFFER', 'PUSH', 'ABORT', 'RESULT', 'REJECT', 'RECEIVED', 'DRAIN', 'HEARTBEAT', 'BYE',
+  'SYSMSG', 'SYSACK', 'STATUS', 'MYSTATUS', 'PROGRESS', 'DEAD', 'GROUPLIMITS']);
 // Commands that list entries: the listing field, and whether entries have payloads.
-const LISTS = { RESULT: ['results', true], REJECT: ['jobs', false], ABORT: ['ids', false], PUSH: ['jobs', true] };
+const LISTS = {
+  RESULT: ['results', true], REJECT: ['jobs', false], ABORT: ['ids', false], PUSH: ['jobs', true], PROGRESS: ['progress', true],
+};
 const DEFAULT_LIMITS = { max_message_bytes: 64 * 1024 * 1024, max_frames: 100004 };
 const ENTRY_OPTIONS = ['priority', 'assigntimeout', 'runTimeout'];
+// The job lifecycle's push options (PROTOCOL §4, §14): only to a manager that announced them.
+const LIFECYCLE_OPTIONS = ['delay', 'at', 'group', 'retry'];
 const VARIABLE = /^\$[A-Za-z0-9_]+$/;
 const MISSING = Symbol('absent');
 
@@ -139,8 +143,9 @@ class Inbox {
 }
 
 class SessionRunner {
-  // adapter: {start(endpoint, peer, config), startErrorCode(err), work(name, jobs, options),
-  // abort(name, indices), sysmsg(name, msg, to), waitRegistered(ms) -> bool, workOutcome(name, ms) -> [{data}|{raw: Buffer}|{err}],
+  // adapter: {start(endpoint, peer, config), startErrorCode(err), work(name, jobs, options, individual),
+  // abort(name, indices), sysmsg(name, msg, to), waitRegistered(ms) -> bool,
+  // workOutcome(name, ms) -> [({data}|{raw: Buffer}|{err}) with progress: [values] (individual) and attempts when reported],
   // sysmsgOutcome(name, ms) -> ['sysdone', sentTo, receivedBy] | ['err', code],
   // received(count, ms) -> [{content, from}], close()}; all may return promises.
   constructor(doc, script, adapter, { waitMs } = {}) {
@@ -219,7 +224,7 @@ class SessionRunner {
     }
     if (!isObject(header)) this.fail(`the peer's ${command} header is not an object: ${frames[3].toString().slice(0, 200)}`);
     let want = command === 'SYSMSG' ? 1 : 0;
-    if (command === 'PUSH' || command === 'RESULT') {
+    if (command === 'PUSH' || command === 'RESULT' || command === 'PROGRESS') {
       const listed = header[LISTS[command][0]];
       want = Array.isArray(listed) ? listed.length : -1;
     }
@@ -410,7 +415,13 @@ class SessionRunner {
       if (msg.command !== 'PUSH') this.fail(`expected PUSH, got ${this.describe(msg)}`);
       const welcome = this.welcomes.get(this.current.toString('hex')) || {};
       const entryOptions = welcome.entry_options === true;
+      const lifecycle = welcome.lifecycle === true;
       const { header } = msg;
+      if (!lifecycle) {
+        const carried = LIFECYCLE_OPTIONS.filter((name) => name in header
+          || (header.jobs || []).some((entry) => isObject(entry) && name in entry));
+        if (carried.length > 0) this.fail(`PUSH carries ${carried.join(', ')}, but the WELCOME did not announce lifecycle: ${this.describe(msg)}`);
+      }
       const ids = [];
       (header.jobs || []).forEach((entry, i) => {
         if (!isObject(entry)) this.fail(`PUSH entry ${i} is not an object: ${this.describe(msg)}`);
@@ -425,6 +436,15 @@ class SessionRunner {
         }
         if (!('priority' in view)) view.priority = 0;
         for (const name of ['key', 'service', 'raw']) if (name in entry) view[name] = entry[name];
+        if (lifecycle) {
+          // An entry's delay or at overrides both of the header's.
+          const dueFrom = 'delay' in entry || 'at' in entry ? entry : header;
+          for (const name of ['delay', 'at']) if (name in dueFrom) view[name] = dueFrom[name];
+          for (const name of ['group', 'retry']) {
+            if (name in entry) view[name] = entry[name];
+            else if (name in header) view[name] = header[name];
+          }
+        }
         const frame = msg.payloads[i];
         const j = jobs.findIndex((want, k) => !matched[k] && match(want.job, view, {}) === null &&
           (!('payload' in want) || matchPayload(want.payload, frame) === null));
@@ -441,7 +461,7 @@ class SessionRunner {
 
   async stepDo(step) {
     switch (step.do) {
-      case 'work': return this.adapter.work(step.as, step.jobs, step.options || {});
+      case 'work': return this.adapter.work(step.as, step.jobs, step.options || {}, step.individual === true);
       case 'abort': return this.adapter.abort(step.request, step.indices == null ? null : step.indices);
       case 'sysmsg': return this.adapter.sysmsg(step.as, step.msg, step.to === undefined ? null : step.to);
       case 'wait_registered':
@@ -468,6 +488,12 @@ class SessionRunner {
           if (g.err != null || !Buffer.isBuffer(g.raw) || !g.raw.equals(Buffer.from(w.raw, 'hex'))) problems.push(`result ${i} is ${show(g)}, expected raw ${w.raw}`);
         } else if (g.err != null || !('data' in g) || !sameValue(w.data, g.data)) {
           problems.push(`result ${i} is ${show(g)}, expected data ${show(w.data)}`);
+        }
+        if ('progress' in w && !(Array.isArray(g.progress) && sameValue(w.progress, g.progress))) {
+          problems.push(`result ${i} was handed the progress ${show(g.progress === undefined ? MISSING : g.progress)}, expected ${show(w.progress)}`);
+        }
+        if ('attempts' in w && g.attempts !== w.attempts) {
+          problems.push(`result ${i} reports attempts ${show(g.attempts === undefined ? MISSING : g.attempts)}, expected ${w.attempts}`);
         }
       });
       if (problems.length) this.fail(`request ${JSON.stringify(name)}: ${problems.join('; ')}`);

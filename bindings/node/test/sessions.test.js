@@ -19,6 +19,9 @@ const KNOWN_FAILURES = {};
 function onWork(w, handler) {
   const args = w.args;
   if (Buffer.isBuffer(args)) return handler(null, args);
+  if (args && typeof args === 'object' && Array.isArray(args.progress)) {
+    for (const value of args.progress) w.progress(value);
+  }
   if (args && typeof args === 'object' && 'echo' in args) return handler(null, args.echo);
   if (args && typeof args === 'object' && 'fail' in args) return handler({ code: args.fail, message: 'scripted failure' });
   if (args && typeof args === 'object' && args.hang === true) return undefined; // never answered
@@ -78,7 +81,7 @@ class NodeAdapter {
     return err && typeof err.code === 'string' ? err.code : null;
   }
 
-  work(name, jobs, options) {
+  work(name, jobs, options, individual) {
     const items = jobs.map((job) => {
       if ('raw' in job) return Buffer.from(job.raw, 'hex');
       if (job.key == null && job.service == null) return job.args;
@@ -89,12 +92,20 @@ class NodeAdapter {
       return item;
     });
     const opts = {};
-    for (const k of ['priority', 'timeout', 'runTimeout', 'assigntimeout']) if (options[k] != null) opts[k] = options[k];
+    for (const k of ['priority', 'timeout', 'runTimeout', 'assigntimeout', 'delay', 'at', 'group', 'retry']) {
+      if (options[k] != null) opts[k] = options[k];
+    }
     let req;
+    const progress = jobs.map(() => []); // per job, what the progress callback was handed
     const done = new Promise((resolve) => {
-      req = this.peer.work(items, opts, (err, results) => resolve(results));
+      if (individual) {
+        req = this.peer.workIndividual(items, opts, () => {}, (err, results) => resolve(results),
+          (work, data) => progress[work.index].push(data));
+      } else {
+        req = this.peer.work(items, opts, (err, results) => resolve(results));
+      }
     });
-    this.requests.set(name, { req, done });
+    this.requests.set(name, { req, done, progress: individual ? progress : null });
   }
 
   abort(name, indices) {
@@ -119,12 +130,17 @@ class NodeAdapter {
   }
 
   async workOutcome(name, ms) {
-    const results = await orNull(this.requests.get(name).done, ms);
+    const request = this.requests.get(name);
+    const results = await orNull(request.done, ms);
     if (results === null) return null;
-    return results.map((r) => {
-      if (r.err) return { err: r.err.code };
-      if (Buffer.isBuffer(r.data)) return { raw: r.data };
-      return { data: r.data };
+    return results.map((r, i) => {
+      let out;
+      if (r.err) out = { err: r.err.code };
+      else if (Buffer.isBuffer(r.data)) out = { raw: r.data };
+      else out = { data: r.data };
+      if (request.progress) out.progress = request.progress[i];
+      if (r.attempts !== undefined) out.attempts = r.attempts;
+      return out;
     });
   }
 

@@ -7,6 +7,9 @@ docs/PROTOCOL.md (PRO1) directly, so no compiler is needed.
   yields them as they finish, ``submit()`` returns a ``concurrent.futures.Future``.
 - :class:`Worker` offers slots and runs a handler function on a thread pool.
 - Both send and receive system messages and ask the manager for its status.
+- The job lifecycle (PROTOCOL §14): a push's ``delay``, ``at``, ``group`` and
+  ``retry`` (:class:`Retry`); ``WorkerJob.progress()`` and work_individual's
+  ``progress`` callback; the client's dead-letter and group-limit calls.
 - Both connect with CURVE when given ``curve=CurveOptions(...)`` (PROTOCOL §13);
   :mod:`proletariat.curve` reads and writes key files and makes key pairs.
 
@@ -20,7 +23,7 @@ configures logging).
 import logging as _logging
 
 from . import _spec
-from .client import DEFAULT_ENDPOINT, Client, Job, RequestFuture, Result, ResultStream
+from .client import DEFAULT_ENDPOINT, Client, Job, RequestFuture, Result, ResultStream, Retry
 from . import curve as _curve
 from .curve import *  # noqa: F403 - CurveOptions, CurveKeyPair and the key-file helpers, listed in curve.__all__
 from . import errors as _errors
@@ -37,6 +40,7 @@ __all__ = [
     "Client",
     "Worker",
     "Job",
+    "Retry",
     "WorkerJob",
     "Result",
     "RequestFuture",

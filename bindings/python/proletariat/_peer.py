@@ -26,7 +26,7 @@ import zmq
 from . import _protocol as proto
 from ._session import Session
 from .curve import CurveOptions, curve_options
-from .errors import EBADFIELD, ECONNLOST, ESTATE, ProletariatError
+from .errors import EBADFIELD, ECONNLOST, ENOTSUPPORTED, ESTATE, ProletariatError
 
 log = logging.getLogger("proletariat")
 
@@ -46,7 +46,8 @@ P = TypeVar("P", bound="PeerBase")
 #: The mailbox command ("stop", drain seconds) that ends the I/O loop (PeerBase._stop_io).
 _STOP = "stop"
 # Reply command -> the command it answers.
-_REPLY_OF = {"SYSDONE": "SYSMSG", "STATUS": "STATUS", "MYSTATUS": "MYSTATUS"}
+_REPLY_OF = {"SYSDONE": "SYSMSG", "STATUS": "STATUS", "MYSTATUS": "MYSTATUS", "DEADLETTERS": "DEAD",
+             "GROUPLIMITS": "GROUPLIMITS"}
 
 
 class Mailbox:
@@ -127,7 +128,7 @@ class PeerFuture(concurrent.futures.Future):  # type: ignore[type-arg]
 
 @dataclass
 class _Control:
-    """A SYSMSG, STATUS or MYSTATUS request waiting for its reply."""
+    """A SYSMSG, STATUS, MYSTATUS, DEAD or GROUPLIMITS request waiting for its reply."""
 
     req: int
     command: str
@@ -135,6 +136,10 @@ class _Control:
     payloads: List[bytes]
     future: PeerFuture
     sent: bool = False
+    #: The reply's value (default: its header as a dict).
+    decode: Optional[Callable[[proto.Message], Any]] = None
+    #: Only a manager that announced the job lifecycle (PROTOCOL §5, §14) knows it.
+    lifecycle: bool = False
 
 
 def _check_endpoint(endpoint: str) -> str:
@@ -336,11 +341,19 @@ class PeerBase:
         if self._closing or not self._mailbox.post(item):
             raise ProletariatError(ECONNLOST, f"this {self._role} is closed")
 
-    def _control(self, command: str, header: Dict[str, Any], payloads: List[bytes]) -> PeerFuture:
+    def _control(
+        self,
+        command: str,
+        header: Dict[str, Any],
+        payloads: List[bytes],
+        decode: Optional[Callable[[proto.Message], Any]] = None,
+        lifecycle: bool = False,
+    ) -> PeerFuture:
         req = next(self._reqs)
         future = PeerFuture(self, req)
         # req first, as the other implementations and tests/vectors write it.
-        self._post(("control", _Control(req, command, {"req": req, **header}, payloads, future)))
+        self._post(("control", _Control(req, command, {"req": req, **header}, payloads, future, decode=decode,
+                                        lifecycle=lifecycle)))
         return future
 
     def _wait(self, future: PeerFuture, timeout: Optional[float], what: str) -> Any:
@@ -449,7 +462,7 @@ class PeerBase:
             self._controls[ctl.req] = ctl
             assert self._session is not None
             if self._session.registered:
-                ctl.sent = self._session.send(proto.encode(ctl.command, ctl.header, ctl.payloads))
+                self._send_control(ctl)
         elif kind == "forget":
             self._controls.pop(command[1], None)
         elif kind == "sysack":
@@ -462,10 +475,23 @@ class PeerBase:
     def _on_registered(self) -> None:
         assert self._session is not None
         self._set_status(True, self._session.peer_id)
-        for ctl in self._controls.values():
+        for ctl in list(self._controls.values()):
             if not ctl.sent:
-                ctl.sent = self._session.send(proto.encode(ctl.command, ctl.header, ctl.payloads))
+                self._send_control(ctl)
         self._io_registered()
+
+    def _send_control(self, ctl: _Control) -> None:
+        """Sends a waiting control request in the current session; one the manager
+        cannot know (it did not announce the lifecycle) fails with ENOTSUPPORTED
+        instead of an EUNKNOWNCMD."""
+        assert self._session is not None
+        if ctl.lifecycle and self._session.welcome.get("lifecycle") is not True:
+            self._controls.pop(ctl.req, None)
+            self._resolve(ctl.future, error=ProletariatError(
+                ENOTSUPPORTED, f"the manager did not announce the job lifecycle in its WELCOME: it does not know "
+                               f"{ctl.command} (PROTOCOL §14)"))
+            return
+        ctl.sent = self._session.send(proto.encode(ctl.command, ctl.header, ctl.payloads))
 
     def _on_lost(self) -> None:
         self._set_status(False, "")
@@ -535,6 +561,13 @@ class PeerBase:
                 self._resolve(ctl.future, error=ProletariatError("EINTERNAL", f"malformed SYSDONE {msg.header!r}"))
             else:
                 self._resolve(ctl.future, (sent_to, received_by))
+        elif ctl.decode is not None:
+            try:
+                value = ctl.decode(msg)
+            except (ValueError, TypeError, KeyError) as exc:  # the peer checks passed, so a manager bug
+                self._resolve(ctl.future, error=ProletariatError("EINTERNAL", f"malformed {msg.command}: {exc}"))
+            else:
+                self._resolve(ctl.future, value)
         else:
             self._resolve(ctl.future, dict(msg.header))
 

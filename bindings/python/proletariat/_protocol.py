@@ -13,6 +13,7 @@ module and the other bindings.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ DEFAULT_CON_RETRY_TIME_S = _spec.DEFAULT_CON_RETRY_TIME_MS / 1000.0
 SLOTS_MIN = _spec.SLOTS_MIN
 SLOTS_MAX = _spec.SLOTS_MAX
 SLOTS_DEFAULT = _spec.SLOTS_DEFAULT
+#: Job lifecycle bounds (PROTOCOL §14, §10): a job's group, a push's retry.max.
+MAX_GROUP_BYTES = _spec.MAX_GROUP_BYTES
+MAX_RETRIES = _spec.MAX_RETRIES
 
 _COMPACT = (",", ":")
 
@@ -280,3 +284,82 @@ def pub_endpoint(command_endpoint: str, pub_port: int) -> Optional[str]:
     if not sep or not host or host == "*":
         return None
     return f"tcp://{host}:{int(pub_port)}"
+
+
+# --- job lifecycle fields (PROTOCOL §4, §14) -------------------------------------------
+# Checked here with the manager's rules, so that a bad option raises EBADFIELD at the
+# call instead of failing a whole push (and every request sharing it) later.
+
+
+def duration_ms(value: Any, name: str) -> Optional[int]:
+    """seconds_to_ms, also taking a datetime.timedelta."""
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool):
+        raise ProletariatError(EBADFIELD, f"{name} must be a number of seconds, not {value!r}")
+    return seconds_to_ms(value, name)
+
+
+def epoch_ms(value: Any, name: str = "at") -> Optional[int]:
+    """A wall-clock time as integer ms since the Unix epoch: a datetime (a naive one is
+    local time, as datetime.timestamp() reads it) or seconds since the epoch (a number,
+    as time.time() gives). Rounded up, so that a job never becomes due before the time
+    asked for."""
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        # In integers: a float of seconds since 1970 is off by a fraction of a ms.
+        try:
+            since = value.astimezone(datetime.timezone.utc) - _EPOCH
+        except (OverflowError, ValueError, OSError):
+            raise ProletariatError(EBADFIELD, f"{name} is not a time this machine can convert: {value!r}") from None
+        micros = (since.days * 86400 + since.seconds) * 1_000_000 + since.microseconds
+        if micros < 0:
+            raise ProletariatError(EBADFIELD, f"{name} must be a time after the epoch, not {value!r}")
+        ms = -(-micros // 1000)
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProletariatError(EBADFIELD, f"{name} must be a datetime or seconds since the epoch, not {value!r}")
+    else:
+        seconds = float(value)
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ProletariatError(EBADFIELD, f"{name} must be a time after the epoch, not {value!r}")
+        # The slack absorbs the float's error at today's magnitude (1e9 s: about 2e-4 ms).
+        ms = max(math.ceil(seconds * 1000 - 1e-3), 0)
+    if ms > MAX_SAFE_INTEGER:
+        raise ProletariatError(EBADFIELD, f"{name} is too far in the future")
+    return ms
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def check_group(group: Any) -> Optional[str]:
+    """A job's group: None, or a non-empty str of at most max_group_bytes of UTF-8."""
+    if group is None:
+        return None
+    if not isinstance(group, str) or not group:
+        raise ProletariatError(EBADFIELD, f"group must be a non-empty string, not {group!r}")
+    try:
+        size = len(group.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ProletariatError(EBADFIELD, "group must be valid UTF-8 text (it has lone surrogates)") from None
+    if size > MAX_GROUP_BYTES:
+        raise ProletariatError(EBADFIELD, f"group must be at most {MAX_GROUP_BYTES} bytes of UTF-8, not {size}")
+    return group
+
+
+def check_number(value: Any, name: str, low: float, high: float = math.inf) -> Any:
+    """A finite number in [low, high], as its plainest JSON number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProletariatError(EBADFIELD, f"{name} must be a number, not {value!r}")
+    if not math.isfinite(value) or not low <= value <= high:
+        bounds = f"{low:g} .. {high:g}" if math.isfinite(high) else f">= {low:g}"
+        raise ProletariatError(EBADFIELD, f"{name} must be a finite number {bounds}, not {value!r}")
+    return wire_number(value)
+
+
+def check_uint(value: Any, name: str, high: int = MAX_SAFE_INTEGER) -> int:
+    """An integer 0 .. high (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        raise ProletariatError(EBADFIELD, f"{name} must be an integer 0 .. {high}, not {value!r}")
+    return int(value)

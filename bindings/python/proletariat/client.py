@@ -23,6 +23,7 @@ manager), and never more than MAX_PUSHES_IN_FLIGHT of them.
 from __future__ import annotations
 
 import collections
+import datetime
 import heapq
 import logging
 import math
@@ -31,11 +32,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _protocol as proto
 from . import _spec
-from ._peer import PeerBase, PeerFuture
+from ._peer import DEFAULT_CONTROL_TIMEOUT_S, PeerBase, PeerFuture
 from .curve import CurveOptions
 from .errors import (
     EABORTED,
@@ -46,6 +47,7 @@ from .errors import (
     EDRAINING,
     EHANDLER,
     EINTERNAL,
+    ENOTSUPPORTED,
     ETOOBIG,
     JobError,
     ProletariatError,
@@ -86,19 +88,142 @@ def _check_identity(identity: Any) -> str:
     return identity
 
 
-class Job:
-    """A job to push: its arguments plus an optional key and service.
+_RETRY_FIELDS = ("max", "codes", "initial", "factor", "max_delay", "jitter")
 
-    Plain values given to :meth:`Client.work` are wrapped in a Job without key or
-    service; use Job explicitly to set them, or to send a JSON array as one job.
+
+@dataclass(frozen=True)
+class Retry:
+    """How the manager retries a job whose worker answered an error (PROTOCOL §14.1).
+
+    Only ``max`` is required; a field left None takes the manager's default (given in
+    parentheses). Durations are seconds, as everywhere in this API.
+
+    Attributes:
+        max: attempts after the first one, 0 … 100 (``max_retries``).
+        codes: the error codes that are retried (every code but ``ETO``). Errors of
+            the manager and of this library (``EATO``, ``EPOISON``, ``ECSTO``,
+            ``EABORTED``, ``ECONNLOST``) are never retried, whatever it says.
+        initial: seconds of backoff before the first retry (1).
+        factor: each backoff is the previous one times this, >= 1 (2).
+        max_delay: no backoff is longer, in seconds (300).
+        jitter: each backoff is shortened by a random fraction up to this, 0 … 1 (0.2).
+
+    ``retry=`` of a push also takes an int (``retry=3`` is ``Retry(3)``) or a mapping
+    of these fields (``{"max": 3, "initial": 0.5}``). Raises ProletariatError
+    ``EBADFIELD`` for a value the manager would refuse.
+    """
+
+    max: int
+    codes: Optional[Tuple[str, ...]] = None
+    initial: Optional[float] = None
+    factor: Optional[float] = None
+    max_delay: Optional[float] = None
+    jitter: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        proto.check_uint(self.max, "retry.max", proto.MAX_RETRIES)
+        if self.codes is not None:
+            codes = [self.codes] if isinstance(self.codes, str) else self.codes
+            try:
+                codes = tuple(codes)
+            except TypeError:
+                raise ProletariatError(EBADFIELD, f"retry.codes must be a list of codes, not {self.codes!r}") from None
+            for code in codes:
+                if not isinstance(code, str) or not code:
+                    raise ProletariatError(EBADFIELD, f"retry.codes must be non-empty strings, not {code!r}")
+            object.__setattr__(self, "codes", codes)
+        for name in ("initial", "max_delay"):
+            proto.duration_ms(getattr(self, name), f"retry.{name}")
+        if self.factor is not None:
+            proto.check_number(self.factor, "retry.factor", 1)
+        if self.jitter is not None:
+            proto.check_number(self.jitter, "retry.jitter", 0, 1)
+
+    @classmethod
+    def of(cls, value: Any) -> Optional["Retry"]:
+        """`value` as a Retry: None, a Retry, an int (max) or a mapping of the fields."""
+        if value is None or isinstance(value, Retry):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return cls(value)
+        if isinstance(value, Mapping):
+            unknown = sorted(str(k) for k in value if k not in _RETRY_FIELDS)
+            if unknown:
+                raise ProletariatError(EBADFIELD, f"retry has unknown fields {unknown}; it takes {list(_RETRY_FIELDS)} "
+                                                  f"(durations in seconds)")
+            if "max" not in value:
+                raise ProletariatError(EBADFIELD, "retry needs max, the attempts after the first one")
+            return cls(**value)
+        raise ProletariatError(EBADFIELD, f"retry must be a Retry, an int or a mapping, not {value!r}")
+
+    def to_wire(self) -> Dict[str, Any]:
+        """The PUSH ``retry`` object: only the fields that were given."""
+        wire: Dict[str, Any] = {"max": self.max}
+        if self.codes is not None:
+            wire["codes"] = list(self.codes)
+        if self.initial is not None:
+            wire["initial"] = proto.duration_ms(self.initial, "retry.initial")
+        if self.factor is not None:
+            wire["factor"] = proto.wire_number(self.factor)
+        if self.max_delay is not None:
+            wire["maxDelay"] = proto.duration_ms(self.max_delay, "retry.max_delay")
+        if self.jitter is not None:
+            wire["jitter"] = proto.wire_number(self.jitter)
+        return wire
+
+
+class _Lifecycle:
+    """The lifecycle options of a request or of one job, in wire terms (PROTOCOL §4):
+    None where not given."""
+
+    __slots__ = ("delay", "at", "group", "retry")
+
+    def __init__(self, delay: Any = None, at: Any = None, group: Any = None, retry: Any = None) -> None:
+        if delay is not None and at is not None:
+            raise ProletariatError(EBADFIELD, "give delay or at, not both")
+        self.delay: Optional[int] = proto.duration_ms(delay, "delay")
+        self.at: Optional[int] = proto.epoch_ms(at)
+        self.group: Optional[str] = proto.check_group(group)
+        policy = Retry.of(retry)
+        self.retry: Optional[Dict[str, Any]] = policy.to_wire() if policy is not None else None
+
+    def any(self) -> bool:
+        return self.delay is not None or self.at is not None or self.group is not None or self.retry is not None
+
+    def fields(self) -> Dict[str, Any]:
+        """The wire fields that are set."""
+        return {name: getattr(self, name) for name in self.__slots__ if getattr(self, name) is not None}
+
+
+_NO_LIFECYCLE = _Lifecycle()
+
+
+class Job:
+    """A job to push: its arguments plus optional per-job settings.
+
+    Plain values given to :meth:`Client.work` are wrapped in a Job without them; use
+    Job explicitly to set them, or to send a JSON array as one job.
 
     Attributes:
         args: any JSON value, or bytes (sent raw, received as bytes by the worker).
         key: the hold-similar-work key (SPEC 2.2), or None.
         service: the service a worker must offer to take the job, or None.
+        delay, at, group, retry: this job's lifecycle options (PROTOCOL §14), as for
+            :meth:`Client.work`, overriding the request's; None: the request's. A job
+            with ``delay`` or ``at`` overrides both of the request's.
     """
 
-    def __init__(self, args: Any = None, *, key: Optional[str] = None, service: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        args: Any = None,
+        *,
+        key: Optional[str] = None,
+        service: Optional[str] = None,
+        delay: Union[float, datetime.timedelta, None] = None,
+        at: Union[float, datetime.datetime, None] = None,
+        group: Optional[str] = None,
+        retry: Union["Retry", int, Mapping[str, Any], None] = None,
+    ) -> None:
         if key is not None and not isinstance(key, str):
             raise ProletariatError(EBADFIELD, f"key must be a string, not {key!r}")
         if service is not None and not isinstance(service, str):
@@ -106,22 +231,34 @@ class Job:
         self.args = args
         self.key = key or None
         self.service = service or None
+        self.delay = delay
+        self.at = at
+        self.group = group
+        self.retry = retry
+        # Checked here, so that a bad option fails where it was written.
+        given = any(option is not None for option in (delay, at, group, retry))
+        self._lifecycle = _Lifecycle(delay, at, group, retry) if given else None
 
     def __repr__(self) -> str:
-        extra = "".join(f", {n}={v!r}" for n, v in (("key", self.key), ("service", self.service)) if v)
+        named = (("key", self.key), ("service", self.service), ("delay", self.delay), ("at", self.at),
+                 ("group", self.group), ("retry", self.retry))
+        extra = "".join(f", {n}={v!r}" for n, v in named if v is not None and v != "")
         return f"{type(self).__name__}({self.args!r}{extra})"
 
 
 @dataclass(frozen=True)
 class Result:
     """The result of one job: ``err`` is None or a :class:`JobError`; ``data`` any JSON
-    value (bytes when the worker answered raw bytes).
+    value (bytes when the worker answered raw bytes); ``attempts`` how many times a
+    worker answered for the job, this result's attempt included, when its push asked
+    for retries (PROTOCOL §5, §14.1), else None.
 
     ``value()`` returns ``data`` or raises ``err``.
     """
 
     err: Optional[JobError]
     data: Any = None
+    attempts: Optional[int] = None
 
     @property
     def ok(self) -> bool:
@@ -225,13 +362,15 @@ class ResultStream(Iterator[Tuple[int, Result]]):
 
 
 class _ClientJob:
-    __slots__ = ("data", "raw", "key", "service", "id", "sent", "done", "result")
+    __slots__ = ("data", "raw", "key", "service", "lifecycle", "id", "sent", "done", "result")
 
-    def __init__(self, data: bytes, raw: bool, key: Optional[str], service: Optional[str]) -> None:
+    def __init__(self, data: bytes, raw: bool, key: Optional[str], service: Optional[str],
+                 lifecycle: Optional[_Lifecycle] = None) -> None:
         self.data = data
         self.raw = raw
         self.key = key
         self.service = service
+        self.lifecycle = lifecycle  # the job's own options (None: the request's)
         self.id = 0  # the manager's id, once accepted in this session
         self.sent = False  # pushed in the current session
         self.done = False
@@ -251,6 +390,8 @@ class _Request:
         "remaining",
         "future",
         "stream",
+        "progress",
+        "lifecycle",
         "cursor",
     )
 
@@ -266,11 +407,18 @@ class _Request:
         self.remaining = len(jobs)
         self.future: Optional[RequestFuture] = None
         self.stream: Optional[ResultStream] = None
+        self.progress: Optional[ProgressCallback] = None
+        self.lifecycle = _NO_LIFECYCLE
         self.cursor = 0  # jobs before this index are done or sent in this session
 
 
 JobLike = Any
 RequestRef = Union[int, RequestFuture, ResultStream]
+#: ``progress(index, data)`` of :meth:`Client.work_individual`.
+ProgressCallback = Callable[[int, Any], Any]
+RetryLike = Union[Retry, int, Mapping[str, Any], None]
+# set_group_limits: a limit not given keeps the group's current value (absent on the wire).
+_UNCHANGED: Any = type("_Unchanged", (), {"__repr__": lambda self: "unchanged"})()
 
 
 class Client(PeerBase):
@@ -379,6 +527,10 @@ class Client(PeerBase):
         run_timeout: Optional[float] = None,
         assign_timeout: Optional[float] = None,
         priority: float = 0,
+        delay: Union[float, datetime.timedelta, None] = None,
+        at: Union[float, datetime.datetime, None] = None,
+        group: Optional[str] = None,
+        retry: RetryLike = None,
     ) -> Union[List[Result], Result]:
         """Pushes jobs and waits for all their results.
 
@@ -394,6 +546,20 @@ class Client(PeerBase):
             assign_timeout: seconds the manager waits for a worker to take a job
                 before it fails with ``EATO``.
             priority: a number >= 0; higher runs first.
+            delay: seconds (or a timedelta) the manager holds each job before it
+                queues (PROTOCOL §14.3); ``timeout`` still counts from now.
+            at: when the jobs queue instead: a datetime, or seconds since the epoch
+                (as ``time.time()``); one in the past queues at once. Not with `delay`.
+            group: the jobs' group (a tenant, a quota) for the manager's per-group
+                limits (PROTOCOL §14.5): a non-empty string of at most 256 bytes.
+            retry: how the manager retries a job whose worker answered an error: a
+                :class:`Retry`, an int (the retries, with the manager's defaults) or
+                a mapping of Retry's fields (PROTOCOL §14.1). The result then has
+                ``attempts``.
+
+            A :class:`Job` may set delay, at, group and retry for itself. A job that
+            uses any of the four fails with ``ENOTSUPPORTED``, and is not pushed, when
+            the manager did not announce the job lifecycle in its WELCOME.
 
         Returns:
             ``Result`` objects, whose ``err`` is None or a :class:`JobError` and whose
@@ -404,7 +570,8 @@ class Client(PeerBase):
                 serializable (nothing is pushed then); ``ECONNLOST`` if the client is closed.
         """
         future = self.submit(
-            jobs, timeout=timeout, run_timeout=run_timeout, assign_timeout=assign_timeout, priority=priority
+            jobs, timeout=timeout, run_timeout=run_timeout, assign_timeout=assign_timeout, priority=priority,
+            delay=delay, at=at, group=group, retry=retry,
         )
         try:
             results: Union[List[Result], Result] = future.result()
@@ -422,6 +589,10 @@ class Client(PeerBase):
         run_timeout: Optional[float] = None,
         assign_timeout: Optional[float] = None,
         priority: float = 0,
+        delay: Union[float, datetime.timedelta, None] = None,
+        at: Union[float, datetime.datetime, None] = None,
+        group: Optional[str] = None,
+        retry: RetryLike = None,
     ) -> Any:
         """Runs one job and returns its data, or raises its :class:`JobError`.
 
@@ -431,7 +602,8 @@ class Client(PeerBase):
         if isinstance(job, (list, tuple)):
             job = Job(list(job))
         result = self.work(
-            job, timeout=timeout, run_timeout=run_timeout, assign_timeout=assign_timeout, priority=priority
+            job, timeout=timeout, run_timeout=run_timeout, assign_timeout=assign_timeout, priority=priority,
+            delay=delay, at=at, group=group, retry=retry,
         )
         assert isinstance(result, Result)
         return result.value()
@@ -444,10 +616,15 @@ class Client(PeerBase):
         run_timeout: Optional[float] = None,
         assign_timeout: Optional[float] = None,
         priority: float = 0,
+        delay: Union[float, datetime.timedelta, None] = None,
+        at: Union[float, datetime.datetime, None] = None,
+        group: Optional[str] = None,
+        retry: RetryLike = None,
     ) -> RequestFuture:
         """Like :meth:`work`, without waiting: returns a :class:`RequestFuture` of the
         list of results (or the single Result)."""
-        request, single = self._build("single", jobs, timeout, run_timeout, assign_timeout, priority)
+        request, single = self._build("single", jobs, timeout, run_timeout, assign_timeout, priority,
+                                      _Lifecycle(delay, at, group, retry))
         if not single:
             request.kind = "group"
         request.future = RequestFuture(self, request.req)
@@ -462,13 +639,28 @@ class Client(PeerBase):
         run_timeout: Optional[float] = None,
         assign_timeout: Optional[float] = None,
         priority: float = 0,
+        delay: Union[float, datetime.timedelta, None] = None,
+        at: Union[float, datetime.datetime, None] = None,
+        group: Optional[str] = None,
+        retry: RetryLike = None,
+        progress: Optional[ProgressCallback] = None,
     ) -> ResultStream:
         """Pushes jobs and returns an iterator of ``(index, Result)`` in finishing order.
 
         The jobs are pushed at once (not on the first iteration). ``index`` is the
         job's position in `jobs` (0 for a single job). Options as for :meth:`work`.
+
+        `progress`, if given, is called as ``progress(index, data)`` for each progress
+        report a job's worker sends (PROTOCOL §14.4: any JSON value, or bytes), in the
+        order sent, on the client's events thread. Every report of a job is handed
+        over before the stream yields that job's result; reports that would come
+        after it are dropped.
         """
-        request, _single = self._build("individual", jobs, timeout, run_timeout, assign_timeout, priority)
+        if progress is not None and not callable(progress):
+            raise ProletariatError(EBADFIELD, f"progress must be callable, not {progress!r}")
+        request, _single = self._build("individual", jobs, timeout, run_timeout, assign_timeout, priority,
+                                       _Lifecycle(delay, at, group, retry))
+        request.progress = progress
         request.stream = ResultStream(self, request.req, len(request.jobs))
         self._enqueue(request)
         return request.stream
@@ -487,6 +679,76 @@ class Client(PeerBase):
         picked = None if indices is None else [int(i) for i in indices]
         self._post(("abort", req, picked))
 
+    # --- administration: dead letters and group limits (PROTOCOL §14.2, §14.5) --------
+    # Blocking like status(); each request has its req, and the reply, an ERROR naming
+    # that req (e.g. EDENIED without an admin key, EBADFIELD) or a lost session
+    # (ECONNLOST) ends it. To a manager that did not announce the job lifecycle they
+    # raise ENOTSUPPORTED without being sent.
+
+    def dead_letters(self, limit: Optional[int] = None, *,
+                     timeout: Optional[float] = DEFAULT_CONTROL_TIMEOUT_S) -> Dict[str, Any]:
+        """The newest dead letters, newest first: at most `limit` (the manager's default
+        100, at most 1,000). Returns the DEADLETTERS reply as a dict: ``total`` (the
+        letters kept) and ``letters``, each ``{"id", "job", "service"?, "key"?,
+        "group"?, "priority", "client"?, "err", "attempts", "since", "raw", "bytes"}``
+        (``bytes`` is the payload's size; :meth:`show_dead_letters` has the payloads).
+
+        Raises ProletariatError (``ENOTSUPPORTED``, ``EDENIED``, ``ECONNLOST``, ...) or
+        TimeoutError."""
+        header: Dict[str, Any] = {"op": "list"}
+        if limit is not None:
+            header["limit"] = proto.check_uint(limit, "limit")
+        return self._admin("DEAD", header, timeout)
+
+    def show_dead_letters(self, ids: Iterable[int], *,
+                          timeout: Optional[float] = DEFAULT_CONTROL_TIMEOUT_S) -> Dict[str, Any]:
+        """The dead letters of these letter ids (unknown ones are left out), each with
+        ``payload``: the job's arguments (bytes when raw). Returns the DEADLETTERS reply."""
+        return self._admin("DEAD", {"op": "show", "ids": _letter_ids(ids)}, timeout)
+
+    def requeue_dead_letters(self, ids: Optional[Iterable[int]] = None, *, all: bool = False,
+                             timeout: Optional[float] = DEFAULT_CONTROL_TIMEOUT_S) -> Dict[str, Any]:
+        """Pushes these letters' jobs (or every letter's, with ``all=True``) again, as
+        new jobs of no client, and removes the letters. Returns the DEADLETTERS reply,
+        whose ``requeued`` lists ``{"letter", "job"}`` (the new job ids)."""
+        return self._admin("DEAD", _letter_selection("requeue", ids, all), timeout)
+
+    def purge_dead_letters(self, ids: Optional[Iterable[int]] = None, *, all: bool = False,
+                           timeout: Optional[float] = DEFAULT_CONTROL_TIMEOUT_S) -> Dict[str, Any]:
+        """Removes these letters (or every letter, with ``all=True``). Returns the
+        DEADLETTERS reply, whose ``purged`` counts the letters removed."""
+        return self._admin("DEAD", _letter_selection("purge", ids, all), timeout)
+
+    def group_limits(self, *, timeout: Optional[float] = DEFAULT_CONTROL_TIMEOUT_S) -> Dict[str, Any]:
+        """The manager's group limits: the GROUPLIMITS reply, ``{"defaults":
+        {"maxRunning", "rate"}, "groups": [{"group", "maxRunning", "rate", "running",
+        "waiting", "started", "custom"}, ...]}`` (a limit of None is no limit)."""
+        return self._admin("GROUPLIMITS", {"op": "list"}, timeout)
+
+    def set_group_limits(self, group: str, max_running: Any = _UNCHANGED, rate: Any = _UNCHANGED, *,
+                         timeout: Optional[float] = DEFAULT_CONTROL_TIMEOUT_S) -> Dict[str, Any]:
+        """Sets one group's own limits, in place of the manager's defaults, until the
+        manager restarts: `max_running` (jobs of the group running at once, an int >= 0)
+        and `rate` (starts a second, a number >= 0). A limit not given keeps the group's
+        current value, None removes it, 0 pauses the group. Returns the GROUPLIMITS reply."""
+        header: Dict[str, Any] = {"op": "set", "group": _admin_group(group)}
+        if max_running is not _UNCHANGED:
+            header["maxRunning"] = None if max_running is None else proto.check_uint(max_running, "max_running")
+        if rate is not _UNCHANGED:
+            header["rate"] = None if rate is None else proto.check_number(rate, "rate", 0)
+        return self._admin("GROUPLIMITS", header, timeout)
+
+    def clear_group_limits(self, group: str, *,
+                           timeout: Optional[float] = DEFAULT_CONTROL_TIMEOUT_S) -> Dict[str, Any]:
+        """Gives the group back the manager's default limits. Returns the GROUPLIMITS reply."""
+        return self._admin("GROUPLIMITS", {"op": "clear", "group": _admin_group(group)}, timeout)
+
+    def _admin(self, command: str, header: Dict[str, Any], timeout: Optional[float]) -> Dict[str, Any]:
+        decode = _decode_letters if command == "DEAD" else None
+        reply: Dict[str, Any] = self._wait(self._control(command, header, [], decode=decode, lifecycle=True),
+                                           timeout, f"{command} {header['op']}")
+        return reply
+
     # --- any thread ---------------------------------------------------------------
 
     def _abort_quietly(self, req: int) -> None:
@@ -503,6 +765,7 @@ class Client(PeerBase):
         run_timeout: Optional[float],
         assign_timeout: Optional[float],
         priority: float,
+        lifecycle: _Lifecycle,
     ) -> Tuple[_Request, bool]:
         single = not isinstance(jobs, (list, tuple))
         items = [jobs] if single else list(jobs)
@@ -513,8 +776,9 @@ class Client(PeerBase):
                 data, raw = proto.dump_payload(job.args)
             except (TypeError, ValueError) as exc:
                 raise ProletariatError(EBADFIELD, f"job {index} is not JSON serializable: {exc}") from None
-            specs.append(_ClientJob(data, raw, job.key, job.service))
+            specs.append(_ClientJob(data, raw, job.key, job.service, getattr(job, "_lifecycle", None)))
         request = _Request(next(self._reqs), kind, specs)
+        request.lifecycle = lifecycle
         request.priority = proto.check_priority(priority)
         request.run_timeout_ms = proto.seconds_to_ms(run_timeout, "run_timeout")
         request.assign_timeout_ms = proto.seconds_to_ms(assign_timeout, "assign_timeout")
@@ -662,12 +926,21 @@ class Client(PeerBase):
             header["assigntimeout"] = request.assign_timeout_ms
         if request.run_timeout_ms is not None:
             header["runTimeout"] = request.run_timeout_ms
+        # A manager that did not announce the lifecycle would ignore these fields and
+        # run the job at once, unretried, ungrouped: such jobs fail here instead.
+        lifecycle = self._lifecycle_announced()
+        if request.lifecycle.any():
+            if not lifecycle:
+                self._fail_unsent(request, ENOTSUPPORTED, _NOT_ANNOUNCED)
+                return False
+            header.update(request.lifecycle.fields())
         base_bytes = proto.message_overhead("PUSH", header, "jobs")
 
         chunk: List[int] = []
         entries: List[Dict[str, Any]] = []
         payloads: List[bytes] = []
         too_big: List[Tuple[int, int]] = []
+        unsupported: List[int] = []
         size = base_bytes
         index = request.cursor
         while index < len(request.jobs) and len(chunk) < max_jobs:
@@ -682,6 +955,12 @@ class Client(PeerBase):
                 entry["service"] = job.service
             if job.raw:
                 entry["raw"] = True
+            if job.lifecycle is not None:
+                if not lifecycle:
+                    unsupported.append(index)
+                    index += 1
+                    continue
+                entry.update(_entry_lifecycle(request.lifecycle, job.lifecycle))
             job_bytes = len(job.data) + proto.entry_bytes(entry)
             if base_bytes + job_bytes > max_bytes:
                 too_big.append((index, job_bytes))
@@ -700,6 +979,10 @@ class Client(PeerBase):
                 request.jobs[i].sent = True
             self._awaiting_accept.append((request.req, chunk))
             self._send(proto.encode("PUSH", dict(header, jobs=entries), payloads))
+        for i in unsupported:
+            if self._requests.get(request.req) is not request:
+                return False
+            self._finish(request, i, Result(JobError(ENOTSUPPORTED, _NOT_ANNOUNCED)))
         for i, job_bytes in too_big:
             if self._requests.get(request.req) is not request:
                 return False  # finished by an earlier one
@@ -710,6 +993,18 @@ class Client(PeerBase):
                                          f"max_message_bytes of {max_bytes}")),
             )
         return self._requests.get(request.req) is request and request.cursor < len(request.jobs)
+
+    def _lifecycle_announced(self) -> bool:
+        return bool(self._session and self._session.welcome.get("lifecycle") is True)
+
+    def _fail_unsent(self, request: _Request, code: str, message: str) -> None:
+        """Fails every job of the request that is neither done nor sent."""
+        for index in range(request.cursor, len(request.jobs)):
+            if self._requests.get(request.req) is not request:
+                return
+            job = request.jobs[index]
+            if not job.done and not job.sent:
+                self._finish(request, index, Result(JobError(code, message)))
 
     def _limits(self) -> Tuple[int, int]:
         """(max_frames, max_message_bytes) of the current WELCOME, or the defaults."""
@@ -727,6 +1022,8 @@ class Client(PeerBase):
             self._on_accepted(msg)
         elif msg.command == "RESULT":
             self._on_results(msg)
+        elif msg.command == "PROGRESS":
+            self._on_progress(msg)
         else:
             super()._io_message(msg)
 
@@ -786,6 +1083,32 @@ class Client(PeerBase):
         journal = self._session.welcome.get("journal") if self._session else None
         if received and isinstance(journal, str) and journal:
             self._send(proto.encode("RECEIVED", {"ids": received}))
+
+    def _on_progress(self, msg: proto.Message) -> None:
+        """Hands each report to its request's progress callback. A report for a job
+        that is not waiting (finished: the manager sends progress before the result,
+        so it raced an abort or a timeout here; or never ours) is dropped, as is one for
+        a request without a callback."""
+        try:
+            items = proto.entries(msg, "progress")
+        except ValueError as exc:
+            log.warning("client: dropping PROGRESS: %s", exc)
+            return
+        for entry, frame in zip(items, msg.payloads):
+            job_id = entry.get("id")
+            where = self._by_id.get(job_id)
+            if where is None:
+                log.debug("client: progress for job %r, which is not waiting; dropped", job_id)
+                continue
+            request = self._requests.get(where[0])
+            if request is None or request.progress is None or request.jobs[where[1]].done:
+                continue
+            try:
+                value = proto.load_payload(frame, entry.get("raw") is True)
+            except ValueError:
+                log.warning("client: progress of job %d is not valid JSON; dropped", job_id)
+                continue
+            self._call_soon(request.progress, where[1], value)
 
     def _take_push(self, req: Optional[int]) -> Optional[List[int]]:
         """Removes and returns the oldest push awaiting its answer with this req (the
@@ -907,7 +1230,12 @@ class Client(PeerBase):
         with self._pending_lock:
             self._pending_jobs -= 1
         if request.stream is not None:
-            request.stream._queue.put((index, result))
+            if request.progress is not None:
+                # Behind the progress callbacks already queued on the events thread,
+                # so that the application sees a job's progress before its result.
+                self._call_soon(request.stream._queue.put, (index, result))
+            else:
+                request.stream._queue.put((index, result))
         else:
             job.result = result
         if request.remaining == 0:
@@ -933,6 +1261,66 @@ class Client(PeerBase):
                 self._finish(request, index, Result(JobError(EABORTED, "the client was closed")))
 
 
+def _letter_ids(ids: Any) -> List[int]:
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise ProletariatError(EBADFIELD, f"ids must be a list of letter ids, not {ids!r}")
+    return [proto.check_uint(i, "a letter id") for i in ids]
+
+
+def _letter_selection(op: str, ids: Any, everything: Any) -> Dict[str, Any]:
+    if not isinstance(everything, bool):
+        raise ProletariatError(EBADFIELD, f"all must be True or False, not {everything!r}")
+    if everything == (ids is not None):
+        raise ProletariatError(EBADFIELD, f"{op} needs either ids or all=True")
+    return {"op": op, "all": True} if everything else {"op": op, "ids": _letter_ids(ids)}
+
+
+def _admin_group(group: Any) -> str:
+    checked = proto.check_group(group)
+    if checked is None:
+        raise ProletariatError(EBADFIELD, "a group is needed")
+    return checked
+
+
+def _decode_letters(msg: proto.Message) -> Dict[str, Any]:
+    """The DEADLETTERS header, with each letter of a show given its ``payload``."""
+    reply = dict(msg.header)
+    if reply.get("op") == "show":
+        letters = []
+        for letter, frame in zip(reply.get("letters") or [], msg.payloads):
+            letter = dict(letter)
+            try:
+                letter["payload"] = proto.load_payload(frame, letter.get("raw") is True)
+            except ValueError:
+                log.warning("client: the payload of dead letter %s is not valid JSON; given as bytes", letter.get("id"))
+                letter["payload"] = bytes(frame)
+            letters.append(letter)
+        reply["letters"] = letters
+    return reply
+
+
+_NOT_ANNOUNCED = ("the job asks for delay, at, group or retry, and the manager did not announce the job "
+                  "lifecycle in its WELCOME (PROTOCOL §14)")
+
+
+def _entry_lifecycle(request: _Lifecycle, job: _Lifecycle) -> Dict[str, Any]:
+    """The PUSH entry fields of a job's own lifecycle options: those that differ from
+    the request's (the header's). An entry's delay or at replaces both of the
+    header's (PROTOCOL §4), so the job's time is written whenever it is not the
+    header's."""
+    fields: Dict[str, Any] = {}
+    if (job.delay, job.at) != (None, None) and (job.delay, job.at) != (request.delay, request.at):
+        if job.delay is not None:
+            fields["delay"] = job.delay
+        else:
+            fields["at"] = job.at
+    if job.group is not None and job.group != request.group:
+        fields["group"] = job.group
+    if job.retry is not None and job.retry != request.retry:
+        fields["retry"] = job.retry
+    return fields
+
+
 def _result_of(entry: Dict[str, Any], frame: bytes) -> Result:
     """A Result from a RESULT entry and its payload frame."""
     err = entry.get("err")
@@ -950,7 +1338,8 @@ def _result_of(entry: Dict[str, Any], frame: bytes) -> Result:
         if error is None:
             error = JobError(EHANDLER, "the worker's result is not valid JSON")
         data = bytes(frame)
-    return Result(error, data)
+    attempts = entry.get("attempts")
+    return Result(error, data, attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else None)
 
 
-__all__ = ["Client", "Job", "Result", "RequestFuture", "ResultStream", "DEFAULT_ENDPOINT", "ECONNLOST"]
+__all__ = ["Client", "Job", "Retry", "Result", "RequestFuture", "ResultStream", "DEFAULT_ENDPOINT", "ECONNLOST"]

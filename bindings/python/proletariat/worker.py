@@ -71,6 +71,9 @@ class WorkerJob(Job):
         cancel_reason: why it was cancelled: ``"abort"``, ``"ETO"``, ``"reconnect"``
             or ``"stop"`` (None while not cancelled).
 
+    :meth:`progress` reports how far the job got, to the client's ``progress``
+    callback (PROTOCOL §14.4).
+
     The handler's return value is the result (bytes are sent raw); raising
     :class:`ProletariatError` fails the job with its code, any other exception with
     ``EHANDLER``. To answer later, from any thread, call :meth:`defer` and return,
@@ -132,6 +135,25 @@ class WorkerJob(Job):
             log.warning("worker: the result of job %d is not JSON serializable: %s", self.id, exc)
             return self._answer(JobError(EHANDLER, f"the result is not JSON serializable: {exc}"), b"", False)
         return self._answer(None, data, raw)
+
+    def progress(self, data: Any) -> bool:
+        """Reports the job's progress (any JSON value, or bytes sent raw) to the
+        manager at once, which forwards it to the client, before the job's result.
+
+        True if the report was queued; False, doing nothing, once the job was
+        answered, aborted, timed out or taken away. A manager that did not announce
+        the job lifecycle (PROTOCOL §14) does not take progress: the report is then
+        dropped (logged once per session). Raises ProletariatError ``EBADFIELD`` for
+        data that is not JSON serializable."""
+        try:
+            frame, raw = proto.dump_payload(data)
+        except (TypeError, ValueError) as exc:
+            raise ProletariatError(EBADFIELD, f"the progress of job {self.id} is not JSON serializable: {exc}") from None
+        with self._lock:
+            # Under the lock, so that a report made before the answer is queued before it.
+            if self._answered:
+                return False
+            return self._worker._mailbox.post(("progress", self, frame, raw))
 
     def fail(self, code: str = EHANDLER, message: str = "") -> bool:
         """Fails the job with an error code (``"E..."``) and message. Only the first
@@ -350,6 +372,12 @@ class Worker(PeerBase):
         self._pending: List[Dict[str, Any]] = []  # results not yet sent, with ...
         self._pending_payloads: List[bytes] = []  # ... their payloads, same order
         self._oldest_pending = 0.0
+        # Progress reports not yet sent (PROGRESS entries and payloads): sent at the end
+        # of the loop step that queued them, and always before any RESULT.
+        self._progress: List[Dict[str, Any]] = []
+        self._progress_payloads: List[bytes] = []
+        # Progress dropped in this session because the manager does not take it (logged once).
+        self._progress_refused = False
         # True from the start of a graceful stop (DRAIN sent): JOBS that still arrive
         # are rejected, and no new offer is made.
         self._draining = False
@@ -586,6 +614,9 @@ class Worker(PeerBase):
         self._take_away_all("reconnect")
         self._pending.clear()
         self._pending_payloads.clear()
+        self._progress.clear()
+        self._progress_payloads.clear()
+        self._progress_refused = False
 
     def _io_message(self, msg: proto.Message) -> None:
         if msg.command == "OFFERED":
@@ -673,8 +704,28 @@ class Worker(PeerBase):
                 return
             del self._running[key]
             self._add_result(key, err, data, raw)
+        elif command[0] == "progress":
+            self._on_progress(command[1], command[2], command[3])
         else:
             super()._io_command(command)
+
+    def _on_progress(self, job: WorkerJob, frame: bytes, raw: bool) -> None:
+        key = (job.id, job.attempt)
+        running = self._running.get(key)
+        if running is None or running.job is not job:
+            return  # answered, aborted or timed out meanwhile: progress would follow its end
+        welcome = self._session.welcome if self._session else {}
+        if welcome.get("lifecycle") is not True:
+            if not self._progress_refused:
+                log.warning("worker: the manager did not announce the job lifecycle (PROTOCOL §14): progress of "
+                            "its jobs is dropped")
+                self._progress_refused = True
+            return
+        entry: Dict[str, Any] = {"id": key[0], "attempt": key[1]}
+        if raw:
+            entry["raw"] = True
+        self._progress.append(entry)
+        self._progress_payloads.append(frame)
 
     def _add_result(self, key: Tuple[int, int], err: Optional[JobError], data: bytes, raw: bool) -> None:
         if not self._pending:
@@ -692,6 +743,7 @@ class Worker(PeerBase):
         return deadline
 
     def _io_timers(self, now: float) -> None:
+        self._flush_progress()
         while self._run_deadlines and self._run_deadlines[0][0] <= now:
             _deadline, _seq, key, job = heapq.heappop(self._run_deadlines)
             running = self._running.get(key)
@@ -719,15 +771,10 @@ class Worker(PeerBase):
         """Sends the pending results, in as many RESULT messages as the manager's
         max_frames and max_message_bytes (from WELCOME) require (PROTOCOL §10). A
         result too big to travel alone is answered with the error ETOOBIG instead."""
+        self._flush_progress()
         if not self._pending:
             return
-        welcome = self._session.welcome if self._session else {}
-        max_frames = welcome.get("max_frames")
-        if not isinstance(max_frames, int) or max_frames <= proto.FIXED_FRAMES:
-            max_frames = proto.DEFAULT_MAX_FRAMES
-        max_bytes = welcome.get("max_message_bytes")
-        if not isinstance(max_bytes, int) or max_bytes <= 0:
-            max_bytes = proto.DEFAULT_MAX_MESSAGE_BYTES
+        max_frames, max_bytes = self._limits()
         max_results = max_frames - proto.FIXED_FRAMES
         base_bytes = proto.message_overhead("RESULT", {}, "results")
         entries, payloads = self._pending, self._pending_payloads
@@ -754,6 +801,46 @@ class Worker(PeerBase):
             size += entry_size
         if chunk_entries:
             self._send(proto.encode("RESULT", {"results": chunk_entries}, chunk_payloads))
+
+    def _limits(self) -> Tuple[int, int]:
+        """(max_frames, max_message_bytes) of the current WELCOME, or the defaults."""
+        welcome = self._session.welcome if self._session else {}
+        max_frames = welcome.get("max_frames")
+        if not isinstance(max_frames, int) or max_frames <= proto.FIXED_FRAMES:
+            max_frames = proto.DEFAULT_MAX_FRAMES
+        max_bytes = welcome.get("max_message_bytes")
+        if not isinstance(max_bytes, int) or max_bytes <= 0:
+            max_bytes = proto.DEFAULT_MAX_MESSAGE_BYTES
+        return max_frames, max_bytes
+
+    def _flush_progress(self) -> None:
+        """Sends the queued progress reports, split as the manager's limits require
+        (PROTOCOL §10). A report too big to travel alone is dropped: unlike a result,
+        nothing has to answer for it."""
+        if not self._progress:
+            return
+        max_frames, max_bytes = self._limits()
+        max_entries = max_frames - proto.FIXED_FRAMES
+        base_bytes = proto.message_overhead("PROGRESS", {}, "progress")
+        entries, payloads = self._progress, self._progress_payloads
+        self._progress, self._progress_payloads = [], []
+        chunk_entries: List[Dict[str, Any]] = []
+        chunk_payloads: List[bytes] = []
+        size = base_bytes
+        for entry, payload in zip(entries, payloads):
+            entry_size = proto.entry_bytes(entry) + len(payload)
+            if base_bytes + entry_size > max_bytes:
+                log.warning("worker: a progress report of job %d (%d bytes) is too big to send; dropped",
+                            entry["id"], entry_size)
+                continue
+            if chunk_entries and (len(chunk_entries) >= max_entries or size + entry_size > max_bytes):
+                self._send(proto.encode("PROGRESS", {"progress": chunk_entries}, chunk_payloads))
+                chunk_entries, chunk_payloads, size = [], [], base_bytes
+            chunk_entries.append(entry)
+            chunk_payloads.append(payload)
+            size += entry_size
+        if chunk_entries:
+            self._send(proto.encode("PROGRESS", {"progress": chunk_entries}, chunk_payloads))
 
     def _take_away(self, key: Tuple[int, int], reason: str) -> None:
         """Removes a running job: cancels it and tells the abort handlers. No RESULT
@@ -784,7 +871,7 @@ class Worker(PeerBase):
 
     def _io_drained(self) -> bool:
         # A lost session took the running jobs away (the manager requeued them).
-        return not self._registered or (not self._running and not self._pending)
+        return not self._registered or (not self._running and not self._pending and not self._progress)
 
     def _io_shutdown(self) -> None:
         if self._draining and self._running:

@@ -22,12 +22,14 @@ import zmq
 SESSIONS = pathlib.Path(__file__).resolve().parents[3] / "tests" / "vectors" / "sessions.json"
 
 PEER_COMMANDS = {"HELLO", "OFFER", "PUSH", "ABORT", "RESULT", "REJECT", "RECEIVED", "DRAIN", "HEARTBEAT", "BYE",
-                 "SYSMSG", "SYSACK", "STATUS", "MYSTATUS"}
+                 "SYSMSG", "SYSACK", "STATUS", "MYSTATUS", "PROGRESS", "DEAD", "GROUPLIMITS"}
 # Commands that list entries: the header field that lists them, and whether each
 # entry has a payload frame.
-LISTS = {"RESULT": ("results", True), "REJECT": ("jobs", False), "ABORT": ("ids", False), "PUSH": ("jobs", True)}
+LISTS = {"RESULT": ("results", True), "REJECT": ("jobs", False), "ABORT": ("ids", False), "PUSH": ("jobs", True),
+         "PROGRESS": ("progress", True)}
 PROTOCOL_DEFAULT_LIMITS = {"max_message_bytes": 64 << 20, "max_frames": 100004}
 ENTRY_OPTIONS = ("priority", "assigntimeout", "runTimeout")
+LIFECYCLE_OPTIONS = ("delay", "at", "group", "retry")
 
 _VARIABLE = re.compile(r"^\$[A-Za-z0-9_]+$")
 _MISSING = object()
@@ -47,11 +49,15 @@ class Adapter(Protocol):
 
     def start(self, endpoint: str, peer: str, config: Dict[str, Any]) -> None: ...
     def start_error_code(self, exc: BaseException) -> Optional[str]: ...
-    def work(self, name: str, jobs: List[Dict[str, Any]], options: Dict[str, Any]) -> None: ...
+    # individual: the binding's work_individual with a progress callback that records,
+    # per job, the values handed over (work_outcome then gives them as "progress").
+    def work(self, name: str, jobs: List[Dict[str, Any]], options: Dict[str, Any],
+             individual: bool = False) -> None: ...
     def abort(self, name: str, indices: Optional[List[int]]) -> None: ...
     def sysmsg(self, name: str, msg: Any, to: Optional[str]) -> None: ...
     def wait_registered(self, timeout: float) -> bool: ...
-    # [{"data": v} | {"raw": bytes} | {"err": code}] in job order.
+    # [{"data": v} | {"raw": bytes} | {"err": code}] in job order, each with "attempts" when
+    # the binding reported them and "progress" (a list) for an individual request.
     def work_outcome(self, name: str, timeout: float) -> List[Dict[str, Any]]: ...
     # ("sysdone", sent_to, received_by) or ("err", code).
     def sysmsg_outcome(self, name: str, timeout: float) -> Tuple[Any, ...]: ...
@@ -228,7 +234,7 @@ class SessionRunner:
             self.fail(f"the peer's {command} header is not JSON: {frames[3][:200]!r}")
         if not isinstance(header, dict):
             self.fail(f"the peer's {command} header is not an object: {frames[3][:200]!r}")
-        if command in ("PUSH", "RESULT"):
+        if command in ("PUSH", "RESULT", "PROGRESS"):
             listed = header.get(LISTS[command][0])
             want = len(listed) if isinstance(listed, list) else -1
         else:
@@ -414,8 +420,13 @@ class SessionRunner:
             msg = self.next_message(f"PUSH (for {sum(not m for m in matched)} more jobs)")
             if msg.command != "PUSH":
                 self.fail(f"expected PUSH, got {msg.describe()}")
-            entry_options = self.welcomes.get(self.current or b"", {}).get("entry_options") is True
+            welcome = self.welcomes.get(self.current or b"", {})
+            entry_options = welcome.get("entry_options") is True
+            lifecycle = welcome.get("lifecycle") is True
             header = msg.header
+            if not lifecycle and any(name in header for name in LIFECYCLE_OPTIONS):
+                self.fail(f"the PUSH header carries lifecycle options, but the WELCOME did not announce lifecycle: "
+                          f"{msg.describe()}")
             ids = []
             for i, entry in enumerate(header.get("jobs", [])):
                 if not isinstance(entry, dict):
@@ -430,6 +441,15 @@ class SessionRunner:
                     elif name in header:
                         view[name] = header[name]
                 view.setdefault("priority", 0)
+                if not lifecycle and any(name in entry for name in LIFECYCLE_OPTIONS):
+                    self.fail(f"PUSH entry {_show(entry)} carries lifecycle options, but the WELCOME did not announce "
+                              f"lifecycle")
+                if lifecycle:
+                    times = entry if ("delay" in entry or "at" in entry) else header
+                    for name in LIFECYCLE_OPTIONS:
+                        source = times if name in ("delay", "at") else (entry if name in entry else header)
+                        if name in source:
+                            view[name] = source[name]
                 for name in ("key", "service", "raw"):
                     if name in entry:
                         view[name] = entry[name]
@@ -452,7 +472,10 @@ class SessionRunner:
     def step_do(self, step: Dict[str, Any]) -> None:
         action = step["do"]
         if action == "work":
-            self.adapter.work(step["as"], step["jobs"], step.get("options", {}))
+            if step.get("individual"):
+                self.adapter.work(step["as"], step["jobs"], step.get("options", {}), individual=True)
+            else:
+                self.adapter.work(step["as"], step["jobs"], step.get("options", {}))
         elif action == "abort":
             self.adapter.abort(step["request"], step.get("indices"))
         elif action == "sysmsg":
@@ -480,6 +503,13 @@ class SessionRunner:
                         problems.append(f"result {i} is {_show(_printable(g))}, expected raw {w['raw']}")
                 elif g.get("err") is not None or "data" not in g or match_value(w["data"], g["data"]) is not None:
                     problems.append(f"result {i} is {_show(_printable(g))}, expected data {_show(w['data'])}")
+                if "attempts" in w and not (_is_number(g.get("attempts")) and g["attempts"] == w["attempts"]):
+                    problems.append(f"result {i} reports attempts {g.get('attempts')!r}, expected {w['attempts']}")
+                if "progress" in w:
+                    handed = g.get("progress")
+                    if not isinstance(handed, list) or match_value(w["progress"], handed) is not None:
+                        problems.append(f"job {i} was handed the progress {_show(handed)}, expected "
+                                        f"{_show(w['progress'])}")
             if problems:
                 self.fail(f"request {name!r}: " + "; ".join(problems))
         else:

@@ -11,7 +11,7 @@ import pytest
 import zmq
 
 from conftest import FakeManager
-from proletariat import Client, Job, ProletariatError, Worker
+from proletariat import Client, Job, ProletariatError, Retry, Worker
 from session_runner import SessionRunner, load_sessions
 
 DOC = load_sessions()
@@ -27,6 +27,9 @@ def _handler(job: Any) -> Any:
     args = job.args
     if isinstance(args, (bytes, bytearray)):
         return bytes(args)
+    if isinstance(args, dict) and "progress" in args:
+        for value in args["progress"]:
+            assert job.progress(value), f"progress of running job {job.id} refused"
     if isinstance(args, dict) and "echo" in args:
         return args["echo"]
     if isinstance(args, dict) and "fail" in args:
@@ -37,10 +40,21 @@ def _handler(job: Any) -> Any:
     raise ProletariatError("EHANDLER", f"no scripted behaviour for {args!r}")
 
 
+def _retry(wire: Optional[Dict[str, Any]]) -> Optional[Retry]:
+    """A retry object as on the wire (ms) as the Python API's Retry (seconds)."""
+    if wire is None:
+        return None
+    seconds = {k: wire[k] / 1000.0 for k in ("initial", "maxDelay") if k in wire}
+    return Retry(wire["max"], codes=wire.get("codes"), initial=seconds.get("initial"), factor=wire.get("factor"),
+                 max_delay=seconds.get("maxDelay"), jitter=wire.get("jitter"))
+
+
 class PythonAdapter:
     def __init__(self) -> None:
         self.peer: Any = None
         self.requests: Dict[str, Any] = {}
+        # Individual requests: their streams and the progress each job was handed.
+        self.progress: Dict[str, Dict[int, List[Any]]] = {}
         self.messages: Dict[str, Any] = {}
         self.got: List[Dict[str, Any]] = []
         self.got_changed = threading.Condition()
@@ -79,17 +93,24 @@ class PythonAdapter:
     def start_error_code(self, exc: BaseException) -> Optional[str]:
         return exc.code if isinstance(exc, ProletariatError) else None
 
-    def work(self, name: str, jobs: List[Dict[str, Any]], options: Dict[str, Any]) -> None:
+    def work(self, name: str, jobs: List[Dict[str, Any]], options: Dict[str, Any], individual: bool = False) -> None:
         items = []
         for job in jobs:
             args = bytes.fromhex(job["raw"]) if "raw" in job else job["args"]
             items.append(Job(args, key=job.get("key"), service=job.get("service")))
         seconds = {k: options[k] / 1000.0 if options.get(k) is not None else None
-                   for k in ("timeout", "runTimeout", "assigntimeout")}
-        self.requests[name] = self.peer.submit(
-            items, priority=options.get("priority", 0), timeout=seconds["timeout"],
-            run_timeout=seconds["runTimeout"], assign_timeout=seconds["assigntimeout"],
-        )
+                   for k in ("timeout", "runTimeout", "assigntimeout", "delay", "at")}
+        kwargs = dict(priority=options.get("priority", 0), timeout=seconds["timeout"],
+                      run_timeout=seconds["runTimeout"], assign_timeout=seconds["assigntimeout"],
+                      delay=seconds["delay"], at=seconds["at"], group=options.get("group"),
+                      retry=_retry(options.get("retry")))
+        if not individual:
+            self.requests[name] = self.peer.submit(items, **kwargs)
+            return
+        handed: Dict[int, List[Any]] = {i: [] for i in range(len(items))}
+        self.progress[name] = handed
+        self.requests[name] = self.peer.work_individual(
+            items, progress=lambda index, data: handed[index].append(data), **kwargs)
 
     def abort(self, name: str, indices: Optional[List[int]]) -> None:
         self.peer.abort(self.requests[name], indices)
@@ -103,15 +124,29 @@ class PythonAdapter:
         return bool(self.peer.wait_connected(timeout))
 
     def work_outcome(self, name: str, timeout: float) -> List[Dict[str, Any]]:
-        results = self.requests[name].result(timeout)
+        request = self.requests[name]
+        if name in self.progress:
+            # The stream yields a job's result only after its progress was handed over.
+            by_index = {}
+            while request.remaining:
+                index, result = request.next(timeout)
+                by_index[index] = (result, list(self.progress[name][index]))
+            pairs = [by_index[i] for i in sorted(by_index)]
+        else:
+            pairs = [(r, None) for r in request.result(timeout)]
         out = []
-        for r in results:
+        for r, progress in pairs:
             if r.err is not None:
-                out.append({"err": r.err.code})
+                item: Dict[str, Any] = {"err": r.err.code}
             elif isinstance(r.data, (bytes, bytearray)):
-                out.append({"raw": bytes(r.data)})
+                item = {"raw": bytes(r.data)}
             else:
-                out.append({"data": r.data})
+                item = {"data": r.data}
+            if r.attempts is not None:
+                item["attempts"] = r.attempts
+            if progress is not None:
+                item["progress"] = progress
+            out.append(item)
         return out
 
     def sysmsg_outcome(self, name: str, timeout: float) -> Tuple[Any, ...]:

@@ -79,4 +79,19 @@ def test_the_encoder_knows_every_command_a_peer_sends():
     # Commands the binding decodes or sends are the description's.
     from_peer = {name for name, (side, _payloads) in _spec.COMMANDS.items() if side in ("peer", "both")}
     assert {"HELLO", "OFFER", "PUSH", "ABORT", "RESULT", "REJECT", "RECEIVED", "DRAIN", "HEARTBEAT", "BYE",
-            "SYSMSG", "SYSACK", "STATUS", "MYSTATUS"} == from_peer
+            "SYSMSG", "SYSACK", "STATUS", "MYSTATUS", "PROGRESS", "DEAD", "GROUPLIMITS"} == from_peer
+
+
+def test_lifecycle_bounds_come_from_the_spec():
+    import proletariat.client as client
+
+    assert proto.MAX_GROUP_BYTES == _spec.MAX_GROUP_BYTES == 256
+    assert proto.MAX_RETRIES == _spec.MAX_RETRIES == 100
+    client.Retry(_spec.MAX_RETRIES)
+    with pytest.raises(proletariat.ProletariatError):
+        client.Retry(_spec.MAX_RETRIES + 1)
+    proto.check_group("g" * _spec.MAX_GROUP_BYTES)
+    with pytest.raises(proletariat.ProletariatError):
+        proto.check_group("g" * (_spec.MAX_GROUP_BYTES + 1))
+    # The commands whose replies the admin calls wait for are the spec's manager commands.
+    assert {"DEADLETTERS", "GROUPLIMITS", "PROGRESS"} <= set(_spec.FROM_MANAGER)

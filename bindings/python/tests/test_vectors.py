@@ -9,8 +9,11 @@
   so once that STATUS is in, no error for the vector can follow);
 - against the Python encoder: the messages the binding sends for the vectors it can
   express (HELLO, OFFER, PUSH, ABORT, RESULT, REJECT, HEARTBEAT, SYSMSG, SYSACK,
-  STATUS) are byte for byte the vectors' frames, captured from the real Worker and
-  Client by a fake manager.
+  STATUS, PROGRESS, DEAD, GROUPLIMITS) are byte for byte the vectors' frames, captured
+  from the real Worker and Client by a fake manager.
+
+The vectors of the job lifecycle (PROTOCOL §14) need a manager that has it: against
+the daemon they are skipped while its --help does not mention --group-max-running.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 import pytest
 import zmq
 
-from conftest import REPO, WAIT, Daemon, FakeManager
-from proletariat import EBADOFFER, ENOHELLO, Client, Job, ProletariatError, Worker
+from conftest import REPO, WAIT, Daemon, FakeManager, daemon_has_flag
+from proletariat import EBADOFFER, ENOHELLO, Client, Job, ProletariatError, Retry, Worker
 from proletariat import _protocol as proto
+from proletariat import _spec
 
 VECTORS = REPO / "tests" / "vectors" / "peer_to_manager.json"
 CASES: List[Dict[str, Any]] = (
@@ -38,7 +42,11 @@ if not CASES:
 BARRIER_REQ = 900_001
 #: The reply each accepted command gets (commands not listed get none).
 REPLY = {"HELLO": "WELCOME", "OFFER": "OFFERED", "PUSH": "ACCEPTED", "SYSMSG": "SYSDONE", "STATUS": "STATUS",
-         "MYSTATUS": "MYSTATUS"}
+         "MYSTATUS": "MYSTATUS", "DEAD": "DEADLETTERS", "GROUPLIMITS": "GROUPLIMITS"}
+#: What a manager without the job lifecycle (PROTOCOL §14) cannot judge.
+LIFECYCLE_COMMANDS = {"PROGRESS", "DEAD", "GROUPLIMITS"}
+LIFECYCLE_FIELDS = {"delay", "at", "group", "retry"}
+HAS_LIFECYCLE = daemon_has_flag("--group-max-running")
 #: A service no vector names, so that the workers and jobs of the setups meet nothing else.
 PRIVATE_SERVICE = "python-vectors-setup"
 
@@ -54,6 +62,44 @@ def command_of(case: Dict[str, Any]) -> str:
 
 def case_id(case: Dict[str, Any]) -> str:
     return case["name"]
+
+
+def is_lifecycle_case(case: Dict[str, Any]) -> bool:
+    if command_of(case) in LIFECYCLE_COMMANDS:
+        return True
+    if command_of(case) != "PUSH":
+        return False
+    try:
+        header = json.loads(frames_of(case)[3])
+    except (ValueError, IndexError):
+        return False
+    entries = header.get("jobs") if isinstance(header, dict) else None
+    listed = [header] + [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else [header]
+    return any(LIFECYCLE_FIELDS & set(item) for item in listed if isinstance(item, dict))
+
+
+def without_stray_frame(case: Dict[str, Any]) -> List[bytes]:
+    """The vector's frames, less a trailing empty frame on a command that carries no
+    payload frames (PROTOCOL §2). The DEAD and GROUPLIMITS vectors have one, which no
+    peer sends and the manager refuses with EBADFRAME before it reads the header, so
+    they are sent, and compared with the binding's frames, without it: their verdicts
+    are about their headers (see test_no_vector_has_a_frame_its_command_does_not_carry)."""
+    frames = frames_of(case)
+    command = command_of(case)
+    if (len(frames) == proto.FIXED_FRAMES + 1 and frames[-1] == b""
+            and _spec.COMMANDS.get(command, ("", ""))[1] == "none"):
+        return frames[:-1]
+    return frames
+
+
+STRAY_FRAMES = [c["name"] for c in CASES if without_stray_frame(c) != frames_of(c)]
+
+
+@pytest.mark.xfail(bool(STRAY_FRAMES), strict=True,
+                   reason="known gap in tests/vectors/peer_to_manager.json: DEAD and GROUPLIMITS vectors end with an "
+                          "empty frame those commands do not carry (PROTOCOL §2); remove it there")
+def test_no_vector_has_a_frame_its_command_does_not_carry():
+    assert not STRAY_FRAMES, f"vectors with a stray empty payload frame: {STRAY_FRAMES}"
 
 
 # --- against the manager --------------------------------------------------------------
@@ -117,7 +163,7 @@ def setup_peer(daemon: Daemon, case: Dict[str, Any]) -> RawPeer:
     if command == "HELLO":
         return peer  # the vector registers it, or shows what an unregistered peer gets
     peer.hello()
-    if command in ("RESULT", "REJECT", "DRAIN"):  # only a worker sends them
+    if command in ("RESULT", "REJECT", "DRAIN", "PROGRESS"):  # only a worker sends them
         peer.request("OFFER", {"slots": 1, "services": [PRIVATE_SERVICE]})
     elif command in ("ABORT", "RECEIVED"):  # only a client that pushed sends them
         peer.request("PUSH", {"req": 1, "jobs": [{"service": PRIVATE_SERVICE}]}, [b"null"])
@@ -126,10 +172,12 @@ def setup_peer(daemon: Daemon, case: Dict[str, Any]) -> RawPeer:
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_the_manager_gives_each_vector_its_verdict(vector_daemon, case):
+    if is_lifecycle_case(case) and not HAS_LIFECYCLE:
+        pytest.skip("the build's proletariatd --help does not mention --group-max-running (no job lifecycle yet)")
     peer = setup_peer(vector_daemon, case)
     try:
         command = command_of(case)
-        peer.send(frames_of(case))
+        peer.send(without_stray_frame(case))
         peer.send(proto.encode("STATUS", {"req": BARRIER_REQ}))
         expect = case["expect"]
         if "error" in expect:
@@ -207,10 +255,10 @@ def capture(fm: FakeManager, command: str) -> Tuple[bytes, List[bytes]]:
             pytest.fail(f"fake manager: expected {command}, got {frames[:4]}")
 
 
-def worker_offered(fm: FakeManager, closing, handler=None, **options) -> Tuple[Worker, bytes]:
+def worker_offered(fm: FakeManager, closing, handler=None, welcome=None, **options) -> Tuple[Worker, bytes]:
     worker = closing(Worker(fm.endpoint, handler=handler, con_retry_time=0.05, **options))
     worker.start()
-    rid = fm.welcome("fake.w")
+    rid = fm.welcome("fake.w", **(welcome or {}))
     _, header, _ = fm.expect("OFFER")
     fm.send(rid, "OFFERED", {"slots": header["slots"], "ranges": []})
     assert worker.wait_ready(WAIT)
@@ -321,6 +369,71 @@ def sysack(fm, closing):
         pub.close(linger=0)
 
 
+def with_req(client: Client, req: int) -> None:
+    """Makes `req` the next request number of a fresh client (its pushes and control
+    requests share one counter from 1), so that its next request writes the vector's req."""
+    skipped = [next(client._reqs) for _ in range(req - 1)]
+    assert skipped == list(range(1, req)), "the client had made requests already"
+
+
+def admin(call: Callable[[Client], Any], reply: str, req: int) -> Callable[[FakeManager, Any], List[bytes]]:
+    """The request an admin call of the client makes, to a manager with the lifecycle."""
+
+    def build(fm, closing):
+        client = closing(Client(fm.endpoint, con_retry_time=0.05))
+        rid = fm.welcome("fake.c", lifecycle=True)
+        assert client.wait_connected(WAIT)
+        with_req(client, req)
+        answer = {"op": "list", "total": 0, "letters": []} if reply == "DEADLETTERS" else {"groups": []}
+        done = threading.Thread(target=call, args=(client,), daemon=True)
+        done.start()
+        _, frames = capture(fm, command_of_reply(reply))
+        fm.send(rid, reply, {"req": req, **answer})
+        done.join(WAIT)
+        assert not done.is_alive(), "the admin call did not return after its reply"
+        return frames
+
+    return build
+
+
+def command_of_reply(reply: str) -> str:
+    return {"DEADLETTERS": "DEAD", "GROUPLIMITS": "GROUPLIMITS"}[reply]
+
+
+def progress_of_two_jobs(fm, closing):
+    """Jobs 5 and 6 report progress, 5 first. Both reports usually leave in one PROGRESS
+    (the worker sends what one loop step queued); when its I/O thread woke between them
+    they come as two, whose entries and payloads, joined, must be the vector's."""
+    release = threading.Event()
+    reported = threading.Event()  # job 5 has reported: job 6 may
+    reports = {5: 50, 6: b"\x00\xff"}
+
+    def handler(job):
+        if job.id == 6:
+            reported.wait(WAIT)
+        job.progress(reports[job.id])
+        if job.id == 5:
+            reported.set()
+        release.wait(WAIT)
+
+    try:
+        _, rid = worker_offered(fm, closing, handler, welcome={"lifecycle": True}, slots=2)
+        jobs(fm, rid, (5, 1), (6, 2))
+        entries: List[Dict[str, Any]] = []
+        payloads: List[bytes] = []
+        messages = []
+        while len(entries) < 2:
+            _, frames = capture(fm, "PROGRESS")
+            messages.append(frames)
+            entries += json.loads(frames[3])["progress"]
+            payloads += frames[4:]
+        if len(messages) == 1:
+            return messages[0]
+        return proto.encode("PROGRESS", {"progress": entries}, payloads)
+    finally:
+        release.set()
+
+
 #: Vector name -> how the binding produces it.
 BUILDERS: Dict[str, Callable[[FakeManager, Any], List[bytes]]] = {
     "hello": hello,
@@ -335,6 +448,12 @@ BUILDERS: Dict[str, Callable[[FakeManager, Any], List[bytes]]] = {
     "sysmsg to the manager": controls(2),
     "status": controls(3),
     "sysack": sysack,
+    "progress of two jobs": progress_of_two_jobs,
+    "dead list": admin(lambda c: c.dead_letters(10), "DEADLETTERS", 9),
+    "dead requeue of all": admin(lambda c: c.requeue_dead_letters(all=True), "DEADLETTERS", 9),
+    "group limits set": admin(lambda c: c.set_group_limits("tenant-7", max_running=10, rate=2.5), "GROUPLIMITS", 5),
+    "group limits set to no limit":
+        admin(lambda c: c.set_group_limits("tenant-7", max_running=None, rate=None), "GROUPLIMITS", 5),
 }
 #: Vector name -> why the binding never sends exactly these frames.
 NOT_EXPRESSIBLE = {
@@ -343,6 +462,9 @@ NOT_EXPRESSIBLE = {
         "the binding's HELLO also names its language: {\"name\":\"ctl\",\"lang\":\"python\",\"sysmsg\":false} "
         "(tests/test_wire.py)",
     "push with entry options": "the Python client sends one priority and one set of timeouts per PUSH, no entry options",
+    "push with lifecycle options in the header and an entry":
+        "the binding's PUSH header always has a priority (here 0, which the vector leaves out); "
+        "test_the_lifecycle_push_is_the_vectors compares it field by field",
     "push with unknown fields of any shape": "the binding sends only fields the protocol defines",
     "bye": "the binding's BYE has an empty header frame (which means {}), not {}",
     "mystatus": "the binding numbers every MYSTATUS ({\"req\": n}); the vector's empty header is another valid form",
@@ -360,4 +482,23 @@ def test_the_encoder_writes_the_vectors_frames(fake_manager, closing, case):
         pytest.skip(NOT_EXPRESSIBLE[name])
     if name not in BUILDERS:
         pytest.skip("no Python builder for this vector yet: add one to BUILDERS or a reason to NOT_EXPRESSIBLE")
-    assert BUILDERS[name](fake_manager, closing) == frames_of(case)
+    assert BUILDERS[name](fake_manager, closing) == without_stray_frame(case)
+
+
+def test_the_lifecycle_push_is_the_vectors(fake_manager, closing):
+    """The PUSH of "push with lifecycle options in the header and an entry", written by
+    the binding from the same options: the same header and entries (the binding adds
+    its priority 0), the same payloads."""
+    case = next(c for c in CASES if c["name"] == "push with lifecycle options in the header and an entry")
+    client = closing(Client(fake_manager.endpoint, con_retry_time=0.05))
+    fake_manager.welcome("fake.c", lifecycle=True)
+    assert client.wait_connected(WAIT)
+    with_req(client, 3)
+    client.submit([Job({}), Job({}, at=1893456000.0, group="other")], delay=0.5, group="tenant-7",
+                  retry=Retry(3, codes=["EBUSY"], initial=0.1, factor=1.5, max_delay=2.0, jitter=0.5))
+    _, frames = capture(fake_manager, "PUSH")
+    want = frames_of(case)
+    header = json.loads(frames[3])
+    assert header.pop("priority") == 0
+    assert header == json.loads(want[3])
+    assert frames[4:] == want[4:]

@@ -54,6 +54,13 @@ struct ClientOptions {
   std::optional<CurveOptions> curve;
 };
 
+// A DEADLETTERS reply (PROTOCOL §14.2): its header (letters, total, requeued, purged)
+// and, for show, each letter's payload, in the order of reply["letters"].
+struct DeadLetterReply {
+  nlohmann::json reply;
+  std::vector<Payload> payloads;
+};
+
 // Identifies one finished job of a request to a work_individual callback.
 struct JobRef {
   std::uint64_t request = 0;  // the client's request number
@@ -68,6 +75,9 @@ class Client {
   using SingleCallback = std::function<void(Result)>;
   using EachCallback = std::function<void(const Result&, const JobRef&)>;
   using DoneCallback = std::function<void()>;
+  // Progress a worker reported for a running job (PROTOCOL §14.4): in order, and
+  // never after that job's `each`.
+  using ProgressCallback = std::function<void(const Payload& progress, const JobRef&)>;
 
   explicit Client(ClientOptions options = {});
   ~Client();  // fails every unfinished job with EABORTED after telling the manager
@@ -100,6 +110,9 @@ class Client {
   // `each` fires per job in finishing order, then `done` once all have finished.
   RequestId work_individual(std::vector<JobSpec> jobs, const WorkOptions& options, EachCallback each,
                             DoneCallback done);
+  // ... and `progress` gets what workers report while the jobs run.
+  RequestId work_individual(std::vector<JobSpec> jobs, const WorkOptions& options, EachCallback each,
+                            DoneCallback done, ProgressCallback progress);
 
   // Aborts every unfinished job of a request, or the jobs at the given positions.
   // They finish with EABORTED; running ones are aborted on their workers.
@@ -119,6 +132,19 @@ class Client {
   // The manager's STATUS and MYSTATUS documents (PROTOCOL §8.2).
   [[nodiscard]] std::future<nlohmann::json> status();
   [[nodiscard]] std::future<nlohmann::json> my_status();
+
+  // Dead letters (PROTOCOL §14.2; with CURVE an admin key): the newest `limit`; the
+  // letters named, with their payloads; requeued or purged (empty ids: every letter).
+  [[nodiscard]] std::future<DeadLetterReply> dead_letters(std::size_t limit = 100);
+  [[nodiscard]] std::future<DeadLetterReply> dead_letters_show(std::vector<std::uint64_t> ids);
+  [[nodiscard]] std::future<DeadLetterReply> dead_letters_requeue(std::vector<std::uint64_t> ids = {});
+  [[nodiscard]] std::future<DeadLetterReply> dead_letters_purge(std::vector<std::uint64_t> ids = {});
+  // Group limits (PROTOCOL §14.5): the GROUPLIMITS reply (defaults and groups). set
+  // gives the group both limits (nullopt: none); clear returns it to the defaults.
+  [[nodiscard]] std::future<nlohmann::json> group_limits();
+  [[nodiscard]] std::future<nlohmann::json> set_group_limits(std::string group, std::optional<std::uint64_t> max_running,
+                                                             std::optional<double> rate);
+  [[nodiscard]] std::future<nlohmann::json> clear_group_limits(std::string group);
 
   // True once registered with a manager; waits at most `timeout`.
   [[nodiscard]] bool wait_connected(std::chrono::milliseconds timeout) const;

@@ -40,6 +40,7 @@ inline constexpr std::string_view kInternal = "EINTERNAL";
 inline constexpr std::string_view kNoPeer = "ENOPEER";
 inline constexpr std::string_view kDraining = "EDRAINING";
 inline constexpr std::string_view kDenied = "EDENIED";
+inline constexpr std::string_view kNotSupported = "ENOTSUPPORTED";
 }  // namespace errc
 
 // What a caller should do about an error.

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -77,7 +78,21 @@ struct JobError {
 struct Result {
   std::optional<JobError> err;
   Payload data;
+  // Attempts a worker answered for the job, this one included, when the push asked for
+  // retries (PROTOCOL §14.1); 0 otherwise.
+  unsigned attempts = 0;
   [[nodiscard]] bool ok() const noexcept { return !err.has_value(); }
+};
+
+// How the manager retries a job whose worker answered an error (PROTOCOL §14.1).
+struct RetryPolicy {
+  unsigned max = 0;                // attempts after the first, at most max_retries (100)
+  std::vector<std::string> codes;  // the error codes retried; empty: every code but ETO
+  std::chrono::milliseconds initial{1000};
+  double factor = 2;  // >= 1
+  std::chrono::milliseconds max_delay{300000};
+  double jitter = 0.2;  // 0..1: each backoff is shortened by a random fraction up to this
+  friend bool operator==(const RetryPolicy&, const RetryPolicy&) = default;
 };
 
 // One job as a client pushes it.
@@ -102,6 +117,16 @@ struct WorkOptions {
   std::optional<std::chrono::milliseconds> assign_timeout;
   // >= 0, fractions allowed; higher runs first.
   double priority = 0;
+
+  // Job lifecycle (PROTOCOL §14); a manager that does not announce it fails such jobs
+  // with ENOTSUPPORTED. At most one of delay and at.
+  // The jobs queue this long after the manager received them...
+  std::optional<std::chrono::milliseconds> delay;
+  // ... or at this time of the manager's clock.
+  std::optional<std::chrono::system_clock::time_point> at;
+  // The jobs' group: the manager's per-group limits apply (max running, starts a second).
+  std::string group;
+  std::optional<RetryPolicy> retry;
 };
 
 }  // namespace proletariat

@@ -115,6 +115,17 @@ struct ManagerOptions {
   // curve.hpp) and a token is always needed. Without CURVE and without a token, only a
   // loopback HOST is allowed unless allow_insecure_remote.
   std::string http_token_file;
+
+  // --- job lifecycle (SPEC 12, PROTOCOL §14) ---
+  // The limits of every job group (a job's `group`) that has none of its own (those
+  // are set at run time with GROUPLIMITS, proletariat-ctl groups set): at most this many
+  // of a group's jobs run at once, and at most this many start a second. None: no limit.
+  std::optional<std::uint64_t> group_max_running;
+  std::optional<double> group_rate;
+  // Dead letters (jobs that exhausted their retries, poison jobs): at most this many
+  // are kept, none older than this; the oldest go first, each logged.
+  std::size_t max_dead_letters = 10000;
+  std::chrono::milliseconds dead_letter_max_age{std::chrono::hours(24 * 7)};
 };
 
 // A job as the manager's events see it.

@@ -90,6 +90,10 @@ class Job {
   [[nodiscard]] virtual std::stop_token stop_token() const noexcept = 0;
   [[nodiscard]] bool cancelled() const noexcept { return stop_token().stop_requested(); }
   virtual void reply(Payload data) = 0;
+  // Reports progress or partial data (PROTOCOL §14.4), any number of times before the
+  // answer; the client's work_individual progress callback gets each, in order, and
+  // never after the result. Ignored once the job answered, timed out or was aborted.
+  virtual void progress(Payload /*data*/) {}
   virtual void fail(std::string code, std::string message) = 0;
 };
 using JobPtr = std::shared_ptr<Job>;

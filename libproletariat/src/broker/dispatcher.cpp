@@ -60,7 +60,12 @@ Dispatcher::Dispatcher(const ManagerOptions& options, ManagerEvents events, std:
       status_context_{.sacred_guarantees = options.sacred_guarantees,
                       .hold_similar_work = options.hold_similar_work,
                       .boot_wall_ms = boot_wall_ms,
-                      .boot = boot} {
+                      .boot = boot},
+      dead_letters_(options.max_dead_letters, options.dead_letter_max_age),
+      rng_(options.seed != 0 ? options.seed + 1 : std::random_device{}()) {
+  scheduler_.set_group_defaults(GroupLimits{options.group_max_running, options.group_rate});
+  status_context_.dead_letters = &dead_letters_;
+  requeue_slot_ = peers_.reserve_client_slot();
   // Jobs taken back from a journal count as accepted at this start.
   accepted_.accepted(1, boot);
   if (!options_.journal_dir.empty()) open_journal(boot);
@@ -140,6 +145,8 @@ void Dispatcher::on_message(protocol::Frames& frames, TimePoint now) {
       if (const auto* push = std::get_if<protocol::Push>(&msg)) req = push->req;
       if (const auto* sysmsg = std::get_if<protocol::SysMsg>(&msg)) req = sysmsg->req;
       if (const auto* status = std::get_if<protocol::StatusRequest>(&msg)) req = status->req;
+      if (const auto* dead = std::get_if<protocol::DeadRequest>(&msg)) req = dead->req;
+      if (const auto* limits = std::get_if<protocol::GroupLimitsRequest>(&msg)) req = limits->req;
       reply_error(rid, errc::kDenied, std::move(*why), frames.size() > 3 ? frames[3].to_string() : std::string(), req);
       return;
     }
@@ -172,6 +179,9 @@ void Dispatcher::on_message(protocol::Frames& frames, TimePoint now) {
                  [&](protocol::StatusRequest& request) { on_status(*peer, request); },
                  [&](protocol::Received& received) { on_received(*peer, received); },
                  [&](protocol::Drain&) { on_drain(*peer); },
+                 [&](protocol::WorkerProgress& progress) { on_progress(*peer, progress); },
+                 [&](protocol::DeadRequest& dead) { on_dead(*peer, dead); },
+                 [&](protocol::GroupLimitsRequest& limits) { on_group_limits(*peer, limits); },
              },
              msg);
 }
@@ -180,6 +190,10 @@ void Dispatcher::on_hello(const std::string& rid, const protocol::Hello& msg, co
   if (peers_.size() >= options_.max_peers) {
     reply_error(rid, errc::kLimit, "the manager has its limit of " + std::to_string(options_.max_peers) + " peers",
                 "HELLO");
+    return;
+  }
+  if (msg.identity == kRequeueIdentity) {
+    reply_error(rid, errc::kBadField, "field 'identity' names the manager's own requeued jobs", "HELLO");
     return;
   }
   Peer& peer = peers_.add(rid, now);
@@ -200,6 +214,7 @@ void Dispatcher::on_hello(const std::string& rid, const protocol::Hello& msg, co
   if (pub_port_) welcome.pub_port = *pub_port_;
   welcome.pub_endpoint = pub_endpoint_;
   welcome.entry_options = true;
+  welcome.lifecycle = true;
   if (journal_) welcome.journal = journal_->id();
   detail::log().debug("peer {} registered ({} {})", peer.id, peer.name, peer.lang);
   send(peer, protocol::encode(welcome), now);
@@ -269,6 +284,7 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
     spec.cargo.payload = detail::OpaqueFrame(std::move(msg.payloads[i]));
     spec.cargo.set_run_timeout(run_timeout);
     spec.cargo.set_raw(job.raw);
+    apply_lifecycle(spec, msg.lifecycle, job.lifecycle, now);
     journal_accepted(id, peer, spec, now);
     scheduler_.submit(std::move(spec), now, effects_);
   }
@@ -335,6 +351,9 @@ void Dispatcher::on_results(Peer& peer, protocol::WorkerResults& msg) {
   }
   for (std::size_t i = 0; i < msg.results.size(); ++i) {
     const auto& entry = msg.results[i];
+    unsigned attempts = 0;
+    std::optional<DeadLetter> letter;
+    if (retried(peer, entry, attempts, letter)) continue;
     const bool timed_out = entry.err && entry.err->code == errc::kRunTimeout;
     const auto how = timed_out ? Completion::timed_out : Completion::result;
     if (!scheduler_.complete(entry.id, *peer.worker, entry.attempt, how, effects_)) {
@@ -343,8 +362,9 @@ void Dispatcher::on_results(Peer& peer, protocol::WorkerResults& msg) {
       ++counters_.stale_results_fenced;
       continue;
     }
-    const ResultSource source{entry.id, &entry, &msg.payloads[i]};
+    const ResultSource source{entry.id, &entry, &msg.payloads[i], attempts};
     apply(effects_, &source);
+    if (letter) bury(std::move(*letter));
   }
 }
 
@@ -413,7 +433,7 @@ JobInfo Dispatcher::info(JobId job, const JobFacts& facts) {
 }
 
 void Dispatcher::deliver(JobId job, const JobFacts& facts, ClientSlot client, std::optional<JobError> err,
-                         zmq::message_t data, bool raw) {
+                         zmq::message_t data, bool raw, unsigned attempts) {
   const auto outcome = monitor::outcome_of(err ? std::string_view(err->code) : std::string_view());
   counters_.finished(outcome);
   if (outcome != monitor::Outcome::ok) ++status_context_.failed_total;
@@ -422,6 +442,13 @@ void Dispatcher::deliver(JobId job, const JobFacts& facts, ClientSlot client, st
       counters_.run_seconds.observe(std::chrono::duration<double>(now_ - it->second).count());
       running_since_.erase(it);
     }
+  }
+  if (client == requeue_slot_) {
+    // A requeued dead letter: nobody waits for it (a failure that exhausts its retries
+    // again is a dead letter again, see bury()).
+    detail::log().info("requeued job {} ended: {}", job, err ? err->code + ": " + err->message : std::string("ok"));
+    if (journal_) journal_->gone(job);
+    return;
   }
   if (journal_ && !slot_identities_.contains(client)) {
     journal_->gone(job);  // an anonymous client cannot come back for it: sent once, forgotten
@@ -437,7 +464,7 @@ void Dispatcher::deliver(JobId job, const JobFacts& facts, ClientSlot client, st
   peer->outstanding_bytes -= std::min(peer->outstanding_bytes, accounted_bytes(facts.payload_bytes));
   peer->last_sent = now_;
   auto& batch = outbox_.results_for(peer->routing_id);
-  batch.results.push_back(protocol::ClientResult{job, std::move(err), raw});
+  batch.results.push_back(protocol::ClientResult{job, std::move(err), raw, attempts});
   batch.payloads.push_back(std::move(data));
 }
 
@@ -489,7 +516,8 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
                 const Result outcome{err, protocol::from_frame(std::move(shared), raw)};
                 events_.finish(info(f.job, f.facts), outcome);
               }
-              deliver(f.job, f.facts, f.client, std::move(err), std::move(data), raw);
+              const unsigned attempts = source != nullptr && f.job == f.source ? source->attempts : 0;
+              deliver(f.job, f.facts, f.client, std::move(err), std::move(data), raw, attempts);
               ++finished_since_cleanup_;
               ++status_context_.finished_total;
             },
@@ -508,7 +536,9 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
                                    f.job, f.facts.attempt, errc::kPoison);
               }
               if (events_.finish) events_.finish(info(f.job, f.facts), Result{err, {}});
-              deliver(f.job, f.facts, f.client, std::move(err), zmq::message_t(), false);
+              const unsigned attempts = f.cargo.retry ? f.cargo.retry->retried + 1 : 0;
+              if (f.reason == FailReason::poison) bury(letter_of(f.job, f.facts, f.cargo, err, attempts));
+              deliver(f.job, f.facts, f.client, std::move(err), zmq::message_t(), false, attempts);
               ++finished_since_cleanup_;
               ++status_context_.finished_total;
             },
@@ -590,6 +620,7 @@ void Dispatcher::on_tick(TimePoint now) {
   });
   scheduler_.expire(now, effects_);
   apply(effects_);
+  expire_dead_letters();
   std::vector<SysmsgDone> done;
   sysmsgs_.expire(now, done);
   send_completions(done);

@@ -22,6 +22,7 @@
 
 #include <proletariat/manager.hpp>
 
+#include "broker/dead_letters.hpp"
 #include "broker/held_results.hpp"
 #include "broker/key_directory.hpp"
 #include "broker/outbox.hpp"
@@ -51,6 +52,10 @@ struct ManagerEvents {
   std::function<void(const nlohmann::json&, const std::string&)> sysmsg;
   std::function<void()> cleanup;
 };
+
+// The journal identity of requeued dead letters (PROTOCOL §14.2): not one a HELLO may
+// claim (it starts with a control character).
+inline constexpr std::string_view kRequeueIdentity = "\x01requeued";
 
 class Dispatcher {
  public:
@@ -130,6 +135,28 @@ class Dispatcher {
   void fill_journal_figures();
   void on_received(Peer& peer, const protocol::Received& msg);
   void on_drain(Peer& peer);
+
+  // --- job lifecycle (lifecycle.cpp, PROTOCOL §14) ---
+  void on_progress(Peer& peer, protocol::WorkerProgress& msg);
+  void on_dead(Peer& peer, const protocol::DeadRequest& msg);
+  void on_group_limits(Peer& peer, const protocol::GroupLimitsRequest& msg);
+  // The lifecycle options of one job of a push: the entry's, else the header's.
+  void apply_lifecycle(JobSpec& spec, const protocol::Lifecycle& header, protocol::Lifecycle& entry, TimePoint now);
+  // A worker's error answer for a job with a retry policy: retried (true: the job
+  // waits out its backoff), or its final answer; then `letter` is set when the job
+  // exhausted its retries (it becomes a dead letter once its result is delivered).
+  bool retried(Peer& worker, const protocol::WorkerResult& entry, unsigned& attempts,
+               std::optional<DeadLetter>& letter);
+  [[nodiscard]] std::chrono::milliseconds backoff(const RetryPolicy& policy, unsigned retry);
+  [[nodiscard]] DeadLetter letter_of(JobId job, const JobFacts& facts, const JobCargo& cargo, JobError err,
+                                     unsigned attempts);
+  // Keeps a dead letter (journaled before the result goes out), dropping the oldest
+  // beyond max_dead_letters.
+  void bury(DeadLetter letter);
+  void expire_dead_letters();
+  // A requeued letter: a new job of nobody's (requeue_slot_).
+  JobId requeue(DeadLetter letter);
+  [[nodiscard]] nlohmann::json group_limits_json() const;
   // With CURVE: why the peer's key may not send this command; nothing if it may.
   [[nodiscard]] std::optional<std::string> denied(const protocol::PeerMessage& msg, const std::string& key) const;
   void send_completions(std::vector<SysmsgDone>& done);
@@ -146,10 +173,11 @@ class Dispatcher {
     JobId job;
     const protocol::WorkerResult* entry;
     zmq::message_t* frame;
+    unsigned attempts = 0;  // the job's attempts when it had a retry policy
   };
   void apply(Effects& effects, const ResultSource* result = nullptr);
   void deliver(JobId job, const JobFacts& facts, ClientSlot client, std::optional<JobError> err, zmq::message_t data,
-               bool raw);
+               bool raw, unsigned attempts = 0);
   // Why a push breaks a limit (PROTOCOL §10: ELIMIT), or nothing.
   [[nodiscard]] std::optional<std::string> over_push_limits(const Peer& peer, const protocol::Push& msg) const;
   // What a job counts against its client's max_client_bytes: its payload and the
@@ -203,6 +231,13 @@ class Dispatcher {
   TimePoint drain_deadline_{};
   const KeyDirectory* keys_ = nullptr;  // null: no CURVE, every peer holds every role
   RefusedSubscriptions refused_subscriptions_;
+
+  // Job lifecycle (PROTOCOL §14).
+  DeadLetters dead_letters_;
+  // The client of requeued dead letters: nobody is answered; with a journal its jobs
+  // are recorded under kRequeueIdentity, so that they survive a restart.
+  ClientSlot requeue_slot_ = 0;
+  std::mt19937_64 rng_;
 
   monitor::Counters counters_;
   monitor::AcceptanceClock accepted_;

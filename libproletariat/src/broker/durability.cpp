@@ -55,6 +55,29 @@ void Dispatcher::open_journal(TimePoint boot) {
   std::size_t queued = 0;
   std::size_t results = 0;
   std::size_t dropped = 0;
+  for (auto& recovered : recovery.dead_letters) {
+    DeadLetter letter;
+    letter.id = recovered.letter;
+    letter.job = recovered.job;
+    letter.client = std::move(recovered.client);
+    letter.identity = std::move(recovered.identity);
+    letter.priority = recovered.priority;
+    letter.key = std::move(recovered.key);
+    letter.service = std::move(recovered.service);
+    letter.group = std::move(recovered.group);
+    letter.run_timeout_ms = recovered.run_timeout_ms;
+    if (recovered.retry) letter.retry = std::make_shared<const RetryPolicy>(*recovered.retry);
+    letter.err = std::move(recovered.err);
+    letter.attempts = recovered.attempts;
+    letter.since_wall_ms = recovered.since_wall_ms;
+    letter.raw = recovered.raw;
+    letter.payload = zmq::message_t(recovered.payload.data(), recovered.payload.size());
+    for (const DeadLetter& dropped : dead_letters_.add(std::move(letter))) journal_->dead_letter_gone(dropped.id);
+  }
+  if (recovery.next_letter > 1) dead_letters_.advance_past(recovery.next_letter - 1);
+  identity_slots_.emplace(std::string(kRequeueIdentity), requeue_slot_);
+  slot_identities_.emplace(requeue_slot_, std::string(kRequeueIdentity));
+
   for (int pass = 0; pass < 2; ++pass) {
     for (auto& job : recovery.jobs) {
       if (job.identity.empty()) {
@@ -88,6 +111,18 @@ void Dispatcher::open_journal(TimePoint boot) {
       spec.cargo.payload = detail::OpaqueFrame(zmq::message_t(job.payload.data(), job.payload.size()));
       spec.cargo.set_run_timeout(job.run_timeout_ms);
       spec.cargo.set_raw(job.raw);
+      spec.group = std::move(job.group);
+      if (job.retry) {
+        spec.cargo.retry = std::make_unique<RetryState>(
+            RetryState{std::make_shared<const RetryPolicy>(std::move(*job.retry)), job.answered});
+      }
+      // A job that was waiting (a delay, a retry's backoff) waits out the rest of it.
+      if (job.retry_due_wall_ms) {
+        spec.not_before = steady_of(*job.retry_due_wall_ms);
+        spec.retrying = true;
+      } else if (job.not_before_wall_ms && job.attempt == 0) {
+        spec.not_before = steady_of(*job.not_before_wall_ms);
+      }
       scheduler_.submit(std::move(spec), boot, effects_);
       ++queued;
     }
@@ -189,6 +224,9 @@ void Dispatcher::journal_accepted(JobId id, const Peer& peer, const JobSpec& spe
   if (spec.assign_deadline) job.assign_deadline_wall_ms = wall_ms(*spec.assign_deadline);
   job.run_timeout_ms = spec.cargo.run_timeout();
   job.raw = spec.cargo.raw();
+  job.group = spec.group;
+  if (spec.not_before) job.not_before_wall_ms = wall_ms(*spec.not_before);
+  if (spec.cargo.retry) job.retry = *spec.cargo.retry->policy;
   const zmq::message_t payload = spec.cargo.payload.share();
   job.payload = bytes_of(payload);
   journal_->accepted(job);

@@ -16,7 +16,8 @@ std::optional<std::string> Dispatcher::denied(const protocol::PeerMessage& msg, 
     return std::string("needs a ") + role + " key; " + key + " is not listed as one";
   };
   if (std::holds_alternative<protocol::Offer>(msg) || std::holds_alternative<protocol::WorkerResults>(msg) ||
-      std::holds_alternative<protocol::Reject>(msg) || std::holds_alternative<protocol::Drain>(msg)) {
+      std::holds_alternative<protocol::Reject>(msg) || std::holds_alternative<protocol::Drain>(msg) ||
+      std::holds_alternative<protocol::WorkerProgress>(msg)) {
     return need(roles->worker, "worker");
   }
   if (std::holds_alternative<protocol::Push>(msg) || std::holds_alternative<protocol::ClientAbort>(msg) ||
@@ -27,6 +28,11 @@ std::optional<std::string> Dispatcher::denied(const protocol::PeerMessage& msg, 
     return need(roles->admin, "admin");
   }
   if (const auto* sysmsg = std::get_if<protocol::SysMsg>(&msg); sysmsg != nullptr && !sysmsg->to) {
+    return need(roles->admin, "admin");
+  }
+  if (std::holds_alternative<protocol::DeadRequest>(msg)) return need(roles->admin, "admin");
+  if (const auto* limits = std::get_if<protocol::GroupLimitsRequest>(&msg);
+      limits != nullptr && limits->op != protocol::GroupLimitsOp::list) {
     return need(roles->admin, "admin");
   }
   return std::nullopt;

@@ -25,6 +25,14 @@ std::string_view reason_name(WaitReason reason) {
       return "throttled";
     case WaitReason::needs_idle_worker:
       return "needs_idle_worker";
+    case WaitReason::delayed:
+      return "delayed";
+    case WaitReason::retry_backoff:
+      return "retry_backoff";
+    case WaitReason::group_running_limit:
+      return "group_running_limit";
+    case WaitReason::group_rate_limit:
+      return "group_rate_limit";
     case WaitReason::none:
       break;
   }
@@ -53,6 +61,72 @@ void append_int(std::string& out, std::int64_t value) {
 void append_bool(std::string& out, bool value) { out += value ? "true" : "false"; }
 
 }  // namespace
+
+nlohmann::json limit_json(const GroupLimits& limits) {
+  return {{"maxRunning", limits.max_running ? nlohmann::json(*limits.max_running) : nlohmann::json(nullptr)},
+          {"rate", limits.rate ? nlohmann::json(*limits.rate) : nlohmann::json(nullptr)}};
+}
+
+nlohmann::json group_json(const GroupStats& group) {
+  nlohmann::json out = limit_json(group.limits);
+  out["group"] = group.name;
+  out["running"] = group.running;
+  out["waiting"] = group.waiting;
+  out["started"] = group.started;
+  out["custom"] = group.custom;
+  return out;
+}
+
+void StatusView::append_lifecycle_fields(std::string& out, const SchedulerStats& stats) const {
+  append_field(out, "delayed");
+  append_uint(out, stats.delayed);
+  append_field(out, "retrying");
+  append_uint(out, stats.retrying);
+  append_field(out, "retried");
+  append_uint(out, stats.retried);
+  append_field(out, "groupLimited");
+  append_uint(out, stats.parked);
+  const auto due = scheduler_.due_soonest(kMaxExplainedJobs);
+  if (!due.empty()) {
+    append_field(out, "nextDue");
+    append_int(out, wall_ms(due.front().due));
+  }
+  append_field(out, "due");
+  append_list(out, due, [&](const DueJob& d) {
+    const auto job = scheduler_.view(d.id);
+    out += "{\"id\":";
+    append_uint(out, d.id);
+    append_field(out, "due");
+    append_int(out, wall_ms(d.due));
+    append_field(out, "reason");
+    append_string(out, d.retrying ? "retry_backoff" : "delayed");
+    append_field(out, "attempts");
+    append_uint(out, job && job->cargo.retry ? job->cargo.retry->retried : 0);
+    append_field(out, "priority");
+    append_number(out, job ? job->priority : 0);
+    append_field(out, "service");
+    append_string(out, job ? job->service : std::string());
+    if (job && !job->group.empty()) {
+      append_field(out, "group");
+      append_string(out, job->group);
+    }
+    out += '}';
+  });
+  if (context_.dead_letters != nullptr) {
+    append_field(out, "dead");
+    append_uint(out, context_.dead_letters->size());
+    append_field(out, "deadLetters");
+    nlohmann::json letters = nlohmann::json::array();
+    for (const DeadLetter* letter : context_.dead_letters->newest(kMaxExplainedJobs)) {
+      letters.push_back(DeadLetters::describe(*letter));
+    }
+    out += letters.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  append_field(out, "groups");
+  nlohmann::json groups = nlohmann::json::array();
+  for (const GroupStats& group : scheduler_.group_stats(kMaxExplainedJobs)) groups.push_back(group_json(group));
+  out += groups.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 void StatusView::append_peer_fields(std::string& out, const Peer& peer) const {
   out += "\"id\":";
@@ -158,6 +232,7 @@ void StatusView::append_manager_fields(std::string& out) const {
   append_uint(out, stats.poisoned);
   append_field(out, "subscriptionsRefused");
   append_uint(out, context_.subscriptions_refused);
+  append_lifecycle_fields(out, stats);
   if (context_.journal) {
     append_field(out, "heldResults");
     append_uint(out, context_.held_results);
@@ -251,6 +326,10 @@ void StatusView::append_manager_fields(std::string& out) const {
     if (!job->key.empty()) {
       append_field(out, "key");
       append_string(out, job->key);
+    }
+    if (!job->group.empty()) {
+      append_field(out, "group");
+      append_string(out, job->group);
     }
     out += '}';
   });

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "broker/dead_letters.hpp"
 #include "broker/peers.hpp"
 #include "monitor/acceptance_clock.hpp"
 #include "scheduler/scheduler.hpp"
@@ -30,6 +31,7 @@ struct StatusContext {
   // When each waiting job was accepted; null: not reported.
   const monitor::AcceptanceClock* accepted = nullptr;
   std::uint64_t subscriptions_refused = 0;  // XPUB subscriptions not granted (PROTOCOL §8.1)
+  const DeadLetters* dead_letters = nullptr;  // PROTOCOL §14.2
   // With a journal (PROTOCOL §12): results kept until their client has them, and
   // whether the manager is draining.
   bool journal = false;
@@ -49,6 +51,10 @@ struct StatusContext {
   } journal_figures;
 };
 
+// A group as GROUPLIMITS and STATUS list it (PROTOCOL §14.5).
+[[nodiscard]] nlohmann::json group_json(const GroupStats& group);
+[[nodiscard]] nlohmann::json limit_json(const GroupLimits& limits);
+
 class StatusView {
  public:
   StatusView(const Peers& peers, const Scheduler& scheduler, const StatusContext& context) noexcept
@@ -63,6 +69,7 @@ class StatusView {
  private:
   void append_manager_fields(std::string& out) const;
   void append_peer_fields(std::string& out, const Peer& peer) const;
+  void append_lifecycle_fields(std::string& out, const SchedulerStats& stats) const;
   [[nodiscard]] std::int64_t wall_ms(TimePoint t) const;
 
   const Peers& peers_;

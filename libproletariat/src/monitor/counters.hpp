@@ -36,6 +36,11 @@ struct Counters {
   std::map<std::string, std::uint64_t, std::less<>> rejected_by_code;
   // Results and rejects of an attempt that was no longer the job's current one.
   std::uint64_t stale_results_fenced = 0;
+  // Job lifecycle (PROTOCOL §14): retries scheduled, progress entries forwarded to
+  // clients and dropped (stale attempt, or nobody to hand them to).
+  std::uint64_t retries = 0;
+  std::uint64_t progress_forwarded = 0;
+  std::uint64_t progress_dropped = 0;
   Histogram wait_seconds;  // accepted -> sent to a worker
   Histogram run_seconds;   // sent to a worker -> its result (with --http only)
   // The journal's group commits that ran an fdatasync, and how long each took.

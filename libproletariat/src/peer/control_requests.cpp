@@ -43,7 +43,50 @@ void ControlRequests::request_status(Session& session, bool mine, StatusDone don
   session.send(protocol::encode(protocol::StatusRequest{req, mine}));
 }
 
+namespace {
+
+bool announces_lifecycle(Session& session, const ControlRequests::AdminDone& done) {
+  if (!session.registered()) {
+    done(not_connected(), nlohmann::json(), {});
+    return false;
+  }
+  if (!session.welcome().lifecycle) {
+    done(JobError{std::string(errc::kNotSupported), "the manager does not announce the job lifecycle (PROTOCOL §14)"},
+         nlohmann::json(), {});
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void ControlRequests::request_dead(Session& session, protocol::DeadRequest request, AdminDone done) {
+  if (!announces_lifecycle(session, done)) return;
+  request.req = next_req_++;
+  admins_.emplace(request.req, std::move(done));
+  session.send(protocol::encode(request));
+}
+
+void ControlRequests::request_group_limits(Session& session, protocol::GroupLimitsRequest request, AdminDone done) {
+  if (!announces_lifecycle(session, done)) return;
+  request.req = next_req_++;
+  admins_.emplace(request.req, std::move(done));
+  session.send(protocol::encode(request));
+}
+
 bool ControlRequests::answer(protocol::ManagerMessage& msg) {
+  if (auto* dead = std::get_if<protocol::DeadLettersReply>(&msg)) {
+    if (auto done = take(admins_, dead->header.value("req", std::uint64_t{0}))) {
+      (*done)(std::nullopt, std::move(dead->header), std::move(dead->payloads));
+    }
+    return true;
+  }
+  if (auto* limits = std::get_if<protocol::GroupLimitsReply>(&msg)) {
+    if (auto done = take(admins_, limits->header.value("req", std::uint64_t{0}))) {
+      (*done)(std::nullopt, std::move(limits->header), {});
+    }
+    return true;
+  }
   if (auto* sysdone = std::get_if<protocol::SysDone>(&msg)) {
     if (auto done = take(sysmsgs_, sysdone->req)) (*done)(std::nullopt, SysmsgReceipt{sysdone->sent_to, sysdone->received_by});
     return true;
@@ -62,6 +105,11 @@ bool ControlRequests::answer(protocol::ManagerMessage& msg) {
       (*done)(err, {});
       return true;
     }
+  } else if (error->command == "DEAD" || error->command == "GROUPLIMITS") {
+    if (auto done = take(admins_, *error->req)) {
+      (*done)(err, nlohmann::json(), {});
+      return true;
+    }
   } else if (error->command == "STATUS" || error->command == "MYSTATUS") {
     if (auto done = take(statuses_, *error->req)) {
       (*done)(err, nlohmann::json());
@@ -74,11 +122,14 @@ bool ControlRequests::answer(protocol::ManagerMessage& msg) {
 void ControlRequests::fail_all(std::string_view why) {
   auto sysmsgs = std::move(sysmsgs_);
   auto statuses = std::move(statuses_);
+  auto admins = std::move(admins_);
   sysmsgs_.clear();
   statuses_.clear();
+  admins_.clear();
   const JobError err{std::string(errc::kConnectionLost), std::string(why)};
   for (auto& [req, done] : sysmsgs) done(err, {});
   for (auto& [req, done] : statuses) done(err, nlohmann::json());
+  for (auto& [req, done] : admins) done(err, nlohmann::json(), {});
 }
 
 }  // namespace proletariat::peer

@@ -30,11 +30,16 @@ class ControlRequests {
  public:
   using SysmsgDone = std::function<void(std::optional<JobError>, SysmsgReceipt)>;
   using StatusDone = std::function<void(std::optional<JobError>, nlohmann::json)>;
+  // DEAD and GROUPLIMITS (PROTOCOL §14): the reply's header and payload frames.
+  using AdminDone = std::function<void(std::optional<JobError>, nlohmann::json, protocol::Frames)>;
 
   // Sends SYSMSG with `msg` as content, to `to` or to every peer.
   void system_message(Session& session, const nlohmann::json& msg, std::optional<std::string> to, SysmsgDone done);
   // Sends MYSTATUS when `mine`, else STATUS.
   void request_status(Session& session, bool mine, StatusDone done);
+  // DEAD or GROUPLIMITS; their `req` is set here. ENOTSUPPORTED without lifecycle.
+  void request_dead(Session& session, protocol::DeadRequest request, AdminDone done);
+  void request_group_limits(Session& session, protocol::GroupLimitsRequest request, AdminDone done);
   // True if `msg` answered one of these requests (it is consumed then).
   bool answer(protocol::ManagerMessage& msg);
   // Fails every request in flight with ECONNLOST and `why`.
@@ -44,6 +49,7 @@ class ControlRequests {
   std::uint64_t next_req_ = 1;
   std::map<std::uint64_t, SysmsgDone> sysmsgs_;
   std::map<std::uint64_t, StatusDone> statuses_;
+  std::map<std::uint64_t, AdminDone> admins_;
 };
 
 }  // namespace proletariat::peer

@@ -64,6 +64,39 @@ std::future<nlohmann::json> PeerCore::status(bool mine) {
   return future;
 }
 
+namespace {
+
+template <typename Request, typename Send>
+std::future<PeerCore::AdminReply> admin_request(PeerCore& core, Request request, Send send) {
+  auto promise = std::make_shared<std::promise<PeerCore::AdminReply>>();
+  auto future = promise->get_future();
+  core.post_task([promise, request = std::move(request), send](PeerCore& self) mutable {
+    send(self, std::move(request),
+         [promise](std::optional<JobError> err, nlohmann::json header, protocol::Frames payloads) {
+           if (err) {
+             promise->set_exception(to_exception(*err));
+           } else {
+             promise->set_value(PeerCore::AdminReply{std::move(header), std::move(payloads)});
+           }
+         });
+  });
+  return future;
+}
+
+}  // namespace
+
+std::future<PeerCore::AdminReply> PeerCore::dead_letters(protocol::DeadRequest request) {
+  return admin_request(*this, std::move(request), [](PeerCore& core, protocol::DeadRequest r, auto done) {
+    core.controls_.request_dead(*core.session_, std::move(r), std::move(done));
+  });
+}
+
+std::future<PeerCore::AdminReply> PeerCore::group_limits(protocol::GroupLimitsRequest request) {
+  return admin_request(*this, std::move(request), [](PeerCore& core, protocol::GroupLimitsRequest r, auto done) {
+    core.controls_.request_group_limits(*core.session_, std::move(r), std::move(done));
+  });
+}
+
 void PeerCore::on_sysmsg(SysmsgHandler handler) {
   post_task([handler = std::move(handler)](PeerCore& core) mutable { core.sysmsg_handler_ = std::move(handler); });
 }

@@ -106,6 +106,13 @@ class PeerCore {
   void system_message(nlohmann::json msg, std::optional<std::string> to, SysmsgCallback done);
   [[nodiscard]] std::future<SysmsgReceipt> system_message(nlohmann::json msg, std::optional<std::string> to);
   [[nodiscard]] std::future<nlohmann::json> status(bool mine);
+  // DEAD and GROUPLIMITS (PROTOCOL §14): the reply's header and payload frames.
+  struct AdminReply {
+    nlohmann::json header;
+    protocol::Frames payloads;
+  };
+  [[nodiscard]] std::future<AdminReply> dead_letters(protocol::DeadRequest request);
+  [[nodiscard]] std::future<AdminReply> group_limits(protocol::GroupLimitsRequest request);
   void on_sysmsg(SysmsgHandler handler);
 
   // --- I/O thread ---

@@ -303,13 +303,55 @@ std::string need_priority(const Scalar& v, double& out) {
   return {};
 }
 
+// One of a push's lifecycle fields (PROTOCOL §14) at the header or in an entry; not
+// one of them: nothing (an empty problem and `taken` false).
+std::string lifecycle_field(std::string_view key, const Scalar& v, Lifecycle& out, bool& taken) {
+  taken = true;
+  std::uint64_t n = 0;
+  if (key == "delay" || key == "at") {
+    auto problem = need_unsigned(key, v, n);
+    if (!problem.empty()) return problem;
+    if (key == "delay") {
+      if (out.due.delay_ms) return "field 'delay' is given twice";
+      out.due.delay_ms = n;
+    } else {
+      if (out.due.at_ms) return "field 'at' is given twice";
+      out.due.at_ms = n;
+    }
+    if (out.due.delay_ms && out.due.at_ms) return "a job has 'delay' or 'at', not both";
+    return {};
+  }
+  if (key == "group") {
+    if (v.kind != Scalar::Kind::string) return "field 'group' must be a string";
+    if (v.s.empty() || v.s.size() > spec::kMaxGroupBytes) {
+      return "field 'group' must be 1 to " + std::to_string(spec::kMaxGroupBytes) + " bytes";
+    }
+    out.group.emplace(v.s);
+    return {};
+  }
+  if (key == "retry") {
+    if (v.kind != Scalar::Kind::compound || v.s.empty() || v.s.front() != '{') return "field 'retry' must be an object";
+    auto parsed = parse_retry(v.s);
+    if (auto* problem = std::get_if<std::string>(&parsed)) return std::move(*problem);
+    out.retry = std::make_shared<const RetryPolicy>(std::get<RetryPolicy>(std::move(parsed)));
+    return {};
+  }
+  taken = false;
+  return {};
+}
+
 class PushSink final : public ListHeaderSink {
  public:
   explicit PushSink(Push& push) : push_(push) {}
   bool has_req = false;
 
+  bool wants_text(bool, std::string_view key) override { return key == "retry"; }
+
   std::string top(std::string_view key, const Scalar& v) override {
     std::uint64_t n = 0;
+    bool taken = false;
+    auto lifecycle_problem = lifecycle_field(key, v, push_.lifecycle, taken);
+    if (taken) return lifecycle_problem;
     if (key == "req") {
       auto problem = need_unsigned(key, v, push_.req);
       has_req = problem.empty();
@@ -334,6 +376,9 @@ class PushSink final : public ListHeaderSink {
   }
   std::string entry(std::string_view key, const Scalar& v) override {
     auto& job = push_.jobs.back();
+    bool taken = false;
+    auto lifecycle_problem = lifecycle_field(key, v, job.lifecycle, taken);
+    if (taken) return lifecycle_problem;
     if (key == "key") return need_string(key, v, job.key);
     if (key == "service") return need_string(key, v, job.service);
     if (key == "raw") return need_boolean(key, v, job.raw);
@@ -391,6 +436,14 @@ class ResultListSink final : public ListHeaderSink {
       }
     }
     if (key == "raw") return need_boolean(key, v, res.raw);
+    if constexpr (!kWithAttempt) {
+      if (key == "attempts") {
+        std::uint64_t attempts = 0;
+        auto problem = need_unsigned(key, v, attempts, std::numeric_limits<unsigned>::max());
+        res.attempts = static_cast<unsigned>(attempts);
+        return problem;
+      }
+    }
     if (key == "err") return "field 'err' must be null or an object";  // a compound that is not an object
     return {};
   }
@@ -471,6 +524,129 @@ class JobsSink final : public ListHeaderSink {
   bool seen_attempt_ = false;
 };
 
+// PROGRESS entries of both directions: a worker's also carry the attempt.
+class ProgressSink final : public ListHeaderSink {
+ public:
+  ProgressSink(std::vector<ProgressEntry>& entries, bool with_attempt)
+      : entries_(entries), with_attempt_(with_attempt) {}
+
+  std::string top(std::string_view, const Scalar&) override { return {}; }
+  std::string begin_entry() override {
+    entries_.emplace_back();
+    seen_id_ = seen_attempt_ = false;
+    return {};
+  }
+  std::string entry(std::string_view key, const Scalar& v) override {
+    auto& e = entries_.back();
+    if (key == "id") {
+      seen_id_ = true;
+      return need_unsigned(key, v, e.id);
+    }
+    if (with_attempt_ && key == "attempt") {
+      seen_attempt_ = true;
+      std::uint64_t attempt = 0;
+      auto problem = need_unsigned(key, v, attempt, std::numeric_limits<unsigned>::max());
+      e.attempt = static_cast<unsigned>(attempt);
+      return problem;
+    }
+    if (key == "raw") return need_boolean(key, v, e.raw);
+    return {};
+  }
+  std::string entry_error(std::string_view, const Scalar&) override { return {}; }
+  std::string end_entry() override {
+    if (!seen_id_) return "missing field 'id'";
+    if (with_attempt_ && !seen_attempt_) return "missing field 'attempt'";
+    return {};
+  }
+
+ private:
+  std::vector<ProgressEntry>& entries_;
+  bool with_attempt_;
+  bool seen_id_ = false;
+  bool seen_attempt_ = false;
+};
+
+std::variant<DeadRequest, DecodeError> decode_dead(const Envelope& env) {
+  FieldReader r;
+  DeadRequest d;
+  const bool has_req = r.uint(env.header, "req", d.req, true);
+  const std::optional<std::uint64_t> req = has_req ? std::optional(d.req) : std::nullopt;
+  std::string op;
+  r.string(env.header, "op", op);
+  if (op == "list") {
+    d.op = DeadOp::list;
+  } else if (op == "show") {
+    d.op = DeadOp::show;
+  } else if (op == "requeue") {
+    d.op = DeadOp::requeue;
+  } else if (op == "purge") {
+    d.op = DeadOp::purge;
+  } else if (r.ok()) {
+    r.fail("field 'op' must be list, show, requeue or purge");
+  }
+  bool has_ids = false;
+  if (const json* ids = r.array(env.header, "ids", false)) {
+    has_ids = true;
+    for (const auto& id : *ids) {
+      if (!id.is_number_unsigned()) {
+        r.fail("ids must be unsigned integers");
+        break;
+      }
+      d.ids.push_back(id.get<std::uint64_t>());
+    }
+  }
+  r.boolean(env.header, "all", d.all);
+  std::uint64_t limit = 0;
+  if (r.uint(env.header, "limit", limit, false)) d.limit = static_cast<std::size_t>(std::min<std::uint64_t>(limit, spec::kMaxLettersListed));
+  if (r.ok() && (d.op == DeadOp::requeue || d.op == DeadOp::purge) && !has_ids && !d.all) {
+    r.fail(op + " needs 'ids' or \"all\": true");
+  }
+  if (r.ok() && d.op == DeadOp::show && !has_ids) r.fail("show needs 'ids'");
+  if (!r.ok()) return DecodeError{errc::kBadField, r.error(), env.command, req};
+  return d;
+}
+
+std::variant<GroupLimitsRequest, DecodeError> decode_group_limits(const Envelope& env) {
+  FieldReader r;
+  GroupLimitsRequest g;
+  const bool has_req = r.uint(env.header, "req", g.req, true);
+  const std::optional<std::uint64_t> req = has_req ? std::optional(g.req) : std::nullopt;
+  std::string op;
+  r.string(env.header, "op", op);
+  if (op == "list") {
+    g.op = GroupLimitsOp::list;
+  } else if (op == "set") {
+    g.op = GroupLimitsOp::set;
+  } else if (op == "clear") {
+    g.op = GroupLimitsOp::clear;
+  } else if (r.ok()) {
+    r.fail("field 'op' must be list, set or clear");
+  }
+  r.string(env.header, "group", g.group);
+  if (g.group.size() > spec::kMaxGroupBytes) r.fail("field 'group' is longer than max_group_bytes");
+  if (r.ok() && g.op != GroupLimitsOp::list && g.group.empty()) r.fail(op + " needs a non-empty 'group'");
+  // null is a value here ("no limit"), so these two are read by hand.
+  if (const auto it = env.header.find("maxRunning"); r.ok() && it != env.header.end()) {
+    if (it->is_null()) {
+      g.max_running.emplace(std::nullopt);
+    } else if (it->is_number_unsigned() && it->get<std::uint64_t>() <= kMaxSafeInteger) {
+      g.max_running.emplace(it->get<std::uint64_t>());
+    } else {
+      r.fail("field 'maxRunning' must be null or an unsigned integer");
+    }
+  }
+  if (const auto it = env.header.find("rate"); r.ok() && it != env.header.end()) {
+    if (it->is_null()) {
+      g.rate.emplace(std::nullopt);
+    } else if (it->is_number() && std::isfinite(it->get<double>()) && it->get<double>() >= 0) {
+      g.rate.emplace(it->get<double>());
+    } else {
+      r.fail("field 'rate' must be null or a finite number >= 0");
+    }
+  }
+  if (!r.ok()) return DecodeError{errc::kBadField, r.error(), env.command, req};
+  return g;
+}
 
 std::variant<Offer, DecodeError> decode_offer(const Envelope& env) {
   FieldReader r;
@@ -535,7 +711,7 @@ void read_ids(FieldReader& r, const json& header, std::vector<std::uint64_t>& ou
 
 std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::size_t first, const Limits& limits) {
   Envelope env;
-  if (auto err = open_envelope(frames, first, &limits, env, {Cmd::push, Cmd::result})) return *err;
+  if (auto err = open_envelope(frames, first, &limits, env, {Cmd::push, Cmd::result, Cmd::progress})) return *err;
   FieldReader r;
   switch (*env.cmd) {
     case Cmd::hello: {
@@ -587,6 +763,25 @@ std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::siz
     case Cmd::drain:
       if (auto err = no_payloads(frames, env)) return *err;
       return PeerMessage{Drain{}};
+    case Cmd::progress: {
+      WorkerProgress progress;
+      ProgressSink sink(progress.entries, true);
+      if (auto problem = read_list_header(env, "progress", sink, std::nullopt)) return *problem;
+      if (auto err = take_payloads(frames, env, progress.entries.size(), progress.payloads)) return *err;
+      return PeerMessage{std::move(progress)};
+    }
+    case Cmd::dead: {
+      if (auto err = no_payloads(frames, env)) return *err;
+      auto dead = decode_dead(env);
+      if (auto* e = std::get_if<DecodeError>(&dead)) return *e;
+      return PeerMessage{std::get<DeadRequest>(std::move(dead))};
+    }
+    case Cmd::grouplimits: {
+      if (auto err = no_payloads(frames, env)) return *err;
+      auto limits_request = decode_group_limits(env);
+      if (auto* e = std::get_if<DecodeError>(&limits_request)) return *e;
+      return PeerMessage{std::get<GroupLimitsRequest>(std::move(limits_request))};
+    }
     case Cmd::result: {
       WorkerResults results;
       ResultListSink<WorkerResults> sink(results);
@@ -646,7 +841,7 @@ std::variant<PeerMessage, DecodeError> decode_from_peer(Frames& frames, std::siz
 
 std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, std::size_t first) {
   Envelope env;
-  if (auto err = open_envelope(frames, first, nullptr, env, {Cmd::jobs, Cmd::result})) return *err;
+  if (auto err = open_envelope(frames, first, nullptr, env, {Cmd::jobs, Cmd::result, Cmd::progress})) return *err;
   FieldReader r;
   switch (*env.cmd) {
     case Cmd::welcome: {
@@ -664,6 +859,7 @@ std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, st
       r.string(env.header, "pub_endpoint", w.pub_endpoint);
       r.boolean(env.header, "entry_options", w.entry_options);
       r.string(env.header, "journal", w.journal);
+      r.boolean(env.header, "lifecycle", w.lifecycle);
       w.protocol = static_cast<int>(protocol);
       w.liveness = static_cast<unsigned>(liveness);
       if (w.id.empty()) r.fail("missing field 'id'");
@@ -756,6 +952,63 @@ std::variant<ManagerMessage, DecodeError> decode_from_manager(Frames& frames, st
     case Cmd::status:
     case Cmd::mystatus:
       return ManagerMessage{StatusReply{std::move(env.header), *env.cmd == Cmd::mystatus}};
+    case Cmd::progress: {
+      ClientProgress progress;
+      ProgressSink sink(progress.entries, false);
+      if (auto problem = read_list_header(env, "progress", sink, std::nullopt)) return *problem;
+      if (auto err = take_payloads(frames, env, progress.entries.size(), progress.payloads)) return *err;
+      return ManagerMessage{std::move(progress)};
+    }
+    case Cmd::deadletters: {
+      const json* letters = r.array(env.header, "letters", true);
+      std::uint64_t req = 0;
+      std::uint64_t total = 0;
+      r.uint(env.header, "req", req, true);
+      r.uint(env.header, "total", total, true);
+      std::string op;
+      r.string(env.header, "op", op);
+      if (r.ok() && op.empty()) r.fail("missing field 'op'");
+      if (letters != nullptr && r.ok()) {
+        for (const auto& letter : *letters) {
+          std::uint64_t n = 0;
+          if (!letter.is_object()) {
+            r.fail("letters must be objects");
+            break;
+          }
+          r.uint(letter, "id", n, true);
+          r.uint(letter, "attempts", n, true, std::numeric_limits<unsigned>::max());
+          r.uint(letter, "since", n, true);
+          r.uint(letter, "bytes", n, true);
+          if (!r.ok()) break;
+        }
+      }
+      if (!r.ok()) return field_error(env, r);
+      DeadLettersReply reply;
+      const std::size_t count = letters != nullptr ? letters->size() : 0;
+      if (auto err = take_payloads(frames, env, count, reply.payloads)) return *err;
+      reply.header = std::move(env.header);
+      return ManagerMessage{std::move(reply)};
+    }
+    case Cmd::grouplimits: {
+      std::uint64_t req = 0;
+      r.uint(env.header, "req", req, true);
+      if (const json* groups = r.array(env.header, "groups", true)) {
+        for (const auto& group : *groups) {
+          std::uint64_t n = 0;
+          std::string name;
+          if (!group.is_object()) {
+            r.fail("groups must be objects");
+            break;
+          }
+          r.string(group, "group", name);
+          r.uint(group, "running", n, true);
+          r.uint(group, "waiting", n, true);
+          if (!r.ok()) break;
+        }
+      }
+      if (!r.ok()) return field_error(env, r);
+      return ManagerMessage{GroupLimitsReply{std::move(env.header)}};
+    }
     default:
       return DecodeError{errc::kUnknownCommand, env.command + " is not a command the manager sends", env.command, {}};
   }
@@ -777,6 +1030,50 @@ std::variant<Published, DecodeError> decode_published(Frames& frames) {
   out.topic = std::string(view(frames[0]));
   out.content = std::move(frames[4]);
   return out;
+}
+
+std::variant<RetryPolicy, std::string> parse_retry(std::string_view text) {
+  const json doc = json::parse(text.begin(), text.end(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return std::string("field 'retry' must be an object");
+  RetryPolicy retry;
+  const auto ms = [&](const char* name, std::chrono::milliseconds& out) -> std::string {
+    const auto it = doc.find(name);
+    if (it == doc.end() || it->is_null()) return {};
+    if (!it->is_number_unsigned() || it->get<std::uint64_t>() > kLongestTimeoutMs) {
+      return std::string("retry field '") + name + "' must be an unsigned integer (ms)";
+    }
+    out = std::chrono::milliseconds(it->get<std::uint64_t>());
+    return {};
+  };
+  const auto it_max = doc.find("max");
+  if (it_max == doc.end() || !it_max->is_number_unsigned() || it_max->get<std::uint64_t>() > spec::kMaxRetries) {
+    return "retry field 'max' must be an integer 0 to " + std::to_string(spec::kMaxRetries);
+  }
+  retry.max = it_max->get<unsigned>();
+  if (auto problem = ms("initial", retry.initial); !problem.empty()) return problem;
+  if (auto problem = ms("maxDelay", retry.max_delay); !problem.empty()) return problem;
+  if (const auto it = doc.find("factor"); it != doc.end() && !it->is_null()) {
+    if (!it->is_number() || !std::isfinite(it->get<double>()) || it->get<double>() < 1) {
+      return std::string("retry field 'factor' must be a number >= 1");
+    }
+    retry.factor = it->get<double>();
+  }
+  if (const auto it = doc.find("jitter"); it != doc.end() && !it->is_null()) {
+    if (!it->is_number() || !(it->get<double>() >= 0 && it->get<double>() <= 1)) {
+      return std::string("retry field 'jitter' must be a number from 0 to 1");
+    }
+    retry.jitter = it->get<double>();
+  }
+  if (const auto it = doc.find("codes"); it != doc.end() && !it->is_null()) {
+    if (!it->is_array()) return std::string("retry field 'codes' must be an array of strings");
+    for (const auto& code : *it) {
+      if (!code.is_string() || code.get_ref<const std::string&>().empty()) {
+        return std::string("retry field 'codes' must hold non-empty strings");
+      }
+      retry.codes.push_back(code.get<std::string>());
+    }
+  }
+  return retry;
 }
 
 Payload from_frame(zmq::message_t&& frame, bool raw) { return detail::PayloadAccess::adopt(std::move(frame), raw); }

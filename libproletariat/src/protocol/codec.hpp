@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,6 +62,21 @@ struct Offer {
   std::map<double, unsigned> priority_slots;
   std::vector<std::string> services;
 };
+// When a job queues (PROTOCOL §14.3): `delay` ms after receipt, or `at` (ms since the
+// Unix epoch); at most one of the two is set.
+struct Due {
+  std::optional<std::uint64_t> delay_ms;
+  std::optional<std::uint64_t> at_ms;
+  [[nodiscard]] bool set() const noexcept { return delay_ms || at_ms; }
+};
+
+// The lifecycle options a PUSH header or entry may carry (PROTOCOL §14).
+struct Lifecycle {
+  Due due;
+  std::optional<std::string> group;
+  std::shared_ptr<const RetryPolicy> retry;  // shared by the jobs of a push
+};
+
 struct PushJob {
   std::string key;
   std::string service;
@@ -69,14 +85,55 @@ struct PushJob {
   std::optional<double> priority;
   std::optional<std::uint64_t> assign_timeout_ms;
   std::optional<std::uint64_t> run_timeout_ms;
+  Lifecycle lifecycle;  // over the header's, field by field (due as one field)
 };
 struct Push {
   std::uint64_t req = 0;
   double priority = 0;
   std::optional<std::uint64_t> assign_timeout_ms;
   std::optional<std::uint64_t> run_timeout_ms;
+  Lifecycle lifecycle;
   std::vector<PushJob> jobs;
   Frames payloads;  // one per job
+};
+
+// The retry object of PROTOCOL §14.1 from its JSON text; a problem's text otherwise.
+[[nodiscard]] std::variant<RetryPolicy, std::string> parse_retry(std::string_view text);
+[[nodiscard]] nlohmann::json retry_json(const RetryPolicy& retry);
+
+// PROGRESS in both directions (PROTOCOL §14.4): a worker's entries carry the attempt.
+struct ProgressEntry {
+  std::uint64_t id = 0;
+  unsigned attempt = 0;
+  bool raw = false;
+};
+struct WorkerProgress {
+  std::vector<ProgressEntry> entries;
+  Frames payloads;  // one per entry
+};
+struct ClientProgress {
+  std::vector<ProgressEntry> entries;  // attempt unused
+  Frames payloads;
+};
+
+// DEAD (PROTOCOL §14.2).
+enum class DeadOp { list, show, requeue, purge };
+struct DeadRequest {
+  std::uint64_t req = 0;
+  DeadOp op = DeadOp::list;
+  std::vector<std::uint64_t> ids;
+  bool all = false;
+  std::size_t limit = spec::kDeadListDefaultLimit;
+};
+// GROUPLIMITS from a peer (PROTOCOL §14.5). For a limit: nullopt leaves it as it is,
+// a present nullopt inside means "no limit".
+enum class GroupLimitsOp { list, set, clear };
+struct GroupLimitsRequest {
+  std::uint64_t req = 0;
+  GroupLimitsOp op = GroupLimitsOp::list;
+  std::string group;
+  std::optional<std::optional<std::uint64_t>> max_running;
+  std::optional<std::optional<double>> rate;
 };
 struct ClientAbort {
   std::vector<std::uint64_t> ids;
@@ -125,7 +182,7 @@ struct StatusRequest {
 
 using PeerMessage =
     std::variant<Hello, Offer, Push, ClientAbort, WorkerResults, Reject, Heartbeat, Bye, SysMsg, SysAck, StatusRequest,
-                 Received, Drain>;
+                 Received, Drain, WorkerProgress, DeadRequest, GroupLimitsRequest>;
 
 // --- manager -> peer ---
 struct Welcome {
@@ -139,6 +196,7 @@ struct Welcome {
   bool entry_options = false;  // PUSH entries may carry priority and timeouts
   std::string pub_endpoint;    // the channel's endpoint when it is not TCP (ipc://, inproc://)
   std::string journal;         // the manager's journal id; empty: no journal (PROTOCOL §12)
+  bool lifecycle = false;      // takes delay, at, group, retry; sends PROGRESS (PROTOCOL §14)
 };
 struct OfferedRange {
   double start = 0;
@@ -173,6 +231,7 @@ struct ClientResult {
   std::uint64_t id = 0;
   std::optional<JobError> err;
   bool raw = false;
+  unsigned attempts = 0;  // 0: not sent (the push asked for no retries)
 };
 struct ClientResults {
   std::vector<ClientResult> results;
@@ -195,6 +254,14 @@ struct StatusReply {
   nlohmann::json status;
   bool mine = false;
 };
+// DEADLETTERS and GROUPLIMITS replies (PROTOCOL §14): rare, so a JSON document each.
+struct DeadLettersReply {
+  nlohmann::json header;
+  Frames payloads;  // one per entry of header["letters"]
+};
+struct GroupLimitsReply {
+  nlohmann::json header;
+};
 // A system message as it arrives on the SUB socket (PROTOCOL §8.1).
 struct Published {
   std::string topic;
@@ -204,7 +271,8 @@ struct Published {
 };
 
 using ManagerMessage = std::variant<Welcome, Offered, Accepted, Jobs, WorkerAbort, ClientResults, Heartbeat,
-                                    ErrorReply, Bye, SysDone, StatusReply>;
+                                    ErrorReply, Bye, SysDone, StatusReply, ClientProgress, DeadLettersReply,
+                                    GroupLimitsReply>;
 
 // Why a message could not be decoded. `command` and `req` are filled when they could
 // be read, so the error reply can name them.
@@ -244,6 +312,12 @@ struct DecodeError {
 [[nodiscard]] Frames encode(const SysAck& msg);
 [[nodiscard]] Frames encode(const StatusRequest& msg);
 [[nodiscard]] Frames encode(const SysDone& msg);
+[[nodiscard]] Frames encode(WorkerProgress&& msg);
+[[nodiscard]] Frames encode(ClientProgress&& msg);
+[[nodiscard]] Frames encode(const DeadRequest& msg);
+[[nodiscard]] Frames encode(DeadLettersReply&& msg);
+[[nodiscard]] Frames encode(const GroupLimitsRequest& msg);
+[[nodiscard]] Frames encode(const GroupLimitsReply& msg);
 [[nodiscard]] Frames encode(const StatusReply& msg);
 // A STATUS / MYSTATUS reply whose header is already JSON text (the manager writes its
 // status documents directly: with thousands of workers a DOM is the main cost).

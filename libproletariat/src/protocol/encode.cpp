@@ -106,6 +106,41 @@ Frames encode(const Offer& msg) {
   return start_message(Cmd::offer, h);
 }
 
+json retry_json(const RetryPolicy& retry) {
+  json out = {{"max", retry.max},
+              {"initial", retry.initial.count()},
+              {"factor", retry.factor},
+              {"maxDelay", retry.max_delay.count()},
+              {"jitter", retry.jitter}};
+  if (!retry.codes.empty()) out["codes"] = retry.codes;
+  return out;
+}
+
+namespace {
+
+// The lifecycle fields of a push header or entry, each named by `field` (PROTOCOL §14).
+template <typename Field>
+void append_lifecycle(std::string& h, const Lifecycle& life, Field&& field) {
+  if (life.due.delay_ms) {
+    field("delay");
+    append_uint(h, *life.due.delay_ms);
+  }
+  if (life.due.at_ms) {
+    field("at");
+    append_uint(h, *life.due.at_ms);
+  }
+  if (life.group) {
+    field("group");
+    append_string(h, *life.group);
+  }
+  if (life.retry) {
+    field("retry");
+    h += retry_json(*life.retry).dump();
+  }
+}
+
+}  // namespace
+
 Frames encode(Push&& msg) {
   std::string h;
   h.reserve(96 + msg.jobs.size() * 8);
@@ -123,6 +158,7 @@ Frames encode(Push&& msg) {
     append_field(h, "runTimeout");
     append_uint(h, *msg.run_timeout_ms);
   }
+  append_lifecycle(h, msg.lifecycle, [&](std::string_view name) { append_field(h, name); });
   h += ",\"jobs\":";
   append_list(h, msg.jobs, [&](const PushJob& j) {
     h += '{';
@@ -157,6 +193,7 @@ Frames encode(Push&& msg) {
       field("runTimeout");
       append_uint(h, *j.run_timeout_ms);
     }
+    append_lifecycle(h, j.lifecycle, field);
     h += '}';
   });
   h += '}';
@@ -200,6 +237,7 @@ Frames encode(const Welcome& msg) {
   if (!msg.pub_endpoint.empty()) h["pub_endpoint"] = msg.pub_endpoint;
   if (msg.entry_options) h["entry_options"] = true;
   if (!msg.journal.empty()) h["journal"] = msg.journal;
+  if (msg.lifecycle) h["lifecycle"] = true;
   return start_message(Cmd::welcome, h);
 }
 
@@ -261,7 +299,15 @@ Frames encode(ClientResults&& msg) {
   h.reserve(16 + msg.results.size() * 20);
   h += "{\"results\":";
   append_list(h, msg.results,
-              [&](const ClientResult& res) { append_result_entry(h, res.id, std::nullopt, res.err, res.raw); });
+              [&](const ClientResult& res) {
+                append_result_entry(h, res.id, std::nullopt, res.err, res.raw);
+                if (res.attempts != 0) {
+                  h.pop_back();  // the entry's '}'
+                  append_field(h, "attempts");
+                  append_uint(h, res.attempts);
+                  h += '}';
+                }
+              });
   h += '}';
   return with_payloads(start_message_text(Cmd::result, h), std::move(msg.payloads));
 }
@@ -324,5 +370,77 @@ std::string priority_text(double priority) {
   }
   return json(priority).dump();
 }
+
+namespace {
+
+template <typename Entries>
+std::string progress_header(const Entries& entries, bool with_attempt) {
+  std::string h;
+  h.reserve(16 + entries.size() * 32);
+  h += "{\"progress\":";
+  append_list(h, entries, [&](const ProgressEntry& e) {
+    h += "{\"id\":";
+    append_uint(h, e.id);
+    if (with_attempt) {
+      append_field(h, "attempt");
+      append_uint(h, e.attempt);
+    }
+    if (e.raw) h += ",\"raw\":true";
+    h += '}';
+  });
+  h += '}';
+  return h;
+}
+
+std::string_view op_name(DeadOp op) {
+  switch (op) {
+    case DeadOp::list: return "list";
+    case DeadOp::show: return "show";
+    case DeadOp::requeue: return "requeue";
+    case DeadOp::purge: return "purge";
+  }
+  return "list";
+}
+
+std::string_view op_name(GroupLimitsOp op) {
+  switch (op) {
+    case GroupLimitsOp::list: return "list";
+    case GroupLimitsOp::set: return "set";
+    case GroupLimitsOp::clear: return "clear";
+  }
+  return "list";
+}
+
+}  // namespace
+
+Frames encode(WorkerProgress&& msg) {
+  return with_payloads(start_message_text(Cmd::progress, progress_header(msg.entries, true)), std::move(msg.payloads));
+}
+
+Frames encode(ClientProgress&& msg) {
+  return with_payloads(start_message_text(Cmd::progress, progress_header(msg.entries, false)), std::move(msg.payloads));
+}
+
+Frames encode(const DeadRequest& msg) {
+  json h = {{"req", msg.req}, {"op", op_name(msg.op)}};
+  if (!msg.ids.empty()) h["ids"] = msg.ids;
+  if (msg.all) h["all"] = true;
+  if (msg.op == DeadOp::list) h["limit"] = msg.limit;
+  return start_message(Cmd::dead, h);
+}
+
+Frames encode(DeadLettersReply&& msg) {
+  return with_payloads(start_message(Cmd::deadletters, msg.header), std::move(msg.payloads));
+}
+
+Frames encode(const GroupLimitsRequest& msg) {
+  json h = {{"req", msg.req}, {"op", op_name(msg.op)}};
+  if (!msg.group.empty()) h["group"] = msg.group;
+  if (msg.max_running) h["maxRunning"] = *msg.max_running ? json(**msg.max_running) : json(nullptr);
+  if (msg.rate) h["rate"] = *msg.rate ? json(**msg.rate) : json(nullptr);
+  return start_message(Cmd::grouplimits, h);
+}
+
+Frames encode(const GroupLimitsReply& msg) { return start_message(Cmd::grouplimits, msg.header); }
 
 }  // namespace proletariat::protocol

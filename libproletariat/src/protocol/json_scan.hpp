@@ -25,7 +25,8 @@ namespace proletariat::protocol::wire {
 
 struct Scalar {
   // compound: an object or array where a scalar may stand (reported so that a known
-  // field of the wrong shape is refused; its contents are skipped).
+  // field of the wrong shape is refused; its contents are skipped). `s` then holds the
+  // compound's JSON text, validated, for the fields that are objects (a push's retry).
   enum class Kind { boolean, number_unsigned, number_signed, number_float, string, compound };
   Kind kind = Kind::boolean;
   bool boolean = false;
@@ -112,6 +113,9 @@ class JsonCursor {
  public:
   // What starts the next value.
   enum class Next { object, array, string, number, literal, end, invalid };
+
+  // Where the next unread byte is (after skip_value: just past the value skipped).
+  [[nodiscard]] const char* position() const noexcept { return p_; }
 
   JsonCursor(const char* begin, const char* end) : p_(begin), end_(end) {
     // nlohmann skips a UTF-8 byte order mark at the very start.

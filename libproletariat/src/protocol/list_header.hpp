@@ -26,6 +26,10 @@ class ListHeaderSink {
   virtual std::string entry(std::string_view key, const Scalar& value) = 0;
   virtual std::string entry_error(std::string_view key, const Scalar& value) = 0;  // inside "err"
   virtual std::string end_entry() = 0;
+  // Whether a compound value of this field (at the top, or in an entry) is delivered
+  // with its JSON text (Scalar::s), after it was read; otherwise it is delivered
+  // first, without text, and skipped.
+  virtual bool wants_text(bool /*top*/, std::string_view /*key*/) { return false; }
 };
 
 enum class ListHeaderOutcome { ok, bad_json, bad_field };
@@ -142,10 +146,18 @@ class ListHeaderReader {
     Scalar s;
     switch (cursor.peek()) {
       case JsonCursor::Next::object:
-      case JsonCursor::Next::array:
+      case JsonCursor::Next::array: {
         s.kind = Scalar::Kind::compound;
-        if (!deliver(level, key, s)) return false;
-        return cursor.skip_value(value_scratch_);
+        if (!sink_.wants_text(level == Level::top, key)) {
+          if (!deliver(level, key, s)) return false;
+          return cursor.skip_value(value_scratch_);
+        }
+        // Delivered once skipped, with its whole (valid) text.
+        const char* start = cursor.position();
+        if (!cursor.skip_value(value_scratch_)) return false;
+        s.s = std::string_view(start, static_cast<std::size_t>(cursor.position() - start));
+        return deliver(level, key, s);
+      }
       case JsonCursor::Next::string:
         s.kind = Scalar::Kind::string;
         if (!cursor.string(s.s, value_scratch_)) return false;

@@ -17,7 +17,7 @@ inline constexpr std::uint64_t kMaxSafeInteger = spec::kMaxSafeInteger;
 // Commands and their wire names. Every command of the protocol is listed here once.
 enum class Cmd {
   hello, offer, push, abort, result, reject, heartbeat, bye, welcome, offered, accepted, jobs, error,
-  sysmsg, sysack, sysdone, status, mystatus, received, drain
+  sysmsg, sysack, sysdone, status, mystatus, received, drain, progress, dead, deadletters, grouplimits
 };
 
 struct CmdName {
@@ -31,7 +31,8 @@ inline constexpr CmdName kCommands[] = {
     {Cmd::offered, "OFFERED"},   {Cmd::accepted, "ACCEPTED"}, {Cmd::jobs, "JOBS"},
     {Cmd::error, "ERROR"},       {Cmd::sysmsg, "SYSMSG"},   {Cmd::sysack, "SYSACK"},
     {Cmd::sysdone, "SYSDONE"},   {Cmd::status, "STATUS"},   {Cmd::mystatus, "MYSTATUS"},
-    {Cmd::received, "RECEIVED"}, {Cmd::drain, "DRAIN"},
+    {Cmd::received, "RECEIVED"}, {Cmd::drain, "DRAIN"},     {Cmd::progress, "PROGRESS"},
+    {Cmd::dead, "DEAD"},         {Cmd::deadletters, "DEADLETTERS"}, {Cmd::grouplimits, "GROUPLIMITS"},
 };
 
 inline std::string_view name_of(Cmd cmd) {

@@ -6,14 +6,26 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
+
+#include <proletariat/job.hpp>
 
 #include "detail/opaque_frame.hpp"
 
 namespace proletariat::broker {
 
+// A job pushed with a retry policy (PROTOCOL §14.1): the policy, shared by the jobs of
+// its push, and the failed attempts that were retried so far.
+struct RetryState {
+  std::shared_ptr<const RetryPolicy> policy;
+  unsigned retried = 0;
+};
+
 struct JobCargo {
   detail::OpaqueFrame payload;
+  // Only jobs pushed with a retry policy have one (one pointer for the others).
+  std::unique_ptr<RetryState> retry;
 
   [[nodiscard]] bool raw() const noexcept { return raw_ != 0; }
   void set_raw(bool raw) noexcept { raw_ = raw ? 1 : 0; }
@@ -26,13 +38,13 @@ struct JobCargo {
   }
 
  private:
-  // One word for the options keeps the cargo at 72 bytes (issue 6: the job record's size).
+  // One word for the options keeps the cargo at 80 bytes (issue 6: the job record's size).
   static constexpr std::uint64_t kRunTimeoutMask = (std::uint64_t{1} << 62) - 1;
   std::uint64_t run_timeout_ms_ : 62 = 0;
   std::uint64_t has_run_timeout_ : 1 = 0;
   std::uint64_t raw_ : 1 = 0;
 };
 
-static_assert(sizeof(JobCargo) == sizeof(detail::OpaqueFrame) + 8, "JobCargo grew: the job record is sized for it");
+static_assert(sizeof(JobCargo) == sizeof(detail::OpaqueFrame) + 16, "JobCargo grew: the job record is sized for it");
 
 }  // namespace proletariat::broker

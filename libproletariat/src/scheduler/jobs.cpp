@@ -25,6 +25,10 @@ auto Scheduler::State::unlink_client(Job& job) -> void {
 auto Scheduler::State::assign(Queue& queue, Job& job, WorkerSlot slot, Effects& out) -> void {
   unlink_queued(queue, job);
   --queued;
+  if (job.group_id != 0) {
+    group_unqueued(job);
+    group_started(job);
+  }
   if (job.suspect) {
     // Its reservation, if any, is `slot`: the worker is blocked from now on because
     // it runs a suspect, refreshed below.
@@ -54,6 +58,7 @@ auto Scheduler::State::detach(Job& job) -> void {
       Queue& queue = queues.find(QueueKey{job.priority, job.service_id})->second;
       unlink_queued(queue, job);
       --queued;
+      group_unqueued(job);
       release_if_empty(queue);
       if (job.suspect) {
         --queued_suspects;
@@ -79,8 +84,20 @@ auto Scheduler::State::detach(Job& job) -> void {
       --running_by_range[job.range];
       refresh_worker(job.worker);
       dirty = true;
+      if (job.group_id != 0) {
+        --groups[job.group_id].running;
+        wake(job.group_id);
+      }
       break;
     }
+    case JobState::delayed:
+      // Its due_heap entry is dead from now on (state check).
+      if (job.retrying) --retrying; else --delayed;
+      job.retrying = false;
+      break;
+    case JobState::parked:
+      unpark(job);
+      break;
     case JobState::unknown:
       break;
   }
@@ -126,12 +143,13 @@ auto Scheduler::State::finalize(Job& job) -> JobFacts {
   Service& service = services[job.service_id];
   --service.jobs;
   JobFacts facts{job.client,  job.priority, job.key_text ? std::move(*job.key_text) : std::string(), service.name,
-                 job.attempt, job.cargo.payload.size()};
+                 job.attempt, job.cargo.payload.size(), groups[job.group_id].name};
+  if (job.group_id != 0) --groups[job.group_id].jobs;
   jobs.erase(job.id);
   return facts;
 }
 
-auto Scheduler::State::submit(JobSpec spec) -> void {
+auto Scheduler::State::submit(JobSpec spec, TimePoint now) -> void {
   if (jobs.contains(spec.id)) throw std::invalid_argument("scheduler: job id submitted twice");
   // Priorities are validated by the dispatcher; anything not >= 0 (NaN, negative)
   // is treated as 0 so the queue order stays a strict weak order.
@@ -149,8 +167,19 @@ auto Scheduler::State::submit(JobSpec spec) -> void {
   job.seq = next_seq++;
   job.service_id = sid;
   ++services[sid].jobs;
+  if (!spec.group.empty()) {
+    job.group_id = group_id(spec.group);
+    ++groups[job.group_id].jobs;
+  }
   link_client(job);
+  if (spec.not_before && *spec.not_before > now) {
+    delay(job, *spec.not_before, spec.retrying);
+    return;
+  }
+  hold_or_queue(job);
+}
 
+auto Scheduler::State::hold_or_queue(Job& job) -> void {
   if (options.hold_similar_work && job.key_text) {
     if (const auto lit = leaders.find(std::string_view{job.key()}); lit != leaders.end()) {
       // Held jobs do not expire by assign deadline while held: they are waiting for
@@ -235,6 +264,12 @@ auto Scheduler::State::place_suspect(Queue& queue, Job& job, Effects& out) -> vo
 auto Scheduler::State::try_place(Queue& queue, Effects& out) -> bool {
   Job& job = *queue.cursor;
   Job* const next = job.next;
+  if (job.group_id != 0 && !group_allows(job)) {
+    // Only this job waits (for its group): the round goes on with the job behind it.
+    queue.cursor = next;
+    park(queue, job);
+    return true;
+  }
   if (queued_suspects != 0 && job.suspect) {
     // Only the suspect waits: the round goes on with the job behind it.
     queue.cursor = next;
@@ -306,6 +341,9 @@ auto Scheduler::State::run_round(Effects& out) -> void {
 }
 
 auto Scheduler::State::dispatch(TimePoint now, Effects& out) -> void {
+  round_now = now;
+  if (!due_heap.empty() && due_heap.front().at <= now) release_due(now);
+  if (!groups_to_wake.empty() || (!group_timers.empty() && group_timers.front().at <= now)) wake_groups(now);
   if (queued == 0) {
     full = false;
     armed.reset();
@@ -344,7 +382,8 @@ auto Scheduler::State::pop_deadline() -> void {
 auto Scheduler::State::live_entry(const Deadline& entry) -> Job* {
   Job* job = find_job(entry.job);
   if (job == nullptr || job->seq != entry.seq) return nullptr;
-  if (job->state != JobState::queued) {
+  // A parked job waits for a worker as much as a queued one: its deadline runs.
+  if (job->state != JobState::queued && job->state != JobState::parked) {
     job->in_heap = false;
     return nullptr;
   }
@@ -362,15 +401,29 @@ auto Scheduler::State::expire(TimePoint now, Effects& out) -> void {
     const JobId id = job->id;
     const ClientSlot client = job->client;
     // A leader hands over; a promoted job already late fails in this loop.
-    out.emplace_back(Failed{id, client, FailReason::assign_timeout, finalize(*job)});
+    JobCargo cargo = std::move(job->cargo);
+    out.emplace_back(Failed{id, client, FailReason::assign_timeout, finalize(*job), std::move(cargo)});
   }
 }
 
 auto Scheduler::State::next_deadline() -> std::optional<TimePoint> {
   while (!deadlines.empty() && live_entry(deadlines.front()) == nullptr) pop_deadline();
+  while (!due_heap.empty()) {
+    const Deadline& top = due_heap.front();
+    const Job* job = find_job(top.job);
+    if (job != nullptr && job->seq == top.seq && job->state == JobState::delayed) break;
+    std::pop_heap(due_heap.begin(), due_heap.end(), DeadlineLater{});
+    due_heap.pop_back();
+  }
   std::optional<TimePoint> next;
-  if (!deadlines.empty()) next = deadlines.front().at;
-  if (armed && (!next || *armed < *next)) next = armed;
+  const auto earliest = [&](TimePoint t) {
+    if (!next || t < *next) next = t;
+  };
+  if (!deadlines.empty()) earliest(deadlines.front().at);
+  if (armed) earliest(*armed);
+  if (!due_heap.empty()) earliest(due_heap.front().at);
+  if (!group_timers.empty()) earliest(group_timers.front().at);
+  if (!groups_to_wake.empty()) earliest(round_now);
   return next;
 }
 
@@ -497,6 +550,29 @@ void Scheduler::State::self_check() const {
     }
   }
   if (suspect_count != suspects || queued_suspect_count != queued_suspects) fail("suspect counts");
+  std::vector<std::size_t> group_running(groups.size()), group_queued_count(groups.size()),
+      group_parked(groups.size()), group_jobs(groups.size());
+  std::size_t delayed_count = 0, retrying_count = 0, parked_count = 0;
+  for (const auto& [id, job] : jobs) {
+    if (job.group_id >= groups.size() || (job.group_id != 0 && !groups[job.group_id].live)) fail("job's group");
+    ++group_jobs[job.group_id];
+    if (job.state == JobState::running) ++group_running[job.group_id];
+    if (job.state == JobState::queued) ++group_queued_count[job.group_id];
+    if (job.state == JobState::parked) {
+      ++group_parked[job.group_id];
+      ++parked_count;
+    }
+    if (job.state == JobState::delayed) ++(job.retrying ? retrying_count : delayed_count);
+  }
+  if (delayed_count != delayed || retrying_count != retrying || parked_count != parked) fail("lifecycle counts");
+  for (GroupId id = 1; id < groups.size(); ++id) {
+    const Group& group = groups[id];
+    if (!group.live) continue;
+    if (group.running != group_running[id] || group.queued != group_queued_count[id] ||
+        group.parked != group_parked[id] || group.jobs != group_jobs[id]) {
+      fail("group counts");
+    }
+  }
 #endif
 }
 
@@ -518,6 +594,25 @@ auto Scheduler::State::compact() -> void {
   }
   std::make_heap(kept.begin(), kept.end(), DeadlineLater{});
   deadlines = std::move(kept);
+
+  std::vector<Deadline> due_kept;
+  due_kept.reserve(delayed + retrying);
+  for (const Deadline& entry : due_heap) {
+    const Job* job = find_job(entry.job);
+    if (job != nullptr && job->seq == entry.seq && job->state == JobState::delayed) due_kept.push_back(entry);
+  }
+  std::make_heap(due_kept.begin(), due_kept.end(), DeadlineLater{});
+  due_heap = std::move(due_kept);
+
+  // Groups nobody's job names and without limits of their own.
+  for (GroupId id = 1; id < groups.size(); ++id) {
+    Group& group = groups[id];
+    if (!group.live || group.jobs != 0 || group.own || group.timer_armed || group.wake_pending) continue;
+    group_ids.erase(group.name);
+    group = Group{};
+    free_groups.push_back(id);
+  }
+  group_ids.rehash(0);
 
   // Services nobody offers and no job names.
   for (ServiceId id = 0; id < services.size(); ++id) {

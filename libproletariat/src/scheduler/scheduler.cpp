@@ -29,8 +29,8 @@ void Scheduler::drain_worker(WorkerSlot worker) {
   state_->self_check();
 }
 
-void Scheduler::submit(JobSpec job, TimePoint /*now*/, Effects& /*out*/) {
-  state_->submit(std::move(job));
+void Scheduler::submit(JobSpec job, TimePoint now, Effects& /*out*/) {
+  state_->submit(std::move(job), now);
   state_->self_check();
 }
 
@@ -95,6 +95,14 @@ WaitReason Scheduler::why_waiting(JobId job) const {
   switch (record.state) {
     case JobState::held:
       return WaitReason::held_behind_key;
+    case JobState::delayed:
+      return record.retrying ? WaitReason::retry_backoff : WaitReason::delayed;
+    case JobState::parked: {
+      const State::Group& group = s.groups[record.group_id];
+      const GroupLimits& limits = s.limits_of(group);
+      if (limits.max_running && group.running >= *limits.max_running) return WaitReason::group_running_limit;
+      return WaitReason::group_rate_limit;
+    }
     case JobState::queued: {
       const State::Service& service = s.services[record.service_id];
       if (service.workers.empty()) {
@@ -141,7 +149,7 @@ std::vector<JobId> Scheduler::oldest_waiting(std::size_t limit) const {
   // One pass with a bounded max-heap of the smallest ids seen.
   std::vector<JobId> heap;
   for (const auto& [id, job] : state_->jobs) {
-    if (job.state != JobState::queued && job.state != JobState::held) continue;
+    if (job.state != JobState::queued && job.state != JobState::held && job.state != JobState::parked) continue;
     if (heap.size() < limit) {
       heap.push_back(id);
       std::push_heap(heap.begin(), heap.end());
@@ -171,6 +179,10 @@ SchedulerStats Scheduler::stats() const {
   out.finished = s.finished;
   out.suspects = s.suspects;
   out.poisoned = s.poisoned;
+  out.delayed = s.delayed;
+  out.retrying = s.retrying;
+  out.parked = s.parked;
+  out.retried = s.retried;
   out.throttled = s.full || s.armed.has_value();
   out.ranges.reserve(s.starts.size());
   for (std::size_t g = 0; g < s.starts.size(); ++g) {
@@ -205,6 +217,11 @@ std::vector<std::pair<JobId, unsigned>> Scheduler::running_on(WorkerSlot worker)
     out.emplace_back(job->id, job->attempt);
   }
   return out;
+}
+
+bool Scheduler::is_current(JobId job, WorkerSlot worker, unsigned attempt) const {
+  const auto it = state_->jobs.find(job);
+  return it != state_->jobs.end() && state_->current(&it->second, worker, attempt);
 }
 
 void Scheduler::compact() {

@@ -9,7 +9,10 @@
 // accounting (SlotPools, SPEC 3), the hold lists of HOLDSIMILARWORK, the assign
 // deadlines, attempts, the blame of worker deaths (suspects, alone-running, poison:
 // SPEC 5), and the weighted choice of worker (one Fenwick tree of free slots per
-// service and merged priority range, so a choice is O(log W)).
+// service and merged priority range, so a choice is O(log W)). The job lifecycle of
+// SPEC 12 lives here too (lifecycle.cpp): delayed jobs and retries in backoff wait in
+// one timer heap, and per-group limits (running, starts a second) park the jobs they
+// hold, so that neither costs a dispatch round anything.
 //
 // Invariants, checked by the property tests after every call:
 //  - no worker runs more jobs than its pools allow (default or sacred mode);
@@ -19,7 +22,12 @@
 //  - every submitted job ends in exactly one of: Finished, Failed, or abort();
 //  - a worker running a suspect job runs nothing else; a worker reserved by a
 //    suspect takes no new job; only a job whose worker died while running it alone
-//    fails because of worker deaths (Failed{poison}).
+//    fails because of worker deaths (Failed{poison});
+//  - no group runs more jobs than its max_running, nor starts more than its token
+//    bucket allows; after dispatch(), a job parked by its group's limits has a group
+//    whose budget is spent (by running jobs, or by queued jobs of the group);
+//  - a delayed job (or a retry in backoff) is neither queued nor running, and queues
+//    in the first dispatch() or expire() at or after its due time.
 #pragma once
 
 #include <chrono>
@@ -65,6 +73,34 @@ struct JobSpec {
   // Assignments before this one entered the scheduler (a job recovered from the
   // journal): its next assignment gets attempt + 1, above any attempt of before.
   unsigned attempt = 0;
+  // Queues only then (PROTOCOL §14.3); a time not after `now` queues at once.
+  std::optional<TimePoint> not_before;
+  // It waits out a retry's backoff (not_before), rather than a delay it was pushed with.
+  bool retrying = false;
+  std::string group;  // per-group limits; empty: none
+};
+
+// Per-group limits (PROTOCOL §14.5); nullopt: no limit.
+struct GroupLimits {
+  std::optional<std::uint64_t> max_running;
+  std::optional<double> rate;  // starts a second, a token bucket of max(1, rate) tokens
+  friend bool operator==(const GroupLimits&, const GroupLimits&) = default;
+};
+
+struct GroupStats {
+  std::string name;
+  GroupLimits limits;  // in force: its own, or the defaults
+  bool custom = false; // has limits of its own
+  std::size_t running = 0;
+  std::size_t waiting = 0;  // queued, or parked by its limits
+  std::uint64_t started = 0;
+};
+
+// A delayed job or a retry in backoff (PROTOCOL §14.3), for status.
+struct DueJob {
+  JobId id;
+  TimePoint due;
+  bool retrying;
 };
 
 // --- Effects: what the dispatcher must do, in order. ---
@@ -81,6 +117,7 @@ struct JobFacts {
   std::string service;
   unsigned attempt = 0;  // assignments so far
   std::size_t payload_bytes = 0;  // its payload's size: what it counted against its client's byte budget
+  std::string group;
 };
 
 // Send the job to the worker (JOBS).
@@ -107,6 +144,7 @@ struct Failed {
   ClientSlot client;
   FailReason reason;
   JobFacts facts;
+  JobCargo cargo;  // the job's, moved out: a poison job becomes a dead letter (PROTOCOL §14.2)
 };
 // Tell the worker to stop running this attempt (ABORT). The job is gone.
 struct AbortOnWorker {
@@ -152,9 +190,14 @@ enum class WorkerLoss {
 };
 
 // Why a job is where it is (status, "why is my job stuck").
-enum class JobState : std::uint8_t { queued, held, running, unknown };
+// delayed: waits for its due time (a delay, or a retry's backoff); parked: its group's
+// limits hold it (PROTOCOL §14).
+enum class JobState : std::uint8_t { queued, held, running, unknown, delayed, parked };
 // PROTOCOL §8.3 (protocol.json "waiting_reasons") names and explains each.
-enum class WaitReason { none, no_worker, no_worker_for_service, no_free_slot, held_behind_key, throttled, needs_idle_worker };
+enum class WaitReason {
+  none, no_worker, no_worker_for_service, no_free_slot, held_behind_key, throttled, needs_idle_worker,
+  delayed, retry_backoff, group_running_limit, group_rate_limit
+};
 
 // The candidate view a custom selector gets.
 struct Candidate {
@@ -167,6 +210,7 @@ struct JobView {
   double priority;
   const std::string& key;
   const std::string& service;
+  const std::string& group;
   unsigned attempt;  // the attempt the job would get is attempt + 1
   const JobCargo& cargo;
 };
@@ -198,6 +242,10 @@ struct SchedulerStats {
   std::uint64_t finished = 0;  // Finished effects emitted
   std::size_t suspects = 0;    // suspect jobs queued or running
   std::uint64_t poisoned = 0;  // Failed{poison} effects emitted
+  std::size_t delayed = 0;     // waiting for a delay or at
+  std::size_t retrying = 0;    // waiting out a retry's backoff
+  std::size_t parked = 0;      // held by their group's limits
+  std::uint64_t retried = 0;   // retries scheduled (retry() calls that took)
   bool throttled = false;
   std::vector<PriorityRangeStats> ranges;  // merged over all workers
 };
@@ -242,6 +290,10 @@ class Scheduler {
   [[nodiscard]] bool complete(JobId job, WorkerSlot worker, unsigned attempt, Completion how, Effects& out);
   // The worker refused the job: back to the front of its queue. False if stale.
   [[nodiscard]] bool reject(JobId job, WorkerSlot worker, unsigned attempt);
+  // The attempt failed and is to be retried (PROTOCOL §14.1): the job frees its slot
+  // and waits until `due`, then queues at the back of its queue. It keeps leading the
+  // jobs held behind its key. False if stale.
+  [[nodiscard]] bool retry(JobId job, WorkerSlot worker, unsigned attempt, TimePoint due);
   // Client abort: a queued or held job is dropped; a running one frees its slot and
   // gets AbortOnWorker. If it led held jobs, the next one leads and is queued.
   // Returns false if the job is unknown. Emits no Finished/Failed for the job.
@@ -260,10 +312,22 @@ class Scheduler {
   // leader that fails this way hands its held jobs to the next leader.
   void expire(TimePoint now, Effects& out);
   // The earliest time dispatch() or expire() has work to do that no event will
-  // trigger: an assign deadline, or the end of a DISTRIB_RANDMAX delay.
+  // trigger: an assign deadline, the end of a DISTRIB_RANDMAX delay, a delayed job's
+  // due time, or a group's token bucket refilling for a job it parked.
   [[nodiscard]] std::optional<TimePoint> next_deadline() const;
 
   void set_selector(Selector selector);
+
+  // --- group limits (PROTOCOL §14.5) ---
+  // The limits of every group without limits of its own.
+  void set_group_defaults(GroupLimits limits);
+  [[nodiscard]] const GroupLimits& group_defaults() const;
+  // A group's own limits; nullopt: back to the defaults. Takes effect in the next dispatch().
+  void set_group_limits(std::string_view group, std::optional<GroupLimits> limits);
+  // Groups with jobs in the scheduler or limits of their own, the most waiting first.
+  [[nodiscard]] std::vector<GroupStats> group_stats(std::size_t limit) const;
+  // The `limit` delayed jobs and retries in backoff due soonest, soonest first.
+  [[nodiscard]] std::vector<DueJob> due_soonest(std::size_t limit) const;
 
   // --- introspection ---
   [[nodiscard]] JobState state_of(JobId job) const;
@@ -288,6 +352,8 @@ class Scheduler {
   [[nodiscard]] std::vector<JobId> jobs_of(ClientSlot client) const;
   // Jobs running on a worker, as (job, attempt).
   [[nodiscard]] std::vector<std::pair<JobId, unsigned>> running_on(WorkerSlot worker) const;
+  // Whether (job, attempt) runs on the worker now: what a PROGRESS entry must name.
+  [[nodiscard]] bool is_current(JobId job, WorkerSlot worker, unsigned attempt) const;
 
   // Gives memory back: shrinks tables sized for a burst (CLEANUP_REQS/CHECKINT).
   void compact();

@@ -49,6 +49,25 @@
 //    job, each job reserves at most one worker, and a reserved worker runs no suspect;
 //  - for a blocked worker, free_by_range[g] == 0 for every g (instead of free_for).
 //
+// The job lifecycle (lifecycle.cpp, PROTOCOL §14):
+//  - Delayed jobs and retries in backoff are in state `delayed`, in no list but their
+//    client's, with one entry each in due_heap (a binary min-heap of 24-byte entries,
+//    lazy deletion by (id, seq) and state, as the deadline heap): a million delayed
+//    jobs cost their records plus 24 MB of heap, and releasing k due jobs is
+//    O(k log n). A delayed job takes part in HOLDSIMILARWORK only once due; a leader
+//    in backoff keeps leading.
+//  - Groups: Job::group_id (0: none) names a Group. A job whose group has no budget
+//    when a round reaches it is *parked*: taken out of its queue into its group's
+//    parked lists (one FIFO per priority, highest first), keeping its `order`, so that
+//    the jobs behind it go on and a round never walks parked jobs again. A group's
+//    budget is min(max_running - running, whole tokens). Parked jobs come back (to
+//    their place in their queue) when the budget grows: a running job of the group
+//    ends (groups_to_wake), its limits change, or its bucket refills (group_timers, a
+//    min-heap armed when a job is parked for want of a token). Only as many come back
+//    as the budget minus the group's queued jobs, so a group with a million parked
+//    jobs costs O(1) per start.
+//  - Tokens are counted at assignment, in the round's time (round_now).
+//
 // Choices where the contract leaves room:
 //  - Assign deadlines apply whenever a job is queued: a job requeued after a reject or
 //    a lost worker still fails with assign_timeout once its deadline has passed. Held
@@ -156,10 +175,12 @@ struct Scheduler::State {
     WorkerSlot worker = 0;      // when running; when a queued suspect: the reserved one
     std::uint32_t local_range = 0;  // when running: pool index on the worker
     std::uint32_t range = 0;        // when running: merged range index
+    std::uint32_t group_id = 0;     // 0: no group
     JobState state = JobState::unknown;
     bool in_heap = false;       // has a live entry in the deadline heap
     bool leads = false;         // is leaders_[key]
     bool suspect = false;       // lost >= suspect_after: runs alone (fills padding)
+    bool retrying = false;      // when delayed: waits out a retry's backoff
     JobCargo cargo;             // the dispatcher's, carried unread
 
     [[nodiscard]] const std::string& key() const noexcept { return key_text ? *key_text : kNoKey; }
@@ -240,6 +261,35 @@ struct Scheduler::State {
 
   using LeaderMap = std::unordered_map<std::string_view, Job*, StringHash, std::equal_to<>>;
 
+  using GroupId = std::uint32_t;
+  struct ParkedList {
+    Job* head = nullptr;
+    Job* tail = nullptr;
+  };
+  struct Group {
+    std::string name;
+    std::optional<GroupLimits> own;  // limits of its own; none: the defaults
+    std::size_t jobs = 0;             // in the scheduler, any state
+    std::size_t running = 0;
+    std::size_t queued = 0;
+    std::size_t parked = 0;
+    std::uint64_t started = 0;
+    std::map<double, ParkedList, std::greater<>> parked_lists;  // by priority, highest first
+    double tokens = 0;
+    TimePoint refilled{};
+    bool bucket_started = false;  // tokens start full at the first use of a rate
+    bool wake_pending = false;    // in groups_to_wake
+    bool timer_armed = false;     // has an entry in group_timers
+    bool live = false;
+  };
+  struct GroupTimer {
+    TimePoint at;
+    GroupId group;
+  };
+  struct GroupTimerLater {
+    bool operator()(const GroupTimer& a, const GroupTimer& b) const noexcept { return a.at > b.at; }
+  };
+
   SchedulerOptions options;
   std::mt19937_64 rng;
   Selector selector;
@@ -259,6 +309,15 @@ struct Scheduler::State {
   std::vector<LeaderMap::node_type> spare_leaders;
   std::unordered_map<ClientSlot, ClientList> clients;
   std::vector<Deadline> deadlines;  // min-heap by DeadlineLater
+  std::vector<Deadline> due_heap;   // delayed jobs and retries, min-heap by DeadlineLater
+
+  std::vector<Group> groups{1};     // [0]: "no group", never live
+  std::vector<GroupId> free_groups;
+  std::unordered_map<std::string, GroupId, StringHash, std::equal_to<>> group_ids;
+  GroupLimits group_defaults;
+  std::vector<GroupId> groups_to_wake;
+  std::vector<GroupTimer> group_timers;  // min-heap by GroupTimerLater
+  TimePoint round_now{};                 // the time of the dispatch() under way
 
   std::uint64_t next_seq = 1;
   std::size_t queued = 0;
@@ -271,6 +330,10 @@ struct Scheduler::State {
   std::size_t queued_suspects = 0;  // of which queued
   std::uint64_t poisoned = 0;       // Failed{poison} emitted
   std::size_t draining = 0;         // live workers that drain
+  std::size_t delayed = 0;          // state delayed, not retrying
+  std::size_t retrying = 0;         // state delayed, retrying
+  std::size_t parked = 0;           // state parked
+  std::uint64_t retried = 0;        // retry() calls that took
 
   bool full = false;                // AVAIL_THRESHOLD: waiting for slots to free up
   bool dirty = false;               // new work or freed slots since the last round
@@ -296,13 +359,14 @@ struct Scheduler::State {
   }
 
   [[nodiscard]] JobView view_of(const Job& job) const noexcept {
-    return JobView{job.id, job.client, job.priority, job.key(), services[job.service_id].name, job.attempt, job.cargo};
+    return JobView{job.id,      job.client,  job.priority, job.key(), services[job.service_id].name,
+                   groups[job.group_id].name, job.attempt, job.cargo};
   }
 
   // A copy of the job's data for an effect that outlives the job (GaveUp).
   [[nodiscard]] JobFacts facts_of(const Job& job) const {
     return JobFacts{job.client,  job.priority, job.key(), services[job.service_id].name,
-                    job.attempt, job.cargo.payload.size()};
+                    job.attempt, job.cargo.payload.size(), groups[job.group_id].name};
   }
 
   Job* find_job(JobId id);
@@ -339,7 +403,8 @@ struct Scheduler::State {
 
   static void unlink_queued(Queue& queue, Job& job) noexcept;
 
-  enum class Place { back, front, by_sequence };
+  // keep: where its `order` puts it (a parked job coming back).
+  enum class Place { back, front, by_sequence, keep };
 
   void enqueue(Job& job, Place place);
 
@@ -383,7 +448,11 @@ struct Scheduler::State {
   // data for the effect that reports its end (the key moved, not copied).
   [[nodiscard]] JobFacts finalize(Job& job);
 
-  void submit(JobSpec spec);
+  void submit(JobSpec spec, TimePoint now);
+
+  // Queues a job that enters the queues for the first time (submitted, or due), or
+  // holds it behind the leader of its key.
+  void hold_or_queue(Job& job);
 
 
   // ---------------------------------------------------------------- dispatch
@@ -430,6 +499,40 @@ struct Scheduler::State {
   bool abort(JobId id, Effects& out);
 
   void abort_client(ClientSlot client, Effects& out);
+
+  // ---------------------------------------------------------------- lifecycle (lifecycle.cpp)
+
+  GroupId group_id(std::string_view name);
+  [[nodiscard]] const GroupLimits& limits_of(const Group& group) const noexcept {
+    return group.own ? *group.own : group_defaults;
+  }
+  // Brings the group's token bucket to `now`.
+  void refill(Group& group, TimePoint now) const noexcept;
+  // Starts the group's limits allow now (running and tokens); max() when unlimited.
+  [[nodiscard]] std::uint64_t budget(const Group& group) const noexcept;
+  // Whether the job may start now as far as its group is concerned.
+  [[nodiscard]] bool group_allows(Job& job);
+  // The queued job at a round's cursor has no group budget: out of its queue.
+  void park(Queue& queue, Job& job);
+  void wake(GroupId group);
+  // Parked jobs back to their queues as far as their groups' budgets go.
+  void wake_groups(TimePoint now);
+  // Bookkeeping of a group job entering or leaving a queue, or starting.
+  void group_queued(const Job& job) noexcept {
+    if (job.group_id != 0) ++groups[job.group_id].queued;
+  }
+  void group_unqueued(const Job& job) noexcept {
+    if (job.group_id != 0) --groups[job.group_id].queued;
+  }
+  void group_started(const Job& job) noexcept;
+  void unpark(Job& job);  // out of its group's parked list (the job stays)
+
+  void delay(Job& job, TimePoint due, bool retrying);
+  // Delayed jobs and retries whose time has come go to their queues.
+  void release_due(TimePoint now);
+  bool retry(JobId id, WorkerSlot worker, unsigned attempt, TimePoint due);
+  void set_group_limits(std::string_view name, std::optional<GroupLimits> limits);
+  void set_group_defaults(GroupLimits limits);
 
   // ---------------------------------------------------------------- self-check
 

@@ -92,10 +92,11 @@ auto Scheduler::State::enqueue(Job& job, Place place) -> void {
       job.order = queue.head != nullptr ? queue.head->order - 1 : static_cast<std::int64_t>(job.seq);
       insert_before(queue, queue.head, job);
       break;
-    case Place::by_sequence: {
+    case Place::by_sequence:
+    case Place::keep: {
       // The queue is sorted by (order, seq); walk from both ends, so the cost is the
       // distance to the nearer end.
-      job.order = static_cast<std::int64_t>(job.seq);
+      if (place == Place::by_sequence) job.order = static_cast<std::int64_t>(job.seq);
       Job* front = queue.head;
       Job* back = queue.tail;
       Job* at = nullptr;
@@ -111,6 +112,7 @@ auto Scheduler::State::enqueue(Job& job, Place place) -> void {
   }
   job.state = JobState::queued;
   ++queued;
+  group_queued(job);
   dirty = true;
   if (job.suspect) {
     job.worker = kNoWorker;  // reserves none yet
@@ -293,13 +295,18 @@ auto Scheduler::State::remove_worker(WorkerSlot slot, WorkerLoss loss, Effects& 
     job->state = JobState::unknown;
     --running;
     --running_by_range[job->range];
+    if (job->group_id != 0) {
+      --groups[job->group_id].running;
+      wake(job->group_id);
+    }
     out.emplace_back(GaveUp{job->id, slot, facts_of(*job)});
     if (loss == WorkerLoss::died) {
       ++job->lost;
       if (job->suspect) {
         const JobId id = job->id;
         const ClientSlot client = job->client;
-        out.emplace_back(Failed{id, client, FailReason::poison, finalize(*job)});
+        JobCargo cargo = std::move(job->cargo);
+        out.emplace_back(Failed{id, client, FailReason::poison, finalize(*job), std::move(cargo)});
         ++poisoned;
         job = next;
         continue;
