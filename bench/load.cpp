@@ -22,6 +22,7 @@ class Driver {
         features_(features),
         key_base_(key_base) {
     result_.latencies_ns.reserve(jobs);
+    for (std::size_t g = 0; g < features.groups; ++g) groups_.push_back("group-" + std::to_string(g));
   }
 
   void start() {
@@ -52,6 +53,12 @@ class Driver {
       options.run_timeout = Features::kTimeout;
       options.assign_timeout = Features::kTimeout;
     }
+    if (features_.lifecycle) {
+      options.retry = RetryPolicy{};
+      options.retry->max = 3;
+      options.delay = std::chrono::milliseconds(0);
+    }
+    if (!groups_.empty()) options.group = groups_[(key_base_ + n) % groups_.size()];
     const auto t0 = Clock::now();
     client_.work(std::move(spec), options, [this, t0](Result r) {
       const auto latency = Clock::now() - t0;
@@ -80,6 +87,7 @@ class Driver {
   const Payload payload_;
   const Features features_;
   const std::size_t key_base_;
+  std::vector<std::string> groups_;
   std::atomic<std::size_t> issued_{0};
   std::size_t done_ = 0;  // I/O thread only
   LoadResult result_;     // I/O thread until finished_

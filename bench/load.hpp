@@ -31,6 +31,12 @@ struct Features {
   // Client timeout, assign timeout and run timeout on every job: long enough never to
   // fire, so only their bookkeeping is measured.
   static constexpr std::chrono::milliseconds kTimeout{120000};
+  // Job lifecycle (PROTOCOL §14) configured but never triggered: a retry policy on
+  // every job (they all succeed), a delay of 0, and a group among `groups`.
+  bool lifecycle = false;
+  // Jobs go round-robin to this many groups (0: none); the manager's limits for them
+  // are the caller's (--manager-arg).
+  std::size_t groups = 0;
 };
 
 class LibraryWorkers {

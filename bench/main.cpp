@@ -34,6 +34,7 @@
 #include "load.hpp"
 #include "proc.hpp"
 #include "report.hpp"
+#include "timer_release.hpp"
 #include "systems.hpp"
 #include "journal_recovery.hpp"
 
@@ -44,7 +45,9 @@ using Clock = std::chrono::steady_clock;
 using json = nlohmann::ordered_json;
 
 struct Options {
-  std::string mode = "run";  // run, scale, queued, status, features
+  std::string mode = "run";  // run, scale, queued, status, features, lifecycle, groups, delayed
+  std::size_t groups = 10000;     // --groups
+  std::size_t delayed = 1000000;  // --delayed
   bool baseline = false;
   std::size_t jobs = 1000000;
   bool jobs_set = false;
@@ -92,6 +95,13 @@ Modes (default: a throughput run with --window, then a latency run with window 1
   --queued N              push N jobs with no worker; the manager's memory per job
   --status-latency        STATUS round trips with --workers (fake) workers connected
   --status-repeats N      round trips to time [50]
+  --lifecycle             retries, a delay and group limits configured on every job but
+                          never triggered, vs none (PROTOCOL §14)
+  --groups N              jobs spread over N groups with limits (never reached), vs no
+                          group: the manager's CPU per job [10000]
+  --delayed N             N jobs delayed by an hour: the manager's memory per delayed
+                          job; then the scheduler alone: releasing 100,000 due at once
+                          among N [1000000]
   --features              priority guarantees, timeouts and hold-similar-work on vs
                           off, same load; one line per repetition
 
@@ -218,6 +228,16 @@ std::optional<Options> parse(int argc, char** argv, int& exit_code) {
          }
          return !o.scale_workers.empty();
        }},
+      {"--groups",
+       [&](const std::string& v) {
+         o.mode = "groups";
+         return parse_size(v, o.groups) && o.groups > 0;
+       }},
+      {"--delayed",
+       [&](const std::string& v) {
+         o.mode = "delayed";
+         return parse_size(v, o.delayed) && o.delayed >= 100000;
+       }},
       {"--queued",
        [&](const std::string& v) {
          o.mode = "queued";
@@ -259,6 +279,7 @@ std::optional<Options> parse(int argc, char** argv, int& exit_code) {
       {"--baseline", [&] { o.baseline = true; }},   {"--fake-workers", [&] { o.fake_workers = true; }},
       {"--scale", [&] { o.mode = "scale"; }},       {"--status-latency", [&] { o.mode = "status"; }},
       {"--features", [&] { o.mode = "features"; }}, {"--keep-logs", [&] { o.keep_logs = true; }},
+      {"--lifecycle", [&] { o.mode = "lifecycle"; }},
   };
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -303,7 +324,9 @@ std::optional<Options> parse(int argc, char** argv, int& exit_code) {
       return std::nullopt;
     }
   }
-  if (!o.jobs_set && (o.mode == "scale" || o.mode == "features")) o.jobs = 200000;
+  if (!o.jobs_set && (o.mode == "scale" || o.mode == "features" || o.mode == "lifecycle" || o.mode == "groups")) {
+    o.jobs = 200000;
+  }
   if (!o.workers_set && o.mode == "status") o.workers = 10000;
   return o;
 }
@@ -887,6 +910,96 @@ int mode_features(const Options& o) {
   return status;
 }
 
+// The same load against two managers, alternating per repetition: `plain` without the
+// feature, `featured` with it; the ratios are featured / plain.
+int compare(const Options& o, const std::string& phase, System& plain, const Features& off, System& featured,
+            const Features& on, const std::string& detail) {
+  int status = 0;
+  for (unsigned rep = 1; rep <= o.repeat; ++rep) {
+    auto line = header(o, phase, o.window, o.workers, rep);
+    const auto a = measure_ours(*plain.manager, *plain.clients, o.jobs, o.window, o.bytes, off, deadline_for(o, o.jobs),
+                                plain.helpers());
+    const auto b = measure_ours(*featured.manager, *featured.clients, o.jobs, o.window, o.bytes, on,
+                                deadline_for(o, o.jobs), featured.helpers(), perf_file(o, phase, o.workers, rep));
+    line["off"] = figures(a);
+    line["on"] = figures(b);
+    line["on_detail"] = detail;
+    line["ratio"] = {
+        {"jobs_per_s", a.jobs_per_s() > 0 ? b.jobs_per_s() / a.jobs_per_s() : 0.0},
+        {"manager_cpu_per_job", a.cpu.total_s > 0 ? b.cpu.total_s / a.cpu.total_s : 0.0},
+        {"p50_us", a.percentile_us(0.5) > 0 ? b.percentile_us(0.5) / a.percentile_us(0.5) : 0.0},
+    };
+    emit(line);
+    if (failed(a) || failed(b)) status = 1;
+  }
+  return status;
+}
+
+// The manager's memory per delayed job (RSS, as --queued measures queued ones), then
+// the scheduler alone, in this process: N delayed jobs of which 100,000 fall due at
+// the same moment, and how long the dispatch() that releases them takes, into queues
+// with no worker and onto workers with room for all.
+int mode_delayed(const Options& o) {
+  LogDir logs(o.keep_logs);
+  const auto deadline = deadline_for(o, o.delayed);
+  auto line = header(o, "delayed", 0, 0, 1);
+  line["delayed"] = o.delayed;
+  int status = 0;
+  {
+    System sys(o, logs, 0, Features{}, false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const long before = rss_kib(sys.manager->pid());
+    std::string payload(o.bytes, 'a');
+    payload.front() = payload.back() = '"';
+    std::vector<JobSpec> jobs;
+    jobs.reserve(o.delayed);
+    for (std::size_t i = 0; i < o.delayed; ++i) jobs.emplace_back(Payload::json_text(payload));
+    WorkOptions options;
+    options.delay = std::chrono::hours(1);
+    const auto start = Clock::now();
+    sys.clients->first().work(std::move(jobs), options, [](std::vector<Result>) {});
+    auto seconds = wait_queued(
+        [&] {
+          auto f = sys.clients->first().status();
+          if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return -1LL;
+          return f.get().value("delayed", -1LL);
+        },
+        o.delayed, start, deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    line["manager"] = memory_figures(before, rss_kib(sys.manager->pid()), peak_rss_kib(sys.manager->pid()), o.delayed,
+                                     o.bytes, seconds);
+    if (!seconds) status = 1;
+  }
+  line["scheduler"] = scheduler_release_figures(o.delayed, 100000);
+  emit(line);
+  return status;
+}
+
+int mode_lifecycle(const Options& o) {
+  LogDir logs(o.keep_logs);
+  Features off;
+  Features on;
+  on.lifecycle = true;
+  on.groups = 16;
+  System plain(o, logs, o.workers, off, o.fake_workers);
+  System featured(o, logs, o.workers, on, o.fake_workers, {"--group-max-running=1000000", "--group-rate=1000000000"});
+  return compare(o, "lifecycle", plain, off, featured, on,
+                 "every job: a retry policy (max 3; every job succeeds), delay 0, one of 16 groups; the manager limits "
+                 "each group to 1,000,000 running and 1e9 starts a second (never reached)");
+}
+
+int mode_groups(const Options& o) {
+  LogDir logs(o.keep_logs);
+  Features off;
+  Features on;
+  on.groups = o.groups;
+  System plain(o, logs, o.workers, off, o.fake_workers);
+  System featured(o, logs, o.workers, on, o.fake_workers, {"--group-max-running=1000000", "--group-rate=1000000000"});
+  return compare(o, "groups", plain, off, featured, on,
+                 "jobs round-robin over " + std::to_string(o.groups) +
+                     " groups, each limited to 1,000,000 running and 1e9 starts a second (never reached)");
+}
+
 // --internal forwarder|fakes: the helper processes.
 int internal(int argc, char** argv) {
   if (argc < 3) return 2;
@@ -926,6 +1039,9 @@ int main(int argc, char** argv) {
     if (options->mode == "queued") return mode_queued(*options);
     if (options->mode == "status") return mode_status(*options);
     if (options->mode == "features") return mode_features(*options);
+    if (options->mode == "lifecycle") return mode_lifecycle(*options);
+    if (options->mode == "groups") return mode_groups(*options);
+    if (options->mode == "delayed") return mode_delayed(*options);
     return mode_run(*options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "proletariat-bench: %s\n", e.what());

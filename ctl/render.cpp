@@ -77,6 +77,11 @@ std::string render_status(const nlohmann::json& status, int width) {
       << "\n";
   out << "jobs: " << number(status, "queued") << " queued, " << number(status, "held") << " held, "
       << number(status, "running") << " running, " << number(status, "finished") << " finished\n";
+  if (status.contains("delayed")) {
+    out << "lifecycle: " << number(status, "delayed") << " delayed, " << number(status, "retrying")
+        << " waiting to retry, " << number(status, "groupLimited") << " held by group limits, "
+        << number(status, "dead") << " dead letters\n";
+  }
   out << "slots: " << usage_bar(number(status, "totalSlots") - number(status, "freeSlots"), number(status, "totalSlots"), width)
       << " in use\n\n";
 

@@ -82,7 +82,8 @@ struct Request {
   std::optional<std::uint64_t> assign_timeout_ms;
   std::optional<milliseconds> timeout;
   std::optional<Clock::time_point> deadline;
-  protocol::Lifecycle lifecycle;  // PROTOCOL §14: sent in each entry of the request's jobs
+  protocol::Lifecycle lifecycle;  // PROTOCOL §14: in the push header, or the entries where it differs
+  std::size_t lifecycle_bytes = 0;  // what it may add to an entry (computed once)
   std::vector<ClientJob> jobs;
   std::size_t cursor = 0;  // every job before it was sent in this session, or is done
   bool alone = false;      // travels in pushes of its own (a shared push was refused)
@@ -96,13 +97,23 @@ struct Request {
 
 bool has_lifecycle(const protocol::Lifecycle& life) { return life.due.set() || life.group || life.retry; }
 
+bool same_due(const protocol::Due& a, const protocol::Due& b) { return a.delay_ms == b.delay_ms && a.at_ms == b.at_ms; }
+bool same_retry(const std::shared_ptr<const RetryPolicy>& a, const std::shared_ptr<const RetryPolicy>& b) {
+  return a == b || (a && b && *a == *b);
+}
+
 // Room for a request's lifecycle fields in one entry: ,"delay":<16 digits> and the
 // group and retry as encoded.
 std::size_t lifecycle_bytes(const protocol::Lifecycle& life) {
   if (!has_lifecycle(life)) return 0;
   std::size_t bytes = 32;
   if (life.group) bytes += 12 + protocol::json_text::string_size(*life.group);
-  if (life.retry) bytes += 12 + protocol::retry_json(*life.retry).dump().size();
+  if (life.retry) {
+    // {"max":N,"initial":N,"factor":F,"maxDelay":N,"jitter":F,"codes":[...]}: numbers
+    // at most 24 characters each, codes as escaped strings.
+    bytes += 160;
+    for (const auto& code : life.retry->codes) bytes += 3 + protocol::json_text::string_size(code);
+  }
   return bytes;
 }
 
@@ -133,7 +144,7 @@ class PushBuilder {
 
   // Whether the job would join a push being filled (rather than start one).
   [[nodiscard]] bool fits(const Request& request, std::size_t index) const {
-    const std::size_t job_bytes = bytes_of(request.jobs[index].spec) + lifecycle_bytes(request.lifecycle);
+    const std::size_t job_bytes = bytes_of(request.jobs[index].spec) + request.lifecycle_bytes;
     for (const auto& open : open_) {
       if (shares_a_push(open, request)) return joins(open, request, job_bytes);
     }
@@ -143,7 +154,7 @@ class PushBuilder {
   // False when the job could never travel within max_bytes.
   bool add(const Request& request, std::size_t index) {
     const auto& spec = request.jobs[index].spec;
-    const std::size_t job_bytes = bytes_of(spec) + lifecycle_bytes(request.lifecycle);
+    const std::size_t job_bytes = bytes_of(spec) + request.lifecycle_bytes;
     if (kHeaderBytesBase + job_bytes > max_bytes_) return false;
     Open* open = nullptr;
     for (auto it = open_.begin(); it != open_.end(); ++it) {
@@ -160,6 +171,9 @@ class PushBuilder {
       fresh.push.priority = request.priority;
       fresh.push.assign_timeout_ms = request.assign_timeout_ms;
       fresh.push.run_timeout_ms = request.run_timeout_ms;
+      // The first request's lifecycle is the header's: a stream of jobs with the same
+      // retry policy or delay carries it once per push, not once per job.
+      fresh.push.lifecycle = request.lifecycle;
       open = &fresh;
     }
     protocol::PushJob job{spec.key, spec.service, spec.args.is_raw(), {}, {}, {}};
@@ -167,7 +181,14 @@ class PushBuilder {
     if (request.priority != open->push.priority) job.priority = request.priority;
     if (request.assign_timeout_ms != open->push.assign_timeout_ms) job.assign_timeout_ms = request.assign_timeout_ms;
     if (request.run_timeout_ms != open->push.run_timeout_ms) job.run_timeout_ms = request.run_timeout_ms;
-    job.lifecycle = request.lifecycle;  // only to a manager that announced lifecycle (push_pending)
+    // Only to a manager that announced lifecycle (push_pending); joins() saw to it that
+    // the header has nothing the request lacks.
+    const protocol::Lifecycle& head = open->push.lifecycle;
+    if (request.lifecycle.due.set() && !same_due(request.lifecycle.due, head.due)) job.lifecycle.due = request.lifecycle.due;
+    if (request.lifecycle.group && request.lifecycle.group != head.group) job.lifecycle.group = request.lifecycle.group;
+    if (request.lifecycle.retry && !same_retry(request.lifecycle.retry, head.retry)) {
+      job.lifecycle.retry = request.lifecycle.retry;
+    }
     open->push.jobs.push_back(std::move(job));
     open->push.payloads.push_back(protocol::to_frame(spec.args));
     open->jobs.push_back({request.req, index});
@@ -206,6 +227,11 @@ class PushBuilder {
 
   [[nodiscard]] bool joins(const Open& open, const Request& request, std::size_t job_bytes) const {
     if (open.jobs.size() >= max_jobs_ || open.bytes + job_bytes > max_bytes_) return false;
+    // An entry can set a lifecycle option the header lacks or has otherwise, but cannot
+    // take away the header's.
+    const protocol::Lifecycle& head = open.push.lifecycle;
+    const protocol::Lifecycle& mine = request.lifecycle;
+    if ((head.due.set() && !mine.due.set()) || (head.group && !mine.group) || (head.retry && !mine.retry)) return false;
     if (!entry_options_) {
       return open.push.assign_timeout_ms == request.assign_timeout_ms &&
              open.push.run_timeout_ms == request.run_timeout_ms;
@@ -321,6 +347,7 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
     r.run_timeout_ms = to_ms(options.run_timeout, "run_timeout");
     r.assign_timeout_ms = to_ms(options.assign_timeout, "assign_timeout");
     r.lifecycle = lifecycle_of(options);
+    r.lifecycle_bytes = lifecycle_bytes(r.lifecycle);
     if (options.timeout) {
       to_ms(options.timeout, "timeout");
       r.timeout = *options.timeout;

@@ -41,6 +41,9 @@ JOB_MS = 30
 IN_FLIGHT = 300
 #: Jobs for the service "gpu", which no worker offers: they wait all along (load.py).
 ORPHANS = 12
+#: Jobs delayed by an hour (they wait all along) and jobs that become dead letters.
+DELAYED = 7
+DEAD = 3
 
 
 class HarnessError(AssertionError):
@@ -209,7 +212,8 @@ class Load:
                                                        str(WORKER_SLOTS), "--service", "render",
                                                        "--sleep-ms", str(JOB_MS)], env))
             self.processes.append(Process("client", [python, script, "client", daemon.endpoint,
-                                                     "--in-flight", str(IN_FLIGHT), "--orphans", str(ORPHANS)], env))
+                                                     "--in-flight", str(IN_FLIGHT), "--orphans", str(ORPHANS),
+                                                      "--delayed", str(DELAYED), "--dead", str(DEAD)], env))
             self.wait_until_busy(daemon)
         except BaseException:
             self.stop()
@@ -226,7 +230,7 @@ class Load:
             s = daemon.status()
             orphans = [j for j in s["waiting"] if j.get("service") == "gpu"]
             if (len(s["workers"]) == 2 and s["running"] > 0 and s["queued"] > ORPHANS and s["finished"] > 0
-                    and len(orphans) == ORPHANS):
+                    and len(orphans) == ORPHANS and s.get("delayed") == DELAYED and s.get("dead") == DEAD):
                 return s
             return None
 
@@ -309,7 +313,7 @@ const totals = {};
 for (const id of ["received", "finished", "failed", "running", "queued", "held", "delayed", "dead", "workers",
                   "slots"]) totals[id] = text("total-" + id);
 return {sequence: Number(updated.dataset.sequence), now: Number(updated.dataset.now || 0), totals,
-        queues: rows("queues"), ranges: rows("ranges"), workers: rows("workers"), waiting: rows("waiting"),
+        queues: rows("queues"), ranges: rows("ranges"), workers: rows("workers"), waiting: rows("waiting"), dead: rows("dead"),
         rate: text("rate"), error: {hidden: error.hidden, text: error.textContent}};
 """
 

@@ -1,7 +1,7 @@
 """The peers that put the dashboard under load: one worker or one client per process.
 
     load.py worker ENDPOINT NAME SLOTS [--service S] [--priority-slots START:N] [--sleep-ms MS]
-    load.py client ENDPOINT [--in-flight N] [--orphans N]
+    load.py client ENDPOINT [--in-flight N] [--orphans N] [--delayed N] [--dead N]
 
 A worker's handler sleeps --sleep-ms (30 ms by default), so that jobs are seen running
 and queued; a job whose args say {"fail": true} fails (EHANDLER), so "failed" moves too.
@@ -81,6 +81,13 @@ def run_client(args: argparse.Namespace, stop: threading.Event) -> None:
     client = Client(args.endpoint, name="dashboard-load", system_messages=False)
     if args.orphans:
         client.submit([Job({"n": -i}, service="gpu") for i in range(args.orphans)], priority=5)
+    # Jobs due in an hour wait all along (STATUS "delayed"); failing jobs without retries
+    # left become dead letters at once (PROTOCOL §14).
+    if args.delayed:
+        client.submit([Job({"n": -1000 - i}) for i in range(args.delayed)], delay=3600)
+    if args.dead:
+        # At the orphans' priority: the load keeps priorities 0 to 2 busy all along.
+        client.submit([Job({"n": -2000 - i, "fail": True}) for i in range(args.dead)], priority=5, retry=0)
     numbers = itertools.count()
     # Each kind keeps its own share in flight: with one pool, the batches of the kind
     # whose workers are slower would take it over, and the "render" worker would idle.
@@ -115,6 +122,8 @@ def main() -> None:
     client.add_argument("endpoint")
     client.add_argument("--in-flight", type=int, default=300)
     client.add_argument("--orphans", type=int, default=12)
+    client.add_argument("--delayed", type=int, default=0)
+    client.add_argument("--dead", type=int, default=0)
     args = parser.parse_args()
     stop = stop_on_stdin_close_or_sigterm()
     (run_worker if args.role == "worker" else run_client)(args, stop)

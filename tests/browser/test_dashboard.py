@@ -121,8 +121,12 @@ def test_counters_that_move_lie_between_two_status_reads(dashboard: harness.Dash
     assert 0 <= number(totals["running"]) <= before["totalSlots"]
     assert number(totals["queued"]) >= ORPHANS
     assert number(totals["held"]) == 0
-    # STATUS has no delayed jobs and no dead letters yet (SPEC §12): the page says so.
-    assert totals["delayed"] == totals["dead"] == "–"
+    # The load's delayed jobs wait an hour and its dead letters stay (SPEC §12).
+    assert number(totals["delayed"]) == before["delayed"] == after["delayed"] == harness.DELAYED
+    assert number(totals["dead"]) == before["dead"] == after["dead"] == harness.DEAD
+    letters = [(str(d["job"]), d["err"]["code"], str(d["attempts"])) for d in before["deadLetters"]]
+    assert [(str(number(row[0])), row[2].split(":")[0], row[3]) for row in page["dead"]] == letters
+    assert all(code == "EHANDLER" for _, code, _ in letters) and len(letters) == harness.DEAD
 
     # The orphans (service "gpu", priority 5) head the waiting list, in both reads.
     orphans = [(str(j["id"]), j["reason"]) for j in before["waiting"] if j.get("service") == "gpu"]

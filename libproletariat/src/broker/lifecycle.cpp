@@ -141,6 +141,7 @@ journal::DeadLetterRecord record_of(const DeadLetter& letter) {
 void Dispatcher::bury(DeadLetter letter) {
   detail::log().warn("job {} is a dead letter ({}): {}: {} after {} attempts", letter.job, letter.id, letter.err.code,
                      letter.err.message, letter.attempts);
+  ++counters_.dead_letters;
   if (journal_) journal_->dead_letter(record_of(letter));
   for (const DeadLetter& dropped : dead_letters_.add(std::move(letter))) {
     detail::log().warn("dead letter {} (job {}) dropped: more than {} dead letters", dropped.id, dropped.job,

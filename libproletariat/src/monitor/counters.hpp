@@ -41,6 +41,7 @@ struct Counters {
   std::uint64_t retries = 0;
   std::uint64_t progress_forwarded = 0;
   std::uint64_t progress_dropped = 0;
+  std::uint64_t dead_letters = 0;  // jobs that became dead letters
   Histogram wait_seconds;  // accepted -> sent to a worker
   Histogram run_seconds;   // sent to a worker -> its result (with --http only)
   // The journal's group commits that ran an fdatasync, and how long each took.

@@ -196,6 +196,24 @@ std::string prometheus_text(const Snapshot& snapshot) {
   e.single("proletariat_jobs_poisoned_total", "counter", "Jobs failed as poison (EPOISON).",
            number(status, "poisoned"));
 
+  // Job lifecycle (PROTOCOL §14). Per-group figures stay in /status: group names are
+  // the application's and unbounded, no label for them.
+  e.single("proletariat_jobs_delayed", "gauge", "Jobs waiting for their delay or at time.", number(status, "delayed"));
+  e.single("proletariat_jobs_retrying", "gauge", "Jobs waiting out a retry's backoff.", number(status, "retrying"));
+  e.single("proletariat_jobs_group_limited", "gauge", "Jobs waiting for their group's limits (running or rate).",
+           number(status, "groupLimited"));
+  e.single("proletariat_retries_total", "counter", "Failed attempts retried (a push's retry policy).",
+           static_cast<double>(c.retries));
+  e.single("proletariat_dead_letters", "gauge", "Dead letters kept (exhausted retries, poison jobs).",
+           number(status, "dead"));
+  e.single("proletariat_dead_letters_total", "counter", "Jobs that became dead letters.",
+           static_cast<double>(c.dead_letters));
+  e.single("proletariat_progress_forwarded_total", "counter", "Progress reports forwarded to clients.",
+           static_cast<double>(c.progress_forwarded));
+  e.single("proletariat_progress_dropped_total", "counter",
+           "Progress reports dropped: a stale attempt, or no client to hand them to.",
+           static_cast<double>(c.progress_dropped));
+
   if (snapshot.journal) {
     const auto& j = status.at("journal");
     e.single("proletariat_held_results", "gauge", "Results kept until their clients acknowledge them.",

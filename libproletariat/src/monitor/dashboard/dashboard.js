@@ -191,7 +191,7 @@ function show(s) {
   document.getElementById("dead-letters").hidden = !Array.isArray(dead);
   if (Array.isArray(dead)) {
     fill("dead", dead, [
-      (d) => num(d.id),
+      (d) => num(d.job),
       (d) => text(d.service || "(none)"),
       (d) => text(d.err ? d.err.code + ": " + d.err.message : ""),
       (d) => num(d.attempts),
