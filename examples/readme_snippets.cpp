@@ -4,6 +4,7 @@
 // code that builds. The lines between the snippets only give them a scope.
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include <proletariat/proletariat.hpp>
 
@@ -43,6 +44,24 @@ void readme_system_messages(proletariat::Client& client, proletariat::Worker& wo
   (void)status;
 }
 
+void readme_lifecycle(proletariat::Client& client, proletariat::Worker& worker,
+                      std::vector<proletariat::JobSpec> jobs) {
+  proletariat::WorkOptions options;
+  options.retry = proletariat::RetryPolicy{.max = 3, .codes = {"EBUSY"}, .initial = std::chrono::milliseconds(500)};
+  options.delay = std::chrono::seconds(30);   // or options.at = a std::chrono::system_clock time
+  options.group = "tenant-7";                 // the manager's per-group limits apply
+  client.work_individual(
+      jobs, options,
+      [](const proletariat::Result& r, const proletariat::JobRef& ref) { /* r.attempts: how many runs */ },
+      [] { /* all done */ },
+      [](const proletariat::Payload& progress, const proletariat::JobRef& ref) { /* before that job's result */ });
+
+  worker.on_work([](const proletariat::JobPtr& job) {
+    job->progress(proletariat::Payload::json({{"done", 0.5}}));   // reaches the client's progress callback
+    job->fail("EBUSY", "try later");                               // retried by the manager, with backoff
+  });
+}
+
 }  // namespace
 
 // Built, not run: the snippets name the default endpoint, which a test must not use.
@@ -53,6 +72,7 @@ int main(int argc, char**) {
     proletariat::Client client;
     proletariat::Worker worker({});
     readme_system_messages(client, worker);
+    readme_lifecycle(client, worker, {});
   }
   return 0;
 }
