@@ -616,7 +616,9 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
       const auto& entry = msg.entries[i];
       const auto found = by_id_.find(entry.id);
       if (found == by_id_.end()) continue;
-      const auto [req, index] = found->second;
+      // Plain copies, not structured bindings: a lambda below names them (clang 14).
+      const RequestId req = found->second.req;
+      const std::size_t index = found->second.index;
       auto it = requests_.find(req);
       if (it == requests_.end() || !it->second.progress) continue;
       const Payload progress = protocol::from_frame(std::move(msg.payloads[i]), entry.raw);

@@ -27,8 +27,9 @@
 //             than its policy allows. u64 id | u32 answered | u8 flags (1 due time) |
 //             i64 due_wall_ms. The manager always writes a due time; a snapshot copies
 //             the job's state, whose due time a later ASSIGNED cleared.
-//   3 FINISHED  its result (or error), kept until the client has it.
-//   4 GONE      it needs nothing more: its result was received, or it was aborted.
+//   3 FINISHED  its result (or error), kept until the client has it. u64 id | u8 flags
+//             (1 raw, 2 error) | i64 finished_wall_ms | error code | error message | payload
+//   4 GONE      it needs nothing more: its result was received, or it was aborted. u64 id
 //   8 DEAD_LETTER  a job that exhausted its retries or was poison (PROTOCOL §14.2),
 //             kept for an operator: written before the job's result goes out, so made
 //             durable as ACCEPTED is. u64 letter | u64 job | u8 flags (1 raw, 2 run
@@ -36,10 +37,10 @@
 //             u32 attempts | i64 since_wall_ms | client | identity | key | service |
 //             group | error code | error message | retry policy (if flag 4) | payload
 //   9 LETTER_GONE  the letter was requeued, purged, or dropped by age or count. u64 letter
-//   5 NEXT_ID   the next job id, first in every snapshot, so ids never repeat.
+//   5 NEXT_ID   the next job id, first in every snapshot, so ids never repeat. u64
 //  10 NEXT_LETTER  the next letter id, in a snapshot after NEXT_ID when any letter was
 //             ever written: letter ids never repeat either, also after every letter
-//             was purged and compaction dropped their records.
+//             was purged and compaction dropped their records. u64
 // A retry policy: u32 max | i64 initial ms | f64 factor | i64 max_delay ms |
 // f64 jitter | u32 code count | codes.
 // A record of any other type was written by a newer manager: the open fails
