@@ -6,7 +6,8 @@
 // OPTIONS_JSON: {"slots": n, "prioritySlots": {...}, "services": [...], "hold": bool}.
 // Answers a job {"a": x, "b": y} with {"worker": "node", "sum": x + y, "args": args},
 // any other JSON job with {"worker": "node", "args": args}, a job {"fail": CODE} with
-// the error {code: CODE}, and a raw (Buffer) job with its bytes reversed. With
+// the error {code: CODE}, and a raw (Buffer) job with its bytes reversed ("progress" and
+// "failBefore" are described in answer()). With
 // "hold", jobs are answered only once a line "release" arrives on stdin (and at once
 // after that). Prints, one per line:
 //   ready <peer id>
@@ -37,6 +38,16 @@ const held = [];
 function answer(w, handler) {
   if (w.aborted) return;
   const args = w.args;
+  // {"progress": [...]}: each value reported as the job's progress first (PROTOCOL §14.4);
+  // {"failBefore": n}: attempts before the n-th fail with EBUSY (the manager retries).
+  if (args && typeof args === 'object' && Array.isArray(args.progress)) {
+    for (const report of args.progress) w.progress({ attempt: w.attempt, report });
+  }
+  if (args && typeof args === 'object' && Number.isInteger(args.failBefore) && w.attempt < args.failBefore) {
+    print(`answered ${w.id}`);
+    handler({ code: 'EBUSY', message: `attempt ${w.attempt} of job ${w.id} fails as asked` });
+    return;
+  }
   print(`answered ${w.id}`); // before the answer leaves, so that it is printed before anyone sees it
   if (Buffer.isBuffer(args)) {
     handler(null, Buffer.from(args).reverse());

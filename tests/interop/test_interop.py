@@ -116,6 +116,25 @@ def test_node_worker_serves_python_client(cluster: Cluster) -> None:
     assert raw_job.hex() in shown, f"the Node.js worker did not get the raw job as a Buffer: {shown}"
 
 
+def test_node_worker_progress_and_retries_reach_a_python_client(cluster: Cluster) -> None:
+    """PROTOCOL §14: a Node.js worker's progress reaches a Python client's progress
+    callback before the result, and the C++ manager retries the attempts it fails."""
+    node = cluster.node("node_worker.js", json.dumps({"slots": 2}))
+    node.wait_line(r"ready (\S+)$", "the Node.js worker's offer to be accepted")
+    client = cluster.python_client("interop-py-lifecycle")
+    reports: List[Any] = []
+    stream = client.work_individual(
+        [{"progress": ["a", {"half": True}], "failBefore": 3}],
+        timeout=WAIT, retry=proletariat.Retry(max=3, codes=["EBUSY"], initial=0.01, jitter=0),
+        progress=lambda index, data: reports.append((index, data)))
+    ((index, result),) = list(stream)
+    assert index == 0 and result.err is None, result
+    assert result.data == {"worker": "node", "args": {"progress": ["a", {"half": True}], "failBefore": 3}}
+    assert result.attempts == 3, result
+    # Two reports per attempt, in order, each naming the attempt that sent it.
+    assert reports == [(0, {"attempt": n, "report": r}) for n in (1, 2, 3) for r in ("a", {"half": True})], reports
+
+
 # --------------------------------------------------------------------------------------
 # The C++ test worker serving a Node.js client
 # --------------------------------------------------------------------------------------
