@@ -23,6 +23,7 @@ class Driver {
         key_base_(key_base) {
     result_.latencies_ns.reserve(jobs);
     for (std::size_t g = 0; g < features.groups; ++g) groups_.push_back("group-" + std::to_string(g));
+    tenant_ = "tenant-" + std::to_string(key_base);
   }
 
   void start() {
@@ -58,7 +59,13 @@ class Driver {
       options.retry->max = 3;
       options.delay = std::chrono::milliseconds(0);
     }
-    if (!groups_.empty()) options.group = groups_[(key_base_ + n) % groups_.size()];
+    if (features_.lifecycle) {
+      // One tenant per client (key_base_ tells the clients apart), as a service pushing
+      // for its users would: the group travels once per push.
+      options.group = tenant_;
+    } else if (!groups_.empty()) {
+      options.group = groups_[(key_base_ + n) % groups_.size()];
+    }
     const auto t0 = Clock::now();
     client_.work(std::move(spec), options, [this, t0](Result r) {
       const auto latency = Clock::now() - t0;
@@ -88,6 +95,7 @@ class Driver {
   const Features features_;
   const std::size_t key_base_;
   std::vector<std::string> groups_;
+  std::string tenant_;
   std::atomic<std::size_t> issued_{0};
   std::size_t done_ = 0;  // I/O thread only
   LoadResult result_;     // I/O thread until finished_

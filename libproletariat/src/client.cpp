@@ -83,6 +83,7 @@ struct Request {
   std::optional<milliseconds> timeout;
   std::optional<Clock::time_point> deadline;
   protocol::Lifecycle lifecycle;  // PROTOCOL §14: in the push header, or the entries where it differs
+  std::optional<RetryPolicy> retry_policy;  // becomes lifecycle.retry on the I/O thread
   std::size_t lifecycle_bytes = 0;  // what it may add to an entry (computed once)
   std::vector<ClientJob> jobs;
   std::size_t cursor = 0;  // every job before it was sent in this session, or is done
@@ -104,15 +105,15 @@ bool same_retry(const std::shared_ptr<const RetryPolicy>& a, const std::shared_p
 
 // Room for a request's lifecycle fields in one entry: ,"delay":<16 digits> and the
 // group and retry as encoded.
-std::size_t lifecycle_bytes(const protocol::Lifecycle& life) {
-  if (!has_lifecycle(life)) return 0;
+std::size_t lifecycle_bytes(const protocol::Lifecycle& life, const std::optional<RetryPolicy>& retry) {
+  if (!has_lifecycle(life) && !retry) return 0;
   std::size_t bytes = 32;
   if (life.group) bytes += 12 + protocol::json_text::string_size(*life.group);
-  if (life.retry) {
+  if (retry) {
     // {"max":N,"initial":N,"factor":F,"maxDelay":N,"jitter":F,"codes":[...]}: numbers
     // at most 24 characters each, codes as escaped strings.
     bytes += 160;
-    for (const auto& code : life.retry->codes) bytes += 3 + protocol::json_text::string_size(code);
+    for (const auto& code : retry->codes) bytes += 3 + protocol::json_text::string_size(code);
   }
   return bytes;
 }
@@ -310,7 +311,6 @@ protocol::Lifecycle lifecycle_of(const WorkOptions& options) {
     for (const auto& code : retry.codes) {
       if (code.empty() || !protocol::wire::is_valid_utf8(code)) bad("retry.codes must be non-empty UTF-8 strings");
     }
-    life.retry = std::make_shared<const RetryPolicy>(retry);
   }
   return life;
 }
@@ -347,7 +347,8 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
     r.run_timeout_ms = to_ms(options.run_timeout, "run_timeout");
     r.assign_timeout_ms = to_ms(options.assign_timeout, "assign_timeout");
     r.lifecycle = lifecycle_of(options);
-    r.lifecycle_bytes = lifecycle_bytes(r.lifecycle);
+    r.retry_policy = options.retry;  // shared on the I/O thread (on_request)
+    r.lifecycle_bytes = lifecycle_bytes(r.lifecycle, options.retry);
     if (options.timeout) {
       to_ms(options.timeout, "timeout");
       r.timeout = *options.timeout;
@@ -475,6 +476,15 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
 
   void on_request(Request&& request) {
     const RequestId req = request.req;
+    if (request.retry_policy) {
+      // Requests of one stream repeat one policy: they share the last one's, so a
+      // push with several of them carries it once (PushBuilder compares pointers first).
+      if (!last_retry_ || !(*last_retry_ == *request.retry_policy)) {
+        last_retry_ = std::make_shared<const RetryPolicy>(std::move(*request.retry_policy));
+      }
+      request.lifecycle.retry = last_retry_;
+      request.retry_policy.reset();
+    }
     if (request.jobs.empty()) {
       complete(request);
       return;
@@ -611,6 +621,8 @@ class Client::Impl final : public peer::PeerRoleOf<Command> {
 
   // PROTOCOL §14.4: progress for a job still waiting goes to its request's progress
   // callback; for a job that finished (or was never ours) it is dropped.
+  std::shared_ptr<const RetryPolicy> last_retry_;  // I/O thread: see on_request
+
   void on_progress(protocol::ClientProgress&& msg) {
     for (std::size_t i = 0; i < msg.entries.size(); ++i) {
       const auto& entry = msg.entries[i];

@@ -264,6 +264,13 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
   accepted.req = msg.req;
   accepted.ids.reserve(msg.jobs.size());
   accepted_.accepted(next_job_id_, now);
+  // One reference-counted copy of the header's retry policy for all its jobs, and for
+  // the next pushes with the same one (the codec hands out the policy it parsed last).
+  if (msg.lifecycle.retry != last_retry_policy_) {
+    last_retry_policy_ = msg.lifecycle.retry;
+    last_retry_ = msg.lifecycle.retry ? RetryRef(*msg.lifecycle.retry) : RetryRef();
+  }
+  const RetryRef& header_retry = last_retry_;
   counters_.jobs_received += msg.jobs.size();
   for (std::size_t i = 0; i < msg.jobs.size(); ++i) {
     auto& job = msg.jobs[i];
@@ -284,7 +291,7 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
     spec.cargo.payload = detail::OpaqueFrame(std::move(msg.payloads[i]));
     spec.cargo.set_run_timeout(run_timeout);
     spec.cargo.set_raw(job.raw);
-    apply_lifecycle(spec, msg.lifecycle, job.lifecycle, now);
+    apply_lifecycle(spec, msg.lifecycle, header_retry, job.lifecycle, now);
     journal_accepted(id, peer, spec, now);
     scheduler_.submit(std::move(spec), now, effects_);
   }
@@ -536,7 +543,7 @@ void Dispatcher::apply(Effects& effects, const ResultSource* result) {
                                    f.job, f.facts.attempt, errc::kPoison);
               }
               if (events_.finish) events_.finish(info(f.job, f.facts), Result{err, {}});
-              const unsigned attempts = f.cargo.retry ? f.cargo.retry->retried + 1 : 0;
+              const unsigned attempts = f.cargo.retry ? f.cargo.retried() + 1 : 0;
               if (f.reason == FailReason::poison) bury(letter_of(f.job, f.facts, f.cargo, err, attempts));
               deliver(f.job, f.facts, f.client, std::move(err), zmq::message_t(), false, attempts);
               ++finished_since_cleanup_;

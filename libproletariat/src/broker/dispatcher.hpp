@@ -141,7 +141,8 @@ class Dispatcher {
   void on_dead(Peer& peer, const protocol::DeadRequest& msg);
   void on_group_limits(Peer& peer, const protocol::GroupLimitsRequest& msg);
   // The lifecycle options of one job of a push: the entry's, else the header's.
-  void apply_lifecycle(JobSpec& spec, const protocol::Lifecycle& header, protocol::Lifecycle& entry, TimePoint now);
+  void apply_lifecycle(JobSpec& spec, const protocol::Lifecycle& header, const RetryRef& header_retry,
+                       protocol::Lifecycle& entry, TimePoint now);
   // A worker's error answer for a job with a retry policy: retried (true: the job
   // waits out its backoff), or its final answer; then `letter` is set when the job
   // exhausted its retries (it becomes a dead letter once its result is delivered).
@@ -238,6 +239,10 @@ class Dispatcher {
   // are recorded under kRequeueIdentity, so that they survive a restart.
   ClientSlot requeue_slot_ = 0;
   std::mt19937_64 rng_;
+  // The retry policy of the last push that had one, as the codec decoded it and as its
+  // jobs share it (on_push).
+  std::shared_ptr<const RetryPolicy> last_retry_policy_;
+  RetryRef last_retry_;
 
   monitor::Counters counters_;
   monitor::AcceptanceClock accepted_;

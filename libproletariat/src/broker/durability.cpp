@@ -113,8 +113,8 @@ void Dispatcher::open_journal(TimePoint boot) {
       spec.cargo.set_raw(job.raw);
       spec.group = std::move(job.group);
       if (job.retry) {
-        spec.cargo.retry = std::make_unique<RetryState>(
-            RetryState{std::make_shared<const RetryPolicy>(std::move(*job.retry)), job.answered});
+        spec.cargo.retry = RetryRef(std::move(*job.retry));
+        spec.cargo.set_retried(job.answered);
       }
       // A job that was waiting (a delay, a retry's backoff) waits out the rest of it.
       if (job.retry_due_wall_ms) {
@@ -226,7 +226,7 @@ void Dispatcher::journal_accepted(JobId id, const Peer& peer, const JobSpec& spe
   job.raw = spec.cargo.raw();
   job.group = spec.group;
   if (spec.not_before) job.not_before_wall_ms = wall_ms(*spec.not_before);
-  if (spec.cargo.retry) job.retry = *spec.cargo.retry->policy;
+  if (spec.cargo.retry) job.retry = *spec.cargo.retry;
   const zmq::message_t payload = spec.cargo.payload.share();
   job.payload = bytes_of(payload);
   journal_->accepted(job);

@@ -31,8 +31,8 @@ bool retries_code(const RetryPolicy& policy, std::string_view code) {
 
 }  // namespace
 
-void Dispatcher::apply_lifecycle(JobSpec& spec, const protocol::Lifecycle& header, protocol::Lifecycle& entry,
-                                 TimePoint now) {
+void Dispatcher::apply_lifecycle(JobSpec& spec, const protocol::Lifecycle& header, const RetryRef& header_retry,
+                                 protocol::Lifecycle& entry, TimePoint now) {
   const protocol::Due& due = entry.due.set() ? entry.due : header.due;
   // Both bounded by the longest timeout, so that clock arithmetic cannot overflow.
   if (due.delay_ms) {
@@ -55,8 +55,11 @@ void Dispatcher::apply_lifecycle(JobSpec& spec, const protocol::Lifecycle& heade
   } else if (header.group) {
     spec.group = *header.group;
   }
-  const auto& retry = entry.retry ? entry.retry : header.retry;
-  if (retry) spec.cargo.retry = std::make_unique<RetryState>(RetryState{retry, 0});
+  if (entry.retry) {
+    spec.cargo.retry = RetryRef(*entry.retry);
+  } else {
+    spec.cargo.retry = header_retry;
+  }
 }
 
 std::chrono::milliseconds Dispatcher::backoff(const RetryPolicy& policy, unsigned retry) {
@@ -70,26 +73,28 @@ std::chrono::milliseconds Dispatcher::backoff(const RetryPolicy& policy, unsigne
 bool Dispatcher::retried(Peer& worker, const protocol::WorkerResult& entry, unsigned& attempts,
                          std::optional<DeadLetter>& letter) {
   const auto job = scheduler_.view(entry.id);
-  if (!job || !job->cargo.retry || !scheduler_.is_current(entry.id, *worker.worker, entry.attempt)) return false;
-  RetryState& state = *job->cargo.retry;
-  attempts = state.retried + 1;
-  if (!entry.err || !retries_code(*state.policy, entry.err->code)) return false;
-  if (state.retried >= state.policy->max) {
+  if (!job || !job->cargo.retry || !job->running_on(*worker.worker, entry.attempt)) return false;
+  const RetryPolicy& policy = *job->cargo.retry;
+  const unsigned retried = job->cargo.retried();
+  attempts = retried + 1;
+  if (!entry.err || !retries_code(policy, entry.err->code)) return false;
+  if (retried >= policy.max) {
     JobFacts facts{job->client, job->priority, job->key, job->service, job->attempt, job->cargo.payload.size(),
                    job->group};
     letter = letter_of(entry.id, facts, job->cargo, *entry.err, attempts);
     letter->raw = job->cargo.raw();
     return false;
   }
-  const auto wait = backoff(*state.policy, state.retried + 1);
+  const auto wait = backoff(policy, retried + 1);
   const TimePoint due = now_ + wait;
+  const unsigned max = policy.max;
+  job->cargo.count_retry();  // before retry(): the view is not valid after it
   if (!scheduler_.retry(entry.id, *worker.worker, entry.attempt, due)) return false;
-  ++state.retried;
   ++counters_.retries;
   running_since_.erase(entry.id);
-  if (journal_) journal_->retrying(entry.id, state.retried, wall_ms(due));
+  if (journal_) journal_->retrying(entry.id, retried + 1, wall_ms(due));
   detail::log().info("job {} attempt {} failed with {}: retry {} of {} in {} ms", entry.id, entry.attempt,
-                     entry.err->code, state.retried, state.policy->max, wait.count());
+                     entry.err->code, retried + 1, max, wait.count());
   return true;
 }
 
@@ -105,7 +110,7 @@ DeadLetter Dispatcher::letter_of(JobId job, const JobFacts& facts, const JobCarg
   letter.service = facts.service;
   letter.group = facts.group;
   letter.run_timeout_ms = cargo.run_timeout();
-  if (cargo.retry) letter.retry = cargo.retry->policy;
+  if (cargo.retry) letter.retry = std::make_shared<const RetryPolicy>(*cargo.retry);
   letter.err = std::move(err);
   letter.attempts = std::max(1U, attempts);
   letter.since_wall_ms = wall_ms(now_);
@@ -168,7 +173,7 @@ JobId Dispatcher::requeue(DeadLetter letter) {
   spec.cargo.payload = detail::OpaqueFrame(std::move(letter.payload));
   spec.cargo.set_run_timeout(letter.run_timeout_ms);
   spec.cargo.set_raw(letter.raw);
-  if (letter.retry) spec.cargo.retry = std::make_unique<RetryState>(RetryState{letter.retry, 0});
+  if (letter.retry) spec.cargo.retry = RetryRef(*letter.retry);
   if (journal_) {
     Peer nobody;
     nobody.identity = std::string(kRequeueIdentity);

@@ -101,7 +101,7 @@ void StatusView::append_lifecycle_fields(std::string& out, const SchedulerStats&
     append_field(out, "reason");
     append_string(out, d.retrying ? "retry_backoff" : "delayed");
     append_field(out, "attempts");
-    append_uint(out, job && job->cargo.retry ? job->cargo.retry->retried : 0);
+    append_uint(out, job && job->cargo.retry ? job->cargo.retried() : 0);
     append_field(out, "priority");
     append_number(out, job ? job->priority : 0);
     append_field(out, "service");

@@ -331,9 +331,20 @@ std::string lifecycle_field(std::string_view key, const Scalar& v, Lifecycle& ou
   }
   if (key == "retry") {
     if (v.kind != Scalar::Kind::compound || v.s.empty() || v.s.front() != '{') return "field 'retry' must be an object";
+    // A stream of pushes repeats one policy: the last one parsed (per thread: each
+    // peer's I/O thread and the manager's loop decode alone) is reused when the text
+    // is the same, so a push costs a comparison, not a JSON parse and an allocation.
+    thread_local std::string last_text;
+    thread_local std::shared_ptr<const RetryPolicy> last_policy;
+    if (last_policy && v.s == last_text) {
+      out.retry = last_policy;
+      return {};
+    }
     auto parsed = parse_retry(v.s);
     if (auto* problem = std::get_if<std::string>(&parsed)) return std::move(*problem);
     out.retry = std::make_shared<const RetryPolicy>(std::get<RetryPolicy>(std::move(parsed)));
+    last_text.assign(v.s);
+    last_policy = out.retry;
     return {};
   }
   taken = false;

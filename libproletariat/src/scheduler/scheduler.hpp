@@ -213,6 +213,12 @@ struct JobView {
   const std::string& group;
   unsigned attempt;  // the attempt the job would get is attempt + 1
   const JobCargo& cargo;
+  JobState state;
+  WorkerSlot worker;  // when running
+  // Whether (worker, attempt) is the job's current assignment (Scheduler::is_current).
+  [[nodiscard]] bool running_on(WorkerSlot on, unsigned assigned) const noexcept {
+    return state == JobState::running && worker == on && attempt == assigned;
+  }
 };
 // Returns an index into candidates, or nullopt to leave the job queued this round.
 using Selector = std::function<std::optional<std::size_t>(const JobView&, std::span<const Candidate>)>;

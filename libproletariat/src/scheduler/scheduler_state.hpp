@@ -360,7 +360,7 @@ struct Scheduler::State {
 
   [[nodiscard]] JobView view_of(const Job& job) const noexcept {
     return JobView{job.id,      job.client,  job.priority, job.key(), services[job.service_id].name,
-                   groups[job.group_id].name, job.attempt, job.cargo};
+                   groups[job.group_id].name, job.attempt, job.cargo, job.state, job.worker};
   }
 
   // A copy of the job's data for an effect that outlives the job (GaveUp).
