@@ -24,7 +24,8 @@ using namespace proletariat::protocol;
 
 template <typename T>
 Frames encode_one(T& msg) {
-  if constexpr (std::is_same_v<T, Push> || std::is_same_v<T, WorkerResults> || std::is_same_v<T, SysMsg>) {
+  if constexpr (std::is_same_v<T, Push> || std::is_same_v<T, WorkerResults> || std::is_same_v<T, SysMsg> ||
+                std::is_same_v<T, WorkerProgress>) {
     return encode(std::move(msg));
   } else {
     return encode(msg);
