@@ -66,12 +66,18 @@ extern "C" {
 /* Version of this C API: the major changes only when a program built against an older
  * header of the same major could break; the minor grows with additions (1: the client
  * identity and the worker's graceful stop, drain_timeout_ms; 2: CURVE, the curve_*
- * options and the key functions). */
+ * options and the key functions; 3: the job lifecycle of docs/PROTOCOL.md §14: retries,
+ * delays and groups in proletariat_work_options, proletariat_result.attempts, progress
+ * (proletariat_job_progress, proletariat_client_push_progress), dead letters and group
+ * limits (proletariat_client_dead_letters*, proletariat_client_*group_limits)). */
 #define PROLETARIAT_C_API_VERSION_MAJOR 1
-#define PROLETARIAT_C_API_VERSION_MINOR 2
+#define PROLETARIAT_C_API_VERSION_MINOR 3
 
 /* "none" for a timeout option, "forever" for a wait. */
 #define PROLETARIAT_NO_TIMEOUT (-1)
+
+/* "no limit" for a limit option (group limits; added in API version 1.3). */
+#define PROLETARIAT_NO_LIMIT (-1)
 
 /* ------------------------------------------------------------------------------------
  * Status codes and the per-thread last error
@@ -92,7 +98,10 @@ typedef enum proletariat_status {
   /* Out of memory ("ENOMEM"). */
   PROLETARIAT_ENOMEM = 4,
   /* The operation failed for a reason outside the arguments, e.g. an endpoint that
-   * cannot be bound ("EINTERNAL" from the library, with the reason in the message). */
+   * cannot be bound ("EINTERNAL" from the library, with the reason in the message), a
+   * manager that does not implement the job lifecycle ("ENOTSUPPORTED"), a request the
+   * manager refused ("EDENIED" without an admin key) or a manager that was lost
+   * ("ECONNLOST"). */
   PROLETARIAT_EFAILED = 5,
   /* An unexpected failure inside the library: a bug, please report it ("EINTERNAL"). */
   PROLETARIAT_EINTERNAL = 6
@@ -107,8 +116,11 @@ PROLETARIAT_API const char* proletariat_status_string(proletariat_status status)
  * failing call, or proletariat_clear_error, on the same thread.
  *
  * Codes are the wire codes of docs/PROTOCOL.md §6 ("EBADFIELD", "EBADJSON",
- * "EBADOFFER", "ESTATE", "EINTERNAL", ...) and these C-API-only codes, which never
- * travel on the wire: "ETIMEDOUT" (a wait ran out), "ENOMEM" (out of memory). */
+ * "EBADOFFER", "ESTATE", "EINTERNAL", "EDENIED", "ECONNLOST", "ENOTSUPPORTED" (a
+ * manager that does not announce the job lifecycle of §14: the admin calls below fail
+ * with it, and so do the jobs of a push that asks for a delay, a group or retries), ...)
+ * and these C-API-only codes, which never travel on the wire: "ETIMEDOUT" (a wait ran
+ * out), "ENOMEM" (out of memory). */
 PROLETARIAT_API proletariat_status proletariat_last_error_status(void);
 PROLETARIAT_API const char* proletariat_last_error_code(void);
 PROLETARIAT_API const char* proletariat_last_error_message(void);
@@ -139,6 +151,10 @@ typedef struct proletariat_result {
   const char* data;
   size_t data_len;
   int raw;
+  /* Added in API version 1.3. The attempts a worker answered for the job, this one
+   * included, when its push asked for retries (proletariat_work_options.retry,
+   * PROTOCOL §14.1); 0 otherwise. */
+  unsigned attempts;
 } proletariat_result;
 
 /* A job as the manager's events see it; valid only during the callback. */
@@ -218,6 +234,18 @@ typedef struct proletariat_manager_options {
   /* Without CURVE, endpoints other than loopback are refused (a wildcard binds
    * loopback only) unless this is non-zero. 0 */
   int allow_insecure_remote;
+  /* Added in API version 1.3 (read only when `size` covers them, else the defaults).
+   * The job lifecycle (PROTOCOL §14). The limits of every job group that has none of
+   * its own (proletariat_client_set_group_limits sets those): at most group_max_running
+   * of a group's jobs run at once (>= 0), at most group_rate of them start a second
+   * (a finite number >= 0); PROLETARIAT_NO_LIMIT: none. PROLETARIAT_NO_LIMIT both */
+  int64_t group_max_running;
+  double group_rate;
+  /* Dead letters (jobs that exhausted their retries, poison jobs): at most this many
+   * are kept, none older than dead_letter_max_age_ms (> 0); the oldest go first.
+   * 10000 and 604800000 (a week) */
+  uint64_t max_dead_letters;
+  int64_t dead_letter_max_age_ms;
 } proletariat_manager_options;
 
 PROLETARIAT_API void proletariat_manager_options_init_sized(proletariat_manager_options* options, size_t size);
@@ -414,6 +442,17 @@ PROLETARIAT_API proletariat_status proletariat_job_reply_raw(proletariat_job* jo
 /* Fails the job with an error code (NULL or "": "EHANDLER") and message (NULL: ""). */
 PROLETARIAT_API proletariat_status proletariat_job_fail(proletariat_job* job, const char* code, const char* message);
 
+/* Reports progress or partial data for the running job (PROTOCOL §14.4), as JSON text
+ * (len 0: NUL-terminated; NULL: JSON null) or raw bytes, as proletariat_job_reply takes
+ * them. Any number of times before the answer, from any thread, through any handle to
+ * the job; the client's progress callback (proletariat_client_push_progress) gets each,
+ * in order, always before the job's result. Never waits for the network. After this
+ * job was answered through the C API: PROLETARIAT_ESTATE. Progress of a job cancelled
+ * meanwhile, or sent to a manager without the job lifecycle, returns PROLETARIAT_OK and
+ * is dropped. Added in API version 1.3. */
+PROLETARIAT_API proletariat_status proletariat_job_progress(proletariat_job* job, const char* json, size_t len);
+PROLETARIAT_API proletariat_status proletariat_job_progress_raw(proletariat_job* job, const void* bytes, size_t len);
+
 /* Makes a new reference to the job, owned by the caller, valid on any thread until
  * proletariat_job_release(&ref); independent of `job` and of the worker's lifetime. */
 PROLETARIAT_API proletariat_status proletariat_job_retain(proletariat_job* job, proletariat_job** ref);
@@ -493,6 +532,29 @@ typedef struct proletariat_job_spec {
   const char* service; /* only workers offering it take the job; NULL: none */
 } proletariat_job_spec;
 
+/* How the manager retries a job whose worker answered an error (PROTOCOL §14.1; added
+ * in API version 1.3). Pointed to by proletariat_work_options.retry; strings and the
+ * array are copied by the push. Fill it with proletariat_retry_options_init. The
+ * backoff before retry n (from 1) is min(max_delay, initial x factor^(n-1)), shortened
+ * by a random fraction up to jitter. Only errors a worker answers are retried (never
+ * "EATO", "EPOISON", "ECSTO", "EABORTED", "ECONNLOST"); a job that fails with a retried
+ * code on its last allowed attempt becomes a dead letter (see
+ * proletariat_client_dead_letters). Out of range: the push fails with
+ * PROLETARIAT_EINVAL, "EBADFIELD". */
+typedef struct proletariat_retry_options {
+  size_t size;              /* set by the init macro; do not touch */
+  unsigned max;             /* attempts after the first, 0 .. 100; 0 */
+  const char* const* codes; /* the error codes retried (non-empty strings); none: every code but "ETO" */
+  size_t codes_count;
+  int64_t initial_ms;   /* backoff before the first retry, >= 0; 1000 */
+  double factor;        /* each backoff is the previous one times this, >= 1; 2 */
+  int64_t max_delay_ms; /* no backoff is longer, >= 0; 300000 */
+  double jitter;        /* 0 .. 1; 0.2 */
+} proletariat_retry_options;
+
+PROLETARIAT_API void proletariat_retry_options_init_sized(proletariat_retry_options* options, size_t size);
+#define proletariat_retry_options_init(options) proletariat_retry_options_init_sized((options), sizeof *(options))
+
 /* Options of one push (SPEC §2.1). */
 typedef struct proletariat_work_options {
   size_t size;               /* set by the init macro; do not touch */
@@ -500,6 +562,22 @@ typedef struct proletariat_work_options {
   int64_t run_timeout_ms;    /* per job, from its start on a worker; expiry: "ETO"; none */
   int64_t assign_timeout_ms; /* per job, until a worker takes it; expiry: "EATO"; none */
   double priority;           /* >= 0, fractions allowed, higher runs first; 0 */
+  /* Added in API version 1.3 (read only when `size` covers them, else none): the job
+   * lifecycle (PROTOCOL §14). A manager that does not announce it fails the jobs of a
+   * push that sets any of these with "ENOTSUPPORTED". Out of range: the push fails with
+   * PROLETARIAT_EINVAL, "EBADFIELD".
+   * The jobs are accepted at once but queue only delay_ms after the manager received
+   * them, or at at_ms (ms since the Unix epoch, on the manager's clock; a time past
+   * queues at once); at most one of the two. Set timeout_ms beyond the delay: it counts
+   * from the push. PROLETARIAT_NO_TIMEOUT: none. none */
+  int64_t delay_ms;
+  int64_t at_ms;
+  /* The jobs' group (1 to 256 bytes of UTF-8, PROTOCOL max_group_bytes): the
+   * manager's per-group limits apply (see proletariat_client_set_group_limits). NULL
+   * or "": none. NULL */
+  const char* group;
+  /* Retries with backoff; NULL: none (a failure is the result). NULL */
+  const proletariat_retry_options* retry;
 } proletariat_work_options;
 
 PROLETARIAT_API void proletariat_work_options_init_sized(proletariat_work_options* options, size_t size);
@@ -527,6 +605,23 @@ PROLETARIAT_API proletariat_status proletariat_client_push_cb(proletariat_client
                                                               const proletariat_work_options* options,
                                                               proletariat_each_fn each, proletariat_done_fn done,
                                                               void* user_data, proletariat_request** request);
+/* Progress a worker reported for a running job (proletariat_job_progress, PROTOCOL
+ * §14.4): the job's position in the group and the payload, JSON text or bytes when
+ * `raw` is non-zero, NUL-terminated (the NUL not counted in data_len), valid during the
+ * call only. Called in the order the worker reported, never after that job's `each`
+ * (or its place in `done`). Runs on the client's I/O thread, as the other callbacks.
+ * Progress is not kept: what is reported while this client is away is lost. */
+typedef void (*proletariat_progress_fn)(size_t index, const char* data, size_t data_len, int raw, void* user_data);
+
+/* As proletariat_client_push_cb, and `progress` (may be NULL) gets what the workers
+ * report while the jobs run; all three callbacks get user_data. Added in API version
+ * 1.3. */
+PROLETARIAT_API proletariat_status proletariat_client_push_progress(proletariat_client* client,
+                                                                    const proletariat_job_spec* jobs, size_t count,
+                                                                    const proletariat_work_options* options,
+                                                                    proletariat_each_fn each, proletariat_done_fn done,
+                                                                    proletariat_progress_fn progress, void* user_data,
+                                                                    proletariat_request** request);
 /* Single-job convenience: one JSON job (len 0: NUL-terminated) with no key or service;
  * its result is proletariat_results_at(results, 0) after proletariat_request_wait. */
 PROLETARIAT_API proletariat_status proletariat_client_push_one(proletariat_client* client, const char* json, size_t len,
@@ -559,6 +654,80 @@ PROLETARIAT_API void proletariat_request_destroy(proletariat_request** request);
 PROLETARIAT_API size_t proletariat_results_count(const proletariat_results* results);
 /* The result at `index`, or NULL when out of range; lives as long as `results`. */
 PROLETARIAT_API const proletariat_result* proletariat_results_at(const proletariat_results* results, size_t index);
+
+/* ------------------------------------------------------------------------------------
+ * Administration: dead letters and group limits (PROTOCOL §14.2, §14.5; added in API
+ * version 1.3)
+ * ------------------------------------------------------------------------------------ */
+
+/* The manager's reply to one administrative call: its JSON document, and for
+ * proletariat_client_dead_letters_show the payload of each letter. The caller owns it
+ * and frees it with proletariat_admin_reply_destroy; what its accessors hand out lives
+ * as long as it. */
+typedef struct proletariat_admin_reply proletariat_admin_reply;
+
+/* Every call below asks the manager through the client and blocks until it answers,
+ * then sets *reply (NULL on failure). They need a registered client (else
+ * PROLETARIAT_EFAILED, "ECONNLOST"; see proletariat_client_wait_connected); a manager
+ * lost before it answers fails them with "ECONNLOST" too (after at most its heartbeat
+ * liveness), one without the job lifecycle with "ENOTSUPPORTED". With CURVE, dead
+ * letters and changes of group limits need an admin key ("EDENIED"). A request the
+ * manager finds malformed: PROLETARIAT_EINVAL, "EBADFIELD". Refused
+ * (PROLETARIAT_ESTATE) from a callback of the same client, whose thread receives the
+ * answer. */
+
+/* The newest dead letters first, at most `limit` (the manager caps it; 0: none, only
+ * the total). The JSON is the DEADLETTERS reply: {"op": "list", "total": N, "letters":
+ * [{"id", "job", "service", "key", "group", "priority", "client", "err": {"code",
+ * "message"}, "attempts", "since", "raw", "bytes"}, ...]}; the payloads are empty here
+ * (JSON null, or no bytes for a raw letter): use show. */
+PROLETARIAT_API proletariat_status proletariat_client_dead_letters(proletariat_client* client, size_t limit,
+                                                                   proletariat_admin_reply** reply);
+/* The letters with the given ids (letter ids, "id" in the list; unknown ones are left
+ * out), each with its payload: payload i belongs to "letters"[i]. count must be > 0. */
+PROLETARIAT_API proletariat_status proletariat_client_dead_letters_show(proletariat_client* client, const uint64_t* ids,
+                                                                        size_t count, proletariat_admin_reply** reply);
+/* Sends the letters with the given ids (count 0: every letter) back as new jobs, with
+ * new ids and no client (their results are only logged); their letters are removed.
+ * The JSON has "requeued": [{"letter": id, "job": new id}, ...] and "total". */
+PROLETARIAT_API proletariat_status proletariat_client_dead_letters_requeue(proletariat_client* client,
+                                                                           const uint64_t* ids, size_t count,
+                                                                           proletariat_admin_reply** reply);
+/* Removes the letters with the given ids (count 0: every letter). The JSON has
+ * "purged" (how many were removed) and "total". */
+PROLETARIAT_API proletariat_status proletariat_client_dead_letters_purge(proletariat_client* client,
+                                                                         const uint64_t* ids, size_t count,
+                                                                         proletariat_admin_reply** reply);
+
+/* The group limits: the GROUPLIMITS reply {"defaults": {"maxRunning", "rate"},
+ * "groups": [{"group", "maxRunning", "rate", "running", "waiting", "started",
+ * "custom"}, ...]} (null: no limit), the groups with the most waiting jobs first. */
+PROLETARIAT_API proletariat_status proletariat_client_group_limits(proletariat_client* client,
+                                                                   proletariat_admin_reply** reply);
+/* Gives `group` (required) its own limits, replacing the defaults for it: at most
+ * max_running of its jobs run at once (>= 0) and at most `rate` start a second (a
+ * finite number >= 0); PROLETARIAT_NO_LIMIT: no limit; 0 pauses the group. Not kept
+ * across a restart of the manager. The reply is as proletariat_client_group_limits'. */
+PROLETARIAT_API proletariat_status proletariat_client_set_group_limits(proletariat_client* client, const char* group,
+                                                                       int64_t max_running, double rate,
+                                                                       proletariat_admin_reply** reply);
+/* Returns `group` (required) to the default limits. */
+PROLETARIAT_API proletariat_status proletariat_client_clear_group_limits(proletariat_client* client, const char* group,
+                                                                         proletariat_admin_reply** reply);
+
+/* The reply's JSON document, NUL-terminated (the NUL not counted in *len; len may be
+ * NULL); "" for a NULL reply. */
+PROLETARIAT_API const char* proletariat_admin_reply_json(const proletariat_admin_reply* reply, size_t* len);
+/* The payloads (dead_letters_show: one per letter, in the order of "letters"; 0 for
+ * the other calls but dead_letters, whose payloads are empty). */
+PROLETARIAT_API size_t proletariat_admin_reply_payload_count(const proletariat_admin_reply* reply);
+/* Payload `index`: JSON text ("null" for null) or bytes when *raw is set to 1;
+ * NUL-terminated, the NUL not counted in *len. len and raw may be NULL. NULL when out
+ * of range. */
+PROLETARIAT_API const char* proletariat_admin_reply_payload(const proletariat_admin_reply* reply, size_t index,
+                                                            size_t* len, int* raw);
+/* Frees the reply; sets *reply NULL. NULL or *reply NULL: no-op. */
+PROLETARIAT_API void proletariat_admin_reply_destroy(proletariat_admin_reply** reply);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -150,6 +150,10 @@ void proletariat_manager_options_init_sized(proletariat_manager_options* options
   o.max_jobs_per_client = d.max_jobs_per_client;
   o.seed = d.seed;
   o.suspect_after = d.suspect_after;
+  o.group_max_running = PROLETARIAT_NO_LIMIT;
+  o.group_rate = PROLETARIAT_NO_LIMIT;
+  o.max_dead_letters = d.max_dead_letters;
+  o.dead_letter_max_age_ms = d.dead_letter_max_age.count();
   init_sized(options, size, o);
 }
 
@@ -205,6 +209,17 @@ proletariat_status proletariat_manager_new(const proletariat_manager_options* op
         m.curve_keys_dir = options->curve_keys_dir;
       }
       m.allow_insecure_remote = options->allow_insecure_remote != 0;
+    }
+    if (covers(options, offsetof(proletariat_manager_options, dead_letter_max_age_ms),
+               sizeof options->dead_letter_max_age_ms)) {
+      m.group_max_running = optional_limit(options->group_max_running, "group_max_running");
+      m.group_rate = optional_rate(options->group_rate, "group_rate");
+      m.max_dead_letters = static_cast<std::size_t>(options->max_dead_letters);
+      if (options->dead_letter_max_age_ms <= 0) {
+        return invalid("proletariat_manager_new: dead_letter_max_age_ms must be > 0, not " +
+                       std::to_string(options->dead_letter_max_age_ms));
+      }
+      m.dead_letter_max_age = milliseconds{options->dead_letter_max_age_ms};
     }
     *manager = new proletariat_manager(std::move(m));
     return PROLETARIAT_OK;

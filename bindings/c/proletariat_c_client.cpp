@@ -11,8 +11,12 @@
 //    Client::work_individual: `each` fills the results by position, `done` builds the C
 //    views, calls the C done callback, then marks the state done, so a waiter wakes
 //    only after that callback returned.
+//  - proletariat_admin_reply owns copies of an administrative reply (its JSON text and
+//    NUL-terminated payloads); the calls that make one block on the C++ future outside
+//    the link's lock.
 #include <condition_variable>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <cstdio>
 #include <mutex>
@@ -43,6 +47,13 @@ namespace {
 // them.
 constexpr std::size_t kClientOptionsV1 = offsetof(proletariat_client_options, system_messages);
 
+// proletariat_work_options as version 1 had it: every member up to priority. The
+// lifecycle members (delay_ms, at_ms, group, retry) are read only when `size` covers
+// them.
+constexpr std::size_t kWorkOptionsV1 = offsetof(proletariat_work_options, delay_ms);
+static_assert(kWorkOptionsV1 == offsetof(proletariat_work_options, priority) + sizeof(double),
+              "delay_ms must directly follow the last member of version 1");
+
 struct ClientLink {
   std::shared_mutex mutex;
   std::unique_ptr<proletariat::Client> client;  // empty once the client is destroyed
@@ -55,6 +66,7 @@ struct RequestState {
   proletariat_results results;
   proletariat_each_fn each = nullptr;
   proletariat_done_fn done_fn = nullptr;
+  proletariat_progress_fn progress = nullptr;
   void* user_data = nullptr;
 };
 
@@ -73,6 +85,11 @@ std::string random_identity() {
 struct proletariat_client {
   std::shared_ptr<ClientLink> link = std::make_shared<ClientLink>();
   std::string identity;  // fixed at creation: read without the link's lock
+};
+
+struct proletariat_admin_reply {
+  std::string json;
+  std::vector<proletariat::Payload> payloads;  // from c_payload: NUL-terminated
 };
 
 struct proletariat_request {
@@ -171,23 +188,60 @@ proletariat::JobSpec job_spec(const proletariat_job_spec& spec, std::size_t inde
   return job;
 }
 
+[[noreturn]] void bad_field(const std::string& message) {
+  throw proletariat::Error(std::string(errc::kBadField), message);
+}
+
+// Checked by the Client as the manager would (max, factor, jitter, codes); here only
+// what C adds: initialisation, NULL pointers, negative durations.
+proletariat::RetryPolicy retry_policy(const proletariat_retry_options& options) {
+  if (!initialised(&options)) bad_field("retry options not initialised with proletariat_retry_options_init");
+  if (options.codes == nullptr && options.codes_count != 0) bad_field("retry.codes is NULL with a count");
+  proletariat::RetryPolicy policy;
+  policy.max = options.max;
+  policy.codes.reserve(options.codes_count);
+  for (std::size_t i = 0; i < options.codes_count; ++i) {
+    if (options.codes[i] == nullptr) bad_field("retry.codes[" + std::to_string(i) + "] is NULL");
+    policy.codes.emplace_back(options.codes[i]);
+  }
+  policy.initial = required_ms(options.initial_ms, "retry.initial_ms");
+  policy.factor = options.factor;
+  policy.max_delay = required_ms(options.max_delay_ms, "retry.max_delay_ms");
+  policy.jitter = options.jitter;
+  return policy;
+}
+
 proletariat::WorkOptions work_options(const proletariat_work_options* options) {
   proletariat::WorkOptions w;
   if (options == nullptr) return w;
-  if (!initialised(options)) {
-    throw proletariat::Error(std::string(errc::kBadField),
-                             "work options not initialised with proletariat_work_options_init");
+  if (!initialised(options, kWorkOptionsV1)) {
+    bad_field("work options not initialised with proletariat_work_options_init");
   }
   w.timeout = optional_ms(options->timeout_ms, "timeout_ms");
   w.run_timeout = optional_ms(options->run_timeout_ms, "run_timeout_ms");
   w.assign_timeout = optional_ms(options->assign_timeout_ms, "assign_timeout_ms");
   w.priority = options->priority;  // checked by the Client (finite, >= 0)
+  if (covers(options, offsetof(proletariat_work_options, retry), sizeof options->retry)) {
+    w.delay = optional_ms(options->delay_ms, "delay_ms");  // with at: refused by the Client
+    if (options->at_ms != PROLETARIAT_NO_TIMEOUT) {
+      using std::chrono::system_clock;
+      const auto latest = std::chrono::duration_cast<milliseconds>(system_clock::duration::max()).count();
+      if (options->at_ms < 0 || options->at_ms > latest) {
+        bad_field("at_ms must be ms since the Unix epoch (>= 0) or PROLETARIAT_NO_TIMEOUT, not " +
+                  std::to_string(options->at_ms));
+      }
+      w.at = system_clock::time_point(std::chrono::duration_cast<system_clock::duration>(milliseconds{options->at_ms}));
+    }
+    w.group = copy_string(options->group);  // checked by the Client (UTF-8, length)
+    if (options->retry != nullptr) w.retry = retry_policy(*options->retry);
+  }
   return w;
 }
 
 proletariat_status push(proletariat_client* client, const char* name, const proletariat_job_spec* jobs,
                         std::size_t count, const proletariat_work_options* options, proletariat_each_fn each,
-                        proletariat_done_fn done, void* user_data, proletariat_request** request, bool need_request) {
+                        proletariat_done_fn done, proletariat_progress_fn progress, void* user_data,
+                        proletariat_request** request, bool need_request) {
   if (request != nullptr) *request = nullptr;
   if (need_request && request == nullptr) return invalid(std::string(name) + ": request (the out pointer) is NULL");
   if (jobs == nullptr && count != 0) return invalid(std::string(name) + ": jobs is NULL with a count");
@@ -200,6 +254,7 @@ proletariat_status push(proletariat_client* client, const char* name, const prol
     auto state = std::make_shared<RequestState>();
     state->each = each;
     state->done_fn = done;
+    state->progress = progress;
     state->user_data = user_data;
     state->results.results.resize(count);
     state->results.views.reserve(count);  // so that build_views never allocates
@@ -215,6 +270,23 @@ proletariat_status push(proletariat_client* client, const char* name, const prol
     // Callbacks are tagged with the link, which requests share: unlike the client's
     // address, it cannot be reused by another client while a request can ask.
     const void* owner = client->link.get();
+    proletariat::Client::ProgressCallback on_progress;  // empty: the Client drops the request's progress
+    if (progress != nullptr) {
+      on_progress = [state, owner](const proletariat::Payload& report, const proletariat::JobRef& ref) {
+        proletariat::Payload owned;
+        try {
+          owned = c_payload(report);
+        } catch (...) {
+          return;  // out of memory copying a report: that one is lost, not the loop
+        }
+        const char* data = nullptr;
+        std::size_t len = 0;
+        int raw = 0;
+        payload_view(owned, &data, &len, &raw);
+        CallbackScope scope(owner);
+        state->progress(ref.index, data, len, raw, state->user_data);
+      };
+    }
     const auto id = c.work_individual(
         std::move(specs), wo,
         [state, owner](const proletariat::Result& result, const proletariat::JobRef& ref) {
@@ -241,7 +313,8 @@ proletariat_status push(proletariat_client* client, const char* name, const prol
             state->done = true;
           }
           state->cv.notify_all();
-        });
+        },
+        std::move(on_progress));
     if (handle) {
       handle->id = id;
       *request = handle.release();
@@ -290,14 +363,25 @@ size_t proletariat_client_pending(const proletariat_client* client) {
 
 proletariat_status proletariat_client_push(proletariat_client* client, const proletariat_job_spec* jobs, size_t count,
                                            const proletariat_work_options* options, proletariat_request** request) {
-  return push(client, "proletariat_client_push", jobs, count, options, nullptr, nullptr, nullptr, request, true);
+  return push(client, "proletariat_client_push", jobs, count, options, nullptr, nullptr, nullptr, nullptr, request,
+              true);
 }
 
 proletariat_status proletariat_client_push_cb(proletariat_client* client, const proletariat_job_spec* jobs,
                                               size_t count, const proletariat_work_options* options,
                                               proletariat_each_fn each, proletariat_done_fn done, void* user_data,
                                               proletariat_request** request) {
-  return push(client, "proletariat_client_push_cb", jobs, count, options, each, done, user_data, request, false);
+  return push(client, "proletariat_client_push_cb", jobs, count, options, each, done, nullptr, user_data, request,
+              false);
+}
+
+proletariat_status proletariat_client_push_progress(proletariat_client* client, const proletariat_job_spec* jobs,
+                                                    size_t count, const proletariat_work_options* options,
+                                                    proletariat_each_fn each, proletariat_done_fn done,
+                                                    proletariat_progress_fn progress, void* user_data,
+                                                    proletariat_request** request) {
+  return push(client, "proletariat_client_push_progress", jobs, count, options, each, done, progress, user_data,
+              request, false);
 }
 
 proletariat_status proletariat_client_push_one(proletariat_client* client, const char* json, size_t len,
@@ -306,7 +390,8 @@ proletariat_status proletariat_client_push_one(proletariat_client* client, const
   proletariat_job_spec spec{};
   spec.args = json;
   spec.args_len = len;
-  return push(client, "proletariat_client_push_one", &spec, 1, options, nullptr, nullptr, nullptr, request, true);
+  return push(client, "proletariat_client_push_one", &spec, 1, options, nullptr, nullptr, nullptr, nullptr, request,
+              true);
 }
 
 void proletariat_work_options_init_sized(proletariat_work_options* options, size_t size) {
@@ -315,6 +400,23 @@ void proletariat_work_options_init_sized(proletariat_work_options* options, size
   o.run_timeout_ms = PROLETARIAT_NO_TIMEOUT;
   o.assign_timeout_ms = PROLETARIAT_NO_TIMEOUT;
   o.priority = 0;
+  o.delay_ms = PROLETARIAT_NO_TIMEOUT;
+  o.at_ms = PROLETARIAT_NO_TIMEOUT;
+  o.group = nullptr;
+  o.retry = nullptr;
+  init_sized(options, size, o);
+}
+
+void proletariat_retry_options_init_sized(proletariat_retry_options* options, size_t size) {
+  const proletariat::RetryPolicy d;
+  proletariat_retry_options o{};
+  o.max = d.max;
+  o.codes = nullptr;
+  o.codes_count = 0;
+  o.initial_ms = d.initial.count();
+  o.factor = d.factor;
+  o.max_delay_ms = d.max_delay.count();
+  o.jitter = d.jitter;
   init_sized(options, size, o);
 }
 
@@ -394,4 +496,148 @@ size_t proletariat_results_count(const proletariat_results* results) {
 const proletariat_result* proletariat_results_at(const proletariat_results* results, size_t index) {
   if (results == nullptr || index >= results->views.size()) return nullptr;
   return &results->views[index];
+}
+
+// --- administration: dead letters and group limits -------------------------------------------
+
+namespace {
+
+void fill(proletariat_admin_reply& reply, proletariat::DeadLetterReply&& answer) {
+  reply.json = answer.reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  reply.payloads.reserve(answer.payloads.size());
+  for (const auto& payload : answer.payloads) reply.payloads.push_back(c_payload(payload));
+}
+
+void fill(proletariat_admin_reply& reply, nlohmann::json&& answer) {
+  reply.json = answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Asks through the client (under the link's shared lock), then waits for the answer
+// outside it: a client destroyed meanwhile fails the call rather than waiting for it.
+template <typename Ask>
+proletariat_status admin(proletariat_client* client, const char* name, proletariat_admin_reply** reply, Ask&& ask) {
+  if (reply == nullptr) return invalid(std::string(name) + ": reply (the out pointer) is NULL");
+  *reply = nullptr;
+  if (client == nullptr) return invalid(std::string(name) + ": client is NULL");
+  if (in_callback_of(client->link.get())) {
+    return bad_state(std::string(name) +
+                     ": called from a callback of the same client, whose thread receives the manager's answer");
+  }
+  return guard([&] {
+    decltype(ask(std::declval<proletariat::Client&>())) future;
+    {
+      std::shared_lock lock(client->link->mutex);
+      if (!client->link->client) return bad_state(std::string(name) + ": the client is being destroyed");
+      future = ask(*client->link->client);
+    }
+    auto handle = std::make_unique<proletariat_admin_reply>();
+    try {
+      fill(*handle, future.get());
+    } catch (const std::future_error&) {
+      return set_error(PROLETARIAT_EFAILED, errc::kConnectionLost,
+                       std::string(name) + ": the client was destroyed before the manager answered");
+    }
+    *reply = handle.release();
+    return PROLETARIAT_OK;
+  });
+}
+
+std::vector<std::uint64_t> id_list(const uint64_t* ids, std::size_t count) {
+  return count == 0 ? std::vector<std::uint64_t>() : std::vector<std::uint64_t>(ids, ids + count);
+}
+
+}  // namespace
+
+proletariat_status proletariat_client_dead_letters(proletariat_client* client, size_t limit,
+                                                   proletariat_admin_reply** reply) {
+  return admin(client, "proletariat_client_dead_letters", reply,
+               [&](proletariat::Client& c) { return c.dead_letters(limit); });
+}
+
+proletariat_status proletariat_client_dead_letters_show(proletariat_client* client, const uint64_t* ids, size_t count,
+                                                        proletariat_admin_reply** reply) {
+  if (reply != nullptr) *reply = nullptr;
+  if (ids == nullptr || count == 0) {
+    return invalid("proletariat_client_dead_letters_show: no ids (NULL or a count of 0)");
+  }
+  return admin(client, "proletariat_client_dead_letters_show", reply,
+               [&](proletariat::Client& c) { return c.dead_letters_show(id_list(ids, count)); });
+}
+
+proletariat_status proletariat_client_dead_letters_requeue(proletariat_client* client, const uint64_t* ids,
+                                                           size_t count, proletariat_admin_reply** reply) {
+  if (reply != nullptr) *reply = nullptr;
+  if (ids == nullptr && count != 0) return invalid("proletariat_client_dead_letters_requeue: ids is NULL with a count");
+  return admin(client, "proletariat_client_dead_letters_requeue", reply,
+               [&](proletariat::Client& c) { return c.dead_letters_requeue(id_list(ids, count)); });
+}
+
+proletariat_status proletariat_client_dead_letters_purge(proletariat_client* client, const uint64_t* ids, size_t count,
+                                                         proletariat_admin_reply** reply) {
+  if (reply != nullptr) *reply = nullptr;
+  if (ids == nullptr && count != 0) return invalid("proletariat_client_dead_letters_purge: ids is NULL with a count");
+  return admin(client, "proletariat_client_dead_letters_purge", reply,
+               [&](proletariat::Client& c) { return c.dead_letters_purge(id_list(ids, count)); });
+}
+
+proletariat_status proletariat_client_group_limits(proletariat_client* client, proletariat_admin_reply** reply) {
+  return admin(client, "proletariat_client_group_limits", reply,
+               [](proletariat::Client& c) { return c.group_limits(); });
+}
+
+proletariat_status proletariat_client_set_group_limits(proletariat_client* client, const char* group,
+                                                       int64_t max_running, double rate,
+                                                       proletariat_admin_reply** reply) {
+  if (reply != nullptr) *reply = nullptr;
+  if (group == nullptr || group[0] == '\0') {
+    return invalid("proletariat_client_set_group_limits: group is NULL or empty");
+  }
+  return guard([&] {
+    const auto limit = optional_limit(max_running, "max_running");
+    const auto starts = optional_rate(rate, "rate");
+    return admin(client, "proletariat_client_set_group_limits", reply,
+                 [&](proletariat::Client& c) { return c.set_group_limits(group, limit, starts); });
+  });
+}
+
+proletariat_status proletariat_client_clear_group_limits(proletariat_client* client, const char* group,
+                                                         proletariat_admin_reply** reply) {
+  if (reply != nullptr) *reply = nullptr;
+  if (group == nullptr || group[0] == '\0') {
+    return invalid("proletariat_client_clear_group_limits: group is NULL or empty");
+  }
+  return admin(client, "proletariat_client_clear_group_limits", reply,
+               [&](proletariat::Client& c) { return c.clear_group_limits(group); });
+}
+
+const char* proletariat_admin_reply_json(const proletariat_admin_reply* reply, size_t* len) {
+  if (reply == nullptr) {
+    if (len != nullptr) *len = 0;
+    return "";
+  }
+  if (len != nullptr) *len = reply->json.size();
+  return reply->json.c_str();
+}
+
+size_t proletariat_admin_reply_payload_count(const proletariat_admin_reply* reply) {
+  return reply != nullptr ? reply->payloads.size() : 0;
+}
+
+const char* proletariat_admin_reply_payload(const proletariat_admin_reply* reply, size_t index, size_t* len, int* raw) {
+  if (len != nullptr) *len = 0;
+  if (raw != nullptr) *raw = 0;
+  if (reply == nullptr || index >= reply->payloads.size()) return nullptr;
+  const char* data = nullptr;
+  std::size_t size = 0;
+  int is_raw = 0;
+  payload_view(reply->payloads[index], &data, &size, &is_raw);
+  if (len != nullptr) *len = size;
+  if (raw != nullptr) *raw = is_raw;
+  return data;
+}
+
+void proletariat_admin_reply_destroy(proletariat_admin_reply** reply) {
+  if (reply == nullptr || *reply == nullptr) return;
+  delete *reply;
+  *reply = nullptr;
 }

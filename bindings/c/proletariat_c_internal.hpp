@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -181,6 +182,27 @@ inline milliseconds required_ms(std::int64_t ms, const char* name) {
   return milliseconds{ms};
 }
 
+// A limit option (added in API version 1.3): PROLETARIAT_NO_LIMIT means none; other
+// negative values are refused.
+inline std::optional<std::uint64_t> optional_limit(std::int64_t value, const char* name) {
+  if (value == PROLETARIAT_NO_LIMIT) return std::nullopt;
+  if (value < 0) {
+    throw proletariat::Error(std::string(errc::kBadField),
+                             std::string(name) + " must be >= 0 or PROLETARIAT_NO_LIMIT, not " + std::to_string(value));
+  }
+  return static_cast<std::uint64_t>(value);
+}
+
+// A rate (starts a second): PROLETARIAT_NO_LIMIT means none; else a finite number >= 0.
+inline std::optional<double> optional_rate(double value, const char* name) {
+  if (value == PROLETARIAT_NO_LIMIT) return std::nullopt;
+  if (!std::isfinite(value) || value < 0) {
+    throw proletariat::Error(std::string(errc::kBadField),
+                             std::string(name) + " must be a finite number >= 0 or PROLETARIAT_NO_LIMIT");
+  }
+  return value;
+}
+
 inline proletariat::Payload json_payload(const char* json, std::size_t len, const char* what) {
   if (json == nullptr) {
     if (len != 0) throw proletariat::Error(std::string(errc::kBadField), std::string(what) + " is NULL with a length");
@@ -233,7 +255,9 @@ inline constexpr const char* kJsonNull = "null";
 inline proletariat::Payload c_payload(const proletariat::Payload& payload) {
   return payload.is_raw() ? proletariat::Payload::raw(payload.str()) : proletariat::Payload::json_text(payload.str());
 }
-inline proletariat::Result c_result(const proletariat::Result& result) { return {result.err, c_payload(result.data)}; }
+inline proletariat::Result c_result(const proletariat::Result& result) {
+  return {result.err, c_payload(result.data), result.attempts};
+}
 
 // `payload` must come from c_payload() (or be empty).
 inline void payload_view(const proletariat::Payload& payload, const char** data, std::size_t* len, int* raw) noexcept {
@@ -259,6 +283,7 @@ inline proletariat_result result_view(const proletariat::Result& result) noexcep
     view.error_message = result.err->message.c_str();
   }
   payload_view(result.data, &view.data, &view.data_len, &view.raw);
+  view.attempts = result.attempts;
   return view;
 }
 

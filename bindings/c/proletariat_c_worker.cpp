@@ -287,6 +287,33 @@ proletariat_status proletariat_job_fail(proletariat_job* job, const char* code, 
   });
 }
 
+namespace {
+
+proletariat_status report_progress(proletariat_job* job, const char* name, proletariat::Payload payload) {
+  if (job == nullptr) return invalid(std::string(name) + ": job is NULL");
+  if (job->state->answered.load()) {
+    return bad_state(std::string(name) + ": job " + std::to_string(job->state->job->id()) +
+                     " was already answered; progress goes before the answer");
+  }
+  job->state->job->progress(std::move(payload));  // dropped by the library once cancelled
+  return PROLETARIAT_OK;
+}
+
+}  // namespace
+
+proletariat_status proletariat_job_progress(proletariat_job* job, const char* json, size_t len) {
+  return guard([&] {
+    return report_progress(job, "proletariat_job_progress", json_payload(json, len, "proletariat_job_progress: json"));
+  });
+}
+
+proletariat_status proletariat_job_progress_raw(proletariat_job* job, const void* bytes, size_t len) {
+  return guard([&] {
+    return report_progress(job, "proletariat_job_progress_raw",
+                           raw_payload(bytes, len, "proletariat_job_progress_raw: bytes"));
+  });
+}
+
 proletariat_status proletariat_job_retain(proletariat_job* job, proletariat_job** ref) {
   if (ref == nullptr) return invalid("proletariat_job_retain: ref (the out pointer) is NULL");
   *ref = nullptr;

@@ -947,23 +947,53 @@ std::future<nlohmann::json> Client::my_status() { return impl().core().status(tr
 
 namespace {
 
-// The admin replies as the public API gives them, on the caller's thread.
-std::future<DeadLetterReply> letters_of(std::future<peer::PeerCore::AdminReply> reply) {
-  return std::async(std::launch::deferred, [reply = std::move(reply)]() mutable {
-    auto answer = reply.get();
-    DeadLetterReply out;
-    const auto& letters = answer.header["letters"];
-    for (std::size_t i = 0; i < answer.payloads.size(); ++i) {
-      const bool raw = i < letters.size() && letters[i].value("raw", false);
-      out.payloads.push_back(protocol::from_frame(std::move(answer.payloads[i]), raw));
+// The admin replies as the public API gives them, in futures the I/O thread fulfils: a
+// deferred future (std::async) answers wait_for() with `deferred` at once, never with
+// `ready`, so a caller that waits with a timeout never saw the answer (issue 14).
+template <typename T, typename Convert>
+std::pair<std::future<T>, peer::PeerCore::AdminCallback> admin_reply(Convert convert) {
+  auto promise = std::make_shared<std::promise<T>>();
+  auto future = promise->get_future();
+  peer::PeerCore::AdminCallback done = [promise, convert](std::optional<JobError> err,
+                                                          peer::PeerCore::AdminReply answer) {
+    if (err) {
+      promise->set_exception(std::make_exception_ptr(Error(err->code, err->message)));
+      return;
     }
-    out.reply = std::move(answer.header);
-    return out;
-  });
+    try {
+      promise->set_value(convert(std::move(answer)));
+    } catch (...) {
+      promise->set_exception(std::current_exception());
+    }
+  };
+  return {std::move(future), std::move(done)};
 }
 
-std::future<nlohmann::json> header_of(std::future<peer::PeerCore::AdminReply> reply) {
-  return std::async(std::launch::deferred, [reply = std::move(reply)]() mutable { return reply.get().header; });
+DeadLetterReply letters_of(peer::PeerCore::AdminReply answer) {
+  DeadLetterReply out;
+  const auto& letters = answer.header["letters"];
+  for (std::size_t i = 0; i < answer.payloads.size(); ++i) {
+    const bool raw = i < letters.size() && letters[i].value("raw", false);
+    out.payloads.push_back(protocol::from_frame(std::move(answer.payloads[i]), raw));
+  }
+  out.reply = std::move(answer.header);
+  return out;
+}
+
+nlohmann::json header_of(peer::PeerCore::AdminReply answer) {
+  return std::move(answer.header);
+}
+
+std::future<DeadLetterReply> dead_letters_of(peer::PeerCore& core, protocol::DeadRequest request) {
+  auto reply = admin_reply<DeadLetterReply>(letters_of);
+  core.dead_letters(std::move(request), std::move(reply.second));
+  return std::move(reply.first);
+}
+
+std::future<nlohmann::json> group_limits_of(peer::PeerCore& core, protocol::GroupLimitsRequest request) {
+  auto reply = admin_reply<nlohmann::json>(header_of);
+  core.group_limits(std::move(request), std::move(reply.second));
+  return std::move(reply.first);
 }
 
 protocol::DeadRequest dead_request(protocol::DeadOp op, std::vector<std::uint64_t> ids) {
@@ -979,19 +1009,19 @@ protocol::DeadRequest dead_request(protocol::DeadOp op, std::vector<std::uint64_
 std::future<DeadLetterReply> Client::dead_letters(std::size_t limit) {
   protocol::DeadRequest request;
   request.limit = limit;
-  return letters_of(impl().core().dead_letters(std::move(request)));
+  return dead_letters_of(impl().core(), std::move(request));
 }
 std::future<DeadLetterReply> Client::dead_letters_show(std::vector<std::uint64_t> ids) {
-  return letters_of(impl().core().dead_letters(dead_request(protocol::DeadOp::show, std::move(ids))));
+  return dead_letters_of(impl().core(), dead_request(protocol::DeadOp::show, std::move(ids)));
 }
 std::future<DeadLetterReply> Client::dead_letters_requeue(std::vector<std::uint64_t> ids) {
-  return letters_of(impl().core().dead_letters(dead_request(protocol::DeadOp::requeue, std::move(ids))));
+  return dead_letters_of(impl().core(), dead_request(protocol::DeadOp::requeue, std::move(ids)));
 }
 std::future<DeadLetterReply> Client::dead_letters_purge(std::vector<std::uint64_t> ids) {
-  return letters_of(impl().core().dead_letters(dead_request(protocol::DeadOp::purge, std::move(ids))));
+  return dead_letters_of(impl().core(), dead_request(protocol::DeadOp::purge, std::move(ids)));
 }
 std::future<nlohmann::json> Client::group_limits() {
-  return header_of(impl().core().group_limits(protocol::GroupLimitsRequest{}));
+  return group_limits_of(impl().core(), protocol::GroupLimitsRequest{});
 }
 std::future<nlohmann::json> Client::set_group_limits(std::string group, std::optional<std::uint64_t> max_running,
                                                      std::optional<double> rate) {
@@ -1000,13 +1030,13 @@ std::future<nlohmann::json> Client::set_group_limits(std::string group, std::opt
   request.group = std::move(group);
   request.max_running.emplace(max_running);
   request.rate.emplace(rate);
-  return header_of(impl().core().group_limits(std::move(request)));
+  return group_limits_of(impl().core(), std::move(request));
 }
 std::future<nlohmann::json> Client::clear_group_limits(std::string group) {
   protocol::GroupLimitsRequest request;
   request.op = protocol::GroupLimitsOp::clear;
   request.group = std::move(group);
-  return header_of(impl().core().group_limits(std::move(request)));
+  return group_limits_of(impl().core(), std::move(request));
 }
 
 }  // namespace proletariat

@@ -46,12 +46,55 @@ static void readme_curve(void) {
   proletariat_client_destroy(&client);
 }
 
+static void readme_worker_progress(proletariat_job* job) {
+  /* worker: report progress any number of times before the answer */
+  proletariat_job_progress(job, "{\"percent\": 50}", 0);
+  proletariat_job_reply(job, "\"done\"", 0);
+}
+
+/* client: retries with backoff, a delay, a group; progress by callback */
+static void on_step(size_t index, const char* data, size_t len, int raw, void* user) {
+  (void)raw; (void)user;
+  printf("job %u: %.*s\n", (unsigned)index, (int)len, data);
+}
+
+static void readme_lifecycle(void) {
+  proletariat_client* c = NULL; proletariat_request* r = NULL; const proletariat_results* res;
+  proletariat_job_spec jobs[2] = {{.args = "[1, 2]"}, {.args = "[3, 4]"}};
+  proletariat_client_new(NULL, &c);
+  proletariat_retry_options retry; proletariat_work_options wo;
+  const char* codes[1] = {"EBUSY"};
+  proletariat_retry_options_init(&retry);                     /* backoff 1 s, 2 s, 4 s ... */
+  retry.max = 3; retry.codes = codes; retry.codes_count = 1;  /* no codes: all but ETO */
+  proletariat_work_options_init(&wo);
+  wo.retry = &retry; wo.delay_ms = 5000; wo.group = "tenant-7";
+  proletariat_client_push_progress(c, jobs, 2, &wo, NULL, NULL, on_step, NULL, &r);
+  if (proletariat_request_wait(r, PROLETARIAT_NO_TIMEOUT, &res) == PROLETARIAT_OK)
+    printf("%u attempts\n", proletariat_results_at(res, 0)->attempts);
+  proletariat_request_destroy(&r);
+
+  /* admin: dead letters and group limits; each reply is JSON, freed by its destroy */
+  proletariat_admin_reply* reply;
+  if (proletariat_client_dead_letters(c, 10, &reply) == PROLETARIAT_OK) {
+    printf("%s\n", proletariat_admin_reply_json(reply, NULL));  /* {"letters":[...],"total":N} */
+    proletariat_admin_reply_destroy(&reply);
+  }
+  uint64_t ids[1] = {4};                                      /* letter ids, "id" in the list */
+  proletariat_client_dead_letters_requeue(c, ids, 1, &reply); /* count 0: every letter */
+  proletariat_admin_reply_destroy(&reply);
+  proletariat_client_set_group_limits(c, "tenant-7", 10, 2.5, &reply); /* or PROLETARIAT_NO_LIMIT */
+  proletariat_admin_reply_destroy(&reply);
+  proletariat_client_destroy(&c);
+}
+
 int main(int argc, char** argv) {
   (void)argv;
   if (argc > 1) {
     readme_worker();
     readme_client();
     readme_curve();
+    readme_lifecycle();
+    readme_worker_progress(NULL);
   }
   return 0;
 }

@@ -11,12 +11,19 @@
  *   "later"         retain, answer from another thread, try a second answer
  *   "key"           reply with the job's key as a JSON string
  *   "badreply"      try to reply with invalid JSON (refused), then reply "fixed"
- *   raw bytes       reply the same bytes, raw
+ *   "stamp"         note when it started (job_started_ms), reply "stamped"
+ *   "flaky"         fail with EBUSY the first two times it runs (flaky_calls), then
+ *                   reply the number of runs
+ *   "deadly"        always fail with EBUSY (deadly_calls counts the runs)
+ *   "progress"      report progress {"step":1}, {"step":2}, null and raw "r\0w", then
+ *                   reply "progressed" (progress_after_answer: a report after it)
+ *   raw bytes       reply the same bytes, raw; bytes starting "dead" fail with EBUSY
  *
  *   c_api_test [test-name]
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <math.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -36,12 +43,36 @@ static int aborts_seen;
 static char last_abort_reason[32];
 static int later_second_answer = -1; /* status of the second answer of a "later" job */
 static int release_borrowed = -1;    /* status of releasing the borrowed handle */
+static long job_started_ms = -1;     /* monotonic ms when a "stamp" job started */
+static int flaky_calls;
+static int deadly_calls;
+static int progress_after_answer = -1; /* status of a progress report after the answer */
+
+static long now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long)t.tv_sec * 1000L + t.tv_nsec / 1000000L;
+}
+
+static int64_t wall_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 static void sleep_ms(long ms) {
   struct timespec t;
   t.tv_sec = ms / 1000;
   t.tv_nsec = (ms % 1000) * 1000000L;
   nanosleep(&t, NULL);
+}
+
+static long read_long(const long* value) {
+  long v;
+  pthread_mutex_lock(&mutex);
+  v = *value;
+  pthread_mutex_unlock(&mutex);
+  return v;
 }
 
 static int read_int(const int* value) {
@@ -70,6 +101,10 @@ static void reset_state(void) {
   last_abort_reason[0] = '\0';
   later_second_answer = -1;
   release_borrowed = -1;
+  job_started_ms = -1;
+  flaky_calls = 0;
+  deadly_calls = 0;
+  progress_after_answer = -1;
   pthread_mutex_unlock(&mutex);
 }
 
@@ -107,7 +142,45 @@ static void handler(proletariat_job* job, void* user_data) {
   CHECK(args[len] == '\0');
 
   if (proletariat_job_args_raw(job)) {
-    CHECK_OK(proletariat_job_reply_raw(job, args, len));
+    if (len >= 4 && memcmp(args, "dead", 4) == 0) {
+      CHECK_OK(proletariat_job_fail(job, "EBUSY", "raw and busy"));
+    } else {
+      CHECK_OK(proletariat_job_reply_raw(job, args, len));
+    }
+  } else if (strcmp(args, "\"stamp\"") == 0) {
+    pthread_mutex_lock(&mutex);
+    job_started_ms = now_ms();
+    pthread_mutex_unlock(&mutex);
+    CHECK_OK(proletariat_job_reply(job, "\"stamped\"", 0));
+  } else if (strcmp(args, "\"flaky\"") == 0) {
+    int calls;
+    pthread_mutex_lock(&mutex);
+    calls = ++flaky_calls;
+    pthread_mutex_unlock(&mutex);
+    if (calls <= 2) {
+      CHECK_OK(proletariat_job_fail(job, "EBUSY", "busy, try again"));
+    } else {
+      snprintf(text, sizeof text, "%d", calls);
+      CHECK_OK(proletariat_job_reply(job, text, 0));
+    }
+  } else if (strcmp(args, "\"deadly\"") == 0) {
+    pthread_mutex_lock(&mutex);
+    ++deadly_calls;
+    pthread_mutex_unlock(&mutex);
+    CHECK_OK(proletariat_job_fail(job, "EBUSY", "always busy"));
+  } else if (strcmp(args, "\"progress\"") == 0) {
+    int after;
+    CHECK_OK(proletariat_job_progress(job, "{\"step\":1}", 0));
+    CHECK_OK(proletariat_job_progress(job, "{\"step\":2}", 10));
+    CHECK_STATUS(proletariat_job_progress(job, "{\"step\":", 0), PROLETARIAT_EINVAL);
+    CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADJSON", "not valid JSON");
+    CHECK_OK(proletariat_job_progress(job, NULL, 0));
+    CHECK_OK(proletariat_job_progress_raw(job, "r\0w", 3));
+    CHECK_OK(proletariat_job_reply(job, "\"progressed\"", 0));
+    after = (int)proletariat_job_progress(job, "3", 0);
+    pthread_mutex_lock(&mutex);
+    progress_after_answer = after;
+    pthread_mutex_unlock(&mutex);
   } else if (strcmp(args, "\"fail\"") == 0) {
     CHECK_OK(proletariat_job_fail(job, "EMYFAIL", "it failed on purpose"));
   } else if (strcmp(args, "\"noanswer\"") == 0) {
@@ -182,14 +255,20 @@ static proletariat_worker* start_worker(const char* endpoint, int64_t drain_time
   return worker;
 }
 
-static void cluster_start(cluster* c) {
+/* Starts a manager (with `options`, endpoints set here; NULL: the defaults), a worker and
+ * a client, both registered. */
+static void cluster_start_with(cluster* c, const proletariat_manager_options* options) {
   proletariat_manager_options mo;
   proletariat_client_options co;
   const char* endpoint;
   reset_state();
   memset(c, 0, sizeof *c);
 
-  proletariat_manager_options_init(&mo);
+  if (options != NULL) {
+    mo = *options;
+  } else {
+    proletariat_manager_options_init(&mo);
+  }
   mo.endpoint = "tcp://127.0.0.1:*";
   mo.pub_endpoint = "tcp://127.0.0.1:*";
   CHECK_OK(proletariat_manager_new(&mo, &c->manager));
@@ -203,6 +282,10 @@ static void cluster_start(cluster* c) {
   co.endpoint = endpoint;
   CHECK_OK(proletariat_client_new(&co, &c->client));
   CHECK_OK(proletariat_client_wait_connected(c->client, 10000));
+}
+
+static void cluster_start(cluster* c) {
+  cluster_start_with(c, NULL);
 }
 
 static void cluster_stop(cluster* c) {
@@ -1053,6 +1136,598 @@ static void test_worker_stop_drains_or_stops_at_once(void) {
   cluster_stop(&c);
 }
 
+/* ---------------------------------------------------------------- the job lifecycle */
+
+/* Where the value of the nth (from 0) "key": of a JSON text starts; NULL if none. */
+static const char* json_value(const char* json, const char* key, int nth) {
+  char pattern[64];
+  const char* at = json;
+  int i;
+  snprintf(pattern, sizeof pattern, "\"%s\":", key);
+  for (i = 0;; ++i) {
+    at = strstr(at, pattern);
+    if (at == NULL) return NULL;
+    at += strlen(pattern);
+    if (i == nth) return at;
+  }
+}
+
+/* The non-negative integer value of the nth "key":; -1 if none. */
+static long long json_number(const char* json, const char* key, int nth) {
+  const char* at = json_value(json, key, nth);
+  if (at == NULL || *at < '0' || *at > '9') return -1;
+  return strtoll(at, NULL, 10);
+}
+
+/* Copies the (flat) object of the reply's "groups" whose "group" is `group` into buf;
+ * 0 when the reply lists no such group. */
+static int group_entry(const char* json, const char* group, char* buf, size_t size) {
+  char pattern[96];
+  const char* at;
+  const char* begin;
+  const char* end;
+  snprintf(pattern, sizeof pattern, "\"group\":\"%s\"", group);
+  at = strstr(json, pattern);
+  if (at == NULL) return 0;
+  for (begin = at; begin > json && *begin != '{'; --begin) {
+  }
+  end = strchr(at, '}');
+  CHECK(*begin == '{' && end != NULL && (size_t)(end - begin) + 1 < size);
+  memcpy(buf, begin, (size_t)(end - begin) + 1);
+  buf[end - begin + 1] = '\0';
+  return 1;
+}
+
+static void test_lifecycle_options_travel(void) {
+  cluster c;
+  proletariat_work_options wo;
+  proletariat_retry_options retry;
+  proletariat_request* request = NULL;
+  const proletariat_result* r;
+  const char* busy[1] = {"EBUSY"};
+  char long_group[300]; /* above max_group_bytes (256) */
+  long pushed;
+  cluster_start(&c);
+
+  /* The defaults: none of the lifecycle. */
+  proletariat_work_options_init(&wo);
+  CHECK(wo.delay_ms == PROLETARIAT_NO_TIMEOUT && wo.at_ms == PROLETARIAT_NO_TIMEOUT);
+  CHECK(wo.group == NULL && wo.retry == NULL);
+  proletariat_retry_options_init(&retry);
+  CHECK(retry.max == 0 && retry.codes == NULL && retry.codes_count == 0);
+  CHECK(retry.initial_ms == 1000 && retry.factor == 2 && retry.max_delay_ms == 300000 && retry.jitter == 0.2);
+
+  /* A delayed job starts only once its delay has passed (ms clocks truncate: 1 ms of
+   * slack on each end). */
+  wo.delay_ms = 300;
+  wo.timeout_ms = 10000;
+  pushed = now_ms();
+  r = run_one(&c, "\"stamp\"", &wo, &request);
+  CHECK(r->error_code == NULL);
+  CHECK_STR(r->data, "\"stamped\"");
+  CHECK(r->attempts == 0);
+  CHECK(read_long(&job_started_ms) - pushed >= 298);
+  proletariat_request_destroy(&request);
+
+  /* ... and so does one due at a time of the (manager's) wall clock. */
+  proletariat_work_options_init(&wo);
+  pushed = now_ms();
+  wo.at_ms = wall_ms() + 300;
+  r = run_one(&c, "\"stamp\"", &wo, &request);
+  CHECK(r->error_code == NULL);
+  CHECK(read_long(&job_started_ms) - pushed >= 295);
+  proletariat_request_destroy(&request);
+
+  /* An `at` in the past queues at once. */
+  wo.at_ms = 1;
+  r = run_one(&c, "5", &wo, &request);
+  CHECK(r->error_code == NULL);
+  CHECK_STR(r->data, "10");
+  proletariat_request_destroy(&request);
+
+  /* At most one of delay and at; no negative times. */
+  wo.delay_ms = 10;
+  wo.at_ms = wall_ms();
+  CHECK_STATUS(proletariat_client_push_one(c.client, "1", 0, &wo, &request), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "exclude");
+  CHECK(request == NULL);
+  wo.delay_ms = -5;
+  wo.at_ms = PROLETARIAT_NO_TIMEOUT;
+  CHECK_STATUS(proletariat_client_push_one(c.client, "1", 0, &wo, &request), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "delay_ms");
+  wo.delay_ms = PROLETARIAT_NO_TIMEOUT;
+  wo.at_ms = -7;
+  CHECK_STATUS(proletariat_client_push_one(c.client, "1", 0, &wo, &request), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "at_ms");
+
+  /* Retried twice on EBUSY, the job succeeds on its third attempt; it runs in a group. */
+  proletariat_work_options_init(&wo);
+  retry.max = 3;
+  retry.codes = busy;
+  retry.codes_count = 1;
+  retry.initial_ms = 5;
+  retry.factor = 1;
+  retry.jitter = 0;
+  wo.retry = &retry;
+  wo.group = "tenant-x";
+  r = run_one(&c, "\"flaky\"", &wo, &request);
+  CHECK(r->error_code == NULL);
+  CHECK_STR(r->data, "3");
+  CHECK(r->attempts == 3);
+  CHECK(read_int(&flaky_calls) == 3);
+  proletariat_request_destroy(&request);
+
+  /* A code the policy does not name is not retried. */
+  r = run_one(&c, "\"fail\"", &wo, &request);
+  CHECK_STR(r->error_code, "EMYFAIL");
+  CHECK(r->attempts == 1);
+  proletariat_request_destroy(&request);
+
+  /* Without a policy, attempts are not counted. */
+  r = run_one(&c, "21", NULL, &request);
+  CHECK(r->error_code == NULL && r->attempts == 0);
+  proletariat_request_destroy(&request);
+
+  /* Bad policies and groups fail the push. */
+  retry.factor = 0.5;
+  CHECK_STATUS(proletariat_client_push_one(c.client, "1", 0, &wo, &request), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "factor");
+  retry.factor = 1;
+  retry.jitter = 2;
+  CHECK_STATUS(proletariat_client_push_one(c.client, "1", 0, &wo, &request), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "jitter");
+  retry.jitter = 0;
+  retry.max = 101;
+  CHECK_STATUS(proletariat_client_push_one(c.client, "1", 0, &wo, &request), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "retry.max");
+  retry.max = 3;
+  retry.initial_ms = -1;
+  CHECK_STATUS(proletariat_client_push_one(c.client, "1", 0, &wo, &request), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "initial_ms");
+  retry.initial_ms = 5;
+  retry.codes = NULL;
+  CHECK_STATUS(proletariat_client_push_one(c.client, "1", 0, &wo, &request), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "codes");
+  memset(&retry, 0, sizeof retry);
+  CHECK_STATUS(proletariat_client_push_one(c.client, "1", 0, &wo, &request), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "proletariat_retry_options_init");
+  wo.retry = NULL;
+  memset(long_group, 'g', sizeof long_group);
+  long_group[sizeof long_group - 1] = '\0';
+  wo.group = long_group;
+  CHECK_STATUS(proletariat_client_push_one(c.client, "1", 0, &wo, &request), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "group");
+  CHECK(request == NULL);
+
+  /* A caller built before the lifecycle members: they are never read (here they hold
+   * pointers that would crash). */
+  memset(&wo, 0xff, sizeof wo);
+  proletariat_work_options_init_sized(&wo, offsetof(proletariat_work_options, delay_ms));
+  r = run_one(&c, "4", &wo, &request);
+  CHECK(r->error_code == NULL);
+  CHECK_STR(r->data, "8");
+  proletariat_request_destroy(&request);
+  cluster_stop(&c);
+}
+
+typedef struct progress_record {
+  int reports;
+  char seen[8][32];
+  size_t seen_len[8];
+  int seen_raw[8];
+  size_t seen_index[8];
+  int terminated;      /* every report was NUL-terminated */
+  int reports_at_each; /* reports seen when the progressing job's `each` fired */
+  int each_calls;
+  int admin_status; /* of an administrative call from the callback */
+  proletariat_client* client;
+} progress_record;
+
+static void on_progress(size_t index, const char* data, size_t data_len, int raw, void* user_data) {
+  progress_record* record = (progress_record*)user_data;
+  proletariat_admin_reply* reply = NULL;
+  pthread_mutex_lock(&mutex);
+  if (record->reports < 8) {
+    const int n = record->reports;
+    const size_t copied = data_len < sizeof record->seen[n] - 1 ? data_len : sizeof record->seen[n] - 1;
+    memcpy(record->seen[n], data, copied);
+    record->seen[n][copied] = '\0';
+    record->seen_len[n] = data_len;
+    record->seen_raw[n] = raw;
+    record->seen_index[n] = index;
+  }
+  if (data[data_len] != '\0') record->terminated = 0;
+  ++record->reports;
+  pthread_mutex_unlock(&mutex);
+  if (record->client != NULL) {
+    /* It would wait for this very thread: refused. */
+    record->admin_status = (int)proletariat_client_group_limits(record->client, &reply);
+    CHECK(reply == NULL);
+    record->client = NULL;
+  }
+}
+
+static void on_progress_each(size_t index, const proletariat_result* result, void* user_data) {
+  progress_record* record = (progress_record*)user_data;
+  CHECK(result->error_code == NULL);
+  pthread_mutex_lock(&mutex);
+  if (index == 0) record->reports_at_each = record->reports;
+  ++record->each_calls;
+  pthread_mutex_unlock(&mutex);
+}
+
+static void test_progress_reaches_callback_before_result(void) {
+  cluster c;
+  proletariat_job_spec specs[2];
+  proletariat_request* request = NULL;
+  const proletariat_results* results = NULL;
+  progress_record record;
+  int i;
+  cluster_start(&c);
+
+  memset(&record, 0, sizeof record);
+  record.terminated = 1;
+  record.reports_at_each = -1;
+  record.admin_status = -1;
+  record.client = c.client;
+  specs[0] = json_job("\"progress\"");
+  specs[1] = json_job("21");
+  CHECK_OK(proletariat_client_push_progress(c.client, specs, 2, NULL, on_progress_each, NULL, on_progress, &record,
+                                            &request));
+  CHECK_OK(proletariat_request_wait(request, 10000, &results));
+  CHECK_STR(proletariat_results_at(results, 0)->data, "\"progressed\"");
+  CHECK_STR(proletariat_results_at(results, 1)->data, "42");
+
+  /* Every report arrived, in order, before the job's result (the refused bad JSON
+   * report never went out). */
+  CHECK(record.each_calls == 2);
+  CHECK(record.reports == 4);
+  CHECK(record.reports_at_each == 4);
+  CHECK(record.terminated);
+  for (i = 0; i < 4; ++i) CHECK(record.seen_index[i] == 0);
+  CHECK_STR(record.seen[0], "{\"step\":1}");
+  CHECK_STR(record.seen[1], "{\"step\":2}");
+  CHECK_STR(record.seen[2], "null");
+  CHECK(record.seen_raw[0] == 0 && record.seen_raw[2] == 0);
+  CHECK(record.seen_raw[3] == 1 && record.seen_len[3] == 3 && memcmp(record.seen[3], "r\0w", 3) == 0);
+  CHECK(record.admin_status == PROLETARIAT_ESTATE);
+  /* A report after the answer is refused. */
+  CHECK(wait_for_count(&progress_after_answer, 0));
+  CHECK(read_int(&progress_after_answer) == PROLETARIAT_ESTATE);
+  proletariat_request_destroy(&request);
+
+  /* Without a progress callback the reports are dropped and the result still comes. */
+  CHECK_OK(proletariat_client_push_progress(c.client, specs, 1, NULL, NULL, NULL, NULL, NULL, &request));
+  CHECK_OK(proletariat_request_wait(request, 10000, &results));
+  CHECK_STR(proletariat_results_at(results, 0)->data, "\"progressed\"");
+  proletariat_request_destroy(&request);
+
+  CHECK_STATUS(proletariat_job_progress(NULL, "1", 0), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "job is NULL");
+  CHECK_STATUS(proletariat_job_progress_raw(NULL, "x", 1), PROLETARIAT_EINVAL);
+  cluster_stop(&c);
+}
+
+/* The letters of a dead-letter reply, told apart by their "raw" (the letters' keys
+ * are in order, so the nth "id" and the nth "raw" belong to the same letter). */
+static void find_letters(const char* json, long long* json_letter, long long* raw_letter) {
+  int i;
+  *json_letter = *raw_letter = -1;
+  for (i = 0; json_value(json, "id", i) != NULL; ++i) {
+    const char* raw = json_value(json, "raw", i);
+    CHECK(raw != NULL);
+    if (strncmp(raw, "true", 4) == 0) {
+      *raw_letter = json_number(json, "id", i);
+    } else {
+      *json_letter = json_number(json, "id", i);
+    }
+  }
+}
+
+static void test_dead_letters_list_show_requeue_purge(void) {
+  cluster c;
+  proletariat_work_options wo;
+  proletariat_retry_options retry;
+  proletariat_request* request = NULL;
+  const proletariat_results* results = NULL;
+  proletariat_admin_reply* reply = NULL;
+  proletariat_job_spec specs[2];
+  const char dead_bytes[6] = {'d', 'e', 'a', 'd', '\0', (char)0xfe};
+  const char* busy[1] = {"EBUSY"};
+  const char* json;
+  const char* payload;
+  size_t len = 99;
+  int raw = -1;
+  long long json_letter, raw_letter, again_letter, other;
+  uint64_t ids[2];
+  int waited, i;
+  cluster_start(&c);
+
+  /* None yet. */
+  CHECK_OK(proletariat_client_dead_letters(c.client, 100, &reply));
+  json = proletariat_admin_reply_json(reply, &len);
+  CHECK(len == strlen(json));
+  CHECK(json_number(json, "total", 0) == 0);
+  CHECK(strstr(json, "\"letters\":[]") != NULL);
+  CHECK(proletariat_admin_reply_payload_count(reply) == 0);
+  CHECK(proletariat_admin_reply_payload(reply, 0, &len, &raw) == NULL && len == 0 && raw == 0);
+  proletariat_admin_reply_destroy(&reply);
+  CHECK(reply == NULL);
+  proletariat_admin_reply_destroy(&reply); /* no-op */
+
+  /* Two jobs exhaust their one retry: two dead letters, one of them raw. */
+  proletariat_retry_options_init(&retry);
+  retry.max = 1;
+  retry.codes = busy;
+  retry.codes_count = 1;
+  retry.initial_ms = 1;
+  retry.jitter = 0;
+  proletariat_work_options_init(&wo);
+  wo.retry = &retry;
+  specs[0] = json_job("\"deadly\"");
+  memset(&specs[1], 0, sizeof specs[1]);
+  specs[1].args = dead_bytes;
+  specs[1].args_len = sizeof dead_bytes;
+  specs[1].raw = 1;
+  CHECK_OK(proletariat_client_push(c.client, specs, 2, &wo, &request));
+  CHECK_OK(proletariat_request_wait(request, 10000, &results));
+  for (i = 0; i < 2; ++i) {
+    CHECK_STR(proletariat_results_at(results, (size_t)i)->error_code, "EBUSY");
+    CHECK(proletariat_results_at(results, (size_t)i)->attempts == 2);
+  }
+  CHECK(read_int(&deadly_calls) == 2);
+  proletariat_request_destroy(&request);
+
+  /* list: both, their payloads left out. */
+  CHECK_OK(proletariat_client_dead_letters(c.client, 100, &reply));
+  json = proletariat_admin_reply_json(reply, NULL);
+  CHECK(strstr(json, "\"op\":\"list\"") != NULL);
+  CHECK(json_number(json, "total", 0) == 2);
+  find_letters(json, &json_letter, &raw_letter);
+  CHECK(json_letter >= 0 && raw_letter >= 0 && json_letter != raw_letter);
+  CHECK(json_number(json, "attempts", 0) == 2 && json_number(json, "attempts", 1) == 2);
+  CHECK(strstr(json, "\"code\":\"EBUSY\"") != NULL);
+  CHECK(proletariat_admin_reply_payload_count(reply) == 2);
+  for (i = 0; i < 2; ++i) {
+    payload = proletariat_admin_reply_payload(reply, (size_t)i, &len, &raw);
+    CHECK(payload != NULL && payload[len] == '\0');
+    CHECK((raw == 1 && len == 0) || (raw == 0 && strcmp(payload, "null") == 0));
+  }
+  proletariat_admin_reply_destroy(&reply);
+
+  /* list with a limit: one letter, the total still 2. */
+  CHECK_OK(proletariat_client_dead_letters(c.client, 1, &reply));
+  json = proletariat_admin_reply_json(reply, NULL);
+  CHECK(json_number(json, "total", 0) == 2);
+  CHECK(json_value(json, "id", 0) != NULL && json_value(json, "id", 1) == NULL);
+  proletariat_admin_reply_destroy(&reply);
+
+  /* show: the letter with its payload, JSON or raw. */
+  ids[0] = (uint64_t)json_letter;
+  CHECK_OK(proletariat_client_dead_letters_show(c.client, ids, 1, &reply));
+  json = proletariat_admin_reply_json(reply, NULL);
+  CHECK(json_number(json, "id", 0) == json_letter && json_value(json, "id", 1) == NULL);
+  CHECK(proletariat_admin_reply_payload_count(reply) == 1);
+  payload = proletariat_admin_reply_payload(reply, 0, &len, &raw);
+  CHECK_STR(payload, "\"deadly\"");
+  CHECK(len == 8 && raw == 0);
+  CHECK(proletariat_admin_reply_payload(reply, 1, NULL, NULL) == NULL);
+  proletariat_admin_reply_destroy(&reply);
+  ids[0] = (uint64_t)raw_letter;
+  ids[1] = 987654321; /* unknown: left out */
+  CHECK_OK(proletariat_client_dead_letters_show(c.client, ids, 2, &reply));
+  CHECK(proletariat_admin_reply_payload_count(reply) == 1);
+  payload = proletariat_admin_reply_payload(reply, 0, &len, &raw);
+  CHECK(payload != NULL && raw == 1 && len == sizeof dead_bytes && memcmp(payload, dead_bytes, len) == 0);
+  CHECK(payload[len] == '\0');
+  proletariat_admin_reply_destroy(&reply);
+
+  /* requeue: the letter goes back as a new job, which dies again (its retry policy
+   * came along: two more runs) as a new letter. */
+  ids[0] = (uint64_t)json_letter;
+  CHECK_OK(proletariat_client_dead_letters_requeue(c.client, ids, 1, &reply));
+  json = proletariat_admin_reply_json(reply, NULL);
+  CHECK(json_number(json, "letter", 0) == json_letter);
+  CHECK(json_number(json, "job", 0) > 0);
+  CHECK(json_number(json, "total", 0) == 1);
+  proletariat_admin_reply_destroy(&reply);
+  CHECK(wait_for_count(&deadly_calls, 4));
+  again_letter = -1;
+  for (waited = 0; again_letter < 0; waited += 5) {
+    CHECK(waited < 10000);
+    CHECK_OK(proletariat_client_dead_letters(c.client, 100, &reply));
+    json = proletariat_admin_reply_json(reply, NULL);
+    if (json_number(json, "total", 0) == 2) find_letters(json, &again_letter, &other);
+    proletariat_admin_reply_destroy(&reply);
+    if (again_letter < 0) sleep_ms(5);
+  }
+  CHECK(again_letter != json_letter && again_letter != raw_letter && other == raw_letter);
+  CHECK(read_int(&deadly_calls) == 4);
+  ids[0] = (uint64_t)again_letter;
+  CHECK_OK(proletariat_client_dead_letters_show(c.client, ids, 1, &reply));
+  CHECK_STR(proletariat_admin_reply_payload(reply, 0, NULL, NULL), "\"deadly\"");
+  CHECK(strstr(proletariat_admin_reply_json(reply, NULL), "\"client\"") == NULL); /* a requeued job has none */
+  proletariat_admin_reply_destroy(&reply);
+
+  /* purge one, then every letter. */
+  ids[0] = (uint64_t)raw_letter;
+  CHECK_OK(proletariat_client_dead_letters_purge(c.client, ids, 1, &reply));
+  json = proletariat_admin_reply_json(reply, NULL);
+  CHECK(json_number(json, "purged", 0) == 1 && json_number(json, "total", 0) == 1);
+  proletariat_admin_reply_destroy(&reply);
+  CHECK_OK(proletariat_client_dead_letters_purge(c.client, NULL, 0, &reply));
+  json = proletariat_admin_reply_json(reply, NULL);
+  CHECK(json_number(json, "purged", 0) == 1 && json_number(json, "total", 0) == 0);
+  proletariat_admin_reply_destroy(&reply);
+  CHECK_OK(proletariat_client_dead_letters(c.client, 100, &reply));
+  CHECK(json_number(proletariat_admin_reply_json(reply, NULL), "total", 0) == 0);
+  proletariat_admin_reply_destroy(&reply);
+
+  /* Misuse. */
+  CHECK_STATUS(proletariat_client_dead_letters_show(c.client, ids, 0, &reply), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "no ids");
+  CHECK(reply == NULL);
+  CHECK_STATUS(proletariat_client_dead_letters_requeue(c.client, NULL, 2, &reply), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "NULL with a count");
+  CHECK_STATUS(proletariat_client_dead_letters(NULL, 1, &reply), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "client is NULL");
+  CHECK_STATUS(proletariat_client_dead_letters(c.client, 1, NULL), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "out pointer");
+  CHECK_STR(proletariat_admin_reply_json(NULL, &len), "");
+  CHECK(len == 0 && proletariat_admin_reply_payload_count(NULL) == 0);
+  cluster_stop(&c);
+}
+
+/* Asks for the group limits until the entry of `group` holds both `a` and `b`; 10 s. */
+static void wait_group_entry(proletariat_client* client, const char* group, const char* a, const char* b) {
+  proletariat_admin_reply* reply = NULL;
+  char entry[512];
+  int waited, found = 0;
+  for (waited = 0; !found; waited += 5) {
+    CHECK(waited < 10000);
+    CHECK_OK(proletariat_client_group_limits(client, &reply));
+    found = group_entry(proletariat_admin_reply_json(reply, NULL), group, entry, sizeof entry) &&
+            strstr(entry, a) != NULL && strstr(entry, b) != NULL;
+    proletariat_admin_reply_destroy(&reply);
+    if (!found) sleep_ms(5);
+  }
+}
+
+static void test_group_limits_set_list_clear(void) {
+  cluster c;
+  proletariat_admin_reply* reply = NULL;
+  proletariat_work_options wo;
+  proletariat_request* first = NULL;
+  proletariat_request* second = NULL;
+  const proletariat_results* results = NULL;
+  const char* json;
+  char entry[512];
+  cluster_start(&c);
+
+  CHECK_OK(proletariat_client_group_limits(c.client, &reply));
+  json = proletariat_admin_reply_json(reply, NULL);
+  CHECK(strstr(json, "\"defaults\":{\"maxRunning\":null,\"rate\":null}") != NULL);
+  CHECK(!group_entry(json, "tenant-a", entry, sizeof entry));
+  CHECK(proletariat_admin_reply_payload_count(reply) == 0);
+  proletariat_admin_reply_destroy(&reply);
+
+  /* set: the reply lists the group with its own limits. */
+  CHECK_OK(proletariat_client_set_group_limits(c.client, "tenant-a", 1, 2.5, &reply));
+  CHECK(group_entry(proletariat_admin_reply_json(reply, NULL), "tenant-a", entry, sizeof entry));
+  CHECK(strstr(entry, "\"maxRunning\":1") != NULL && strstr(entry, "\"rate\":2.5") != NULL);
+  CHECK(strstr(entry, "\"custom\":true") != NULL);
+  proletariat_admin_reply_destroy(&reply);
+  CHECK_OK(proletariat_client_group_limits(c.client, &reply));
+  CHECK(group_entry(proletariat_admin_reply_json(reply, NULL), "tenant-a", entry, sizeof entry));
+  CHECK(strstr(entry, "\"maxRunning\":1") != NULL && strstr(entry, "\"rate\":2.5") != NULL);
+  proletariat_admin_reply_destroy(&reply);
+
+  /* The limit holds: of two jobs of the group, one runs and one waits, until the
+   * first is answered. */
+  proletariat_work_options_init(&wo);
+  wo.group = "tenant-a";
+  CHECK_OK(proletariat_client_push_one(c.client, "\"hang\"", 0, &wo, &first));
+  CHECK_OK(proletariat_client_push_one(c.client, "\"hang\"", 0, &wo, &second));
+  CHECK(wait_for_count(&hanging_count, 1));
+  wait_group_entry(c.client, "tenant-a", "\"running\":1", "\"waiting\":1");
+  CHECK(read_int(&hanging_count) == 1);
+  pthread_mutex_lock(&mutex);
+  CHECK_OK(proletariat_job_reply(hanging[0], "\"first\"", 0));
+  pthread_mutex_unlock(&mutex);
+  CHECK_OK(proletariat_request_wait(first, 10000, &results));
+  CHECK_STR(proletariat_results_at(results, 0)->data, "\"first\"");
+  CHECK(wait_for_count(&hanging_count, 2));
+  pthread_mutex_lock(&mutex);
+  CHECK_OK(proletariat_job_reply(hanging[1], "\"second\"", 0));
+  pthread_mutex_unlock(&mutex);
+  CHECK_OK(proletariat_request_wait(second, 10000, &results));
+  CHECK_STR(proletariat_results_at(results, 0)->data, "\"second\"");
+  proletariat_request_destroy(&first);
+  proletariat_request_destroy(&second);
+
+  /* No limits of its own, but still its own; then back to the defaults. */
+  CHECK_OK(
+      proletariat_client_set_group_limits(c.client, "tenant-a", PROLETARIAT_NO_LIMIT, PROLETARIAT_NO_LIMIT, &reply));
+  CHECK(group_entry(proletariat_admin_reply_json(reply, NULL), "tenant-a", entry, sizeof entry));
+  CHECK(strstr(entry, "\"maxRunning\":null") != NULL && strstr(entry, "\"rate\":null") != NULL);
+  CHECK(strstr(entry, "\"custom\":true") != NULL);
+  proletariat_admin_reply_destroy(&reply);
+  CHECK_OK(proletariat_client_clear_group_limits(c.client, "tenant-a", &reply));
+  CHECK(!group_entry(proletariat_admin_reply_json(reply, NULL), "tenant-a", entry, sizeof entry) ||
+        strstr(entry, "\"custom\":false") != NULL);
+  proletariat_admin_reply_destroy(&reply);
+
+  /* Misuse. */
+  CHECK_STATUS(proletariat_client_set_group_limits(c.client, "tenant-a", -2, 1, &reply), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "max_running");
+  CHECK_STATUS(proletariat_client_set_group_limits(c.client, "tenant-a", 1, -0.5, &reply), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "rate");
+  CHECK_STATUS(proletariat_client_set_group_limits(c.client, "tenant-a", 1, NAN, &reply), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "rate");
+  CHECK_STATUS(proletariat_client_set_group_limits(c.client, "", 1, 1, &reply), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "group");
+  CHECK_STATUS(proletariat_client_clear_group_limits(c.client, NULL, &reply), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "group");
+  CHECK(reply == NULL);
+  cluster_stop(&c);
+}
+
+static void test_manager_lifecycle_options(void) {
+  proletariat_manager_options mo;
+  proletariat_manager* manager = NULL;
+  proletariat_work_options wo;
+  proletariat_retry_options retry;
+  proletariat_request* request = NULL;
+  proletariat_admin_reply* reply = NULL;
+  proletariat_job_spec specs[2];
+  const char* json;
+  cluster c;
+
+  proletariat_manager_options_init(&mo);
+  CHECK(mo.group_max_running == PROLETARIAT_NO_LIMIT && mo.group_rate == PROLETARIAT_NO_LIMIT);
+  CHECK(mo.max_dead_letters == 10000 && mo.dead_letter_max_age_ms == 7LL * 24 * 3600 * 1000);
+  mo.endpoint = "tcp://127.0.0.1:*";
+  mo.pub_endpoint = "tcp://127.0.0.1:*";
+  mo.dead_letter_max_age_ms = 0;
+  CHECK_STATUS(proletariat_manager_new(&mo, &manager), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "dead_letter_max_age_ms");
+  mo.dead_letter_max_age_ms = 60000;
+  mo.group_rate = -3;
+  CHECK_STATUS(proletariat_manager_new(&mo, &manager), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "group_rate");
+  mo.group_rate = PROLETARIAT_NO_LIMIT;
+  mo.group_max_running = -4;
+  CHECK_STATUS(proletariat_manager_new(&mo, &manager), PROLETARIAT_EINVAL);
+  CHECK_LAST_ERROR(PROLETARIAT_EINVAL, "EBADFIELD", "group_max_running");
+  CHECK(manager == NULL);
+
+  /* The defaults of every group, and a dead-letter list that keeps one letter. */
+  mo.group_max_running = 2;
+  mo.group_rate = 4;
+  mo.max_dead_letters = 1;
+  cluster_start_with(&c, &mo);
+  CHECK_OK(proletariat_client_group_limits(c.client, &reply));
+  json = proletariat_admin_reply_json(reply, NULL);
+  CHECK(strstr(json, "\"defaults\":{\"maxRunning\":2,\"rate\":4") != NULL);
+  proletariat_admin_reply_destroy(&reply);
+
+  proletariat_retry_options_init(&retry);
+  retry.initial_ms = 0; /* max 0: the first EBUSY is the last attempt */
+  proletariat_work_options_init(&wo);
+  wo.retry = &retry;
+  specs[0] = json_job("\"deadly\"");
+  specs[1] = json_job("\"deadly\"");
+  CHECK_OK(proletariat_client_push(c.client, specs, 2, &wo, &request));
+  CHECK_OK(proletariat_request_wait(request, 10000, NULL));
+  proletariat_request_destroy(&request);
+  CHECK_OK(proletariat_client_dead_letters(c.client, 100, &reply));
+  json = proletariat_admin_reply_json(reply, NULL);
+  CHECK(json_number(json, "total", 0) == 1);
+  CHECK(json_number(json, "attempts", 0) == 1);
+  proletariat_admin_reply_destroy(&reply);
+  cluster_stop(&c);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static const test_case tests[] = {
@@ -1068,6 +1743,11 @@ static const test_case tests[] = {
     {"manager_events", test_manager_events},
     {"client_identity", test_client_identity},
     {"worker_stop_drains_or_stops_at_once", test_worker_stop_drains_or_stops_at_once},
+    {"lifecycle_options_travel", test_lifecycle_options_travel},
+    {"progress_reaches_callback_before_result", test_progress_reaches_callback_before_result},
+    {"dead_letters_list_show_requeue_purge", test_dead_letters_list_show_requeue_purge},
+    {"group_limits_set_list_clear", test_group_limits_set_list_clear},
+    {"manager_lifecycle_options", test_manager_lifecycle_options},
 };
 
 int main(int argc, char** argv) { return run_tests(tests, sizeof tests / sizeof tests[0], argc, argv); }

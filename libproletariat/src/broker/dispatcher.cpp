@@ -463,7 +463,7 @@ void Dispatcher::deliver(JobId job, const JobFacts& facts, ClientSlot client, st
     journal_finished(job, err, raw, data);
     zmq::message_t kept;
     kept.copy(data);  // by reference count
-    held_.hold(job, HeldResult{client, err, raw, std::move(kept), now_});
+    held_.hold(job, HeldResult{client, err, raw, std::move(kept), now_, attempts});
   }
   Peer* peer = peers_.by_client(client);
   if (peer == nullptr) return;  // the client left (its jobs were aborted) or is away (held)

@@ -98,8 +98,10 @@ void Dispatcher::open_journal(TimePoint boot) {
       if (job.result) {
         if (pass == 0) {
           zmq::message_t data(job.result->payload.data(), job.result->payload.size());
+          // A retried job's attempts: the retried failures the journal counted, and the last.
+          const unsigned attempts = job.retry ? job.answered + 1 : 0;
           held_.hold(job.id, HeldResult{slot, job.result->err, job.result->raw, std::move(data),
-                                        std::min(boot, steady_of(job.result->finished_wall_ms))});
+                                        std::min(boot, steady_of(job.result->finished_wall_ms)), attempts});
           ++results;
         }
         continue;
@@ -187,7 +189,7 @@ void Dispatcher::reattach(Peer& peer) {
     data.copy(result->data);
     peer.last_sent = now_;
     auto& batch = outbox_.results_for(peer.routing_id);
-    batch.results.push_back(protocol::ClientResult{job, result->err, result->raw});
+    batch.results.push_back(protocol::ClientResult{job, result->err, result->raw, result->attempts});
     batch.payloads.push_back(std::move(data));
   }
   detail::log().info("client {} re-attached as {}: {} jobs unfinished, {} held results sent", peer.id, peer.identity,

@@ -25,6 +25,9 @@ struct HeldResult {
   bool raw = false;
   zmq::message_t data;
   TimePoint finished{};
+  // Attempts a worker answered (PROTOCOL §14.1), sent again with the result; 0 when the
+  // push asked for no retries.
+  unsigned attempts = 0;
 };
 
 class HeldResults {

@@ -64,21 +64,39 @@ std::future<nlohmann::json> PeerCore::status(bool mine) {
   return future;
 }
 
+void PeerCore::dead_letters(protocol::DeadRequest request, AdminCallback done) {
+  post_task([request = std::move(request), done = std::move(done)](PeerCore& core) mutable {
+    core.controls_.request_dead(
+        *core.session_, std::move(request),
+        [done = std::move(done)](std::optional<JobError> err, nlohmann::json header, protocol::Frames payloads) {
+          done(std::move(err), AdminReply{std::move(header), std::move(payloads)});
+        });
+  });
+}
+
+void PeerCore::group_limits(protocol::GroupLimitsRequest request, AdminCallback done) {
+  post_task([request = std::move(request), done = std::move(done)](PeerCore& core) mutable {
+    core.controls_.request_group_limits(
+        *core.session_, std::move(request),
+        [done = std::move(done)](std::optional<JobError> err, nlohmann::json header, protocol::Frames payloads) {
+          done(std::move(err), AdminReply{std::move(header), std::move(payloads)});
+        });
+  });
+}
+
 namespace {
 
-template <typename Request, typename Send>
-std::future<PeerCore::AdminReply> admin_request(PeerCore& core, Request request, Send send) {
+// A future the I/O thread fulfils, so that wait_for() waits for the answer.
+template <typename Ask>
+std::future<PeerCore::AdminReply> admin_future(Ask ask) {
   auto promise = std::make_shared<std::promise<PeerCore::AdminReply>>();
   auto future = promise->get_future();
-  core.post_task([promise, request = std::move(request), send](PeerCore& self) mutable {
-    send(self, std::move(request),
-         [promise](std::optional<JobError> err, nlohmann::json header, protocol::Frames payloads) {
-           if (err) {
-             promise->set_exception(to_exception(*err));
-           } else {
-             promise->set_value(PeerCore::AdminReply{std::move(header), std::move(payloads)});
-           }
-         });
+  ask([promise](std::optional<JobError> err, PeerCore::AdminReply reply) {
+    if (err) {
+      promise->set_exception(to_exception(*err));
+    } else {
+      promise->set_value(std::move(reply));
+    }
   });
   return future;
 }
@@ -86,15 +104,11 @@ std::future<PeerCore::AdminReply> admin_request(PeerCore& core, Request request,
 }  // namespace
 
 std::future<PeerCore::AdminReply> PeerCore::dead_letters(protocol::DeadRequest request) {
-  return admin_request(*this, std::move(request), [](PeerCore& core, protocol::DeadRequest r, auto done) {
-    core.controls_.request_dead(*core.session_, std::move(r), std::move(done));
-  });
+  return admin_future([&](AdminCallback done) { dead_letters(std::move(request), std::move(done)); });
 }
 
 std::future<PeerCore::AdminReply> PeerCore::group_limits(protocol::GroupLimitsRequest request) {
-  return admin_request(*this, std::move(request), [](PeerCore& core, protocol::GroupLimitsRequest r, auto done) {
-    core.controls_.request_group_limits(*core.session_, std::move(r), std::move(done));
-  });
+  return admin_future([&](AdminCallback done) { group_limits(std::move(request), std::move(done)); });
 }
 
 void PeerCore::on_sysmsg(SysmsgHandler handler) {

@@ -113,6 +113,11 @@ class PeerCore {
   };
   [[nodiscard]] std::future<AdminReply> dead_letters(protocol::DeadRequest request);
   [[nodiscard]] std::future<AdminReply> group_limits(protocol::GroupLimitsRequest request);
+  // The same with a callback, run once on the I/O thread: the reply, or the manager's
+  // error (ECONNLOST when the session ends first).
+  using AdminCallback = std::function<void(std::optional<JobError> err, AdminReply reply)>;
+  void dead_letters(protocol::DeadRequest request, AdminCallback done);
+  void group_limits(protocol::GroupLimitsRequest request, AdminCallback done);
   void on_sysmsg(SysmsgHandler handler);
 
   // --- I/O thread ---
