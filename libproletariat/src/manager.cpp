@@ -2,6 +2,7 @@
 #include <proletariat/manager.hpp>
 
 #include <atomic>
+#include <cmath>
 #include <mutex>
 #include <thread>
 
@@ -30,6 +31,12 @@ class Manager::Impl {
     if (loop_) throw Error(std::string(errc::kState), "manager already started");
     if (options_.heartbeat_interval.count() <= 0 || options_.heartbeat_liveness == 0) {
       throw Error(std::string(errc::kBadField), "heartbeat interval and liveness must be positive");
+    }
+    if (options_.group_rate && !(std::isfinite(*options_.group_rate) && *options_.group_rate >= 0)) {
+      throw Error(std::string(errc::kBadField), "group_rate must be a finite number >= 0");
+    }
+    if (options_.dead_letter_max_age.count() <= 0) {
+      throw Error(std::string(errc::kBadField), "dead_letter_max_age must be positive");
     }
     loop_ = std::make_unique<broker::EventLoop>(context_, options_, events_, selector_);
   }
