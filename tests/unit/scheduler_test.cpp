@@ -609,6 +609,33 @@ TEST(Scheduler, ReservationEndsWhenTheSuspectExpires) {
   EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{3}));
 }
 
+// A job requeued to the front lands ahead of a suspect that reserved the only worker:
+// the job cannot start there (reserved), and the suspect was reached only in queue
+// order, behind it. Once the worker is idle the suspect runs there all the same.
+TEST(Scheduler, SuspectTakesItsIdleReservedWorkerPastAJobThatCannotStart) {
+  Harness h(suspect_after(1));
+  const WorkerSlot a = h.s.add_worker(offer(3));
+  h.submit(1);
+  h.submit(2);
+  h.submit(4);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1, 2, 4}));  // a is full
+  const WorkerSlot d = h.s.add_worker(offer(1));
+  h.submit(3);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{3}));  // on d
+  h.complete(h.running(4));       // a has a slot free, so the round reaches 3
+  h.remove(d, WorkerLoss::died);  // 3: suspect
+  EXPECT_TRUE(h.dispatch().empty());
+  ASSERT_EQ(h.reserved.size(), 1U);
+  EXPECT_EQ(h.reserved[0].worker, a);
+  EXPECT_TRUE(h.s.reject(1, a, 1));  // 1 goes back to the front, ahead of 3
+  h.complete(h.running(2));          // a is idle, and reserved by 3
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{3}));
+  EXPECT_EQ(h.running(3).worker, a);
+  EXPECT_EQ(h.s.why_waiting(1), WaitReason::no_free_slot);
+  h.complete(h.running(3));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+}
+
 TEST(Scheduler, WorkerSlotsAreReusedAfterRemoval) {
   Harness h;
   const WorkerSlot a = h.s.add_worker(offer(1));
@@ -1310,6 +1337,245 @@ TEST(Scheduler, MovedSchedulerKeepsItsState) {
   Effects fx;
   moved.dispatch(kT0, fx);
   EXPECT_EQ(only<Assigned>(fx).size(), 1U);
+}
+
+// ------------------------------------------------------------------ job lifecycle (issue 14)
+//
+// One test per defect the property tests found in the lifecycle (the seed each failed
+// with is in the scheduler's comments).
+
+JobSpec job_spec(JobId id, std::string group = "", std::string service = "", double priority = 0) {
+  JobSpec spec;
+  spec.id = id;
+  spec.priority = priority;
+  spec.service = std::move(service);
+  spec.group = std::move(group);
+  return spec;
+}
+
+void submit(Harness& h, JobSpec spec) {
+  Effects fx;
+  h.s.submit(std::move(spec), h.now, fx);
+  EXPECT_TRUE(fx.empty());
+}
+
+GroupLimits limits(std::optional<std::uint64_t> max_running, std::optional<double> rate) {
+  return GroupLimits{max_running, rate};
+}
+
+// A delayed job, or a retry, queues behind the jobs that queued while it waited, also
+// across services (queues of equal priority are merged by order).
+TEST(Scheduler, DueJobQueuesBehindTheJobsQueuedWhileItWaited) {
+  Harness h;
+  const WorkerSlot w = h.s.add_worker(offer(1, {}, {"", "a"}));
+  JobSpec delayed = job_spec(1, "", "a");
+  delayed.not_before = kT0 + 10ms;
+  submit(h, std::move(delayed));
+  EXPECT_EQ(h.s.state_of(1), JobState::delayed);
+  EXPECT_EQ(h.s.why_waiting(1), WaitReason::delayed);
+  h.now = kT0 + 5ms;
+  submit(h, job_spec(2));
+  submit(h, job_spec(3));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{2}));
+  h.now = kT0 + 10ms;
+  h.complete(h.running(2));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{3})) << "1 queued when due, behind 3";
+  // A retry too: 3 fails its attempt, 4 queues during the backoff and goes first.
+  EXPECT_TRUE(h.s.retry(3, w, 1, h.now + 5ms));
+  EXPECT_EQ(h.s.why_waiting(3), WaitReason::retry_backoff);
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  submit(h, job_spec(4, "", "a"));
+  h.now += 5ms;
+  h.complete(h.running(1));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{4}));
+  h.complete(h.running(4));
+  const auto again = h.dispatch();
+  ASSERT_EQ(again.size(), 1U);
+  EXPECT_EQ(again[0].job, 3U);
+  EXPECT_EQ(again[0].attempt, 2U);
+}
+
+// An assign deadline bounds only the wait for a first worker: a retry that queues
+// again after it does not fail with assign_timeout.
+TEST(Scheduler, RetryEndsTheAssignDeadline) {
+  Harness h;
+  const WorkerSlot w = h.s.add_worker(offer(1));
+  h.submit(1, 0, 0, "", "", kT0 + 10ms);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  h.submit(2);
+  EXPECT_TRUE(h.s.retry(1, w, 1, kT0 + 1ms));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{2}));
+  h.now = kT0 + 2ms;
+  EXPECT_TRUE(h.dispatch().empty());
+  EXPECT_EQ(h.s.state_of(1), JobState::queued);
+  EXPECT_EQ(h.s.next_deadline(), std::nullopt);
+  h.now = kT0 + 10ms;
+  EXPECT_TRUE(h.expire().empty());
+  EXPECT_EQ(h.s.state_of(1), JobState::queued);
+}
+
+// PROTOCOL §14.5: a rate of 0 pauses the group, not one job per limits change.
+TEST(Scheduler, GroupRateZeroStartsNothing) {
+  Harness h;
+  h.s.add_worker(offer(2));
+  h.s.set_group_limits("g", limits(std::nullopt, 0.0));
+  submit(h, job_spec(1, "g"));
+  EXPECT_TRUE(h.dispatch().empty());
+  EXPECT_EQ(h.s.state_of(1), JobState::parked);
+  EXPECT_EQ(h.s.why_waiting(1), WaitReason::group_rate_limit);
+  EXPECT_EQ(h.s.next_deadline(), std::nullopt) << "no token ever comes";
+  h.now = kT0 + 10s;
+  EXPECT_TRUE(h.dispatch().empty());
+  h.s.set_group_limits("g", limits(std::nullopt, 1.0));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+}
+
+// A new rate starts with a full bucket, the same one set again does not.
+TEST(Scheduler, SettingTheSameRateAgainKeepsTheBucket) {
+  Harness h;
+  h.s.add_worker(offer(8));
+  h.s.set_group_defaults(limits(std::nullopt, 1.0));
+  submit(h, job_spec(1, "g"));
+  submit(h, job_spec(2, "g"));
+  submit(h, job_spec(3, "h"));
+  submit(h, job_spec(4, "h"));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{1, 3}));  // one token each
+  h.s.set_group_limits("g", limits(2, 1.0));                 // same rate, other max_running
+  h.s.set_group_defaults(limits(std::nullopt, 1.0));         // the same defaults
+  EXPECT_TRUE(h.dispatch().empty());
+  h.s.set_group_defaults(limits(std::nullopt, 2.0));  // a new rate for h: a full bucket
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{4}));
+  h.now = kT0 + 1s + 1ms;  // g's next token
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{2}));
+}
+
+// compact() keeps a group whose jobs all ended while its bucket refills: made again,
+// it would start full, and its next jobs beyond its rate.
+TEST(Scheduler, CompactKeepsTheBucketOfAGroupWithoutJobs) {
+  Harness h;
+  h.s.add_worker(offer(2));
+  h.s.set_group_defaults(limits(std::nullopt, 1.0));
+  submit(h, job_spec(1, "g"));
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  h.complete(h.running(1));
+  h.now = kT0 + 100ms;
+  h.s.compact();
+  submit(h, job_spec(2, "g"));
+  EXPECT_TRUE(h.dispatch().empty());
+  EXPECT_EQ(h.s.why_waiting(2), WaitReason::group_rate_limit);
+  h.now = kT0 + 1s + 1ms;  // the next token
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{2}));
+  h.complete(h.running(2));
+  h.now = kT0 + 3s;
+  h.dispatch();
+  h.s.compact();  // full again: it may go
+  EXPECT_TRUE(h.s.group_stats(10).empty());
+}
+
+// Budget the group's queued jobs cannot use (no worker offers their service) goes to
+// its parked jobs that have a slot: they no longer wait for those queued jobs.
+TEST(Scheduler, QueuedJobsWithoutASlotDoNotHoldBackTheirGroupsParkedJobs) {
+  Harness h;
+  h.s.add_worker(offer(2));
+  h.s.set_group_limits("g", limits(1, std::nullopt));
+  submit(h, job_spec(1, "g"));
+  submit(h, job_spec(2, "g"));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  EXPECT_EQ(h.s.state_of(2), JobState::parked);
+  EXPECT_EQ(h.s.why_waiting(2), WaitReason::group_running_limit);
+  submit(h, job_spec(3, "g", "nobody"));
+  h.complete(h.running(1));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{2}));
+  EXPECT_EQ(h.s.why_waiting(3), WaitReason::group_running_limit) << "2 took the budget";
+}
+
+// A group parked at max_running whose running job ends with no token left gets a timer
+// for its next token; a faster rate gets an earlier timer than the one armed before.
+TEST(Scheduler, GroupOutOfTokensGetsATimerForItsNextToken) {
+  Harness h;
+  h.s.add_worker(offer(8));
+  h.s.set_group_limits("g", limits(1, 1.0));
+  submit(h, job_spec(1, "g"));
+  submit(h, job_spec(2, "g"));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  EXPECT_EQ(h.s.next_deadline(), std::nullopt) << "at max_running: 1's end wakes the group";
+  h.now = kT0 + 100ms;
+  h.complete(h.running(1));
+  EXPECT_TRUE(h.dispatch().empty());
+  EXPECT_EQ(h.s.why_waiting(2), WaitReason::group_rate_limit);
+  const auto next = h.s.next_deadline();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_GT(*next, h.now);
+  EXPECT_LE(*next, kT0 + 1s + 1ms);
+  h.now = *next;
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{2}));
+
+  h.s.set_group_limits("h", limits(std::nullopt, 0.1));
+  submit(h, job_spec(3, "h"));
+  submit(h, job_spec(4, "h"));
+  const TimePoint start = h.now;
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{3}));  // 4 parked, a timer in 10 s
+  h.s.set_group_limits("h", limits(std::nullopt, 2.0));  // a new rate: 2 tokens
+  submit(h, job_spec(5, "h"));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{4, 5}));
+  submit(h, job_spec(6, "h"));
+  EXPECT_TRUE(h.dispatch().empty());
+  const auto refill = h.s.next_deadline();
+  ASSERT_TRUE(refill.has_value());
+  EXPECT_LE(*refill, start + 500ms + 1ms) << "the next token at 2/s, not the 10 s timer";
+  h.now = *refill;
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{6}));
+}
+
+// A job requeued to the front goes ahead of the parked jobs of its queue too.
+TEST(Scheduler, RequeuedJobGoesAheadOfTheParkedJobsOfItsQueue) {
+  Harness h;
+  const WorkerSlot w = h.s.add_worker(offer(3));
+  h.s.set_group_limits("g", limits(1, std::nullopt));
+  submit(h, job_spec(1, "g"));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{1}));
+  submit(h, job_spec(2, "g"));
+  EXPECT_TRUE(h.dispatch().empty());
+  EXPECT_EQ(h.s.state_of(2), JobState::parked);
+  submit(h, job_spec(3));  // younger than 2
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{3}));
+  EXPECT_TRUE(h.s.reject(3, w, 1));
+  h.complete(h.running(1));
+  EXPECT_EQ(h.dispatch_ids(), (std::vector<JobId>{3, 2}));
+}
+
+// A suspect the round parks leaves the worker it reserved after the round: the worker
+// goes to the job of highest priority that can take it, not to the first one the
+// round reaches after the suspect.
+TEST(Scheduler, WorkerOfASuspectParkedInARoundGoesByPriority) {
+  Harness h(suspect_after(1));
+  const WorkerSlot a = h.s.add_worker(offer(2));
+  const WorkerSlot b = h.s.add_worker(offer(1, {}, {"y"}));
+  h.s.set_group_limits("g", limits(1, std::nullopt));
+  h.submit(1);
+  h.submit(2);
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{1, 2}));  // on a
+  const WorkerSlot d = h.s.add_worker(offer(1));
+  submit(h, job_spec(3, "g"));
+  ASSERT_EQ(h.dispatch_ids(), (std::vector<JobId>{3}));  // on d
+  h.remove(d, WorkerLoss::died);                         // 3: suspect
+  EXPECT_TRUE(h.dispatch().empty());
+  ASSERT_EQ(h.reserved.size(), 1U);
+  EXPECT_EQ(h.reserved[0].worker, a);
+  h.complete(h.running(1));  // a has a free slot, reserved by 3
+  submit(h, job_spec(4, "", "", 5));   // needs a
+  submit(h, job_spec(5, "g", "y", 3)); // takes b and g's budget: 3 is parked
+  submit(h, job_spec(6));              // behind 3 in its queue, also needs a
+  const auto assigned = h.dispatch();
+  ASSERT_EQ(assigned.size(), 2U);
+  EXPECT_EQ(assigned[0].job, 5U);
+  EXPECT_EQ(assigned[0].worker, b);
+  EXPECT_EQ(assigned[1].job, 4U);
+  EXPECT_EQ(assigned[1].worker, a);
+  EXPECT_EQ(h.s.state_of(3), JobState::parked);
+  EXPECT_EQ(h.s.why_waiting(3), WaitReason::group_running_limit);
+  EXPECT_FALSE(h.s.worker_stats(a)->reserved);
+  EXPECT_EQ(h.s.state_of(6), JobState::queued);
 }
 
 }  // namespace

@@ -176,10 +176,10 @@ auto Scheduler::State::submit(JobSpec spec, TimePoint now) -> void {
     delay(job, *spec.not_before, spec.retrying);
     return;
   }
-  hold_or_queue(job);
+  hold_or_queue(job, Place::back);
 }
 
-auto Scheduler::State::hold_or_queue(Job& job) -> void {
+auto Scheduler::State::hold_or_queue(Job& job, Place place) -> void {
   if (options.hold_similar_work && job.key_text) {
     if (const auto lit = leaders.find(std::string_view{job.key()}); lit != leaders.end()) {
       // Held jobs do not expire by assign deadline while held: they are waiting for
@@ -204,7 +204,7 @@ auto Scheduler::State::hold_or_queue(Job& job) -> void {
       leaders.emplace(std::string_view{job.key()}, &job);
     }
   }
-  enqueue(job, Place::back);
+  enqueue(job, place);
 }
 
 auto Scheduler::State::place_suspect(Queue& queue, Job& job, Effects& out) -> void {
@@ -300,6 +300,7 @@ auto Scheduler::State::try_place(Queue& queue, Effects& out) -> bool {
 
 auto Scheduler::State::run_round(Effects& out) -> void {
   dirty = false;
+  round_freed_worker = false;
   const auto later_head = [](const Queue* a, const Queue* b) { return before(*b->cursor, *a->cursor); };
   auto it = queues.begin();
   while (it != queues.end() && free_total() > 0) {
@@ -338,12 +339,45 @@ auto Scheduler::State::run_round(Effects& out) -> void {
     }
     it = group_end;
   }
+  // A queued suspect whose reserved worker is idle runs there now, wherever it is in
+  // its queue. The round reaches it only in queue order, and a job that lands ahead of
+  // it (requeued to the front, or back from parking) and needs that worker's slots
+  // cannot start: it may not take a reserved worker. The suspect then waited behind
+  // it, and it for the suspect, until some other worker freed a slot, if ever
+  // (Scheduler.SuspectTakesItsIdleReservedWorkerPastAJobThatCannotStart; property test,
+  // seed 1018). It passes nobody: no other job may take that worker. After the round,
+  // so that its group's budget went to the group's jobs in priority order first.
+  if (queued_suspects != 0) {
+    for (WorkerSlot w = 0; w < workers.size(); ++w) {
+      const Worker& worker = workers[w];
+      if (!worker.live || worker.reserved_by == nullptr || worker.run_head != nullptr) continue;
+      Job& job = *worker.reserved_by;
+      if (job.state != JobState::queued) continue;  // parked by this round: its reservation ends below
+      Queue& queue = queues.find(QueueKey{job.priority, job.service_id})->second;
+      if (job.group_id != 0 && !group_allows(job)) {
+        park(queue, job);  // its reservation ends below
+      } else {
+        assign(queue, job, w, out);
+      }
+      release_if_empty(queue);
+    }
+  }
+  // Suspects the round parked leave their reservations only now, so that the workers
+  // they held go to the jobs in priority order in the next pass: released at once, a
+  // worker went to whatever job the round reached after the suspect, past the
+  // higher-priority jobs it had already passed (property test, seed 1007).
+  if (!parked_reservations.empty()) {
+    for (Job* job : parked_reservations) release_reservation(*job);
+    parked_reservations.clear();
+    round_freed_worker = true;
+  }
 }
 
 auto Scheduler::State::dispatch(TimePoint now, Effects& out) -> void {
   round_now = now;
   if (!due_heap.empty() && due_heap.front().at <= now) release_due(now);
   if (!groups_to_wake.empty() || (!group_timers.empty() && group_timers.front().at <= now)) wake_groups(now);
+  if (!hungry_groups.empty()) unpark_hungry();
   if (queued == 0) {
     full = false;
     armed.reset();
@@ -371,6 +405,20 @@ auto Scheduler::State::dispatch(TimePoint now, Effects& out) -> void {
     }
   }
   run_round(out);
+  // The round goes again when it left something another pass can use: budget that a
+  // group's queued jobs could not spend (they found no slot) may start its parked
+  // jobs of other queues that have one, which come back; a suspect it parked freed the
+  // worker it reserved, which the jobs it passed before may take. Without this, such
+  // jobs waited for the next dispatch, or, parked, for the group's next wake-up
+  // (property test, seeds 2000, 1003 and 2008). Each pass starts or reserves
+  // something, or ends a reservation (each made by a Reserved effect), or is the last.
+  for (;;) {
+    const bool unparked = !hungry_groups.empty() && unpark_hungry();
+    if (!unparked && !round_freed_worker) break;
+    const std::size_t effects_before = out.size();
+    run_round(out);
+    if (out.size() == effects_before && !round_freed_worker) break;
+  }
   if (options.avail_threshold > 0 && queued > 0 && free_total() == 0) full = true;
 }
 
@@ -382,6 +430,15 @@ auto Scheduler::State::pop_deadline() -> void {
 auto Scheduler::State::live_entry(const Deadline& entry) -> Job* {
   Job* job = find_job(entry.job);
   if (job == nullptr || job->seq != entry.seq) return nullptr;
+  // An entry left from before a retry, which ends the job's assign deadline (it bounds
+  // only the wait for a first worker, PROTOCOL §14.1): the entry of a job assigned
+  // before its deadline stays in the heap until it reaches the top, so without this
+  // check a retry that queued again before that time failed with assign_timeout, and
+  // next_deadline() named the old deadline (property test, seed 1001).
+  if (job->deadline != entry.at) {
+    job->in_heap = false;
+    return nullptr;
+  }
   // A parked job waits for a worker as much as a queued one: its deadline runs.
   if (job->state != JobState::queued && job->state != JobState::parked) {
     job->in_heap = false;
@@ -565,6 +622,7 @@ void Scheduler::State::self_check() const {
     if (job.state == JobState::delayed) ++(job.retrying ? retrying_count : delayed_count);
   }
   if (delayed_count != delayed || retrying_count != retrying || parked_count != parked) fail("lifecycle counts");
+  std::size_t hungry_count = 0;
   for (GroupId id = 1; id < groups.size(); ++id) {
     const Group& group = groups[id];
     if (!group.live) continue;
@@ -572,6 +630,25 @@ void Scheduler::State::self_check() const {
         group.parked != group_parked[id] || group.jobs != group_jobs[id]) {
       fail("group counts");
     }
+    std::size_t listed = 0;
+    for (const auto& [key, list] : group.parked_lists) {
+      if (list.head == nullptr) fail("empty parked list");
+      for (const Job* job = list.head; job != nullptr; job = job->next) {
+        if (job->state != JobState::parked || job->group_id != id || job->priority != key.priority ||
+            job->service_id != key.service || (job->next == nullptr) != (job == list.tail)) {
+          fail("parked list");
+        }
+        ++listed;
+      }
+    }
+    if (listed != group.parked) fail("parked list counts");
+    // Budget (as of its last refill: refills only add) with parked jobs: it was woken.
+    if (group.parked > 0 && budget(group) > 0 && !group.hungry && !group.wake_pending) fail("group not woken");
+    hungry_count += group.hungry;
+  }
+  if (hungry_count != hungry_groups.size()) fail("hungry groups");
+  for (const GroupId id : hungry_groups) {
+    if (id >= groups.size() || !groups[id].hungry) fail("hungry group");
   }
 #endif
 }
@@ -604,10 +681,19 @@ auto Scheduler::State::compact() -> void {
   std::make_heap(due_kept.begin(), due_kept.end(), DeadlineLater{});
   due_heap = std::move(due_kept);
 
-  // Groups nobody's job names and without limits of their own.
+  // Groups nobody's job names and without limits of their own. One whose bucket is not
+  // full (at the last round's time: it is at least as full now) stays: a group made
+  // again starts with a full bucket, so dropping it would give a rate-limited group
+  // whose jobs all ended a burst of starts beyond its rate (property test, seed 1008).
   for (GroupId id = 1; id < groups.size(); ++id) {
     Group& group = groups[id];
-    if (!group.live || group.jobs != 0 || group.own || group.timer_armed || group.wake_pending) continue;
+    if (!group.live || group.jobs != 0 || group.own || group.timers != 0 || group.wake_pending || group.hungry) {
+      continue;
+    }
+    if (const GroupLimits& limits = limits_of(group); limits.rate && group.bucket_started) {
+      refill(group, round_now);
+      if (group.tokens + 1e-9 < bucket_size(*limits.rate)) continue;
+    }
     group_ids.erase(group.name);
     group = Group{};
     free_groups.push_back(id);

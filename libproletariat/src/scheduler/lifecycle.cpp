@@ -29,16 +29,19 @@ auto Scheduler::State::group_id(std::string_view name) -> GroupId {
 void Scheduler::State::refill(Group& group, TimePoint now) const noexcept {
   const GroupLimits& limits = limits_of(group);
   if (!limits.rate) return;
-  const double capacity = std::max(1.0, *limits.rate);
+  // A rate of 0 pauses the group (PROTOCOL §14.5): an empty bucket that never fills.
+  // max(1, rate) alone gave it one token, so one start, at every reset (property
+  // test, seed 1004).
+  const double most = bucket_size(*limits.rate);
   if (!group.bucket_started) {
     group.bucket_started = true;
-    group.tokens = capacity;
+    group.tokens = most;
     group.refilled = now;
     return;
   }
   if (now > group.refilled) {
     const double seconds = std::chrono::duration<double>(now - group.refilled).count();
-    group.tokens = std::min(capacity, group.tokens + seconds * *limits.rate);
+    group.tokens = std::min(most, group.tokens + seconds * *limits.rate);
     group.refilled = now;
   }
 }
@@ -68,16 +71,40 @@ void Scheduler::State::group_started(const Job& job) noexcept {
   if (limits_of(group).rate) group.tokens -= 1;
 }
 
+auto Scheduler::State::arm_refill(Group& group, GroupId id) -> void {
+  const GroupLimits& limits = limits_of(group);
+  if (group.parked == 0 || !limits.rate || *limits.rate <= 0) return;
+  // At max_running, a running job's end wakes the group; with a whole token, it is
+  // not waiting for one.
+  if (limits.max_running && group.running >= *limits.max_running) return;
+  if (group.tokens + 1e-9 >= 1) return;
+  const double missing = 1.0 - group.tokens;
+  const auto wait = std::chrono::duration_cast<TimePoint::duration>(std::chrono::duration<double>(missing / *limits.rate));
+  const TimePoint at = round_now + wait + TimePoint::duration(1);
+  // An entry at or before `at` wakes it in time. A later one does not: its rate went
+  // up since (a new rate, a full bucket, spent again), and a timer armed for the old
+  // rate left the group parked with tokens for that long. Before, a group had one
+  // timer at a time, and none was armed when a wake-up (a running job's end) found
+  // it out of tokens: parked at max_running with no token left, its jobs waited for
+  // some unrelated event (property test, seed 1001).
+  if (group.timers > 0 && group.timer_at <= at) return;
+  group_timers.push_back(GroupTimer{at, id});
+  std::push_heap(group_timers.begin(), group_timers.end(), GroupTimerLater{});
+  ++group.timers;
+  group.timer_at = at;
+}
+
 auto Scheduler::State::park(Queue& queue, Job& job) -> void {
   unlink_queued(queue, job);
   --queued;
   group_unqueued(job);
   if (job.suspect) {
     --queued_suspects;
-    release_reservation(job);
+    // The worker it reserved takes jobs again once the round is over (run_round).
+    if (job.worker != kNoWorker) parked_reservations.push_back(&job);
   }
   Group& group = groups[job.group_id];
-  ParkedList& list = group.parked_lists[job.priority];
+  ParkedList& list = group.parked_lists[QueueKey{job.priority, job.service_id}];
   job.prev = list.tail;
   job.next = nullptr;
   if (list.tail != nullptr) list.tail->next = &job; else list.head = &job;
@@ -85,21 +112,12 @@ auto Scheduler::State::park(Queue& queue, Job& job) -> void {
   job.state = JobState::parked;
   ++group.parked;
   ++parked;
-  const GroupLimits& limits = limits_of(group);
-  const bool running_room = !limits.max_running || group.running < *limits.max_running;
-  if (running_room && limits.rate && *limits.rate > 0 && !group.timer_armed) {
-    // Out of tokens: the bucket has its next one at this time.
-    const double missing = std::max(0.0, 1.0 - group.tokens);
-    const auto wait = std::chrono::duration_cast<TimePoint::duration>(std::chrono::duration<double>(missing / *limits.rate));
-    group_timers.push_back(GroupTimer{round_now + wait + TimePoint::duration(1), job.group_id});
-    std::push_heap(group_timers.begin(), group_timers.end(), GroupTimerLater{});
-    group.timer_armed = true;
-  }
+  arm_refill(group, job.group_id);
 }
 
 auto Scheduler::State::unpark(Job& job) -> void {
   Group& group = groups[job.group_id];
-  const auto it = group.parked_lists.find(job.priority);
+  const auto it = group.parked_lists.find(QueueKey{job.priority, job.service_id});
   ParkedList& list = it->second;
   if (job.prev != nullptr) job.prev->next = job.next; else list.head = job.next;
   if (job.next != nullptr) job.next->prev = job.prev; else list.tail = job.prev;
@@ -119,27 +137,71 @@ void Scheduler::State::wake(GroupId id) {
 
 auto Scheduler::State::wake_groups(TimePoint now) -> void {
   while (!group_timers.empty() && group_timers.front().at <= now) {
-    const GroupId id = group_timers.front().group;
+    const GroupTimer timer = group_timers.front();
     std::pop_heap(group_timers.begin(), group_timers.end(), GroupTimerLater{});
     group_timers.pop_back();
-    groups[id].timer_armed = false;
-    wake(id);
+    Group& group = groups[timer.group];
+    --group.timers;
+    // Entries leave in time order: the group's others (if any) are later; the next
+    // arm_refill() decides whether one of those is soon enough.
+    group.timer_at = TimePoint::max();
+    wake(timer.group);
   }
-  // wake() may not add to the list while it is walked: nothing below calls it.
   for (const GroupId id : groups_to_wake) {
     Group& group = groups[id];
     group.wake_pending = false;
-    refill(group, now);
-    const std::uint64_t room = budget(group);
-    std::uint64_t back = room > group.queued ? room - group.queued : 0;
-    while (back > 0 && group.parked > 0) {
-      Job& job = *group.parked_lists.begin()->second.head;
-      unpark(job);
-      enqueue(job, Place::keep);
-      --back;
+    if (!group.hungry) {
+      group.hungry = true;
+      hungry_groups.push_back(id);
     }
   }
   groups_to_wake.clear();
+}
+
+auto Scheduler::State::unpark_hungry() -> bool {
+  // Parked jobs come back from the lists whose queue has a free slot, as many as the
+  // budget and those slots allow. Before this, as many came back as the budget minus
+  // the group's queued jobs, whatever their queues: a group whose queued jobs could
+  // not run (a service without a free slot, or without a worker at all) kept its
+  // parked jobs parked with budget to spare and free slots for them, for as long as
+  // those queued jobs waited (property test, seed 2000).
+  bool any = false;
+  const bool slots_free = free_total() > 0;
+  std::size_t kept = 0;
+  for (const GroupId id : hungry_groups) {
+    Group& group = groups[id];
+    refill(group, round_now);
+    std::uint64_t room = group.parked > 0 ? budget(group) : 0;
+    if (room == 0) {
+      // Hungry again when a wake-up says its budget grew.
+      group.hungry = false;
+      arm_refill(group, id);
+      continue;
+    }
+    // With no free slot anywhere nothing could start: it stays hungry (a slot that
+    // frees up comes with a dispatch).
+    for (auto it = group.parked_lists.begin(); slots_free && it != group.parked_lists.end() && room > 0;) {
+      const auto next = std::next(it);
+      const Service& service = services[it->first.service];
+      std::uint64_t slots = service.trees[range_index(it->first.priority)].total();
+      ParkedList& list = it->second;
+      while (slots > 0 && room > 0) {
+        Job& job = *list.head;
+        const bool last = job.next == nullptr;
+        unpark(job);  // the last one erases the list
+        enqueue(job, Place::keep);
+        any = true;
+        --slots;
+        --room;
+        if (last) break;
+      }
+      it = next;
+    }
+    // Still hungry: what the round leaves of its budget may find slots after it.
+    hungry_groups[kept++] = id;
+  }
+  hungry_groups.resize(kept);
+  return any;
 }
 
 auto Scheduler::State::delay(Job& job, TimePoint due, bool is_retry) -> void {
@@ -161,10 +223,16 @@ auto Scheduler::State::release_due(TimePoint now) -> void {
     if (was_retry) --retrying; else --delayed;
     job->retrying = false;
     job->state = JobState::unknown;
+    // It queues behind every job queued so far, as one submitted now (PROTOCOL §14.1,
+    // §14.3): a fresh order. Place::back would give it order = seq, its submission's,
+    // yet append it: the queue would no longer be sorted by (order, seq), and the
+    // merge of queues across services (heads compared by order) would let it pass the
+    // jobs that queued while it waited (property test, seed 1000).
+    job->order = static_cast<std::int64_t>(next_seq++);
     if (was_retry) {
-      enqueue(*job, Place::back);  // a leader in backoff still leads its key
+      enqueue(*job, Place::keep);  // a leader in backoff still leads its key
     } else {
-      hold_or_queue(*job);
+      hold_or_queue(*job, Place::keep);
     }
   }
 }
@@ -180,21 +248,28 @@ auto Scheduler::State::retry(JobId id, WorkerSlot worker, unsigned attempt, Time
   return true;
 }
 
+// A new rate starts with a full bucket, and only a new one: limits set again with the
+// same rate (or another max_running) keep the bucket as it is. Refilling it at every
+// GROUPLIMITS set, or at every change of the defaults, let an operator's repeated set
+// start max(1, rate) more jobs each time (property test, seed 1001).
+
 void Scheduler::State::set_group_limits(std::string_view name, std::optional<GroupLimits> limits) {
   const auto it = group_ids.find(name);
   if (it == group_ids.end() && !limits) return;
   const GroupId id = it != group_ids.end() ? it->second : group_id(name);
   Group& group = groups[id];
+  const std::optional<double> rate_before = limits_of(group).rate;
   group.own = std::move(limits);
-  group.bucket_started = false;  // a new rate starts with a full bucket
+  if (limits_of(group).rate != rate_before) group.bucket_started = false;
   wake(id);
 }
 
 void Scheduler::State::set_group_defaults(GroupLimits limits) {
+  const std::optional<double> rate_before = group_defaults.rate;
   group_defaults = std::move(limits);
   for (GroupId id = 1; id < groups.size(); ++id) {
     if (!groups[id].live || groups[id].own) continue;
-    groups[id].bucket_started = false;
+    if (group_defaults.rate != rate_before) groups[id].bucket_started = false;
     wake(id);
   }
 }

@@ -23,11 +23,12 @@
 //  - a worker running a suspect job runs nothing else; a worker reserved by a
 //    suspect takes no new job; only a job whose worker died while running it alone
 //    fails because of worker deaths (Failed{poison});
-//  - no group runs more jobs than its max_running, nor starts more than its token
-//    bucket allows; after dispatch(), a job parked by its group's limits has a group
-//    whose budget is spent (by running jobs, or by queued jobs of the group);
+//  - no group starts a job while it runs max_running of them, nor without a whole
+//    token of its bucket; after dispatch(), a queued or parked job whose group has
+//    budget could not take a free slot either (the rule above, which throttling
+//    and a declining selector suspend the same way);
 //  - a delayed job (or a retry in backoff) is neither queued nor running, and queues
-//    in the first dispatch() or expire() at or after its due time.
+//    at the back of its queue in the first dispatch() at or after its due time.
 #pragma once
 
 #include <chrono>
@@ -83,7 +84,7 @@ struct JobSpec {
 // Per-group limits (PROTOCOL §14.5); nullopt: no limit.
 struct GroupLimits {
   std::optional<std::uint64_t> max_running;
-  std::optional<double> rate;  // starts a second, a token bucket of max(1, rate) tokens
+  std::optional<double> rate;  // starts a second, a token bucket of max(1, rate) tokens (0: paused, none)
   friend bool operator==(const GroupLimits&, const GroupLimits&) = default;
 };
 

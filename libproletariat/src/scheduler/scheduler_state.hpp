@@ -12,9 +12,11 @@
 //  - queues_: ordered map (priority desc, service) -> Queue, holding only non-empty
 //    queues. Emptied queues are extracted and their nodes kept for reuse.
 //  - Within a queue, jobs are sorted by (order, seq): a submitted job gets
-//    order = seq (so it goes to the back), a requeued one order = front's order - 1 (so
-//    it goes to the front), a promoted held job order = seq (so it goes where its
-//    submission sequence puts it). The list is always sorted; inserting walks from
+//    order = seq (so it goes to the back), a requeued one the next value of a
+//    decreasing counter below every seq (next_front: it goes to the front, also ahead
+//    of the queue's parked jobs, which keep their order), a promoted held job
+//    order = seq (so it goes where its submission sequence puts it), a due delayed job
+//    or retry a fresh seq (the back). The list is always sorted; inserting walks from
 //    both ends at once.
 //  - Merged priority ranges: starts_ is the union of every live worker's range starts
 //    (always 0). A worker maps each merged range to its own pool index (local_of) and
@@ -58,15 +60,23 @@
 //    in backoff keeps leading.
 //  - Groups: Job::group_id (0: none) names a Group. A job whose group has no budget
 //    when a round reaches it is *parked*: taken out of its queue into its group's
-//    parked lists (one FIFO per priority, highest first), keeping its `order`, so that
-//    the jobs behind it go on and a round never walks parked jobs again. A group's
-//    budget is min(max_running - running, whole tokens). Parked jobs come back (to
-//    their place in their queue) when the budget grows: a running job of the group
-//    ends (groups_to_wake), its limits change, or its bucket refills (group_timers, a
-//    min-heap armed when a job is parked for want of a token). Only as many come back
-//    as the budget minus the group's queued jobs, so a group with a million parked
-//    jobs costs O(1) per start.
-//  - Tokens are counted at assignment, in the round's time (round_now).
+//    parked lists (one FIFO per queue, i.e. per (priority, service), highest priority
+//    first), keeping its `order`, so that the jobs behind it go on and a round never
+//    walks parked jobs again. A group's budget is min(max_running - running, whole
+//    tokens). The budget grows only when a running job of the group ends, its limits
+//    change (both: groups_to_wake) or its bucket refills (group_timers, a min-heap
+//    armed whenever a group keeps parked jobs for want of a token alone); a woken group
+//    is *hungry* (hungry_groups) as long as it has budget and parked jobs. Parked jobs
+//    come back (to their place in their queue) from a hungry group's lists whose
+//    queue has a free slot now (its tree's total), at most as many as the budget and
+//    the free slots, before the round and again after it while the round left budget
+//    and slots unused; so no job waits parked while its group has budget and a slot
+//    could take it, jobs its group's queued ones cannot use (another service, no slot)
+//    do not wait for those, and a group with a million parked jobs costs O(its lists)
+//    per dispatch while hungry, O(1) per start.
+//  - Tokens are counted at assignment, in the round's time (round_now). A bucket holds
+//    max(1, rate) tokens (none for rate 0: the group is paused), starts full when the
+//    group's rate in force changes (only then), and is refilled continuously.
 //
 // Choices where the contract leaves room:
 //  - Assign deadlines apply whenever a job is queued: a job requeued after a reject or
@@ -91,7 +101,11 @@
 //    instead, it takes it weighted by the idle workers' free slots for its range (or
 //    as the selector says, given those idle workers). A suspect's queue goes on past
 //    it in the same round, so only the suspect waits; it is reached (and reserves)
-//    only when the jobs ahead of it in its queue were placed, as for any job.
+//    only when the jobs ahead of it in its queue were placed, as for any job. Once
+//    its reserved worker is idle it runs there at the end of a round wherever it is in
+//    its queue (jobs that landed ahead of it since may not take a reserved worker; O(W)
+//    per round while suspects are queued). A suspect a round parks (its group has no
+//    budget) keeps its reservation until that round's end, and the round goes again.
 //  - suspect_after 0 counts as 1: a job is suspect only after a death.
 //  - The selector may call const members (worker_stats, view, ...) but must not call
 //    anything that changes the scheduler.
@@ -274,12 +288,14 @@ struct Scheduler::State {
     std::size_t queued = 0;
     std::size_t parked = 0;
     std::uint64_t started = 0;
-    std::map<double, ParkedList, std::greater<>> parked_lists;  // by priority, highest first
+    std::map<QueueKey, ParkedList, QueueOrder> parked_lists;  // per queue, highest priority first
     double tokens = 0;
     TimePoint refilled{};
+    TimePoint timer_at = TimePoint::max();  // its earliest entry in group_timers, if known
+    unsigned timers = 0;          // its entries in group_timers
     bool bucket_started = false;  // tokens start full at the first use of a rate
     bool wake_pending = false;    // in groups_to_wake
-    bool timer_armed = false;     // has an entry in group_timers
+    bool hungry = false;          // in hungry_groups
     bool live = false;
   };
   struct GroupTimer {
@@ -316,10 +332,12 @@ struct Scheduler::State {
   std::unordered_map<std::string, GroupId, StringHash, std::equal_to<>> group_ids;
   GroupLimits group_defaults;
   std::vector<GroupId> groups_to_wake;
+  std::vector<GroupId> hungry_groups;    // may have budget and parked jobs
   std::vector<GroupTimer> group_timers;  // min-heap by GroupTimerLater
   TimePoint round_now{};                 // the time of the dispatch() under way
 
   std::uint64_t next_seq = 1;
+  std::int64_t next_front = 0;  // the order of the latest job requeued to the front
   std::size_t queued = 0;
   std::size_t held = 0;
   std::size_t running = 0;
@@ -337,6 +355,8 @@ struct Scheduler::State {
 
   bool full = false;                // AVAIL_THRESHOLD: waiting for slots to free up
   bool dirty = false;               // new work or freed slots since the last round
+  bool round_freed_worker = false;  // the round parked a suspect that reserved a worker
+  std::vector<Job*> parked_reservations;  // during a round: parked suspects still reserving
   std::optional<TimePoint> armed;   // DISTRIB_RANDMAX: no round before this
 
   // Scratch, reused so dispatch does not allocate.
@@ -451,8 +471,9 @@ struct Scheduler::State {
   void submit(JobSpec spec, TimePoint now);
 
   // Queues a job that enters the queues for the first time (submitted, or due), or
-  // holds it behind the leader of its key.
-  void hold_or_queue(Job& job);
+  // holds it behind the leader of its key. `place`: back (a job just submitted), or
+  // keep (a due job, whose order release_due renewed).
+  void hold_or_queue(Job& job, Place place);
 
 
   // ---------------------------------------------------------------- dispatch
@@ -506,6 +527,8 @@ struct Scheduler::State {
   [[nodiscard]] const GroupLimits& limits_of(const Group& group) const noexcept {
     return group.own ? *group.own : group_defaults;
   }
+  // Tokens a bucket holds: max(1, rate); none for rate 0, which pauses the group.
+  [[nodiscard]] static double bucket_size(double rate) noexcept { return rate > 0 ? std::max(1.0, rate) : 0.0; }
   // Brings the group's token bucket to `now`.
   void refill(Group& group, TimePoint now) const noexcept;
   // Starts the group's limits allow now (running and tokens); max() when unlimited.
@@ -515,8 +538,13 @@ struct Scheduler::State {
   // The queued job at a round's cursor has no group budget: out of its queue.
   void park(Queue& queue, Job& job);
   void wake(GroupId group);
-  // Parked jobs back to their queues as far as their groups' budgets go.
+  // Due timers and woken groups: they are hungry.
   void wake_groups(TimePoint now);
+  // Parked jobs of hungry groups back to their queues, as far as the budgets and the
+  // free slots of their queues go; true if any came back.
+  bool unpark_hungry();
+  // The group keeps parked jobs for want of a token alone: a timer for the next one.
+  void arm_refill(Group& group, GroupId id);
   // Bookkeeping of a group job entering or leaving a queue, or starting.
   void group_queued(const Job& job) noexcept {
     if (job.group_id != 0) ++groups[job.group_id].queued;

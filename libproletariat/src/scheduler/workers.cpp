@@ -89,7 +89,10 @@ auto Scheduler::State::enqueue(Job& job, Place place) -> void {
       insert_before(queue, nullptr, job);
       break;
     case Place::front:
-      job.order = queue.head != nullptr ? queue.head->order - 1 : static_cast<std::int64_t>(job.seq);
+      // Below every order in use, not only the head's: the queue's parked jobs are not
+      // in the list, and one with a smaller order than the head's would otherwise come
+      // back ahead of the requeued job (property test, seed 2000).
+      job.order = --next_front;
       insert_before(queue, queue.head, job);
       break;
     case Place::by_sequence:
