@@ -781,6 +781,30 @@ json memory_figures(long before_kib, long after_kib, long peak_kib, std::size_t 
           {"seconds_to_queue", seconds ? *seconds : -1.0}};
 }
 
+// The manager's memory for `n` jobs pushed in one request with `options` and no worker,
+// once STATUS counts them all under `counted` ("queued", "delayed").
+json push_and_weigh(const Options& o, System& sys, std::size_t n, const WorkOptions& options, const char* counted,
+                    Clock::time_point deadline) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const long before = rss_kib(sys.manager->pid());
+  std::string payload(o.bytes, 'a');
+  payload.front() = payload.back() = '"';
+  std::vector<JobSpec> jobs;
+  jobs.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) jobs.emplace_back(Payload::json_text(payload));
+  const auto start = Clock::now();
+  sys.clients->first().work(std::move(jobs), options, [](std::vector<Result>) {});
+  const auto seconds = wait_queued(
+      [&] {
+        auto f = sys.clients->first().status();
+        if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return -1LL;
+        return f.get().value(counted, -1LL);
+      },
+      n, start, deadline);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  return memory_figures(before, rss_kib(sys.manager->pid()), peak_rss_kib(sys.manager->pid()), n, o.bytes, seconds);
+}
+
 int mode_queued(const Options& o) {
   LogDir logs(o.keep_logs);
   const auto deadline = deadline_for(o, o.queued);
@@ -789,26 +813,9 @@ int mode_queued(const Options& o) {
   int status = 0;
   {
     System sys(o, logs, 0, Features{}, false);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    const long before = rss_kib(sys.manager->pid());
-    std::string payload(o.bytes, 'a');
-    payload.front() = payload.back() = '"';
-    std::vector<JobSpec> jobs;
-    jobs.reserve(o.queued);
-    for (std::size_t i = 0; i < o.queued; ++i) jobs.emplace_back(Payload::json_text(payload));
-    const auto start = Clock::now();
-    sys.clients->first().work(std::move(jobs), WorkOptions{}, [](std::vector<Result>) {});
-    auto seconds = wait_queued(
-        [&] {
-          auto f = sys.clients->first().status();
-          if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return -1LL;
-          return f.get().value("queued", -1LL);
-        },
-        o.queued, start, deadline);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    line.update(memory_figures(before, rss_kib(sys.manager->pid()), peak_rss_kib(sys.manager->pid()), o.queued, o.bytes,
-                               seconds));
-    if (!seconds) status = 1;
+    const json figures = push_and_weigh(o, sys, o.queued, WorkOptions{}, "queued", deadline);
+    line.update(figures);
+    if (figures.value("seconds_to_queue", -1.0) < 0) status = 1;
   }
   if (o.baseline) {
     ForwarderProcess forwarder;
@@ -947,28 +954,10 @@ int mode_delayed(const Options& o) {
   int status = 0;
   {
     System sys(o, logs, 0, Features{}, false);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    const long before = rss_kib(sys.manager->pid());
-    std::string payload(o.bytes, 'a');
-    payload.front() = payload.back() = '"';
-    std::vector<JobSpec> jobs;
-    jobs.reserve(o.delayed);
-    for (std::size_t i = 0; i < o.delayed; ++i) jobs.emplace_back(Payload::json_text(payload));
     WorkOptions options;
     options.delay = std::chrono::hours(1);
-    const auto start = Clock::now();
-    sys.clients->first().work(std::move(jobs), options, [](std::vector<Result>) {});
-    auto seconds = wait_queued(
-        [&] {
-          auto f = sys.clients->first().status();
-          if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return -1LL;
-          return f.get().value("delayed", -1LL);
-        },
-        o.delayed, start, deadline);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    line["manager"] = memory_figures(before, rss_kib(sys.manager->pid()), peak_rss_kib(sys.manager->pid()), o.delayed,
-                                     o.bytes, seconds);
-    if (!seconds) status = 1;
+    line["manager"] = push_and_weigh(o, sys, o.delayed, options, "delayed", deadline);
+    if (line["manager"].value("seconds_to_queue", -1.0) < 0) status = 1;
   }
   line["scheduler"] = scheduler_release_figures(o.delayed, 100000);
   emit(line);
@@ -983,8 +972,8 @@ int mode_lifecycle(const Options& o) {
   System plain(o, logs, o.workers, off, o.fake_workers);
   System featured(o, logs, o.workers, on, o.fake_workers, {"--group-max-running=1000000", "--group-rate=1000000000"});
   return compare(o, "lifecycle", plain, off, featured, on,
-                 "every job: a retry policy (max 3; every job succeeds), delay 0, and its client's group (one tenant "
-                 "per client); the manager limits each group to 1,000,000 running and 1e9 starts a second (never "
+                 "every job: a retry policy (max 3, every job succeeds), delay 0, and its client's group (one tenant "
+                 "per client), the manager limits each group to 1,000,000 running and 1e9 starts a second (never "
                  "reached)");
 }
 

@@ -71,6 +71,14 @@ run_bench(1 status_p50_ms status_max_ms status_bytes status_workers_listed)
 set(BENCH_ARGS --features --jobs 2000 --workers 2 --slots 8 --window 16)
 run_bench(1 features_on.jobs_per_s features_off.jobs_per_s ratio.jobs_per_s)
 
+# The job lifecycle (issue 14): configured and not triggered, groups, delayed jobs.
+set(BENCH_ARGS --lifecycle --jobs 2000 --workers 2 --slots 8 --window 16)
+run_bench(1 on.jobs_per_s off.jobs_per_s ratio.jobs_per_s ratio.manager_cpu_per_job)
+set(BENCH_ARGS --groups 100 --jobs 2000 --workers 2 --slots 8 --window 16)
+run_bench(1 on.jobs_per_s off.jobs_per_s ratio.manager_cpu_per_job)
+set(BENCH_ARGS --delayed 100000)
+run_bench(1 manager.bytes_per_job scheduler.to_queues.release_s scheduler.to_workers.released)
+
 # --journal: the same runs against journaled managers (always, interval), the
 # fdatasync floor, and the two start-up figures, shrunk.
 set(BENCH_ARGS --jobs 2000 --latency-jobs 200 --workers 2 --slots 4 --window 32 --journal --journal-queued 2000

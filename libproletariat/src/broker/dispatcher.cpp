@@ -287,7 +287,13 @@ void Dispatcher::on_push(Peer& peer, protocol::Push& msg, TimePoint now) {
       deadline = now + std::chrono::milliseconds(std::min(*assign_timeout, protocol::kLongestTimeoutMs));
     }
     if (events_.receive) events_.receive(JobInfo{id, peer.id, priority, job.key, job.service, 0});
-    JobSpec spec{id, client, priority, std::move(job.key), std::move(job.service), deadline, {}};
+    JobSpec spec;
+    spec.id = id;
+    spec.client = client;
+    spec.priority = priority;
+    spec.key = std::move(job.key);
+    spec.service = std::move(job.service);
+    spec.assign_deadline = deadline;
     spec.cargo.payload = detail::OpaqueFrame(std::move(msg.payloads[i]));
     spec.cargo.set_run_timeout(run_timeout);
     spec.cargo.set_raw(job.raw);

@@ -72,7 +72,7 @@ void Dispatcher::open_journal(TimePoint boot) {
     letter.since_wall_ms = recovered.since_wall_ms;
     letter.raw = recovered.raw;
     letter.payload = zmq::message_t(recovered.payload.data(), recovered.payload.size());
-    for (const DeadLetter& dropped : dead_letters_.add(std::move(letter))) journal_->dead_letter_gone(dropped.id);
+    for (const DeadLetter& evicted : dead_letters_.add(std::move(letter))) journal_->dead_letter_gone(evicted.id);
   }
   if (recovery.next_letter > 1) dead_letters_.advance_past(recovery.next_letter - 1);
   identity_slots_.emplace(std::string(kRequeueIdentity), requeue_slot_);
@@ -109,7 +109,14 @@ void Dispatcher::open_journal(TimePoint boot) {
       if ((pass == 0) != (job.attempt > 0)) continue;
       std::optional<TimePoint> deadline;
       if (job.assign_deadline_wall_ms) deadline = steady_of(*job.assign_deadline_wall_ms);
-      JobSpec spec{job.id, slot, job.priority, std::move(job.key), std::move(job.service), deadline, {}, job.attempt};
+      JobSpec spec;
+      spec.id = job.id;
+      spec.client = slot;
+      spec.priority = job.priority;
+      spec.key = std::move(job.key);
+      spec.service = std::move(job.service);
+      spec.assign_deadline = deadline;
+      spec.attempt = job.attempt;
       spec.cargo.payload = detail::OpaqueFrame(zmq::message_t(job.payload.data(), job.payload.size()));
       spec.cargo.set_run_timeout(job.run_timeout_ms);
       spec.cargo.set_raw(job.raw);

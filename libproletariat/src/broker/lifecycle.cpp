@@ -168,7 +168,12 @@ void Dispatcher::expire_dead_letters() {
 JobId Dispatcher::requeue(DeadLetter letter) {
   const JobId id = next_job_id_++;
   accepted_.accepted(id, now_);
-  JobSpec spec{id, requeue_slot_, letter.priority, std::move(letter.key), std::move(letter.service), std::nullopt, {}};
+  JobSpec spec;
+  spec.id = id;
+  spec.client = requeue_slot_;
+  spec.priority = letter.priority;
+  spec.key = std::move(letter.key);
+  spec.service = std::move(letter.service);
   spec.group = std::move(letter.group);
   spec.cargo.payload = detail::OpaqueFrame(std::move(letter.payload));
   spec.cargo.set_run_timeout(letter.run_timeout_ms);
@@ -284,10 +289,8 @@ void Dispatcher::on_group_limits(Peer& peer, const protocol::GroupLimitsRequest&
     scheduler_.set_group_limits(msg.group, std::nullopt);
     detail::log().info("peer {}: group '{}' back to the default limits", peer.id, msg.group);
   } else if (msg.op == protocol::GroupLimitsOp::set) {
-    GroupLimits limits = scheduler_.group_defaults();
-    for (const GroupStats& group : scheduler_.group_stats(std::numeric_limits<std::size_t>::max())) {
-      if (group.name == msg.group) limits = group.limits;
-    }
+    // A limit the request leaves out keeps the group's value in force.
+    GroupLimits limits = scheduler_.group_limits(msg.group);
     if (msg.max_running) limits.max_running = *msg.max_running;
     if (msg.rate) limits.rate = *msg.rate;
     scheduler_.set_group_limits(msg.group, limits);

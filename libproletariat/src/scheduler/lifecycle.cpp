@@ -289,6 +289,11 @@ void Scheduler::set_group_defaults(GroupLimits limits) {
 
 const GroupLimits& Scheduler::group_defaults() const { return state_->group_defaults; }
 
+GroupLimits Scheduler::group_limits(std::string_view group) const {
+  const auto it = state_->group_ids.find(group);
+  return it == state_->group_ids.end() ? state_->group_defaults : state_->limits_of(state_->groups[it->second]);
+}
+
 void Scheduler::set_group_limits(std::string_view group, std::optional<GroupLimits> limits) {
   state_->set_group_limits(group, std::move(limits));
   state_->self_check();

@@ -329,6 +329,8 @@ class Scheduler {
   // The limits of every group without limits of its own.
   void set_group_defaults(GroupLimits limits);
   [[nodiscard]] const GroupLimits& group_defaults() const;
+  // The limits in force for a group: its own, else the defaults.
+  [[nodiscard]] GroupLimits group_limits(std::string_view group) const;
   // A group's own limits; nullopt: back to the defaults. Takes effect in the next dispatch().
   void set_group_limits(std::string_view group, std::optional<GroupLimits> limits);
   // Groups with jobs in the scheduler or limits of their own, the most waiting first.
