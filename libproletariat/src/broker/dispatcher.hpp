@@ -206,6 +206,8 @@ class Dispatcher {
   void evict_held(TimePoint now);
   [[nodiscard]] std::int64_t wall_ms(TimePoint t) const;
   [[nodiscard]] TimePoint steady_of(std::int64_t wall) const;
+  // A due time the journal kept (ms since the epoch): never before the one recorded.
+  [[nodiscard]] TimePoint due_of(std::int64_t wall) const;
 
   ManagerOptions options_;
   ManagerEvents events_;

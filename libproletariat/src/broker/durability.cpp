@@ -28,6 +28,12 @@ std::int64_t Dispatcher::wall_ms(TimePoint t) const {
          std::chrono::duration_cast<std::chrono::milliseconds>(t - status_context_.boot).count();
 }
 
+TimePoint Dispatcher::due_of(std::int64_t wall) const {
+  // The journal keeps due times to the millisecond, cut down: the last instant of that
+  // millisecond is never before the true due time, and shows as the same millisecond.
+  return steady_of(wall) + std::chrono::milliseconds(1) - TimePoint::duration(1);
+}
+
 TimePoint Dispatcher::steady_of(std::int64_t wall) const {
   return status_context_.boot + std::chrono::milliseconds(wall - status_context_.boot_wall_ms);
 }
@@ -127,10 +133,10 @@ void Dispatcher::open_journal(TimePoint boot) {
       }
       // A job that was waiting (a delay, a retry's backoff) waits out the rest of it.
       if (job.retry_due_wall_ms) {
-        spec.not_before = steady_of(*job.retry_due_wall_ms);
+        spec.not_before = due_of(*job.retry_due_wall_ms);
         spec.retrying = true;
       } else if (job.not_before_wall_ms && job.attempt == 0) {
-        spec.not_before = steady_of(*job.not_before_wall_ms);
+        spec.not_before = due_of(*job.not_before_wall_ms);
       }
       scheduler_.submit(std::move(spec), boot, effects_);
       ++queued;
