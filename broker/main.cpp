@@ -147,7 +147,7 @@ const std::vector<Flag>& flags() {
        [](ManagerOptions& o, const std::string& v) { return set_ms(o.held_results_max_age, v); }},
       {"group-max-running", "", "N",
        "jobs of one group (a job's group) that may run at once, for every group without limits of its own "
-       "(proletariat-ctl groups set) [no limit]",
+       "(proletariat-ctl groups set) [none: no limit]",
        [](ManagerOptions& o, const std::string& v) {
          std::uint64_t n = 0;
          if (!parse_number(v, n)) return false;
@@ -155,7 +155,7 @@ const std::vector<Flag>& flags() {
          return true;
        }},
       {"group-rate", "", "R", "jobs of one group that may start a second (a token bucket), for every group without "
-       "limits of its own [no limit]",
+       "limits of its own [none: no limit]",
        [](ManagerOptions& o, const std::string& v) {
          char* end = nullptr;
          const double rate = std::strtod(v.c_str(), &end);
